@@ -1,0 +1,54 @@
+# The two commands of the README are `make demo` and `make test`; both set up what they need.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+export COOP_DATA_DIR ?= $(CURDIR)/.var
+LOCALDEV := $(PY) -m dispatch.localdev
+
+.PHONY: venv services demo serve test check lint format typecheck stop bench load clean
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	@$(PYTHON) -m venv $(VENV) 2>/dev/null || { \
+	  rm -rf $(VENV); \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "installing python3-venv"; \
+	    DEBIAN_FRONTEND=noninteractive apt-get update -q >/dev/null && \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -q python3-venv >/dev/null && \
+	    $(PYTHON) -m venv $(VENV); \
+	  else echo "'$(PYTHON) -m venv' failed: install it with: sudo apt-get install python3-venv"; exit 1; fi; }
+	$(PY) -m pip install -q --disable-pip-version-check -e '.[dev]'
+	@touch $@
+
+services: venv ## start the private PostgreSQL/PostGIS and Redis (left running; `make stop`)
+	@$(LOCALDEV) up >/dev/null
+
+demo: venv ## the service and a simulated city on it; Ctrl-C stops everything it started
+	@$(LOCALDEV) run -- $(PY) -m dispatch demo
+
+serve: venv ## just the service, in the foreground
+	@$(LOCALDEV) run -- $(PY) -m dispatch serve
+
+test: venv ## the whole suite against private PostgreSQL/PostGIS and Redis
+	@$(LOCALDEV) run -- $(PY) -m pytest $(PYTEST_ARGS)
+
+check: lint typecheck
+
+lint: venv
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: venv
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+typecheck: venv
+	$(VENV)/bin/mypy
+
+stop: ## stop the private instances of this COOP_DATA_DIR
+	@$(PYTHON) -m dispatch.localdev down
+
+clean: stop
+	rm -rf $(VENV) $(COOP_DATA_DIR) .mypy_cache .ruff_cache .pytest_cache .hypothesis

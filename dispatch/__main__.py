@@ -1,0 +1,56 @@
+"""The service's command line: `python -m dispatch serve|migrate|...` (also installed as `coop`)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from dispatch.settings import get_settings
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from dispatch.app import create_app
+    from dispatch.migrate import upgrade
+    from dispatch.observability import configure_logging
+
+    settings = get_settings()
+    configure_logging(settings.log_level, settings.log_json)
+    upgrade(settings.database_url)
+    uvicorn.run(
+        create_app(settings),
+        host=args.host or settings.host,
+        port=args.port or settings.port,
+        ws_per_message_deflate=False,
+        log_config=None,
+        lifespan="on",
+    )
+    return 0
+
+
+def _migrate(args: argparse.Namespace) -> int:
+    from dispatch.migrate import upgrade
+
+    upgrade(get_settings().database_url)
+    print("database schema up to date")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="coop", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser("serve", help="apply migrations, then run the service")
+    serve.add_argument("--host")
+    serve.add_argument("--port", type=int)
+    serve.set_defaults(handler=_serve)
+    migrate = commands.add_parser("migrate", help="apply database migrations")
+    migrate.set_defaults(handler=_migrate)
+    args = parser.parse_args(argv)
+    handler = args.handler
+    result: int = handler(args)
+    return result
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,58 @@
+"""The application factory: routers, error handlers, and the lifespan that owns the pools."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from dispatch import errors
+from dispatch.db import create_engine, create_sessionmaker
+from dispatch.geo import ServiceArea
+from dispatch.health import router as health_router
+from dispatch.observability import Metrics, RequestContextMiddleware
+from dispatch.redis_client import create_redis
+from dispatch.riders.router import router as riders_router
+from dispatch.settings import Settings, get_settings
+from drivers.router import router as drivers_router
+
+logger = logging.getLogger("coop.app")
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    metrics = Metrics()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = create_engine(
+            settings.database_url,
+            pool_size=settings.db_pool_size,
+            max_overflow=settings.db_max_overflow,
+        )
+        redis = create_redis(settings.redis_url)
+        app.state.engine = engine
+        app.state.sessionmaker = create_sessionmaker(engine)
+        app.state.redis = redis
+        try:
+            yield
+        finally:
+            await redis.aclose()
+            await engine.dispose()
+
+    app = FastAPI(
+        title="Co-op ride-hail",
+        version="1",
+        summary="A ride-hail service owned by the drivers' union co-operative.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.metrics = metrics
+    app.state.service_area = ServiceArea.from_file(settings.service_area)
+    app.add_middleware(RequestContextMiddleware, metrics=metrics)
+    errors.register(app)
+    for router in (health_router, riders_router, drivers_router):
+        app.include_router(router)
+    return app

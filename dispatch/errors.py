@@ -1,0 +1,166 @@
+"""RFC 9457 problem details: one base error, its subclasses, and the handlers that render them.
+
+Every error the service answers is `application/problem+json` with a short stable `type` code.
+Unexpected exceptions answer 500 with a correlation id and are logged; no stack trace leaves.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, ClassVar
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from dispatch.observability import request_id_var
+
+logger = logging.getLogger("coop.errors")
+
+PROBLEM_JSON = "application/problem+json"
+
+
+class ProblemError(Exception):
+    """Base of every error the service answers on purpose."""
+
+    status: ClassVar[int] = 400
+    type: ClassVar[str] = "bad_request"
+    title: ClassVar[str] = "Bad request"
+
+    def __init__(self, detail: str | None = None, **extra: Any) -> None:
+        super().__init__(detail or self.title)
+        self.detail = detail or self.title
+        self.extra = extra
+
+    def body(self) -> dict[str, Any]:
+        return {
+            "type": self.type,
+            "title": self.title,
+            "status": self.status,
+            "detail": self.detail,
+            **self.extra,
+        }
+
+
+class Unauthorized(ProblemError):
+    status = 401
+    type = "unauthorized"
+    title = "Missing or invalid token"
+
+
+class Forbidden(ProblemError):
+    status = 403
+    type = "forbidden"
+    title = "Not allowed for this account"
+
+
+class NotFound(ProblemError):
+    status = 404
+    type = "not_found"
+    title = "Not found"
+
+
+class Conflict(ProblemError):
+    status = 409
+    type = "conflict"
+    title = "Conflict with the current state"
+
+
+class InvalidTransition(Conflict):
+    type = "invalid_transition"
+    title = "Not allowed from the current status"
+
+
+class UnprocessableEntity(ProblemError):
+    status = 422
+    type = "validation_error"
+    title = "The request is not valid"
+
+
+class OutOfServiceArea(UnprocessableEntity):
+    type = "out_of_service_area"
+    title = "Position outside the service area"
+
+
+class ServiceUnavailable(ProblemError):
+    status = 503
+    type = "unavailable"
+    title = "Service unavailable"
+
+
+def problem_response(
+    status: int, type_: str, title: str, detail: str, **extra: Any
+) -> JSONResponse:
+    body = {"type": type_, "title": title, "status": status, "detail": detail, **extra}
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON)
+
+
+def field_errors(errors: Any) -> list[dict[str, str]]:
+    """Pydantic errors as `[{field, reason}]`, the field a dotted path without the `body.`."""
+    named = []
+    for error in errors:
+        location = [str(part) for part in error.get("loc", ())]
+        if location and location[0] in {"body", "query", "path", "header"} and len(location) > 1:
+            location = location[1:] if location[0] == "body" else location
+        named.append({"field": ".".join(location) or "body", "reason": error.get("msg", "")})
+    return named
+
+
+HTTP_TYPES = {
+    400: ("bad_request", "Bad request"),
+    401: ("unauthorized", "Missing or invalid token"),
+    403: ("forbidden", "Not allowed for this account"),
+    404: ("not_found", "Not found"),
+    405: ("method_not_allowed", "Method not allowed"),
+    406: ("not_acceptable", "Not acceptable"),
+    413: ("payload_too_large", "Payload too large"),
+    415: ("unsupported_media_type", "Unsupported media type"),
+}
+
+
+async def _problem_handler(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ProblemError)
+    return JSONResponse(exc.body(), status_code=exc.status, media_type=PROBLEM_JSON)
+
+
+async def _validation_handler(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = field_errors(exc.errors())
+    detail = "; ".join(f"{e['field']}: {e['reason']}" for e in errors)
+    return problem_response(
+        422, "validation_error", "The request is not valid", detail, errors=errors
+    )
+
+
+async def _http_handler(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    type_, title = HTTP_TYPES.get(exc.status_code, ("http_error", "HTTP error"))
+    detail = exc.detail if isinstance(exc.detail, str) else title
+    if exc.status_code == 404 and detail == "Not Found":
+        detail = f"No resource at {request.url.path}"
+    if exc.status_code == 405:
+        detail = f"{request.method} is not allowed on {request.url.path}"
+    response = problem_response(exc.status_code, type_, title, detail)
+    if exc.headers:
+        response.headers.update(exc.headers)
+    return response
+
+
+async def _unexpected_handler(request: Request, exc: Exception) -> JSONResponse:
+    correlation_id = request.scope.get("coop_request_id") or request_id_var.get() or "-"
+    logger.exception("unhandled error", extra={"correlation_id": correlation_id})
+    return problem_response(
+        500,
+        "internal_error",
+        "Internal error",
+        "Something went wrong on our side; quote the correlation id when reporting it.",
+        correlation_id=correlation_id,
+    )
+
+
+def register(app: FastAPI) -> None:
+    app.add_exception_handler(ProblemError, _problem_handler)
+    app.add_exception_handler(RequestValidationError, _validation_handler)
+    app.add_exception_handler(StarletteHTTPException, _http_handler)
+    app.add_exception_handler(Exception, _unexpected_handler)

@@ -1,0 +1,24 @@
+"""The Redis client: pub/sub between workers, presence, deadlines, idempotency keys."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import redis.asyncio as aioredis
+from fastapi import Depends, Request
+
+Redis = aioredis.Redis
+
+
+def create_redis(redis_url: str) -> Redis:
+    return aioredis.Redis.from_url(
+        redis_url, decode_responses=True, socket_connect_timeout=2, health_check_interval=30
+    )
+
+
+def get_redis(request: Request) -> Redis:
+    client: Redis = request.app.state.redis
+    return client
+
+
+RedisDep = Annotated[Redis, Depends(get_redis)]

@@ -1,0 +1,1 @@
+"""Members of the co-op: drivers, their vehicles and their membership status."""

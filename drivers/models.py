@@ -1,0 +1,47 @@
+"""Tables of the drivers domain."""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from datetime import datetime
+
+from sqlalchemy import Boolean, DateTime, Enum, ForeignKey, SmallInteger, String
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from dispatch.db import Base, utcnow
+
+
+class DriverStatus(enum.StrEnum):
+    # `active` unless a person changed it through a recorded decision; no rating ever does.
+    active = "active"
+    inactive = "inactive"
+
+
+class Driver(Base):
+    __tablename__ = "driver"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    name: Mapped[str] = mapped_column(String(200))
+    member_number: Mapped[str] = mapped_column(String(64), unique=True)
+    status: Mapped[DriverStatus] = mapped_column(
+        Enum(DriverStatus, name="driver_status"), default=DriverStatus.active
+    )
+    committee: Mapped[bool] = mapped_column(Boolean, default=False)
+    reviewer: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    vehicle: Mapped[DriverVehicle] = relationship(lazy="joined", back_populates="driver")
+
+
+class DriverVehicle(Base):
+    __tablename__ = "driver_vehicle"
+
+    driver_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("driver.id", ondelete="CASCADE"), primary_key=True
+    )
+    plate: Mapped[str] = mapped_column(String(16))
+    seats: Mapped[int] = mapped_column(SmallInteger)
+    wheelchair_accessible: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    driver: Mapped[Driver] = relationship(back_populates="vehicle")

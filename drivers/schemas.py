@@ -1,0 +1,48 @@
+"""The drivers domain on the wire."""
+
+from __future__ import annotations
+
+import uuid
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from drivers.models import DriverStatus
+
+
+class VehicleIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    plate: str = Field(min_length=1, max_length=16, pattern=r"^[A-Za-z0-9 -]+$")
+    seats: int = Field(ge=1, le=8)
+    wheelchair_accessible: bool = False
+
+
+class Vehicle(VehicleIn):
+    model_config = ConfigDict(from_attributes=True)
+
+
+class DriverCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=200)
+    member_number: str = Field(min_length=1, max_length=64)
+    committee: bool = False
+    reviewer: bool = False
+    vehicle: VehicleIn
+
+
+class AccountCreated(BaseModel):
+    id: uuid.UUID
+    token: str
+
+
+class DriverOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    name: str
+    member_number: str
+    status: DriverStatus
+    committee: bool
+    reviewer: bool
+    vehicle: Vehicle

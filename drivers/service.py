@@ -1,0 +1,59 @@
+"""Domain operations on members."""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from dispatch.auth import Role, issue_token
+from dispatch.errors import Conflict, NotFound
+from drivers.models import Driver, DriverStatus, DriverVehicle
+from drivers.schemas import DriverCreate
+
+
+class DuplicateMemberNumber(Conflict):
+    type = "duplicate_member_number"
+    title = "A member with this number exists"
+
+
+async def create(*, session: AsyncSession, data: DriverCreate) -> tuple[Driver, str]:
+    """Registers a member with a vehicle; answers the driver and their new token."""
+    driver = Driver(
+        id=uuid.uuid4(),
+        name=data.name,
+        member_number=data.member_number,
+        committee=data.committee,
+        reviewer=data.reviewer,
+        status=DriverStatus.active,
+    )
+    driver.vehicle = DriverVehicle(**data.vehicle.model_dump())
+    session.add(driver)
+    try:
+        await session.flush()
+    except IntegrityError as exc:
+        await session.rollback()
+        raise DuplicateMemberNumber(
+            f"Member number {data.member_number!r} is already registered"
+        ) from exc
+    token = await issue_token(session=session, role=Role.driver, subject_id=driver.id)
+    await session.commit()
+    return driver, token
+
+
+async def get(*, session: AsyncSession, driver_id: uuid.UUID) -> Driver:
+    driver = await session.scalar(select(Driver).where(Driver.id == driver_id))
+    if driver is None:
+        raise NotFound(f"No driver {driver_id}")
+    return driver
+
+
+async def count_active(*, session: AsyncSession) -> int:
+    from sqlalchemy import func
+
+    result = await session.scalar(
+        select(func.count()).select_from(Driver).where(Driver.status == DriverStatus.active)
+    )
+    return int(result or 0)

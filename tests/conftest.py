@@ -1,0 +1,147 @@
+"""One conftest: a real PostgreSQL/PostGIS database and a real Redis, cleaned between tests.
+
+`make test` starts private instances and passes their URLs in COOP_DATABASE_URL/COOP_REDIS_URL.
+The suite works in its own database (`<name>_test`, created anew and migrated once a run) and its
+own Redis database number, so it never touches the data of `make demo`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import AsyncIterator
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+import pytest
+import pytest_asyncio
+from asgi_lifespan import LifespanManager
+from fastapi import FastAPI
+from httpx import ASGITransport, AsyncClient
+from sqlalchemy import text
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from dispatch.all_models import Base
+from dispatch.app import create_app
+from dispatch.db import create_engine, create_sessionmaker
+from dispatch.migrate import upgrade
+from dispatch.redis_client import Redis, create_redis
+from dispatch.settings import Settings
+
+TEST_REDIS_DB = int(os.environ.get("COOP_TEST_REDIS_DB", "1"))
+
+
+def asyncpg_kwargs(url: URL) -> dict[str, Any]:
+    """asyncpg connection arguments for a SQLAlchemy URL (Unix socket given as ?host=)."""
+    kwargs: dict[str, Any] = {
+        "user": url.username,
+        "password": url.password,
+        "host": url.query.get("host") or url.host,
+        "port": url.port,
+        "database": url.database,
+    }
+    return {key: value for key, value in kwargs.items() if value is not None}
+
+
+def with_redis_db(redis_url: str, db: int) -> str:
+    """The same server, another database number (Unix sockets take it as `?db=`)."""
+    parts = urlsplit(redis_url)
+    if parts.scheme == "unix":
+        query = "&".join(q for q in parts.query.split("&") if q and not q.startswith("db="))
+        return urlunsplit(parts._replace(query="&".join(filter(None, [query, f"db={db}"]))))
+    return urlunsplit(parts._replace(path=f"/{db}"))
+
+
+async def recreate_database(url: URL) -> None:
+    admin = await asyncpg.connect(**asyncpg_kwargs(url.set(database="postgres")))
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{url.database}" WITH (FORCE)')
+        await admin.execute(f'CREATE DATABASE "{url.database}"')
+    finally:
+        await admin.close()
+
+
+@pytest_asyncio.fixture(scope="session")
+async def settings() -> Settings:
+    base = Settings(env="test", background_tasks=False, log_json=False)
+    main_url = make_url(base.database_url)
+    test_url = main_url.set(
+        database=os.environ.get("COOP_TEST_DATABASE") or f"{main_url.database}_test"
+    )
+    await recreate_database(test_url)
+    database_url = test_url.render_as_string(hide_password=False)
+    await asyncio.to_thread(upgrade, database_url)
+    return base.model_copy(
+        update={
+            "database_url": database_url,
+            "redis_url": with_redis_db(base.redis_url, TEST_REDIS_DB),
+            "admin_token": "test-admin-token-0123456789abcdef",
+        }
+    )
+
+
+@pytest_asyncio.fixture(scope="session")
+async def engine(settings: Settings) -> AsyncIterator[AsyncEngine]:
+    engine = create_engine(settings.database_url, pool_size=5, max_overflow=10)
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    return create_sessionmaker(engine)
+
+
+@pytest_asyncio.fixture
+async def session(
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> AsyncIterator[AsyncSession]:
+    async with sessionmaker() as session:
+        yield session
+
+
+@pytest_asyncio.fixture
+async def redis(settings: Settings) -> AsyncIterator[Redis]:
+    client = create_redis(settings.redis_url)
+    yield client
+    await client.aclose()
+
+
+@pytest_asyncio.fixture(autouse=True)
+async def _clean_state(request: pytest.FixtureRequest) -> AsyncIterator[None]:
+    """Every test starts from empty tables and an empty Redis database."""
+    if "settings" not in request.fixturenames:
+        yield  # a pure test touches neither service
+        return
+    settings: Settings = request.getfixturevalue("settings")
+    engine: AsyncEngine = request.getfixturevalue("engine")
+    yield
+    tables = ", ".join(f'"{table.name}"' for table in Base.metadata.sorted_tables)
+    async with engine.begin() as connection:
+        await connection.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+    client = create_redis(settings.redis_url)
+    try:
+        await client.flushdb()
+    finally:
+        await client.aclose()
+
+
+@pytest_asyncio.fixture
+async def app(settings: Settings) -> AsyncIterator[FastAPI]:
+    application = create_app(settings)
+    async with LifespanManager(application, startup_timeout=30, shutdown_timeout=30):
+        yield application
+
+
+@pytest_asyncio.fixture
+async def client(app: FastAPI) -> AsyncIterator[AsyncClient]:
+    transport = ASGITransport(app=app)
+    async with AsyncClient(transport=transport, base_url="http://test") as http:
+        yield http
+
+
+@pytest.fixture
+def admin_headers(settings: Settings) -> dict[str, str]:
+    return {"Authorization": f"Bearer {settings.admin_token}"}

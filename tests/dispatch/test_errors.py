@@ -1,0 +1,92 @@
+"""Every kind of error answers RFC 9457 problem details, and none leaks a stack trace."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import pytest
+from fastapi import FastAPI
+from httpx import ASGITransport, AsyncClient
+
+from tests.builders import make_driver
+
+PROBLEM_KEYS = {"type", "title", "status", "detail"}
+
+
+def assert_problem(response: Any, status: int, type_: str) -> dict[str, Any]:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    body: dict[str, Any] = response.json()
+    assert PROBLEM_KEYS <= set(body)
+    assert body["status"] == status
+    assert body["type"] == type_
+    assert "Traceback" not in response.text
+    return body
+
+
+async def test_validation_error_names_each_bad_field(
+    client: AsyncClient, admin_headers: dict[str, str]
+) -> None:
+    response = await client.post(
+        "/v1/drivers",
+        json={"name": "", "member_number": "X", "vehicle": {"plate": "A", "seats": 0}, "typo": 1},
+        headers=admin_headers,
+    )
+    body = assert_problem(response, 422, "validation_error")
+    fields = {error["field"] for error in body["errors"]}
+    assert fields == {"name", "vehicle.seats", "typo"}
+    assert all(error["reason"] for error in body["errors"])
+
+
+async def test_malformed_json_is_a_problem(client: AsyncClient) -> None:
+    response = await client.post(
+        "/v1/riders", content=b"{not json", headers={"content-type": "application/json"}
+    )
+    assert_problem(response, 422, "validation_error")
+
+
+async def test_unknown_path_is_404_problem(client: AsyncClient) -> None:
+    body = assert_problem(await client.get("/v1/nothing-here"), 404, "not_found")
+    assert "/v1/nothing-here" in body["detail"]
+
+
+async def test_wrong_method_is_405_problem(client: AsyncClient) -> None:
+    response = await client.delete("/v1/riders")
+    assert_problem(response, 405, "method_not_allowed")
+    assert "POST" in response.headers["allow"]
+
+
+async def test_unauthorized_and_forbidden_are_problems(
+    client: AsyncClient, admin_headers: dict[str, str]
+) -> None:
+    assert_problem(await client.get("/v1/drivers/me"), 401, "unauthorized")
+    driver = await make_driver(client, admin_headers)
+    response = await client.post("/v1/drivers", json={}, headers=driver.headers)
+    assert_problem(response, 403, "forbidden")
+
+
+async def test_unexpected_exception_is_500_with_correlation_id(
+    app: FastAPI, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def explode() -> None:
+        raise RuntimeError("secret internal detail")
+
+    app.add_api_route("/v1/_explode", explode)
+    transport = ASGITransport(app=app, raise_app_exceptions=False)
+    async with AsyncClient(transport=transport, base_url="http://test") as http:
+        with caplog.at_level(logging.ERROR, logger="coop.errors"):
+            response = await http.get("/v1/_explode", headers={"X-Request-ID": "req-abc-123"})
+    body = assert_problem(response, 500, "internal_error")
+    assert body["correlation_id"] == "req-abc-123"
+    assert "secret internal detail" not in response.text
+    # The operator finds the failure in the log under the same correlation id.
+    assert any(
+        getattr(record, "correlation_id", None) == "req-abc-123" and record.exc_info
+        for record in caplog.records
+    )
+
+
+async def test_every_response_carries_a_request_id(client: AsyncClient) -> None:
+    response = await client.get("/healthz")
+    assert len(response.headers["x-request-id"]) >= 16

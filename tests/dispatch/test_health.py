@@ -1,0 +1,167 @@
+"""Operations endpoints, and readiness while PostgreSQL or Redis is really down."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from asgi_lifespan import LifespanManager
+from httpx import ASGITransport, AsyncClient
+from sqlalchemy.engine import make_url
+
+from dispatch.app import create_app
+from dispatch.localdev import find_redis_server
+from dispatch.settings import Settings
+
+
+async def test_healthz(client: AsyncClient) -> None:
+    response = await client.get("/healthz")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok"}
+
+
+async def test_readyz_when_everything_is_up(client: AsyncClient) -> None:
+    response = await client.get("/readyz")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ready", "checks": {"database": "ok", "redis": "ok"}}
+
+
+async def test_metrics_are_prometheus_text(client: AsyncClient) -> None:
+    await client.get("/healthz")
+    response = await client.get("/metrics")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/plain")
+    assert 'coop_http_requests_total{method="GET",route="/healthz",status="200"} 1.0' in (
+        response.text
+    )
+
+
+class SocketProxy:
+    """A Unix-socket TCP relay to the real PostgreSQL that the test can switch off and on."""
+
+    def __init__(self, listen: Path, upstream_host: str, upstream_port: int) -> None:
+        self.listen = listen
+        self.upstream_host = upstream_host
+        self.upstream_port = upstream_port
+        self.server: asyncio.Server | None = None
+        self.writers: set[asyncio.StreamWriter] = set()
+
+    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        with contextlib.suppress(ConnectionError, OSError):
+            while data := await reader.read(65536):
+                writer.write(data)
+                await writer.drain()
+        writer.close()
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if self.upstream_host.startswith("/"):
+            socket_path = f"{self.upstream_host}/.s.PGSQL.{self.upstream_port}"
+            up_reader, up_writer = await asyncio.open_unix_connection(socket_path)
+        else:
+            up_reader, up_writer = await asyncio.open_connection(
+                self.upstream_host, self.upstream_port
+            )
+        self.writers |= {writer, up_writer}
+        await asyncio.gather(self._pipe(reader, up_writer), self._pipe(up_reader, writer))
+
+    async def start(self) -> None:
+        self.listen.unlink(missing_ok=True)
+        self.server = await asyncio.start_unix_server(self._handle, path=str(self.listen))
+
+    async def stop(self) -> None:
+        assert self.server is not None
+        self.server.close()
+        for writer in self.writers:
+            writer.close()
+        self.writers.clear()
+        await self.server.wait_closed()
+        self.listen.unlink(missing_ok=True)
+
+
+@pytest.fixture
+def short_tmp() -> Iterator[Path]:
+    # Unix socket paths are limited to about 100 bytes: pytest's tmp_path can be longer.
+    with tempfile.TemporaryDirectory(prefix="coop-") as folder:
+        yield Path(folder)
+
+
+async def test_readyz_is_503_while_postgres_is_down(settings: Settings, short_tmp: Path) -> None:
+    url = make_url(settings.database_url)
+    host = url.query.get("host") or url.host or ""
+    proxy = SocketProxy(short_tmp / ".s.PGSQL.5432", str(host), url.port or 5432)
+    await proxy.start()
+    proxied = url.set(host=None, port=None).update_query_dict({"host": str(short_tmp)})
+    app = create_app(settings.model_copy(update={"database_url": proxied.render_as_string(False)}))
+    async with (
+        LifespanManager(app),
+        AsyncClient(transport=ASGITransport(app=app), base_url="http://t") as http,
+    ):
+        assert (await http.get("/readyz")).status_code == 200
+        await proxy.stop()
+        down = await http.get("/readyz")
+        assert down.status_code == 503
+        assert down.headers["content-type"] == "application/problem+json"
+        body = down.json()
+        assert body["checks"]["redis"] == "ok"
+        assert body["checks"]["database"].startswith("unreachable")
+        assert body["detail"] == "Unreachable: database"
+        await proxy.start()
+        assert (await http.get("/readyz")).status_code == 200  # and it recovers by itself
+    await proxy.stop()
+
+
+async def test_readyz_is_503_while_redis_is_down(settings: Settings, short_tmp: Path) -> None:
+    server = find_redis_server()
+    assert server is not None
+    socket = short_tmp / "redis.sock"
+
+    def start_redis() -> subprocess.Popen[bytes]:
+        process = subprocess.Popen(
+            [
+                server,
+                "--port",
+                "0",
+                "--unixsocket",
+                str(socket),
+                "--save",
+                "",
+                "--dir",
+                str(short_tmp),
+            ],
+            stdout=subprocess.DEVNULL,
+        )
+        return process
+
+    async def wait_for_socket() -> None:
+        for _ in range(200):
+            if socket.exists():
+                return
+            await asyncio.sleep(0.02)
+        raise AssertionError("redis did not start")
+
+    process = start_redis()
+    await wait_for_socket()
+    app = create_app(settings.model_copy(update={"redis_url": f"unix://{socket}"}))
+    try:
+        async with (
+            LifespanManager(app),
+            AsyncClient(transport=ASGITransport(app=app), base_url="http://t") as http,
+        ):
+            assert (await http.get("/readyz")).status_code == 200
+            process.terminate()
+            process.wait(10)
+            down = await http.get("/readyz")
+            assert down.status_code == 503
+            assert down.json()["checks"]["database"] == "ok"
+            assert down.json()["checks"]["redis"].startswith("unreachable")
+            process = start_redis()
+            await wait_for_socket()
+            assert (await http.get("/readyz")).status_code == 200
+    finally:
+        process.terminate()
+        process.wait(10)
