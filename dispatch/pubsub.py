@@ -1,0 +1,38 @@
+"""Publishing frames to a rider's or driver's sockets, wherever they are connected.
+
+Any worker (and any package) publishes on Redis; the worker that holds the socket delivers it.
+Channel names are the contract between publishers and the realtime hub.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+from dispatch.redis_client import Redis
+
+CHANNEL_PREFIX = "coop:ws:"
+
+
+def driver_channel(driver_id: uuid.UUID | str) -> str:
+    return f"{CHANNEL_PREFIX}driver:{driver_id}"
+
+
+def rider_channel(rider_id: uuid.UUID | str) -> str:
+    return f"{CHANNEL_PREFIX}rider:{rider_id}"
+
+
+async def publish(redis: Redis, channel: str, frame: dict[str, Any]) -> None:
+    """Sends one JSON frame (it must carry a `type`) to every socket listening on `channel`."""
+    if "type" not in frame:
+        raise ValueError("a frame needs a 'type'")
+    await redis.publish(channel, json.dumps(frame, default=str, separators=(",", ":")))
+
+
+async def to_driver(redis: Redis, driver_id: uuid.UUID | str, frame: dict[str, Any]) -> None:
+    await publish(redis, driver_channel(driver_id), frame)
+
+
+async def to_rider(redis: Redis, rider_id: uuid.UUID | str, frame: dict[str, Any]) -> None:
+    await publish(redis, rider_channel(rider_id), frame)
