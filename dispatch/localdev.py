@@ -149,7 +149,19 @@ def pg_dir(base: Path) -> Path:
     else:
         digest = hashlib.sha256(str(base).encode()).hexdigest()[:12]
         target = Path("/var/tmp") / f"coop-pg-{digest}"
-        target.mkdir(mode=0o700, exist_ok=True)
+        if target.exists():
+            # Left by an earlier installation at this path: an empty COOP_DATA_DIR means a new
+            # installation, so its database must not come back.
+            stale_bindir = find_postgres_bindir()
+            if stale_bindir and pg_is_running(stale_bindir, target):
+                subprocess.run(
+                    [*pg_run_as(), str(stale_bindir / "pg_ctl"), "stop", "-m", "fast", "-w",
+                     "-D", str(target)],
+                    check=False,
+                    stdout=subprocess.DEVNULL,
+                )
+            shutil.rmtree(target)
+        target.mkdir(mode=0o700)
         link.symlink_to(target)
         log(f"{base} is closed to the postgres user; the cluster lives in {target}")
     if is_root():
