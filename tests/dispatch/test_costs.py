@@ -1,0 +1,174 @@
+"""Edge costs: the pickup ETA, the fairness credit and its cap, and the offer's explanation."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from dispatch.matching.costs import (
+    DETOUR_FACTOR,
+    IDLE_CREDIT_CAP_S,
+    PICKUP_SPEED_MPS,
+    edge_cost,
+    edge_cost_array,
+    explain,
+    pickup_eta_s,
+    pickup_eta_s_array,
+)
+
+distances = st.floats(min_value=0, max_value=50_000, allow_nan=False)
+idle_times = st.floats(min_value=-60, max_value=4 * 3600, allow_nan=False)
+etas = st.integers(min_value=0, max_value=5_000)
+weights = st.decimals(min_value=0, max_value=2, places=2)
+
+
+def test_the_constants_are_a_city_street_grid() -> None:
+    assert PICKUP_SPEED_MPS == pytest.approx(30 / 3.6, rel=0.01)  # 30 km/h
+    assert DETOUR_FACTOR == 1.3
+    assert IDLE_CREDIT_CAP_S == 3600
+
+
+@pytest.mark.parametrize(
+    ("distance_m", "eta_s"),
+    [(0, 0), (830, 130), (1000, 157), (6000, 940)],
+)
+def test_pickup_eta_drives_the_detoured_distance_at_city_speed(
+    distance_m: float, eta_s: int
+) -> None:
+    assert pickup_eta_s(distance_m) == eta_s
+
+
+@given(distances, distances)
+def test_pickup_eta_is_monotone_in_distance(a: float, b: float) -> None:
+    near, far = sorted((a, b))
+    assert pickup_eta_s(near) <= pickup_eta_s(far)
+
+
+@pytest.mark.parametrize("distance_m", [-1.0, float("nan"), float("inf")])
+def test_a_bad_distance_is_refused(distance_m: float) -> None:
+    with pytest.raises(ValueError, match="pickup distance"):
+        pickup_eta_s(distance_m)
+    with pytest.raises(ValueError, match="pickup distances"):
+        pickup_eta_s_array(np.array([100.0, distance_m]))
+
+
+def test_without_fairness_the_cost_is_the_pickup_time() -> None:
+    assert edge_cost(pickup_eta_s=300, idle_s=3000, fairness_weight=Decimal("0")) == 300
+
+
+def test_the_fairness_credit_is_the_weighted_idle_time() -> None:
+    # Ten minutes of waiting at 0.2 weigh two minutes of driving.
+    assert edge_cost(pickup_eta_s=300, idle_s=600, fairness_weight=Decimal("0.2")) == 180
+    # A long wait can make the cost negative; the solver takes negative costs.
+    assert edge_cost(pickup_eta_s=100, idle_s=1800, fairness_weight=Decimal("0.2")) == -260
+
+
+@given(etas, idle_times, idle_times, weights)
+def test_more_idle_time_never_costs_more(
+    eta_s: int, a: float, b: float, fairness_weight: Decimal
+) -> None:
+    shorter, longer = sorted((a, b))
+    assert edge_cost(
+        pickup_eta_s=eta_s, idle_s=longer, fairness_weight=fairness_weight
+    ) <= edge_cost(pickup_eta_s=eta_s, idle_s=shorter, fairness_weight=fairness_weight)
+
+
+def test_more_idle_time_costs_less_below_the_cap() -> None:
+    weight = Decimal("0.2")
+    costs = [edge_cost(pickup_eta_s=400, idle_s=idle, fairness_weight=weight) for idle in (0, 60)]
+    assert costs == [400, 388]
+
+
+def test_the_idle_credit_stops_at_the_cap() -> None:
+    weight = Decimal("0.2")
+    at_cap = edge_cost(pickup_eta_s=400, idle_s=IDLE_CREDIT_CAP_S, fairness_weight=weight)
+    assert at_cap == 400 - 720
+    for idle_s in (IDLE_CREDIT_CAP_S + 1, 5 * 3600, 48 * 3600):
+        assert edge_cost(pickup_eta_s=400, idle_s=idle_s, fairness_weight=weight) == at_cap
+
+
+def test_a_driver_nearer_by_more_than_the_capped_credit_always_wins() -> None:
+    weight = Decimal("0.2")
+    near = edge_cost(pickup_eta_s=60, idle_s=0, fairness_weight=weight)
+    far = edge_cost(pickup_eta_s=60 + 721, idle_s=10 * 3600, fairness_weight=weight)
+    assert near < far
+
+
+def test_a_negative_idle_time_earns_no_credit() -> None:
+    weight = Decimal("0.2")
+    assert edge_cost(pickup_eta_s=300, idle_s=-5, fairness_weight=weight) == 300
+
+
+@pytest.mark.parametrize(
+    ("eta_s", "idle_s", "weight", "message"),
+    [
+        (300, 10, Decimal("-0.1"), "fairness weight"),
+        (300, 10, Decimal("NaN"), "fairness weight"),
+        (300, 10, Decimal("Infinity"), "fairness weight"),
+        (300, float("nan"), Decimal("0.2"), "idle time"),
+        (300, float("inf"), Decimal("0.2"), "idle time"),
+        (-1, 10, Decimal("0.2"), "pickup ETA"),
+    ],
+)
+def test_bad_cost_inputs_are_refused(
+    eta_s: int, idle_s: float, weight: Decimal, message: str
+) -> None:
+    with pytest.raises(ValueError, match=message):
+        edge_cost(pickup_eta_s=eta_s, idle_s=idle_s, fairness_weight=weight)
+    with pytest.raises(ValueError, match=message):
+        edge_cost_array(
+            pickup_eta_s=np.array([eta_s]), idle_s=np.array([idle_s]), fairness_weight=weight
+        )
+
+
+@given(st.lists(st.tuples(distances, idle_times), max_size=30), weights)
+def test_the_array_forms_give_the_same_integers(
+    pairs: list[tuple[float, float]], fairness_weight: Decimal
+) -> None:
+    distance_m = np.array([d for d, _ in pairs], dtype=np.float64)
+    idle_s = np.array([i for _, i in pairs], dtype=np.float64)
+    eta_s = pickup_eta_s_array(distance_m)
+    assert eta_s.tolist() == [pickup_eta_s(d) for d, _ in pairs]
+    costs = edge_cost_array(pickup_eta_s=eta_s, idle_s=idle_s, fairness_weight=fairness_weight)
+    assert costs.tolist() == [
+        edge_cost(pickup_eta_s=e, idle_s=i, fairness_weight=fairness_weight)
+        for e, (_, i) in zip(eta_s.tolist(), pairs, strict=True)
+    ]
+
+
+@pytest.mark.parametrize(
+    ("distance_m", "eta_s", "idle_s", "why"),
+    [
+        (300, 70, 14 * 60 + 10, "0.3 km away, about 1 min; 14 min since your last trip"),
+        (40, 6, None, "under 100 m away, under a minute; your first trip today"),
+        (2_430, 381, 20, "2.4 km away, about 6 min; your last trip ended under a minute ago"),
+        (5_960, 933, 3600 + 20 * 60, "6.0 km away, about 16 min; 1 h 20 min since your last trip"),
+        (12_345, 1_934, 2 * 3600, "12 km away, about 32 min; 2 h since your last trip"),
+        (999, 156, 60, "1.0 km away, about 3 min; 1 min since your last trip"),
+        (300, 47, -3, "0.3 km away, under a minute; your last trip ended under a minute ago"),
+    ],
+)
+def test_explain_says_why_in_plain_words(
+    distance_m: float, eta_s: int, idle_s: float | None, why: str
+) -> None:
+    assert explain(pickup_distance_m=distance_m, pickup_eta_s=eta_s, idle_s=idle_s) == why
+
+
+@pytest.mark.parametrize(
+    ("distance_m", "eta_s", "idle_s", "message"),
+    [
+        (-5, 10, None, "pickup distance"),
+        (float("nan"), 10, None, "pickup distance"),
+        (100, -1, None, "pickup ETA"),
+        (100, 10, float("inf"), "idle time"),
+    ],
+)
+def test_explain_refuses_bad_figures(
+    distance_m: float, eta_s: int, idle_s: float | None, message: str
+) -> None:
+    with pytest.raises(ValueError, match=message):
+        explain(pickup_distance_m=distance_m, pickup_eta_s=eta_s, idle_s=idle_s)
