@@ -46,6 +46,9 @@ def main(argv: list[str] | None = None) -> int:
     serve.set_defaults(handler=_serve)
     migrate = commands.add_parser("migrate", help="apply database migrations")
     migrate.set_defaults(handler=_migrate)
+    from dispatch.simulator.cli import add_commands as add_simulator_commands
+
+    add_simulator_commands(commands)
     args = parser.parse_args(argv)
     handler = args.handler
     result: int = handler(args)

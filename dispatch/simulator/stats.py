@@ -1,0 +1,124 @@
+"""What the simulated city has seen so far, and the one-line summary printed every few seconds.
+
+Pure bookkeeping: the agents report events with the time they happened (monotonic seconds), so
+the numbers can be checked without a clock.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections import deque
+from dataclasses import dataclass, field
+
+OPEN_STATUSES = frozenset({"requested", "assigned", "arrived", "in_progress"})
+ON_TRIP_STATUSES = frozenset({"assigned", "arrived", "in_progress"})
+TERMINAL_STATUSES = frozenset({"completed", "cancelled", "unfulfilled"})
+LATENCY_SAMPLES = 500  # the median is over the most recent offers, so it follows the city's state
+
+
+@dataclass
+class CityStats:
+    """Counters of a simulation run; trip statuses are reported by the trip's rider only."""
+
+    drivers_total: int = 0
+    drivers_online: int = 0
+    riders_total: int = 0
+    requests_sent: int = 0
+    requests_failed: int = 0
+    quotes: int = 0
+    offers_received: int = 0
+    offers_accepted: int = 0
+    offers_declined: int = 0
+    offers_missed: int = 0  # accepted too late: expired or withdrawn (409)
+    offers_withdrawn: int = 0
+    cancels_sent: int = 0
+    ratings_sent: int = 0
+    ratings_unavailable: int = 0
+    location_frames: int = 0
+    driver_location_frames: int = 0
+    error_frames: int = 0
+    http_errors: int = 0
+    reconnects: int = 0
+    statuses: dict[str, str] = field(default_factory=dict)
+    terminal: dict[str, int] = field(
+        default_factory=lambda: dict.fromkeys(sorted(TERMINAL_STATUSES), 0)
+    )
+    requested_at: dict[str, float] = field(default_factory=dict)
+    first_offer_at: dict[str, float] = field(default_factory=dict)
+    offer_latencies_s: deque[float] = field(default_factory=lambda: deque(maxlen=LATENCY_SAMPLES))
+
+    def trip_requested(self, trip_id: str, at: float) -> None:
+        """The rider's POST /v1/trips answered with this trip."""
+        self.requested_at.setdefault(trip_id, at)
+        self.statuses.setdefault(trip_id, "requested")
+        self._measure(trip_id)
+
+    def offer_received(self, trip_id: str, at: float) -> None:
+        """A driver got an offer frame for this trip."""
+        self.offers_received += 1
+        self.first_offer_at.setdefault(trip_id, at)
+        self._measure(trip_id)
+
+    def _measure(self, trip_id: str) -> None:
+        # The offer may reach its driver before the rider has read the POST's answer; the
+        # latency is taken once both times are known, whichever came first.
+        if trip_id in self.requested_at and trip_id in self.first_offer_at:
+            latency = self.first_offer_at[trip_id] - self.requested_at.pop(trip_id)
+            self.offer_latencies_s.append(max(0.0, latency))
+
+    def trip_status(self, trip_id: str, status: str) -> None:
+        """The rider saw its trip in `status`; a terminal status counts once, and stays."""
+        previous = self.statuses.get(trip_id)
+        if previous in TERMINAL_STATUSES:
+            return
+        self.statuses[trip_id] = status
+        if status in TERMINAL_STATUSES:
+            self.terminal[status] += 1
+            self.requested_at.pop(trip_id, None)
+            self.first_offer_at.pop(trip_id, None)
+
+    @property
+    def open_requests(self) -> int:
+        return sum(1 for status in self.statuses.values() if status == "requested")
+
+    @property
+    def on_trip(self) -> int:
+        return sum(1 for status in self.statuses.values() if status in ON_TRIP_STATUSES)
+
+    @property
+    def completed(self) -> int:
+        return self.terminal["completed"]
+
+    @property
+    def cancelled(self) -> int:
+        return self.terminal["cancelled"]
+
+    @property
+    def unfulfilled(self) -> int:
+        return self.terminal["unfulfilled"]
+
+    @property
+    def finished(self) -> int:
+        return sum(self.terminal.values())
+
+    def median_offer_latency_s(self) -> float | None:
+        if not self.offer_latencies_s:
+            return None
+        return statistics.median(self.offer_latencies_s)
+
+    def summary_line(self, elapsed_s: float) -> str:
+        """One line for the terminal: the city's state at a glance."""
+        latency = self.median_offer_latency_s()
+        latency_text = "-" if latency is None else f"{latency:.1f} s"
+        minutes, seconds = divmod(int(elapsed_s), 60)
+        return (
+            f"[{minutes:02d}:{seconds:02d}] "
+            f"drivers online {self.drivers_online}/{self.drivers_total} | "
+            f"open requests {self.open_requests} | on trip {self.on_trip} | "
+            f"median offer latency {latency_text} | "
+            f"trips completed {self.completed}, cancelled {self.cancelled}, "
+            f"unfulfilled {self.unfulfilled} | "
+            f"offers {self.offers_received} (accepted {self.offers_accepted}, "
+            f"declined {self.offers_declined}, missed {self.offers_missed}) | "
+            f"errors {self.http_errors + self.error_frames}"
+        )
