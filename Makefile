@@ -47,6 +47,9 @@ format: venv
 typecheck: venv
 	$(VENV)/bin/mypy
 
+bench: venv ## the matching benchmark (results in docs/performance.md)
+	$(PY) -m loadtests.bench_matching
+
 stop: ## stop the private instances of this COOP_DATA_DIR
 	@$(PYTHON) -m dispatch.localdev down
 
