@@ -1,8 +1,20 @@
 """Imports every table so `Base.metadata` is complete (migrations and test clean-up use it)."""
 
+from bargaining.models import AgreementVersion, Ballot, Proposal
+from dispatch.audit import AuditEntry
 from dispatch.auth import AuthToken
 from dispatch.db import Base
 from dispatch.riders.models import Rider
 from drivers.models import Driver, DriverVehicle
 
-__all__ = ["AuthToken", "Base", "Driver", "DriverVehicle", "Rider"]
+__all__ = [
+    "AgreementVersion",
+    "AuditEntry",
+    "AuthToken",
+    "Ballot",
+    "Base",
+    "Driver",
+    "DriverVehicle",
+    "Proposal",
+    "Rider",
+]

@@ -8,7 +8,11 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from bargaining.impact import no_completed_trips
+from bargaining.lifecycle import running as bargaining_running
+from bargaining.router import router as bargaining_router
 from dispatch import errors
+from dispatch.audit import router as audit_router
 from dispatch.db import create_engine, create_sessionmaker
 from dispatch.geo import ServiceArea
 from dispatch.health import router as health_router
@@ -37,7 +41,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.sessionmaker = create_sessionmaker(engine)
         app.state.redis = redis
         try:
-            yield
+            async with bargaining_running(
+                app.state.sessionmaker, background_tasks=settings.background_tasks
+            ):
+                yield
         finally:
             await redis.aclose()
             await engine.dispose()
@@ -51,8 +58,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.metrics = metrics
     app.state.service_area = ServiceArea.from_file(settings.service_area)
+    # Replaced by dispatch's reader of completed trips once the trips table exists.
+    app.state.completed_trips_source = no_completed_trips
     app.add_middleware(RequestContextMiddleware, metrics=metrics)
     errors.register(app)
-    for router in (health_router, riders_router, drivers_router):
+    for router in (health_router, riders_router, drivers_router, bargaining_router, audit_router):
         app.include_router(router)
     return app

@@ -1,0 +1,180 @@
+"""The fare engine: prices trips, quotes and cancellation fees exactly as AGREEMENT.md says.
+
+Pure: no I/O, no clock. All arithmetic is in `Decimal` with products taken before quotients, so
+the only inexact step (dividing by 60 for minutes) is carried to 50 significant digits, far below
+anything that could move a cent; every amount is then rounded half-up to the cent.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import ROUND_HALF_UP, Decimal, localcontext
+
+from bargaining.terms import CENT, Terms, money_str
+from dispatch.geo import haversine_m
+
+# A quote knows only the straight line between pickup and dropoff. Streets are longer than the
+# line: on a city grid a trip is about 1.3 times the great-circle distance (Manhattan distance is
+# at most sqrt(2) times, and routes are rarely worst case). Average city speed, stops included:
+# 25 km/h. A quote is an estimate; the metered fare is what is charged.
+QUOTE_DETOUR_FACTOR = Decimal("1.3")
+QUOTE_SPEED_KMH = Decimal("25")
+QUOTE_SPEED_MPS = QUOTE_SPEED_KMH * 1000 / 3600
+
+_PRECISION = 50
+
+STANDARD = "standard"
+ACCESSIBLE = "accessible"
+
+
+def round_cents(amount: Decimal) -> Decimal:
+    """Half-up to the cent: 0.125 -> 0.13, 0.124 -> 0.12."""
+    return amount.quantize(CENT, rounding=ROUND_HALF_UP)
+
+
+@dataclass(frozen=True)
+class Fare:
+    """A metered trip's fare: what the rider pays and how it splits."""
+
+    total: Decimal
+    driver_earnings: Decimal
+    coop_commission: Decimal
+    currency: str
+    agreement_version: int
+    distance_m: int
+    duration_s: int
+
+    def to_wire(self) -> dict[str, object]:
+        return {
+            "total": money_str(self.total),
+            "driver_earnings": money_str(self.driver_earnings),
+            "coop_commission": money_str(self.coop_commission),
+            "currency": self.currency,
+            "agreement_version": self.agreement_version,
+            "distance_m": self.distance_m,
+            "duration_s": self.duration_s,
+        }
+
+
+@dataclass(frozen=True)
+class Quote:
+    """An estimate before the trip, from the straight-line distance."""
+
+    total: Decimal
+    currency: str
+    agreement_version: int
+    distance_m: int
+    duration_s: int
+
+    def to_wire(self) -> dict[str, object]:
+        return {
+            "total": money_str(self.total),
+            "currency": self.currency,
+            "agreement_version": self.agreement_version,
+            "distance_m": self.distance_m,
+            "duration_s": self.duration_s,
+        }
+
+
+def service_class_for(terms: Terms, *, wheelchair_accessible: bool) -> str:
+    """The fare class of a request: `accessible` when asked for and the terms have it."""
+    if wheelchair_accessible and ACCESSIBLE in terms.fares:
+        return ACCESSIBLE
+    return STANDARD
+
+
+def price_trip(
+    terms: Terms,
+    *,
+    agreement_version: int,
+    service_class: str,
+    distance_m: int,
+    duration_s: int,
+) -> Fare:
+    """The fare of a metered trip under `terms` (AGREEMENT.md, "Pricing a metered trip")."""
+    if service_class not in terms.fares:
+        known = ", ".join(sorted(terms.fares))
+        raise ValueError(f"no fare class {service_class!r} in the agreement (it has: {known})")
+    if distance_m < 0 or duration_s < 0:
+        raise ValueError("distance_m and duration_s cannot be negative")
+    fare = terms.fares[service_class]
+    floor_terms = terms.driver_floor
+    with localcontext() as context:
+        context.prec = _PRECISION
+        distance = Decimal(distance_m)
+        duration = Decimal(duration_s)
+        metered = fare.base + fare.per_km * distance / 1000 + fare.per_minute * duration / 60
+        total = round_cents(max(fare.minimum, metered))
+        floor = round_cents(
+            floor_terms.per_km * distance / 1000 + floor_terms.per_minute * duration / 60
+        )
+        commission = round_cents(terms.commission.percent * total / 100)
+        if terms.commission.cap is not None:
+            commission = min(commission, terms.commission.cap)
+        commission = max(Decimal("0.00"), min(commission, total - floor))
+    return Fare(
+        total=total,
+        driver_earnings=total - commission,
+        coop_commission=commission,
+        currency=terms.currency,
+        agreement_version=agreement_version,
+        distance_m=distance_m,
+        duration_s=duration_s,
+    )
+
+
+def estimate_route(
+    *, pickup_lat: float, pickup_lon: float, dropoff_lat: float, dropoff_lon: float
+) -> tuple[int, int]:
+    """(distance_m, duration_s) expected between two points, by the documented factor and speed."""
+    line_m = Decimal(repr(haversine_m(pickup_lat, pickup_lon, dropoff_lat, dropoff_lon)))
+    distance_m = int((line_m * QUOTE_DETOUR_FACTOR).to_integral_value(rounding=ROUND_HALF_UP))
+    duration_s = math.ceil(Decimal(distance_m) / QUOTE_SPEED_MPS)
+    return distance_m, duration_s
+
+
+def quote(
+    terms: Terms,
+    *,
+    agreement_version: int,
+    service_class: str,
+    pickup_lat: float,
+    pickup_lon: float,
+    dropoff_lat: float,
+    dropoff_lon: float,
+) -> Quote:
+    """The fare expected for a trip: the metered formula over the estimated route."""
+    distance_m, duration_s = estimate_route(
+        pickup_lat=pickup_lat,
+        pickup_lon=pickup_lon,
+        dropoff_lat=dropoff_lat,
+        dropoff_lon=dropoff_lon,
+    )
+    fare = price_trip(
+        terms,
+        agreement_version=agreement_version,
+        service_class=service_class,
+        distance_m=distance_m,
+        duration_s=duration_s,
+    )
+    return Quote(
+        total=fare.total,
+        currency=fare.currency,
+        agreement_version=agreement_version,
+        distance_m=distance_m,
+        duration_s=duration_s,
+    )
+
+
+def cancellation_fee(
+    terms: Terms, *, assigned_at: datetime | None, cancelled_at: datetime
+) -> Decimal:
+    """What a rider's cancellation costs: nothing before assignment or within the free period."""
+    if assigned_at is None:
+        return Decimal("0.00")
+    elapsed_s = (cancelled_at - assigned_at).total_seconds()
+    if elapsed_s <= terms.cancellation.free_period_s:
+        return Decimal("0.00")
+    return round_cents(terms.cancellation.fee)

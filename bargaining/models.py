@@ -1,0 +1,123 @@
+"""Tables of the collective agreement: its versions, the proposals to change it, and ballots."""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from datetime import datetime
+from decimal import Decimal
+from functools import cached_property
+from typing import Any
+
+from sqlalchemy import (
+    DateTime,
+    Enum,
+    ForeignKey,
+    Index,
+    Integer,
+    Numeric,
+    String,
+    Text,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import Mapped, mapped_column
+
+from bargaining.terms import Terms
+from dispatch.db import Base, utcnow
+
+
+class AgreementVersion(Base):
+    """One version of the agreement, immutable once written (a trigger refuses changes)."""
+
+    __tablename__ = "agreement_version"
+
+    version: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    effective_from: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    terms_json: Mapped[dict[str, Any]] = mapped_column("terms", JSONB)
+    sha256: Mapped[str] = mapped_column(String(64))
+    proposal_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("bargaining_proposal.id", use_alter=True), unique=True
+    )
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    @cached_property
+    def terms(self) -> Terms:
+        return Terms.model_validate(self.terms_json)
+
+
+class ProposalStatus(enum.StrEnum):
+    open = "open"
+    ratified = "ratified"
+    rejected = "rejected"
+
+
+class BallotChoice(enum.StrEnum):
+    yes = "yes"
+    no = "no"
+    abstain = "abstain"
+
+
+class Proposal(Base):
+    """New terms put to the members' vote by the bargaining committee."""
+
+    __tablename__ = "bargaining_proposal"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    title: Mapped[str] = mapped_column(String(200))
+    rationale: Mapped[str] = mapped_column(Text)
+    terms_json: Mapped[dict[str, Any]] = mapped_column("terms", JSONB)
+    terms_sha256: Mapped[str] = mapped_column(String(64))
+    # The version in force when the proposal opened: the diff is against it, and its
+    # governance rules decide the vote.
+    base_version: Mapped[int] = mapped_column(ForeignKey("agreement_version.version"))
+    effective_from: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    voting_closes_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    status: Mapped[ProposalStatus] = mapped_column(
+        Enum(ProposalStatus, name="proposal_status"), default=ProposalStatus.open
+    )
+    proposed_by: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("driver.id", ondelete="SET NULL")
+    )
+    opened_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    eligible: Mapped[int] = mapped_column(Integer)  # the roll's size when the vote opened
+    impact: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    yes: Mapped[int | None] = mapped_column(Integer)
+    no: Mapped[int | None] = mapped_column(Integer)
+    abstain: Mapped[int | None] = mapped_column(Integer)
+    turnout_percent: Mapped[Decimal | None] = mapped_column(Numeric(5, 2))
+    outcome_reason: Mapped[str | None] = mapped_column(String(32))
+    result_version: Mapped[int | None] = mapped_column(Integer)
+
+    __table_args__ = (
+        Index(
+            "ix_bargaining_proposal_open_closes_at",
+            "voting_closes_at",
+            postgresql_where=text("status = 'open'"),
+        ),
+    )
+
+    @cached_property
+    def terms(self) -> Terms:
+        return Terms.model_validate(self.terms_json)
+
+
+class Ballot(Base):
+    """The roll of a vote, one row per eligible member, written when the proposal opens.
+
+    `choice` stays null until the member votes; voting again overwrites it. Keeping the roll as
+    rows means a ballot is an UPDATE of a row that already exists: it cannot be inserted twice,
+    and the tally is a count over one proposal's rows.
+    """
+
+    __tablename__ = "bargaining_ballot"
+
+    proposal_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("bargaining_proposal.id", ondelete="CASCADE"), primary_key=True
+    )
+    driver_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("driver.id", ondelete="CASCADE"), primary_key=True
+    )
+    choice: Mapped[BallotChoice | None] = mapped_column(Enum(BallotChoice, name="ballot_choice"))
+    cast_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -1,0 +1,125 @@
+"""HTTP routes of the collective agreement: versions, proposals, ballots and closes (thin)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bargaining import service
+from bargaining.dependencies import Now, TripsSource
+from bargaining.models import Proposal, ProposalStatus
+from bargaining.schemas import (
+    AgreementOut,
+    BallotIn,
+    BallotOut,
+    ChangeOut,
+    ProposalCreate,
+    ProposalOut,
+)
+from dispatch.db import SessionDep
+from drivers.dependencies import CommitteeMember, CurrentDriver
+
+router = APIRouter(tags=["bargaining"])
+
+VersionNumber = Annotated[int, Path(ge=1, le=2_147_483_647)]
+
+
+@router.get("/v1/agreements", response_model=list[AgreementOut])
+async def list_agreements(session: SessionDep) -> list[AgreementOut]:
+    """Every version of the agreement, oldest first; none is ever removed."""
+    return [AgreementOut.of(row) for row in await service.list_versions(session=session)]
+
+
+@router.get("/v1/agreements/current", response_model=AgreementOut)
+async def current_agreement(session: SessionDep, now: Now) -> AgreementOut:
+    """The version in force now."""
+    return AgreementOut.of(await service.in_force(session=session, at=now))
+
+
+@router.get("/v1/agreements/{version}", response_model=AgreementOut)
+async def read_agreement(version: VersionNumber, session: SessionDep) -> AgreementOut:
+    return AgreementOut.of(await service.get_version(session=session, version=version))
+
+
+@router.get("/v1/agreements/{a}/diff/{b}", response_model=list[ChangeOut])
+async def diff_agreements(
+    a: VersionNumber, b: VersionNumber, session: SessionDep
+) -> list[ChangeOut]:
+    """What changed from version `a` to version `b`, path by path."""
+    changes = await service.diff_versions(session=session, a=a, b=b)
+    return [ChangeOut.of(change) for change in changes]
+
+
+async def _proposal_out(session: AsyncSession, proposal: Proposal) -> ProposalOut:
+    return ProposalOut.of(proposal, await service.proposal_diff(session=session, proposal=proposal))
+
+
+@router.post("/v1/proposals", status_code=201, response_model=ProposalOut)
+async def open_proposal(
+    body: ProposalCreate,
+    member: CommitteeMember,
+    session: SessionDep,
+    now: Now,
+    trips_source: TripsSource,
+) -> ProposalOut:
+    """The committee puts complete new terms to the members' vote."""
+    proposal = await service.open_proposal(
+        session=session,
+        proposer=member,
+        title=body.title,
+        rationale=body.rationale,
+        terms=body.terms,
+        effective_from=body.effective_from,
+        voting_closes_at=body.voting_closes_at,
+        now=now,
+        trips_source=trips_source,
+    )
+    return await _proposal_out(session, proposal)
+
+
+@router.get("/v1/proposals", response_model=list[ProposalOut])
+async def list_proposals(
+    session: SessionDep, now: Now, status: Annotated[ProposalStatus | None, Query()] = None
+) -> list[ProposalOut]:
+    """Every proposal, newest first; `?status=open` for the votes running now."""
+    proposals = await service.list_proposals(session=session, now=now, status=status)
+    return [await _proposal_out(session, proposal) for proposal in proposals]
+
+
+@router.get("/v1/proposals/{proposal_id}", response_model=ProposalOut)
+async def read_proposal(proposal_id: uuid.UUID, session: SessionDep, now: Now) -> ProposalOut:
+    """A proposal, with its tally once closed."""
+    proposal = await service.get_proposal(session=session, proposal_id=proposal_id, now=now)
+    return await _proposal_out(session, proposal)
+
+
+@router.post("/v1/proposals/{proposal_id}/ballot", response_model=BallotOut)
+async def cast_ballot(
+    proposal_id: uuid.UUID, body: BallotIn, driver: CurrentDriver, session: SessionDep, now: Now
+) -> BallotOut:
+    """An active member votes; voting again replaces the earlier ballot until the close."""
+    ballot = await service.cast_ballot(
+        session=session, proposal_id=proposal_id, driver_id=driver.id, choice=body.choice, now=now
+    )
+    return BallotOut.of(proposal_id, ballot)
+
+
+@router.get("/v1/proposals/{proposal_id}/ballot", response_model=BallotOut)
+async def read_own_ballot(
+    proposal_id: uuid.UUID, driver: CurrentDriver, session: SessionDep
+) -> BallotOut:
+    """The caller's own ballot: the only ballot anyone can read."""
+    ballot = await service.own_ballot(session=session, proposal_id=proposal_id, driver_id=driver.id)
+    return BallotOut.of(proposal_id, ballot)
+
+
+@router.post("/v1/proposals/{proposal_id}/close", response_model=ProposalOut)
+async def close_proposal(
+    proposal_id: uuid.UUID, member: CommitteeMember, session: SessionDep, now: Now
+) -> ProposalOut:
+    """The committee closes a vote whose deadline has passed (it also closes by itself)."""
+    proposal = await service.close(session=session, proposal_id=proposal_id, now=now)
+    return await _proposal_out(session, proposal)

@@ -1,0 +1,417 @@
+"""Domain operations of the collective agreement: versions, proposals, ballots and closes.
+
+Every operation commits once or not at all. Races are settled by PostgreSQL: a ballot holds a
+share lock on its proposal's row, a close an update lock, so a ballot racing the close is either
+counted or refused, never lost; version numbers are handed out under an advisory lock.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from datetime import UTC, datetime
+
+from sqlalchemy import func, insert, literal, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bargaining import tally as tally_rules
+from bargaining.diff import Change, diff_terms
+from bargaining.exceptions import (
+    AgreementNotFound,
+    InvalidProposal,
+    NoAgreementInForce,
+    NotEligible,
+    ProposalNotFound,
+    VotingClosed,
+    VotingStillOpen,
+)
+from bargaining.impact import IMPACT_WINDOW, CompletedTripsSource, estimate
+from bargaining.models import AgreementVersion, Ballot, BallotChoice, Proposal, ProposalStatus
+from bargaining.terms import Terms, load_founding_terms, terms_sha256, terms_to_wire
+from dispatch import audit
+from dispatch.errors import Forbidden
+from drivers.models import Driver, DriverStatus
+
+logger = logging.getLogger("coop.bargaining")
+
+# The founding agreement is the one the co-op started with: no trip can predate it, so it is in
+# force from the start of time (the Unix epoch) until a ratified version replaces it.
+FOUNDING_EFFECTIVE_FROM = datetime(1970, 1, 1, tzinfo=UTC)
+# pg_advisory_xact_lock key ("coopvers"): version numbers are handed out one at a time.
+VERSIONS_LOCK_KEY = 0x636F6F7076657273
+
+AUDIT_AGREEMENT_VERSION = "agreement.version"
+AUDIT_PROPOSAL_OPENED = "proposal.opened"
+AUDIT_PROPOSAL_CLOSED = "proposal.closed"
+
+
+# --- versions ---------------------------------------------------------------------------------
+
+
+async def in_force(*, session: AsyncSession, at: datetime) -> AgreementVersion:
+    """The version in force at `at`: the highest version whose effective_from <= at."""
+    version = await session.scalar(
+        select(AgreementVersion)
+        .where(AgreementVersion.effective_from <= at)
+        .order_by(AgreementVersion.version.desc())
+        .limit(1)
+    )
+    if version is None:
+        raise NoAgreementInForce(f"No agreement version is in force at {at.isoformat()}")
+    return version
+
+
+async def get_version(*, session: AsyncSession, version: int) -> AgreementVersion:
+    """One version by its number."""
+    row = await session.get(AgreementVersion, version)
+    if row is None:
+        raise AgreementNotFound(f"There is no agreement version {version}")
+    return row
+
+
+async def list_versions(*, session: AsyncSession) -> list[AgreementVersion]:
+    """Every version ever in force or scheduled, oldest first."""
+    return list(await session.scalars(select(AgreementVersion).order_by(AgreementVersion.version)))
+
+
+async def diff_versions(*, session: AsyncSession, a: int, b: int) -> list[Change]:
+    """What changed from version `a` to version `b`."""
+    before = await get_version(session=session, version=a)
+    after = await get_version(session=session, version=b)
+    return diff_terms(before.terms, after.terms)
+
+
+async def _add_version(
+    *,
+    session: AsyncSession,
+    terms: Terms,
+    effective_from: datetime,
+    proposal_id: uuid.UUID | None,
+) -> AgreementVersion:
+    """Writes the next version and its audit entry in the caller's transaction."""
+    await session.execute(select(func.pg_advisory_xact_lock(VERSIONS_LOCK_KEY)))
+    latest = await session.scalar(select(func.max(AgreementVersion.version)))
+    version = AgreementVersion(
+        version=(latest or 0) + 1,
+        effective_from=effective_from,
+        terms_json=terms_to_wire(terms),
+        sha256=terms_sha256(terms),
+        proposal_id=proposal_id,
+    )
+    session.add(version)
+    await session.flush()
+    await audit.append(
+        session=session,
+        kind=AUDIT_AGREEMENT_VERSION,
+        subject=f"agreement:{version.version}",
+        content={
+            "version": version.version,
+            "effective_from": effective_from,
+            "sha256": version.sha256,
+            "proposal_id": proposal_id,
+        },
+    )
+    return version
+
+
+async def install_founding(*, session: AsyncSession) -> None:
+    """Installs the founding agreement as version 1 unless a version exists (safe to race)."""
+    await session.execute(select(func.pg_advisory_xact_lock(VERSIONS_LOCK_KEY)))
+    if await session.scalar(select(AgreementVersion.version).limit(1)) is not None:
+        await session.rollback()
+        return
+    terms = load_founding_terms()
+    await _add_version(
+        session=session, terms=terms, effective_from=FOUNDING_EFFECTIVE_FROM, proposal_id=None
+    )
+    await session.commit()
+    logger.info("installed the founding agreement as version 1 (sha256 %s)", terms_sha256(terms))
+
+
+# --- proposals --------------------------------------------------------------------------------
+
+
+async def open_proposal(
+    *,
+    session: AsyncSession,
+    proposer: Driver,
+    title: str,
+    rationale: str,
+    terms: Terms,
+    effective_from: datetime | None,
+    voting_closes_at: datetime,
+    now: datetime,
+    trips_source: CompletedTripsSource,
+) -> Proposal:
+    """Puts new terms to the vote, with the roll of every active member taken now."""
+    if proposer.status is not DriverStatus.active:
+        raise Forbidden("Only an active member of the committee may open a vote")
+    errors = []
+    if voting_closes_at <= now:
+        errors.append({"field": "voting_closes_at", "reason": "Must be in the future"})
+    if effective_from is not None and effective_from < voting_closes_at:
+        errors.append(
+            {
+                "field": "effective_from",
+                "reason": "Must not be before voting_closes_at: terms cannot take effect "
+                "before they are ratified (leave it null for 'at ratification')",
+            }
+        )
+    base = await in_force(session=session, at=now)
+    if not diff_terms(base.terms, terms):
+        errors.append(
+            {
+                "field": "terms",
+                "reason": f"Identical to version {base.version}, in force now: nothing to vote on",
+            }
+        )
+    if errors:
+        raise InvalidProposal(
+            "; ".join(f"{e['field']}: {e['reason']}" for e in errors), errors=errors
+        )
+    trips = await trips_source(session, now - IMPACT_WINDOW)
+    impact = estimate(current=base.terms, proposed=terms, trips=trips)
+    proposal = Proposal(
+        id=uuid.uuid4(),
+        title=title,
+        rationale=rationale,
+        terms_json=terms_to_wire(terms),
+        terms_sha256=terms_sha256(terms),
+        base_version=base.version,
+        effective_from=effective_from,
+        voting_closes_at=voting_closes_at,
+        status=ProposalStatus.open,
+        proposed_by=proposer.id,
+        opened_at=now,
+        eligible=0,
+        impact=impact.to_wire(),
+    )
+    session.add(proposal)
+    await session.flush()
+    # The roll: one row per member active now; a ballot fills in its row.
+    await session.execute(
+        insert(Ballot).from_select(
+            ["proposal_id", "driver_id"],
+            select(literal(proposal.id, Ballot.proposal_id.type), Driver.id).where(
+                Driver.status == DriverStatus.active
+            ),
+        )
+    )
+    eligible = await session.scalar(
+        select(func.count()).select_from(Ballot).where(Ballot.proposal_id == proposal.id)
+    )
+    proposal.eligible = int(eligible or 0)
+    await audit.append(
+        session=session,
+        kind=AUDIT_PROPOSAL_OPENED,
+        subject=f"proposal:{proposal.id}",
+        content={
+            "proposal_id": proposal.id,
+            "base_version": base.version,
+            "terms_sha256": proposal.terms_sha256,
+            "effective_from": effective_from,
+            "voting_closes_at": voting_closes_at,
+            "eligible": proposal.eligible,
+        },
+    )
+    await session.commit()
+    return proposal
+
+
+async def _locked_proposal(
+    *, session: AsyncSession, proposal_id: uuid.UUID, share: bool
+) -> Proposal:
+    proposal = await session.scalar(
+        select(Proposal)
+        .where(Proposal.id == proposal_id)
+        .with_for_update(read=share)
+        .execution_options(populate_existing=True)
+    )
+    if proposal is None:
+        await session.rollback()
+        raise ProposalNotFound(f"There is no proposal {proposal_id}")
+    return proposal
+
+
+async def _close(
+    *, session: AsyncSession, proposal_id: uuid.UUID, now: datetime, requested: bool
+) -> tuple[Proposal, bool]:
+    """Closes the proposal if its vote is over; answers it and whether this call closed it."""
+    proposal = await _locked_proposal(session=session, proposal_id=proposal_id, share=False)
+    if proposal.status is not ProposalStatus.open:
+        await session.commit()
+        return proposal, False
+    if now < proposal.voting_closes_at:
+        await session.commit()
+        if requested:
+            raise VotingStillOpen(
+                f"Voting closes at {proposal.voting_closes_at.isoformat()}; "
+                "the committee can close it only after that"
+            )
+        return proposal, False
+    # Every ballot committed before this lock was granted is counted; any later one sees the
+    # proposal closed and is refused.
+    counts = dict(
+        (
+            await session.execute(
+                select(Ballot.choice, func.count())
+                .where(Ballot.proposal_id == proposal_id, Ballot.choice.is_not(None))
+                .group_by(Ballot.choice)
+            )
+        )
+        .tuples()
+        .all()
+    )
+    base = await get_version(session=session, version=proposal.base_version)
+    result = tally_rules.count(
+        yes=counts.get(BallotChoice.yes, 0),
+        no=counts.get(BallotChoice.no, 0),
+        abstain=counts.get(BallotChoice.abstain, 0),
+        eligible=proposal.eligible,
+        rules=base.terms.governance,
+    )
+    proposal.status = ProposalStatus(result.outcome.value)
+    proposal.closed_at = now
+    proposal.yes, proposal.no, proposal.abstain = result.yes, result.no, result.abstain
+    proposal.turnout_percent = result.turnout_percent
+    proposal.outcome_reason = result.reason.value
+    await session.flush()
+    new_version = None
+    if result.outcome is tally_rules.Outcome.ratified:
+        # Never earlier than the ratification itself: a version must not reach back in time
+        # and change the terms of trips already requested.
+        effective_from = max(proposal.effective_from or now, now)
+        new_version = await _add_version(
+            session=session,
+            terms=proposal.terms,
+            effective_from=effective_from,
+            proposal_id=proposal.id,
+        )
+        proposal.result_version = new_version.version
+    await audit.append(
+        session=session,
+        kind=AUDIT_PROPOSAL_CLOSED,
+        subject=f"proposal:{proposal.id}",
+        content={
+            "proposal_id": proposal.id,
+            "status": proposal.status.value,
+            "reason": result.reason.value,
+            "yes": result.yes,
+            "no": result.no,
+            "abstain": result.abstain,
+            "eligible": result.eligible,
+            "turnout_percent": result.turnout_percent,
+            "version": new_version.version if new_version else None,
+        },
+    )
+    await session.commit()
+    logger.info("proposal %s closed: %s (%s)", proposal.id, proposal.status, result.reason)
+    return proposal, True
+
+
+async def close(*, session: AsyncSession, proposal_id: uuid.UUID, now: datetime) -> Proposal:
+    """The committee's close: only once voting_closes_at has passed; a closed one is answered."""
+    proposal, _ = await _close(session=session, proposal_id=proposal_id, now=now, requested=True)
+    return proposal
+
+
+async def close_if_due(*, session: AsyncSession, proposal_id: uuid.UUID, now: datetime) -> Proposal:
+    """Closes the proposal if its deadline has passed; answers it either way."""
+    proposal, _ = await _close(session=session, proposal_id=proposal_id, now=now, requested=False)
+    return proposal
+
+
+async def close_due(*, session: AsyncSession, now: datetime) -> list[Proposal]:
+    """Closes every open proposal whose deadline has passed; answers those this call closed."""
+    due = list(
+        await session.scalars(
+            select(Proposal.id)
+            .where(Proposal.status == ProposalStatus.open, Proposal.voting_closes_at <= now)
+            .order_by(Proposal.voting_closes_at)
+        )
+    )
+    await session.commit()
+    closed = []
+    for proposal_id in due:
+        try:
+            proposal, closed_now = await _close(
+                session=session, proposal_id=proposal_id, now=now, requested=False
+            )
+        except ProposalNotFound:
+            continue
+        if closed_now:
+            closed.append(proposal)
+    return closed
+
+
+async def get_proposal(*, session: AsyncSession, proposal_id: uuid.UUID, now: datetime) -> Proposal:
+    """One proposal, closed first if its deadline has passed."""
+    return await close_if_due(session=session, proposal_id=proposal_id, now=now)
+
+
+async def list_proposals(
+    *, session: AsyncSession, now: datetime, status: ProposalStatus | None
+) -> list[Proposal]:
+    """Proposals, newest first, after closing any whose deadline has passed."""
+    await close_due(session=session, now=now)
+    query = select(Proposal).order_by(Proposal.opened_at.desc(), Proposal.id)
+    if status is not None:
+        query = query.where(Proposal.status == status)
+    return list(await session.scalars(query))
+
+
+async def proposal_diff(*, session: AsyncSession, proposal: Proposal) -> list[Change]:
+    """The proposal against the version that was in force when it opened."""
+    base = await get_version(session=session, version=proposal.base_version)
+    return diff_terms(base.terms, proposal.terms)
+
+
+# --- ballots ----------------------------------------------------------------------------------
+
+
+async def cast_ballot(
+    *,
+    session: AsyncSession,
+    proposal_id: uuid.UUID,
+    driver_id: uuid.UUID,
+    choice: BallotChoice,
+    now: datetime,
+) -> Ballot:
+    """Records or replaces a member's ballot while the vote is open."""
+    await close_if_due(session=session, proposal_id=proposal_id, now=now)
+    proposal = await _locked_proposal(session=session, proposal_id=proposal_id, share=True)
+    status = await session.scalar(
+        select(Driver.status).where(Driver.id == driver_id).with_for_update(read=True)
+    )
+    if status is not DriverStatus.active:
+        await session.rollback()
+        raise Forbidden("Only active members may vote")
+    if proposal.status is not ProposalStatus.open or now >= proposal.voting_closes_at:
+        await session.rollback()
+        raise VotingClosed(
+            f"Voting on proposal {proposal_id} closed at {proposal.voting_closes_at.isoformat()}"
+        )
+    ballot = await session.scalar(
+        update(Ballot)
+        .where(Ballot.proposal_id == proposal_id, Ballot.driver_id == driver_id)
+        .values(choice=choice, cast_at=now)
+        .returning(Ballot)
+        .execution_options(populate_existing=True)
+    )
+    if ballot is None:
+        await session.rollback()
+        raise NotEligible(
+            "Only members who were active when the vote opened are on its roll; "
+            "you were not, so you cannot vote on this proposal"
+        )
+    await session.commit()
+    return ballot
+
+
+async def own_ballot(
+    *, session: AsyncSession, proposal_id: uuid.UUID, driver_id: uuid.UUID
+) -> Ballot | None:
+    """The member's own row on the roll, or None if they are not on it."""
+    if await session.get(Proposal, proposal_id) is None:
+        raise ProposalNotFound(f"There is no proposal {proposal_id}")
+    return await session.get(Ballot, (proposal_id, driver_id))

@@ -1,0 +1,257 @@
+"""The terms of the collective agreement: a strict schema with the invariants of AGREEMENT.md.
+
+Unknown fields are rejected everywhere (a typo must not pass silently) and every failure names its
+field as a dotted path (`fares.standard.per_km`) with the reason. Amounts are `Decimal`, given as
+decimal strings; a JSON or YAML number with a fraction is refused, since a binary float cannot hold
+"1.05" exactly. A `Terms` value that exists has passed every check, so pricing never re-checks it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from decimal import Decimal
+from pathlib import Path
+from typing import Annotated, Any
+
+import yaml
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    StringConstraints,
+    ValidationError,
+    model_validator,
+)
+from pydantic_core import InitErrorDetails, PydanticCustomError
+
+FOUNDING_AGREEMENT_PATH = Path(__file__).resolve().parent / "founding_agreement.yaml"
+
+CENT = Decimal("0.01")
+
+
+def _refuse_float(value: object) -> object:
+    if isinstance(value, bool) or isinstance(value, float):
+        raise PydanticCustomError(
+            "decimal_string",
+            'Give the amount as a decimal string such as "1.05", not a number with a fraction',
+        )
+    return value
+
+
+def money_str(value: Decimal) -> str:
+    """Two places at least ("3.50"), more only when the amount really has them ("0.0125")."""
+    if value == 0:
+        return "0.00"
+    if value.normalize().as_tuple().exponent >= -2:  # type: ignore[operator]
+        return f"{value.quantize(CENT):f}"
+    return f"{value.normalize():f}"
+
+
+def plain_str(value: Decimal) -> str:
+    """A decimal without trailing zeros or exponent: "8", "0.2", "4.7"."""
+    if value == 0:
+        return "0"
+    return f"{value.normalize():f}"
+
+
+_NO_FLOAT = BeforeValidator(_refuse_float)
+_AS_MONEY = PlainSerializer(money_str, return_type=str, when_used="json")
+_AS_PLAIN = PlainSerializer(plain_str, return_type=str, when_used="json")
+
+# An amount charged or paid as it is: whole cents.
+Money = Annotated[
+    Decimal, _NO_FLOAT, Field(ge=0, max_digits=9, decimal_places=2, allow_inf_nan=False), _AS_MONEY
+]
+# A rate multiplied by kilometres or minutes before rounding: up to four places.
+Rate = Annotated[
+    Decimal, _NO_FLOAT, Field(ge=0, max_digits=9, decimal_places=4, allow_inf_nan=False), _AS_MONEY
+]
+Percent = Annotated[
+    Decimal,
+    _NO_FLOAT,
+    Field(ge=0, le=100, max_digits=5, decimal_places=2, allow_inf_nan=False),
+    _AS_PLAIN,
+]
+# Below 100: at 100 no proposal could ever pass and the agreement could never change again.
+ApprovalPercent = Annotated[
+    Decimal,
+    _NO_FLOAT,
+    Field(ge=0, lt=100, max_digits=5, decimal_places=2, allow_inf_nan=False),
+    _AS_PLAIN,
+]
+Stars = Annotated[
+    Decimal,
+    _NO_FLOAT,
+    Field(ge=1, le=5, max_digits=3, decimal_places=2, allow_inf_nan=False),
+    _AS_PLAIN,
+]
+Weight = Annotated[
+    Decimal,
+    _NO_FLOAT,
+    Field(ge=0, le=1000, max_digits=8, decimal_places=4, allow_inf_nan=False),
+    _AS_PLAIN,
+]
+
+ServiceClass = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,31}$")]
+Tag = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,39}$")]
+Days = Annotated[int, Field(strict=True, ge=1, le=3_650)]
+Count = Annotated[int, Field(strict=True, ge=0, le=100_000)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class FareClass(_Strict):
+    base: Money
+    per_km: Rate
+    per_minute: Rate
+    minimum: Money
+
+
+class Commission(_Strict):
+    percent: Percent
+    cap: Money | None = None  # optional: the most the co-op takes from one trip
+
+
+class DriverFloor(_Strict):
+    per_km: Rate
+    per_minute: Rate
+
+
+class Cancellation(_Strict):
+    free_period_s: Annotated[int, Field(strict=True, ge=0, le=86_400)]
+    fee: Money
+
+
+class DispatchTerms(_Strict):
+    # The bounds keep the service working (a zero batch interval would spin the matcher).
+    batch_interval_ms: Annotated[int, Field(strict=True, ge=100, le=60_000)]
+    offer_timeout_s: Annotated[int, Field(strict=True, ge=1, le=3_600)]
+    max_pickup_distance_m: Annotated[int, Field(strict=True, ge=1, le=200_000)]
+    max_wait_s: Annotated[int, Field(strict=True, ge=1, le=86_400)]
+    fairness_weight: Weight
+
+
+class ReputationTerms(_Strict):
+    window: Annotated[int, Field(strict=True, ge=1, le=100_000)]
+    min_ratings: Count
+    prior_mean: Stars
+    prior_weight: Count
+    rating_window_days: Days
+    appeal_window_days: Days
+    review_due_days: Days
+    support_threshold: Stars
+    excluded_tags: Annotated[list[Tag], Field(max_length=100)]
+
+
+class Governance(_Strict):
+    quorum_percent: Percent
+    approval_percent: ApprovalPercent
+
+
+class Terms(_Strict):
+    currency: Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
+    fares: Annotated[dict[ServiceClass, FareClass], Field(min_length=1, max_length=32)]
+    commission: Commission
+    driver_floor: DriverFloor
+    cancellation: Cancellation
+    dispatch: DispatchTerms
+    reputation: ReputationTerms
+    governance: Governance
+
+    @model_validator(mode="after")
+    def _invariants(self) -> Terms:
+        problems = invariant_violations(self)
+        if problems:
+            raise ValidationError.from_exception_data(
+                "Terms",
+                [
+                    InitErrorDetails(
+                        type=PydanticCustomError("terms_invariant", reason),
+                        loc=location,
+                        input=value,
+                    )
+                    for location, reason, value in problems
+                ],
+            )
+        return self
+
+
+def invariant_violations(terms: Terms) -> list[tuple[tuple[str, ...], str, object]]:
+    """The rules between fields: (location, reason, value) for each one broken."""
+    problems: list[tuple[tuple[str, ...], str, object]] = []
+    if "standard" not in terms.fares:
+        problems.append((("fares", "standard"), "The 'standard' service class is required", None))
+    floor = terms.driver_floor
+    for name, fare in terms.fares.items():
+        if fare.per_km < floor.per_km:
+            problems.append(
+                (
+                    ("fares", name, "per_km"),
+                    f"Must be at least driver_floor.per_km ({money_str(floor.per_km)}), "
+                    "so that every fare covers the drivers' floor",
+                    money_str(fare.per_km),
+                )
+            )
+        if fare.per_minute < floor.per_minute:
+            problems.append(
+                (
+                    ("fares", name, "per_minute"),
+                    f"Must be at least driver_floor.per_minute ({money_str(floor.per_minute)}), "
+                    "so that every fare covers the drivers' floor",
+                    money_str(fare.per_minute),
+                )
+            )
+    if terms.reputation.min_ratings > terms.reputation.window:
+        problems.append(
+            (
+                ("reputation", "min_ratings"),
+                f"Must not exceed reputation.window ({terms.reputation.window}), "
+                "or no score could ever be shown",
+                terms.reputation.min_ratings,
+            )
+        )
+    tags = terms.reputation.excluded_tags
+    if len(set(tags)) != len(tags):
+        problems.append(
+            (("reputation", "excluded_tags"), "Each tag may appear only once", list(tags))
+        )
+    if terms.dispatch.max_wait_s < terms.dispatch.offer_timeout_s:
+        problems.append(
+            (
+                ("dispatch", "max_wait_s"),
+                f"Must be at least dispatch.offer_timeout_s ({terms.dispatch.offer_timeout_s}), "
+                "or a request would end before its first offer could be answered",
+                terms.dispatch.max_wait_s,
+            )
+        )
+    return problems
+
+
+def terms_to_wire(terms: Terms) -> dict[str, Any]:
+    """The terms as JSON values: decimals as strings, the optional cap as null when unset."""
+    wire: dict[str, Any] = terms.model_dump(mode="json")
+    return wire
+
+
+def canonical_json(terms: Terms) -> str:
+    """Sorted keys, no spaces, decimals as strings: the bytes whose sha256 names a version."""
+    return json.dumps(terms_to_wire(terms), sort_keys=True, separators=(",", ":"))
+
+
+def terms_sha256(terms: Terms) -> str:
+    return hashlib.sha256(canonical_json(terms).encode("utf-8")).hexdigest()
+
+
+def load_terms_file(path: Path) -> Terms:
+    """Reads terms from a YAML (or JSON) file; a bad file raises pydantic's ValidationError."""
+    return Terms.model_validate(yaml.safe_load(Path(path).read_text(encoding="utf-8")))
+
+
+def load_founding_terms() -> Terms:
+    """The founding agreement that ships with the service (`bargaining/founding_agreement.yaml`)."""
+    return load_terms_file(FOUNDING_AGREEMENT_PATH)

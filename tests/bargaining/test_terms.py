@@ -1,0 +1,159 @@
+"""The terms schema: strict, every bad field named, and a canonical form that names a version."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from pydantic import ValidationError
+
+from bargaining.terms import Terms, canonical_json, load_founding_terms, terms_sha256
+from tests.bargaining.strategies import founding_wire
+
+
+def errors_of(data: Any) -> dict[str, str]:
+    with pytest.raises(ValidationError) as raised:
+        Terms.model_validate(data)
+    return {".".join(str(p) for p in e["loc"]): e["msg"] for e in raised.value.errors()}
+
+
+def test_the_founding_agreement_loads_as_agreement_md_gives_it() -> None:
+    terms = load_founding_terms()
+    assert terms.currency == "CAD"
+    assert set(terms.fares) == {"standard", "accessible"}
+    standard = terms.fares["standard"]
+    assert (standard.base, standard.per_km, standard.per_minute, standard.minimum) == (
+        Decimal("3.50"),
+        Decimal("1.05"),
+        Decimal("0.35"),
+        Decimal("7.00"),
+    )
+    assert terms.commission.percent == Decimal("8")
+    assert terms.commission.cap == Decimal("2.50")
+    assert terms.cancellation.free_period_s == 120
+    assert terms.dispatch.max_pickup_distance_m == 6000
+    assert terms.dispatch.fairness_weight == Decimal("0.2")
+    assert terms.reputation.excluded_tags == ["traffic", "pricing", "app_problem"]
+    assert terms.governance.quorum_percent == Decimal("30")
+
+
+def test_canonical_json_is_sorted_compact_with_decimal_strings() -> None:
+    text = canonical_json(load_founding_terms())
+    assert " " not in text
+    document = json.loads(text)
+    assert list(document) == sorted(document)
+    assert document["fares"]["standard"]["per_km"] == "1.05"
+    assert document["commission"] == {"cap": "2.50", "percent": "8"}
+    assert document["dispatch"]["offer_timeout_s"] == 15
+    assert terms_sha256(load_founding_terms()) == hashlib.sha256(text.encode()).hexdigest()
+
+
+def test_equal_terms_have_one_canonical_form_whatever_their_spelling() -> None:
+    wire = founding_wire()
+    wire["fares"]["standard"]["base"] = "3.5"
+    wire["commission"]["percent"] = "8.00"
+    wire["dispatch"]["fairness_weight"] = "0.20"
+    respelled = Terms.model_validate(wire)
+    assert canonical_json(respelled) == canonical_json(load_founding_terms())
+    assert terms_sha256(respelled) == terms_sha256(load_founding_terms())
+
+
+def test_any_change_changes_the_hash() -> None:
+    wire = founding_wire()
+    wire["fares"]["standard"]["per_km"] = "1.06"
+    assert terms_sha256(Terms.model_validate(wire)) != terms_sha256(load_founding_terms())
+
+
+def test_the_commission_cap_is_optional() -> None:
+    wire = founding_wire()
+    del wire["commission"]["cap"]
+    assert Terms.model_validate(wire).commission.cap is None
+
+
+def test_unknown_fields_are_rejected_wherever_they_are() -> None:
+    wire = founding_wire()
+    wire["comission"] = {"percent": "8"}
+    wire["fares"]["standard"]["per_mile"] = "1.00"
+    errors = errors_of(wire)
+    assert set(errors) == {"comission", "fares.standard.per_mile"}
+    assert all("Extra inputs" in reason for reason in errors.values())
+
+
+def test_every_bad_field_is_named_with_its_reason() -> None:
+    wire = founding_wire()
+    wire["fares"]["standard"]["base"] = "-1.00"
+    wire["commission"]["percent"] = "101"
+    wire["cancellation"]["free_period_s"] = "soon"
+    del wire["governance"]["quorum_percent"]
+    wire["currency"] = "cad"
+    errors = errors_of(wire)
+    assert set(errors) == {
+        "fares.standard.base",
+        "commission.percent",
+        "cancellation.free_period_s",
+        "governance.quorum_percent",
+        "currency",
+    }
+    assert "greater than or equal to 0" in errors["fares.standard.base"]
+    assert "less than or equal to 100" in errors["commission.percent"]
+    assert errors["governance.quorum_percent"] == "Field required"
+
+
+def test_amounts_with_a_fraction_must_be_strings_not_floats() -> None:
+    wire = founding_wire()
+    wire["fares"]["standard"]["per_km"] = 1.05
+    errors = errors_of(wire)
+    assert list(errors) == ["fares.standard.per_km"]
+    assert "decimal string" in errors["fares.standard.per_km"]
+
+
+def test_amounts_charged_as_they_are_must_be_whole_cents() -> None:
+    wire = founding_wire()
+    wire["cancellation"]["fee"] = "5.005"
+    wire["fares"]["standard"]["per_km"] = "1.0525"  # a rate may be finer than a cent
+    assert list(errors_of(wire)) == ["cancellation.fee"]
+
+
+def test_every_fare_class_must_cover_the_drivers_floor() -> None:
+    wire = founding_wire()
+    wire["fares"]["standard"]["per_km"] = "0.80"
+    wire["fares"]["accessible"]["per_minute"] = "0.29"
+    errors = errors_of(wire)
+    assert set(errors) == {"fares.standard.per_km", "fares.accessible.per_minute"}
+    assert "driver_floor.per_km (0.85)" in errors["fares.standard.per_km"]
+    assert "driver_floor.per_minute (0.30)" in errors["fares.accessible.per_minute"]
+
+
+def test_the_standard_class_is_required() -> None:
+    wire = founding_wire()
+    wire["fares"] = {"accessible": wire["fares"]["accessible"]}
+    assert "'standard' service class is required" in errors_of(wire)["fares.standard"]
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "field"),
+    [
+        ("reputation.prior_mean", "5.5", "reputation.prior_mean"),
+        ("reputation.support_threshold", "0.9", "reputation.support_threshold"),
+        ("reputation.min_ratings", 101, "reputation.min_ratings"),
+        ("reputation.excluded_tags", ["traffic", "traffic"], "reputation.excluded_tags"),
+        ("governance.approval_percent", "100", "governance.approval_percent"),
+        ("dispatch.batch_interval_ms", 0, "dispatch.batch_interval_ms"),
+        ("dispatch.max_wait_s", 10, "dispatch.max_wait_s"),
+        ("dispatch.offer_timeout_s", True, "dispatch.offer_timeout_s"),
+    ],
+)
+def test_ranges_and_rules(path: str, value: Any, field: str) -> None:
+    wire = founding_wire()
+    section, key = path.split(".")
+    wire[section][key] = value
+    assert list(errors_of(wire)) == [field]
+
+
+def test_terms_are_frozen() -> None:
+    terms = load_founding_terms()
+    with pytest.raises(ValidationError):
+        terms.currency = "USD"  # type: ignore[misc]
