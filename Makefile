@@ -50,6 +50,13 @@ typecheck: venv
 bench: venv ## the matching benchmark (results in docs/performance.md)
 	$(PY) -m loadtests.bench_matching
 
+LOAD_USERS ?= 60
+LOAD_SPAWN_RATE ?= 10
+LOAD_TIME ?= 60s
+load: venv ## Locust riders and drivers against a local service for LOAD_TIME, then the invariants
+	@$(LOCALDEV) run -- $(PY) -m loadtests.run --users $(LOAD_USERS) \
+	  --spawn-rate $(LOAD_SPAWN_RATE) --time $(LOAD_TIME)
+
 stop: ## stop the private instances of this COOP_DATA_DIR
 	@$(PYTHON) -m dispatch.localdev down
 
