@@ -3,16 +3,19 @@
 Pure: typed input, typed output, no I/O. The matcher builds the candidate edges (K nearest drivers
 of each request, each with a cost from `dispatch.matching.costs`) and calls `solve`.
 
-The model is a min-cost flow (OR-Tools `SimpleMinCostFlow`, sparse, so a batch of 3000 requests x
-5000 drivers with ~10 candidates each is ~30k arcs, not 15M):
+The model is a flow network (OR-Tools `SimpleMinCostFlow`, sparse, so a batch of 3000 requests x
+5000 drivers with ~10 candidates each is ~38k arcs, not 15M):
 
     source --(cap 1)--> request --(cap 1, edge cost)--> driver --(cap 1)--> sink
-                        request --(cap 1, cost U: "unassigned")-----------> sink
 
-The source supplies one unit per request and every request can always reach the sink through its
-"unassigned" arc, so every batch has a solution. U is chosen larger than any saving a matching can
-make by leaving a request out, so the optimum assigns as many requests as any matching can, and
-among those the cheapest.
+The source offers one unit per request. `solve_max_flow_with_min_cost` sends the largest flow the
+network can carry (as many requests assigned as any matching can) and, among such flows, the
+cheapest. A request without a reachable driver simply carries no flow, so every batch solves.
+
+Why not an "unassigned" arc request -> sink at a cost U, solved with plain `solve`: for that to
+prefer assigning more requests, U must exceed min(R, D) times the cost spread, not just the spread
+(an augmenting path can swap every edge of a matching), and so large a U made OR-Tools' cost
+scaling 2-3x slower at 3000 x 5000 (docs/performance.md, "Matching") for the same optimum.
 """
 
 from __future__ import annotations
@@ -83,13 +86,12 @@ def solve_arrays(
         return {}
     requests, drivers, costs = _cheapest_per_pair(requests, drivers, costs, num_drivers)
 
-    # Shift the costs to start at 0, so that U bounds the cost of any matching: a matching of
-    # k <= min(R, D) edges costs at most k * spread after the shift.
+    # Every maximum flow crosses the same number of candidate edges, so shifting all edge costs
+    # by one constant changes no choice; non-negative costs keep OR-Tools on its fastest path.
     lowest, highest = int(costs.min()), int(costs.max())
     spread = highest - lowest
-    unassigned_cost = min(num_requests, num_drivers) * spread + 1
     num_nodes = num_requests + num_drivers + 2
-    if unassigned_cost * (num_nodes + 1) > MAX_SCALED_COST:
+    if spread * (num_nodes + 1) > MAX_SCALED_COST:
         raise ValueError(
             f"the edge costs span {spread}, too wide to solve a batch of {num_requests} "
             "requests exactly; costs are meant to be seconds"
@@ -99,34 +101,25 @@ def solve_arrays(
     # Model: nodes 0..R-1 are the requests, R..R+D-1 the drivers, then the source and the sink.
     source = num_requests + num_drivers
     sink = source + 1
-    request_nodes = np.arange(num_requests, dtype=np.int32)
-    driver_nodes = np.arange(num_requests, num_requests + num_drivers, dtype=np.int32)
     tails = np.concatenate(
         [
             np.full(num_requests, source, dtype=np.int32),  # source -> request
-            requests.astype(np.int32),  # request -> driver (the candidate edges)
-            request_nodes,  # request -> sink, "unassigned"
-            driver_nodes,  # driver -> sink
+            requests.astype(np.int32),  # request -> driver: the candidate edges
+            np.arange(num_requests, num_requests + num_drivers, dtype=np.int32),  # driver -> sink
         ]
     )
     heads = np.concatenate(
         [
-            request_nodes,
+            np.arange(num_requests, dtype=np.int32),
             (drivers + num_requests).astype(np.int32),
-            np.full(num_requests, sink, dtype=np.int32),
             np.full(num_drivers, sink, dtype=np.int32),
         ]
     )
     unit_costs = np.concatenate(
-        [
-            np.zeros(num_requests, dtype=np.int64),
-            shifted,
-            np.full(num_requests, unassigned_cost, dtype=np.int64),
-            np.zeros(num_drivers, dtype=np.int64),
-        ]
+        [np.zeros(num_requests, dtype=np.int64), shifted, np.zeros(num_drivers, dtype=np.int64)]
     )
     # Constraints: every arc carries at most one unit, so a request gets at most one driver and a
-    # driver at most one request; the source must ship one unit per request.
+    # driver at most one request.
     capacities = np.ones(tails.size, dtype=np.int64)
 
     solver = min_cost_flow.SimpleMinCostFlow()
@@ -136,11 +129,11 @@ def solve_arrays(
         np.array([num_requests, -num_requests], dtype=np.int64),
     )
 
-    # Objective (in the costs) and solve; then check the status before reading anything.
-    status = solver.solve()
+    # Objective: the most flow, then the least cost; solve, and check the status before reading.
+    status = solver.solve_max_flow_with_min_cost()
     if status != solver.OPTIMAL:
         raise AssignmentError(
-            f"the min-cost flow ended with status {status.name} "
+            f"the max-flow min-cost solve ended with status {status.name} "
             f"({num_requests} requests, {num_drivers} drivers, {requests.size} edges)"
         )
 

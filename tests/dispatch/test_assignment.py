@@ -37,6 +37,15 @@ def test_assigning_more_requests_beats_a_cheaper_total() -> None:
     assert solve(2, 2, edges) == {0: 1, 1: 0}
 
 
+def test_one_more_assignment_is_worth_a_long_chain_of_dearer_swaps() -> None:
+    # r0..r4 sit on their free drivers d0..d4; r5 can only have d0. Serving r5 moves every other
+    # request one driver along, each move costing 900: 4500 more in all, far above the spread.
+    edges = [Edge(i, i, 0) for i in range(5)] + [Edge(i, i + 1, 900) for i in range(5)]
+    edges.append(Edge(5, 0, 0))
+    assignment = solve(6, 6, edges)
+    assert assignment == {0: 1, 1: 2, 2: 3, 3: 4, 4: 5, 5: 0}
+
+
 def test_a_large_fairness_credit_does_not_strand_a_request() -> None:
     edges = [Edge(0, 0, -1000), Edge(0, 1, 5), Edge(1, 0, 5)]
     assert solve(2, 2, edges) == {0: 1, 1: 0}
