@@ -231,9 +231,10 @@ def scipy_optimum(
     num_requests: int, num_drivers: int, candidates: Candidates, cost: IntArray
 ) -> dict[int, int]:
     """The same objective solved by scipy's LAPJVsp. It needs a full matching of the rows, so
-    each request also gets its own dummy column at the "unassigned" cost U (the value our solver
-    uses); all weights are shifted to be >= 1 (scipy treats 0 as no edge), which adds the same
-    constant to every full matching."""
+    each request also gets its own dummy column ("unassigned") at a cost U above min(R, D) times
+    the cost spread, so that no cheaper total can come from leaving a request out; all weights
+    are shifted to be >= 1 (scipy treats 0 as no edge), which adds the same constant to every
+    full matching."""
     if cost.size == 0:
         return {}
     lowest = int(cost.min())

@@ -69,7 +69,9 @@ def solve_arrays(
     costs: IntArray,
 ) -> dict[int, int]:
     """`solve` for edges given as three parallel integer arrays (request, driver, cost)."""
-    # Data in: check it, and keep the cheapest of duplicate (request, driver) edges.
+    # Data in: check it. Duplicate (request, driver) edges become parallel arcs; an optimal flow
+    # only ever uses the cheapest of them (one unit reaches a request), so they need no sorting
+    # out here, which saved a sort of every edge (docs/performance.md, "Matching").
     if num_requests < 0 or num_drivers < 0:
         raise ValueError(
             f"the batch sizes must not be negative (got {num_requests} requests, "
@@ -84,7 +86,6 @@ def solve_arrays(
     _check_range(drivers, num_drivers, "driver")
     if num_requests == 0 or num_drivers == 0 or requests.size == 0:
         return {}
-    requests, drivers, costs = _cheapest_per_pair(requests, drivers, costs, num_drivers)
 
     # Every maximum flow crosses the same number of candidate edges, so shifting all edge costs
     # by one constant changes no choice; non-negative costs keep OR-Tools on its fastest path.
@@ -149,16 +150,3 @@ def _check_range(indices: IntArray, size: int, what: str) -> None:
             f"an edge refers to {what} {int(bad[0])}, outside the batch of {size} {what}s "
             f"(valid indices 0..{size - 1})"
         )
-
-
-def _cheapest_per_pair(
-    requests: IntArray, drivers: IntArray, costs: IntArray, num_drivers: int
-) -> tuple[IntArray, IntArray, IntArray]:
-    """Drops duplicate (request, driver) edges, keeping the cheapest of each."""
-    pairs = requests * num_drivers + drivers
-    order = np.lexsort((costs, pairs))  # by pair, then by cost
-    pairs = pairs[order]
-    first = np.ones(pairs.size, dtype=bool)
-    first[1:] = pairs[1:] != pairs[:-1]
-    keep = order[first]
-    return requests[keep], drivers[keep], costs[keep]

@@ -70,8 +70,15 @@ def test_more_requests_than_drivers_assigns_every_driver_once() -> None:
     assert total(edges, assignment) == 0 + 1 + 10  # r0 and r1 take the two drivers
 
 
-def test_duplicate_edges_keep_the_cheapest() -> None:
-    edges = [Edge(0, 0, 500), Edge(0, 1, 100), Edge(0, 0, 30), Edge(0, 0, 700)]
+@pytest.mark.parametrize(
+    "edges",
+    [
+        [Edge(0, 0, 500), Edge(0, 1, 100), Edge(0, 0, 30), Edge(0, 0, 700)],
+        [Edge(0, 0, 30), Edge(0, 1, 100), Edge(0, 0, 500)],
+        [Edge(0, 1, 100), Edge(0, 0, 700), Edge(0, 0, 30)],
+    ],
+)
+def test_duplicate_edges_keep_the_cheapest(edges: list[Edge]) -> None:
     assert solve(1, 2, edges) == {0: 0}
 
 
