@@ -251,17 +251,12 @@ async def _close(
         return proposal, False
     # Every ballot committed before this lock was granted is counted; any later one sees the
     # proposal closed and is refused.
-    counts = dict(
-        (
-            await session.execute(
-                select(Ballot.choice, func.count())
-                .where(Ballot.proposal_id == proposal_id, Ballot.choice.is_not(None))
-                .group_by(Ballot.choice)
-            )
-        )
-        .tuples()
-        .all()
+    rows = await session.execute(
+        select(Ballot.choice, func.count())
+        .where(Ballot.proposal_id == proposal_id, Ballot.choice.is_not(None))
+        .group_by(Ballot.choice)
     )
+    counts: dict[BallotChoice | None, int] = dict(rows.all())
     base = await get_version(session=session, version=proposal.base_version)
     result = tally_rules.count(
         yes=counts.get(BallotChoice.yes, 0),
@@ -386,11 +381,10 @@ async def cast_ballot(
     if status is not DriverStatus.active:
         await session.rollback()
         raise Forbidden("Only active members may vote")
-    if proposal.status is not ProposalStatus.open or now >= proposal.voting_closes_at:
+    closes_at = proposal.voting_closes_at
+    if proposal.status is not ProposalStatus.open or now >= closes_at:
         await session.rollback()
-        raise VotingClosed(
-            f"Voting on proposal {proposal_id} closed at {proposal.voting_closes_at.isoformat()}"
-        )
+        raise VotingClosed(f"Voting on proposal {proposal_id} closed at {closes_at.isoformat()}")
     ballot = await session.scalar(
         update(Ballot)
         .where(Ballot.proposal_id == proposal_id, Ballot.driver_id == driver_id)

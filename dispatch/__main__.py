@@ -37,6 +37,23 @@ def _migrate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _verify_audit(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from dispatch.audit import describe, verify_database
+
+    try:
+        result = asyncio.run(verify_database(get_settings().database_url))
+    except (OSError, SQLAlchemyError) as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        print(f"cannot read the audit log: {reason}", file=sys.stderr)
+        return 2
+    print(describe(result))
+    return 0 if result.ok else 1
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="coop", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -46,6 +63,8 @@ def main(argv: list[str] | None = None) -> int:
     serve.set_defaults(handler=_serve)
     migrate = commands.add_parser("migrate", help="apply database migrations")
     migrate.set_defaults(handler=_migrate)
+    verify_audit = commands.add_parser("verify-audit", help="verify the audit log's hash chain")
+    verify_audit.set_defaults(handler=_verify_audit)
     from dispatch.simulator.cli import add_commands as add_simulator_commands
 
     add_simulator_commands(commands)

@@ -20,7 +20,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Annotated, Any
+from typing import Annotated, Any, Protocol
 
 from fastapi import APIRouter, Query
 from pydantic import BaseModel
@@ -29,7 +29,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
-from dispatch.db import Base, SessionDep, utcnow
+from dispatch.db import Base, SessionDep, create_engine, create_sessionmaker, utcnow
 
 GENESIS_HASH = "0" * 64
 # pg_advisory_xact_lock key serialising appends ("coopaudt" in ASCII): two concurrent appends
@@ -162,7 +162,28 @@ class VerificationResult:
     head_hash: str  # the hash of the last sound entry (64 zeros for an empty log)
 
 
-def check_entry(entry: AuditEntry, *, expected_seq: int, prev_hash: str) -> str | None:
+class ChainEntry(Protocol):
+    """What verification reads of an entry: a row of the table or an `AuditEntry`."""
+
+    @property
+    def seq(self) -> int: ...
+    @property
+    def at(self) -> datetime: ...
+    @property
+    def kind(self) -> str: ...
+    @property
+    def subject(self) -> str: ...
+    @property
+    def content(self) -> dict[str, Any]: ...
+    @property
+    def digest(self) -> str: ...
+    @property
+    def prev_hash(self) -> str: ...
+    @property
+    def hash(self) -> str: ...
+
+
+def check_entry(entry: ChainEntry, *, expected_seq: int, prev_hash: str) -> str | None:
     """Why this entry breaks the chain, or None if it is sound."""
     if entry.seq != expected_seq:
         return f"expected seq {expected_seq}, found {entry.seq}: an entry is missing"
@@ -189,9 +210,10 @@ async def verify(*, session: AsyncSession) -> VerificationResult:
     prev_hash = GENESIS_HASH
     after = 0
     while True:
-        page = (
-            await session.scalars(
-                select(AuditEntry)
+        # Plain rows, not ORM objects: a long log is walked in pages, never held in memory.
+        page: Sequence[ChainEntry] = (
+            await session.execute(
+                select(*AuditEntry.__table__.columns)
                 .where(AuditEntry.seq > after)
                 .order_by(AuditEntry.seq)
                 .limit(_VERIFY_PAGE)
@@ -206,7 +228,25 @@ async def verify(*, session: AsyncSession) -> VerificationResult:
             checked += 1
             prev_hash = entry.hash
             after = entry.seq
-        session.expunge_all()  # a long log is walked in pages, not held in memory
+
+
+async def verify_database(database_url: str) -> VerificationResult:
+    """Verifies the chain of the database at `database_url` (the CLI's `verify-audit`)."""
+    engine = create_engine(database_url, pool_size=1, max_overflow=0)
+    try:
+        async with create_sessionmaker(engine)() as session:
+            return await verify(session=session)
+    finally:
+        await engine.dispose()
+
+
+def describe(result: VerificationResult) -> str:
+    if result.ok:
+        return f"audit log intact: {result.entries} entries, head hash {result.head_hash}"
+    return (
+        f"audit log BROKEN at seq {result.first_bad_seq}: {result.reason} "
+        f"({result.entries} entries before it are sound, last sound hash {result.head_hash})"
+    )
 
 
 class AuditEntryOut(BaseModel):
