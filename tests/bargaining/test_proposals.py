@@ -439,3 +439,27 @@ async def test_unknown_proposals_and_versions(client: AsyncClient, committee: Ac
     assert own.status_code == 404
     assert (await client.get("/v1/proposals/not-an-id")).status_code == 422
     assert (await client.get("/v1/agreements/0")).status_code == 422
+
+
+async def test_a_ballot_after_the_deadline_closes_the_vote_and_is_refused(
+    client: AsyncClient,
+    admin_headers: dict[str, str],
+    committee: Account,
+    clock: Clock,
+    session: AsyncSession,
+) -> None:
+    (member,) = await members(client, admin_headers, 1)
+    proposal = await open_proposal(client, committee, proposal_body(clock, closes_in_s=60))
+    await vote(client, committee, proposal["id"], "yes")
+    clock.advance(seconds=60)
+    late = await client.post(
+        f"/v1/proposals/{proposal['id']}/ballot", json={"choice": "no"}, headers=member.headers
+    )
+    assert late.status_code == 409
+    assert late.json()["type"] == "voting_closed"
+    # Nobody read the proposal, yet it is closed, counted without the late ballot.
+    stored = await session.get(Proposal, uuid.UUID(proposal["id"]))
+    assert stored is not None
+    assert (stored.status.value, stored.yes, stored.no) == ("ratified", 1, 0)
+    own = await client.get(f"/v1/proposals/{proposal['id']}/ballot", headers=member.headers)
+    assert own.json()["choice"] is None
