@@ -23,7 +23,10 @@ from dispatch.simulator.service import ServiceError, ServiceProcess
 LOCUSTFILE = Path(__file__).resolve().parent / "locustfile.py"
 
 
-def locust_command(*, host: str, users: int, spawn_rate: float, run_time: str) -> list[str]:
+def locust_command(
+    *, host: str, users: int, spawn_rate: float, run_time: str, stop_timeout_s: int = 10
+) -> list[str]:
+    """Locust, headless, printing only its final summary."""
     return [
         sys.executable,
         "-m",
@@ -41,7 +44,7 @@ def locust_command(*, host: str, users: int, spawn_rate: float, run_time: str) -
         "--run-time",
         run_time,
         "--stop-timeout",
-        "10",
+        str(stop_timeout_s),
     ]
 
 

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+import uvicorn
+from fastapi import FastAPI
 from httpx import AsyncClient
 
 _member_numbers = itertools.count(1000)
@@ -61,3 +66,35 @@ async def make_driver(
     assert response.status_code == 201, response.text
     body = response.json()
     return Account(id=uuid.UUID(body["id"]), token=body["token"], extra={"member_number": number})
+
+
+@asynccontextmanager
+async def live_server(app: FastAPI, *, startup_timeout_s: float = 30.0) -> AsyncIterator[str]:
+    """Serves `app` with uvicorn on a free port of 127.0.0.1 in this event loop; answers the base
+    URL. Real sockets: for WebSocket clients and anything else that needs a real server."""
+    config = uvicorn.Config(
+        app,
+        host="127.0.0.1",
+        port=0,
+        lifespan="on",
+        log_config=None,
+        ws_per_message_deflate=False,
+    )
+    server = uvicorn.Server(config)
+    serving = asyncio.create_task(server.serve())
+    deadline = asyncio.get_running_loop().time() + startup_timeout_s
+    while not server.started:
+        if serving.done():
+            serving.result()  # raises what stopped the start-up
+            raise RuntimeError("the server stopped during start-up")
+        if asyncio.get_running_loop().time() > deadline:
+            server.should_exit = True
+            await serving
+            raise TimeoutError(f"the server did not start within {startup_timeout_s} s")
+        await asyncio.sleep(0.02)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await serving

@@ -211,6 +211,7 @@ class SimDriver:
             if frame is None:
                 logger.warning("driver %s got a frame that is not JSON with a type", self.number)
                 continue
+            self.client.received("driver", frame)
             kind = frame["type"]
             if kind == "offer":
                 self._on_offer(frame)
@@ -426,7 +427,9 @@ class SimRider:
                     async for raw in websocket:
                         frame = parse_frame(raw)
                         if frame is None:
+                            logger.warning("rider %s got a frame without a type", self.number)
                             continue
+                        self.client.received("rider", frame)
                         if frame["type"] == "ping":
                             await send_frame(websocket, {"type": "pong"})
                         elif frame["type"] == "error":

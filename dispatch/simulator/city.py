@@ -16,7 +16,7 @@ import httpx
 
 from dispatch.geo import ServiceArea
 from dispatch.simulator.agents import Registered, SimDriver, SimRider, sleep_or_stop
-from dispatch.simulator.client import ServiceClient, bearer
+from dispatch.simulator.client import FrameObserver, ServiceClient, bearer
 from dispatch.simulator.config import SimulationConfig
 from dispatch.simulator.movement import DOWNTOWN_MONTREAL, Point, poisson_gap_s
 from dispatch.simulator.stats import CityStats
@@ -55,8 +55,10 @@ class Simulation:
         *,
         out: Callable[[str], None] | None = None,
         clock: Callable[[], float] = time.monotonic,
+        observer: FrameObserver | None = None,
     ) -> None:
         self.config = config
+        self.observer = observer
         self.out = out or (lambda line: print(line, flush=True))
         self.clock = clock
         self.stats = CityStats()
@@ -83,7 +85,7 @@ class Simulation:
         async with httpx.AsyncClient(
             base_url=self.config.base_url, timeout=timeout, limits=limits
         ) as http:
-            client = ServiceClient(http, self.stats)
+            client = ServiceClient(http, self.stats, self.observer)
             await self._check_service(http)
             accounts = await self._register_drivers(http)
             self._started_at = self.clock()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -13,6 +14,10 @@ from websockets.asyncio.client import ClientConnection, connect
 from dispatch.simulator.stats import CityStats
 
 logger = logging.getLogger("coop.simulator")
+
+# Sees every frame the simulated apps receive: (channel, frame). Tests check them against the
+# AsyncAPI document; a debugging session can print them.
+FrameObserver = Callable[[str, dict[str, Any]], None]
 
 
 def ws_url(base_url: str, path: str) -> str:
@@ -31,10 +36,21 @@ def bearer(token: str) -> dict[str, str]:
 class ServiceClient:
     """HTTP calls to the service; a transport failure or a 5xx is counted, never raised."""
 
-    def __init__(self, http: httpx.AsyncClient, stats: CityStats) -> None:
+    def __init__(
+        self,
+        http: httpx.AsyncClient,
+        stats: CityStats,
+        observer: FrameObserver | None = None,
+    ) -> None:
         self.http = http
         self.stats = stats
         self.base_url = str(http.base_url).rstrip("/")
+        self.observer = observer
+
+    def received(self, channel: str, frame: dict[str, Any]) -> None:
+        """Shows a frame the service sent on `channel` ("driver" or "rider") to the observer."""
+        if self.observer is not None:
+            self.observer(channel, frame)
 
     async def call(
         self,
