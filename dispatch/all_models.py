@@ -6,15 +6,22 @@ from dispatch.auth import AuthToken
 from dispatch.db import Base
 from dispatch.riders.models import Rider
 from drivers.models import Driver, DriverVehicle
+from drivers.status import DriverStatusChange
+from reputation.models import Appeal, RateableTrip, Rating, SupportCase
 
 __all__ = [
     "AgreementVersion",
+    "Appeal",
     "AuditEntry",
     "AuthToken",
     "Ballot",
     "Base",
     "Driver",
+    "DriverStatusChange",
     "DriverVehicle",
     "Proposal",
+    "RateableTrip",
+    "Rating",
     "Rider",
+    "SupportCase",
 ]

@@ -5,9 +5,12 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import datetime
 
 from fastapi import FastAPI
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from bargaining import service as bargaining_service
 from bargaining.impact import no_completed_trips
 from bargaining.lifecycle import running as bargaining_running
 from bargaining.router import router as bargaining_router
@@ -21,8 +24,19 @@ from dispatch.redis_client import create_redis
 from dispatch.riders.router import router as riders_router
 from dispatch.settings import Settings, get_settings
 from drivers.router import router as drivers_router
+from drivers.status import router as driver_status_router
+from reputation.policy import ReputationPolicy
+from reputation.router import router as reputation_router
 
 logger = logging.getLogger("coop.app")
+
+
+async def reputation_policy(session: AsyncSession, at: datetime) -> ReputationPolicy:
+    """The reputation terms of the agreement in force at `at` (reputation never imports them)."""
+    agreement = await bargaining_service.in_force(session=session, at=at)
+    return ReputationPolicy.from_terms(
+        agreement_version=agreement.version, terms=agreement.terms.reputation.model_dump()
+    )
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -60,8 +74,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.service_area = ServiceArea.from_file(settings.service_area)
     # Replaced by dispatch's reader of completed trips once the trips table exists.
     app.state.completed_trips_source = no_completed_trips
+    app.state.reputation_policy_source = reputation_policy
     app.add_middleware(RequestContextMiddleware, metrics=metrics)
     errors.register(app)
-    for router in (health_router, riders_router, drivers_router, bargaining_router, audit_router):
+    for router in (
+        health_router,
+        riders_router,
+        drivers_router,
+        driver_status_router,
+        bargaining_router,
+        audit_router,
+        reputation_router,
+    ):
         app.include_router(router)
     return app

@@ -1,0 +1,1 @@
+"""Reputation: ratings, the explained score, appeals decided by people, transparency reports."""

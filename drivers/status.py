@@ -1,0 +1,150 @@
+"""Membership status changes: only a person, through a recorded decision with a written reason.
+
+This is the one code path that writes `driver.status`. It is an admin action; every change is kept
+as a row with its reason and entered in the audit log (the log names the change, not the person).
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from fastapi import APIRouter
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from sqlalchemy import DateTime, Enum, ForeignKey, String, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Mapped, mapped_column
+
+from dispatch import audit
+from dispatch.auth import Admin
+from dispatch.db import Base, SessionDep, utcnow
+from dispatch.errors import Conflict, NotFound
+from drivers.models import Driver, DriverStatus
+
+REASON_MAX_CHARS = 2000
+AUDIT_KIND = "driver_status_change"
+
+
+class DriverStatusChange(Base):
+    __tablename__ = "driver_status_change"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    driver_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("driver.id", ondelete="CASCADE"), index=True
+    )
+    from_status: Mapped[DriverStatus] = mapped_column(
+        Enum(DriverStatus, name="driver_status", create_type=False)
+    )
+    to_status: Mapped[DriverStatus] = mapped_column(
+        Enum(DriverStatus, name="driver_status", create_type=False)
+    )
+    reason: Mapped[str] = mapped_column(String(REASON_MAX_CHARS))
+    changed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class StatusUnchanged(Conflict):
+    type = "status_unchanged"
+    title = "The driver already has this status"
+
+
+class StatusChangeIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    status: DriverStatus
+    reason: str = Field(min_length=1, max_length=REASON_MAX_CHARS)
+
+    @field_validator("reason")
+    @classmethod
+    def _written(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("a written reason is required")
+        return value.strip()
+
+
+class StatusChangeOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    driver_id: uuid.UUID
+    from_status: DriverStatus
+    to_status: DriverStatus
+    reason: str
+    changed_at: datetime
+
+
+async def change_status(
+    *, session: AsyncSession, driver_id: uuid.UUID, status: DriverStatus, reason: str
+) -> DriverStatusChange:
+    """Sets a driver's status for a written reason, with its audit entry, in one transaction."""
+    current = await session.scalar(
+        select(Driver.status).where(Driver.id == driver_id).with_for_update()
+    )
+    if current is None:
+        raise NotFound(f"No driver {driver_id}")
+    if current is status:
+        await session.rollback()
+        raise StatusUnchanged(f"Driver {driver_id} is already {status.value}")
+    await session.execute(
+        update(Driver)
+        .where(Driver.id == driver_id)
+        .values(status=status)
+        .execution_options(synchronize_session=False)
+    )
+    change = DriverStatusChange(
+        id=uuid.uuid4(),
+        driver_id=driver_id,
+        from_status=current,
+        to_status=status,
+        reason=reason,
+        changed_at=utcnow(),
+    )
+    session.add(change)
+    await session.flush()
+    # The log names the recorded decision, never the driver or the reason's words.
+    await audit.append(
+        session=session,
+        kind=AUDIT_KIND,
+        subject=f"driver_status_change:{change.id}",
+        content={
+            "status_change_id": str(change.id),
+            "from_status": current.value,
+            "to_status": status.value,
+        },
+    )
+    await session.commit()
+    return change
+
+
+async def list_changes(*, session: AsyncSession, driver_id: uuid.UUID) -> list[DriverStatusChange]:
+    """Every status change of one driver, oldest first."""
+    rows = await session.scalars(
+        select(DriverStatusChange)
+        .where(DriverStatusChange.driver_id == driver_id)
+        .order_by(DriverStatusChange.changed_at, DriverStatusChange.id)
+    )
+    return list(rows)
+
+
+router = APIRouter(prefix="/v1/drivers", tags=["drivers"])
+
+
+@router.post("/{driver_id}/status", response_model=StatusChangeOut)
+async def set_status(
+    driver_id: uuid.UUID, body: StatusChangeIn, session: SessionDep, _: Admin
+) -> StatusChangeOut:
+    """Changes a driver's membership status (admin only, with a written reason)."""
+    change = await change_status(
+        session=session, driver_id=driver_id, status=body.status, reason=body.reason
+    )
+    return StatusChangeOut.model_validate(change)
+
+
+@router.get("/{driver_id}/status-changes", response_model=list[StatusChangeOut])
+async def read_status_changes(
+    driver_id: uuid.UUID, session: SessionDep, _: Admin
+) -> list[StatusChangeOut]:
+    """The recorded status decisions about one driver (admin only)."""
+    return [
+        StatusChangeOut.model_validate(change)
+        for change in await list_changes(session=session, driver_id=driver_id)
+    ]

@@ -1,0 +1,239 @@
+"""The data register: every kind of personal data the co-op keeps, declared once, here.
+
+GET /v1/transparency/data renders this declaration, and a test checks it against every table of
+the schema (each column is either declared here as personal data or declared not personal), so
+the register cannot drift from the models.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+ALL_COLUMNS = "*"
+
+# Who may read, in the words the register uses.
+THE_DRIVER = "the driver themself"
+THE_RIDER = "the rider themself"
+ADMINS = "co-op administrators"
+REVIEWERS = "reviewers (drivers elected to review appeals), for an appeal before them"
+THE_RATED_DRIVER = "the rated driver, with the rider shown only as a pseudonym"
+TRIP_PARTIES = "the trip's rider and driver"
+ANYONE_AGGREGATE = "anyone, only as aggregate counts"
+
+WHILE_ACCOUNT = "as long as the account exists; removed with it"
+WHILE_MEMBER = "as long as the membership exists; removed with it"
+
+
+@dataclass(frozen=True)
+class Storage:
+    """Where one kind of data is kept: a table and its columns, or another store."""
+
+    table: str | None
+    columns: tuple[str, ...] = (ALL_COLUMNS,)
+    other: str | None = None  # e.g. Redis, for data that never reaches a table
+
+    def describe(self) -> str:
+        if self.table is None:
+            return self.other or ""
+        what = "every column" if self.columns == (ALL_COLUMNS,) else ", ".join(self.columns)
+        return f"PostgreSQL table {self.table} ({what})"
+
+
+@dataclass(frozen=True)
+class DataKind:
+    key: str
+    description: str
+    purpose: str
+    stored: tuple[Storage, ...]
+    retention: str
+    readers: tuple[str, ...]
+
+
+REGISTER: tuple[DataKind, ...] = (
+    DataKind(
+        key="rider_account",
+        description="A rider's name and when the account was opened",
+        purpose="to know who requested a trip",
+        stored=(Storage("rider"),),
+        retention=WHILE_ACCOUNT,
+        readers=(THE_RIDER, ADMINS),
+    ),
+    DataKind(
+        key="driver_identity",
+        description="A driver's name, union member number and account dates",
+        purpose="to know which member drives, and that they are a member",
+        stored=(Storage("driver", ("id", "name", "member_number", "created_at")),),
+        retention=WHILE_MEMBER,
+        readers=(THE_DRIVER, ADMINS),
+    ),
+    DataKind(
+        key="driver_membership",
+        description="A driver's membership status and roles (committee, reviewer)",
+        purpose="to know who may drive, vote, propose terms or review appeals",
+        stored=(Storage("driver", ("status", "committee", "reviewer")),),
+        retention=WHILE_MEMBER,
+        readers=(THE_DRIVER, ADMINS),
+    ),
+    DataKind(
+        key="driver_status_changes",
+        description="Each decision changing a driver's status, with its written reason",
+        purpose="so that no status changes without a recorded decision by a person",
+        stored=(Storage("driver_status_change"),),
+        retention=WHILE_MEMBER,
+        readers=(THE_DRIVER, ADMINS),
+    ),
+    DataKind(
+        key="vehicle",
+        description="A driver's vehicle: plate, seats, wheelchair access",
+        purpose="to offer trips the vehicle suits, and so riders recognise it",
+        stored=(Storage("driver_vehicle"),),
+        retention=WHILE_MEMBER,
+        readers=(THE_DRIVER, ADMINS, "a rider whose trip the driver accepted"),
+    ),
+    DataKind(
+        key="access_tokens",
+        description="The hash of each access token and which account it opens (never the token)",
+        purpose="to recognise a caller",
+        stored=(Storage("auth_token"),),
+        retention=WHILE_ACCOUNT,
+        readers=("nobody through the service; the database operators",),
+    ),
+    DataKind(
+        key="ballots",
+        description="A member's ballot on a proposal to change the agreement",
+        purpose="one member, one vote",
+        stored=(Storage("bargaining_ballot"),),
+        retention="kept with the proposal",
+        readers=("the member themself; only the totals are published",),
+    ),
+    DataKind(
+        key="proposers",
+        description="Which committee member opened a proposal to change the agreement",
+        purpose="so the committee answers for the proposals it puts to the members",
+        stored=(Storage("bargaining_proposal", ("proposed_by",)),),
+        retention="kept with the proposal; cleared if the member's account is removed",
+        readers=(ADMINS,),
+    ),
+    DataKind(
+        key="rateable_trips",
+        description="For each completed trip: who rode, who drove, when it ended",
+        purpose="so the trip's rider, and only they, can rate it within the rating window",
+        stored=(Storage("reputation_rateable_trip"),),
+        retention=WHILE_ACCOUNT,
+        readers=(THE_RIDER, ADMINS),
+    ),
+    DataKind(
+        key="ratings",
+        description="Stars, comment and tags a rider gave a driver for a trip",
+        purpose="to give drivers feedback and compute the score the agreement defines",
+        stored=(Storage("reputation_rating"),),
+        retention=WHILE_ACCOUNT + " (of the rider or the driver)",
+        readers=(THE_RIDER, THE_RATED_DRIVER, REVIEWERS, ANYONE_AGGREGATE),
+    ),
+    DataKind(
+        key="appeals",
+        description="A driver's appeal of a rating, its statement, and the decision and reason",
+        purpose="so every rating can be contested before a person",
+        stored=(Storage("reputation_appeal"),),
+        retention=WHILE_MEMBER,
+        readers=(THE_DRIVER, REVIEWERS, ANYONE_AGGREGATE),
+    ),
+    DataKind(
+        key="support_cases",
+        description="A note that a driver's score fell below the support threshold, and the "
+        "note of the person who reached out",
+        purpose="so a person offers support; never to deactivate anyone",
+        stored=(Storage("reputation_support_case"),),
+        retention=WHILE_MEMBER,
+        readers=(THE_DRIVER, ADMINS, ANYONE_AGGREGATE),
+    ),
+)
+
+
+@dataclass(frozen=True)
+class NotPersonal:
+    """Columns that hold no personal data, and why; '*' means every column not named above."""
+
+    table: str
+    why: str
+    columns: tuple[str, ...] = (ALL_COLUMNS,)
+
+
+NOT_PERSONAL: tuple[NotPersonal, ...] = (
+    NotPersonal(
+        "agreement_version",
+        "the collective agreement's terms; public, about no one",
+    ),
+    NotPersonal(
+        "bargaining_proposal",
+        "the proposed terms, their rationale, the vote's totals: public, about no one "
+        "(except the proposer, declared above)",
+    ),
+    NotPersonal(
+        "audit_entry",
+        "ids of decisions, versions, counts and outcomes only; never a name, reason or statement",
+    ),
+)
+
+NONE_SOLD = (
+    "No personal data is sold, rented, or shared with advertisers or data brokers. It is used "
+    "only to run the service and the co-op, as each entry says."
+)
+
+
+def personal_columns() -> dict[str, set[str]]:
+    """table -> columns the register names as personal data ('*' for all)."""
+    declared: dict[str, set[str]] = {}
+    for kind in REGISTER:
+        for storage in kind.stored:
+            if storage.table is not None:
+                declared.setdefault(storage.table, set()).update(storage.columns)
+    return declared
+
+
+def not_personal_columns() -> dict[str, set[str]]:
+    """table -> columns declared to hold no personal data ('*' for all)."""
+    declared: dict[str, set[str]] = {}
+    for entry in NOT_PERSONAL:
+        declared.setdefault(entry.table, set()).update(entry.columns)
+    return declared
+
+
+def to_markdown() -> str:
+    """The register as the Markdown page docs/data-register.md (a test keeps the two equal)."""
+    lines = [
+        "# Data register",
+        "",
+        "<!-- Generated by `python -m reputation.data_register` from reputation/data_register.py;"
+        " edit that file, not this one. -->",
+        "",
+        "Every kind of personal data the co-op keeps, where, for how long, and who can read it. "
+        "The service publishes the same register at `GET /v1/transparency/data`, and a test "
+        "checks it against every column of every table, so it cannot fall behind the code.",
+        "",
+        f"**{NONE_SOLD}**",
+        "",
+    ]
+    for kind in REGISTER:
+        lines += [
+            f"## {kind.description}",
+            "",
+            f"- Kind: `{kind.key}`",
+            f"- Why: {kind.purpose}",
+            "- Where: " + "; ".join(storage.describe() for storage in kind.stored),
+            f"- For how long: {kind.retention}",
+            "- Who can read it: " + "; ".join(kind.readers),
+            "- Sold: never",
+            "",
+        ]
+    lines += ["## Kept, but not personal", ""]
+    for entry in NOT_PERSONAL:
+        what = "every column" if entry.columns == (ALL_COLUMNS,) else ", ".join(entry.columns)
+        if entry.columns == (ALL_COLUMNS,) and entry.table in personal_columns():
+            what = "every other column"
+        lines.append(f"- `{entry.table}` ({what}): {entry.why}")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    print(to_markdown(), end="")

@@ -1,0 +1,203 @@
+"""The reputation domain on the wire."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from decimal import Decimal
+from typing import Annotated, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    StringConstraints,
+    field_validator,
+)
+
+from reputation.models import (
+    COMMENT_MAX_CHARS,
+    REASON_MAX_CHARS,
+    STATEMENT_MAX_CHARS,
+    AppealOutcome,
+    AppealStatus,
+)
+from reputation.policy import STARS_MAX, STARS_MIN
+from reputation.score import ExcludedReason
+from reputation.tags import MAX_TAGS_PER_RATING, TAG_CODES
+
+# Decimals travel as strings with two places, like money.
+TwoPlaces = Annotated[
+    Decimal, PlainSerializer(lambda value: f"{value:.2f}", return_type=str, when_used="json")
+]
+WrittenText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
+
+
+class RatingIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    stars: int = Field(ge=STARS_MIN, le=STARS_MAX, strict=True)
+    comment: str | None = Field(default=None, max_length=COMMENT_MAX_CHARS)
+    tags: list[str] = Field(default_factory=list, max_length=MAX_TAGS_PER_RATING)
+
+    @field_validator("comment")
+    @classmethod
+    def _blank_is_none(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        return value.strip()
+
+    @field_validator("tags")
+    @classmethod
+    def _known_tags(cls, value: list[str]) -> list[str]:
+        unknown = [tag for tag in value if tag not in TAG_CODES]
+        if unknown:
+            raise ValueError(
+                f"unknown tag(s) {', '.join(map(repr, unknown))}; "
+                "GET /v1/ratings/tags lists the tags that exist"
+            )
+        if len(set(value)) != len(value):
+            raise ValueError("a tag may appear only once")
+        return value
+
+
+class RatingOut(BaseModel):
+    """A rating as its rider sees it."""
+
+    id: uuid.UUID
+    trip_id: uuid.UUID
+    stars: int
+    comment: str | None
+    tags: list[str]
+    created_at: datetime
+
+
+class AppealSummary(BaseModel):
+    id: uuid.UUID
+    status: AppealStatus
+    overdue: bool
+    filed_at: datetime
+    due_by: datetime
+    outcome: AppealOutcome | None
+    reason: str | None
+    decided_at: datetime | None
+
+
+class DriverRatingOut(BaseModel):
+    """A rating as the rated driver sees it: the rater only as a pseudonym."""
+
+    id: uuid.UUID
+    trip_id: uuid.UUID
+    stars: int
+    comment: str | None
+    tags: list[str]
+    rater: str
+    created_at: datetime
+    trip_completed_at: datetime
+    counted: bool
+    excluded_reason: ExcludedReason | None
+    appeal: AppealSummary | None
+
+
+class AppealRating(BaseModel):
+    """The rating under appeal, as reviewers and the appellant see it."""
+
+    id: uuid.UUID
+    trip_id: uuid.UUID
+    stars: int
+    comment: str | None
+    tags: list[str]
+    rater: str
+    created_at: datetime
+
+
+class AppealIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    statement: WrittenText = Field(max_length=STATEMENT_MAX_CHARS)
+
+
+class DecisionIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    outcome: AppealOutcome
+    reason: WrittenText = Field(max_length=REASON_MAX_CHARS)
+
+
+class AppealOut(BaseModel):
+    id: uuid.UUID
+    rating_id: uuid.UUID
+    driver_id: uuid.UUID
+    statement: str
+    status: AppealStatus
+    overdue: bool
+    filed_at: datetime
+    due_by: datetime
+    outcome: AppealOutcome | None
+    reason: str | None
+    decided_at: datetime | None
+    rating: AppealRating
+
+
+AppealFilter = Literal["open", "decided", "overdue"]
+
+
+class SupportCaseOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    driver_id: uuid.UUID
+    opened_at: datetime
+    score: TwoPlaces
+    support_threshold: TwoPlaces
+    agreement_version: int
+    recovered_at: datetime | None
+    closed_at: datetime | None
+    note: str | None
+
+
+class SupportCaseClose(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    note: WrittenText = Field(max_length=REASON_MAX_CHARS)
+
+
+class Computation(BaseModel):
+    """Every number the score is computed from."""
+
+    formula: str
+    prior_mean: TwoPlaces
+    prior_weight: int
+    window: int
+    min_ratings: int
+    excluded_tags: list[str]
+    ratings_counted: int
+    stars_sum: int
+    mean_of_counted: TwoPlaces | None
+    support_threshold: TwoPlaces
+
+
+class ReputationOut(BaseModel):
+    score: TwoPlaces | None
+    ratings_counted: int
+    ratings_excluded: int
+    excluded_by_reason: dict[ExcludedReason, int]
+    method: str
+    computation: Computation
+    explanation: str
+    agreement_version: int
+    below_support_threshold: bool
+    support_case: SupportCaseOut | None
+
+
+class TagOut(BaseModel):
+    code: str
+    description: str
+    outside_driver_control: bool
+    excluded_by_agreement: bool
+
+
+class TagsOut(BaseModel):
+    agreement_version: int
+    tags: list[TagOut]
