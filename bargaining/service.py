@@ -50,6 +50,8 @@ AUDIT_PROPOSAL_CLOSED = "proposal.closed"
 
 async def in_force(*, session: AsyncSession, at: datetime) -> AgreementVersion:
     """The version in force at `at`: the highest version whose effective_from <= at."""
+    if at.tzinfo is None:
+        raise ValueError("in_force needs a timezone-aware time")
     version = await session.scalar(
         select(AgreementVersion)
         .where(AgreementVersion.effective_from <= at)

@@ -51,6 +51,8 @@ async def test_no_version_in_force_before_any_is_installed(session: AsyncSession
         await service.in_force(session=session, at=datetime.now(UTC))
     with pytest.raises(AgreementNotFound):
         await service.get_version(session=session, version=1)
+    with pytest.raises(ValueError, match="timezone-aware"):
+        await service.in_force(session=session, at=datetime(2026, 1, 1))
 
 
 async def test_in_force_gives_the_terms_to_price_with(session: AsyncSession) -> None:
