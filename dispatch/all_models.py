@@ -4,7 +4,9 @@ from bargaining.models import AgreementVersion, Ballot, Proposal
 from dispatch.audit import AuditEntry
 from dispatch.auth import AuthToken
 from dispatch.db import Base
+from dispatch.locations.models import DriverPosition, TrailPoint
 from dispatch.riders.models import Rider
+from dispatch.trips.models import Offer, Trip, TripRequestKey
 from drivers.models import Driver, DriverVehicle
 from drivers.status import DriverStatusChange
 from reputation.models import Appeal, RateableTrip, Rating, SupportCase
@@ -17,11 +19,16 @@ __all__ = [
     "Ballot",
     "Base",
     "Driver",
+    "DriverPosition",
     "DriverStatusChange",
     "DriverVehicle",
+    "Offer",
     "Proposal",
     "RateableTrip",
     "Rating",
     "Rider",
     "SupportCase",
+    "TrailPoint",
+    "Trip",
+    "TripRequestKey",
 ]

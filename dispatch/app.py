@@ -11,7 +11,6 @@ from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bargaining import service as bargaining_service
-from bargaining.impact import no_completed_trips
 from bargaining.lifecycle import running as bargaining_running
 from bargaining.router import router as bargaining_router
 from dispatch import errors
@@ -20,9 +19,13 @@ from dispatch.db import create_engine, create_sessionmaker
 from dispatch.geo import ServiceArea
 from dispatch.health import router as health_router
 from dispatch.observability import Metrics, RequestContextMiddleware
+from dispatch.realtime import runtime as dispatch_runtime
+from dispatch.realtime.router import router as realtime_router
 from dispatch.redis_client import create_redis
 from dispatch.riders.router import router as riders_router
 from dispatch.settings import Settings, get_settings
+from dispatch.trips import service as trips_service
+from dispatch.trips.router import router as trips_router
 from drivers.router import router as drivers_router
 from drivers.status import router as driver_status_router
 from reputation.policy import ReputationPolicy
@@ -55,8 +58,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.sessionmaker = create_sessionmaker(engine)
         app.state.redis = redis
         try:
-            async with bargaining_running(
-                app.state.sessionmaker, background_tasks=settings.background_tasks
+            async with (
+                bargaining_running(
+                    app.state.sessionmaker, background_tasks=settings.background_tasks
+                ),
+                dispatch_runtime.running(app),
             ):
                 yield
         finally:
@@ -72,8 +78,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.metrics = metrics
     app.state.service_area = ServiceArea.from_file(settings.service_area)
-    # Replaced by dispatch's reader of completed trips once the trips table exists.
-    app.state.completed_trips_source = no_completed_trips
+    # Bargaining's impact estimates re-price the trips dispatch completed.
+    app.state.completed_trips_source = trips_service.completed_since
     app.state.reputation_policy_source = reputation_policy
     app.add_middleware(RequestContextMiddleware, metrics=metrics)
     errors.register(app)
@@ -85,6 +91,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         bargaining_router,
         audit_router,
         reputation_router,
+        trips_router,
+        realtime_router,
     ):
         app.include_router(router)
     return app

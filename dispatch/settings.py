@@ -36,6 +36,24 @@ class Settings(BaseSettings):
     db_max_overflow: int = 20
     # Background work (matcher, automatic closes, expiries); tests drive them explicitly.
     background_tasks: bool = True
+    # Realtime dispatch (docs/dispatch.md). The agreement's dispatch terms (batch interval, offer
+    # timeout, pickup radius, max wait, fairness weight) are not here: they are voted on.
+    # A driver whose socket has been silent this long is no longer offered trips.
+    driver_grace_s: float = Field(default=25.0, gt=0)
+    # The server sends {"type": "ping"} this often, and it refreshes the driver's presence.
+    ws_ping_interval_s: float = Field(default=10.0, gt=0)
+    # Frames waiting for a slow client; beyond this the socket is closed with code 4008.
+    ws_send_queue_size: int = Field(default=256, ge=1)
+    # The largest frame a client may send, in bytes; a bigger one gets a bad_message error frame.
+    ws_max_frame_bytes: int = Field(default=4096, ge=256)
+    # Buffered driver positions are written to PostGIS this often, one statement per flush.
+    location_flush_interval_ms: int = Field(default=250, ge=10)
+    # The region this worker matches (one matcher leader per region across all workers).
+    matcher_region: str = Field(default="montreal", min_length=1, max_length=64)
+    # Candidates per request: the K nearest suitable drivers within the pickup radius.
+    matcher_candidates_k: int = Field(default=8, ge=1, le=100)
+    # Open requests considered per batch, oldest first.
+    matcher_max_requests: int = Field(default=2000, ge=1)
 
     @model_validator(mode="after")
     def _derive_and_check(self) -> Settings:
@@ -51,6 +69,11 @@ class Settings(BaseSettings):
             raise ValueError(
                 "COOP_ADMIN_TOKEN must be set to a random secret of at least 24 characters "
                 "in production"
+            )
+        if self.ws_ping_interval_s >= self.driver_grace_s:
+            raise ValueError(
+                "COOP_WS_PING_INTERVAL_S must be shorter than COOP_DRIVER_GRACE_S, or connected "
+                "drivers would drop out of dispatch between two pings"
             )
         return self
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -98,3 +99,96 @@ async def live_server(app: FastAPI, *, startup_timeout_s: float = 30.0) -> Async
     finally:
         server.should_exit = True
         await serving
+
+
+class SocketClient:
+    """A WebSocket client for tests: sends frames, and waits (with a timeout) for the next frame
+    of a given type, keeping every frame it read in `seen`. Pings are answered and skipped."""
+
+    def __init__(self, connection: Any) -> None:
+        self.connection = connection
+        self.seen: list[dict[str, Any]] = []
+        self._unread: list[dict[str, Any]] = []
+
+    async def send(self, frame: dict[str, Any] | str) -> None:
+        await self.connection.send(frame if isinstance(frame, str) else json.dumps(frame))
+
+    async def _read(self, timeout_s: float) -> dict[str, Any]:
+        while True:
+            raw = await asyncio.wait_for(self.connection.recv(), timeout_s)
+            frame: dict[str, Any] = json.loads(raw)
+            self.seen.append(frame)
+            if frame.get("type") == "ping":
+                await self.send({"type": "pong"})
+                continue
+            return frame
+
+    async def next(self, type_: str, *, timeout_s: float = 5.0, **match: Any) -> dict[str, Any]:
+        """The next unread frame of `type_` (whose fields equal `match`); others stay unread."""
+        for index, frame in enumerate(self._unread):
+            if frame["type"] == type_ and all(frame.get(k) == v for k, v in match.items()):
+                return self._unread.pop(index)
+        deadline = asyncio.get_running_loop().time() + timeout_s
+        while True:
+            left = deadline - asyncio.get_running_loop().time()
+            if left <= 0:
+                raise TimeoutError(
+                    f"no {type_!r} frame within {timeout_s} s; unread: {self._unread}"
+                )
+            frame = await self._read(left)
+            if frame["type"] == type_ and all(frame.get(k) == v for k, v in match.items()):
+                return frame
+            self._unread.append(frame)
+
+    async def trip(self, status: str, *, timeout_s: float = 5.0) -> dict[str, Any]:
+        """The next `trip` frame whose trip has `status`; answers the trip."""
+        for index, frame in enumerate(self._unread):
+            if frame["type"] == "trip" and frame["trip"]["status"] == status:
+                return dict(self._unread.pop(index)["trip"])
+        deadline = asyncio.get_running_loop().time() + timeout_s
+        while True:
+            left = deadline - asyncio.get_running_loop().time()
+            if left <= 0:
+                raise TimeoutError(f"no trip frame with status {status!r}; unread: {self._unread}")
+            frame = await self._read(left)
+            if frame["type"] == "trip" and frame["trip"]["status"] == status:
+                return dict(frame["trip"])
+            self._unread.append(frame)
+
+    async def nothing(self, type_: str, *, within_s: float = 0.3) -> None:
+        """Asserts no frame of `type_` is pending (what already arrived, plus a short wait)."""
+        try:
+            frame = await self.next(type_, timeout_s=within_s)
+        except TimeoutError:
+            return
+        raise AssertionError(f"unexpected {type_} frame: {frame}")
+
+    async def close(self) -> None:
+        await self.connection.close()
+
+
+@asynccontextmanager
+async def socket(base_url: str, path: str, token: str) -> AsyncIterator[SocketClient]:
+    """A connected SocketClient, after the server's `hello` frame (so it is subscribed)."""
+    from websockets.asyncio.client import connect
+
+    url = base_url.replace("http://", "ws://", 1) + path
+    async with connect(
+        url,
+        additional_headers={"Authorization": f"Bearer {token}"},
+        compression=None,
+        open_timeout=10,
+        ping_interval=None,
+    ) as connection:
+        client = SocketClient(connection)
+        await client.next("hello")
+        yield client
+
+
+async def go_online(driver_socket: SocketClient, position: dict[str, float]) -> None:
+    """Reports a position and goes available; returns once the server has recorded both (the
+    availability echo comes after the position was taken in). Flush positions to make them
+    visible to the matcher."""
+    await driver_socket.send({"type": "location", **position})
+    await driver_socket.send({"type": "availability", "available": True})
+    await driver_socket.next("availability", available=True)

@@ -1,0 +1,1 @@
+"""Driver positions: ingest from the sockets, bulk writes to PostGIS, presence and trip trails."""

@@ -1,0 +1,265 @@
+"""Position ingest: location frames are buffered in the process and written to PostGIS in bulk.
+
+A driver reports every few seconds; writing each report on its own would cost one statement per
+ping. Instead the sockets hand reports to a `LocationIngest`, and every
+`COOP_LOCATION_FLUSH_INTERVAL_MS` one flush writes them all:
+
+- one `INSERT ... SELECT FROM unnest(...) ON CONFLICT (driver_id) DO UPDATE` for the latest
+  position and presence of every driver heard from (the row the matcher's KNN search reads);
+- one `INSERT ... SELECT FROM unnest(...) JOIN trip` appending the reports of drivers who hold a
+  trip to that trip's trail (the meter and the rider's live view).
+
+After the commit, each rider whose driver moved gets a `driver_location` frame. Tests call
+`flush()` directly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from dispatch.pubsub import rider_channel
+from dispatch.redis_client import Redis
+
+logger = logging.getLogger("coop.locations")
+
+# What a flush keeps for the next one when the database is away, so memory stays bounded.
+MAX_BUFFERED_TRAIL_POINTS = 100_000
+
+_UPSERT_LATEST = text(
+    """
+    INSERT INTO location_driver_position AS p
+        (driver_id, position, heading_deg, speed_mps, reported_at, available, last_seen_at)
+    SELECT u.driver_id,
+           CASE WHEN u.lat IS NULL THEN NULL
+                ELSE CAST(ST_SetSRID(ST_MakePoint(u.lon, u.lat), 4326) AS geography) END,
+           u.heading_deg, u.speed_mps, u.reported_at, false, u.seen_at
+    FROM unnest(
+        CAST(:driver_ids AS uuid[]), CAST(:lats AS float8[]), CAST(:lons AS float8[]),
+        CAST(:headings AS float8[]), CAST(:speeds AS float8[]),
+        CAST(:reported AS timestamptz[]), CAST(:seen AS timestamptz[])
+    ) AS u(driver_id, lat, lon, heading_deg, speed_mps, reported_at, seen_at)
+    JOIN driver d ON d.id = u.driver_id
+    ON CONFLICT (driver_id) DO UPDATE SET
+        position = CASE WHEN EXCLUDED.position IS NULL
+                          OR EXCLUDED.reported_at < p.reported_at
+                        THEN p.position ELSE EXCLUDED.position END,
+        heading_deg = CASE WHEN EXCLUDED.position IS NULL
+                             OR EXCLUDED.reported_at < p.reported_at
+                           THEN p.heading_deg ELSE EXCLUDED.heading_deg END,
+        speed_mps = CASE WHEN EXCLUDED.position IS NULL
+                           OR EXCLUDED.reported_at < p.reported_at
+                         THEN p.speed_mps ELSE EXCLUDED.speed_mps END,
+        reported_at = GREATEST(p.reported_at, EXCLUDED.reported_at),
+        -- silent for longer than the grace period: a new stretch of waiting begins
+        available_since = CASE
+            WHEN p.available AND p.last_seen_at
+                 < EXCLUDED.last_seen_at - make_interval(secs => CAST(:grace_s AS float8))
+            THEN EXCLUDED.last_seen_at ELSE p.available_since END,
+        last_seen_at = GREATEST(p.last_seen_at, EXCLUDED.last_seen_at)
+    """
+)
+
+_APPEND_TRAIL = text(
+    """
+    WITH appended AS (
+        INSERT INTO location_trail_point (trip_id, driver_id, position, recorded_at)
+        SELECT t.id, u.driver_id,
+               CAST(ST_SetSRID(ST_MakePoint(u.lon, u.lat), 4326) AS geography), u.recorded_at
+        FROM unnest(
+            CAST(:driver_ids AS uuid[]), CAST(:lats AS float8[]), CAST(:lons AS float8[]),
+            CAST(:recorded AS timestamptz[])
+        ) AS u(driver_id, lat, lon, recorded_at)
+        JOIN trip t ON t.driver_id = u.driver_id
+                   AND t.status IN ('assigned', 'arrived', 'in_progress')
+        RETURNING trip_id, position, recorded_at, id
+    )
+    SELECT DISTINCT ON (a.trip_id)
+           a.trip_id, t.rider_id, ST_Y(a.position::geometry), ST_X(a.position::geometry)
+    FROM appended a JOIN trip t ON t.id = a.trip_id
+    ORDER BY a.trip_id, a.recorded_at DESC, a.id DESC
+    """
+)
+
+
+@dataclass
+class _Latest:
+    lat: float | None
+    lon: float | None
+    heading_deg: float | None
+    speed_mps: float | None
+    reported_at: datetime | None
+    seen_at: datetime
+
+
+@dataclass(frozen=True)
+class _TrailPoint:
+    driver_id: uuid.UUID
+    lat: float
+    lon: float
+    recorded_at: datetime
+
+
+@dataclass(frozen=True)
+class FlushResult:
+    drivers: int  # latest-position rows written
+    trail_points: int  # reports offered to trip trails
+    riders_told: int  # driver_location frames published
+
+
+class LocationIngest:
+    """The process's buffer of driver reports and its bulk writer."""
+
+    def __init__(self, *, engine: AsyncEngine, redis: Redis, grace_s: float) -> None:
+        self._engine = engine
+        self._redis = redis
+        self._grace_s = grace_s
+        self._latest: dict[uuid.UUID, _Latest] = {}
+        self._trail: list[_TrailPoint] = []
+        self._flush_lock = asyncio.Lock()
+        self.reports_received = 0
+        self.flushes = 0
+
+    @property
+    def pending(self) -> int:
+        """Drivers whose latest report waits for the next flush."""
+        return len(self._latest)
+
+    def report(
+        self,
+        driver_id: uuid.UUID,
+        *,
+        lat: float,
+        lon: float,
+        heading_deg: float | None,
+        speed_mps: float | None,
+        received_at: datetime,
+    ) -> None:
+        """Buffers a validated location report (it also says the driver is present)."""
+        self._latest[driver_id] = _Latest(
+            lat, lon, heading_deg, speed_mps, received_at, received_at
+        )
+        self._trail.append(_TrailPoint(driver_id, lat, lon, received_at))
+        self.reports_received += 1
+
+    def touch(self, driver_id: uuid.UUID, at: datetime) -> None:
+        """Buffers a sign of life without a position (the socket's ping loop calls it)."""
+        latest = self._latest.get(driver_id)
+        if latest is None:
+            self._latest[driver_id] = _Latest(None, None, None, None, None, at)
+        elif at > latest.seen_at:
+            latest.seen_at = at
+
+    async def flush(self) -> FlushResult:
+        """Writes everything buffered: one statement for the latest rows, one for the trails."""
+        async with self._flush_lock:
+            latest, self._latest = self._latest, {}
+            trail, self._trail = self._trail, []
+            if not latest and not trail:
+                return FlushResult(0, 0, 0)
+            try:
+                moved = await self._write(latest, trail)
+            except Exception:
+                self._requeue(latest, trail)
+                raise
+            self.flushes += 1
+        told = await self._tell_riders(moved)
+        return FlushResult(len(latest), len(trail), told)
+
+    async def _write(
+        self, latest: dict[uuid.UUID, _Latest], trail: list[_TrailPoint]
+    ) -> list[tuple[uuid.UUID, uuid.UUID, float, float]]:
+        async with self._engine.begin() as connection:
+            if latest:
+                ids = list(latest)
+                rows = [latest[driver_id] for driver_id in ids]
+                await connection.execute(
+                    _UPSERT_LATEST,
+                    {
+                        "driver_ids": ids,
+                        "lats": [row.lat for row in rows],
+                        "lons": [row.lon for row in rows],
+                        "headings": [row.heading_deg for row in rows],
+                        "speeds": [row.speed_mps for row in rows],
+                        "reported": [row.reported_at for row in rows],
+                        "seen": [row.seen_at for row in rows],
+                        "grace_s": self._grace_s,
+                    },
+                )
+            if not trail:
+                return []
+            result = await connection.execute(
+                _APPEND_TRAIL,
+                {
+                    "driver_ids": [point.driver_id for point in trail],
+                    "lats": [point.lat for point in trail],
+                    "lons": [point.lon for point in trail],
+                    "recorded": [point.recorded_at for point in trail],
+                },
+            )
+            return [(row[0], row[1], row[2], row[3]) for row in result]
+
+    def _requeue(self, latest: dict[uuid.UUID, _Latest], trail: list[_TrailPoint]) -> None:
+        """Puts back what a failed flush held, unless a newer report replaced it meanwhile."""
+        for driver_id, row in latest.items():
+            newer = self._latest.get(driver_id)
+            if newer is None:
+                self._latest[driver_id] = row
+            elif newer.lat is None and row.lat is not None:
+                row.seen_at = max(row.seen_at, newer.seen_at)
+                self._latest[driver_id] = row
+        merged = trail + self._trail
+        if len(merged) > MAX_BUFFERED_TRAIL_POINTS:
+            dropped = len(merged) - MAX_BUFFERED_TRAIL_POINTS
+            logger.warning("dropping the %d oldest unwritten trail points", dropped)
+            merged = merged[dropped:]
+        self._trail = merged
+
+    async def _tell_riders(self, moved: list[tuple[uuid.UUID, uuid.UUID, float, float]]) -> int:
+        if not moved:
+            return 0
+        try:
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for trip_id, rider_id, lat, lon in moved:
+                    frame = {
+                        "type": "driver_location",
+                        "trip_id": str(trip_id),
+                        "lat": lat,
+                        "lon": lon,
+                    }
+                    pipe.publish(rider_channel(rider_id), json.dumps(frame, separators=(",", ":")))
+                await pipe.execute()
+        except Exception:  # the positions are stored; a missed live update is replaced by the next
+            logger.warning("could not publish %d driver_location frames", len(moved), exc_info=True)
+            return 0
+        return len(moved)
+
+    async def run(self, interval_s: float) -> None:
+        """Flushes every `interval_s` until cancelled; a failed flush is retried next time."""
+        while True:
+            await asyncio.sleep(interval_s)
+            try:
+                await self.flush()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.exception("flushing driver positions failed; retrying")
+
+    async def drain(self) -> None:
+        """A last flush at shutdown, so reports received just before it are not lost."""
+        try:
+            await self.flush()
+        except Exception:
+            logger.exception("the last flush of driver positions failed")
+
+
+def stale_before(now: datetime, grace_s: float) -> datetime:
+    """Drivers last seen before this are no longer offerable."""
+    return now - timedelta(seconds=grace_s)

@@ -1,0 +1,57 @@
+"""Tables of driver positions: the latest one per driver (presence) and the trail of a trip."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from geoalchemy2 import Geography, WKBElement
+from sqlalchemy import BigInteger, Boolean, DateTime, Float, ForeignKey, Identity, Index
+from sqlalchemy.orm import Mapped, mapped_column
+
+from dispatch.db import Base
+
+
+class DriverPosition(Base):
+    """One row per driver: where they are, whether they take trips, when their socket last spoke.
+
+    A driver is offerable while `available` and `last_seen_at` is within the grace period
+    (`COOP_DRIVER_GRACE_S`); the matcher's KNN search runs on the GiST index of `position`.
+    """
+
+    __tablename__ = "location_driver_position"
+    __table_args__ = (
+        Index("ix_location_driver_position_position", "position", postgresql_using="gist"),
+    )
+
+    driver_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("driver.id", ondelete="CASCADE"), primary_key=True
+    )
+    # Null until the first location frame (a driver may go available before any fix).
+    position: Mapped[WKBElement | None] = mapped_column(
+        Geography("POINT", srid=4326, spatial_index=False), nullable=True
+    )
+    heading_deg: Mapped[float | None] = mapped_column(Float, nullable=True)
+    speed_mps: Mapped[float | None] = mapped_column(Float, nullable=True)
+    reported_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    available: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Start of the current stretch of availability: going off duty, or being silent longer than
+    # the grace period, starts a new one. The fairness term counts waiting from here at most.
+    available_since: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    last_seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class TrailPoint(Base):
+    """A position the driver reported while holding a trip: the rider's live view and the meter."""
+
+    __tablename__ = "location_trail_point"
+    __table_args__ = (
+        Index("ix_location_trail_point_trip_id_recorded_at", "trip_id", "recorded_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    trip_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("trip.id", ondelete="CASCADE"))
+    driver_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("driver.id", ondelete="CASCADE"))
+    position: Mapped[WKBElement] = mapped_column(Geography("POINT", srid=4326, spatial_index=False))
+    # When the server received the report: metering compares it with the trip's start and end.
+    recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

@@ -1,0 +1,101 @@
+"""Domain operations on positions: availability, presence, and reading a trip's trail."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from dispatch.geo import Position
+
+# Going available starts a new stretch of waiting unless the driver was already available and
+# present (within the grace period); going off duty ends it.
+_SET_AVAILABILITY = text(
+    """
+    INSERT INTO location_driver_position AS p (driver_id, available, available_since, last_seen_at)
+    VALUES (
+        :driver_id,
+        CAST(:available AS boolean),
+        CASE WHEN CAST(:available AS boolean) THEN CAST(:now AS timestamptz) END,
+        CAST(:now AS timestamptz)
+    )
+    ON CONFLICT (driver_id) DO UPDATE SET
+        available = EXCLUDED.available,
+        available_since = CASE
+            WHEN NOT EXCLUDED.available THEN NULL
+            WHEN p.available AND p.available_since IS NOT NULL
+                 AND p.last_seen_at >= CAST(:present_after AS timestamptz)
+                THEN p.available_since
+            ELSE EXCLUDED.available_since
+        END,
+        last_seen_at = GREATEST(p.last_seen_at, EXCLUDED.last_seen_at)
+    """
+)
+
+
+async def set_availability(
+    *,
+    session: AsyncSession,
+    driver_id: uuid.UUID,
+    available: bool,
+    now: datetime,
+    grace_s: float,
+) -> None:
+    """Records that the driver takes trips (or not) from now; the caller commits."""
+    await session.execute(
+        _SET_AVAILABILITY,
+        {
+            "driver_id": driver_id,
+            "available": available,
+            "now": now,
+            "present_after": now - timedelta(seconds=grace_s),
+        },
+    )
+
+
+@dataclass(frozen=True)
+class Presence:
+    available: bool
+    position: Position | None
+    last_seen_at: datetime
+
+
+async def presence(*, session: AsyncSession, driver_id: uuid.UUID) -> Presence | None:
+    """What dispatch knows of the driver right now, if anything."""
+    row = (
+        await session.execute(
+            text(
+                """
+                SELECT available, ST_Y(position::geometry), ST_X(position::geometry),
+                       last_seen_at
+                FROM location_driver_position WHERE driver_id = :driver_id
+                """
+            ),
+            {"driver_id": driver_id},
+        )
+    ).one_or_none()
+    if row is None:
+        return None
+    position = None if row[1] is None else Position(lat=row[1], lon=row[2])
+    return Presence(available=row[0], position=position, last_seen_at=row[3])
+
+
+async def trail(
+    *, session: AsyncSession, trip_id: uuid.UUID, since: datetime, until: datetime
+) -> list[Position]:
+    """The trip's reported positions received between `since` and `until`, in order."""
+    rows = await session.execute(
+        text(
+            """
+            SELECT ST_Y(position::geometry), ST_X(position::geometry)
+            FROM location_trail_point
+            WHERE trip_id = :trip_id AND recorded_at >= :since AND recorded_at <= :until
+            ORDER BY recorded_at, id
+            """
+        ),
+        {"trip_id": trip_id, "since": since, "until": until},
+    )
+    return [Position(lat=row[0], lon=row[1]) for row in rows]

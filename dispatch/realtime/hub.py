@@ -1,0 +1,288 @@
+"""The process's hub: which sockets are here, and one Redis listener that feeds them.
+
+A worker keeps only its own sockets. Anything for a rider or driver is published on Redis
+(`dispatch.pubsub`), on the channel of that rider or driver; the hub subscribes to the channels of
+the sockets it holds and hands each message to their send queues. So N workers behind any load
+balancer behave as one.
+
+Each socket has a bounded send queue: a client that reads too slowly fills it and is dropped
+(close code 4008) instead of making the worker hold an ever-growing backlog.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import logging
+import uuid
+from typing import Any
+
+from redis.asyncio.client import PubSub
+
+from dispatch.pubsub import CHANNEL_PREFIX
+from dispatch.redis_client import Redis
+
+logger = logging.getLogger("coop.realtime")
+
+CLOSE_TOO_SLOW = 4008
+SUBSCRIBE_TIMEOUT_S = 5.0
+RECONNECT_DELAY_S = (0.1, 0.5, 1.0, 2.0, 5.0)
+
+
+def _raise_if_cancelled() -> None:
+    """redis-py can swallow a cancellation that lands while it connects (the task stays marked
+    as cancelling but runs on); the listener checks for it itself so that it always stops."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
+
+
+class Connection:
+    """One socket's outbound side: a bounded queue, and the reason it must close, if any.
+
+    A new connection holds what the hub delivers until `release` has queued the client's current
+    state first, so a frame published during the connect never arrives before an older snapshot.
+    """
+
+    def __init__(self, *, queue_size: int, label: str) -> None:
+        self.label = label
+        self.queue: asyncio.Queue[str] = asyncio.Queue(maxsize=queue_size)
+        self.closing = asyncio.Event()
+        self.close_code = 1000
+        self.close_reason = ""
+        self._held: list[str] | None = []
+
+    def push(self, text: str) -> bool:
+        """Queues one frame; a full queue closes the connection instead of growing."""
+        if self.closing.is_set():
+            return False
+        if self._held is not None:
+            if len(self._held) >= self.queue.maxsize:
+                self._overflow()
+                return False
+            self._held.append(text)
+            return True
+        try:
+            self.queue.put_nowait(text)
+        except asyncio.QueueFull:
+            self._overflow()
+            return False
+        return True
+
+    def release(self, first: list[str]) -> None:
+        """Queues `first` (the current state), then whatever arrived meanwhile, and goes live."""
+        held, self._held = self._held or [], None
+        for text in [*first, *held]:
+            if not self.push(text):
+                return
+
+    def shut(self, code: int, reason: str) -> None:
+        if not self.closing.is_set():
+            self.close_code, self.close_reason = code, reason
+            self.closing.set()
+
+    def _overflow(self) -> None:
+        self.shut(
+            CLOSE_TOO_SLOW,
+            f"too slow: {self.queue.maxsize} frames waiting; reconnect for the current state",
+        )
+
+
+class Hub:
+    """Local sockets by channel, and the Redis subscriptions that follow them."""
+
+    def __init__(self, redis: Redis) -> None:
+        self._redis = redis
+        self._local: dict[str, set[Connection]] = {}
+        self._subscribed: set[str] = set()
+        self._confirmed: set[str] = set()
+        self._in_flight: dict[str, collections.deque[list[asyncio.Future[None]]]] = {}
+        self._early: dict[str, list[asyncio.Future[None]]] = {}
+        self._pubsub: PubSub | None = None
+        self._ready = asyncio.Event()
+        self._lock = asyncio.Lock()
+        self._task: asyncio.Task[None] | None = None
+        # The listener's own channel keeps the subscription connection open with no socket.
+        self._own_channel = f"{CHANNEL_PREFIX}hub:{uuid.uuid4()}"
+        self.delivered = 0
+        self.dropped_slow = 0
+
+    @property
+    def connections(self) -> int:
+        return sum(len(connections) for connections in self._local.values())
+
+    async def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._listen(), name="realtime-hub")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        await self._close_pubsub()
+        for connections in self._local.values():
+            for connection in connections:
+                connection.shut(1012, "the server is restarting; reconnect")
+
+    async def register(self, channel: str, connection: Connection) -> None:
+        """Adds a socket; returns once Redis confirmed the channel's subscription (or after a
+        timeout, if Redis is away: local delivery still works and the subscription follows)."""
+        self._local.setdefault(channel, set()).add(connection)
+        waiter = await self._reconcile(channel)
+        if waiter is not None:
+            try:
+                await asyncio.wait_for(asyncio.shield(waiter), SUBSCRIBE_TIMEOUT_S)
+            except TimeoutError:
+                logger.warning("no subscription confirmation for %s yet", channel)
+
+    async def unregister(self, channel: str, connection: Connection) -> None:
+        connections = self._local.get(channel)
+        if connections is not None:
+            connections.discard(connection)
+            if not connections:
+                del self._local[channel]
+        await self._reconcile(channel)
+
+    def deliver(self, channel: str, text: str) -> int:
+        """Hands one frame to every local socket of the channel; answers how many took it."""
+        taken = 0
+        for connection in list(self._local.get(channel, ())):
+            if connection.push(text):
+                taken += 1
+            elif connection.close_code == CLOSE_TOO_SLOW:
+                self.dropped_slow += 1
+        self.delivered += taken
+        return taken
+
+    async def _reconcile(self, channel: str) -> asyncio.Future[None] | None:
+        """Makes the Redis subscription match whether any local socket wants the channel.
+
+        Under one lock, so a disconnect and a reconnect racing on one channel end subscribed.
+        Answers a future resolved when Redis has confirmed the subscription, or None when it
+        already had.
+        """
+        async with self._lock:
+            wanted = channel in self._local
+            pubsub = self._pubsub
+            if pubsub is None:  # the listener subscribes everything wanted when it connects
+                return self._early_waiter(channel) if wanted else None
+            if wanted and channel in self._subscribed:
+                if channel in self._confirmed:
+                    return None
+                return self._join_last_subscribe(channel)
+            if not wanted and channel not in self._subscribed:
+                return None
+            try:
+                if wanted:
+                    waiter = self._new_subscribe(channel)
+                    self._subscribed.add(channel)
+                    await pubsub.subscribe(channel)
+                    return waiter
+                self._subscribed.discard(channel)
+                self._confirmed.discard(channel)
+                await pubsub.unsubscribe(channel)
+            except Exception:  # the listener reconnects and subscribes what is wanted
+                logger.warning("subscription change for %s failed", channel, exc_info=True)
+            return None
+
+    # Each SUBSCRIBE command gets exactly one confirmation per channel, in order: one entry of
+    # waiters per command in flight, so a confirmation never answers for a later command.
+    def _new_subscribe(
+        self, channel: str, waiters: list[asyncio.Future[None]] | None = None
+    ) -> asyncio.Future[None]:
+        entry = waiters if waiters is not None else []
+        self._in_flight.setdefault(channel, collections.deque()).append(entry)
+        future = self._future()
+        entry.append(future)
+        return future
+
+    def _join_last_subscribe(self, channel: str) -> asyncio.Future[None]:
+        future = self._future()
+        self._in_flight.setdefault(channel, collections.deque([[]]))[-1].append(future)
+        return future
+
+    def _early_waiter(self, channel: str) -> asyncio.Future[None]:
+        future = self._future()
+        self._early.setdefault(channel, []).append(future)
+        return future
+
+    @staticmethod
+    def _future() -> asyncio.Future[None]:
+        return asyncio.get_running_loop().create_future()
+
+    def _confirm(self, channel: str) -> None:
+        in_flight = self._in_flight.get(channel)
+        if not in_flight:
+            return
+        for future in in_flight.popleft():
+            if not future.done():
+                future.set_result(None)
+        if not in_flight:
+            del self._in_flight[channel]
+            if channel in self._subscribed:
+                self._confirmed.add(channel)
+
+    async def _connect(self) -> PubSub:
+        pubsub = self._redis.pubsub()
+        await pubsub.subscribe(self._own_channel)
+        async with self._lock:
+            wanted = sorted(self._local)
+            for channel in wanted:
+                self._new_subscribe(channel, self._early.pop(channel, []))
+            self._subscribed = set(wanted)
+            if wanted:
+                await pubsub.subscribe(*wanted)
+            self._pubsub = pubsub
+        return pubsub
+
+    async def _close_pubsub(self) -> None:
+        pubsub, self._pubsub = self._pubsub, None
+        self._subscribed = set()
+        self._confirmed = set()
+        # Whoever waits for a confirmation waits for the next connection's.
+        for channel, in_flight in self._in_flight.items():
+            for entry in in_flight:
+                self._early.setdefault(channel, []).extend(entry)
+        self._in_flight = {}
+        if pubsub is not None:
+            with contextlib.suppress(Exception):
+                await pubsub.aclose()  # type: ignore[no-untyped-call]
+
+    async def _listen(self) -> None:
+        failures = 0
+        while True:
+            try:
+                pubsub = await self._connect()
+                failures = 0
+                while True:
+                    _raise_if_cancelled()
+                    message = await pubsub.get_message(timeout=1.0)
+                    if message is not None:
+                        self._handle(message)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                delay = RECONNECT_DELAY_S[min(failures, len(RECONNECT_DELAY_S) - 1)]
+                failures += 1
+                logger.warning(
+                    "realtime listener lost Redis; retrying in %s s", delay, exc_info=True
+                )
+                await self._close_pubsub()
+                await asyncio.sleep(delay)
+
+    def _handle(self, message: dict[str, Any]) -> None:
+        kind = message.get("type")
+        channel = message.get("channel")
+        if not isinstance(channel, str):
+            return
+        if kind == "message":
+            data = message.get("data")
+            if isinstance(data, str):
+                self.deliver(channel, data)
+        elif kind == "subscribe":
+            self._confirm(channel)
+        elif kind == "unsubscribe":
+            self._confirmed.discard(channel)

@@ -1,0 +1,329 @@
+"""One WebSocket, from handshake to close: authentication, current state, and three loops.
+
+The receive loop handles what the client sends, the send loop drains the connection's bounded
+queue, and the ping loop sends `{"type": "ping"}` and (for a driver) renews their presence. When
+any of them ends (the client left, the queue overflowed, the server stops), the others stop too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from collections.abc import Callable, Coroutine
+from datetime import datetime, timedelta
+from typing import Any
+
+from fastapi import WebSocket
+from fastapi.responses import JSONResponse
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from dispatch import pubsub
+from dispatch.auth import Role, websocket_principal
+from dispatch.db import utcnow
+from dispatch.errors import PROBLEM_JSON
+from dispatch.geo import ServiceArea
+from dispatch.locations import service as locations_service
+from dispatch.locations.ingest import LocationIngest
+from dispatch.realtime import frames
+from dispatch.realtime.frames import (
+    AvailabilityFrame,
+    BadFrame,
+    LocationFrame,
+    PingFrame,
+)
+from dispatch.realtime.hub import Connection, Hub
+from dispatch.redis_client import Redis
+from dispatch.riders.models import Rider
+from dispatch.settings import Settings
+from dispatch.trips import push
+from dispatch.trips import service as trips_service
+from dispatch.trips.states import DRIVER_OPEN
+from drivers.models import Driver
+
+logger = logging.getLogger("coop.realtime")
+
+CLOSE_TIMEOUT_S = 5.0
+# A report stamped further ahead than this is refused: a wrong clock must not block later ones.
+MAX_FUTURE_TS = timedelta(seconds=60)
+
+
+class SocketSession:
+    """Serves one rider or driver socket."""
+
+    def __init__(self, websocket: WebSocket, role: Role) -> None:
+        state = websocket.app.state
+        self.websocket = websocket
+        self.role = role
+        self.settings: Settings = state.settings
+        self.hub: Hub = state.hub
+        self.ingest: LocationIngest = state.locations
+        self.sessionmaker: async_sessionmaker[AsyncSession] = state.sessionmaker
+        self.area: ServiceArea = state.service_area
+        self.redis: Redis = state.redis
+        self.subject_id: uuid.UUID | None = None
+        self.client_gone = False
+        self._last_ts: datetime | None = None
+
+    # --- handshake ---------------------------------------------------------------------------
+
+    async def _deny(self, status: int, type_: str, title: str, detail: str) -> None:
+        body = {"type": type_, "title": title, "status": status, "detail": detail}
+        await self.websocket.send_denial_response(
+            JSONResponse(body, status_code=status, media_type=PROBLEM_JSON)
+        )
+
+    async def _authenticate(self) -> bool:
+        async with self.sessionmaker() as session:
+            principal = await websocket_principal(self.websocket, session)
+            if principal is None:
+                await self._deny(
+                    401,
+                    "unauthorized",
+                    "Missing or invalid token",
+                    "Send 'Authorization: Bearer <token>' or '?token=' with a valid token",
+                )
+                return False
+            if principal.role is not self.role:
+                await self._deny(
+                    403,
+                    "forbidden",
+                    "Not allowed for this account",
+                    f"This socket is for {self.role.value} accounts",
+                )
+                return False
+            assert principal.subject_id is not None
+            model: type[Driver] | type[Rider] = Driver if self.role is Role.driver else Rider
+            if await session.get(model, principal.subject_id) is None:
+                await self._deny(
+                    401, "unauthorized", "Missing or invalid token", "The account no longer exists"
+                )
+                return False
+            self.subject_id = principal.subject_id
+        return True
+
+    @property
+    def channel(self) -> str:
+        assert self.subject_id is not None
+        if self.role is Role.driver:
+            return pubsub.driver_channel(self.subject_id)
+        return pubsub.rider_channel(self.subject_id)
+
+    async def run(self) -> None:
+        if not await self._authenticate():
+            return
+        assert self.subject_id is not None
+        await self.websocket.accept()
+        connection = Connection(
+            queue_size=self.settings.ws_send_queue_size,
+            label=f"{self.role.value}:{self.subject_id}",
+        )
+        # Subscribed (and confirmed by Redis) before the state is read: nothing falls between.
+        await self.hub.register(self.channel, connection)
+        try:
+            if self.role is Role.driver:
+                self.ingest.touch(self.subject_id, utcnow())
+            connection.release(await self._current_state())
+            await self._pump(connection)
+        finally:
+            await self.hub.unregister(self.channel, connection)
+
+    async def _current_state(self) -> list[str]:
+        """What a client gets at once on (re)connect: a hello, and its open trip or offer."""
+        assert self.subject_id is not None
+        hello: dict[str, Any] = {
+            "type": "hello",
+            "role": self.role.value,
+            "id": str(self.subject_id),
+            "ping_interval_s": self.settings.ws_ping_interval_s,
+        }
+        state: list[dict[str, Any]] = []
+        async with self.sessionmaker() as session:
+            if self.role is Role.driver:
+                presence = await locations_service.presence(
+                    session=session, driver_id=self.subject_id
+                )
+                hello["available"] = bool(presence and presence.available)
+                trip = await trips_service.open_trip_of_driver(
+                    session=session, driver_id=self.subject_id
+                )
+                if trip is not None:
+                    view = await trips_service.view(session=session, trip=trip)
+                    state.append(push.trip_frame(view))
+                else:
+                    pending = await trips_service.pending_offer_of_driver(
+                        session=session, driver_id=self.subject_id, now=utcnow()
+                    )
+                    if pending is not None:
+                        state.append(push.offer_frame(*pending))
+            else:
+                trip = await trips_service.open_trip_of_rider(
+                    session=session, rider_id=self.subject_id
+                )
+                if trip is not None:
+                    view = await trips_service.view(session=session, trip=trip)
+                    state.append(push.trip_frame(view))
+                    if trip.driver_id is not None and trip.status in DRIVER_OPEN:
+                        presence = await locations_service.presence(
+                            session=session, driver_id=trip.driver_id
+                        )
+                        if presence is not None and presence.position is not None:
+                            state.append(
+                                {
+                                    "type": "driver_location",
+                                    "trip_id": str(trip.id),
+                                    "lat": presence.position.lat,
+                                    "lon": presence.position.lon,
+                                }
+                            )
+        return [frames.encode(frame) for frame in [hello, *state]]
+
+    # --- the loops ---------------------------------------------------------------------------
+
+    async def _pump(self, connection: Connection) -> None:
+        loops: list[Callable[[Connection], Coroutine[Any, Any, Any]]] = [
+            self._receive_loop,
+            self._send_loop,
+            self._ping_loop,
+        ]
+        tasks: list[asyncio.Task[Any]] = [asyncio.create_task(loop(connection)) for loop in loops]
+        tasks.append(asyncio.create_task(connection.closing.wait()))
+        try:
+            done, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+        for task in done:
+            if not task.cancelled() and task.exception() is not None:
+                logger.error("socket %s failed", connection.label, exc_info=task.exception())
+                connection.shut(1011, "internal error; reconnect")
+        if not self.client_gone:
+            connection.shut(1000, "closing")
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(
+                    self.websocket.close(connection.close_code, connection.close_reason),
+                    CLOSE_TIMEOUT_S,
+                )
+
+    async def _send_loop(self, connection: Connection) -> None:
+        while True:
+            text = await connection.queue.get()
+            try:
+                await self.websocket.send_text(text)
+            except Exception:  # the client is gone; the receive loop sees it too
+                self.client_gone = True
+                return
+
+    async def _ping_loop(self, connection: Connection) -> None:
+        ping = frames.encode({"type": "ping"})
+        while True:
+            await asyncio.sleep(self.settings.ws_ping_interval_s)
+            connection.push(ping)
+            if self.role is Role.driver:
+                assert self.subject_id is not None
+                self.ingest.touch(self.subject_id, utcnow())
+
+    async def _receive_loop(self, connection: Connection) -> None:
+        while True:
+            message = await self.websocket.receive()
+            if message["type"] == "websocket.disconnect":
+                self.client_gone = True
+                return
+            raw = message.get("text")
+            if raw is None:
+                connection.push(
+                    frames.encode(frames.error("bad_message", "Frames are JSON text, not binary"))
+                )
+                continue
+            if len(raw) > self.settings.ws_max_frame_bytes:
+                connection.push(
+                    frames.encode(
+                        frames.error(
+                            "bad_message",
+                            f"A frame is at most {self.settings.ws_max_frame_bytes} bytes",
+                        )
+                    )
+                )
+                continue
+            try:
+                await self._handle(raw, connection)
+            except BadFrame as bad:
+                connection.push(frames.encode(frames.error(bad.code, bad.message)))
+            except Exception:  # e.g. the database is away: say so, keep the socket
+                logger.exception("handling a frame on %s failed", connection.label)
+                connection.push(
+                    frames.encode(
+                        frames.error(
+                            "unavailable", "The server could not handle this frame; send it again"
+                        )
+                    )
+                )
+
+    # --- what clients send -------------------------------------------------------------------
+
+    async def _handle(self, raw: str, connection: Connection) -> None:
+        if self.role is Role.rider:
+            frame: Any = frames.parse_rider(raw)
+        else:
+            frame = frames.parse_driver(raw)
+        if isinstance(frame, PingFrame):
+            connection.push(frames.encode({"type": "pong"}))
+        elif isinstance(frame, AvailabilityFrame):
+            await self._set_availability(frame, connection)
+        elif isinstance(frame, LocationFrame):
+            self._report(frame)
+        # A pong needs nothing: the socket being open is what keeps a driver present.
+
+    def _report(self, frame: LocationFrame) -> None:
+        assert self.subject_id is not None
+        if not self.area.contains(frame.lat, frame.lon):
+            raise BadFrame(
+                f"The position ({frame.lat}, {frame.lon}) is outside the service area "
+                f"'{self.area.name}'",
+                code="out_of_service_area",
+            )
+        now = utcnow()
+        if frame.ts is not None:
+            if frame.ts > now + MAX_FUTURE_TS:
+                raise BadFrame("Bad location frame: ts is in the future; check the clock")
+            if self._last_ts is not None and frame.ts < self._last_ts:
+                return  # an older report arriving late: the newer one stands
+            self._last_ts = frame.ts
+        self.ingest.report(
+            self.subject_id,
+            lat=frame.lat,
+            lon=frame.lon,
+            heading_deg=frame.heading,
+            speed_mps=frame.speed_mps,
+            received_at=now,
+        )
+
+    async def _set_availability(self, frame: AvailabilityFrame, connection: Connection) -> None:
+        assert self.subject_id is not None
+        now = utcnow()
+        async with self.sessionmaker() as session:
+            await locations_service.set_availability(
+                session=session,
+                driver_id=self.subject_id,
+                available=frame.available,
+                now=now,
+                grace_s=self.settings.driver_grace_s,
+            )
+            withdrawn: list[trips_service.ClosedOffer] = []
+            if not frame.available:
+                # Off duty: an offer still open goes to someone else at the next batch.
+                withdrawn = await trips_service.withdraw_offers_of_driver(
+                    session=session, driver_id=self.subject_id, now=now
+                )
+            await session.commit()
+        for closed in withdrawn:
+            await push.offer_withdrawn(
+                self.redis,
+                driver_id=closed.driver_id,
+                offer_id=closed.offer_id,
+                reason=closed.reason,
+            )
+        # The echo confirms the change is recorded (and everything sent before it handled).
+        connection.push(frames.encode({"type": "availability", "available": frame.available}))

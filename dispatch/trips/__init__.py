@@ -1,0 +1,1 @@
+"""Trips and offers: quotes, requests, the state machine, cancellation and metering."""

@@ -1,0 +1,72 @@
+"""Frames about trips and offers, published to the sockets of the people concerned.
+
+Published after the commit that made the change, so a frame never announces what did not
+happen. A push lost to a Redis hiccup is repaired when the client reconnects (it gets its open
+trip at once), so a failed publish is logged, never raised.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from typing import Any
+
+from dispatch import pubsub
+from dispatch.locations.geometry import position_of
+from dispatch.redis_client import Redis
+from dispatch.trips.models import Offer, Trip
+from dispatch.trips.schemas import TripOut, dump
+
+logger = logging.getLogger("coop.trips")
+
+
+def trip_frame(trip: TripOut) -> dict[str, Any]:
+    return {"type": "trip", "trip": dump(trip)}
+
+
+def offer_frame(offer: Offer, trip: Trip) -> dict[str, Any]:
+    pickup = position_of(trip.pickup)
+    dropoff = position_of(trip.dropoff)
+    return {
+        "type": "offer",
+        "offer_id": str(offer.id),
+        "trip_id": str(trip.id),
+        "pickup": {"lat": pickup.lat, "lon": pickup.lon},
+        "dropoff": {"lat": dropoff.lat, "lon": dropoff.lon},
+        "pickup_distance_m": offer.pickup_distance_m,
+        "pickup_eta_s": offer.pickup_eta_s,
+        "fare_estimate": trip.quote["total"],
+        "currency": trip.currency,
+        "expires_at": offer.expires_at.isoformat(),
+        "why": offer.why,
+        "wheelchair_accessible": trip.wheelchair_accessible,
+    }
+
+
+def offer_withdrawn_frame(offer_id: uuid.UUID, reason: str) -> dict[str, Any]:
+    return {"type": "offer_withdrawn", "offer_id": str(offer_id), "reason": reason}
+
+
+async def _publish(redis: Redis, channel: str, frame: dict[str, Any]) -> None:
+    try:
+        await pubsub.publish(redis, channel, frame)
+    except Exception:
+        logger.warning("could not publish a %s frame on %s", frame["type"], channel, exc_info=True)
+
+
+async def trip_changed(redis: Redis, trip: TripOut) -> None:
+    """Tells the rider and the driver (if any) the trip's new state."""
+    frame = trip_frame(trip)
+    await _publish(redis, pubsub.rider_channel(trip.rider_id), frame)
+    if trip.driver_id is not None:
+        await _publish(redis, pubsub.driver_channel(trip.driver_id), frame)
+
+
+async def offered(redis: Redis, offer: Offer, trip: Trip) -> None:
+    await _publish(redis, pubsub.driver_channel(offer.driver_id), offer_frame(offer, trip))
+
+
+async def offer_withdrawn(
+    redis: Redis, *, driver_id: uuid.UUID, offer_id: uuid.UUID, reason: str
+) -> None:
+    await _publish(redis, pubsub.driver_channel(driver_id), offer_withdrawn_frame(offer_id, reason))

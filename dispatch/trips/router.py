@@ -1,0 +1,207 @@
+"""HTTP commands on trips and offers (PROTOCOL.md, "Trips"); pushes go out on the sockets."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Header, Request, Response, status
+
+from dispatch.auth import CurrentPrincipal
+from dispatch.db import SessionDep, utcnow
+from dispatch.geo import ServiceAreaDep
+from dispatch.redis_client import RedisDep
+from dispatch.riders.dependencies import CurrentRider
+from dispatch.trips import push, service
+from dispatch.trips.schemas import CancelBody, OfferOut, QuoteOut, TripAsk, TripOut
+from dispatch.trips.states import Move
+from drivers.dependencies import CurrentDriver
+
+logger = logging.getLogger("coop.trips")
+
+router = APIRouter(prefix="/v1", tags=["trips"])
+
+_PROBLEMS: dict[int | str, dict[str, Any]] = {
+    401: {"description": "Missing or invalid token"},
+    403: {"description": "Not this caller's trip or offer, or the wrong kind of account"},
+    404: {"description": "No such trip or offer"},
+    409: {"description": "Not allowed from the current status (invalid_transition, ...)"},
+    422: {"description": "Invalid body, or a position outside the service area"},
+}
+
+
+def _check_area(area: ServiceAreaDep, ask: TripAsk) -> None:
+    area.require(ask.pickup, "pickup")
+    area.require(ask.dropoff, "dropoff")
+
+
+@router.post("/quotes", response_model=QuoteOut, responses=_PROBLEMS)
+async def quote(
+    ask: TripAsk, rider: CurrentRider, session: SessionDep, area: ServiceAreaDep
+) -> QuoteOut:
+    """The expected fare of a trip under the agreement in force now."""
+    _check_area(area, ask)
+    return await service.quote(session=session, ask=ask, now=utcnow())
+
+
+@router.post(
+    "/trips",
+    status_code=status.HTTP_201_CREATED,
+    response_model=TripOut,
+    responses={
+        **_PROBLEMS,
+        200: {"description": "A retry with the same Idempotency-Key: the trip it created"},
+    },
+)
+async def request_trip(
+    ask: TripAsk,
+    request: Request,
+    response: Response,
+    rider: CurrentRider,
+    session: SessionDep,
+    redis: RedisDep,
+    area: ServiceAreaDep,
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            description="Any unique string (a UUID); a retry with the same key and body "
+            "answers 200 with the same trip and creates nothing"
+        ),
+    ] = None,
+) -> TripOut:
+    """Asks for a ride: `201` with the trip (`requested`); matching starts at the next batch."""
+    _check_area(area, ask)
+    key = service.check_idempotency_key(idempotency_key)
+    trip, created = await service.request(
+        session=session,
+        rider_id=rider.id,
+        ask=ask,
+        region=request.app.state.settings.matcher_region,
+        idempotency_key=key,
+        now=utcnow(),
+    )
+    out = await service.view(session=session, trip=trip)
+    if created:
+        await push.trip_changed(redis, out)
+    else:
+        response.status_code = status.HTTP_200_OK
+        response.headers["Idempotent-Replayed"] = "true"
+    return out
+
+
+@router.get("/trips/{trip_id}", response_model=TripOut, responses=_PROBLEMS)
+async def read_trip(
+    trip_id: uuid.UUID, principal: CurrentPrincipal, session: SessionDep
+) -> TripOut:
+    """The trip, for its rider and its driver."""
+    trip = await service.get_for(session=session, trip_id=trip_id, principal=principal)
+    return await service.view(session=session, trip=trip)
+
+
+@router.post("/trips/{trip_id}/cancel", response_model=TripOut, responses=_PROBLEMS)
+async def cancel_trip(
+    trip_id: uuid.UUID,
+    principal: CurrentPrincipal,
+    session: SessionDep,
+    redis: RedisDep,
+    body: Annotated[CancelBody | None, Body()] = None,
+) -> TripOut:
+    """Calls the trip off (its rider or its driver). A rider who cancels after the agreement's
+    free period pays its cancellation fee, all of which goes to the driver."""
+    trip, withdrawn = await service.cancel(
+        session=session,
+        trip_id=trip_id,
+        principal=principal,
+        reason=body.reason if body else None,
+        now=utcnow(),
+    )
+    out = await service.view(session=session, trip=trip)
+    await push.trip_changed(redis, out)
+    for closed in withdrawn:
+        await push.offer_withdrawn(
+            redis, driver_id=closed.driver_id, offer_id=closed.offer_id, reason=closed.reason
+        )
+    return out
+
+
+@router.post("/offers/{offer_id}/accept", response_model=TripOut, responses=_PROBLEMS)
+async def accept_offer(
+    offer_id: uuid.UUID, driver: CurrentDriver, session: SessionDep, redis: RedisDep
+) -> TripOut:
+    """The offered driver takes the trip: `200` with the trip (`assigned`). An expired or
+    withdrawn offer, or a trip already gone, is `409 offer_expired`."""
+    trip = await service.accept(
+        session=session, offer_id=offer_id, driver_id=driver.id, now=utcnow()
+    )
+    out = await service.view(session=session, trip=trip)
+    await push.trip_changed(redis, out)
+    return out
+
+
+@router.post("/offers/{offer_id}/decline", response_model=OfferOut, responses=_PROBLEMS)
+async def decline_offer(
+    offer_id: uuid.UUID, driver: CurrentDriver, session: SessionDep
+) -> OfferOut:
+    """The offered driver says no. It carries no penalty of any kind: no acceptance rate is
+    kept. The trip goes back to matching and this driver is not offered it again."""
+    offer = await service.decline(
+        session=session, offer_id=offer_id, driver_id=driver.id, now=utcnow()
+    )
+    return OfferOut(
+        id=offer.id,
+        trip_id=offer.trip_id,
+        status=offer.status.value,
+        responded_at=offer.responded_at,
+    )
+
+
+async def _advance(
+    move: Move, trip_id: uuid.UUID, driver_id: uuid.UUID, session: SessionDep, redis: RedisDep
+) -> TripOut:
+    trip = await service.advance(
+        session=session, trip_id=trip_id, driver_id=driver_id, move=move, now=utcnow()
+    )
+    out = await service.view(session=session, trip=trip)
+    await push.trip_changed(redis, out)
+    return out
+
+
+@router.post("/trips/{trip_id}/arrived", response_model=TripOut, responses=_PROBLEMS)
+async def arrived(
+    trip_id: uuid.UUID, driver: CurrentDriver, session: SessionDep, redis: RedisDep
+) -> TripOut:
+    """The driver is at the pickup (`assigned` -> `arrived`)."""
+    return await _advance(Move.arrive, trip_id, driver.id, session, redis)
+
+
+@router.post("/trips/{trip_id}/start", response_model=TripOut, responses=_PROBLEMS)
+async def start(
+    trip_id: uuid.UUID, driver: CurrentDriver, session: SessionDep, redis: RedisDep
+) -> TripOut:
+    """The rider is aboard (`arrived` -> `in_progress`); the meter runs from now."""
+    return await _advance(Move.start, trip_id, driver.id, session, redis)
+
+
+@router.post("/trips/{trip_id}/complete", response_model=TripOut, responses=_PROBLEMS)
+async def complete(
+    trip_id: uuid.UUID,
+    request: Request,
+    driver: CurrentDriver,
+    session: SessionDep,
+    redis: RedisDep,
+) -> TripOut:
+    """The ride is over (`in_progress` -> `completed`), with the metered fare priced by the
+    agreement version in force when the trip was requested."""
+    # Positions this worker holds go in before the meter reads the trail (best effort: a
+    # failed flush keeps them for the next one, and the trip still completes).
+    try:
+        await request.app.state.locations.flush()
+    except Exception:
+        logger.warning("flush before completing trip %s failed", trip_id, exc_info=True)
+    trip = await service.complete(
+        session=session, trip_id=trip_id, driver_id=driver.id, now=utcnow()
+    )
+    out = await service.view(session=session, trip=trip)
+    await push.trip_changed(redis, out)
+    return out

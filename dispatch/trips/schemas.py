@@ -1,0 +1,102 @@
+"""Trips, quotes and offers on the wire (PROTOCOL.md, "Trips")."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from dispatch.geo import Position
+
+
+class TripAsk(BaseModel):
+    """The body of a quote or a trip request."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    pickup: Position
+    dropoff: Position
+    wheelchair_accessible: bool = False
+
+
+class CancelBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str | None = Field(default=None, max_length=500)
+
+
+class QuoteOut(BaseModel):
+    # Extra keys of the fare engine pass through unchanged.
+    model_config = ConfigDict(extra="allow")
+
+    total: str = Field(examples=["14.20"])
+    currency: str = Field(examples=["CAD"])
+    agreement_version: int
+    distance_m: int
+    duration_s: int
+
+
+class FareOut(QuoteOut):
+    driver_earnings: str = Field(examples=["13.66"])
+    coop_commission: str = Field(examples=["1.19"])
+
+
+class VehicleOut(BaseModel):
+    plate: str
+    seats: int
+    wheelchair_accessible: bool
+
+
+class TripDriverOut(BaseModel):
+    """Who is coming: shown to the rider once a driver accepted."""
+
+    id: uuid.UUID
+    name: str
+    vehicle: VehicleOut
+
+
+class TripOut(BaseModel):
+    id: uuid.UUID
+    status: str = Field(
+        examples=["requested"],
+        description="requested, assigned, arrived, in_progress, completed, cancelled, unfulfilled",
+    )
+    rider_id: uuid.UUID
+    driver_id: uuid.UUID | None
+    pickup: Position
+    dropoff: Position
+    wheelchair_accessible: bool
+    requested_at: datetime
+    assigned_at: datetime | None
+    arrived_at: datetime | None
+    started_at: datetime | None
+    ended_at: datetime | None
+    quote: QuoteOut
+    fare: FareOut | None
+    cancel_reason: str | None
+    cancelled_by: str | None = Field(description="rider or driver, when cancelled")
+    cancellation_fee: str | None = Field(
+        description="Charged to the rider when they cancel after the free period; "
+        "all of it goes to the driver",
+        examples=["5.00"],
+    )
+    matching_deadline_at: datetime = Field(
+        description="The trip ends unfulfilled if no driver has accepted by then"
+    )
+    driver: TripDriverOut | None = Field(description="The driver and vehicle, once assigned")
+
+
+class OfferOut(BaseModel):
+    """The answer to a decline: the offer, now closed."""
+
+    id: uuid.UUID
+    trip_id: uuid.UUID
+    status: str
+    responded_at: datetime | None
+
+
+def dump(model: BaseModel) -> dict[str, Any]:
+    """A wire model as JSON values (for frames)."""
+    return model.model_dump(mode="json")

@@ -1,0 +1,627 @@
+"""Domain operations on trips and offers; every status change is one conditional UPDATE.
+
+Each operation commits once or not at all. Pushing frames to sockets happens after the commit
+(`dispatch.trips.push`): a lost push is repaired by the state a client gets on (re)connect.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bargaining import fares
+from bargaining import service as bargaining_service
+from bargaining.impact import MeteredTrip
+from bargaining.models import AgreementVersion
+from bargaining.terms import money_str
+from dispatch.auth import Principal, Role
+from dispatch.errors import InvalidTransition, ProblemError
+from dispatch.locations import service as locations_service
+from dispatch.locations.geometry import geography_point, position_of
+from dispatch.trips import meter
+from dispatch.trips.exceptions import (
+    BadIdempotencyKey,
+    DriverBusy,
+    IdempotencyKeyReused,
+    NoAgreement,
+    NotYourOffer,
+    NotYourTrip,
+    OfferExpired,
+    OfferNotFound,
+    RiderHasOpenTrip,
+    TripNotFound,
+)
+from dispatch.trips.models import CancelledBy, Offer, OfferStatus, Trip, TripRequestKey, TripStatus
+from dispatch.trips.schemas import (
+    FareOut,
+    QuoteOut,
+    TripAsk,
+    TripDriverOut,
+    TripOut,
+    VehicleOut,
+)
+from dispatch.trips.states import DRIVER_OPEN, RIDER_OPEN, TRANSITIONS, Move, refusal
+from drivers.models import Driver
+from reputation import service as reputation_service
+
+MAX_IDEMPOTENCY_KEY_LENGTH = 255
+
+
+# --- reading -------------------------------------------------------------------------------
+
+
+async def view(*, session: AsyncSession, trip: Trip) -> TripOut:
+    """The trip as PROTOCOL.md shows it, with the driver and vehicle once assigned."""
+    driver_out = None
+    if trip.driver_id is not None:
+        driver = await session.get(Driver, trip.driver_id)
+        if driver is not None:
+            driver_out = TripDriverOut(
+                id=driver.id,
+                name=driver.name,
+                vehicle=VehicleOut(
+                    plate=driver.vehicle.plate,
+                    seats=driver.vehicle.seats,
+                    wheelchair_accessible=driver.vehicle.wheelchair_accessible,
+                ),
+            )
+    return TripOut(
+        id=trip.id,
+        status=trip.status.value,
+        rider_id=trip.rider_id,
+        driver_id=trip.driver_id,
+        pickup=position_of(trip.pickup),
+        dropoff=position_of(trip.dropoff),
+        wheelchair_accessible=trip.wheelchair_accessible,
+        requested_at=trip.requested_at,
+        assigned_at=trip.assigned_at,
+        arrived_at=trip.arrived_at,
+        started_at=trip.started_at,
+        ended_at=trip.ended_at,
+        quote=QuoteOut.model_validate(trip.quote),
+        fare=FareOut.model_validate(trip.fare) if trip.fare is not None else None,
+        cancel_reason=trip.cancel_reason,
+        cancelled_by=trip.cancelled_by.value if trip.cancelled_by else None,
+        cancellation_fee=(
+            money_str(trip.cancellation_fee) if trip.cancellation_fee is not None else None
+        ),
+        matching_deadline_at=trip.matching_deadline_at,
+        driver=driver_out,
+    )
+
+
+async def _load(session: AsyncSession, trip_id: uuid.UUID) -> Trip:
+    trip = await session.scalar(
+        select(Trip).where(Trip.id == trip_id).execution_options(populate_existing=True)
+    )
+    if trip is None:
+        raise TripNotFound(f"No trip {trip_id}")
+    return trip
+
+
+def _check_party(trip: Trip, principal: Principal) -> CancelledBy:
+    """The caller's part in the trip; anyone else is refused."""
+    if principal.role is Role.rider and principal.subject_id == trip.rider_id:
+        return CancelledBy.rider
+    if principal.role is Role.driver and principal.subject_id == trip.driver_id:
+        return CancelledBy.driver
+    raise NotYourTrip("Only the trip's rider and its driver may see or change it")
+
+
+async def get_for(*, session: AsyncSession, trip_id: uuid.UUID, principal: Principal) -> Trip:
+    """The trip, if the caller is its rider or its driver."""
+    trip = await _load(session, trip_id)
+    _check_party(trip, principal)
+    return trip
+
+
+async def open_trip_of_driver(*, session: AsyncSession, driver_id: uuid.UUID) -> Trip | None:
+    """The driver's non-terminal trip, if any (there is at most one)."""
+    result: Trip | None = await session.scalar(
+        select(Trip).where(Trip.driver_id == driver_id, Trip.status.in_(DRIVER_OPEN))
+    )
+    return result
+
+
+async def open_trip_of_rider(*, session: AsyncSession, rider_id: uuid.UUID) -> Trip | None:
+    """The rider's non-terminal trip, if any (there is at most one)."""
+    result: Trip | None = await session.scalar(
+        select(Trip).where(Trip.rider_id == rider_id, Trip.status.in_(RIDER_OPEN))
+    )
+    return result
+
+
+async def pending_offer_of_driver(
+    *, session: AsyncSession, driver_id: uuid.UUID, now: datetime
+) -> tuple[Offer, Trip] | None:
+    """The driver's open offer, if one is still answerable."""
+    row = (
+        await session.execute(
+            select(Offer, Trip)
+            .join(Trip, Trip.id == Offer.trip_id)
+            .where(
+                Offer.driver_id == driver_id,
+                Offer.status == OfferStatus.pending,
+                Offer.expires_at > now,
+            )
+        )
+    ).one_or_none()
+    return None if row is None else (row[0], row[1])
+
+
+async def completed_since(session: AsyncSession, since: datetime) -> list[MeteredTrip]:
+    """What bargaining's impact estimate re-prices: the trips completed at or after `since`."""
+    rows = await session.execute(
+        select(Trip.service_class, Trip.distance_m, Trip.duration_s).where(
+            Trip.status == TripStatus.completed, Trip.ended_at >= since
+        )
+    )
+    return [
+        MeteredTrip(service_class=row[0], distance_m=row[1] or 0, duration_s=row[2] or 0)
+        for row in rows
+    ]
+
+
+# --- quotes and requests -------------------------------------------------------------------
+
+
+async def _agreement_in_force(session: AsyncSession, at: datetime) -> AgreementVersion:
+    try:
+        return await bargaining_service.in_force(session=session, at=at)
+    except ProblemError as exc:
+        raise NoAgreement("No collective agreement is in force, so nothing can be priced") from exc
+
+
+async def quote(*, session: AsyncSession, ask: TripAsk, now: datetime) -> QuoteOut:
+    """The expected fare under the agreement in force now."""
+    agreement = await _agreement_in_force(session, now)
+    return QuoteOut.model_validate(_quote(agreement, ask))
+
+
+def _quote(agreement: AgreementVersion, ask: TripAsk) -> dict[str, object]:
+    terms = agreement.terms
+    service_class = fares.service_class_for(terms, wheelchair_accessible=ask.wheelchair_accessible)
+    return fares.quote(
+        terms,
+        agreement_version=agreement.version,
+        service_class=service_class,
+        pickup_lat=ask.pickup.lat,
+        pickup_lon=ask.pickup.lon,
+        dropoff_lat=ask.dropoff.lat,
+        dropoff_lon=ask.dropoff.lon,
+    ).to_wire()
+
+
+def check_idempotency_key(key: str | None) -> str | None:
+    """The header's value, if it is one a client may send (1..255 visible ASCII characters)."""
+    if key is None:
+        return None
+    if not 1 <= len(key) <= MAX_IDEMPOTENCY_KEY_LENGTH or not all(
+        "!" <= char <= "~" for char in key
+    ):
+        raise BadIdempotencyKey(
+            f"An Idempotency-Key is 1 to {MAX_IDEMPOTENCY_KEY_LENGTH} visible ASCII characters "
+            "(a UUID is a good choice)"
+        )
+    return key
+
+
+def _fingerprint(ask: TripAsk) -> str:
+    canonical = json.dumps(ask.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _constraint(exc: IntegrityError) -> str | None:
+    """The name of the constraint an IntegrityError broke, as PostgreSQL reports it."""
+    cause = getattr(exc.orig, "__cause__", None)
+    name = getattr(cause, "constraint_name", None) or getattr(exc.orig, "constraint_name", None)
+    return name if isinstance(name, str) else None
+
+
+async def _replay(
+    session: AsyncSession, rider_id: uuid.UUID, key: str, fingerprint: str
+) -> Trip | None:
+    row = await session.scalar(
+        select(TripRequestKey).where(TripRequestKey.rider_id == rider_id, TripRequestKey.key == key)
+    )
+    if row is None:
+        return None
+    if row.request_sha256 != fingerprint:
+        raise IdempotencyKeyReused(
+            "This Idempotency-Key already named a different trip request; use a new key "
+            "for a new request"
+        )
+    return await _load(session, row.trip_id)
+
+
+async def request(
+    *,
+    session: AsyncSession,
+    rider_id: uuid.UUID,
+    ask: TripAsk,
+    region: str,
+    idempotency_key: str | None,
+    now: datetime,
+) -> tuple[Trip, bool]:
+    """Creates a trip request (or finds the one this Idempotency-Key made): (trip, created)."""
+    fingerprint = _fingerprint(ask)
+    if idempotency_key is not None:
+        earlier = await _replay(session, rider_id, idempotency_key, fingerprint)
+        if earlier is not None:
+            return earlier, False
+    agreement = await _agreement_in_force(session, now)
+    terms = agreement.terms
+    trip = Trip(
+        id=uuid.uuid4(),
+        rider_id=rider_id,
+        status=TripStatus.requested,
+        region=region,
+        pickup=geography_point(ask.pickup.lat, ask.pickup.lon),
+        dropoff=geography_point(ask.dropoff.lat, ask.dropoff.lon),
+        wheelchair_accessible=ask.wheelchair_accessible,
+        service_class=fares.service_class_for(
+            terms, wheelchair_accessible=ask.wheelchair_accessible
+        ),
+        agreement_version=agreement.version,
+        currency=terms.currency,
+        quote=_quote(agreement, ask),
+        requested_at=now,
+        matching_deadline_at=now + timedelta(seconds=terms.dispatch.max_wait_s),
+    )
+    session.add(trip)
+    try:
+        await session.flush()
+        if idempotency_key is not None:
+            session.add(
+                TripRequestKey(
+                    rider_id=rider_id,
+                    key=idempotency_key,
+                    request_sha256=fingerprint,
+                    trip_id=trip.id,
+                    created_at=now,
+                )
+            )
+            await session.flush()
+        await session.commit()
+    except IntegrityError as exc:
+        await session.rollback()
+        # A concurrent retry with the same key won the race: answer what it created.
+        if idempotency_key is not None:
+            earlier = await _replay(session, rider_id, idempotency_key, fingerprint)
+            if earlier is not None:
+                return earlier, False
+        if _constraint(exc) == "uq_trip_open_rider_id":
+            open_trip = await open_trip_of_rider(session=session, rider_id=rider_id)
+            raise RiderHasOpenTrip(
+                "Finish or cancel the trip under way before asking for another",
+                trip_id=str(open_trip.id) if open_trip else None,
+            ) from exc
+        raise
+    return trip, True
+
+
+# --- offers --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ClosedOffer:
+    """An offer the system closed (expired or withdrawn): its driver is told."""
+
+    offer_id: uuid.UUID
+    driver_id: uuid.UUID
+    trip_id: uuid.UUID
+    reason: str
+
+
+async def _offer_or_refusal(
+    session: AsyncSession, offer_id: uuid.UUID, driver_id: uuid.UUID
+) -> Offer:
+    offer = await session.scalar(
+        select(Offer).where(Offer.id == offer_id).execution_options(populate_existing=True)
+    )
+    if offer is None:
+        raise OfferNotFound(f"No offer {offer_id}")
+    if offer.driver_id != driver_id:
+        raise NotYourOffer("This offer was made to another driver")
+    return offer
+
+
+async def accept(
+    *, session: AsyncSession, offer_id: uuid.UUID, driver_id: uuid.UUID, now: datetime
+) -> Trip:
+    """The driver takes the offered trip: the offer and the trip change together or not at all."""
+    accepted = await session.scalar(
+        update(Offer)
+        .where(
+            Offer.id == offer_id,
+            Offer.driver_id == driver_id,
+            Offer.status == OfferStatus.pending,
+            Offer.expires_at > now,
+        )
+        .values(status=OfferStatus.accepted, responded_at=now)
+        .returning(Offer.trip_id)
+    )
+    if accepted is None:
+        await session.rollback()
+        offer = await _offer_or_refusal(session, offer_id, driver_id)
+        if offer.status is OfferStatus.accepted:
+            # A repeated accept (a double tap, a retry after a lost answer) changes nothing.
+            return await _load(session, offer.trip_id)
+        state = "expired" if offer.status is OfferStatus.pending else offer.status.value
+        raise OfferExpired(f"The offer is {state}; it can no longer be accepted")
+    move = TRANSITIONS[Move.assign]
+    try:
+        trip = await session.scalar(
+            update(Trip)
+            .where(Trip.id == accepted, Trip.status.in_(move.sources))
+            .values(status=move.target, driver_id=driver_id, assigned_at=now)
+            .returning(Trip)
+            .execution_options(populate_existing=True)
+        )
+    except IntegrityError as exc:
+        await session.rollback()
+        if _constraint(exc) == "uq_trip_open_driver_id":
+            raise DriverBusy("Finish the trip you hold before accepting another") from exc
+        raise
+    if trip is None:
+        await session.rollback()
+        raise OfferExpired("The trip is no longer waiting for a driver")
+    await session.commit()
+    return trip
+
+
+async def decline(
+    *, session: AsyncSession, offer_id: uuid.UUID, driver_id: uuid.UUID, now: datetime
+) -> Offer:
+    """The driver says no. No penalty of any kind; the trip goes to the next batch without them."""
+    declined = await session.scalar(
+        update(Offer)
+        .where(
+            Offer.id == offer_id,
+            Offer.driver_id == driver_id,
+            Offer.status == OfferStatus.pending,
+        )
+        .values(status=OfferStatus.declined, responded_at=now)
+        .returning(Offer)
+        .execution_options(populate_existing=True)
+    )
+    if declined is None:
+        await session.rollback()
+        offer = await _offer_or_refusal(session, offer_id, driver_id)
+        if offer.status is OfferStatus.declined:
+            return offer  # declining twice is declining once
+        raise OfferExpired(f"The offer is {offer.status.value}; there is nothing to decline")
+    await session.commit()
+    return declined
+
+
+async def _withdraw_pending(
+    session: AsyncSession, trip_ids: list[uuid.UUID], now: datetime, reason: str
+) -> list[ClosedOffer]:
+    if not trip_ids:
+        return []
+    rows = await session.execute(
+        update(Offer)
+        .where(Offer.trip_id.in_(trip_ids), Offer.status == OfferStatus.pending)
+        .values(status=OfferStatus.withdrawn, responded_at=now)
+        .returning(Offer.id, Offer.driver_id, Offer.trip_id)
+    )
+    return [ClosedOffer(row[0], row[1], row[2], reason) for row in rows]
+
+
+async def withdraw_offers_of_driver(
+    *, session: AsyncSession, driver_id: uuid.UUID, now: datetime
+) -> list[ClosedOffer]:
+    """Withdraws the driver's open offer (they went off duty); the caller commits."""
+    rows = await session.execute(
+        update(Offer)
+        .where(Offer.driver_id == driver_id, Offer.status == OfferStatus.pending)
+        .values(status=OfferStatus.withdrawn, responded_at=now)
+        .returning(Offer.id, Offer.driver_id, Offer.trip_id)
+    )
+    return [ClosedOffer(row[0], row[1], row[2], "unavailable") for row in rows]
+
+
+async def expire_offers(*, session: AsyncSession, now: datetime) -> list[ClosedOffer]:
+    """Closes the offers nobody answered in time; their trips return to matching."""
+    rows = await session.execute(
+        update(Offer)
+        .where(Offer.status == OfferStatus.pending, Offer.expires_at <= now)
+        .values(status=OfferStatus.expired, responded_at=now)
+        .returning(Offer.id, Offer.driver_id, Offer.trip_id)
+    )
+    closed = [ClosedOffer(row[0], row[1], row[2], "expired") for row in rows]
+    await session.commit()
+    return closed
+
+
+async def expire_requests(
+    *, session: AsyncSession, now: datetime
+) -> tuple[list[Trip], list[ClosedOffer]]:
+    """Ends as `unfulfilled` the requests nobody accepted within the agreement's max_wait_s."""
+    move = TRANSITIONS[Move.expire]
+    trips = list(
+        await session.scalars(
+            update(Trip)
+            .where(Trip.status.in_(move.sources), Trip.matching_deadline_at <= now)
+            .values(status=move.target, ended_at=now)
+            .returning(Trip)
+            .execution_options(populate_existing=True)
+        )
+    )
+    withdrawn = await _withdraw_pending(session, [trip.id for trip in trips], now, "unfulfilled")
+    await session.commit()
+    return trips, withdrawn
+
+
+# --- the driver's moves --------------------------------------------------------------------
+
+
+async def _refuse(
+    session: AsyncSession, trip_id: uuid.UUID, driver_id: uuid.UUID, move: Move
+) -> None:
+    """Raises the right problem for a conditional UPDATE that changed nothing."""
+    await session.rollback()
+    trip = await _load(session, trip_id)
+    if trip.driver_id != driver_id:
+        raise NotYourTrip("Only the trip's driver may do this")
+    raise InvalidTransition(refusal(move, trip.status), trip_status=trip.status.value)
+
+
+async def advance(
+    *,
+    session: AsyncSession,
+    trip_id: uuid.UUID,
+    driver_id: uuid.UUID,
+    move: Move,
+    now: datetime,
+) -> Trip:
+    """`arrive` or `start`: one conditional UPDATE on (trip, its driver, the expected status)."""
+    if move not in (Move.arrive, Move.start):
+        raise ValueError(f"advance() does not make the {move} move")
+    transition = TRANSITIONS[move]
+    trip = await session.scalar(
+        update(Trip)
+        .where(
+            Trip.id == trip_id,
+            Trip.driver_id == driver_id,
+            Trip.status.in_(transition.sources),
+        )
+        .values({"status": transition.target, transition.stamp: now})
+        .returning(Trip)
+        .execution_options(populate_existing=True)
+    )
+    if trip is None:
+        await _refuse(session, trip_id, driver_id, move)
+    assert trip is not None
+    await session.commit()
+    return trip
+
+
+async def complete(
+    *, session: AsyncSession, trip_id: uuid.UUID, driver_id: uuid.UUID, now: datetime
+) -> Trip:
+    """Ends the ride: meters the trail, prices it with the trip's agreement version, and hands
+    reputation the rateable-trip record, all in one transaction."""
+    transition = TRANSITIONS[Move.complete]
+    current = await _load(session, trip_id)
+    if current.driver_id != driver_id:
+        raise NotYourTrip("Only the trip's driver may do this")
+    if current.status not in transition.sources or current.started_at is None:
+        raise InvalidTransition(
+            refusal(Move.complete, current.status), trip_status=current.status.value
+        )
+    points = await locations_service.trail(
+        session=session, trip_id=trip_id, since=current.started_at, until=now
+    )
+    distance_m = meter.distance_m([(p.lat, p.lon) for p in points])
+    duration_s = meter.duration_s(current.started_at, now)
+    agreement = await bargaining_service.get_version(
+        session=session, version=current.agreement_version
+    )
+    fare = fares.price_trip(
+        agreement.terms,
+        agreement_version=current.agreement_version,
+        service_class=current.service_class,
+        distance_m=distance_m,
+        duration_s=duration_s,
+    )
+    trip = await session.scalar(
+        update(Trip)
+        .where(
+            Trip.id == trip_id,
+            Trip.driver_id == driver_id,
+            Trip.status.in_(transition.sources),
+        )
+        .values(
+            status=transition.target,
+            ended_at=now,
+            distance_m=distance_m,
+            duration_s=duration_s,
+            fare=fare.to_wire(),
+            fare_total=fare.total,
+            driver_earnings=fare.driver_earnings,
+            coop_commission=fare.coop_commission,
+        )
+        .returning(Trip)
+        .execution_options(populate_existing=True)
+    )
+    if trip is None:
+        await _refuse(session, trip_id, driver_id, Move.complete)
+    assert trip is not None
+    await reputation_service.record_rateable_trip(
+        session=session,
+        trip_id=trip.id,
+        rider_id=trip.rider_id,
+        driver_id=driver_id,
+        completed_at=now,
+    )
+    await session.commit()
+    return trip
+
+
+# --- cancellation --------------------------------------------------------------------------
+
+
+async def cancel(
+    *,
+    session: AsyncSession,
+    trip_id: uuid.UUID,
+    principal: Principal,
+    reason: str | None,
+    now: datetime,
+) -> tuple[Trip, list[ClosedOffer]]:
+    """Calls the trip off. A rider pays the agreement's fee after its free period (all of it to
+    the driver); a driver's cancellation costs the rider nothing."""
+    transition = TRANSITIONS[Move.cancel]
+    # The fee depends on the status seen, so the UPDATE is conditional on that status; statuses
+    # only move forward, so a lost race is retried at most once per later status.
+    for _ in range(len(transition.sources) + 1):
+        current = await _load(session, trip_id)
+        party = _check_party(current, principal)
+        if current.status not in transition.sources:
+            raise InvalidTransition(
+                refusal(Move.cancel, current.status), trip_status=current.status.value
+            )
+        fee: Decimal | None = None
+        if party is CancelledBy.rider:
+            agreement = await bargaining_service.get_version(
+                session=session, version=current.agreement_version
+            )
+            fee = fares.cancellation_fee(
+                agreement.terms, assigned_at=current.assigned_at, cancelled_at=now
+            )
+        party_column = Trip.rider_id if party is CancelledBy.rider else Trip.driver_id
+        trip = await session.scalar(
+            update(Trip)
+            .where(
+                Trip.id == trip_id,
+                Trip.status == current.status,
+                party_column == principal.subject_id,
+            )
+            .values(
+                status=transition.target,
+                ended_at=now,
+                cancel_reason=reason,
+                cancelled_by=party,
+                cancellation_fee=fee,
+            )
+            .returning(Trip)
+            .execution_options(populate_existing=True)
+        )
+        if trip is None:
+            await session.rollback()
+            continue
+        withdrawn = await _withdraw_pending(session, [trip.id], now, "cancelled")
+        await session.commit()
+        return trip, withdrawn
+    current = await _load(session, trip_id)
+    raise InvalidTransition(refusal(Move.cancel, current.status), trip_status=current.status.value)
