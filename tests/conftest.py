@@ -64,7 +64,8 @@ async def recreate_database(url: URL) -> None:
 
 
 @pytest_asyncio.fixture(scope="session")
-async def settings() -> Settings:
+async def base_settings() -> Settings:
+    """The test run's settings; its database is created anew and migrated once per run."""
     base = Settings(env="test", background_tasks=False, log_json=False)
     main_url = make_url(base.database_url)
     test_url = main_url.set(
@@ -83,20 +84,20 @@ async def settings() -> Settings:
 
 
 @pytest_asyncio.fixture(scope="session")
-async def engine(settings: Settings) -> AsyncIterator[AsyncEngine]:
-    engine = create_engine(settings.database_url, pool_size=5, max_overflow=10)
+async def engine(base_settings: Settings) -> AsyncIterator[AsyncEngine]:
+    engine = create_engine(base_settings.database_url, pool_size=5, max_overflow=10)
     yield engine
     await engine.dispose()
 
 
-@pytest.fixture(scope="session")
-def sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+@pytest.fixture
+def sessionmaker(settings: Settings, engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return create_sessionmaker(engine)
 
 
 @pytest_asyncio.fixture
 async def session(
-    sessionmaker: async_sessionmaker[AsyncSession],
+    settings: Settings, sessionmaker: async_sessionmaker[AsyncSession]
 ) -> AsyncIterator[AsyncSession]:
     async with sessionmaker() as session:
         yield session
@@ -109,19 +110,15 @@ async def redis(settings: Settings) -> AsyncIterator[Redis]:
     await client.aclose()
 
 
-@pytest_asyncio.fixture(autouse=True)
-async def _clean_state(request: pytest.FixtureRequest) -> AsyncIterator[None]:
-    """Every test starts from empty tables and an empty Redis database."""
-    if "settings" not in request.fixturenames:
-        yield  # a pure test touches neither service
-        return
-    settings: Settings = request.getfixturevalue("settings")
-    engine: AsyncEngine = request.getfixturevalue("engine")
-    yield
+@pytest_asyncio.fixture
+async def settings(base_settings: Settings, engine: AsyncEngine) -> AsyncIterator[Settings]:
+    """The settings of a test that uses the services; afterwards every table is emptied and the
+    Redis database flushed, so each such test starts from a clean state."""
+    yield base_settings
     tables = ", ".join(f'"{table.name}"' for table in Base.metadata.sorted_tables)
     async with engine.begin() as connection:
         await connection.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
-    client = create_redis(settings.redis_url)
+    client = create_redis(base_settings.redis_url)
     try:
         await client.flushdb()
     finally:
