@@ -14,6 +14,7 @@ from bargaining import service as bargaining_service
 from bargaining.lifecycle import running as bargaining_running
 from bargaining.router import router as bargaining_router
 from dispatch import errors
+from dispatch.asyncapi import router as asyncapi_router
 from dispatch.audit import router as audit_router
 from dispatch.db import create_engine, create_sessionmaker
 from dispatch.geo import ServiceArea
@@ -95,4 +96,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         realtime_router,
     ):
         app.include_router(router)
+    app.include_router(asyncapi_router)
     return app

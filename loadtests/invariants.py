@@ -43,7 +43,7 @@ CHECKS: tuple[Check, ...] = (
         "a terminal trip has the fields of its ending; an open trip has none",
         """
         SELECT id, status FROM trip
-        WHERE requested_at >= :since AND NOT (
+        WHERE requested_at >= CAST(:since AS timestamptz) AND NOT (
             CASE status::text
             WHEN 'completed' THEN driver_id IS NOT NULL AND assigned_at IS NOT NULL
                 AND arrived_at IS NOT NULL AND started_at IS NOT NULL AND ended_at IS NOT NULL
@@ -68,7 +68,7 @@ CHECKS: tuple[Check, ...] = (
         "requested <= assigned <= arrived <= started <= ended",
         """
         SELECT id, status FROM trip
-        WHERE requested_at >= :since AND (
+        WHERE requested_at >= CAST(:since AS timestamptz) AND (
             assigned_at < requested_at
             OR arrived_at < assigned_at OR (arrived_at IS NOT NULL AND assigned_at IS NULL)
             OR started_at < arrived_at OR (started_at IS NOT NULL AND arrived_at IS NULL)
@@ -81,8 +81,8 @@ CHECKS: tuple[Check, ...] = (
         "no trip is still requested well past its matching deadline",
         """
         SELECT id, matching_deadline_at FROM trip
-        WHERE requested_at >= :since AND status = 'requested'
-          AND matching_deadline_at < :now - make_interval(secs => :slack_s)
+        WHERE requested_at >= CAST(:since AS timestamptz) AND status = 'requested'
+          AND matching_deadline_at < CAST(:now AS timestamptz) - make_interval(secs => :slack_s)
         """,
     ),
     Check(
@@ -90,8 +90,9 @@ CHECKS: tuple[Check, ...] = (
         "no driver's trip stays open for hours",
         """
         SELECT id, status FROM trip
-        WHERE requested_at >= :since AND status IN ('assigned', 'arrived', 'in_progress')
-          AND assigned_at < :now - make_interval(secs => :max_open_s)
+        WHERE requested_at >= CAST(:since AS timestamptz)
+          AND status IN ('assigned', 'arrived', 'in_progress')
+          AND assigned_at < CAST(:now AS timestamptz) - make_interval(secs => :max_open_s)
         """,
     ),
     Check(
@@ -120,7 +121,7 @@ CHECKS: tuple[Check, ...] = (
                    count(*) FILTER (WHERE o.driver_id = t.driver_id) AS by_driver
             FROM trip_offer o WHERE o.trip_id = t.id AND o.status = 'accepted'
         ) offers ON true
-        WHERE t.requested_at >= :since AND CASE
+        WHERE t.requested_at >= CAST(:since AS timestamptz) AND CASE
             WHEN t.assigned_at IS NOT NULL THEN offers.accepted <> 1 OR offers.by_driver <> 1
             ELSE offers.accepted <> 0
         END
@@ -131,8 +132,8 @@ CHECKS: tuple[Check, ...] = (
         "no offer is still pending well after it expired",
         """
         SELECT o.id, o.trip_id FROM trip_offer o
-        WHERE o.created_at >= :since AND o.status = 'pending'
-          AND o.expires_at < :now - make_interval(secs => :slack_s)
+        WHERE o.created_at >= CAST(:since AS timestamptz) AND o.status = 'pending'
+          AND o.expires_at < CAST(:now AS timestamptz) - make_interval(secs => :slack_s)
         """,
     ),
 )
@@ -181,7 +182,10 @@ async def check(
     }
     report = Report()
     counts = await connection.execute(
-        text("SELECT status::text, count(*) FROM trip WHERE requested_at >= :since GROUP BY 1"),
+        text(
+            "SELECT status::text, count(*) FROM trip "
+            "WHERE requested_at >= CAST(:since AS timestamptz) GROUP BY 1"
+        ),
         {"since": params["since"]},
     )
     report.by_status = {str(status): int(count) for status, count in counts}
