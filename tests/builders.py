@@ -192,3 +192,81 @@ async def go_online(driver_socket: SocketClient, position: dict[str, float]) -> 
     await driver_socket.send({"type": "location", **position})
     await driver_socket.send({"type": "availability", "available": True})
     await driver_socket.next("availability", available=True)
+
+
+async def place_driver(
+    app: FastAPI,
+    driver_id: uuid.UUID,
+    position: dict[str, float],
+    *,
+    available: bool = True,
+) -> None:
+    """Puts a driver on the map without a socket: present, at `position`, available or not."""
+    from dispatch.db import utcnow
+    from dispatch.locations import service as locations_service
+
+    async with app.state.sessionmaker() as session:
+        await locations_service.set_availability(
+            session=session,
+            driver_id=driver_id,
+            available=available,
+            now=utcnow(),
+            grace_s=app.state.settings.driver_grace_s,
+        )
+        await session.commit()
+    app.state.locations.report(
+        driver_id,
+        lat=position["lat"],
+        lon=position["lon"],
+        heading_deg=None,
+        speed_mps=None,
+        received_at=utcnow(),
+    )
+    await app.state.locations.flush()
+
+
+async def request_trip(
+    client: AsyncClient,
+    rider: Account,
+    *,
+    pickup: dict[str, float] = DOWNTOWN,
+    dropoff: dict[str, float] = PLATEAU,
+    wheelchair_accessible: bool = False,
+) -> dict[str, Any]:
+    response = await client.post(
+        "/v1/trips",
+        json={"pickup": pickup, "dropoff": dropoff, "wheelchair_accessible": wheelchair_accessible},
+        headers=rider.headers,
+    )
+    assert response.status_code == 201, response.text
+    trip: dict[str, Any] = response.json()
+    return trip
+
+
+async def offer_to(app: FastAPI, driver: Account) -> uuid.UUID:
+    """Runs a matching batch; answers the id of the offer it made to `driver`."""
+    report = await app.state.matcher.run_batch()
+    for offer in report.offers:
+        if offer.driver_id == driver.id:
+            offer_id: uuid.UUID = offer.id
+            return offer_id
+    raise AssertionError(f"the batch made no offer to driver {driver.id}: {report}")
+
+
+async def assigned_trip(
+    app: FastAPI,
+    client: AsyncClient,
+    rider: Account,
+    driver: Account,
+    *,
+    at: dict[str, float] = DOWNTOWN,
+) -> dict[str, Any]:
+    """A trip of `rider` that `driver` accepted (the driver placed at `at`)."""
+    trip = await request_trip(client, rider)
+    await place_driver(app, driver.id, at)
+    offer_id = await offer_to(app, driver)
+    response = await client.post(f"/v1/offers/{offer_id}/accept", headers=driver.headers)
+    assert response.status_code == 200, response.text
+    assert response.json()["id"] == trip["id"]
+    accepted: dict[str, Any] = response.json()
+    return accepted

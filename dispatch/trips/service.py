@@ -338,6 +338,13 @@ async def accept(
     *, session: AsyncSession, offer_id: uuid.UUID, driver_id: uuid.UUID, now: datetime
 ) -> Trip:
     """The driver takes the offered trip: the offer and the trip change together or not at all."""
+    trip_id = await session.scalar(select(Offer.trip_id).where(Offer.id == offer_id))
+    if trip_id is not None:
+        # Rows are locked in one order everywhere (the trip, then its offers: cancellation
+        # and expiry do the same), so an accept racing a cancel waits instead of deadlocking.
+        await session.execute(
+            select(Trip.id).where(Trip.id == trip_id).with_for_update(key_share=True)
+        )
     accepted = await session.scalar(
         update(Offer)
         .where(

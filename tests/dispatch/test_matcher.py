@@ -1,0 +1,377 @@
+"""The matcher against the real PostGIS: who is a candidate, the fairness term's effect, the
+offers it writes, its sweeps, and leadership by advisory lock."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from datetime import timedelta
+from decimal import Decimal
+
+from fastapi import FastAPI
+from httpx import AsyncClient
+from sqlalchemy import select, text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bargaining import service as bargaining_service
+from bargaining.terms import load_founding_terms
+from dispatch.db import utcnow
+from dispatch.matching import costs
+from dispatch.matching.matcher import Matcher, region_lock_key
+from dispatch.trips.models import Offer, OfferStatus, Trip, TripStatus
+from tests.builders import (
+    DOWNTOWN,
+    Account,
+    make_driver,
+    make_rider,
+    place_driver,
+    request_trip,
+)
+
+
+def north(metres: float) -> dict[str, float]:
+    """A point `metres` due north of DOWNTOWN (a degree of latitude is about 111.2 km)."""
+    return {"lat": DOWNTOWN["lat"] + metres / 111_195, "lon": DOWNTOWN["lon"]}
+
+
+async def _offers(session: AsyncSession, trip_id: str) -> list[Offer]:
+    rows = await session.scalars(
+        select(Offer)
+        .where(Offer.trip_id == uuid.UUID(trip_id))
+        .execution_options(populate_existing=True)
+    )
+    return list(rows)
+
+
+async def _waiting_since(session: AsyncSession, driver: Account, minutes: float) -> None:
+    """The driver came on duty `minutes` ago and has had no trip since."""
+    await session.execute(
+        text(
+            "UPDATE location_driver_position SET available_since = now() - CAST(:wait AS interval)"
+            " WHERE driver_id = :id"
+        ),
+        {"wait": timedelta(minutes=minutes), "id": driver.id},
+    )
+    await session.commit()
+
+
+async def test_the_nearest_driver_gets_the_offer_with_its_reasons(
+    app: FastAPI, client: AsyncClient, admin_headers: dict[str, str], session: AsyncSession
+) -> None:
+    rider = await make_rider(client)
+    near = await make_driver(client, admin_headers, name="Near")
+    far = await make_driver(client, admin_headers, name="Far")
+    trip = await request_trip(client, rider)
+    await place_driver(app, near.id, north(300))
+    await place_driver(app, far.id, north(2000))
+    report = await app.state.matcher.run_batch()
+    assert (report.requests, report.candidates) == (1, 2)
+    [offer] = report.offers
+    assert offer.driver_id == near.id
+    assert 295 <= offer.pickup_distance_m <= 305
+    assert offer.pickup_eta_s == costs.pickup_eta_s(offer.pickup_distance_m)
+    assert offer.why.startswith("0.3 km away, under a minute;")
+    assert offer.why.endswith("; you came on duty under a minute ago")
+    assert offer.expires_at - offer.created_at == timedelta(seconds=15)  # offer_timeout_s
+    # One open offer per trip: a second batch leaves it alone.
+    again = await app.state.matcher.run_batch()
+    assert again.offers == [] and again.requests == 0
+    assert len(await _offers(session, trip["id"])) == 1
+
+
+async def test_wheelchair_requests_go_only_to_accessible_vehicles(
+    app: FastAPI, client: AsyncClient, admin_headers: dict[str, str], session: AsyncSession
+) -> None:
+    rider = await make_rider(client)
+    plain = await make_driver(client, admin_headers, name="Plain")
+    accessible = await make_driver(client, admin_headers, name="Ramp", wheelchair_accessible=True)
+    await place_driver(app, plain.id, north(100))
+    trip = await request_trip(client, rider, wheelchair_accessible=True)
+    assert trip["wheelchair_accessible"] is True
+    # Only a nearer standard vehicle: no offer at all.
+    report = await app.state.matcher.run_batch()
+    assert (report.candidates, report.offers) == (0, [])
+    await place_driver(app, accessible.id, north(3000))
+    report = await app.state.matcher.run_batch()
+    assert [o.driver_id for o in report.offers] == [accessible.id]
+    # An accessible vehicle takes standard requests too.
+    row = await session.get(Trip, uuid.UUID(trip["id"]))
+    assert row is not None and row.service_class == "accessible"
+
+
+async def test_a_driver_who_declined_or_let_an_offer_expire_is_not_offered_that_trip_again(
+    app: FastAPI, client: AsyncClient, admin_headers: dict[str, str], session: AsyncSession
+) -> None:
+    rider = await make_rider(client)
+    decliner = await make_driver(client, admin_headers, name="Decliner")
+    sleeper = await make_driver(client, admin_headers, name="Sleeper")
+    trip = await request_trip(client, rider)
+    await place_driver(app, decliner.id, north(100))
+    await place_driver(app, sleeper.id, north(500))
+    first = (await app.state.matcher.run_batch()).offers[0]
+    assert first.driver_id == decliner.id
+    declined = await client.post(f"/v1/offers/{first.id}/decline", headers=decliner.headers)
+    assert declined.status_code == 200
+
+    second = (await app.state.matcher.run_batch()).offers[0]
+    assert second.driver_id == sleeper.id
+    # The sleeper lets it lapse (the batch runs 16 s later, past the 15 s timeout).
+    report = await app.state.matcher.run_batch(now=utcnow() + timedelta(seconds=16))
+    assert report.expired_offers == 1 and report.offers == []
+    assert report.candidates == 0  # both drivers excluded for this trip ...
+    other = await request_trip(client, await make_rider(client, "Other"))
+    report = await app.state.matcher.run_batch()
+    assert {o.trip_id for o in report.offers} == {uuid.UUID(other["id"])}  # ... but not others
+    statuses = {o.driver_id: o.status for o in await _offers(session, trip["id"])}
+    assert statuses == {decliner.id: OfferStatus.declined, sleeper.id: OfferStatus.expired}
+
+
+async def test_a_withdrawn_offer_does_not_exclude_the_driver(
+    app: FastAPI, client: AsyncClient, admin_headers: dict[str, str]
+) -> None:
+    rider = await make_rider(client)
+    driver = await make_driver(client, admin_headers)
+    await request_trip(client, rider)
+    await place_driver(app, driver.id, north(100))
+    first = (await app.state.matcher.run_batch()).offers[0]
+    # Going off duty withdraws the open offer; back on duty, the trip may come back to them.
+    await place_driver(app, driver.id, north(100), available=False)
+    async with app.state.sessionmaker() as session:
+        from dispatch.trips import service as trips_service
+
+        withdrawn = await trips_service.withdraw_offers_of_driver(
+            session=session, driver_id=driver.id, now=utcnow()
+        )
+        await session.commit()
+    assert [w.offer_id for w in withdrawn] == [first.id]
+    assert (await app.state.matcher.run_batch()).offers == []  # off duty
+    await place_driver(app, driver.id, north(100))
+    assert [o.driver_id for o in (await app.state.matcher.run_batch()).offers] == [driver.id]
+
+
+async def test_unavailable_silent_busy_far_and_inactive_drivers_get_no_offers(
+    app: FastAPI, client: AsyncClient, admin_headers: dict[str, str], session: AsyncSession
+) -> None:
+    off_duty = await make_driver(client, admin_headers, name="Off duty")
+    silent = await make_driver(client, admin_headers, name="Silent")
+    busy = await make_driver(client, admin_headers, name="Busy")
+    too_far = await make_driver(client, admin_headers, name="Too far")
+    inactive = await make_driver(client, admin_headers, name="Inactive")
+    await place_driver(app, off_duty.id, north(100), available=False)
+    await place_driver(app, silent.id, north(150))
+    await place_driver(app, too_far.id, north(6100))  # max_pickup_distance_m is 6000
+    await place_driver(app, inactive.id, north(200))
+    await session.execute(
+        text("UPDATE driver SET status = 'inactive' WHERE id = :id"), {"id": inactive.id}
+    )
+    # Silent for longer than the grace period (COOP_DRIVER_GRACE_S).
+    grace = app.state.settings.driver_grace_s
+    await session.execute(
+        text(
+            "UPDATE location_driver_position SET last_seen_at = now() - CAST(:ago AS interval)"
+            " WHERE driver_id = :id"
+        ),
+        {"ago": timedelta(seconds=grace + 1), "id": silent.id},
+    )
+    await session.commit()
+    # Busy: holds a trip already.
+    await place_driver(app, busy.id, north(50))
+    busy_trip = await request_trip(client, await make_rider(client, "Busy's rider"))
+    offer = (await app.state.matcher.run_batch()).offers[0]
+    assert offer.driver_id == busy.id
+    assert (
+        await client.post(f"/v1/offers/{offer.id}/accept", headers=busy.headers)
+    ).status_code == 200
+    assert busy_trip
+
+    await request_trip(client, await make_rider(client))
+    report = await app.state.matcher.run_batch()
+    assert (report.requests, report.candidates, report.offers) == (1, 0, [])
+
+    # Within the grace period a silent driver is still offered trips.
+    await session.execute(
+        text(
+            "UPDATE location_driver_position SET last_seen_at = now() - CAST(:ago AS interval)"
+            " WHERE driver_id = :id"
+        ),
+        {"ago": timedelta(seconds=grace - 5), "id": silent.id},
+    )
+    await session.commit()
+    assert [o.driver_id for o in (await app.state.matcher.run_batch()).offers] == [silent.id]
+
+
+async def test_the_fairness_term_favours_a_driver_who_waited_long(
+    app: FastAPI, client: AsyncClient, admin_headers: dict[str, str], session: AsyncSession
+) -> None:
+    near = await make_driver(client, admin_headers, name="Just came on")
+    waited = await make_driver(client, admin_headers, name="Waited 50 min")
+    await place_driver(app, near.id, north(500))
+    await place_driver(app, waited.id, north(1500))
+    # Equal waits: distance decides.
+    first_rider = await make_rider(client, "First")
+    trip = await request_trip(client, first_rider)
+    assert (await app.state.matcher.run_batch()).offers[0].driver_id == near.id
+    cancelled = await client.post(f"/v1/trips/{trip['id']}/cancel", headers=first_rider.headers)
+    assert cancelled.status_code == 200
+
+    # One waited 50 minutes, the other just came on: 1 km farther is worth it.
+    await _waiting_since(session, waited, minutes=50)
+    await _waiting_since(session, near, minutes=0)
+    second_rider = await make_rider(client, "Second")
+    second = await request_trip(client, second_rider)
+    [offer] = (await app.state.matcher.run_batch()).offers
+    assert offer.driver_id == waited.id
+    assert offer.why.endswith("waiting 50 min since you came on duty")
+    eta_near, eta_far = costs.pickup_eta_s(500), costs.pickup_eta_s(1500)
+    assert offer.cost == costs.edge_cost(
+        pickup_eta_s=eta_far, idle_s=offer.idle_s, fairness_weight=Decimal("0.2")
+    )
+    assert offer.cost < eta_near  # the credit outweighs the longer drive
+
+    # With the fairness weight at 0 (an agreement the members could vote), distance alone.
+    cancelled = await client.post(f"/v1/trips/{second['id']}/cancel", headers=second_rider.headers)
+    assert cancelled.status_code == 200
+    terms = load_founding_terms()
+    dispatch_terms = terms.dispatch.model_copy(update={"fairness_weight": Decimal("0")})
+    await bargaining_service._add_version(
+        session=session,
+        terms=terms.model_copy(update={"dispatch": dispatch_terms}),
+        effective_from=utcnow(),
+        proposal_id=None,
+    )
+    await session.commit()
+    await request_trip(client, await make_rider(client, "Third"))
+    [offer] = (await app.state.matcher.run_batch()).offers
+    assert offer.driver_id == near.id
+
+
+async def test_time_since_the_last_trip_counts_from_its_end(
+    app: FastAPI, client: AsyncClient, admin_headers: dict[str, str], session: AsyncSession
+) -> None:
+    driver = await make_driver(client, admin_headers)
+    rider = await make_rider(client)
+    await place_driver(app, driver.id, north(100))
+    await _waiting_since(session, driver, minutes=90)
+    # A completed trip that ended 14 minutes ago (after they came on duty).
+    trip = await request_trip(client, rider)
+    offer = (await app.state.matcher.run_batch()).offers[0]
+    path = f"/v1/trips/{trip['id']}"
+    assert (
+        await client.post(f"/v1/offers/{offer.id}/accept", headers=driver.headers)
+    ).status_code == 200
+    for step in ("arrived", "start", "complete"):
+        assert (await client.post(f"{path}/{step}", headers=driver.headers)).status_code == 200
+    await session.execute(
+        text("UPDATE trip SET ended_at = now() - interval '14 minutes' WHERE id = :id"),
+        {"id": uuid.UUID(trip["id"])},
+    )
+    await session.commit()
+    await request_trip(client, rider)
+    [next_offer] = (await app.state.matcher.run_batch()).offers
+    assert 14 * 60 <= next_offer.idle_s <= 14 * 60 + 5
+    assert next_offer.why == "under 100 m away, under a minute; 14 min since your last trip"
+
+
+async def test_several_requests_are_solved_together(
+    app: FastAPI, client: AsyncClient, admin_headers: dict[str, str]
+) -> None:
+    # Two requests, two drivers; greedily giving the first request its nearest driver would
+    # strand the second request (only that driver is within reach of it).
+    west = {"lat": 45.5017, "lon": -73.6100}
+    between = {"lat": 45.5017, "lon": -73.5900}
+    a = await make_driver(client, admin_headers, name="Between")
+    b = await make_driver(client, admin_headers, name="East")
+    await place_driver(app, a.id, between)
+    await place_driver(app, b.id, {"lat": 45.5017, "lon": -73.5650})
+    first = await request_trip(client, await make_rider(client, "Downtown"), pickup=DOWNTOWN)
+    second = await request_trip(client, await make_rider(client, "West"), pickup=west)
+    report = await app.state.matcher.run_batch()
+    pairs = {(o.trip_id, o.driver_id) for o in report.offers}
+    assert pairs == {(uuid.UUID(first["id"]), b.id), (uuid.UUID(second["id"]), a.id)}
+
+
+async def test_offers_from_a_dead_worker_expire_and_the_trip_returns_to_matching(
+    app: FastAPI, client: AsyncClient, admin_headers: dict[str, str], settings: object
+) -> None:
+    # A worker (its own app) makes an offer and dies before anyone answers.
+    from dispatch.app import create_app
+    from tests.builders import live_server
+
+    rider = await make_rider(client)
+    first = await make_driver(client, admin_headers, name="First")
+    second = await make_driver(client, admin_headers, name="Second")
+    trip = await request_trip(client, rider)
+    await place_driver(app, first.id, north(100))
+    doomed = create_app(app.state.settings)
+    async with live_server(doomed):
+        [offer] = (await doomed.state.matcher.run_batch()).offers
+    assert offer.driver_id == first.id
+    # The surviving worker's batches expire it in time and offer the trip to someone else.
+    await place_driver(app, second.id, north(400))
+    assert (await app.state.matcher.run_batch()).offers == []  # not yet expired
+    report = await app.state.matcher.run_batch(now=utcnow() + timedelta(seconds=16))
+    assert report.expired_offers == 1
+    assert [(o.trip_id, o.driver_id) for o in report.offers] == [(uuid.UUID(trip["id"]), second.id)]
+
+
+async def test_one_matcher_leads_a_region_at_a_time(app: FastAPI) -> None:
+    def matcher() -> Matcher:
+        return Matcher(
+            engine=app.state.engine,
+            sessionmaker=app.state.sessionmaker,
+            redis=app.state.redis,
+            settings=app.state.settings,
+        )
+
+    first, second = matcher(), matcher()
+    first_task = asyncio.create_task(first.run())
+    try:
+        await _until(lambda: first.leading)
+        second_task = asyncio.create_task(second.run())
+        await _until(lambda: second.batches == 0 and not second.leading, settle=True)
+        assert first.leading and not second.leading
+        # The leader stops (a restart, a dead worker): the lock is released and the other leads.
+        first_task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await first_task
+        assert not first.leading
+        await _until(lambda: second.leading, timeout_s=10)
+    finally:
+        for task in (first_task, locals().get("second_task")):
+            if isinstance(task, asyncio.Task):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+    # The lock is free again once both are gone.
+    async with app.state.engine.connect() as connection:
+        key = region_lock_key(app.state.settings.matcher_region)
+        assert await connection.scalar(text("SELECT pg_try_advisory_lock(:k)"), {"k": key})
+        await connection.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+
+
+async def _until(condition: object, *, timeout_s: float = 5.0, settle: bool = False) -> None:
+    """Waits until `condition()` holds (or, with settle, lets the loops run a moment)."""
+    assert callable(condition)
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    if settle:
+        await asyncio.sleep(0.3)
+    while not condition():
+        if asyncio.get_running_loop().time() > deadline:
+            raise TimeoutError("condition not reached")
+        await asyncio.sleep(0.02)
+
+
+async def test_the_matcher_ignores_other_regions_and_trips_past_their_deadline(
+    app: FastAPI, client: AsyncClient, admin_headers: dict[str, str], session: AsyncSession
+) -> None:
+    driver = await make_driver(client, admin_headers)
+    await place_driver(app, driver.id, north(100))
+    trip = await request_trip(client, await make_rider(client))
+    await session.execute(
+        text("UPDATE trip SET region = 'laval' WHERE id = :id"), {"id": uuid.UUID(trip["id"])}
+    )
+    await session.commit()
+    assert (await app.state.matcher.run_batch()).requests == 0
+    row = await session.get(Trip, uuid.UUID(trip["id"]))
+    assert row is not None and row.status is TripStatus.requested

@@ -1,0 +1,285 @@
+"""Races against the real PostgreSQL: whatever interleaving, never a double assignment, never a
+half-written trip. Each request below runs in its own session and transaction."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import timedelta
+from typing import Any
+
+from fastapi import FastAPI
+from httpx import AsyncClient, Response
+from sqlalchemy import func, select, text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from dispatch.db import utcnow
+from dispatch.matching.matcher import Matcher
+from dispatch.trips.models import Offer, OfferStatus, Trip, TripStatus
+from tests.builders import (
+    DOWNTOWN,
+    PLATEAU,
+    assigned_trip,
+    make_driver,
+    make_rider,
+    offer_to,
+    place_driver,
+    request_trip,
+)
+
+
+async def _post(client: AsyncClient, path: str, headers: dict[str, str], **kwargs: Any) -> Response:
+    return await client.post(path, headers=headers, **kwargs)
+
+
+async def _trip(session: AsyncSession, trip_id: str | uuid.UUID) -> Trip:
+    trip = await session.get(Trip, uuid.UUID(str(trip_id)), populate_existing=True)
+    assert trip is not None
+    return trip
+
+
+async def test_a_double_tapped_accept_assigns_once(
+    app: FastAPI, client: AsyncClient, admin_headers: dict[str, str], session: AsyncSession
+) -> None:
+    rider = await make_rider(client)
+    driver = await make_driver(client, admin_headers)
+    trip = await request_trip(client, rider)
+    await place_driver(app, driver.id, DOWNTOWN)
+    offer_id = await offer_to(app, driver)
+    answers = await asyncio.gather(
+        *(_post(client, f"/v1/offers/{offer_id}/accept", driver.headers) for _ in range(4))
+    )
+    assert [a.status_code for a in answers] == [200] * 4
+    assert {a.json()["assigned_at"] for a in answers} == {answers[0].json()["assigned_at"]}
+    row = await _trip(session, trip["id"])
+    assert (row.status, row.driver_id) == (TripStatus.assigned, driver.id)
+
+
+async def test_two_drivers_accepting_one_trip_never_both_get_it(
+    app: FastAPI, client: AsyncClient, admin_headers: dict[str, str], session: AsyncSession
+) -> None:
+    rider = await make_rider(client)
+    first = await make_driver(client, admin_headers, name="First")
+    second = await make_driver(client, admin_headers, name="Second")
+    trip = await request_trip(client, rider)
+    await place_driver(app, first.id, DOWNTOWN)
+    first_offer = await offer_to(app, first)
+    # The first offer lapses and the trip is offered to the second driver; then both accept at
+    # once (the first with an offer that is past its deadline).
+    await place_driver(app, second.id, PLATEAU)
+    report = await app.state.matcher.run_batch(now=utcnow() + timedelta(seconds=16))
+    assert report.expired_offers == 1
+    second_offer = next(o.id for o in report.offers if o.driver_id == second.id)
+    late, on_time = await asyncio.gather(
+        _post(client, f"/v1/offers/{first_offer}/accept", first.headers),
+        _post(client, f"/v1/offers/{second_offer}/accept", second.headers),
+    )
+    assert late.status_code == 409 and late.json()["type"] == "offer_expired"
+    assert on_time.status_code == 200
+    row = await _trip(session, trip["id"])
+    assert (row.status, row.driver_id) == (TripStatus.assigned, second.id)
+
+
+async def test_accept_racing_the_expiry_sweep_has_one_outcome(
+    app: FastAPI, client: AsyncClient, admin_headers: dict[str, str], session: AsyncSession
+) -> None:
+    for _ in range(5):
+        rider = await make_rider(client)
+        driver = await make_driver(client, admin_headers)
+        trip = await request_trip(client, rider)
+        await place_driver(app, driver.id, DOWNTOWN)
+        offer_id = await offer_to(app, driver)
+        # The offer runs out just as the driver taps accept.
+        await session.execute(
+            text("UPDATE trip_offer SET expires_at = :at WHERE id = :id"),
+            {"at": utcnow() + timedelta(milliseconds=20), "id": offer_id},
+        )
+        await session.commit()
+        await asyncio.sleep(0.02)
+        accepted, _ = await asyncio.gather(
+            _post(client, f"/v1/offers/{offer_id}/accept", driver.headers),
+            app.state.matcher.run_batch(),
+        )
+        offer = await session.get(Offer, offer_id, populate_existing=True)
+        row = await _trip(session, trip["id"])
+        assert offer is not None
+        if accepted.status_code == 200:
+            assert offer.status is OfferStatus.accepted
+            assert (row.status, row.driver_id) == (TripStatus.assigned, driver.id)
+        else:
+            assert accepted.json()["type"] == "offer_expired"
+            assert offer.status is OfferStatus.expired
+            assert (row.status, row.driver_id) == (TripStatus.requested, None)
+        # Clean slate for the next round: this rider's trip ends, this driver goes off duty.
+        await _post(client, f"/v1/trips/{trip['id']}/cancel", rider.headers)
+        await place_driver(app, driver.id, DOWNTOWN, available=False)
+
+
+async def test_accept_racing_the_riders_cancel_is_consistent(
+    app: FastAPI, client: AsyncClient, admin_headers: dict[str, str], session: AsyncSession
+) -> None:
+    for _ in range(5):
+        rider = await make_rider(client)
+        driver = await make_driver(client, admin_headers)
+        trip = await request_trip(client, rider)
+        await place_driver(app, driver.id, DOWNTOWN)
+        offer_id = await offer_to(app, driver)
+        accepted, cancelled = await asyncio.gather(
+            _post(client, f"/v1/offers/{offer_id}/accept", driver.headers),
+            _post(client, f"/v1/trips/{trip['id']}/cancel", rider.headers),
+        )
+        assert cancelled.status_code == 200  # a rider can always cancel before the ride
+        row = await _trip(session, trip["id"])
+        offer = await session.get(Offer, offer_id, populate_existing=True)
+        assert offer is not None and row.status is TripStatus.cancelled
+        if accepted.status_code == 200:  # the accept came first: the driver was assigned
+            assert offer.status is OfferStatus.accepted and row.driver_id == driver.id
+            assert row.assigned_at is not None
+        else:  # the cancel came first: the offer was withdrawn and nobody assigned
+            assert accepted.json()["type"] == "offer_expired"
+            assert offer.status is OfferStatus.withdrawn and row.driver_id is None
+        await place_driver(app, driver.id, DOWNTOWN, available=False)
+
+
+async def test_two_matchers_batching_at_once_never_double_offer(
+    app: FastAPI, client: AsyncClient, admin_headers: dict[str, str], session: AsyncSession
+) -> None:
+    riders = [await make_rider(client, f"Rider {i}") for i in range(4)]
+    drivers = [await make_driver(client, admin_headers, name=f"Driver {i}") for i in range(3)]
+    for rider in riders:
+        await request_trip(client, rider)
+    for i, driver in enumerate(drivers):
+        await place_driver(app, driver.id, {"lat": 45.5017 + i * 0.002, "lon": -73.5673})
+    # Two workers' matchers (as if both believed they led) run the same batch at once.
+    other = Matcher(
+        engine=app.state.engine,
+        sessionmaker=app.state.sessionmaker,
+        redis=app.state.redis,
+        settings=app.state.settings,
+    )
+    one, two = await asyncio.gather(app.state.matcher.run_batch(), other.run_batch())
+    made = one.offers + two.offers
+    assert len(made) == 3  # three drivers, so three offers in all, whoever wrote them
+    pending = (
+        await session.execute(
+            select(Offer.trip_id, Offer.driver_id).where(Offer.status == OfferStatus.pending)
+        )
+    ).all()
+    assert len(pending) == 3
+    assert len({trip_id for trip_id, _ in pending}) == 3
+    assert len({driver_id for _, driver_id in pending}) == 3
+
+
+async def test_one_driver_cannot_hold_two_trips(
+    app: FastAPI, client: AsyncClient, admin_headers: dict[str, str], session: AsyncSession
+) -> None:
+    driver = await make_driver(client, admin_headers)
+    first_rider, second_rider = await make_rider(client, "One"), await make_rider(client, "Two")
+    await assigned_trip(app, client, first_rider, driver)
+    second = await request_trip(client, second_rider)
+    # An offer written just as the driver accepted another (the matcher's race): accepting it
+    # must fail, and leave the second trip waiting for someone else.
+    stray = uuid.uuid4()
+    await session.execute(
+        text(
+            "INSERT INTO trip_offer (id, trip_id, driver_id, status, created_at, expires_at,"
+            " pickup_distance_m, pickup_eta_s, idle_s, cost, why)"
+            " VALUES (:id, :trip, :driver, 'pending', now(), now() + interval '15 seconds',"
+            " 100, 16, 0, 16, 'test')"
+        ),
+        {"id": stray, "trip": uuid.UUID(second["id"]), "driver": driver.id},
+    )
+    await session.commit()
+    refused = await _post(client, f"/v1/offers/{stray}/accept", driver.headers)
+    assert refused.status_code == 409 and refused.json()["type"] == "driver_busy"
+    row = await _trip(session, second["id"])
+    assert (row.status, row.driver_id) == (TripStatus.requested, None)
+    open_trips = await session.scalar(
+        select(func.count())
+        .select_from(Trip)
+        .where(
+            Trip.driver_id == driver.id,
+            Trip.status.in_([TripStatus.assigned, TripStatus.arrived, TripStatus.in_progress]),
+        )
+    )
+    assert open_trips == 1
+
+
+async def test_accept_racing_a_batch_for_the_same_driver_leaves_one_trip(
+    app: FastAPI, client: AsyncClient, admin_headers: dict[str, str], session: AsyncSession
+) -> None:
+    driver = await make_driver(client, admin_headers)
+    first = await request_trip(client, await make_rider(client, "One"))
+    await place_driver(app, driver.id, DOWNTOWN)
+    offer_id = await offer_to(app, driver)
+    second = await request_trip(client, await make_rider(client, "Two"))
+    accepted, report = await asyncio.gather(
+        _post(client, f"/v1/offers/{offer_id}/accept", driver.headers),
+        app.state.matcher.run_batch(),
+    )
+    assert accepted.status_code == 200
+    assert (await _trip(session, first["id"])).driver_id == driver.id
+    # Whatever the batch did, the second trip cannot go to the same driver.
+    for offer in report.offers:
+        answer = await _post(client, f"/v1/offers/{offer.id}/accept", driver.headers)
+        assert answer.status_code == 409
+    assert (await _trip(session, second["id"])).status is TripStatus.requested
+
+
+async def test_concurrent_retries_with_one_idempotency_key_make_one_trip(
+    client: AsyncClient, session: AsyncSession
+) -> None:
+    rider = await make_rider(client)
+    body = {"pickup": DOWNTOWN, "dropoff": PLATEAU}
+    headers = {**rider.headers, "Idempotency-Key": str(uuid.uuid4())}
+    answers = await asyncio.gather(
+        *(_post(client, "/v1/trips", headers, json=body) for _ in range(6))
+    )
+    assert sorted(a.status_code for a in answers) == [200, 200, 200, 200, 200, 201]
+    assert len({a.json()["id"] for a in answers}) == 1
+    assert await session.scalar(select(func.count()).select_from(Trip)) == 1
+
+
+async def test_concurrent_requests_without_a_key_leave_one_open_trip(
+    client: AsyncClient, session: AsyncSession
+) -> None:
+    rider = await make_rider(client)
+    body = {"pickup": DOWNTOWN, "dropoff": PLATEAU}
+    answers = await asyncio.gather(
+        *(_post(client, "/v1/trips", rider.headers, json=body) for _ in range(4))
+    )
+    assert sorted(a.status_code for a in answers) == [201, 409, 409, 409]
+    assert {a.json()["type"] for a in answers if a.status_code == 409} == {"rider_has_open_trip"}
+    assert await session.scalar(select(func.count()).select_from(Trip)) == 1
+
+
+async def test_rider_and_driver_cancelling_at_once_cancel_once(
+    app: FastAPI, client: AsyncClient, admin_headers: dict[str, str], session: AsyncSession
+) -> None:
+    rider = await make_rider(client)
+    driver = await make_driver(client, admin_headers)
+    trip = await assigned_trip(app, client, rider, driver)
+    by_rider, by_driver = await asyncio.gather(
+        _post(client, f"/v1/trips/{trip['id']}/cancel", rider.headers),
+        _post(client, f"/v1/trips/{trip['id']}/cancel", driver.headers),
+    )
+    statuses = sorted([by_rider.status_code, by_driver.status_code])
+    assert statuses == [200, 409]
+    loser = by_rider if by_rider.status_code == 409 else by_driver
+    assert loser.json()["type"] == "invalid_transition"
+    row = await _trip(session, trip["id"])
+    winner = "rider" if by_rider.status_code == 200 else "driver"
+    assert row.status is TripStatus.cancelled and row.cancelled_by == winner
+
+
+async def test_arrived_twice_at_once_moves_once(
+    app: FastAPI, client: AsyncClient, admin_headers: dict[str, str], session: AsyncSession
+) -> None:
+    rider = await make_rider(client)
+    driver = await make_driver(client, admin_headers)
+    trip = await assigned_trip(app, client, rider, driver)
+    answers = await asyncio.gather(
+        *(_post(client, f"/v1/trips/{trip['id']}/arrived", driver.headers) for _ in range(3))
+    )
+    assert sorted(a.status_code for a in answers) == [200, 409, 409]
+    assert (await _trip(session, trip["id"])).status is TripStatus.arrived
