@@ -255,11 +255,11 @@ class SimDriver:
             return
         if response.status_code == 200:
             self.stats.offers_accepted += 1
-            self.trip = None  # the answer is the trip to adopt, whatever came before
+            self._hold(None)  # the answer is the trip to adopt, whatever came before
             self._adopt(response.json())
         elif response.status_code == 409:
             self.stats.offers_missed += 1
-        else:
+        elif response.status_code < 500:  # a 5xx is already counted and logged
             logger.warning(
                 "driver %s: accept answered %s %s", self.number, response.status_code, response.text
             )
@@ -271,12 +271,12 @@ class SimDriver:
             return  # news of an earlier trip
         status = str(trip["status"])
         if status in TERMINAL_STATUSES:
-            self.trip = None
+            self._hold(None)
             self.phase = "roaming"
             self.wait_until = None
             self.car.stop()
             return
-        self.trip = trip
+        self._hold(trip)
         pickup, dropoff = position_of(trip["pickup"]), position_of(trip["dropoff"])
         if status == "assigned" and self.phase != "to_pickup":
             self.phase = "to_pickup"
@@ -289,6 +289,11 @@ class SimDriver:
         elif status == "in_progress" and self.phase not in {"on_trip", "alighting"}:
             self.phase = "on_trip"
             self._drive_to(dropoff)
+
+    def _hold(self, trip: dict[str, Any] | None) -> None:
+        """Sets the driver's current trip, keeping the count of drivers on a trip."""
+        self.stats.drivers_on_trip += (trip is not None) - (self.trip is not None)
+        self.trip = trip
 
     def _drive_to(self, point: Point) -> None:
         self.car.drive_to(point, area=self.area, grid_bearing_deg=self.config.grid_bearing_deg)
@@ -482,7 +487,7 @@ class SimRider:
                 return
         if response is None or response.status_code not in {200, 201}:
             self.stats.requests_failed += 1
-            if response is not None:
+            if response is not None and response.status_code < 500:
                 logger.warning(
                     "rider %s: trip request answered %s %s",
                     self.number,
@@ -576,7 +581,7 @@ class SimRider:
             self.stats.ratings_sent += 1
         elif response.status_code == 404:
             self.stats.ratings_unavailable += 1  # no rating endpoint on this service (yet)
-        else:
+        elif response.status_code < 500:
             logger.warning(
                 "rider %s: rating answered %s %s", self.number, response.status_code, response.text
             )

@@ -22,6 +22,7 @@ class CityStats:
 
     drivers_total: int = 0
     drivers_online: int = 0
+    drivers_on_trip: int = 0  # drivers with an accepted trip: on the way, waiting or driving
     riders_total: int = 0
     requests_sent: int = 0
     requests_failed: int = 0
@@ -114,7 +115,7 @@ class CityStats:
         return (
             f"[{minutes:02d}:{seconds:02d}] "
             f"drivers online {self.drivers_online}/{self.drivers_total} | "
-            f"open requests {self.open_requests} | on trip {self.on_trip} | "
+            f"open requests {self.open_requests} | on trip {self.drivers_on_trip} | "
             f"median offer latency {latency_text} | "
             f"trips completed {self.completed}, cancelled {self.cancelled}, "
             f"unfulfilled {self.unfulfilled} | "

@@ -305,7 +305,7 @@ def test_a_trip_ends_once_in_the_counts() -> None:
 
 
 def test_the_summary_line_says_what_the_issue_asks() -> None:
-    stats = CityStats(drivers_total=50, drivers_online=48)
+    stats = CityStats(drivers_total=50, drivers_online=48, drivers_on_trip=2)
     stats.trip_requested("a", at=0.0)
     stats.offer_received("a", at=1.2)
     stats.trip_status("a", "completed")
@@ -315,6 +315,7 @@ def test_the_summary_line_says_what_the_issue_asks() -> None:
     for part in (
         "drivers online 48/50",
         "open requests 1",
+        "on trip 2",
         "median offer latency 1.2 s",
         "trips completed 1, cancelled 0, unfulfilled 0",
     ):
@@ -399,6 +400,7 @@ async def test_a_small_city_completes_every_trip_end_to_end(
     assert all(0 <= latency < 60 for latency in stats.offer_latencies_s)
     assert stats.ratings_sent == 3
     assert stats.drivers_total == 3 and stats.drivers_online == 0  # all disconnected at the end
+    assert stats.drivers_on_trip == 0
     assert stats.location_frames > 0 and stats.driver_location_frames > 0
     assert "trips completed 3, cancelled 0, unfulfilled 0" in lines[-1]
     assert "drivers online" in lines[0]
