@@ -25,14 +25,14 @@ class SimulationConfig:
     service_area: Path = PACKAGE_DIR / "data" / "montreal.geojson"
     drivers: int = 50
     rate_per_min: float = 12.0  # rider requests per minute of wall-clock time (Poisson)
-    speedup: float = 4.0
+    speedup: float = 8.0
     duration_s: float | None = None  # wall-clock seconds; None runs until stopped
     max_requests: int | None = None  # stop requesting after this many; the run ends once all end
     seed: int | None = None
     center: Point | None = None  # where the city is busiest; None: downtown or the area's middle
     spread_m: float = 4000.0  # sigma of the busy area around the centre
     trip_min_m: float = 1000.0
-    trip_max_m: float = 8000.0
+    trip_max_m: float = 6000.0
     grid_bearing_deg: float = MONTREAL_GRID_BEARING_DEG
     speed_min_mps: float = 8.0
     speed_max_mps: float = 12.0
