@@ -6,7 +6,7 @@ import asyncio
 import itertools
 import json
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -103,7 +103,8 @@ async def live_server(app: FastAPI, *, startup_timeout_s: float = 30.0) -> Async
 
 class SocketClient:
     """A WebSocket client for tests: sends frames, and waits (with a timeout) for the next frame
-    of a given type, keeping every frame it read in `seen`. Pings are answered and skipped."""
+    of a given type, keeping every frame it read in `seen`. Pings are answered (and skipped
+    unless waited for)."""
 
     def __init__(self, connection: Any) -> None:
         self.connection = connection
@@ -114,46 +115,48 @@ class SocketClient:
         await self.connection.send(frame if isinstance(frame, str) else json.dumps(frame))
 
     async def _read(self, timeout_s: float) -> dict[str, Any]:
-        while True:
-            raw = await asyncio.wait_for(self.connection.recv(), timeout_s)
-            frame: dict[str, Any] = json.loads(raw)
-            self.seen.append(frame)
-            if frame.get("type") == "ping":
-                await self.send({"type": "pong"})
-                continue
-            return frame
+        raw = await asyncio.wait_for(self.connection.recv(), timeout_s)
+        frame: dict[str, Any] = json.loads(raw)
+        self.seen.append(frame)
+        if frame.get("type") == "ping":
+            await self.send({"type": "pong"})
+        return frame
 
     async def next(self, type_: str, *, timeout_s: float = 5.0, **match: Any) -> dict[str, Any]:
         """The next unread frame of `type_` (whose fields equal `match`); others stay unread."""
+
+        def wanted(frame: dict[str, Any]) -> bool:
+            return frame["type"] == type_ and all(frame.get(k) == v for k, v in match.items())
+
+        return await self._next(wanted, f"{type_!r} frame", timeout_s)
+
+    async def trip(self, status: str, *, timeout_s: float = 5.0) -> dict[str, Any]:
+        """The next `trip` frame whose trip has `status`; answers the trip."""
+
+        def wanted(frame: dict[str, Any]) -> bool:
+            return frame["type"] == "trip" and frame["trip"]["status"] == status
+
+        return dict((await self._next(wanted, f"trip frame ({status})", timeout_s))["trip"])
+
+    async def _next(
+        self, wanted: Callable[[dict[str, Any]], bool], what: str, timeout_s: float
+    ) -> dict[str, Any]:
         for index, frame in enumerate(self._unread):
-            if frame["type"] == type_ and all(frame.get(k) == v for k, v in match.items()):
+            if wanted(frame):
                 return self._unread.pop(index)
         deadline = asyncio.get_running_loop().time() + timeout_s
         while True:
             left = deadline - asyncio.get_running_loop().time()
             if left <= 0:
-                raise TimeoutError(
-                    f"no {type_!r} frame within {timeout_s} s; unread: {self._unread}"
-                )
-            frame = await self._read(left)
-            if frame["type"] == type_ and all(frame.get(k) == v for k, v in match.items()):
+                raise TimeoutError(f"no {what} within {timeout_s} s; unread: {self._unread}")
+            try:
+                frame = await self._read(left)
+            except TimeoutError:
+                continue
+            if wanted(frame):
                 return frame
-            self._unread.append(frame)
-
-    async def trip(self, status: str, *, timeout_s: float = 5.0) -> dict[str, Any]:
-        """The next `trip` frame whose trip has `status`; answers the trip."""
-        for index, frame in enumerate(self._unread):
-            if frame["type"] == "trip" and frame["trip"]["status"] == status:
-                return dict(self._unread.pop(index)["trip"])
-        deadline = asyncio.get_running_loop().time() + timeout_s
-        while True:
-            left = deadline - asyncio.get_running_loop().time()
-            if left <= 0:
-                raise TimeoutError(f"no trip frame with status {status!r}; unread: {self._unread}")
-            frame = await self._read(left)
-            if frame["type"] == "trip" and frame["trip"]["status"] == status:
-                return dict(frame["trip"])
-            self._unread.append(frame)
+            if frame["type"] != "ping":  # pings are answered and otherwise ignored
+                self._unread.append(frame)
 
     async def nothing(self, type_: str, *, within_s: float = 0.3) -> None:
         """Asserts no frame of `type_` is pending (what already arrived, plus a short wait)."""
