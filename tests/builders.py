@@ -134,7 +134,7 @@ class SocketClient:
         """The next `trip` frame whose trip has `status`; answers the trip."""
 
         def wanted(frame: dict[str, Any]) -> bool:
-            return frame["type"] == "trip" and frame["trip"]["status"] == status
+            return frame["type"] == "trip" and bool(frame["trip"]["status"] == status)
 
         return dict((await self._next(wanted, f"trip frame ({status})", timeout_s))["trip"])
 
