@@ -14,7 +14,9 @@ ALL_COLUMNS = "*"
 # Who may read, in the words the register uses.
 THE_DRIVER = "the driver themself"
 THE_RIDER = "the rider themself"
-ADMINS = "co-op administrators"
+ADMINS = "co-op administrators, through their admin access"
+NOBODY = "nobody through the service"
+TRIP_RIDER = "the rider of a trip the driver accepted"
 REVIEWERS = "reviewers (drivers elected to review appeals), for an appeal before them"
 THE_RATED_DRIVER = "the rated driver, with the rider shown only as a pseudonym"
 TRIP_PARTIES = "the trip's rider and driver"
@@ -56,7 +58,7 @@ REGISTER: tuple[DataKind, ...] = (
         purpose="to know who requested a trip",
         stored=(Storage("rider"),),
         retention=WHILE_ACCOUNT,
-        readers=(THE_RIDER, ADMINS),
+        readers=(THE_RIDER, "the driver of their trip (the account id, never the name)"),
     ),
     DataKind(
         key="driver_identity",
@@ -64,7 +66,7 @@ REGISTER: tuple[DataKind, ...] = (
         purpose="to know which member drives, and that they are a member",
         stored=(Storage("driver", ("id", "name", "member_number", "created_at")),),
         retention=WHILE_MEMBER,
-        readers=(THE_DRIVER, ADMINS),
+        readers=(THE_DRIVER, TRIP_RIDER + " (the name only)"),
     ),
     DataKind(
         key="driver_membership",
@@ -72,7 +74,7 @@ REGISTER: tuple[DataKind, ...] = (
         purpose="to know who may drive, vote, propose terms or review appeals",
         stored=(Storage("driver", ("status", "committee", "reviewer")),),
         retention=WHILE_MEMBER,
-        readers=(THE_DRIVER, ADMINS),
+        readers=(THE_DRIVER,),
     ),
     DataKind(
         key="driver_status_changes",
@@ -88,7 +90,7 @@ REGISTER: tuple[DataKind, ...] = (
         purpose="to offer trips the vehicle suits, and so riders recognise it",
         stored=(Storage("driver_vehicle"),),
         retention=WHILE_MEMBER,
-        readers=(THE_DRIVER, ADMINS, "a rider whose trip the driver accepted"),
+        readers=(THE_DRIVER, TRIP_RIDER),
     ),
     DataKind(
         key="access_tokens",
@@ -96,7 +98,62 @@ REGISTER: tuple[DataKind, ...] = (
         purpose="to recognise a caller",
         stored=(Storage("auth_token"),),
         retention=WHILE_ACCOUNT,
-        readers=("nobody through the service; the database operators",),
+        readers=(NOBODY,),
+    ),
+    DataKind(
+        key="trips",
+        description="Each trip: who rode and who drove, pickup and drop-off, the times of each "
+        "step, the quote, the metered fare, the driver's pay and the co-op's commission",
+        purpose="to run the trip, price it under the agreement and pay the driver",
+        stored=(Storage("trip"),),
+        retention="kept as the co-op's record of trips, fares and pay; not deleted automatically",
+        readers=(TRIP_PARTIES,),
+    ),
+    DataKind(
+        key="trip_request_keys",
+        description="The Idempotency-Key a rider's app sent with a trip request, and a hash of "
+        "that request",
+        purpose="so a retried request never books a second trip",
+        stored=(Storage("trip_request_key"),),
+        retention="kept with the trip it created",
+        readers=(NOBODY,),
+    ),
+    DataKind(
+        key="offers",
+        description="Each trip offered to a driver: pickup distance and time, the driver's time "
+        "waiting since their last trip, why they were offered it, and whether they accepted, "
+        "declined or let it expire (declining carries no penalty)",
+        purpose="to dispatch, and to explain every offer",
+        stored=(Storage("trip_offer"),),
+        retention="kept with the trip",
+        readers=(THE_DRIVER,),
+    ),
+    DataKind(
+        key="driver_presence",
+        description="A driver's latest position, heading, speed, and whether they are available",
+        purpose="to offer each trip to the nearest available drivers",
+        stored=(
+            Storage("location_driver_position"),
+            Storage(
+                None,
+                other="a worker's memory, until the next write to the database (a fraction of a "
+                "second); positions sent to a rider pass through Redis pub/sub, which keeps none",
+            ),
+        ),
+        retention="one row per driver, overwritten by each new position; removed with the "
+        "membership",
+        readers=(
+            "the matcher (a program, not a person)",
+            "the rider of the driver's current trip, while the driver comes and during the trip",
+        ),
+    ),
+    DataKind(
+        key="trip_trails",
+        description="The positions a driver reported while holding a trip",
+        purpose="the rider's live view of the car, and the metered distance the fare is priced on",
+        stored=(Storage("location_trail_point"),),
+        retention="kept with the trip",
+        readers=(TRIP_PARTIES,),
     ),
     DataKind(
         key="ballots",
@@ -112,7 +169,7 @@ REGISTER: tuple[DataKind, ...] = (
         purpose="so the committee answers for the proposals it puts to the members",
         stored=(Storage("bargaining_proposal", ("proposed_by",)),),
         retention="kept with the proposal; cleared if the member's account is removed",
-        readers=(ADMINS,),
+        readers=(NOBODY,),
     ),
     DataKind(
         key="rateable_trips",
@@ -120,7 +177,7 @@ REGISTER: tuple[DataKind, ...] = (
         purpose="so the trip's rider, and only they, can rate it within the rating window",
         stored=(Storage("reputation_rateable_trip"),),
         retention=WHILE_ACCOUNT,
-        readers=(THE_RIDER, ADMINS),
+        readers=(THE_RIDER,),
     ),
     DataKind(
         key="ratings",
@@ -179,6 +236,10 @@ NONE_SOLD = (
     "No personal data is sold, rented, or shared with advertisers or data brokers. It is used "
     "only to run the service and the co-op, as each entry says."
 )
+READERS_NOTE = (
+    "Readers are who can read the data through the service. Besides them, the co-op's database "
+    "operators can read any table; they do so only to keep the service running."
+)
 
 
 def personal_columns() -> dict[str, set[str]]:
@@ -212,6 +273,8 @@ def to_markdown() -> str:
         "checks it against every column of every table, so it cannot fall behind the code.",
         "",
         f"**{NONE_SOLD}**",
+        "",
+        READERS_NOTE,
         "",
     ]
     for kind in REGISTER:

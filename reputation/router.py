@@ -278,6 +278,7 @@ async def data_register_report() -> dict[str, Any]:
     return {
         "sold": False,
         "statement": data_register.NONE_SOLD,
+        "readers_note": data_register.READERS_NOTE,
         "kinds": [
             {
                 "kind": kind.key,
