@@ -36,11 +36,12 @@ class AvailabilityFrame(_Frame):
 
 class LocationFrame(_Frame):
     type: Literal["location"]
-    lat: float = Field(ge=-90, le=90, allow_inf_nan=False)
-    lon: float = Field(ge=-180, le=180, allow_inf_nan=False)
+    # Strict: a number, never a string or a boolean that happens to convert.
+    lat: float = Field(ge=-90, le=90, allow_inf_nan=False, strict=True)
+    lon: float = Field(ge=-180, le=180, allow_inf_nan=False, strict=True)
     ts: datetime | None = None
-    heading: float | None = Field(default=None, ge=0, le=360, allow_inf_nan=False)
-    speed_mps: float | None = Field(default=None, ge=0, le=100, allow_inf_nan=False)
+    heading: float | None = Field(default=None, ge=0, le=360, allow_inf_nan=False, strict=True)
+    speed_mps: float | None = Field(default=None, ge=0, le=100, allow_inf_nan=False, strict=True)
 
 
 class PingFrame(_Frame):

@@ -1,0 +1,176 @@
+"""The hub on its own, against real Redis servers: subscriptions follow the local sockets, frames
+keep their order through a connect, queues stay bounded, and a Redis restart is survived."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import tempfile
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+import pytest_asyncio
+
+from dispatch.localdev import find_redis_server
+from dispatch.realtime.hub import CLOSE_TOO_SLOW, Connection, Hub
+from dispatch.redis_client import Redis, create_redis
+from dispatch.settings import Settings
+
+CHANNEL = "coop:ws:driver:test"
+
+
+@pytest_asyncio.fixture
+async def hub(settings: Settings, redis: Redis) -> AsyncIterator[Hub]:
+    hub = Hub(create_redis(settings.redis_url))
+    await hub.start()
+    try:
+        yield hub
+    finally:
+        await hub.stop()
+
+
+async def _drain(connection: Connection, count: int, timeout_s: float = 5.0) -> list[str]:
+    return [await asyncio.wait_for(connection.queue.get(), timeout_s) for _ in range(count)]
+
+
+async def test_frames_reach_every_local_socket_of_the_channel(hub: Hub, redis: Redis) -> None:
+    one, two = Connection(queue_size=8, label="one"), Connection(queue_size=8, label="two")
+    for connection in (one, two):
+        await hub.register(CHANNEL, connection)
+        connection.release([])
+    assert await redis.publish(CHANNEL, '{"type":"note"}') == 1  # one subscription per worker
+    assert await _drain(one, 1) == await _drain(two, 1) == ['{"type":"note"}']
+
+
+async def test_the_subscription_lasts_while_any_socket_wants_it(hub: Hub, redis: Redis) -> None:
+    one, two = Connection(queue_size=8, label="one"), Connection(queue_size=8, label="two")
+    await hub.register(CHANNEL, one)
+    await hub.register(CHANNEL, two)
+    await hub.unregister(CHANNEL, one)
+    assert await redis.publish(CHANNEL, "{}") == 1
+    await hub.unregister(CHANNEL, two)
+    assert await redis.publish(CHANNEL, "{}") == 0
+    assert hub.connections == 0
+
+
+async def test_sockets_coming_and_going_at_once_leave_the_right_subscription(
+    hub: Hub, redis: Redis
+) -> None:
+    stayer = Connection(queue_size=8, label="stayer")
+
+    async def come_and_go(index: int) -> None:
+        connection = Connection(queue_size=8, label=str(index))
+        await hub.register(CHANNEL, connection)
+        await hub.unregister(CHANNEL, connection)
+
+    await asyncio.gather(*(come_and_go(i) for i in range(20)), hub.register(CHANNEL, stayer))
+    stayer.release([])
+    assert await redis.publish(CHANNEL, '{"type":"still here"}') == 1
+    assert await _drain(stayer, 1) == ['{"type":"still here"}']
+    await hub.unregister(CHANNEL, stayer)
+    assert await redis.publish(CHANNEL, "{}") == 0
+
+
+def test_a_connecting_socket_gets_its_state_before_what_arrived_meanwhile() -> None:
+    connection = Connection(queue_size=8, label="c")
+    connection.push("during-1")
+    connection.push("during-2")
+    assert connection.queue.empty()  # held until the current state is queued
+    connection.release(["hello", "state"])
+    connection.push("after")
+    queued = [connection.queue.get_nowait() for _ in range(connection.queue.qsize())]
+    assert queued == ["hello", "state", "during-1", "during-2", "after"]
+
+
+def test_a_full_queue_closes_the_connection_instead_of_growing() -> None:
+    connection = Connection(queue_size=3, label="slow")
+    connection.release([])
+    assert all(connection.push(f"frame {i}") for i in range(3))
+    assert not connection.push("one too many")
+    assert connection.closing.is_set()
+    assert connection.close_code == CLOSE_TOO_SLOW and "too slow" in connection.close_reason
+    assert connection.queue.qsize() == 3
+    assert not connection.push("after closing")  # nothing more is taken
+
+
+def test_a_flood_before_release_is_bounded_too() -> None:
+    connection = Connection(queue_size=2, label="slow")
+    assert connection.push("a") and connection.push("b")
+    assert not connection.push("c")
+    assert connection.close_code == CLOSE_TOO_SLOW
+
+
+# --- Redis restarts -------------------------------------------------------------------------
+
+
+@pytest.fixture
+def short_tmp() -> Iterator[Path]:
+    with tempfile.TemporaryDirectory(prefix="coop-") as folder:
+        yield Path(folder)
+
+
+async def test_the_hub_resubscribes_after_redis_restarts(
+    settings: Settings, short_tmp: Path
+) -> None:
+    server = find_redis_server()
+    assert server is not None
+    socket = short_tmp / "redis.sock"
+
+    def start() -> subprocess.Popen[bytes]:
+        return subprocess.Popen(
+            [
+                server,
+                "--port",
+                "0",
+                "--unixsocket",
+                str(socket),
+                "--save",
+                "",
+                "--dir",
+                str(short_tmp),
+            ],
+            stdout=subprocess.DEVNULL,
+        )
+
+    async def until_up() -> None:
+        for _ in range(250):
+            if socket.exists():
+                return
+            await asyncio.sleep(0.02)
+        raise AssertionError("redis did not start")
+
+    process = start()
+    await until_up()
+    url = f"unix://{socket}"
+    hub, publisher = Hub(create_redis(url)), create_redis(url)
+    await hub.start()
+    try:
+        connection = Connection(queue_size=16, label="driver")
+        await hub.register(CHANNEL, connection)
+        connection.release([])
+        assert await publisher.publish(CHANNEL, '{"n":1}') == 1
+        assert await _drain(connection, 1) == ['{"n":1}']
+
+        process.terminate()
+        process.wait(10)
+        socket.unlink(missing_ok=True)
+        process = start()
+        await until_up()
+        # The listener reconnects by itself and subscribes the channels its sockets want.
+        for _ in range(300):
+            try:
+                if await publisher.publish(CHANNEL, '{"n":2}') == 1:
+                    break
+            except Exception:  # the publisher's own connection is being re-made
+                pass
+            await asyncio.sleep(0.05)
+        else:
+            raise AssertionError("the hub did not resubscribe")
+        assert await _drain(connection, 1) == ['{"n":2}']
+        assert not connection.closing.is_set()  # the socket itself never noticed
+    finally:
+        await hub.stop()
+        await publisher.aclose()
+        process.terminate()
+        process.wait(10)
