@@ -190,6 +190,8 @@ class SimDriver:
         await send_frame(target, frame)
 
     async def _send_location(self, websocket: ClientConnection, *, speed_mps: float) -> None:
+        if not self.area.contains(self.car.position.lat, self.car.position.lon):
+            return  # a leg grazing the shore: the service would refuse it; the next one counts
         position = self.car.position.to_wire()
         await self._send(
             {

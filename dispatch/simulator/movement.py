@@ -1,7 +1,7 @@
 """How simulated cars and riders move about the city: pure geometry and chance, no I/O.
 
-Cars follow the street grid: a route between two points is an L along the grid's two axes,
-turning at a corner that lies inside the service area (or straight when neither corner does).
+Cars follow the street grid: a route between two points is an L along the grid's two axes
+that stays inside the service area (or a straight line when neither L does).
 Distances are small next to the Earth's radius, so a local flat projection around each point is
 exact enough for moving a car by a few hundred metres at a time.
 """
@@ -20,6 +20,7 @@ from dispatch.geo import EARTH_RADIUS_M, ServiceArea, haversine_m
 MONTREAL_GRID_BEARING_DEG = -35.0
 DOWNTOWN_MONTREAL = (45.5017, -73.5673)
 ARRIVAL_TOLERANCE_M = 1.0
+LEG_SAMPLE_M = 100.0  # how finely a leg is checked for staying inside the area
 
 
 @dataclass(frozen=True)
@@ -72,13 +73,27 @@ def move_towards(a: Point, b: Point, step_m: float) -> Point:
     return offset(a, north_m=north_m * fraction, east_m=east_m * fraction)
 
 
+def on_land(area: ServiceArea, a: Point, b: Point, *, step_m: float = LEG_SAMPLE_M) -> bool:
+    """Whether the straight leg from `a` to `b` stays inside the area (checked every `step_m`)."""
+    samples = max(1, math.ceil(distance_m(a, b) / step_m))
+    north_m, east_m = local_offset_m(a, b)
+    return all(
+        area.contains(point.lat, point.lon)
+        for point in (
+            offset(a, north_m=north_m * i / samples, east_m=east_m * i / samples)
+            for i in range(samples + 1)
+        )
+    )
+
+
 def grid_route(
     start: Point, end: Point, *, area: ServiceArea, grid_bearing_deg: float
 ) -> list[Point]:
     """Waypoints from `start` to `end` along the street grid (the start itself excluded).
 
-    Two L-shaped routes exist; the first whose corner lies inside the area is taken, so a car
-    never cuts across water. When neither does, the car goes straight.
+    Of the two L-shaped routes, the first that stays inside the area is taken, so a car does
+    not cut across water; failing both, the straight line if it stays inside; failing that, an
+    L whose corner at least is inside (an area with narrow necks), else the straight line.
     """
     north_m, east_m = local_offset_m(start, end)
     theta = math.radians(grid_bearing_deg)
@@ -91,9 +106,17 @@ def grid_route(
         offset(start, north_m=along_up * up[0], east_m=along_up * up[1]),
         offset(start, north_m=along_across * across[0], east_m=along_across * across[1]),
     ]
+    if any(
+        min(distance_m(corner, start), distance_m(corner, end)) < ARRIVAL_TOLERANCE_M
+        for corner in corners
+    ):
+        return [end]  # already on one grid line
     for corner in corners:
-        if min(distance_m(corner, start), distance_m(corner, end)) < ARRIVAL_TOLERANCE_M:
-            return [end]  # already on one grid line
+        if on_land(area, start, corner) and on_land(area, corner, end):
+            return [corner, end]
+    if on_land(area, start, end):
+        return [end]
+    for corner in corners:
         if area.contains(corner.lat, corner.lon):
             return [corner, end]
     return [end]

@@ -49,6 +49,7 @@ from dispatch.simulator.movement import (
     grid_route,
     move_towards,
     offset,
+    on_land,
     poisson_gap_s,
     random_destination,
     random_point_in,
@@ -103,6 +104,9 @@ def test_grid_routes_follow_the_grid_and_stay_on_the_island(
     route = grid_route(start, end, area=MONTREAL, grid_bearing_deg=bearing)
     assert route[-1] == end
     assert 1 <= len(route) <= 2
+    # Around downtown a route on land always exists, and is the one taken.
+    for a, b in zip([start, *route], route, strict=False):
+        assert on_land(MONTREAL, a, b)
     if len(route) == 2:
         corner = route[0]
         assert MONTREAL.contains(corner.lat, corner.lon)
