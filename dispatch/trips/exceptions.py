@@ -6,7 +6,6 @@ from dispatch.errors import (
     Conflict,
     Forbidden,
     NotFound,
-    ServiceUnavailable,
     UnprocessableEntity,
 )
 
@@ -54,8 +53,3 @@ class IdempotencyKeyReused(UnprocessableEntity):
 class BadIdempotencyKey(UnprocessableEntity):
     type = "bad_idempotency_key"
     title = "The Idempotency-Key header is not valid"
-
-
-class NoAgreement(ServiceUnavailable):
-    type = "no_agreement"
-    title = "No agreement in force"

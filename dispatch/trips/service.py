@@ -23,7 +23,7 @@ from bargaining.impact import MeteredTrip
 from bargaining.models import AgreementVersion
 from bargaining.terms import money_str
 from dispatch.auth import Principal, Role
-from dispatch.errors import InvalidTransition, ProblemError
+from dispatch.errors import InvalidTransition
 from dispatch.locations import service as locations_service
 from dispatch.locations.geometry import geography_point, position_of
 from dispatch.trips import meter
@@ -31,7 +31,6 @@ from dispatch.trips.exceptions import (
     BadIdempotencyKey,
     DriverBusy,
     IdempotencyKeyReused,
-    NoAgreement,
     NotYourOffer,
     NotYourTrip,
     OfferExpired,
@@ -174,10 +173,8 @@ async def completed_since(session: AsyncSession, since: datetime) -> list[Metere
 
 
 async def _agreement_in_force(session: AsyncSession, at: datetime) -> AgreementVersion:
-    try:
-        return await bargaining_service.in_force(session=session, at=at)
-    except ProblemError as exc:
-        raise NoAgreement("No collective agreement is in force, so nothing can be priced") from exc
+    # No version in force is bargaining's 503 `no_agreement_in_force`: nothing can be priced.
+    return await bargaining_service.in_force(session=session, at=at)
 
 
 async def quote(*, session: AsyncSession, ask: TripAsk, now: datetime) -> QuoteOut:
