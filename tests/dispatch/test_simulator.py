@@ -654,3 +654,18 @@ async def test_the_locust_scenarios_run_against_a_real_service(
     async with engine.connect() as connection:
         report = await invariants.check(connection)
     assert report.ok, report.lines()
+
+
+def test_the_command_line_names_what_is_wrong(capsys: pytest.CaptureFixture[str]) -> None:
+    from dispatch.__main__ import main
+
+    assert main(["simulate", "--speedup", "0"]) == 2
+    assert "speedup must be positive" in capsys.readouterr().err
+    outside = ["simulate", "--base-url", "http://127.0.0.1:9", "--center", "48.8566,2.3522"]
+    assert main(outside) == 1
+    assert "outside the service area" in capsys.readouterr().err
+    assert main(["simulate", "--base-url", "http://127.0.0.1:9", "--drivers", "1"]) == 1
+    assert "cannot reach the service at http://127.0.0.1:9" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["simulate", "--center", "somewhere"])
+    assert "expected LAT,LON" in capsys.readouterr().err
