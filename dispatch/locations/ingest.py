@@ -32,6 +32,10 @@ logger = logging.getLogger("coop.locations")
 
 # What a flush keeps for the next one when the database is away, so memory stays bounded.
 MAX_BUFFERED_TRAIL_POINTS = 100_000
+# Trail points one driver may add between two flushes (a few a second is plenty for the meter
+# and the rider's map); beyond it a report only moves the latest position, so a runaway app
+# cannot flood the trail.
+MAX_TRAIL_POINTS_PER_DRIVER = 50
 
 _UPSERT_LATEST = text(
     """
@@ -123,6 +127,7 @@ class LocationIngest:
         self._grace_s = grace_s
         self._latest: dict[uuid.UUID, _Latest] = {}
         self._trail: list[_TrailPoint] = []
+        self._trail_counts: dict[uuid.UUID, int] = {}
         self._flush_lock = asyncio.Lock()
         self.reports_received = 0
         self.flushes = 0
@@ -146,8 +151,11 @@ class LocationIngest:
         self._latest[driver_id] = _Latest(
             lat, lon, heading_deg, speed_mps, received_at, received_at
         )
-        self._trail.append(_TrailPoint(driver_id, lat, lon, received_at))
         self.reports_received += 1
+        count = self._trail_counts.get(driver_id, 0)
+        if count < MAX_TRAIL_POINTS_PER_DRIVER and len(self._trail) < MAX_BUFFERED_TRAIL_POINTS:
+            self._trail_counts[driver_id] = count + 1
+            self._trail.append(_TrailPoint(driver_id, lat, lon, received_at))
 
     def touch(self, driver_id: uuid.UUID, at: datetime) -> None:
         """Buffers a sign of life without a position (the socket's ping loop calls it)."""
@@ -162,6 +170,7 @@ class LocationIngest:
         async with self._flush_lock:
             latest, self._latest = self._latest, {}
             trail, self._trail = self._trail, []
+            self._trail_counts = {}
             if not latest and not trail:
                 return FlushResult(0, 0, 0)
             try:

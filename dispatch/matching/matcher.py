@@ -209,11 +209,13 @@ class Matcher:
         self.region = settings.matcher_region
         self.leading = False
         self.batches = 0
+        self.offers_made = 0
 
     async def run_batch(self, *, now: datetime | None = None) -> BatchReport:
         """One batch: sweeps, candidates, costs, solve, offers, pushes."""
         now = now or utcnow()
         report = BatchReport()
+        self.batches += 1
         async with self.sessionmaker() as session:
             await self._sweep(session, now, report)
             try:
@@ -252,7 +254,7 @@ class Matcher:
         for offer, trip in made:
             await push.offered(self.redis, offer, trip)
         report.offers = [offer for offer, _ in made]
-        self.batches += 1
+        self.offers_made += len(made)
         return report
 
     async def _sweep(self, session: AsyncSession, now: datetime, report: BatchReport) -> None:

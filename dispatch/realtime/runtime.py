@@ -9,14 +9,56 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 
 from fastapi import FastAPI
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from dispatch.locations.ingest import LocationIngest
 from dispatch.matching.matcher import Matcher
 from dispatch.realtime.hub import Hub
 from dispatch.settings import Settings
+
+
+class DispatchCollector:
+    """Dispatch's figures for `/metrics`, read from the live objects at each scrape."""
+
+    def __init__(self, hub: Hub, ingest: LocationIngest, matcher: Matcher) -> None:
+        self.hub, self.ingest, self.matcher = hub, ingest, matcher
+
+    def collect(self) -> Iterator[Metric]:
+        yield GaugeMetricFamily(
+            "coop_ws_connections", "WebSockets open on this worker", value=self.hub.connections
+        )
+        yield CounterMetricFamily(
+            "coop_ws_frames_delivered",
+            "Frames handed to local sockets' send queues",
+            value=self.hub.delivered,
+        )
+        yield CounterMetricFamily(
+            "coop_ws_frames_dropped_slow",
+            "Frames not sent because the client read too slowly (it was disconnected)",
+            value=self.hub.dropped_slow,
+        )
+        yield CounterMetricFamily(
+            "coop_location_reports",
+            "Driver location reports taken in",
+            value=self.ingest.reports_received,
+        )
+        yield CounterMetricFamily(
+            "coop_location_flushes", "Bulk writes of positions", value=self.ingest.flushes
+        )
+        yield GaugeMetricFamily(
+            "coop_matcher_leading",
+            "1 while this worker's matcher leads its region",
+            value=1 if self.matcher.leading else 0,
+        )
+        yield CounterMetricFamily(
+            "coop_matcher_batches", "Matching batches run", value=self.matcher.batches
+        )
+        yield CounterMetricFamily(
+            "coop_matcher_offers", "Offers made by this worker", value=self.matcher.offers_made
+        )
 
 
 @contextlib.asynccontextmanager
@@ -35,6 +77,9 @@ async def running(app: FastAPI) -> AsyncIterator[None]:
     app.state.hub = hub
     app.state.locations = ingest
     app.state.matcher = matcher
+    collector = DispatchCollector(hub, ingest, matcher)
+    registry = app.state.metrics.registry
+    registry.register(collector)
     await hub.start()
     tasks: list[asyncio.Task[None]] = []
     if settings.background_tasks:
@@ -53,3 +98,4 @@ async def running(app: FastAPI) -> AsyncIterator[None]:
         if settings.background_tasks:
             await ingest.drain()
         await hub.stop()
+        registry.unregister(collector)

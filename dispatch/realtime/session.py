@@ -124,7 +124,17 @@ class SocketSession:
         try:
             if self.role is Role.driver:
                 self.ingest.touch(self.subject_id, utcnow())
-            connection.release(await self._current_state())
+            try:
+                state = await self._current_state()
+            except Exception:  # e.g. the database is away: the client retries its connect
+                logger.exception("loading the state of %s failed", connection.label)
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(
+                        self.websocket.close(1011, "could not load your state; reconnect"),
+                        CLOSE_TIMEOUT_S,
+                    )
+                return
+            connection.release(state)
             await self._pump(connection)
         finally:
             await self.hub.unregister(self.channel, connection)
@@ -237,7 +247,8 @@ class SocketSession:
                     frames.encode(frames.error("bad_message", "Frames are JSON text, not binary"))
                 )
                 continue
-            if len(raw) > self.settings.ws_max_frame_bytes:
+            limit = self.settings.ws_max_frame_bytes
+            if len(raw) > limit or len(raw.encode("utf-8")) > limit:
                 connection.push(
                     frames.encode(
                         frames.error(

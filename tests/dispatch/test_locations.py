@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from dispatch.db import create_engine, utcnow
 from dispatch.locations import service as locations_service
-from dispatch.locations.ingest import LocationIngest
+from dispatch.locations.ingest import MAX_TRAIL_POINTS_PER_DRIVER, LocationIngest
 from dispatch.locations.models import DriverPosition, TrailPoint
 from dispatch.pubsub import rider_channel
 from dispatch.settings import Settings
@@ -255,3 +255,26 @@ async def test_reports_of_removed_drivers_are_dropped_not_failed(
     result = await ingest.flush()
     assert result.drivers == 1
     assert (await session.scalars(select(DriverPosition))).all() == []
+
+
+async def test_a_runaway_app_cannot_flood_the_trail(
+    app: FastAPI, client: AsyncClient, admin_headers: dict[str, str], session: AsyncSession
+) -> None:
+    driver = await make_driver(client, admin_headers)
+    await assigned_trip(app, client, await make_rider(client), driver)
+    ingest: LocationIngest = app.state.locations
+    for i in range(MAX_TRAIL_POINTS_PER_DRIVER + 25):
+        _report(ingest, driver.id, 45.50 + i * 0.0001, -73.57)
+    await ingest.flush()
+    points = (await session.scalars(select(TrailPoint))).all()
+    assert len(points) == MAX_TRAIL_POINTS_PER_DRIVER
+    # The latest position is still the latest report.
+    presence = await locations_service.presence(session=session, driver_id=driver.id)
+    assert presence is not None and presence.position is not None
+    assert presence.position.lat == pytest.approx(
+        45.50 + (MAX_TRAIL_POINTS_PER_DRIVER + 24) * 0.0001
+    )
+    # The cap is per flush: the next reports are trailed again.
+    _report(ingest, driver.id, 45.51, -73.57)
+    await ingest.flush()
+    assert len((await session.scalars(select(TrailPoint))).all()) == MAX_TRAIL_POINTS_PER_DRIVER + 1

@@ -443,3 +443,14 @@ async def test_many_sockets_of_one_driver_all_hear_and_unsubscribe_cleanly(
     # Nobody listens any more: a publish reaches no one and nothing is kept.
     receivers = await served.app.state.redis.publish(pubsub.driver_channel(driver.id), "{}")
     assert receivers == 0
+
+
+async def test_dispatch_figures_are_in_the_metrics(served: Served, driver: Account) -> None:
+    async with socket(served.base_url, "/v1/ws/driver", driver.token) as ws:
+        await go_online(ws, DOWNTOWN)
+        await served.app.state.locations.flush()
+        text_ = (await served.http.get("/metrics")).text
+    assert "coop_ws_connections 1.0" in text_
+    assert "coop_location_reports_total 1.0" in text_
+    assert "coop_location_flushes_total 1.0" in text_
+    assert "coop_matcher_leading 0.0" in text_  # tests run no matcher loop
