@@ -20,7 +20,7 @@ import json
 import logging
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -267,8 +267,3 @@ class LocationIngest:
             await self.flush()
         except Exception:
             logger.exception("the last flush of driver positions failed")
-
-
-def stale_before(now: datetime, grace_s: float) -> datetime:
-    """Drivers last seen before this are no longer offerable."""
-    return now - timedelta(seconds=grace_s)

@@ -20,7 +20,6 @@ force at the time of the batch.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import logging
 import time
@@ -340,10 +339,3 @@ class Matcher:
             # Still holding the lock? A dead lock connection means another worker may lead now.
             await lock_connection.execute(text("SELECT 1"))
             await lock_connection.commit()
-
-
-async def stop(task: asyncio.Task[None] | None) -> None:
-    if task is not None:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task

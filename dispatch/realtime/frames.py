@@ -8,7 +8,7 @@ connection stays open.
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
@@ -111,7 +111,3 @@ def encode(frame: dict[str, Any]) -> str:
 
 def error(code: str, message: str) -> dict[str, Any]:
     return {"type": "error", "code": code, "message": message}
-
-
-def as_utc(moment: datetime) -> datetime:
-    return moment.astimezone(UTC)

@@ -100,7 +100,6 @@ class Hub:
         self._in_flight: dict[str, collections.deque[list[asyncio.Future[None]]]] = {}
         self._early: dict[str, list[asyncio.Future[None]]] = {}
         self._pubsub: PubSub | None = None
-        self._ready = asyncio.Event()
         self._lock = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
         # The listener's own channel keeps the subscription connection open with no socket.
