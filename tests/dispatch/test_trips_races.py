@@ -8,9 +8,11 @@ import uuid
 from datetime import timedelta
 from typing import Any
 
+import pytest
 from fastapi import FastAPI
 from httpx import AsyncClient, Response
 from sqlalchemy import func, select, text
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dispatch.db import utcnow
@@ -283,3 +285,36 @@ async def test_arrived_twice_at_once_moves_once(
     )
     assert sorted(a.status_code for a in answers) == [200, 409, 409]
     assert (await _trip(session, trip["id"])).status is TripStatus.arrived
+
+
+async def test_one_driver_accepting_two_offers_at_once_gets_one_trip(
+    app: FastAPI, client: AsyncClient, admin_headers: dict[str, str], session: AsyncSession
+) -> None:
+    driver = await make_driver(client, admin_headers)
+    first = await request_trip(client, await make_rider(client, "One"))
+    await place_driver(app, driver.id, DOWNTOWN)
+    stale_offer = await offer_to(app, driver)
+    # The database holds at most one open offer per driver: a second is refused outright.
+    second = await request_trip(client, await make_rider(client, "Two"))
+    with pytest.raises(IntegrityError):
+        await session.execute(
+            text(
+                "INSERT INTO trip_offer (id, trip_id, driver_id, status, created_at, expires_at,"
+                " pickup_distance_m, pickup_eta_s, idle_s, cost, why) VALUES (:id, :trip,"
+                " :driver, 'pending', now(), now() + interval '15 seconds', 1, 1, 0, 1, 'x')"
+            ),
+            {"id": uuid.uuid4(), "trip": uuid.UUID(second["id"]), "driver": driver.id},
+        )
+    await session.rollback()
+    # So "two offers at once" is an open one and one that lapsed: both accepted together, the
+    # lapsed one is refused and the driver ends with exactly one trip.
+    report = await app.state.matcher.run_batch(now=utcnow() + timedelta(seconds=16))
+    fresh_offer = next(o.id for o in report.offers if o.driver_id == driver.id)
+    stale, fresh = await asyncio.gather(
+        _post(client, f"/v1/offers/{stale_offer}/accept", driver.headers),
+        _post(client, f"/v1/offers/{fresh_offer}/accept", driver.headers),
+    )
+    assert stale.status_code == 409 and stale.json()["type"] == "offer_expired"
+    assert fresh.status_code == 200
+    held = {(await _trip(session, t["id"])).driver_id for t in (first, second)}
+    assert held == {driver.id, None}
