@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bargaining import service as bargaining_service
 from bargaining.lifecycle import running as bargaining_running
 from bargaining.router import router as bargaining_router
-from dispatch import errors
+from dispatch import errors, exports
 from dispatch.asyncapi import router as asyncapi_router
 from dispatch.audit import router as audit_router
 from dispatch.db import create_engine, create_sessionmaker
@@ -82,6 +82,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Bargaining's impact estimates re-price the trips dispatch completed.
     app.state.completed_trips_source = trips_service.completed_since
     app.state.reputation_policy_source = reputation_policy
+    # Trips, offers, positions and ballots in the personal-data exports reputation assembles.
+    exports.install(app)
     app.add_middleware(RequestContextMiddleware, metrics=metrics)
     errors.register(app)
     for router in (

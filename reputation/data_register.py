@@ -41,6 +41,20 @@ class Storage:
         return f"PostgreSQL table {self.table} ({what})"
 
 
+EXPORT_PATHS = {"driver": "GET /v1/drivers/me/export", "rider": "GET /v1/riders/me/export"}
+
+
+@dataclass(frozen=True)
+class InExport:
+    """Where one kind of data appears in a person's export: the audience and the section."""
+
+    audience: str  # "driver" or "rider"
+    section: str
+
+    def describe(self) -> str:
+        return f"`{EXPORT_PATHS[self.audience]}` section `{self.section}`"
+
+
 @dataclass(frozen=True)
 class DataKind:
     key: str
@@ -49,6 +63,9 @@ class DataKind:
     stored: tuple[Storage, ...]
     retention: str
     readers: tuple[str, ...]
+    # The sections of the exports that give the person this data (a test checks the sections
+    # exist, and that every section of an export is declared here).
+    exported: tuple[InExport, ...] = ()
 
 
 REGISTER: tuple[DataKind, ...] = (
@@ -59,6 +76,7 @@ REGISTER: tuple[DataKind, ...] = (
         stored=(Storage("rider"),),
         retention=WHILE_ACCOUNT,
         readers=(THE_RIDER, "the driver of their trip (the account id, never the name)"),
+        exported=(InExport("rider", "account"),),
     ),
     DataKind(
         key="driver_identity",
@@ -66,7 +84,8 @@ REGISTER: tuple[DataKind, ...] = (
         purpose="to know which member drives, and that they are a member",
         stored=(Storage("driver", ("id", "name", "member_number", "created_at")),),
         retention=WHILE_MEMBER,
-        readers=(THE_DRIVER, TRIP_RIDER + " (the name only)"),
+        readers=(THE_DRIVER, TRIP_RIDER + " (the name and account id, never the member number)"),
+        exported=(InExport("driver", "account"),),
     ),
     DataKind(
         key="driver_membership",
@@ -75,6 +94,7 @@ REGISTER: tuple[DataKind, ...] = (
         stored=(Storage("driver", ("status", "committee", "reviewer")),),
         retention=WHILE_MEMBER,
         readers=(THE_DRIVER,),
+        exported=(InExport("driver", "account"),),
     ),
     DataKind(
         key="driver_status_changes",
@@ -83,6 +103,7 @@ REGISTER: tuple[DataKind, ...] = (
         stored=(Storage("driver_status_change"),),
         retention=WHILE_MEMBER,
         readers=(THE_DRIVER, ADMINS),
+        exported=(InExport("driver", "status_changes"),),
     ),
     DataKind(
         key="vehicle",
@@ -91,6 +112,7 @@ REGISTER: tuple[DataKind, ...] = (
         stored=(Storage("driver_vehicle"),),
         retention=WHILE_MEMBER,
         readers=(THE_DRIVER, TRIP_RIDER),
+        exported=(InExport("driver", "account"),),
     ),
     DataKind(
         key="access_tokens",
@@ -98,7 +120,11 @@ REGISTER: tuple[DataKind, ...] = (
         purpose="to recognise a caller",
         stored=(Storage("auth_token"),),
         retention=WHILE_ACCOUNT,
-        readers=(NOBODY,),
+        readers=(
+            NOBODY + " (the account holder's export lists the role and date of each of their "
+            "tokens, never a hash)",
+        ),
+        exported=(InExport("driver", "access_tokens"), InExport("rider", "access_tokens")),
     ),
     DataKind(
         key="trips",
@@ -107,7 +133,10 @@ REGISTER: tuple[DataKind, ...] = (
         purpose="to run the trip, price it under the agreement and pay the driver",
         stored=(Storage("trip"),),
         retention="kept as the co-op's record of trips, fares and pay; not deleted automatically",
-        readers=(TRIP_PARTIES,),
+        readers=(
+            TRIP_PARTIES + " (a driver's export of their trips leaves out the rider's account id)",
+        ),
+        exported=(InExport("driver", "trips_driven"), InExport("rider", "trips_requested")),
     ),
     DataKind(
         key="trip_request_keys",
@@ -116,7 +145,8 @@ REGISTER: tuple[DataKind, ...] = (
         purpose="so a retried request never books a second trip",
         stored=(Storage("trip_request_key"),),
         retention="kept with the trip it created",
-        readers=(NOBODY,),
+        readers=(THE_RIDER + ", in their export",),
+        exported=(InExport("rider", "idempotency_keys"),),
     ),
     DataKind(
         key="offers",
@@ -127,6 +157,7 @@ REGISTER: tuple[DataKind, ...] = (
         stored=(Storage("trip_offer"),),
         retention="kept with the trip",
         readers=(THE_DRIVER,),
+        exported=(InExport("driver", "offers_received"),),
     ),
     DataKind(
         key="driver_presence",
@@ -143,9 +174,11 @@ REGISTER: tuple[DataKind, ...] = (
         retention="one row per driver, overwritten by each new position; removed with the "
         "membership",
         readers=(
+            THE_DRIVER + ", in their export",
             "the matcher (a program, not a person)",
             "the rider of the driver's current trip, while the driver comes and during the trip",
         ),
+        exported=(InExport("driver", "positions"),),
     ),
     DataKind(
         key="trip_trails",
@@ -153,7 +186,11 @@ REGISTER: tuple[DataKind, ...] = (
         purpose="the rider's live view of the car, and the metered distance the fare is priced on",
         stored=(Storage("location_trail_point"),),
         retention="kept with the trip",
-        readers=(TRIP_PARTIES,),
+        readers=(
+            THE_DRIVER + ", in their export",
+            "the trip's rider, live, while the driver comes and during the trip",
+        ),
+        exported=(InExport("driver", "positions"),),
     ),
     DataKind(
         key="ballots",
@@ -162,6 +199,7 @@ REGISTER: tuple[DataKind, ...] = (
         stored=(Storage("bargaining_ballot"),),
         retention="kept with the proposal",
         readers=("the member themself; only the totals are published",),
+        exported=(InExport("driver", "ballots"),),
     ),
     DataKind(
         key="proposers",
@@ -169,7 +207,8 @@ REGISTER: tuple[DataKind, ...] = (
         purpose="so the committee answers for the proposals it puts to the members",
         stored=(Storage("bargaining_proposal", ("proposed_by",)),),
         retention="kept with the proposal; cleared if the member's account is removed",
-        readers=(NOBODY,),
+        readers=("the member themself, in their export",),
+        exported=(InExport("driver", "proposals_made"),),
     ),
     DataKind(
         key="rateable_trips",
@@ -178,6 +217,7 @@ REGISTER: tuple[DataKind, ...] = (
         stored=(Storage("reputation_rateable_trip"),),
         retention=WHILE_ACCOUNT,
         readers=(THE_RIDER,),
+        exported=(InExport("rider", "completed_trips_on_record"),),
     ),
     DataKind(
         key="ratings",
@@ -186,6 +226,11 @@ REGISTER: tuple[DataKind, ...] = (
         stored=(Storage("reputation_rating"),),
         retention=WHILE_ACCOUNT + " (of the rider or the driver)",
         readers=(THE_RIDER, THE_RATED_DRIVER, REVIEWERS, ANYONE_AGGREGATE),
+        exported=(
+            InExport("rider", "ratings_given"),
+            InExport("driver", "ratings_received"),
+            InExport("driver", "reputation"),
+        ),
     ),
     DataKind(
         key="appeals",
@@ -194,6 +239,10 @@ REGISTER: tuple[DataKind, ...] = (
         stored=(Storage("reputation_appeal"),),
         retention=WHILE_MEMBER,
         readers=(THE_DRIVER, REVIEWERS, ANYONE_AGGREGATE),
+        exported=(
+            InExport("driver", "appeals_filed"),
+            InExport("driver", "appeals_decided_as_reviewer"),
+        ),
     ),
     DataKind(
         key="support_cases",
@@ -203,6 +252,7 @@ REGISTER: tuple[DataKind, ...] = (
         stored=(Storage("reputation_support_case"),),
         retention=WHILE_MEMBER,
         readers=(THE_DRIVER, ADMINS, ANYONE_AGGREGATE),
+        exported=(InExport("driver", "support_cases"),),
     ),
 )
 
@@ -286,6 +336,8 @@ def to_markdown() -> str:
             "- Where: " + "; ".join(storage.describe() for storage in kind.stored),
             f"- For how long: {kind.retention}",
             "- Who can read it: " + "; ".join(kind.readers),
+            "- In the export: "
+            + ("; ".join(place.describe() for place in kind.exported) or "not exported"),
             "- Sold: never",
             "",
         ]

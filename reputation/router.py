@@ -294,6 +294,10 @@ async def data_register_report() -> dict[str, Any]:
                 ],
                 "retention": kind.retention,
                 "readers": list(kind.readers),
+                "exported_in": [
+                    {"audience": place.audience, "section": place.section}
+                    for place in kind.exported
+                ],
                 "sold": False,
             }
             for kind in data_register.REGISTER

@@ -1,0 +1,52 @@
+"""A member's own bargaining records in their personal-data export (GET /v1/drivers/me/export).
+
+The composition root installs these as export sections (`dispatch.exports`). Ballots are secret:
+each query is bound to the one member, as `GET /v1/proposals/{id}/ballot` is.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bargaining.models import Ballot, Proposal
+
+
+async def ballots(*, session: AsyncSession, driver_id: uuid.UUID) -> list[dict[str, Any]]:
+    """The member's own place on each vote's roll: their choice (null if unused) and when."""
+    rows = await session.execute(
+        select(Ballot, Proposal.title)
+        .join(Proposal, Proposal.id == Ballot.proposal_id)
+        .where(Ballot.driver_id == driver_id)
+        .order_by(Proposal.opened_at, Proposal.id)
+    )
+    return [
+        {
+            "proposal_id": ballot.proposal_id,
+            "title": title,
+            "choice": ballot.choice.value if ballot.choice is not None else None,
+            "cast_at": ballot.cast_at,
+        }
+        for ballot, title in rows
+    ]
+
+
+async def proposals_made(*, session: AsyncSession, driver_id: uuid.UUID) -> list[dict[str, Any]]:
+    """The proposals the member opened as a committee member (the record names the proposer)."""
+    proposals = await session.scalars(
+        select(Proposal)
+        .where(Proposal.proposed_by == driver_id)
+        .order_by(Proposal.opened_at, Proposal.id)
+    )
+    return [
+        {
+            "proposal_id": proposal.id,
+            "title": proposal.title,
+            "opened_at": proposal.opened_at,
+            "status": proposal.status.value,
+        }
+        for proposal in proposals
+    ]
