@@ -23,6 +23,7 @@ def _serve(args: argparse.Namespace) -> int:
         host=args.host or settings.host,
         port=args.port or settings.port,
         ws_per_message_deflate=False,
+        ws_max_size=settings.ws_transport_max_bytes,
         log_config=None,
         lifespan="on",
     )

@@ -44,7 +44,8 @@ class Settings(BaseSettings):
     ws_ping_interval_s: float = Field(default=10.0, gt=0)
     # Frames waiting for a slow client; beyond this the socket is closed with code 4008.
     ws_send_queue_size: int = Field(default=256, ge=1)
-    # The largest frame a client may send, in bytes; a bigger one gets a bad_message error frame.
+    # The largest frame a client may send, in bytes; a bigger one gets a bad_message error frame
+    # (up to `ws_transport_max_bytes`, beyond which the server closes the socket with 1009).
     ws_max_frame_bytes: int = Field(default=4096, ge=256)
     # Buffered driver positions are written to PostGIS this often, one statement per flush.
     location_flush_interval_ms: int = Field(default=250, ge=10)
@@ -54,6 +55,13 @@ class Settings(BaseSettings):
     matcher_candidates_k: int = Field(default=8, ge=1, le=100)
     # Open requests considered per batch, oldest first.
     matcher_max_requests: int = Field(default=2000, ge=1)
+
+    @property
+    def ws_transport_max_bytes(self) -> int:
+        """The WebSocket server's own message limit (uvicorn's `ws_max_size`): a little above
+        `ws_max_frame_bytes`, so a frame just over it still gets a bad_message error frame,
+        while a huge one is refused as soon as its length is known, unread (close code 1009)."""
+        return max(self.ws_max_frame_bytes * 2, 65536)
 
     @model_validator(mode="after")
     def _derive_and_check(self) -> Settings:
