@@ -130,7 +130,7 @@ def pg_run_as() -> list[str]:
 def reachable_by_postgres(path: Path) -> bool:
     if not is_root():
         return True
-    probe = subprocess.run([*pg_run_as(), "test", "-x", str(path)], check=False)
+    probe = subprocess.run([*pg_run_as(), "test", "-x", str(path)], check=False, cwd="/")
     return probe.returncode == 0
 
 
@@ -155,9 +155,18 @@ def pg_dir(base: Path) -> Path:
             stale_bindir = find_postgres_bindir()
             if stale_bindir and pg_is_running(stale_bindir, target):
                 subprocess.run(
-                    [*pg_run_as(), str(stale_bindir / "pg_ctl"), "stop", "-m", "fast", "-w",
-                     "-D", str(target)],
+                    [
+                        *pg_run_as(),
+                        str(stale_bindir / "pg_ctl"),
+                        "stop",
+                        "-m",
+                        "fast",
+                        "-w",
+                        "-D",
+                        str(target),
+                    ],
                     check=False,
+                    cwd="/",  # the postgres user may not be able to enter ours
                     stdout=subprocess.DEVNULL,
                 )
             shutil.rmtree(target)
@@ -175,6 +184,7 @@ def pg_is_running(bindir: Path, cluster: Path) -> bool:
     result = subprocess.run(
         [*pg_run_as(), str(bindir / "pg_ctl"), "status", "-D", str(cluster)],
         check=False,
+        cwd="/",  # the postgres user may not be able to enter ours
         capture_output=True,
     )
     return result.returncode == 0
@@ -227,6 +237,7 @@ def pg_up(base: Path) -> bool:
                 "--locale=C.UTF-8",
             ],
             check=True,
+            cwd="/",  # the postgres user may not be able to enter ours
             stdout=subprocess.DEVNULL,
         )
     options = " ".join(
@@ -256,6 +267,7 @@ def pg_up(base: Path) -> bool:
             options,
         ],
         check=True,
+        cwd="/",  # the postgres user may not be able to enter ours
         stdout=subprocess.DEVNULL,
     )
     exists = psql(bindir, cluster, f"SELECT 1 FROM pg_database WHERE datname = '{DB_NAME}'")
@@ -275,6 +287,7 @@ def pg_down(base: Path) -> None:
         subprocess.run(
             [*pg_run_as(), str(bindir / "pg_ctl"), "stop", "-w", "-m", "fast", "-D", str(cluster)],
             check=False,
+            cwd="/",  # the postgres user may not be able to enter ours
             stdout=subprocess.DEVNULL,
         )
 
