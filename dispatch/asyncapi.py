@@ -81,13 +81,17 @@ class OfferFrame(BaseModel):
 
 
 class OfferWithdrawnFrame(BaseModel):
-    """An offer is no longer open (expired, or the rider cancelled); accepting it would be 409."""
+    """An offer is no longer open; accepting it would be 409."""
 
     model_config = ConfigDict(title="OfferWithdrawn")
 
     type: Literal["offer_withdrawn"]
     offer_id: uuid.UUID
-    reason: str = Field(examples=["expired", "trip_cancelled"])
+    reason: str = Field(
+        description="expired (not answered in time), cancelled (the rider cancelled the trip), "
+        "unfulfilled (the request reached its max wait), unavailable (the driver went off duty)",
+        examples=["expired", "cancelled", "unfulfilled", "unavailable"],
+    )
 
 
 class TripFrame(BaseModel):
