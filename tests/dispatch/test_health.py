@@ -4,19 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import subprocess
-import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 from asgi_lifespan import LifespanManager
 from httpx import ASGITransport, AsyncClient
 from sqlalchemy.engine import make_url
 
 from dispatch.app import create_app
-from dispatch.localdev import find_redis_server
 from dispatch.settings import Settings
+from tests.servers import ThrowawayRedis
 
 
 async def test_healthz(client: AsyncClient) -> None:
@@ -83,13 +79,6 @@ class SocketProxy:
         self.listen.unlink(missing_ok=True)
 
 
-@pytest.fixture
-def short_tmp() -> Iterator[Path]:
-    # Unix socket paths are limited to about 100 bytes: pytest's tmp_path can be longer.
-    with tempfile.TemporaryDirectory(prefix="coop-") as folder:
-        yield Path(folder)
-
-
 async def test_readyz_is_503_while_postgres_is_down(settings: Settings, short_tmp: Path) -> None:
     url = make_url(settings.database_url)
     host = url.query.get("host") or url.host or ""
@@ -116,52 +105,21 @@ async def test_readyz_is_503_while_postgres_is_down(settings: Settings, short_tm
 
 
 async def test_readyz_is_503_while_redis_is_down(settings: Settings, short_tmp: Path) -> None:
-    server = find_redis_server()
-    assert server is not None
-    socket = short_tmp / "redis.sock"
-
-    def start_redis() -> subprocess.Popen[bytes]:
-        process = subprocess.Popen(
-            [
-                server,
-                "--port",
-                "0",
-                "--unixsocket",
-                str(socket),
-                "--save",
-                "",
-                "--dir",
-                str(short_tmp),
-            ],
-            stdout=subprocess.DEVNULL,
-        )
-        return process
-
-    async def wait_for_socket() -> None:
-        for _ in range(200):
-            if socket.exists():
-                return
-            await asyncio.sleep(0.02)
-        raise AssertionError("redis did not start")
-
-    process = start_redis()
-    await wait_for_socket()
-    app = create_app(settings.model_copy(update={"redis_url": f"unix://{socket}"}))
+    redis = ThrowawayRedis(short_tmp)
+    await redis.start()
+    app = create_app(settings.model_copy(update={"redis_url": redis.url}))
     try:
         async with (
             LifespanManager(app),
             AsyncClient(transport=ASGITransport(app=app), base_url="http://t") as http,
         ):
             assert (await http.get("/readyz")).status_code == 200
-            process.terminate()
-            process.wait(10)
+            redis.stop()
             down = await http.get("/readyz")
             assert down.status_code == 503
             assert down.json()["checks"]["database"] == "ok"
             assert down.json()["checks"]["redis"].startswith("unreachable")
-            process = start_redis()
-            await wait_for_socket()
+            await redis.start()
             assert (await http.get("/readyz")).status_code == 200
     finally:
-        process.terminate()
-        process.wait(10)
+        redis.stop()

@@ -4,18 +4,15 @@ keep their order through a connect, queues stay bounded, and a Redis restart is 
 from __future__ import annotations
 
 import asyncio
-import subprocess
-import tempfile
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
-import pytest
 import pytest_asyncio
 
-from dispatch.localdev import find_redis_server
 from dispatch.realtime.hub import CLOSE_TOO_SLOW, Connection, Hub
 from dispatch.redis_client import Redis, create_redis
 from dispatch.settings import Settings
+from tests.servers import ThrowawayRedis
 
 CHANNEL = "coop:ws:driver:test"
 
@@ -104,45 +101,12 @@ def test_a_flood_before_release_is_bounded_too() -> None:
 # --- Redis restarts -------------------------------------------------------------------------
 
 
-@pytest.fixture
-def short_tmp() -> Iterator[Path]:
-    with tempfile.TemporaryDirectory(prefix="coop-") as folder:
-        yield Path(folder)
-
-
 async def test_the_hub_resubscribes_after_redis_restarts(
     settings: Settings, short_tmp: Path
 ) -> None:
-    server = find_redis_server()
-    assert server is not None
-    socket = short_tmp / "redis.sock"
-
-    def start() -> subprocess.Popen[bytes]:
-        return subprocess.Popen(
-            [
-                server,
-                "--port",
-                "0",
-                "--unixsocket",
-                str(socket),
-                "--save",
-                "",
-                "--dir",
-                str(short_tmp),
-            ],
-            stdout=subprocess.DEVNULL,
-        )
-
-    async def until_up() -> None:
-        for _ in range(250):
-            if socket.exists():
-                return
-            await asyncio.sleep(0.02)
-        raise AssertionError("redis did not start")
-
-    process = start()
-    await until_up()
-    url = f"unix://{socket}"
+    redis = ThrowawayRedis(short_tmp)
+    await redis.start()
+    url = redis.url
     hub, publisher = Hub(create_redis(url)), create_redis(url)
     await hub.start()
     try:
@@ -152,11 +116,8 @@ async def test_the_hub_resubscribes_after_redis_restarts(
         assert await publisher.publish(CHANNEL, '{"n":1}') == 1
         assert await _drain(connection, 1) == ['{"n":1}']
 
-        process.terminate()
-        process.wait(10)
-        socket.unlink(missing_ok=True)
-        process = start()
-        await until_up()
+        redis.stop()
+        await redis.start()
         # The listener reconnects by itself and subscribes the channels its sockets want.
         for _ in range(300):
             try:
@@ -172,5 +133,4 @@ async def test_the_hub_resubscribes_after_redis_restarts(
     finally:
         await hub.stop()
         await publisher.aclose()
-        process.terminate()
-        process.wait(10)
+        redis.stop()
