@@ -14,12 +14,16 @@ def _serve(args: argparse.Namespace) -> int:
     from dispatch.app import create_app
     from dispatch.migrate import upgrade
     from dispatch.observability import configure_logging
+    from dispatch.realtime.pauses import tune_gc
 
     settings = get_settings()
     configure_logging(settings.log_level, settings.log_json)
     upgrade(settings.database_url)
+    app = create_app(settings)
+    # After the imports, the app and the migrations: what exists now lives as long as the process.
+    tune_gc(freeze=settings.gc_freeze, thresholds=settings.gc_thresholds)
     uvicorn.run(
-        create_app(settings),
+        app,
         host=args.host or settings.host,
         port=args.port or settings.port,
         ws_per_message_deflate=False,

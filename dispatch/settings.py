@@ -55,6 +55,12 @@ class Settings(BaseSettings):
     matcher_candidates_k: int = Field(default=8, ge=1, le=100)
     # Open requests considered per batch, oldest first.
     matcher_max_requests: int = Field(default=2000, ge=1)
+    # The cyclic garbage collector (dispatch/realtime/pauses.py, docs/performance.md): record its
+    # pauses and the event loop's lag as metrics; freeze what start-up allocated; thresholds as
+    # gc.set_threshold takes them, e.g. COOP_GC_THRESHOLDS='[700, 10, 10]' (Python's default).
+    gc_stats: bool = False
+    gc_freeze: bool = False
+    gc_thresholds: tuple[int, int, int] | None = None
 
     @property
     def ws_transport_max_bytes(self) -> int:

@@ -17,6 +17,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from dispatch.locations.ingest import LocationIngest
 from dispatch.matching.matcher import Matcher
 from dispatch.realtime.hub import Hub
+from dispatch.realtime.pauses import PauseMonitor
 from dispatch.settings import Settings
 
 
@@ -80,6 +81,9 @@ async def running(app: FastAPI) -> AsyncIterator[None]:
     collector = DispatchCollector(hub, ingest, matcher)
     registry = app.state.metrics.registry
     registry.register(collector)
+    pauses = PauseMonitor(registry) if settings.gc_stats else None
+    if pauses is not None:
+        pauses.start()
     await hub.start()
     tasks: list[asyncio.Task[None]] = []
     if settings.background_tasks:
@@ -98,4 +102,6 @@ async def running(app: FastAPI) -> AsyncIterator[None]:
         if settings.background_tasks:
             await ingest.drain()
         await hub.stop()
+        if pauses is not None:
+            await pauses.stop()
         registry.unregister(collector)

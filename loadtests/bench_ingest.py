@@ -1,0 +1,450 @@
+"""Ingest benchmark: driver positions per second, end to end, through one service process (and
+through two sharing one Redis and one PostgreSQL: the scale-out ratio).
+
+End to end means from the frame leaving the driver's socket to the position being visible to the
+matcher: the row of `location_driver_position` (the table its KNN search reads) holding it. Each
+driver's frames carry a sequence number in `heading` (seq / 100 degrees), so reading the table
+tells exactly which report of every driver is visible. A rate step sends `location` frames at a
+steady offered rate, round-robin over the sockets (each driver reports every N / rate seconds,
+slower than the flush interval, so no report is overwritten in the buffer before its flush);
+after a warm-up it reads every driver's visible sequence number at the start and the end of a
+fixed window: visible updates per second = sum of the advances / window. A sample of drivers is
+polled every 100 ms for the delay from sending a frame to seeing it in the table.
+
+Baseline, in the same run: the bare uvicorn WebSocket app of `loadtests._harness` counting the
+same frames (the transport's ceiling on this machine with this generator).
+
+    python -m loadtests.bench_ingest                          # 10,000 drivers, 1 and 2 workers
+    python -m loadtests.bench_ingest --drivers 2000 --rates 4000 --workers 1 --no-baseline
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import httpx
+
+from loadtests._harness import (
+    BenchEnv,
+    CpuMeter,
+    GcWatch,
+    LoopLag,
+    Member,
+    Process,
+    WsClient,
+    insert_accounts,
+    log,
+    machine_line,
+    median,
+    open_sockets,
+    own_cpu_s,
+    percentile,
+    pids,
+    positions_in_area,
+    raise_open_files_limit,
+    ready_on,
+    scrape,
+    service_pauses,
+)
+
+SEQ_WRAP = 36_000  # heading = (seq % SEQ_WRAP) / 100 stays within 0..360
+SAMPLE_EVERY = 20  # one driver in 20 is polled for the end-to-end delay
+POLL_S = 0.1
+TICK_S = 0.005
+
+
+@dataclass
+class Driver:
+    """What the generator keeps per socket: position, next sequence number, send times of the
+    sampled ones."""
+
+    id: uuid.UUID
+    lat: float
+    lon: float
+    seq: int = 0
+    sent_at: dict[int, float] | None = None
+
+
+@dataclass
+class Step:
+    setup: str
+    offered_per_s: float
+    sent_per_s: float = 0.0
+    visible_per_s: float = 0.0
+    window_s: float = 0.0
+    delays: list[float] = field(default_factory=list)
+    behind_at_end: int = 0  # frames sent in the window but not yet visible at its end
+    cpu: dict[str, float] = field(default_factory=dict)
+    generator_gc: str = ""
+    generator_lag: str = ""
+    service_pauses: str = ""
+
+
+def location_frame(driver: Driver) -> str:
+    driver.seq += 1
+    wobble = (driver.seq % 20) * 1e-5
+    heading = (driver.seq % SEQ_WRAP) / 100
+    return (
+        f'{{"type":"location","lat":{driver.lat + wobble:.6f},"lon":{driver.lon:.6f},'
+        f'"heading":{heading:.2f},"speed_mps":8.0}}'
+    )
+
+
+class Sender:
+    """Sends location frames at `rate` per second in total, round-robin over the sockets,
+    from one task (the tick catches up on what is due, so the rate holds despite jitter)."""
+
+    def __init__(self, clients: Sequence[WsClient], drivers: Sequence[Driver]) -> None:
+        self.clients = clients
+        self.drivers = drivers
+        self.sent = 0
+        self._next = 0
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self, rate: float) -> None:
+        self._task = asyncio.create_task(self._run(rate))
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+
+    async def _run(self, rate: float) -> None:
+        started, done = time.monotonic(), 0
+        count = len(self.clients)
+        while True:
+            due = int(rate * (time.monotonic() - started)) - done
+            # Never more than 0.1 s of frames in one go: a stalled generator stays visible as a
+            # lower sent rate instead of a burst.
+            due = min(due, max(1, int(rate * 0.1)))
+            now = time.time()
+            for _ in range(max(0, due)):
+                index = self._next
+                self._next = (index + 1) % count
+                client, driver = self.clients[index], self.drivers[index]
+                if client.open:
+                    client.send_text(location_frame(driver))
+                    if driver.sent_at is not None:
+                        driver.sent_at[driver.seq % SEQ_WRAP] = now
+                    self.sent += 1
+            done += max(0, due)
+            await asyncio.sleep(TICK_S)
+
+
+async def visible(env: BenchEnv, ids: list[uuid.UUID] | None = None) -> dict[uuid.UUID, int]:
+    """Every (or the given) driver's visible sequence number."""
+    if ids is None:
+        rows = await env.fetch(
+            "SELECT driver_id, heading_deg FROM location_driver_position "
+            "WHERE heading_deg IS NOT NULL"
+        )
+    else:
+        rows = await env.fetch(
+            "SELECT driver_id, heading_deg FROM location_driver_position "
+            "WHERE heading_deg IS NOT NULL AND driver_id = ANY($1::uuid[])",
+            ids,
+        )
+    return {row[0]: round(row[1] * 100) for row in rows}
+
+
+def advance(before: int, after: int) -> int:
+    return (after - before) % SEQ_WRAP
+
+
+class DelayProbe:
+    """Polls the sampled drivers' rows; records send -> visible delays of the reports seen."""
+
+    def __init__(self, env: BenchEnv, drivers: Sequence[Driver]) -> None:
+        import asyncpg  # noqa: F401  (imported for its side effect of failing early)
+
+        self.env = env
+        self.sampled = {d.id: d for d in drivers if d.sent_at is not None}
+        self.delays: list[float] = []
+        self._seen: dict[uuid.UUID, int] = {}
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+
+    async def _run(self) -> None:
+        import asyncpg
+        from sqlalchemy.engine import make_url
+
+        from loadtests._harness import asyncpg_kwargs
+
+        ids = list(self.sampled)
+        connection = await asyncpg.connect(**asyncpg_kwargs(make_url(self.env.database_url)))
+        try:
+            while True:
+                rows = await connection.fetch(
+                    "SELECT driver_id, heading_deg FROM location_driver_position "
+                    "WHERE heading_deg IS NOT NULL AND driver_id = ANY($1::uuid[])",
+                    ids,
+                )
+                seen_at = time.time()
+                for driver_id, heading in rows:
+                    seq = round(heading * 100)
+                    if self._seen.get(driver_id) == seq:
+                        continue
+                    self._seen[driver_id] = seq
+                    sent = self.sampled[driver_id].sent_at
+                    assert sent is not None
+                    if seq in sent:
+                        self.delays.append(seen_at - sent.pop(seq))
+                await asyncio.sleep(POLL_S)
+        finally:
+            await connection.close()
+
+
+async def run_setup(
+    env: BenchEnv,
+    setup: str,
+    servers: list[Process],
+    members: list[Member],
+    rates: list[float],
+    args: argparse.Namespace,
+    *,
+    bare: bool = False,
+) -> list[Step]:
+    steps: list[Step] = []
+    spots = positions_in_area(len(members), seed=6)
+    drivers = [
+        Driver(
+            m.id,
+            p.lat,
+            p.lon,
+            sent_at={} if (i % SAMPLE_EVERY == 0 and not bare) else None,
+        )
+        for i, (m, p) in enumerate(zip(members, spots, strict=True))
+    ]
+    clients: list[WsClient] = []
+    for server in servers:
+        server.start()
+    try:
+        for server in servers:
+            await server.wait_ready("/readyz")
+        handler = ready_on("hello")
+        for w, server in enumerate(servers):
+            part = list(range(w, len(members), len(servers)))
+            opened, errors = await open_sockets(
+                server.base_url,
+                "/v1/ws/driver",
+                [None if bare else members[i].token for i in part],
+                handler,
+            )
+            if errors:
+                raise RuntimeError(f"{len(errors)} sockets failed: {errors[:3]}")
+            for client in opened:
+                client.index = part[client.index]
+            clients.extend(opened)
+        clients.sort(key=lambda c: c.index)
+        log(f"{setup}: {len(clients)} sockets open")
+        groups = env.cpu_groups()
+        for n, server in enumerate(servers):
+            groups[f"service {n + 1}"] = pids(server.pid)
+        for rate in rates:
+            step = Step(setup, rate)
+            sender = Sender(clients, drivers)
+            probe = DelayProbe(env, drivers)
+            lag = LoopLag()
+            with GcWatch() as gc_watch:
+                sender.start(rate)
+                probe.start()
+                lag.start()
+                await asyncio.sleep(args.warmup)
+                gc_watch.reset()
+                lag.lags.clear()
+                probe.delays.clear()
+                stats_before = await scrape(servers[0].base_url) if args.gc_stats else {}
+                cpu = CpuMeter(groups)
+                cpu.start()
+                generator_cpu = own_cpu_s()
+                t0, sent0 = time.monotonic(), sender.sent
+                first = await frames_counted(servers) if bare else await visible(env)
+                await asyncio.sleep(args.window)
+                t1, sent1 = time.monotonic(), sender.sent
+                last = await frames_counted(servers) if bare else await visible(env)
+                wall, used = cpu.read()
+                used["generator"] = own_cpu_s() - generator_cpu
+                step.cpu = {name: value / wall for name, value in used.items()}
+                step.window_s = t1 - t0
+                step.sent_per_s = (sent1 - sent0) / step.window_s
+                if bare:
+                    step.visible_per_s = (sum(last.values()) - sum(first.values())) / step.window_s
+                else:
+                    moved = sum(advance(first.get(d, 0), seq) for d, seq in last.items())
+                    step.visible_per_s = moved / step.window_s
+                    step.behind_at_end = sum(
+                        advance(last.get(d.id, 0), d.seq % SEQ_WRAP) for d in drivers
+                    )
+                    step.delays = list(probe.delays)
+                if args.gc_stats and not bare:
+                    step.service_pauses = service_pauses(
+                        stats_before, await scrape(servers[0].base_url)
+                    )
+                step.generator_gc = gc_watch.summary()
+                step.generator_lag = lag.summary()
+                await sender.stop()
+                await probe.stop()
+                await lag.stop()
+            steps.append(step)
+            log(
+                f"{setup} at {rate:.0f}/s: sent {step.sent_per_s:.0f}/s, visible "
+                f"{step.visible_per_s:.0f}/s, delay p50 {ms(median(step.delays))} ms, "
+                f"CPU {cpu_line(step.cpu)}"
+            )
+            await asyncio.sleep(args.pause)
+    finally:
+        for client in clients:
+            client.close()
+        await asyncio.sleep(1.0)
+        for server in servers:
+            server.stop()
+    return steps
+
+
+async def frames_counted(servers: list[Process]) -> dict[uuid.UUID, int]:
+    counts = {}
+    async with httpx.AsyncClient(timeout=10.0) as http:
+        for server in servers:
+            response = await http.get(f"{server.base_url}/count")
+            counts[uuid.uuid4()] = int(response.json()["frames"])
+    return counts
+
+
+def ms(seconds: float) -> str:
+    return f"{seconds * 1000:.0f}"
+
+
+def cpu_line(cpu: dict[str, float]) -> str:
+    return ", ".join(f"{name} {share * 100:.0f}%" for name, share in sorted(cpu.items()))
+
+
+def report(steps: list[Step], args: argparse.Namespace, elapsed_s: float) -> str:
+    command = (
+        f"python -m loadtests.bench_ingest --drivers {args.drivers} "
+        f"--rates {','.join(f'{r:g}' for r in args.rates)} --workers "
+        f"{','.join(str(w) for w in args.workers)} --window {args.window:g}"
+    )
+    lines = [
+        f"Run: `{command}` ({elapsed_s:.0f} s); {machine_line()}.",
+        "",
+        "| setup | offered /s | sent /s | **visible /s** | visible / sent | send -> visible "
+        "p50 / p99 (ms) | behind at end | CPU (share of one core) |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for s in steps:
+        delays = f"{ms(median(s.delays))} / {ms(percentile(s.delays, 99))}" if s.delays else "-"
+        lines.append(
+            f"| {s.setup} | {s.offered_per_s:.0f} | {s.sent_per_s:.0f} "
+            f"| **{s.visible_per_s:.0f}** | {s.visible_per_s / max(1.0, s.sent_per_s):.2f} "
+            f"| {delays} | {s.behind_at_end} | {cpu_line(s.cpu)} |"
+        )
+    best: dict[str, float] = {}
+    for s in steps:
+        best[s.setup] = max(best.get(s.setup, 0.0), s.visible_per_s)
+    lines.append("")
+    lines.append(
+        "Best sustained visible rate: "
+        + "; ".join(f"{name} {value:.0f}/s" for name, value in best.items())
+        + "."
+    )
+    one, two = best.get("1 worker"), best.get("2 workers")
+    if one and two:
+        lines.append(f"Scale-out: 2 workers / 1 worker = **{two / one:.2f}x**.")
+    bare = best.get("bare uvicorn (baseline)")
+    if one and bare:
+        lines.append(f"1 worker / bare transport = {one / bare:.2f}x.")
+    for s in steps:
+        if s.setup == "bare uvicorn (baseline)":
+            continue
+        per_update = {
+            name: share / max(1.0, s.visible_per_s) * 1e6 for name, share in s.cpu.items()
+        }
+        lines.append(
+            f"\n{s.setup} at {s.offered_per_s:.0f}/s: CPU per visible update "
+            + ", ".join(f"{n} {v:.0f} µs" for n, v in sorted(per_update.items()))
+            + f". Generator GC: {s.generator_gc}; generator loop lag: {s.generator_lag}."
+            + (f" Service 1 pauses: {s.service_pauses}." if s.service_pauses else "")
+        )
+    return "\n".join(lines)
+
+
+async def run(args: argparse.Namespace) -> int:
+    limit = raise_open_files_limit()
+    if limit < args.drivers + 500:
+        log(f"RLIMIT_NOFILE is {limit}; {args.drivers} sockets need more")
+        return 2
+    started = time.monotonic()
+    env = await BenchEnv.create()
+    members, _ = await insert_accounts(env, drivers=args.drivers)
+    log(f"{len(members)} drivers written to the bench database")
+    overrides = {"COOP_GC_STATS": "true"} if args.gc_stats else {}
+    overrides.update(dict(item.split("=", 1) for item in args.env))
+    steps: list[Step] = []
+    if args.baseline:
+        steps += await run_setup(
+            env,
+            "bare uvicorn (baseline)",
+            [env.baseline_server()],
+            members,
+            args.rates,
+            args,
+            bare=True,
+        )
+    for workers in args.workers:
+        name = "1 worker" if workers == 1 else f"{workers} workers"
+        servers = [env.service(f"ingest-{workers}w-{n}", **overrides) for n in range(workers)]
+        await env.fetch("TRUNCATE location_driver_position")
+        steps += await run_setup(env, name, servers, members, args.rates, args)
+    print(report(steps, args, time.monotonic() - started))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m loadtests.bench_ingest", description=__doc__.splitlines()[0]
+    )
+    parser.add_argument("--drivers", type=int, default=10_000)
+    parser.add_argument(
+        "--rates",
+        type=lambda text: [float(r) for r in text.split(",")],
+        default=[5000.0, 10000.0, 15000.0],
+        help="offered frames per second, one step each (default 5000,10000,15000)",
+    )
+    parser.add_argument(
+        "--workers",
+        type=lambda text: [int(w) for w in text.split(",")],
+        default=[1, 2],
+        help="service processes sharing Redis and PostgreSQL, one setup each (default 1,2)",
+    )
+    parser.add_argument("--warmup", type=float, default=5.0, help="seconds before each window")
+    parser.add_argument("--window", type=float, default=20.0, help="measured seconds per step")
+    parser.add_argument("--pause", type=float, default=3.0, help="seconds between steps")
+    parser.add_argument("--no-baseline", dest="baseline", action="store_false")
+    parser.add_argument("--no-gc-stats", dest="gc_stats", action="store_false")
+    parser.add_argument(
+        "--env", action="append", default=[], metavar="COOP_X=VALUE", help="service settings"
+    )
+    args = parser.parse_args(argv)
+    try:
+        import uvloop
+
+        return uvloop.run(run(args))
+    except ImportError:
+        return asyncio.run(run(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
