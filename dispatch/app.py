@@ -21,7 +21,7 @@ from dispatch.geo import ServiceArea
 from dispatch.health import router as health_router
 from dispatch.observability import Metrics, RequestContextMiddleware
 from dispatch.realtime import runtime as dispatch_runtime
-from dispatch.realtime.router import router as realtime_router
+from dispatch.realtime.router import SocketRoutes
 from dispatch.redis_client import create_redis
 from dispatch.riders.router import router as riders_router
 from dispatch.settings import Settings, get_settings
@@ -85,6 +85,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Trips, offers, positions and ballots in the personal-data exports reputation assembles.
     exports.install(app)
     app.add_middleware(RequestContextMiddleware, metrics=metrics)
+    # Outermost: the sockets skip FastAPI's routing (dispatch/realtime/router.py says why).
+    app.add_middleware(SocketRoutes)
     errors.register(app)
     for router in (
         health_router,
@@ -95,7 +97,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         audit_router,
         reputation_router,
         trips_router,
-        realtime_router,
     ):
         app.include_router(router)
     app.include_router(asyncapi_router)
