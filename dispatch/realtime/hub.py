@@ -52,6 +52,7 @@ class Connection:
         self.close_code = 1000
         self.close_reason = ""
         self._held: list[str] | None = []
+        self._closed: asyncio.Future[None] | None = None
 
     def push(self, text: str) -> bool:
         """Queues one frame; a full queue closes the connection instead of growing."""
@@ -81,6 +82,17 @@ class Connection:
         if not self.closing.is_set():
             self.close_code, self.close_reason = code, reason
             self.closing.set()
+            if self._closed is not None and not self._closed.done():
+                self._closed.set_result(None)
+
+    def closed(self) -> asyncio.Future[None]:
+        """A future done once the connection must close: awaited beside the socket's loops
+        without a task of its own."""
+        if self._closed is None:
+            self._closed = asyncio.get_running_loop().create_future()
+            if self.closing.is_set():
+                self._closed.set_result(None)
+        return self._closed
 
     def _overflow(self) -> None:
         self.shut(

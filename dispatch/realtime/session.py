@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -47,6 +47,7 @@ logger = logging.getLogger("coop.realtime")
 CLOSE_TIMEOUT_S = 5.0
 # A report stamped further ahead than this is refused: a wrong clock must not block later ones.
 MAX_FUTURE_TS = timedelta(seconds=60)
+PING = frames.encode({"type": "ping"})
 
 
 class SocketSession:
@@ -192,16 +193,20 @@ class SocketSession:
     # --- the loops ---------------------------------------------------------------------------
 
     async def _pump(self, connection: Connection) -> None:
-        loops: list[Callable[[Connection], Coroutine[Any, Any, Any]]] = [
-            self._receive_loop,
-            self._send_loop,
-            self._ping_loop,
+        # Two tasks and a timer per socket, and the connection's closing as a plain future: at
+        # 10,000 sockets every task (with the coroutine it keeps) is memory and garbage-collector
+        # work (docs/performance.md, "Connections").
+        tasks: list[asyncio.Future[None]] = [
+            asyncio.create_task(self._receive_loop(connection)),
+            asyncio.create_task(self._send_loop(connection)),
         ]
-        tasks: list[asyncio.Task[Any]] = [asyncio.create_task(loop(connection)) for loop in loops]
-        tasks.append(asyncio.create_task(connection.closing.wait()))
+        stop_pings = self._start_pings(connection)
         try:
-            done, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+            done, _ = await asyncio.wait(
+                [*tasks, connection.closed()], return_when=asyncio.FIRST_COMPLETED
+            )
         finally:
+            stop_pings()
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
@@ -226,14 +231,33 @@ class SocketSession:
                 self.client_gone = True
                 return
 
-    async def _ping_loop(self, connection: Connection) -> None:
-        ping = frames.encode({"type": "ping"})
-        while True:
-            await asyncio.sleep(self.settings.ws_ping_interval_s)
-            connection.push(ping)
-            if self.role is Role.driver:
-                assert self.subject_id is not None
-                self.ingest.touch(self.subject_id, utcnow())
+    def _start_pings(self, connection: Connection) -> Callable[[], None]:
+        """Every `COOP_WS_PING_INTERVAL_S`, from a timer: a ping frame, and for a driver the
+        renewal of their presence. Answers the function that stops it."""
+        loop = asyncio.get_running_loop()
+        interval_s = self.settings.ws_ping_interval_s
+        handle: asyncio.TimerHandle | None = None
+
+        def ping() -> None:
+            nonlocal handle
+            try:
+                connection.push(PING)
+                if self.role is Role.driver:
+                    assert self.subject_id is not None
+                    self.ingest.touch(self.subject_id, utcnow())
+            except Exception:
+                logger.exception("pinging %s failed", connection.label)
+                connection.shut(1011, "internal error; reconnect")
+                return
+            handle = loop.call_later(interval_s, ping)
+
+        handle = loop.call_later(interval_s, ping)
+
+        def stop() -> None:
+            if handle is not None:
+                handle.cancel()
+
+        return stop
 
     async def _receive_loop(self, connection: Connection) -> None:
         while True:
