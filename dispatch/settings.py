@@ -55,12 +55,15 @@ class Settings(BaseSettings):
     matcher_candidates_k: int = Field(default=8, ge=1, le=100)
     # Open requests considered per batch, oldest first.
     matcher_max_requests: int = Field(default=2000, ge=1)
-    # The cyclic garbage collector (dispatch/realtime/pauses.py, docs/performance.md): record its
-    # pauses and the event loop's lag as metrics; freeze what start-up allocated; thresholds as
-    # gc.set_threshold takes them, e.g. COOP_GC_THRESHOLDS='[700, 10, 10]' (Python's default).
+    # The cyclic garbage collector in `serve` (dispatch/realtime/pauses.py, docs/performance.md):
+    # record its pauses and the event loop's lag as metrics; freeze what start-up allocated; and
+    # its thresholds as gc.set_threshold takes them. With Python's defaults ('[700, 10, 10]')
+    # 10,000 sockets meant a full collection of 1-2 s every ten seconds or so under load; with a
+    # young generation of 50,000 objects the steady stream of short-lived frames never triggers
+    # one, and the last number keeps the garbage of closed sockets from piling up.
     gc_stats: bool = False
-    gc_freeze: bool = False
-    gc_thresholds: tuple[int, int, int] | None = None
+    gc_freeze: bool = True
+    gc_thresholds: tuple[int, int, int] | None = (50_000, 10, 1)
 
     @property
     def ws_transport_max_bytes(self) -> int:

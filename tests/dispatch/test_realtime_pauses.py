@@ -82,3 +82,8 @@ def test_thresholds_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -
     loaded = Settings()
     assert loaded.gc_thresholds == (50000, 20, 100)
     assert loaded.gc_freeze is True
+    monkeypatch.delenv("COOP_GC_THRESHOLDS")
+    monkeypatch.delenv("COOP_GC_FREEZE")
+    # `serve` tunes the collector unless told otherwise (docs/performance.md says why).
+    assert Settings().gc_thresholds == (50_000, 10, 1)
+    assert Settings().gc_freeze is True
