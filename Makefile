@@ -6,7 +6,8 @@ PY := $(VENV)/bin/python
 export COOP_DATA_DIR ?= $(CURDIR)/.var
 LOCALDEV := $(PY) -m dispatch.localdev
 
-.PHONY: venv services demo serve test check lint format typecheck stop bench load clean
+.PHONY: venv services demo serve test check lint format typecheck stop bench load clean \
+	bench-realtime bench-quick bench-realtime-quick
 
 venv: $(VENV)/.installed
 
@@ -47,8 +48,25 @@ format: venv
 typecheck: venv
 	$(VENV)/bin/mypy
 
-bench: venv ## the matching benchmark (results in docs/performance.md)
+bench: venv ## every benchmark, about 25 minutes (results in docs/performance.md)
 	$(PY) -m loadtests.bench_matching
+	@$(LOCALDEV) run -- $(MAKE) --no-print-directory bench-realtime
+
+# Ingest, connections and dispatch latency against the private PostgreSQL and Redis (started
+# by `make bench`, or by `make services` beforehand).
+bench-realtime:
+	$(PY) -m loadtests.bench_ingest
+	$(PY) -m loadtests.bench_connections
+	$(PY) -m loadtests.bench_latency
+
+bench-quick: venv ## every benchmark at small sizes, a few minutes (no figures for the docs)
+	$(PY) -m loadtests.bench_matching --sizes 1000x2000 --repeats 5
+	@$(LOCALDEV) run -- $(MAKE) --no-print-directory bench-realtime-quick
+
+bench-realtime-quick:
+	$(PY) -m loadtests.bench_ingest --drivers 2000 --rates 4000 --window 10 --no-baseline
+	$(PY) -m loadtests.bench_connections --sockets 1000 --no-baseline
+	$(PY) -m loadtests.bench_latency --drivers 1000 --duration 20 --no-baseline
 
 LOAD_USERS ?= 60
 LOAD_SPAWN_RATE ?= 10

@@ -33,6 +33,7 @@ from loadtests._harness import (
     WsClient,
     await_all,
     frame_type,
+    freeze_generator,
     insert_accounts,
     log,
     machine_line,
@@ -132,6 +133,7 @@ async def run_one(
             result.rss_kib.append((len(clients), rss_kib(pid)))
             log(f"{name}: {len(clients)} sockets, RSS {result.rss_kib[-1][1] / 1024:.0f} MiB")
         result.open_s = time.monotonic() - started
+        freeze_generator()
         result.sockets = len(clients)
         # Idle long enough for every socket to get at least one of the server's pings.
         if ping_interval_s is not None:

@@ -52,6 +52,7 @@ from loadtests._harness import (
     WsClient,
     await_all,
     frame_type,
+    freeze_generator,
     insert_accounts,
     log,
     machine_line,
@@ -245,6 +246,7 @@ async def run_setup(
         if missing:
             raise RuntimeError(f"{missing} drivers did not go online")
         log(f"{setup}: {len(clients)} drivers online")
+        freeze_generator()
         sender = Sender(clients, states)
         if position_every_s:
             result.position_rate = len(clients) / position_every_s
