@@ -222,6 +222,9 @@ async def run(args: argparse.Namespace) -> int:
     results = []
     overrides = {"COOP_GC_STATS": "true"} if args.gc_stats else {}
     overrides.update(dict(item.split("=", 1) for item in args.env))
+    if args.churn:
+        print(await churn(env, [d.token for d in drivers], args, overrides, started))
+        return 0
     service = env.service("connections-service", **overrides)
     results.append(
         await run_one(
@@ -249,6 +252,45 @@ async def run(args: argparse.Namespace) -> int:
     return 0 if ok else 1
 
 
+async def churn(
+    env: BenchEnv,
+    tokens: list[str | None],
+    args: argparse.Namespace,
+    overrides: dict[str, str],
+    started: float,
+) -> str:
+    """Reconnect churn: all the sockets open and close, `args.churn` times; the service's RSS
+    after each round and its GC pauses say whether closed sockets' garbage is collected."""
+    service = env.service("connections-churn", **overrides)
+    service.start()
+    rss: list[int] = []
+    try:
+        await service.wait_ready("/readyz")
+        before = await scrape(service.base_url)
+        for _ in range(args.churn):
+            clients, errors = await open_sockets(
+                service.base_url, "/v1/ws/driver", tokens, ready_on("hello"), progress_every=0
+            )
+            if errors:
+                raise RuntimeError(f"{len(errors)} sockets failed: {errors[:3]}")
+            for client in clients:
+                client.close()
+            await asyncio.sleep(SETTLE_S)
+            rss.append(rss_kib(service.pid) // 1024)
+        pauses = service_pauses(before, await scrape(service.base_url))
+    finally:
+        service.stop()
+    command = (
+        f"python -m loadtests.bench_connections --sockets {args.sockets} --churn {args.churn}"
+        + "".join(f" --env {item}" for item in args.env)
+    )
+    return (
+        f"Run: `{command}` ({time.monotonic() - started:.0f} s); {machine_line()}.\n\n"
+        f"{args.churn} rounds of {len(tokens)} sockets opened and closed. Service RSS after "
+        f"each round (MiB): {', '.join(str(r) for r in rss)}.\nService pauses: {pauses}."
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m loadtests.bench_connections", description=__doc__.splitlines()[0]
@@ -260,6 +302,13 @@ def main(argv: list[str] | None = None) -> int:
         dest="gc_stats",
         action="store_false",
         help="do not ask the service for its GC and loop-lag statistics",
+    )
+    parser.add_argument(
+        "--churn",
+        type=int,
+        default=0,
+        metavar="ROUNDS",
+        help="instead: open and close all the sockets ROUNDS times, RSS after each round",
     )
     parser.add_argument(
         "--env",
