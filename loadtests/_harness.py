@@ -31,7 +31,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -202,6 +202,35 @@ def free_port() -> int:
         return port
 
 
+def _stop_with_parent() -> None:
+    """In the child before exec: Linux sends it SIGINT (uvicorn's graceful stop) if the bench
+    dies without stopping it, so no service outlives a killed benchmark."""
+    with contextlib.suppress(OSError, AttributeError):
+        import ctypes
+
+        pr_set_pdeathsig = 1
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGINT)
+
+
+def run_bench(main: Coroutine[Any, Any, int]) -> int:
+    """Runs a benchmark's main coroutine on uvloop when installed; SIGTERM ends it like Ctrl-C,
+    so its `finally` blocks stop what it started."""
+
+    def terminate(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, terminate)
+    try:
+        import uvloop
+
+        return uvloop.run(main)
+    except ImportError:
+        return asyncio.run(main)
+    except KeyboardInterrupt:
+        log("interrupted; everything it started is stopped")
+        return 130
+
+
 class Process:
     """A child process on 127.0.0.1:port (the service or the baseline server), logged to a file,
     in its own session so only we stop it; `stop()` is SIGINT, then SIGTERM, then SIGKILL."""
@@ -233,6 +262,7 @@ class Process:
             stdout=self._log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            preexec_fn=_stop_with_parent,
         )
 
     async def wait_ready(self, path: str = "/readyz", timeout_s: float = 60.0) -> None:

@@ -45,6 +45,7 @@ from loadtests._harness import (
     raise_open_files_limit,
     ready_on,
     rss_kib,
+    run_bench,
     scrape,
     service_pauses,
 )
@@ -320,12 +321,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.sockets <= WARM_SOCKETS:
         parser.error(f"--sockets must be more than {WARM_SOCKETS}")
-    try:
-        import uvloop
-
-        return uvloop.run(run(args))
-    except ImportError:
-        return asyncio.run(run(args))
+    return run_bench(run(args))
 
 
 if __name__ == "__main__":

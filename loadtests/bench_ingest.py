@@ -50,6 +50,7 @@ from loadtests._harness import (
     positions_in_area,
     raise_open_files_limit,
     ready_on,
+    run_bench,
     scrape,
     service_pauses,
 )
@@ -479,12 +480,7 @@ def main(argv: list[str] | None = None) -> int:
         "--env", action="append", default=[], metavar="COOP_X=VALUE", help="service settings"
     )
     args = parser.parse_args(argv)
-    try:
-        import uvloop
-
-        return uvloop.run(run(args))
-    except ImportError:
-        return asyncio.run(run(args))
+    return run_bench(run(args))
 
 
 if __name__ == "__main__":
