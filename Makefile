@@ -4,9 +4,10 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 export COOP_DATA_DIR ?= $(CURDIR)/.var
-LOCALDEV := $(PY) -m dispatch.localdev
+LOCALDEV := $(PY) -m dispatch.core.localdev
 
-.PHONY: venv services demo serve test check lint format typecheck stop bench load clean \
+.PHONY: venv services demo serve test check lint format typecheck imports architecture stop \
+	bench load clean \
 	bench-realtime bench-quick bench-realtime-quick
 
 venv: $(VENV)/.installed
@@ -35,7 +36,13 @@ serve: venv ## just the service, in the foreground
 test: venv ## the whole suite against private PostgreSQL/PostGIS and Redis
 	@$(LOCALDEV) run -- $(PY) -m pytest $(PYTEST_ARGS)
 
-check: lint typecheck
+check: lint typecheck imports
+
+imports: venv ## the import contracts of .importlinter (the architecture's layers)
+	$(VENV)/bin/lint-imports --no-cache
+
+architecture: venv ## redraw the layer diagram in docs/architecture.md from .importlinter
+	$(PY) .ci/architecture_diagram.py
 
 lint: venv
 	$(VENV)/bin/ruff check .
@@ -76,7 +83,7 @@ load: venv ## Locust riders and drivers against a local service for LOAD_TIME, t
 	  --spawn-rate $(LOAD_SPAWN_RATE) --time $(LOAD_TIME)
 
 stop: ## stop the private instances of this COOP_DATA_DIR
-	@$(PYTHON) -m dispatch.localdev down
+	@$(PYTHON) -m dispatch.core.localdev down
 
 clean: stop
 	rm -rf $(VENV) $(COOP_DATA_DIR) .mypy_cache .ruff_cache .pytest_cache .hypothesis

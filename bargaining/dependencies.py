@@ -9,7 +9,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from bargaining.impact import CompletedTripsSource
-from dispatch.db import utcnow
+from dispatch.core.db import utcnow
 
 
 def current_time(request: Request) -> datetime:

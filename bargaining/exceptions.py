@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
-from dispatch.errors import Conflict, Forbidden, NotFound, ServiceUnavailable, UnprocessableEntity
+from dispatch.core.errors import (
+    Conflict,
+    Forbidden,
+    NotFound,
+    ServiceUnavailable,
+    UnprocessableEntity,
+)
 
 
 class AgreementNotFound(NotFound):

@@ -13,7 +13,7 @@ from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal, localcontext
 
 from bargaining.terms import CENT, Terms, money_str
-from dispatch.geo import haversine_m
+from dispatch.core.geo import haversine_m
 
 # A quote knows only the straight line between pickup and dropoff. Streets are longer than the
 # line: on a city grid a trip is about 1.3 times the great-circle distance (Manhattan distance is

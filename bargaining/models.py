@@ -24,7 +24,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from bargaining.terms import Terms
-from dispatch.db import Base, utcnow
+from dispatch.core.db import Base, utcnow
 
 
 class AgreementVersion(Base):

@@ -19,7 +19,7 @@ from bargaining.schemas import (
     ProposalCreate,
     ProposalOut,
 )
-from dispatch.db import SessionDep
+from dispatch.core.db import SessionDep
 from drivers.dependencies import CommitteeMember, CurrentDriver
 
 router = APIRouter(tags=["bargaining"])

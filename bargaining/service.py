@@ -28,8 +28,8 @@ from bargaining.exceptions import (
 from bargaining.impact import IMPACT_WINDOW, CompletedTripsSource, estimate
 from bargaining.models import AgreementVersion, Ballot, BallotChoice, Proposal, ProposalStatus
 from bargaining.terms import Terms, load_founding_terms, terms_sha256, terms_to_wire
-from dispatch import audit
-from dispatch.errors import Forbidden
+from dispatch.core import audit
+from dispatch.core.errors import Forbidden
 from drivers.models import Driver, DriverStatus
 
 logger = logging.getLogger("coop.bargaining")

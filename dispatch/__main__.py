@@ -5,15 +5,15 @@ from __future__ import annotations
 import argparse
 import sys
 
-from dispatch.settings import get_settings
+from dispatch.core.settings import get_settings
 
 
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from dispatch.app import create_app
+    from dispatch.core.observability import configure_logging
     from dispatch.migrate import upgrade
-    from dispatch.observability import configure_logging
     from dispatch.realtime.pauses import tune_gc
 
     settings = get_settings()
@@ -47,7 +47,7 @@ def _verify_audit(args: argparse.Namespace) -> int:
 
     from sqlalchemy.exc import SQLAlchemyError
 
-    from dispatch.audit import describe, verify_database
+    from dispatch.core.audit import describe, verify_database
 
     try:
         result = asyncio.run(verify_database(get_settings().database_url))

@@ -13,18 +13,19 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bargaining import service as bargaining_service
 from bargaining.lifecycle import running as bargaining_running
 from bargaining.router import router as bargaining_router
-from dispatch import errors, exports
+from dispatch import exports
 from dispatch.asyncapi import router as asyncapi_router
-from dispatch.audit import router as audit_router
-from dispatch.db import create_engine, create_sessionmaker
-from dispatch.geo import ServiceArea
-from dispatch.health import router as health_router
-from dispatch.observability import Metrics, RequestContextMiddleware
+from dispatch.core import errors
+from dispatch.core.audit import router as audit_router
+from dispatch.core.db import create_engine, create_sessionmaker
+from dispatch.core.geo import ServiceArea
+from dispatch.core.health import router as health_router
+from dispatch.core.observability import Metrics, RequestContextMiddleware
+from dispatch.core.redis_client import create_redis
+from dispatch.core.riders.router import router as riders_router
+from dispatch.core.settings import Settings, get_settings
 from dispatch.realtime import runtime as dispatch_runtime
 from dispatch.realtime.router import SocketRoutes
-from dispatch.redis_client import create_redis
-from dispatch.riders.router import router as riders_router
-from dispatch.settings import Settings, get_settings
 from dispatch.trips import service as trips_service
 from dispatch.trips.router import router as trips_router
 from drivers.router import router as drivers_router

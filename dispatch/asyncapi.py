@@ -18,7 +18,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.json_schema import models_json_schema
 
-from dispatch.geo import Position
+from dispatch.core.geo import Position
 from dispatch.realtime.frames import AvailabilityFrame, LocationFrame, PingFrame, PongFrame
 from dispatch.trips.schemas import TripOut
 from reputation.schemas import AppealOut

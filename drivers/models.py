@@ -9,7 +9,9 @@ from datetime import datetime
 from sqlalchemy import Boolean, DateTime, Enum, ForeignKey, SmallInteger, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from dispatch.db import Base, utcnow
+from dispatch.core.db import Base, utcnow
+
+REASON_MAX_CHARS = 2000
 
 
 class DriverStatus(enum.StrEnum):
@@ -45,3 +47,20 @@ class DriverVehicle(Base):
     wheelchair_accessible: Mapped[bool] = mapped_column(Boolean, default=False)
 
     driver: Mapped[Driver] = relationship(back_populates="vehicle")
+
+
+class DriverStatusChange(Base):
+    __tablename__ = "driver_status_change"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    driver_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("driver.id", ondelete="CASCADE"), index=True
+    )
+    from_status: Mapped[DriverStatus] = mapped_column(
+        Enum(DriverStatus, name="driver_status", create_type=False)
+    )
+    to_status: Mapped[DriverStatus] = mapped_column(
+        Enum(DriverStatus, name="driver_status", create_type=False)
+    )
+    reason: Mapped[str] = mapped_column(String(REASON_MAX_CHARS))
+    changed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from fastapi import APIRouter, status
 
-from dispatch.auth import Admin
-from dispatch.db import SessionDep
+from dispatch.core.auth import AccountCreated, Admin
+from dispatch.core.db import SessionDep
 from drivers import service
 from drivers.dependencies import CurrentDriver
-from drivers.schemas import AccountCreated, DriverCreate, DriverOut
+from drivers.schemas import DriverCreate, DriverOut
 
 router = APIRouter(prefix="/v1/drivers", tags=["drivers"])
 

@@ -31,11 +31,6 @@ class DriverCreate(BaseModel):
     vehicle: VehicleIn
 
 
-class AccountCreated(BaseModel):
-    id: uuid.UUID
-    token: str
-
-
 class DriverOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 

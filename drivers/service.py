@@ -8,9 +8,9 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from dispatch.auth import Role, issue_token
-from dispatch.errors import Conflict, NotFound
-from drivers.models import Driver, DriverStatus, DriverVehicle
+from dispatch.core.auth import Role, issue_token
+from dispatch.core.errors import Conflict, NotFound
+from drivers.models import Driver, DriverStatus, DriverStatusChange, DriverVehicle
 from drivers.schemas import DriverCreate
 
 
@@ -50,10 +50,11 @@ async def get(*, session: AsyncSession, driver_id: uuid.UUID) -> Driver:
     return driver
 
 
-async def count_active(*, session: AsyncSession) -> int:
-    from sqlalchemy import func
-
-    result = await session.scalar(
-        select(func.count()).select_from(Driver).where(Driver.status == DriverStatus.active)
+async def list_changes(*, session: AsyncSession, driver_id: uuid.UUID) -> list[DriverStatusChange]:
+    """Every status change of one driver, oldest first."""
+    rows = await session.scalars(
+        select(DriverStatusChange)
+        .where(DriverStatusChange.driver_id == driver_id)
+        .order_by(DriverStatusChange.changed_at, DriverStatusChange.id)
     )
-    return int(result or 0)
+    return list(rows)

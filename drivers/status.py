@@ -11,35 +11,17 @@ from datetime import datetime
 
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field, field_validator
-from sqlalchemy import DateTime, Enum, ForeignKey, String, select, update
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import Mapped, mapped_column
 
-from dispatch import audit
-from dispatch.auth import Admin
-from dispatch.db import Base, SessionDep, utcnow
-from dispatch.errors import Conflict, NotFound
-from drivers.models import Driver, DriverStatus
+from dispatch.core import audit
+from dispatch.core.auth import Admin
+from dispatch.core.db import SessionDep, utcnow
+from dispatch.core.errors import Conflict, NotFound
+from drivers.models import REASON_MAX_CHARS, Driver, DriverStatus, DriverStatusChange
+from drivers.service import list_changes
 
-REASON_MAX_CHARS = 2000
 AUDIT_KIND = "driver_status_change"
-
-
-class DriverStatusChange(Base):
-    __tablename__ = "driver_status_change"
-
-    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
-    driver_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("driver.id", ondelete="CASCADE"), index=True
-    )
-    from_status: Mapped[DriverStatus] = mapped_column(
-        Enum(DriverStatus, name="driver_status", create_type=False)
-    )
-    to_status: Mapped[DriverStatus] = mapped_column(
-        Enum(DriverStatus, name="driver_status", create_type=False)
-    )
-    reason: Mapped[str] = mapped_column(String(REASON_MAX_CHARS))
-    changed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
 class StatusUnchanged(Conflict):
@@ -113,16 +95,6 @@ async def change_status(
     )
     await session.commit()
     return change
-
-
-async def list_changes(*, session: AsyncSession, driver_id: uuid.UUID) -> list[DriverStatusChange]:
-    """Every status change of one driver, oldest first."""
-    rows = await session.scalars(
-        select(DriverStatusChange)
-        .where(DriverStatusChange.driver_id == driver_id)
-        .order_by(DriverStatusChange.changed_at, DriverStatusChange.id)
-    )
-    return list(rows)
 
 
 router = APIRouter(prefix="/v1/drivers", tags=["drivers"])

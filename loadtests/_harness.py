@@ -42,11 +42,11 @@ import httpx
 from sqlalchemy import insert
 from sqlalchemy.engine import URL, make_url
 
-from dispatch.auth import AuthToken, Role, hash_token, new_token
-from dispatch.db import create_engine
-from dispatch.geo import ServiceArea
-from dispatch.riders.models import Rider
-from dispatch.settings import Settings, get_settings
+from dispatch.core.auth import AuthToken, Role, hash_token, new_token
+from dispatch.core.db import create_engine
+from dispatch.core.geo import ServiceArea
+from dispatch.core.riders.models import Rider
+from dispatch.core.settings import Settings, get_settings
 from dispatch.simulator.movement import Point, random_point_in
 from drivers.models import Driver, DriverStatus, DriverVehicle
 
@@ -352,7 +352,7 @@ class BenchEnv:
         database_url = bench_url.render_as_string(hide_password=False)
         await asyncio.to_thread(upgrade, database_url)
         redis_url = with_redis_db(settings.redis_url, BENCH_REDIS_DB)
-        from dispatch.redis_client import create_redis
+        from dispatch.core.redis_client import create_redis
 
         redis = create_redis(redis_url)
         try:

@@ -40,8 +40,8 @@ from typing import Any
 
 import httpx
 
-from dispatch.geo import ServiceArea
-from dispatch.settings import get_settings
+from dispatch.core.geo import ServiceArea
+from dispatch.core.settings import get_settings
 from dispatch.simulator.movement import random_destination, random_point_in
 from loadtests._harness import (
     BenchEnv,

@@ -26,8 +26,8 @@ from locust.exception import StopUser
 from websockets.exceptions import ConnectionClosed, InvalidHandshake
 from websockets.sync.client import ClientConnection, connect
 
-from dispatch.geo import ServiceArea
-from dispatch.settings import DEV_ADMIN_TOKEN, PACKAGE_DIR
+from dispatch.core.geo import ServiceArea
+from dispatch.core.settings import DEV_ADMIN_TOKEN, PACKAGE_DIR
 from dispatch.simulator.city import busy_centre
 from dispatch.simulator.client import parse_frame, ws_url
 from dispatch.simulator.config import (

@@ -17,7 +17,7 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-from dispatch.settings import get_settings
+from dispatch.core.settings import get_settings
 from dispatch.simulator.service import ServiceError, ServiceProcess
 
 LOCUSTFILE = Path(__file__).resolve().parent / "locustfile.py"

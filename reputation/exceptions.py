@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dispatch.errors import Conflict, Forbidden, NotFound
+from dispatch.core.errors import Conflict, Forbidden, NotFound
 
 
 class TripNotCompleted(Conflict):

@@ -17,9 +17,9 @@ from fastapi.encoders import jsonable_encoder
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from dispatch.auth import AuthToken
-from dispatch.riders.models import Rider
-from drivers import status as driver_status
+from dispatch.core.auth import AuthToken
+from dispatch.core.riders.models import Rider
+from drivers import service as drivers_service
 from drivers.models import Driver
 from reputation import service
 from reputation.models import Appeal
@@ -109,7 +109,7 @@ async def driver_export(
                 "reason": change.reason,
                 "changed_at": change.changed_at,
             }
-            for change in await driver_status.list_changes(session=session, driver_id=driver.id)
+            for change in await drivers_service.list_changes(session=session, driver_id=driver.id)
         ],
         "ratings_received": [
             rating_for_driver(rating, reason=result.reasons[rating.id], key=key, now=now)

@@ -9,12 +9,12 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query, Request, status
 from redis.exceptions import RedisError
 
-from dispatch import pubsub
-from dispatch.auth import Admin
-from dispatch.db import SessionDep, utcnow
-from dispatch.errors import Forbidden
-from dispatch.redis_client import RedisDep
-from dispatch.riders.dependencies import CurrentRider
+from dispatch.core import pubsub
+from dispatch.core.auth import Admin
+from dispatch.core.db import SessionDep, utcnow
+from dispatch.core.errors import Forbidden
+from dispatch.core.redis_client import RedisDep
+from dispatch.core.riders.dependencies import CurrentRider
 from drivers.dependencies import CurrentDriver, Reviewer
 from reputation import data_register, export, service, transparency
 from reputation.dependencies import PolicySourceDep, PseudonymKey

@@ -15,8 +15,8 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from dispatch import audit
-from dispatch.db import utcnow
+from dispatch.core import audit
+from dispatch.core.db import utcnow
 from reputation import score as scoring
 from reputation.exceptions import (
     AlreadyAppealed,

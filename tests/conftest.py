@@ -27,10 +27,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from dispatch.all_models import Base
 from dispatch.app import create_app
-from dispatch.db import create_engine, create_sessionmaker
+from dispatch.core.db import create_engine, create_sessionmaker
+from dispatch.core.redis_client import Redis, create_redis
+from dispatch.core.settings import Settings
 from dispatch.migrate import upgrade
-from dispatch.redis_client import Redis, create_redis
-from dispatch.settings import Settings
 
 TEST_REDIS_DB = int(os.environ.get("COOP_TEST_REDIS_DB", "1"))
 

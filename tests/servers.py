@@ -6,7 +6,7 @@ import asyncio
 import subprocess
 from pathlib import Path
 
-from dispatch.localdev import find_redis_server
+from dispatch.core.localdev import find_redis_server
 
 
 class ThrowawayRedis:

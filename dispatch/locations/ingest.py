@@ -25,8 +25,8 @@ from datetime import datetime
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from dispatch.pubsub import rider_channel
-from dispatch.redis_client import Redis
+from dispatch.core.pubsub import rider_channel
+from dispatch.core.redis_client import Redis
 
 logger = logging.getLogger("coop.locations")
 

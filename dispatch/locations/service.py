@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from dispatch.geo import Position
+from dispatch.core.geo import Position
 
 # Going available starts a new stretch of waiting unless the driver was already available and
 # present (within the grace period); going off duty ends it.

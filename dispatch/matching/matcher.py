@@ -37,11 +37,11 @@ from sqlalchemy.ext.asyncio import (
 
 from bargaining import service as bargaining_service
 from bargaining.terms import DispatchTerms
-from dispatch.db import utcnow
+from dispatch.core.db import utcnow
+from dispatch.core.redis_client import Redis
+from dispatch.core.settings import Settings
 from dispatch.matching import assignment, costs
 from dispatch.matching.candidates import Candidate, find, open_requests
-from dispatch.redis_client import Redis
-from dispatch.settings import Settings
 from dispatch.trips import push
 from dispatch.trips import service as trips_service
 from dispatch.trips.models import Offer, Trip

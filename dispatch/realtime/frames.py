@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
-from dispatch.errors import field_errors
+from dispatch.core.errors import field_errors
 
 
 class BadFrame(ValueError):

@@ -1,9 +1,9 @@
 """The process's hub: which sockets are here, and one Redis listener that feeds them.
 
 A worker keeps only its own sockets. Anything for a rider or driver is published on Redis
-(`dispatch.pubsub`), on the channel of that rider or driver; the hub subscribes to the channels of
-the sockets it holds and hands each message to their send queues. So N workers behind any load
-balancer behave as one.
+(`dispatch.core.pubsub`), on the channel of that rider or driver; the hub subscribes to the
+channels of the sockets it holds and hands each message to their send queues. So N workers
+behind any load balancer behave as one.
 
 Each socket has a bounded send queue: a client that reads too slowly fills it and is dropped
 (close code 4008) instead of making the worker hold an ever-growing backlog.
@@ -20,8 +20,8 @@ from typing import Any
 
 from redis.asyncio.client import PubSub
 
-from dispatch.pubsub import CHANNEL_PREFIX
-from dispatch.redis_client import Redis
+from dispatch.core.pubsub import CHANNEL_PREFIX
+from dispatch.core.redis_client import Redis
 
 logger = logging.getLogger("coop.realtime")
 

@@ -14,11 +14,11 @@ from collections.abc import AsyncIterator, Iterator
 from fastapi import FastAPI
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
+from dispatch.core.settings import Settings
 from dispatch.locations.ingest import LocationIngest
 from dispatch.matching.matcher import Matcher
 from dispatch.realtime.hub import Hub
 from dispatch.realtime.pauses import PauseMonitor
-from dispatch.settings import Settings
 
 
 class DispatchCollector:

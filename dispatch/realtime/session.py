@@ -19,11 +19,14 @@ from fastapi import WebSocket
 from fastapi.responses import JSONResponse
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from dispatch import pubsub
-from dispatch.auth import Role, websocket_principal
-from dispatch.db import utcnow
-from dispatch.errors import PROBLEM_JSON
-from dispatch.geo import ServiceArea
+from dispatch.core import pubsub
+from dispatch.core.auth import Role, websocket_principal
+from dispatch.core.db import utcnow
+from dispatch.core.errors import PROBLEM_JSON
+from dispatch.core.geo import ServiceArea
+from dispatch.core.redis_client import Redis
+from dispatch.core.riders.models import Rider
+from dispatch.core.settings import Settings
 from dispatch.locations import service as locations_service
 from dispatch.locations.ingest import LocationIngest
 from dispatch.realtime import frames
@@ -34,9 +37,6 @@ from dispatch.realtime.frames import (
     PingFrame,
 )
 from dispatch.realtime.hub import Connection, Hub
-from dispatch.redis_client import Redis
-from dispatch.riders.models import Rider
-from dispatch.settings import Settings
 from dispatch.trips import push
 from dispatch.trips import service as trips_service
 from dispatch.trips.states import DRIVER_OPEN

@@ -18,7 +18,7 @@ from typing import Any, Literal
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
-from dispatch.geo import ServiceArea
+from dispatch.core.geo import ServiceArea
 from dispatch.simulator.client import ServiceClient, parse_frame, send_frame
 from dispatch.simulator.config import (
     SimulationConfig,

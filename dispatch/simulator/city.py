@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 import httpx
 
-from dispatch.geo import ServiceArea
+from dispatch.core.geo import ServiceArea
 from dispatch.simulator.agents import Registered, SimDriver, SimRider, sleep_or_stop
 from dispatch.simulator.client import FrameObserver, ServiceClient, bearer
 from dispatch.simulator.config import SimulationConfig

@@ -9,7 +9,7 @@ import logging
 import sys
 from typing import Any
 
-from dispatch.settings import Settings, get_settings
+from dispatch.core.settings import Settings, get_settings
 from dispatch.simulator.city import SimulationError, simulate
 from dispatch.simulator.config import SimulationConfig
 from dispatch.simulator.movement import Point

@@ -6,7 +6,7 @@ import random
 from dataclasses import dataclass
 from pathlib import Path
 
-from dispatch.settings import DEV_ADMIN_TOKEN, PACKAGE_DIR
+from dispatch.core.settings import DEV_ADMIN_TOKEN, PACKAGE_DIR
 from dispatch.simulator.movement import MONTREAL_GRID_BEARING_DEG, Point
 
 # Most rides are rated well; a few are not. Weights of 5, 4, 3, 2 and 1 stars.

@@ -13,7 +13,7 @@ import random
 from collections import deque
 from dataclasses import dataclass, field
 
-from dispatch.geo import EARTH_RADIUS_M, ServiceArea, haversine_m
+from dispatch.core.geo import EARTH_RADIUS_M, ServiceArea, haversine_m
 
 # Montréal's street grid is rotated: its "north" (up boulevard Saint-Laurent) points roughly
 # north-west. Another city passes its own bearing (`--grid-bearing`), 0 for a north-south grid.

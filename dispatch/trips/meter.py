@@ -11,7 +11,7 @@ import math
 from collections.abc import Sequence
 from datetime import datetime
 
-from dispatch.geo import haversine_m
+from dispatch.core.geo import haversine_m
 
 
 def distance_m(points: Sequence[tuple[float, float]]) -> int:

@@ -24,7 +24,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
-from dispatch.db import Base, utcnow
+from dispatch.core.db import Base, utcnow
 
 
 class TripStatus(enum.StrEnum):

@@ -11,9 +11,9 @@ import logging
 import uuid
 from typing import Any
 
-from dispatch import pubsub
+from dispatch.core import pubsub
+from dispatch.core.redis_client import Redis
 from dispatch.locations.geometry import position_of
-from dispatch.redis_client import Redis
 from dispatch.trips.models import Offer, Trip
 from dispatch.trips.schemas import TripOut, dump
 

@@ -8,11 +8,11 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Header, Request, Response, status
 
-from dispatch.auth import CurrentPrincipal
-from dispatch.db import SessionDep, utcnow
-from dispatch.geo import ServiceAreaDep
-from dispatch.redis_client import RedisDep
-from dispatch.riders.dependencies import CurrentRider
+from dispatch.core.auth import CurrentPrincipal
+from dispatch.core.db import SessionDep, utcnow
+from dispatch.core.geo import ServiceAreaDep
+from dispatch.core.redis_client import RedisDep
+from dispatch.core.riders.dependencies import CurrentRider
 from dispatch.trips import push, service
 from dispatch.trips.schemas import CancelBody, OfferOut, QuoteOut, TripAsk, TripOut
 from dispatch.trips.states import Move

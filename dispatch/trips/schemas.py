@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from dispatch.geo import Position
+from dispatch.core.geo import Position
 
 
 class TripAsk(BaseModel):

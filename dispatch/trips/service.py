@@ -22,8 +22,8 @@ from bargaining import service as bargaining_service
 from bargaining.impact import MeteredTrip
 from bargaining.models import AgreementVersion
 from bargaining.terms import money_str
-from dispatch.auth import Principal, Role
-from dispatch.errors import InvalidTransition
+from dispatch.core.auth import Principal, Role
+from dispatch.core.errors import InvalidTransition
 from dispatch.locations import service as locations_service
 from dispatch.locations.geometry import geography_point, position_of
 from dispatch.trips import meter

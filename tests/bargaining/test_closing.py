@@ -14,9 +14,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bargaining import lifecycle, service
 from bargaining.models import AgreementVersion, Proposal, ProposalStatus
 from dispatch.app import create_app
-from dispatch.audit import AuditEntry
-from dispatch.db import utcnow
-from dispatch.settings import Settings
+from dispatch.core.audit import AuditEntry
+from dispatch.core.db import utcnow
+from dispatch.core.settings import Settings
 from tests.bargaining.conftest import Clock, proposal_body
 from tests.builders import make_driver
 

@@ -16,7 +16,7 @@ from dispatch.asyncapi import MESSAGES, document
 from dispatch.simulator.client import ws_url
 from tests.builders import LONGUEUIL, live_server, make_driver
 
-# PROTOCOL.md's messages, and the service's extensions (docs/protocol-notes.md): `hello` first
+# PROTOCOL.md's messages, and the service's extensions (docs/protocol.md): `hello` first
 # on every socket, the echo of `availability`, and `ping`/`pong` either way.
 DRIVER_SENDS = {"availability", "location", "ping", "pong"}
 DRIVER_GETS = {

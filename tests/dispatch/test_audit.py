@@ -16,9 +16,9 @@ from sqlalchemy import func, select, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from dispatch import audit
-from dispatch.audit import GENESIS_HASH, AuditEntry
-from dispatch.settings import Settings
+from dispatch.core import audit
+from dispatch.core.audit import GENESIS_HASH, AuditEntry
+from dispatch.core.settings import Settings
 
 FORGED_DIGEST = hashlib.sha256(b'{"i":9,"ok":true}').hexdigest()
 

@@ -19,8 +19,8 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from dispatch.app import create_app
-from dispatch.geo import haversine_m
-from dispatch.settings import Settings
+from dispatch.core.geo import haversine_m
+from dispatch.core.settings import Settings
 from tests.builders import (
     DOWNTOWN,
     Account,

@@ -15,8 +15,8 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dispatch.app import create_app
-from dispatch.db import utcnow
-from dispatch.settings import Settings
+from dispatch.core.db import utcnow
+from dispatch.core.settings import Settings
 from reputation import data_register
 from reputation.export import BUILT_IN
 from tests.bargaining.conftest import Clock, open_proposal, proposal_body, vote

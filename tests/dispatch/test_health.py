@@ -11,7 +11,7 @@ from httpx import ASGITransport, AsyncClient
 from sqlalchemy.engine import make_url
 
 from dispatch.app import create_app
-from dispatch.settings import Settings
+from dispatch.core.settings import Settings
 from tests.servers import ThrowawayRedis
 
 

@@ -20,12 +20,12 @@ from sqlalchemy import event, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from dispatch.db import create_engine, utcnow
+from dispatch.core.db import create_engine, utcnow
+from dispatch.core.pubsub import rider_channel
+from dispatch.core.settings import Settings
 from dispatch.locations import service as locations_service
 from dispatch.locations.ingest import MAX_TRAIL_POINTS_PER_DRIVER, LocationIngest
 from dispatch.locations.models import DriverPosition, TrailPoint
-from dispatch.pubsub import rider_channel
-from dispatch.settings import Settings
 from tests.builders import DOWNTOWN, PLATEAU, assigned_trip, make_driver, make_rider, place_driver
 from tests.dispatch.test_health import SocketProxy
 

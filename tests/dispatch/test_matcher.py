@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bargaining import service as bargaining_service
 from bargaining.terms import load_founding_terms
-from dispatch.db import utcnow
+from dispatch.core.db import utcnow
 from dispatch.matching import costs
 from dispatch.matching.matcher import Matcher, region_lock_key
 from dispatch.trips.models import Offer, OfferStatus, Trip, TripStatus

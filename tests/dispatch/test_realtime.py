@@ -19,12 +19,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from dispatch import pubsub
 from dispatch.app import create_app
-from dispatch.db import utcnow
+from dispatch.core import pubsub
+from dispatch.core.db import utcnow
+from dispatch.core.settings import Settings
 from dispatch.locations import service as locations_service
 from dispatch.realtime.hub import CLOSE_TOO_SLOW
-from dispatch.settings import Settings
 from tests.builders import (
     DOWNTOWN,
     LONGUEUIL,

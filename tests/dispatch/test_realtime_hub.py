@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest_asyncio
 
+from dispatch.core.redis_client import Redis, create_redis
+from dispatch.core.settings import Settings
 from dispatch.realtime.hub import CLOSE_TOO_SLOW, Connection, Hub
-from dispatch.redis_client import Redis, create_redis
-from dispatch.settings import Settings
 from tests.servers import ThrowawayRedis
 
 CHANNEL = "coop:ws:driver:test"

@@ -12,7 +12,7 @@ from httpx import AsyncClient
 from websockets.exceptions import ConnectionClosedError
 
 from dispatch.app import create_app
-from dispatch.settings import Settings
+from dispatch.core.settings import Settings
 from tests.builders import DOWNTOWN, go_online, live_server, make_driver, socket
 
 MESSAGE_TOO_BIG = 1009

@@ -13,8 +13,8 @@ from httpx import ASGITransport, AsyncClient
 from prometheus_client import CollectorRegistry
 
 from dispatch.app import create_app
+from dispatch.core.settings import Settings
 from dispatch.realtime.pauses import LAG_PROBE_INTERVAL_S, PauseMonitor, tune_gc
-from dispatch.settings import Settings
 
 
 def sample(registry: CollectorRegistry, name: str, **labels: str) -> float:

@@ -29,8 +29,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from dispatch import asyncapi
 from dispatch.app import create_app
-from dispatch.geo import ServiceArea
-from dispatch.settings import PACKAGE_DIR, Settings
+from dispatch.core.geo import ServiceArea
+from dispatch.core.settings import PACKAGE_DIR, Settings
 from dispatch.simulator.city import Simulation, SimulationError
 from dispatch.simulator.client import parse_frame, ws_url
 from dispatch.simulator.config import (

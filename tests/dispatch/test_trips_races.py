@@ -15,7 +15,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from dispatch.db import utcnow
+from dispatch.core.db import utcnow
 from dispatch.matching.matcher import Matcher
 from dispatch.trips.models import Offer, OfferStatus, Trip, TripStatus
 from tests.builders import (

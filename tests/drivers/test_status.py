@@ -12,9 +12,8 @@ from httpx import AsyncClient
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from dispatch.audit import AuditEntry
-from drivers.models import Driver, DriverStatus
-from drivers.status import DriverStatusChange
+from dispatch.core.audit import AuditEntry
+from drivers.models import Driver, DriverStatus, DriverStatusChange
 from tests.builders import make_driver, make_rider
 
 REASON = "Licence suspended by the SAAQ until 2027-01-10; member asked to pause."

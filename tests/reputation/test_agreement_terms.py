@@ -10,7 +10,7 @@ from httpx import AsyncClient
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from dispatch.app import reputation_policy
-from dispatch.db import utcnow
+from dispatch.core.db import utcnow
 from tests.bargaining.strategies import founding_wire
 from tests.builders import make_driver, make_rider
 from tests.reputation.helpers import FOUNDING, assert_problem, completed_trip, post_rating

@@ -14,9 +14,8 @@ from httpx import AsyncClient
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from dispatch.audit import AuditEntry
-from drivers.models import Driver, DriverStatus
-from drivers.status import DriverStatusChange
+from dispatch.core.audit import AuditEntry
+from drivers.models import Driver, DriverStatus, DriverStatusChange
 from reputation.models import SupportCase
 from tests.builders import Account, make_driver, make_rider
 from tests.reputation.helpers import (

@@ -11,9 +11,9 @@ from httpx import AsyncClient
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from dispatch.app import create_app
-from dispatch.db import utcnow
+from dispatch.core.db import utcnow
+from dispatch.core.settings import Settings
 from dispatch.locations import service as locations_service
-from dispatch.settings import Settings
 from tests.builders import (
     DOWNTOWN,
     PLATEAU,

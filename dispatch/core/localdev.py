@@ -2,10 +2,11 @@
 
 Standard library only: the Makefile runs it before anything else is known to work.
 
-    python -m dispatch.localdev up            start what is not running, print the environment
-    python -m dispatch.localdev down          stop the private instances of COOP_DATA_DIR
-    python -m dispatch.localdev status
-    python -m dispatch.localdev run -- CMD    start what is missing, run CMD, stop what it started
+    python -m dispatch.core.localdev up            start what is not running, print the environment
+    python -m dispatch.core.localdev down          stop the private instances of COOP_DATA_DIR
+    python -m dispatch.core.localdev status
+    python -m dispatch.core.localdev run -- CMD    start what is missing, run CMD, stop what it
+                                                   started
 
 Data lives under COOP_DATA_DIR (default `.var/`); both servers listen only on Unix sockets inside
 it, so no TCP port can clash with anything. When COOP_DATABASE_URL or COOP_REDIS_URL is set, that

@@ -6,8 +6,8 @@ import uuid
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from dispatch.auth import Role, issue_token
-from dispatch.riders.models import Rider
+from dispatch.core.auth import Role, issue_token
+from dispatch.core.riders.models import Rider
 
 
 async def create(*, session: AsyncSession, name: str) -> tuple[Rider, str]:

@@ -6,10 +6,10 @@ from typing import Annotated
 
 from fastapi import Depends
 
-from dispatch.auth import CurrentPrincipal, Role, require_role
-from dispatch.db import SessionDep
-from dispatch.errors import Unauthorized
-from dispatch.riders.models import Rider
+from dispatch.core.auth import CurrentPrincipal, Role, require_role
+from dispatch.core.db import SessionDep
+from dispatch.core.errors import Unauthorized
+from dispatch.core.riders.models import Rider
 
 
 async def get_current_rider(principal: CurrentPrincipal, session: SessionDep) -> Rider:

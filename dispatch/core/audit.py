@@ -29,7 +29,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
-from dispatch.db import Base, SessionDep, create_engine, create_sessionmaker, utcnow
+from dispatch.core.db import Base, SessionDep, create_engine, create_sessionmaker, utcnow
 
 GENESIS_HASH = "0" * 64
 # pg_advisory_xact_lock key serialising appends ("coopaudt" in ASCII): two concurrent appends

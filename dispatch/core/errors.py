@@ -14,7 +14,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from dispatch.observability import request_id_var
+from dispatch.core.observability import request_id_var
 
 logger = logging.getLogger("coop.errors")
 

@@ -17,12 +17,20 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import Depends, Request, WebSocket
+from pydantic import BaseModel
 from sqlalchemy import DateTime, Enum, LargeBinary, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
-from dispatch.db import Base, SessionDep, utcnow
-from dispatch.errors import Forbidden, Unauthorized
+from dispatch.core.db import Base, SessionDep, utcnow
+from dispatch.core.errors import Forbidden, Unauthorized
+
+
+class AccountCreated(BaseModel):
+    """What registering an account answers: its id and its first token (shown once)."""
+
+    id: uuid.UUID
+    token: str
 
 
 class Role(enum.StrEnum):

@@ -10,7 +10,7 @@ import json
 import uuid
 from typing import Any
 
-from dispatch.redis_client import Redis
+from dispatch.core.redis_client import Redis
 
 CHANNEL_PREFIX = "coop:ws:"
 

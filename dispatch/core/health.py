@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
-from dispatch.errors import PROBLEM_JSON
+from dispatch.core.errors import PROBLEM_JSON
 
 router = APIRouter(tags=["operations"])
 

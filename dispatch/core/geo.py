@@ -18,7 +18,7 @@ from shapely import Point, prepare
 from shapely.geometry import shape
 from shapely.geometry.base import BaseGeometry
 
-from dispatch.errors import OutOfServiceArea
+from dispatch.core.errors import OutOfServiceArea
 
 EARTH_RADIUS_M = 6_371_008.8  # mean Earth radius (IUGG)
 

@@ -1,4 +1,8 @@
-"""Alembic environment: runs the migrations over the service's own async engine."""
+"""Alembic environment: runs the migrations over the service's own async engine.
+
+It knows no domain: the caller (`dispatch.migrate`) passes the complete metadata in
+`config.attributes["target_metadata"]` and the domains' version folders in `version_locations`.
+"""
 
 from __future__ import annotations
 
@@ -8,10 +12,8 @@ from alembic import context
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from dispatch.all_models import Base
-
 config = context.config
-target_metadata = Base.metadata
+target_metadata = config.attributes.get("target_metadata")
 
 
 def include_object(obj, name, type_, reflected, compare_to):  # type: ignore[no-untyped-def]

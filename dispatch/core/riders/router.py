@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from fastapi import APIRouter, status
 
-from dispatch.db import SessionDep
-from dispatch.riders import service
-from dispatch.riders.schemas import RiderCreate
-from drivers.schemas import AccountCreated
+from dispatch.core.auth import AccountCreated
+from dispatch.core.db import SessionDep
+from dispatch.core.riders import service
+from dispatch.core.riders.schemas import RiderCreate
 
 router = APIRouter(prefix="/v1/riders", tags=["riders"])
 

@@ -9,7 +9,8 @@ from typing import Literal
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-PACKAGE_DIR = Path(__file__).resolve().parent
+# The `dispatch` package folder, where the shipped data (service areas) lives.
+PACKAGE_DIR = Path(__file__).resolve().parent.parent
 DEV_ADMIN_TOKEN = "dev-admin-token-change-me"
 
 

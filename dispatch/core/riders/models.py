@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import DateTime, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from dispatch.db import Base, utcnow
+from dispatch.core.db import Base, utcnow
 
 
 class Rider(Base):

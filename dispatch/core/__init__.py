@@ -1,0 +1,2 @@
+"""The shared platform: settings, database, errors, auth and accounts, audit, pub/sub, geo,
+observability and health. It imports no domain package."""
