@@ -1,4 +1,4 @@
-"""The service's command line: `python -m dispatch serve|migrate|...` (also installed as `coop`)."""
+"""The service's command line: `python -m dispatch serve|migrate|revision|...` (also `coop`)."""
 
 from __future__ import annotations
 
@@ -42,6 +42,24 @@ def _migrate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _revision(args: argparse.Namespace) -> int:
+    from dispatch.migrate import revision
+
+    try:
+        path = revision(
+            get_settings().database_url,
+            args.domain,
+            args.message,
+            autogenerate=args.autogenerate,
+            rev_id=args.rev_id,
+        )
+    except ValueError as exc:
+        print(str(exc), file=sys.stderr)
+        return 2
+    print(f"wrote {path}: read it, keep only what belongs to {args.domain}, then test it")
+    return 0
+
+
 def _verify_audit(args: argparse.Namespace) -> int:
     import asyncio
 
@@ -68,6 +86,18 @@ def main(argv: list[str] | None = None) -> int:
     serve.set_defaults(handler=_serve)
     migrate = commands.add_parser("migrate", help="apply database migrations")
     migrate.set_defaults(handler=_migrate)
+    new_revision = commands.add_parser(
+        "revision", help="write a new migration into a domain's folder (docs/architecture.md)"
+    )
+    new_revision.add_argument(
+        "domain", help="core, drivers, bargaining, reputation or dispatch: whose tables change"
+    )
+    new_revision.add_argument("message", help="what the migration does, a few words")
+    new_revision.add_argument(
+        "--autogenerate", action="store_true", help="compare the models with the database"
+    )
+    new_revision.add_argument("--rev-id", help="the revision id (default: a random one)")
+    new_revision.set_defaults(handler=_revision)
     verify_audit = commands.add_parser("verify-audit", help="verify the audit log's hash chain")
     verify_audit.set_defaults(handler=_verify_audit)
     from dispatch.simulator.cli import add_commands as add_simulator_commands

@@ -1,22 +1,48 @@
-"""Alembic, configured in code: the environment is `dispatch/core/migrations`; versions are
-named by date.
+"""Alembic, configured in code: the environment is `dispatch/core/migrations` (it knows no domain);
+each domain keeps its revisions in its own folder, listed here in `VERSION_LOCATIONS`.
 
-Each domain keeps its own branch (`branch_labels`) off the foundation, so `upgrade heads` applies
-them all.
+Each domain's revisions form their own branch off the foundation, so `upgrade heads` applies them
+all. `python -m dispatch revision DOMAIN "message"` writes a new revision into the domain's folder,
+after the domain's latest one (docs/architecture.md, "Migrations").
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from pathlib import Path
+
 from alembic import command
 from alembic.config import Config
+from alembic.script import Script, ScriptDirectory
 
+import bargaining
+import drivers
+import reputation
 from dispatch.all_models import Base
 from dispatch.core.settings import PACKAGE_DIR
 
+ENVIRONMENT = PACKAGE_DIR / "core" / "migrations"
 
-def alembic_config(database_url: str) -> Config:
+# Where each domain's revisions live, from the bottom layer up. A revision goes to the domain
+# whose tables it changes. The dispatch domain (trips, matching, realtime, locations) keeps one
+# folder, in dispatch/trips: its tables are the trip's and what serves it.
+VERSION_LOCATIONS: Mapping[str, Path] = {
+    "core": ENVIRONMENT / "versions",
+    "drivers": Path(drivers.__file__).parent / "migrations",
+    "bargaining": Path(bargaining.__file__).parent / "migrations",
+    "reputation": Path(reputation.__file__).parent / "migrations",
+    "dispatch": PACKAGE_DIR / "trips" / "migrations",
+}
+
+# The revision every domain's branch starts from.
+FOUNDATION = "foundation"
+
+
+def alembic_config(database_url: str, locations: Mapping[str, Path] = VERSION_LOCATIONS) -> Config:
     config = Config()
-    config.set_main_option("script_location", str(PACKAGE_DIR / "core" / "migrations"))
+    config.set_main_option("script_location", str(ENVIRONMENT))
+    config.set_main_option("path_separator", "newline")
+    config.set_main_option("version_locations", "\n".join(str(p) for p in locations.values()))
     config.set_main_option("file_template", "%%(year)d-%%(month).2d-%%(day).2d_%%(slug)s")
     config.set_main_option("sqlalchemy.url", database_url.replace("%", "%%"))
     config.attributes["target_metadata"] = Base.metadata
@@ -27,5 +53,54 @@ def upgrade(database_url: str) -> None:
     command.upgrade(alembic_config(database_url), "heads")
 
 
-def revision(database_url: str, message: str, head: str) -> None:
-    command.revision(alembic_config(database_url), message=message, head=head)
+def domain_head(config: Config, folder: Path) -> str | None:
+    """The latest revision kept in `folder`: the one no other revision of the folder revises
+    (None when the folder has none yet)."""
+    scripts = ScriptDirectory.from_config(config)
+    own = {
+        script.revision: script
+        for script in scripts.walk_revisions()
+        if Path(script.path).resolve().parent == folder.resolve()
+    }
+    revised = {parent for script in own.values() for parent in _parents(script) if parent in own}
+    latest = sorted(set(own) - revised)
+    if len(latest) > 1:
+        raise ValueError(f"{folder} has several latest revisions {latest}: merge them first")
+    return latest[0] if latest else None
+
+
+def _parents(script: Script) -> tuple[str, ...]:
+    down = script.down_revision
+    if down is None:
+        return ()
+    return (down,) if isinstance(down, str) else tuple(down)
+
+
+def revision(
+    database_url: str,
+    domain: str,
+    message: str,
+    *,
+    autogenerate: bool = False,
+    rev_id: str | None = None,
+    locations: Mapping[str, Path] = VERSION_LOCATIONS,
+) -> Path:
+    """Write a new revision into `domain`'s folder, revising that domain's latest revision (or
+    starting the domain's branch off the foundation); returns the new file's path."""
+    if domain not in locations:
+        raise ValueError(f"unknown domain {domain!r}: one of {', '.join(locations)}")
+    config = alembic_config(database_url, locations)
+    folder = locations[domain]
+    head = domain_head(config, folder)
+    script = command.revision(
+        config,
+        message=message,
+        autogenerate=autogenerate,
+        rev_id=rev_id,
+        head=head or FOUNDATION,
+        splice=True,
+        branch_label=None if head else domain,
+        version_path=str(folder),
+    )
+    assert script is not None and not isinstance(script, list)
+    return Path(script.path)

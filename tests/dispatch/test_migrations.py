@@ -1,20 +1,64 @@
-"""The migrations build exactly the schema the models describe."""
+"""The migrations build exactly the schema the models describe, upgrade the databases already
+deployed, and each domain's new revisions go to the domain's own folder."""
 
 from __future__ import annotations
 
+import ast
+import asyncio
+import shutil
+from pathlib import Path
+
+import asyncpg
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import Connection
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from dispatch.all_models import Base
+from dispatch.core.db import create_engine
+from dispatch.core.settings import Settings
+from dispatch.migrate import VERSION_LOCATIONS, revision, upgrade
+from tests.conftest import asyncpg_kwargs, recreate_database
+
+# The schema and alembic_version rows of a database made before each domain owned its
+# migrations (see the file's header).
+DEPLOYED_SCHEMA = Path(__file__).resolve().parents[1] / "fixtures" / "schema-a5f8570.sql"
+
+# What two databases must share to have the same schema: every column, constraint, index,
+# trigger, enum and function of the project (PostGIS's own functions left out), and the heads.
+SCHEMA_QUERIES = {
+    "columns": """
+        SELECT table_name, column_name, ordinal_position, data_type, udt_name, is_nullable,
+               column_default, character_maximum_length, numeric_precision
+        FROM information_schema.columns WHERE table_schema = 'public' ORDER BY 1, 3""",
+    "constraints": """
+        SELECT conrelid::regclass::text, conname, pg_get_constraintdef(oid)
+        FROM pg_constraint WHERE connamespace = 'public'::regnamespace ORDER BY 1, 2""",
+    "indexes": """
+        SELECT tablename, indexname, indexdef FROM pg_indexes
+        WHERE schemaname = 'public' ORDER BY 1, 2""",
+    "triggers": """
+        SELECT tgrelid::regclass::text, tgname, pg_get_triggerdef(oid)
+        FROM pg_trigger WHERE NOT tgisinternal ORDER BY 1, 2""",
+    "enums": """
+        SELECT t.typname, array_agg(e.enumlabel ORDER BY e.enumsortorder)
+        FROM pg_type t JOIN pg_enum e ON e.enumtypid = t.oid GROUP BY 1 ORDER BY 1""",
+    "functions": """
+        SELECT p.proname, pg_get_functiondef(p.oid) FROM pg_proc p
+        WHERE p.pronamespace = 'public'::regnamespace AND NOT EXISTS (
+            SELECT 1 FROM pg_depend d WHERE d.objid = p.oid AND d.deptype = 'e')
+        ORDER BY 1, 2""",
+    "heads": "SELECT version_num FROM alembic_version ORDER BY 1",
+}
 
 
 def _include(obj, name, type_, reflected, compare_to):  # type: ignore[no-untyped-def]
     return not (type_ == "table" and reflected and compare_to is None)
 
 
-async def test_models_and_migrations_agree(engine: AsyncEngine) -> None:
+async def _models_differences(engine: AsyncEngine) -> list[object]:
     def diff(connection: Connection) -> list[object]:
         context = MigrationContext.configure(
             connection, opts={"include_object": _include, "compare_type": True}
@@ -22,5 +66,108 @@ async def test_models_and_migrations_agree(engine: AsyncEngine) -> None:
         return list(compare_metadata(context, Base.metadata))
 
     async with engine.connect() as connection:
-        differences = await connection.run_sync(diff)
-    assert differences == []
+        return await connection.run_sync(diff)
+
+
+async def _schema(database_url: str) -> dict[str, list[tuple[object, ...]]]:
+    connection = await asyncpg.connect(**asyncpg_kwargs(make_url(database_url)))
+    try:
+        return {
+            name: [tuple(row) for row in await connection.fetch(query)]
+            for name, query in SCHEMA_QUERIES.items()
+        }
+    finally:
+        await connection.close()
+
+
+async def test_models_and_migrations_agree(engine: AsyncEngine) -> None:
+    assert await _models_differences(engine) == []
+
+
+async def test_a_database_made_by_the_earlier_migrations_upgrades_to_the_same_schema(
+    base_settings: Settings,
+) -> None:
+    url = make_url(base_settings.database_url)
+    deployed = url.set(database=f"{url.database}_deployed")
+    deployed_url = deployed.render_as_string(hide_password=False)
+    await recreate_database(deployed)
+    try:
+        connection = await asyncpg.connect(**asyncpg_kwargs(deployed))
+        try:
+            await connection.execute(DEPLOYED_SCHEMA.read_text())
+        finally:
+            await connection.close()
+        before = await _schema(deployed_url)
+        assert before["heads"] == [("audit",), ("bargaining",), ("dispatch",), ("reputation",)]
+
+        await asyncio.to_thread(upgrade, deployed_url)
+
+        engine = create_engine(deployed_url, pool_size=1, max_overflow=0)
+        try:
+            assert await _models_differences(engine) == []
+        finally:
+            await engine.dispose()
+        # The same schema as a database migrated from nothing (the suite's own), to the trigger.
+        assert await _schema(deployed_url) == await _schema(base_settings.database_url)
+    finally:
+        admin = await asyncpg.connect(**asyncpg_kwargs(url.set(database="postgres")))
+        try:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{deployed.database}" WITH (FORCE)')
+        finally:
+            await admin.close()
+
+
+def _header(path: Path) -> dict[str, object]:
+    """The module-level assignments of a revision file (revision, down_revision, ...)."""
+    values: dict[str, object] = {}
+    for node in ast.parse(path.read_text()).body:
+        if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name) and node.value:
+            values[node.target.id] = ast.literal_eval(node.value)
+    return values
+
+
+def test_every_domain_has_its_folder_and_every_revision_is_in_one() -> None:
+    assert list(VERSION_LOCATIONS) == ["core", "drivers", "bargaining", "reputation", "dispatch"]
+    found = {
+        _header(path)["revision"]: domain
+        for domain, folder in VERSION_LOCATIONS.items()
+        for path in folder.glob("*.py")
+    }
+    # The first revisions, with the ids every deployed database records.
+    assert {rev: found.get(rev) for rev in ("foundation", "audit")} == {
+        "foundation": "core",
+        "audit": "core",
+    }
+    assert found.get("bargaining") == "bargaining"
+    assert found.get("reputation") == "reputation"
+    assert found.get("dispatch") == "dispatch"
+
+
+def test_a_new_revision_goes_to_its_domain_after_the_domain_latest(tmp_path: Path) -> None:
+    locations = {domain: tmp_path / domain for domain in VERSION_LOCATIONS}
+    for domain, folder in VERSION_LOCATIONS.items():
+        if folder.exists():
+            shutil.copytree(folder, locations[domain], ignore=shutil.ignore_patterns("__py*"))
+    url = "postgresql+asyncpg://nobody@/unused"  # writing a revision reads no database
+
+    first = revision(url, "drivers", "vehicle colour", rev_id="t1", locations=locations)
+    assert first.parent == locations["drivers"]
+    # A domain's first revision starts its branch off the foundation.
+    assert {key: _header(first)[key] for key in ("revision", "down_revision", "branch_labels")} == {
+        "revision": "t1",
+        "down_revision": "foundation",
+        "branch_labels": ("drivers",),
+    }
+    second = revision(url, "drivers", "vehicle seats", rev_id="t2", locations=locations)
+    assert (_header(second)["down_revision"], _header(second)["branch_labels"]) == ("t1", None)
+
+    bargaining = [_header(path) for path in VERSION_LOCATIONS["bargaining"].glob("*.py")]
+    third = revision(url, "bargaining", "a new term", rev_id="t3", locations=locations)
+    assert third.parent == locations["bargaining"]
+    # After bargaining's latest revision: one of its own that none of its own revises.
+    parent = _header(third)["down_revision"]
+    assert parent in {header["revision"] for header in bargaining}
+    assert parent not in {header["down_revision"] for header in bargaining}
+
+    with pytest.raises(ValueError, match="unknown domain"):
+        revision(url, "matching", "x", locations=locations)
