@@ -3,7 +3,7 @@ whether every one of them still answers.
 
 One service process (`python -m dispatch serve`) against the private PostgreSQL and Redis of
 COOP_DATA_DIR (bench database `<db>_bench`); drivers are written straight into the database
-with their tokens. One generator process opens the sockets (`loadtests._harness.WsClient`, a
+with their tokens. One generator process opens the sockets (`loadtests.baseline.WsClient`, a
 bare asyncio protocol per socket) and waits for each one's `hello` (authenticated, subscribed,
 state sent). The service's RSS (VmRSS) is read after a warm-up of 100 sockets and at each
 checkpoint; the cost per socket is the slope of RSS over sockets between the warm-up and the
@@ -26,29 +26,13 @@ import sys
 import time
 from dataclasses import dataclass, field
 
-from loadtests._harness import (
-    BenchEnv,
-    CpuMeter,
-    Process,
-    WsClient,
-    await_all,
-    frame_type,
-    freeze_generator,
-    insert_accounts,
-    log,
-    machine_line,
-    median,
-    open_sockets,
-    own_cpu_s,
-    percentile,
-    pids,
-    raise_open_files_limit,
-    ready_on,
-    rss_kib,
-    run_bench,
-    scrape,
-    service_pauses,
-)
+from dispatch.simulator.service import ServiceProcess
+from loadtests.benchenv import BenchEnv, insert_accounts
+from loadtests.metrics import scrape, service_pauses
+from loadtests.procstats import CpuMeter, own_cpu_s, pids, raise_open_files_limit, rss_kib
+from loadtests.report import log, machine_line, median, percentile
+from loadtests.runtime import freeze_generator, run_bench
+from loadtests.wsclient import WsClient, await_all, frame_type, open_sockets, ready_on
 
 WARM_SOCKETS = 100
 SETTLE_S = 3.0
@@ -95,7 +79,7 @@ def checkpoints(total: int) -> list[int]:
 
 async def run_one(
     name: str,
-    server: Process,
+    server: ServiceProcess,
     tokens: list[str | None],
     path: str,
     *,
@@ -114,7 +98,7 @@ async def run_one(
     server.start()
     clients: list[WsClient] = []
     try:
-        await server.wait_ready("/readyz")
+        await server.wait_ready_async("/readyz")
         pid = server.pid
         before = await scrape(server.base_url) if with_stats else {}
         generator_rss_before = rss_kib_self()
@@ -266,7 +250,7 @@ async def churn(
     service.start()
     rss: list[int] = []
     try:
-        await service.wait_ready("/readyz")
+        await service.wait_ready_async("/readyz")
         before = await scrape(service.base_url)
         for _ in range(args.churn):
             clients, errors = await open_sockets(

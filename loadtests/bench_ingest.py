@@ -11,7 +11,7 @@ after a warm-up it reads every driver's visible sequence number at the start and
 fixed window: visible updates per second = sum of the advances / window. A sample of drivers is
 polled every 100 ms for the delay from sending a frame to seeing it in the table.
 
-Baseline, in the same run: the bare uvicorn WebSocket app of `loadtests._harness` counting the
+Baseline, in the same run: the bare uvicorn WebSocket app of `loadtests.baseline` counting the
 same frames (the transport's ceiling on this machine with this generator).
 
     python -m loadtests.bench_ingest                          # 10,000 drivers, 1 and 2 workers
@@ -30,30 +30,13 @@ from dataclasses import dataclass, field
 
 import httpx
 
-from loadtests._harness import (
-    BenchEnv,
-    CpuMeter,
-    GcWatch,
-    LoopLag,
-    Member,
-    Process,
-    WsClient,
-    freeze_generator,
-    insert_accounts,
-    log,
-    machine_line,
-    median,
-    open_sockets,
-    own_cpu_s,
-    percentile,
-    pids,
-    positions_in_area,
-    raise_open_files_limit,
-    ready_on,
-    run_bench,
-    scrape,
-    service_pauses,
-)
+from dispatch.simulator.service import ServiceProcess
+from loadtests.benchenv import BenchEnv, Member, insert_accounts, positions_in_area
+from loadtests.metrics import scrape, service_pauses, value
+from loadtests.procstats import CpuMeter, own_cpu_s, pids, raise_open_files_limit
+from loadtests.report import log, machine_line, median, percentile
+from loadtests.runtime import GcWatch, LoopLag, freeze_generator, run_bench
+from loadtests.wsclient import WsClient, open_sockets, ready_on
 
 SEQ_WRAP = 36_000  # heading = (seq % SEQ_WRAP) / 100 stays within 0..360
 SAMPLE_EVERY = 20  # one driver in 20 is polled for the end-to-end delay
@@ -185,7 +168,7 @@ class DelayProbe:
         import asyncpg
         from sqlalchemy.engine import make_url
 
-        from loadtests._harness import asyncpg_kwargs
+        from loadtests.benchenv import asyncpg_kwargs
 
         ids = list(self.sampled)
         connection = await asyncpg.connect(**asyncpg_kwargs(make_url(self.env.database_url)))
@@ -214,7 +197,7 @@ class DelayProbe:
 async def run_setup(
     env: BenchEnv,
     setup: str,
-    servers: list[Process],
+    servers: list[ServiceProcess],
     members: list[Member],
     rates: list[float],
     args: argparse.Namespace,
@@ -237,7 +220,7 @@ async def run_setup(
         server.start()
     try:
         for server in servers:
-            await server.wait_ready("/readyz")
+            await server.wait_ready_async("/readyz")
         handler = ready_on("hello")
         for w, server in enumerate(servers):
             part = list(range(w, len(members), len(servers)))
@@ -323,15 +306,15 @@ async def run_setup(
     return steps
 
 
-async def reports_taken(servers: list[Process]) -> float:
+async def reports_taken(servers: list[ServiceProcess]) -> float:
     """Location reports the services took in so far (`coop_location_reports_total`)."""
     total = 0.0
     for server in servers:
-        total += (await scrape(server.base_url)).get("coop_location_reports_total", 0.0)
+        total += value(await scrape(server.base_url), "coop_location_reports_total")
     return total
 
 
-async def frames_counted(servers: list[Process]) -> dict[uuid.UUID, int]:
+async def frames_counted(servers: list[ServiceProcess]) -> dict[uuid.UUID, int]:
     counts = {}
     async with httpx.AsyncClient(timeout=10.0) as http:
         for server in servers:

@@ -43,32 +43,13 @@ import httpx
 from dispatch.core.geo import ServiceArea
 from dispatch.core.settings import get_settings
 from dispatch.simulator.movement import random_destination, random_point_in
-from loadtests._harness import (
-    BenchEnv,
-    CpuMeter,
-    GcWatch,
-    LoopLag,
-    Member,
-    WsClient,
-    await_all,
-    frame_type,
-    freeze_generator,
-    insert_accounts,
-    log,
-    machine_line,
-    median,
-    open_sockets,
-    own_cpu_s,
-    percentile,
-    pids,
-    positions_in_area,
-    raise_open_files_limit,
-    ready_on,
-    run_bench,
-    scrape,
-    service_pauses,
-)
 from loadtests.bench_ingest import Driver, Sender
+from loadtests.benchenv import BenchEnv, Member, insert_accounts, positions_in_area
+from loadtests.metrics import scrape, service_pauses
+from loadtests.procstats import CpuMeter, own_cpu_s, pids, raise_open_files_limit
+from loadtests.report import log, machine_line, median, percentile
+from loadtests.runtime import GcWatch, LoopLag, freeze_generator, run_bench
+from loadtests.wsclient import WsClient, await_all, frame_type, open_sockets, ready_on
 
 OFFER_WAIT_S = 10.0  # a request without an offer by then counts as missed
 
@@ -225,7 +206,7 @@ async def run_setup(
     clients: list[WsClient] = []
     service.start()
     try:
-        await service.wait_ready("/readyz")
+        await service.wait_ready_async("/readyz")
         terms = await agreement_dispatch(service.base_url)
         result.interval_ms = int(terms["batch_interval_ms"])
         timeout_s = int(terms["offer_timeout_s"])
