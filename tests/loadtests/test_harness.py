@@ -72,8 +72,7 @@ def test_a_killed_parent_takes_its_server_with_it(tmp_path: Path) -> None:
         assert psutil.pid_exists(child_pid)
         parent.send_signal(signal.SIGKILL)
         parent.wait(timeout=10)
-        _wait_for(marker.exists)
-        assert marker.read_text() == "stopped by SIGINT"
+        _wait_for(lambda: marker.exists() and marker.read_text() == "stopped by SIGINT")
         _wait_for(lambda: not psutil.pid_exists(child_pid) or _is_zombie(child_pid))
     finally:
         if parent.poll() is None:
