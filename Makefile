@@ -7,6 +7,7 @@ export COOP_DATA_DIR ?= $(CURDIR)/.var
 LOCALDEV := $(PY) -m dispatch.core.localdev
 
 .PHONY: venv services demo serve test check lint format typecheck imports architecture stop \
+	agreement-schema docs \
 	bench load clean \
 	bench-realtime bench-quick bench-realtime-quick
 
@@ -43,6 +44,11 @@ imports: venv ## the import contracts of .importlinter (the architecture's layer
 
 architecture: venv ## redraw the layer diagram in docs/architecture.md from .importlinter
 	$(PY) .ci/architecture_diagram.py
+
+agreement-schema: venv ## rewrite the terms schema table in docs/agreement.md from bargaining/terms.py
+	$(PY) .ci/terms_schema.py
+
+docs: architecture agreement-schema ## every generated part of docs/ (tests check they are current)
 
 lint: venv
 	$(VENV)/bin/ruff check .

@@ -1,4 +1,4 @@
-"""The fare engine: prices trips, quotes and cancellation fees exactly as AGREEMENT.md says.
+"""The fare engine: prices trips, quotes and cancellation fees exactly as docs/agreement.md says.
 
 Pure: no I/O, no clock. All arithmetic is in `Decimal` with products taken before quotients, so
 the only inexact step (dividing by 60 for minutes) is carried to 50 significant digits, far below
@@ -93,7 +93,7 @@ def price_trip(
     distance_m: int,
     duration_s: int,
 ) -> Fare:
-    """The fare of a metered trip under `terms` (AGREEMENT.md, "Pricing a metered trip")."""
+    """The fare of a metered trip under `terms` (docs/agreement.md, "Pricing a metered trip")."""
     if service_class not in terms.fares:
         known = ", ".join(sorted(terms.fares))
         raise ValueError(f"no fare class {service_class!r} in the agreement (it has: {known})")

@@ -1,4 +1,4 @@
-"""Counting a vote: the governance rules of AGREEMENT.md, in exact integer and Decimal arithmetic.
+"""Counting a vote: docs/agreement.md's governance rules, in exact integer and Decimal arithmetic.
 
 Pure: the ballots come in as counts, the rules as the `Governance` terms of the agreement that
 was in force when the proposal opened.

@@ -1,4 +1,4 @@
-"""The terms of the collective agreement: a strict schema with the invariants of AGREEMENT.md.
+"""The terms of the collective agreement: a strict schema with the invariants of docs/agreement.md.
 
 Unknown fields are rejected everywhere (a typo must not pass silently) and every failure names its
 field as a dotted path (`fares.standard.per_km`) with the reason. Amounts are `Decimal`, given as

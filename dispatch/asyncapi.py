@@ -1,4 +1,4 @@
-"""`/asyncapi.json`: every WebSocket message of PROTOCOL.md as an AsyncAPI 3.0 document.
+"""`/asyncapi.json`: every WebSocket message of docs/protocol.md as an AsyncAPI 3.0 document.
 
 The payload schemas are generated from pydantic models: the trip object and the appeal are the
 same models the HTTP API answers with; the frames themselves are declared here, one model per

@@ -1,4 +1,4 @@
-"""Locust load test: riders over HTTP and drivers over HTTP and WebSocket, as PROTOCOL.md says.
+"""Locust load test: riders over HTTP and drivers over HTTP and WebSocket, as docs/protocol.md says.
 
     locust -f loadtests/locustfile.py --host http://127.0.0.1:8000 --headless -u 60 -r 10 -t 60s
 

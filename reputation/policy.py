@@ -21,7 +21,7 @@ STARS_MAX = 5
 
 @dataclass(frozen=True)
 class ReputationPolicy:
-    """The `reputation:` section of one agreement version (field names as in AGREEMENT.md)."""
+    """The `reputation:` section of one agreement version (field names as in docs/agreement.md)."""
 
     agreement_version: int
     window: int

@@ -1,4 +1,4 @@
-"""WebSocket frames (PROTOCOL.md, "Realtime"): parsing what clients send, shaping what they get.
+"""WebSocket frames (docs/protocol.md, "Realtime"): parsing what clients send, shaping replies.
 
 Pure: no I/O. Every frame is one JSON object with a `type`. A frame that is not valid JSON, not an
 object, of an unknown type or with bad fields is a `BadFrame`, answered with an error frame; the

@@ -1,4 +1,4 @@
-"""The WebSocket routes: `/v1/ws/driver` and `/v1/ws/rider` (PROTOCOL.md, "Realtime").
+"""The WebSocket routes: `/v1/ws/driver` and `/v1/ws/rider` (docs/protocol.md, "Realtime").
 
 They are served by a thin ASGI layer in front of the app's routing, not as FastAPI routes: a
 socket stays open for hours, and for all that time FastAPI's per-route machinery (dependency

@@ -1,5 +1,5 @@
 """The people of the simulated city: drivers and riders, each a few asyncio tasks speaking
-PROTOCOL.md over HTTP and WebSocket, exactly as the mobile apps would.
+docs/protocol.md over HTTP and WebSocket, exactly as the mobile apps would.
 """
 
 from __future__ import annotations

@@ -196,7 +196,8 @@ def add_commands(commands: Any) -> None:
     simulate_parser: argparse.ArgumentParser = commands.add_parser(
         "simulate",
         help="run a simulated city against a running service over the real protocol",
-        description="Drivers and riders speaking PROTOCOL.md to the service at --base-url.",
+        description="Drivers and riders speaking protocol v1 (docs/protocol.md) to the service "
+        "at --base-url.",
     )
     simulate_parser.add_argument(
         "--base-url", help="the service (default http://COOP_HOST:COOP_PORT)"

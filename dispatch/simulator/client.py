@@ -1,4 +1,5 @@
-"""The service as the simulated apps see it: HTTP calls and WebSocket addresses of PROTOCOL.md."""
+"""The service as the simulated apps see it: the HTTP calls and WebSocket addresses of
+docs/protocol.md."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """The meter: a trip's distance and duration from the driver's reports (pure).
 
-PROTOCOL.md: `distance_m` is the sum of the great-circle distances between the driver's
+docs/protocol.md: `distance_m` is the sum of the great-circle distances between the driver's
 consecutive location reports from `start` to `complete`; `duration_s` the time from `start` to
 `complete`. Both are whole numbers, rounded half-up.
 """

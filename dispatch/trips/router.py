@@ -1,4 +1,4 @@
-"""HTTP commands on trips and offers (PROTOCOL.md, "Trips"); pushes go out on the sockets."""
+"""HTTP commands on trips and offers (docs/protocol.md, "Trips"); pushes go out on the sockets."""
 
 from __future__ import annotations
 

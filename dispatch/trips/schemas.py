@@ -1,4 +1,4 @@
-"""Trips, quotes and offers on the wire (PROTOCOL.md, "Trips")."""
+"""Trips, quotes and offers on the wire (docs/protocol.md, "Trips")."""
 
 from __future__ import annotations
 

@@ -58,7 +58,7 @@ MAX_IDEMPOTENCY_KEY_LENGTH = 255
 
 
 async def view(*, session: AsyncSession, trip: Trip) -> TripOut:
-    """The trip as PROTOCOL.md shows it, with the driver and vehicle once assigned."""
+    """The trip as docs/protocol.md shows it, with the driver and vehicle once assigned."""
     driver_out = None
     if trip.driver_id is not None:
         driver = await session.get(Driver, trip.driver_id)

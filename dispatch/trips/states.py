@@ -1,4 +1,4 @@
-"""The trip state machine of PROTOCOL.md: which command moves a trip from which status to which.
+"""Trip states (docs/protocol.md): which command moves a trip from which status to which.
 
 Pure: the service turns each transition into one conditional UPDATE
 (`... WHERE id = :id AND status IN (:from)`), so two workers can never both make the same move.

@@ -1,4 +1,4 @@
-"""The fare engine: AGREEMENT.md's formula to the cent, and the properties it promises."""
+"""The fare engine: docs/agreement.md's formula to the cent, and the properties it promises."""
 
 from __future__ import annotations
 
@@ -36,7 +36,7 @@ def fare_of(
     )
 
 
-# Worked examples, computed by hand from AGREEMENT.md with the founding terms
+# Worked examples, computed by hand from docs/agreement.md with the founding terms
 # (base 3.50, 1.05/km, 0.35/min, minimum 7.00; 8 % capped at 2.50; floor 0.85/km, 0.30/min).
 @pytest.mark.parametrize(
     ("distance_m", "duration_s", "total", "earnings", "commission"),

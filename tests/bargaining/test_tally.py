@@ -1,4 +1,4 @@
-"""Counting a vote: AGREEMENT.md's quorum and approval rules at their edges."""
+"""Counting a vote: docs/agreement.md's quorum and approval rules at their edges."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
-"""/asyncapi.json: served, AsyncAPI 3.0, every WebSocket message of PROTOCOL.md with a JSON Schema
-payload, and the payloads agree with what the service really sends."""
+"""/asyncapi.json: served, AsyncAPI 3.0, every WebSocket message of docs/protocol.md with a JSON
+Schema payload, and the payloads agree with what the service really sends."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from dispatch.asyncapi import MESSAGES, document
 from dispatch.simulator.client import ws_url
 from tests.builders import LONGUEUIL, live_server, make_driver
 
-# PROTOCOL.md's messages, and the service's extensions (docs/protocol.md): `hello` first
+# Protocol v1's messages, and the service's extensions (docs/protocol.md): `hello` first
 # on every socket, the echo of `availability`, and `ping`/`pong` either way.
 DRIVER_SENDS = {"availability", "location", "ping", "pong"}
 DRIVER_GETS = {

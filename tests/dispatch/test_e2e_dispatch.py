@@ -53,7 +53,7 @@ def cents(amount: Decimal) -> Decimal:
 
 
 def agreement_fare(distance_m: int, duration_s: int) -> dict[str, str]:
-    """AGREEMENT.md, "Pricing a metered trip", written out independently of the fare engine."""
+    """docs/agreement.md, "Pricing a metered trip", written out independently of the fare engine."""
     km = Decimal(distance_m) / 1000
     minutes = Decimal(duration_s) / 60
     total = cents(max(MINIMUM, BASE + PER_KM * km + PER_MINUTE * minutes))

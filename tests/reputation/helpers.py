@@ -21,7 +21,7 @@ from reputation import service
 from reputation.policy import ReputationPolicy
 from tests.builders import Account
 
-# The founding agreement's reputation terms (AGREEMENT.md).
+# The founding agreement's reputation terms (docs/agreement.md).
 FOUNDING = ReputationPolicy(
     agreement_version=1,
     window=100,

@@ -1,4 +1,4 @@
-"""The score module alone: examples from AGREEMENT.md's terms, and properties (hypothesis)."""
+"""The score module alone: examples from docs/agreement.md's terms, and properties (hypothesis)."""
 
 from __future__ import annotations
 
