@@ -29,10 +29,20 @@ from pydantic.fields import FieldInfo  # noqa: E402
 from bargaining.terms import Terms, load_founding_terms, money_str, terms_to_wire  # noqa: E402
 
 DOC = ROOT / "docs" / "agreement.md"
-BEGIN = "<!-- terms schema: generated from bargaining/terms.py by `make agreement-schema`; do not edit -->"
+BEGIN = (
+    "<!-- terms schema: generated from bargaining/terms.py (make agreement-schema); do not edit -->"
+)
 END = "<!-- /terms schema -->"
 CONSTRAINTS = (
-    "ge", "gt", "le", "lt", "min_length", "max_length", "pattern", "max_digits", "decimal_places"
+    "ge",
+    "gt",
+    "le",
+    "lt",
+    "min_length",
+    "max_length",
+    "pattern",
+    "max_digits",
+    "decimal_places",
 )
 
 
@@ -198,8 +208,9 @@ def _rows(model: type[BaseModel], prefix: list[str], wire: Any) -> Iterator[Row]
             (item_type,) = get_args(bare)
             item_bare, item_meta = _split(item_type)
             kind, values = _scalar(item_bare, _constraints(item_meta))
-            allowed = [f"each item: {kind}" + (f", {values}" if values else ""), _length(c, "items")]
-            yield label, "array", "; ".join(a for a in [*allowed, *notes] if a), _founding(wire, path)
+            item = f"each item: {kind}" + (f", {values}" if values else "")
+            allowed = "; ".join(a for a in [item, _length(c, "items"), *notes] if a)
+            yield label, "array", allowed, _founding(wire, path)
         else:
             kind, values = _scalar(bare, c)
             yield label, kind, "; ".join(v for v in [values, *notes] if v), _founding(wire, path)
@@ -231,7 +242,10 @@ def main(argv: list[str]) -> int:
     fresh = updated(doc)
     if "--check" in argv:
         if fresh != doc:
-            print(f"{DOC.relative_to(ROOT)}: the terms schema is out of date; run `make agreement-schema`")
+            print(
+                f"{DOC.relative_to(ROOT)}: the terms schema is out of date; "
+                "run `make agreement-schema`"
+            )
             return 1
         return 0
     if fresh != doc:
