@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import enum
+from collections.abc import AsyncIterator, Iterable
 from datetime import UTC, datetime
 from typing import Annotated
 
@@ -31,6 +32,25 @@ class Base(DeclarativeBase):
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def sql_literal(member: enum.StrEnum) -> str:
+    """An enum member as an SQL string literal, for statuses written into a query's text.
+
+    Literals rather than bind parameters: the planner must see the value to use a partial index
+    whose predicate names it (`WHERE status = 'requested'`)."""
+    if not member.value.isidentifier():
+        raise ValueError(f"{member.value!r} is not a plain name")
+    return f"'{member.value}'"
+
+
+def sql_list(members: Iterable[enum.StrEnum]) -> str:
+    """`('a', 'b')`: enum members as an SQL list, in their declaration order (stable text)."""
+    chosen = set(members)
+    if not chosen:
+        raise ValueError("an SQL list needs at least one member")
+    kind = type(next(iter(chosen)))
+    return "(" + ", ".join(sql_literal(member) for member in kind if member in chosen) + ")"
 
 
 def create_engine(database_url: str, *, pool_size: int = 10, max_overflow: int = 20) -> AsyncEngine:

@@ -27,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from dispatch.core.pubsub import rider_channel
 from dispatch.core.redis_client import Redis
+from dispatch.trips.states import DRIVER_OPEN_LIST
 
 logger = logging.getLogger("coop.locations")
 
@@ -72,7 +73,7 @@ _UPSERT_LATEST = text(
 )
 
 _APPEND_TRAIL = text(
-    """
+    f"""
     WITH appended AS (
         INSERT INTO location_trail_point (trip_id, driver_id, position, recorded_at)
         SELECT t.id, u.driver_id,
@@ -82,7 +83,7 @@ _APPEND_TRAIL = text(
             CAST(:recorded AS timestamptz[])
         ) AS u(driver_id, lat, lon, recorded_at)
         JOIN trip t ON t.driver_id = u.driver_id
-                   AND t.status IN ('assigned', 'arrived', 'in_progress')
+                   AND t.status IN {DRIVER_OPEN_LIST}
         RETURNING trip_id, position, recorded_at, id
     )
     SELECT DISTINCT ON (a.trip_id)

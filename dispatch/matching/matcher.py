@@ -45,6 +45,7 @@ from dispatch.matching.candidates import Candidate, find, open_requests
 from dispatch.trips import push
 from dispatch.trips import service as trips_service
 from dispatch.trips.models import Offer, Trip
+from dispatch.trips.states import DRIVER_OPEN_LIST, OFFER_OPEN_SQL, WAITING_SQL
 
 logger = logging.getLogger("coop.matcher")
 
@@ -135,21 +136,21 @@ def plan(candidates: list[Candidate], terms: DispatchTerms) -> tuple[list[OfferD
 
 
 _CREATE_OFFERS = text(
-    """
+    f"""
     INSERT INTO trip_offer (id, trip_id, driver_id, status, created_at, expires_at,
                             pickup_distance_m, pickup_eta_s, idle_s, cost, why)
-    SELECT u.id, u.trip_id, u.driver_id, 'pending', :now, :expires_at,
+    SELECT u.id, u.trip_id, u.driver_id, {OFFER_OPEN_SQL}, :now, :expires_at,
            u.pickup_distance_m, u.pickup_eta_s, u.idle_s, u.cost, u.why
     FROM unnest(
         CAST(:ids AS uuid[]), CAST(:trip_ids AS uuid[]), CAST(:driver_ids AS uuid[]),
         CAST(:distances AS int[]), CAST(:etas AS int[]), CAST(:idles AS int[]),
         CAST(:costs AS int[]), CAST(:whys AS varchar[])
     ) AS u(id, trip_id, driver_id, pickup_distance_m, pickup_eta_s, idle_s, cost, why)
-    JOIN trip t ON t.id = u.trip_id AND t.status = 'requested'
+    JOIN trip t ON t.id = u.trip_id AND t.status = {WAITING_SQL}
     JOIN location_driver_position p ON p.driver_id = u.driver_id AND p.available
     WHERE NOT EXISTS (
         SELECT 1 FROM trip o
-        WHERE o.driver_id = u.driver_id AND o.status IN ('assigned', 'arrived', 'in_progress')
+        WHERE o.driver_id = u.driver_id AND o.status IN {DRIVER_OPEN_LIST}
     )
     ON CONFLICT DO NOTHING
     RETURNING id

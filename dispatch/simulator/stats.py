@@ -10,9 +10,11 @@ import statistics
 from collections import deque
 from dataclasses import dataclass, field
 
-OPEN_STATUSES = frozenset({"requested", "assigned", "arrived", "in_progress"})
-ON_TRIP_STATUSES = frozenset({"assigned", "arrived", "in_progress"})
-TERMINAL_STATUSES = frozenset({"completed", "cancelled", "unfulfilled"})
+from dispatch.trips.states import DRIVER_OPEN, TERMINAL
+
+# The statuses as the wire spells them (the frames carry plain strings).
+ON_TRIP_STATUSES = frozenset(status.value for status in DRIVER_OPEN)
+TERMINAL_STATUSES = frozenset(status.value for status in TERMINAL)
 LATENCY_SAMPLES = 500  # the median is over the most recent offers, so it follows the city's state
 
 

@@ -1,4 +1,7 @@
-"""Tables of trips, the offers made for them, and the idempotency keys of trip requests."""
+"""Tables of trips, the offers made for them, and the idempotency keys of trip requests.
+
+The statuses and their sets are `dispatch.trips.states`; the models re-export the two enums.
+"""
 
 from __future__ import annotations
 
@@ -25,34 +28,22 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from dispatch.core.db import Base, utcnow
+from dispatch.trips.states import (
+    DRIVER_OPEN_SQL,
+    OFFER_OPEN_SQL,
+    RIDER_OPEN_SQL,
+    WAITING_SQL,
+    WITH_DRIVER_LIST,
+    OfferStatus,
+    TripStatus,
+)
 
-
-class TripStatus(enum.StrEnum):
-    requested = "requested"
-    assigned = "assigned"
-    arrived = "arrived"
-    in_progress = "in_progress"
-    completed = "completed"
-    cancelled = "cancelled"
-    unfulfilled = "unfulfilled"
-
-
-class OfferStatus(enum.StrEnum):
-    pending = "pending"
-    accepted = "accepted"
-    declined = "declined"
-    expired = "expired"
-    withdrawn = "withdrawn"
+__all__ = ["CancelledBy", "Offer", "OfferStatus", "Trip", "TripRequestKey", "TripStatus"]
 
 
 class CancelledBy(enum.StrEnum):
     rider = "rider"
     driver = "driver"
-
-
-# SQL spellings of the status sets the partial indexes and the matcher use.
-DRIVER_OPEN_SQL = "status IN ('assigned', 'arrived', 'in_progress')"
-RIDER_OPEN_SQL = "status IN ('requested', 'assigned', 'arrived', 'in_progress')"
 
 
 class Trip(Base):
@@ -76,11 +67,10 @@ class Trip(Base):
             "ix_trip_requested_region",
             "region",
             "requested_at",
-            postgresql_where=text("status = 'requested'"),
+            postgresql_where=text(f"status = {WAITING_SQL}"),
         ),
         CheckConstraint(
-            "status NOT IN ('assigned', 'arrived', 'in_progress', 'completed') "
-            "OR driver_id IS NOT NULL",
+            f"status NOT IN {WITH_DRIVER_LIST} OR driver_id IS NOT NULL",
             name="driver_when_assigned",
         ),
     )
@@ -132,18 +122,18 @@ class Offer(Base):
             "uq_trip_offer_pending_trip_id",
             "trip_id",
             unique=True,
-            postgresql_where=text("status = 'pending'"),
+            postgresql_where=text(f"status = {OFFER_OPEN_SQL}"),
         ),
         Index(
             "uq_trip_offer_pending_driver_id",
             "driver_id",
             unique=True,
-            postgresql_where=text("status = 'pending'"),
+            postgresql_where=text(f"status = {OFFER_OPEN_SQL}"),
         ),
         Index(
             "ix_trip_offer_pending_expires_at",
             "expires_at",
-            postgresql_where=text("status = 'pending'"),
+            postgresql_where=text(f"status = {OFFER_OPEN_SQL}"),
         ),
     )
 

@@ -38,7 +38,7 @@ from dispatch.trips.exceptions import (
     RiderHasOpenTrip,
     TripNotFound,
 )
-from dispatch.trips.models import CancelledBy, Offer, OfferStatus, Trip, TripRequestKey, TripStatus
+from dispatch.trips.models import CancelledBy, Offer, Trip, TripRequestKey
 from dispatch.trips.schemas import (
     FareOut,
     QuoteOut,
@@ -47,7 +47,15 @@ from dispatch.trips.schemas import (
     TripOut,
     VehicleOut,
 )
-from dispatch.trips.states import DRIVER_OPEN, RIDER_OPEN, TRANSITIONS, Move, refusal
+from dispatch.trips.states import (
+    DRIVER_OPEN,
+    RIDER_OPEN,
+    TRANSITIONS,
+    Move,
+    OfferStatus,
+    TripStatus,
+    refusal,
+)
 from drivers.models import Driver
 from reputation import service as reputation_service
 

@@ -1,4 +1,7 @@
-"""Trip states (docs/protocol.md): which command moves a trip from which status to which.
+"""Trip and offer statuses, which of them are open or terminal, and which command moves a trip
+from which status to which (docs/protocol.md, "Trips"). The one place for these rules: the
+models, the service and the hand-written SQL of matching and location ingest all take them from
+here (the `*_SQL` spellings below), so no query names a status on its own.
 
 Pure: the service turns each transition into one conditional UPDATE
 (`... WHERE id = :id AND status IN (:from)`), so two workers can never both make the same move.
@@ -9,7 +12,25 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
-from dispatch.trips.models import TripStatus
+from dispatch.core.db import sql_list, sql_literal
+
+
+class TripStatus(enum.StrEnum):
+    requested = "requested"
+    assigned = "assigned"
+    arrived = "arrived"
+    in_progress = "in_progress"
+    completed = "completed"
+    cancelled = "cancelled"
+    unfulfilled = "unfulfilled"
+
+
+class OfferStatus(enum.StrEnum):
+    pending = "pending"
+    accepted = "accepted"
+    declined = "declined"
+    expired = "expired"
+    withdrawn = "withdrawn"
 
 
 class Move(enum.StrEnum):
@@ -45,6 +66,27 @@ TERMINAL: frozenset[TripStatus] = frozenset({S.completed, S.cancelled, S.unfulfi
 # A driver holds at most one of these (a partial unique index says so too).
 DRIVER_OPEN: frozenset[TripStatus] = frozenset({S.assigned, S.arrived, S.in_progress})
 RIDER_OPEN: frozenset[TripStatus] = DRIVER_OPEN | {S.requested}
+# A trip in one of these has a driver (a check constraint says so); a cancelled one may or not.
+WITH_DRIVER: frozenset[TripStatus] = DRIVER_OPEN | {S.completed}
+# The trip waits for a driver: the matcher's queue.
+WAITING = S.requested
+
+# An open offer, answerable until it expires.
+OFFER_OPEN = OfferStatus.pending
+# The driver said no, or let the offer lapse: the trip is not offered to them again.
+OFFER_REFUSED: frozenset[OfferStatus] = frozenset({OfferStatus.declined, OfferStatus.expired})
+
+# The same sets as SQL, for the partial indexes and the hand-written queries. A query puts its own
+# table alias in front: `t.status IN {DRIVER_OPEN_LIST}`.
+DRIVER_OPEN_LIST = sql_list(DRIVER_OPEN)
+RIDER_OPEN_LIST = sql_list(RIDER_OPEN)
+WITH_DRIVER_LIST = sql_list(WITH_DRIVER)
+WAITING_SQL = sql_literal(WAITING)
+COMPLETED_SQL = sql_literal(S.completed)
+OFFER_OPEN_SQL = sql_literal(OFFER_OPEN)
+OFFER_REFUSED_LIST = sql_list(OFFER_REFUSED)
+DRIVER_OPEN_SQL = f"status IN {DRIVER_OPEN_LIST}"
+RIDER_OPEN_SQL = f"status IN {RIDER_OPEN_LIST}"
 
 
 def allowed(move: Move, status: TripStatus) -> bool:
