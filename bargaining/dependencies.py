@@ -1,21 +1,16 @@
-"""Request-scoped inputs of the bargaining routes: the clock and the completed-trips source."""
+"""Request-scoped inputs of the bargaining routes: the clock (the service's one, from
+`dispatch.core.clock`) and the completed-trips source."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import Depends, Request
 
 from bargaining.impact import CompletedTripsSource
-from dispatch.core.db import utcnow
+from dispatch.core.clock import Now
 
-
-def current_time(request: Request) -> datetime:
-    """Now, from `app.state.clock` when one is installed (the tests move it), else the system."""
-    clock: Callable[[], datetime] = getattr(request.app.state, "clock", utcnow)
-    return clock()
+__all__ = ["Now", "TripsSource", "completed_trips_source"]
 
 
 def completed_trips_source(request: Request) -> CompletedTripsSource:
@@ -24,5 +19,4 @@ def completed_trips_source(request: Request) -> CompletedTripsSource:
     return source
 
 
-Now = Annotated[datetime, Depends(current_time)]
 TripsSource = Annotated[CompletedTripsSource, Depends(completed_trips_source)]

@@ -35,11 +35,6 @@ class MeteredTrip:
 CompletedTripsSource = Callable[[AsyncSession, datetime], Awaitable[list[MeteredTrip]]]
 
 
-async def no_completed_trips(session: AsyncSession, since: datetime) -> list[MeteredTrip]:
-    """The source of an installation that has no trips table yet: nothing to re-price."""
-    return []
-
-
 @dataclass(frozen=True)
 class Totals:
     driver_earnings: Decimal

@@ -80,7 +80,7 @@ async def driver_export(
     result, ratings = await service.standing(
         session=session, policy_source=policy_source, driver_id=driver.id, at=now
     )
-    appeals = await service.list_appeals(session=session, driver_id=driver.id, status=None)
+    appeals = await service.list_appeals(session=session, driver_id=driver.id, status=None, now=now)
     decided = await session.scalars(
         select(Appeal).where(Appeal.decided_by == driver.id).order_by(Appeal.decided_at)
     )

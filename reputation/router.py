@@ -11,7 +11,8 @@ from redis.exceptions import RedisError
 
 from dispatch.core import pubsub
 from dispatch.core.auth import Admin
-from dispatch.core.db import SessionDep, utcnow
+from dispatch.core.clock import Now
+from dispatch.core.db import SessionDep
 from dispatch.core.errors import Forbidden
 from dispatch.core.redis_client import RedisDep
 from dispatch.core.riders.dependencies import CurrentRider
@@ -51,6 +52,7 @@ async def rate_trip(
     rider: CurrentRider,
     session: SessionDep,
     policy_source: PolicySourceDep,
+    now: Now,
 ) -> RatingOut:
     """The trip's rider rates its driver: once, within the agreement's rating window."""
     rating = await service.rate(
@@ -61,14 +63,15 @@ async def rate_trip(
         stars=body.stars,
         comment=body.comment,
         tags=body.tags,
+        now=now,
     )
     return rating_for_rider(rating)
 
 
 @router.get("/v1/ratings/tags", response_model=TagsOut)
-async def list_tags(session: SessionDep, policy_source: PolicySourceDep) -> TagsOut:
+async def list_tags(session: SessionDep, policy_source: PolicySourceDep, now: Now) -> TagsOut:
     """The tags a rating may carry, and which the agreement in force leaves out of the score."""
-    policy = await policy_source(session, utcnow())
+    policy = await policy_source(session, now)
     return TagsOut(
         agreement_version=policy.agreement_version,
         tags=[
@@ -85,10 +88,13 @@ async def list_tags(session: SessionDep, policy_source: PolicySourceDep) -> Tags
 
 @router.get("/v1/drivers/me/ratings", response_model=list[DriverRatingOut])
 async def my_ratings(
-    driver: CurrentDriver, session: SessionDep, policy_source: PolicySourceDep, key: PseudonymKey
+    driver: CurrentDriver,
+    session: SessionDep,
+    policy_source: PolicySourceDep,
+    key: PseudonymKey,
+    now: Now,
 ) -> list[DriverRatingOut]:
     """Every rating about the calling driver, newest trip first, each marked counted or why not."""
-    now = utcnow()
     result, ratings = await service.standing(
         session=session, policy_source=policy_source, driver_id=driver.id, at=now
     )
@@ -100,11 +106,11 @@ async def my_ratings(
 
 @router.get("/v1/drivers/me/reputation", response_model=ReputationOut)
 async def my_reputation(
-    driver: CurrentDriver, session: SessionDep, policy_source: PolicySourceDep
+    driver: CurrentDriver, session: SessionDep, policy_source: PolicySourceDep, now: Now
 ) -> ReputationOut:
     """The calling driver's score, which ratings count, and how the number was computed."""
     result, _ = await service.standing(
-        session=session, policy_source=policy_source, driver_id=driver.id
+        session=session, policy_source=policy_source, driver_id=driver.id, at=now
     )
     policy = result.policy
     case = await service.current_support_case(session=session, driver_id=driver.id)
@@ -143,6 +149,7 @@ async def appeal_rating(
     session: SessionDep,
     policy_source: PolicySourceDep,
     key: PseudonymKey,
+    now: Now,
 ) -> AppealOut:
     """The rated driver appeals a rating to a person: once, within the appeal window."""
     appeal = await service.file_appeal(
@@ -151,8 +158,9 @@ async def appeal_rating(
         rating_id=rating_id,
         driver_id=driver.id,
         statement=body.statement,
+        now=now,
     )
-    return appeal_out(appeal, key=key, now=utcnow())
+    return appeal_out(appeal, key=key, now=now)
 
 
 @router.get("/v1/appeals", response_model=list[AppealOut])
@@ -160,10 +168,10 @@ async def list_appeals(
     driver: CurrentDriver,
     session: SessionDep,
     key: PseudonymKey,
+    now: Now,
     status_filter: Annotated[AppealFilter | None, Query(alias="status")] = None,
 ) -> list[AppealOut]:
     """Reviewers see every appeal, other drivers their own; oldest due first."""
-    now = utcnow()
     appeals = await service.list_appeals(
         session=session,
         driver_id=None if driver.reviewer else driver.id,
@@ -175,13 +183,13 @@ async def list_appeals(
 
 @router.get("/v1/appeals/{appeal_id}", response_model=AppealOut)
 async def read_appeal(
-    appeal_id: uuid.UUID, driver: CurrentDriver, session: SessionDep, key: PseudonymKey
+    appeal_id: uuid.UUID, driver: CurrentDriver, session: SessionDep, key: PseudonymKey, now: Now
 ) -> AppealOut:
     """One appeal, for its appellant or a reviewer."""
     appeal = await service.get_appeal(session=session, appeal_id=appeal_id)
     if appeal.driver_id != driver.id and not driver.reviewer:
         raise Forbidden("Only the appellant and reviewers may read an appeal")
-    return appeal_out(appeal, key=key, now=utcnow())
+    return appeal_out(appeal, key=key, now=now)
 
 
 @router.post("/v1/appeals/{appeal_id}/decision", response_model=AppealOut)
@@ -193,6 +201,7 @@ async def decide_appeal(
     redis: RedisDep,
     policy_source: PolicySourceDep,
     key: PseudonymKey,
+    now: Now,
 ) -> AppealOut:
     """A reviewer who is not the appellant decides; the appellant is told over their socket."""
     appeal = await service.decide_appeal(
@@ -202,8 +211,9 @@ async def decide_appeal(
         reviewer_id=reviewer.id,
         outcome=body.outcome,
         reason=body.reason,
+        now=now,
     )
-    decided = appeal_out(appeal, key=key, now=utcnow())
+    decided = appeal_out(appeal, key=key, now=now)
     try:
         await pubsub.to_driver(
             redis,
@@ -229,17 +239,20 @@ async def list_support_cases(
 
 @router.post("/v1/support-cases/{case_id}/close", response_model=SupportCaseOut)
 async def close_support_case(
-    case_id: uuid.UUID, body: SupportCaseClose, session: SessionDep, _: Admin
+    case_id: uuid.UUID, body: SupportCaseClose, session: SessionDep, _: Admin, now: Now
 ) -> SupportCaseOut:
     """Records that a person reached out (admin only)."""
-    case = await service.close_support_case(session=session, case_id=case_id, note=body.note)
+    case = await service.close_support_case(
+        session=session, case_id=case_id, note=body.note, now=now
+    )
     return SupportCaseOut.model_validate(case)
 
 
 @router.get("/v1/transparency/ratings")
-async def ratings_report(session: SessionDep, policy_source: PolicySourceDep) -> dict[str, Any]:
+async def ratings_report(
+    session: SessionDep, policy_source: PolicySourceDep, now: Now
+) -> dict[str, Any]:
     """Aggregate statistics of ratings and appeals; no one's data, only counts."""
-    now = utcnow()
     policy = await policy_source(session, now)
     report = await transparency.ratings_report(session=session, policy=policy, now=now)
     return {
@@ -316,6 +329,7 @@ async def export_driver(
     session: SessionDep,
     policy_source: PolicySourceDep,
     key: PseudonymKey,
+    now: Now,
 ) -> dict[str, Any]:
     """Everything kept about the calling driver, as JSON."""
     return await export.driver_export(
@@ -324,13 +338,13 @@ async def export_driver(
         policy_source=policy_source,
         driver=driver,
         key=key,
-        now=utcnow(),
+        now=now,
     )
 
 
 @router.get("/v1/riders/me/export")
 async def export_rider(
-    request: Request, rider: CurrentRider, session: SessionDep
+    request: Request, rider: CurrentRider, session: SessionDep, now: Now
 ) -> dict[str, Any]:
     """Everything kept about the calling rider, as JSON."""
-    return await export.rider_export(app=request.app, session=session, rider=rider, now=utcnow())
+    return await export.rider_export(app=request.app, session=session, rider=rider, now=now)

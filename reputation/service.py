@@ -2,6 +2,9 @@
 
 No operation here reads or writes a driver's status: a rating, a score or an appeal never
 changes whether someone drives (see `drivers.status` for the one recorded, human path).
+
+No operation reads the clock: the caller passes `now` (the routes take it from
+`dispatch.core.clock`), so the tests can set the time.
 """
 
 from __future__ import annotations
@@ -16,7 +19,6 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dispatch.core import audit
-from dispatch.core.db import utcnow
 from reputation import score as scoring
 from reputation.exceptions import (
     AlreadyAppealed,
@@ -53,6 +55,7 @@ async def record_rateable_trip(
     rider_id: uuid.UUID,
     driver_id: uuid.UUID,
     completed_at: datetime,
+    now: datetime,
 ) -> None:
     """Notes that a trip completed and may be rated; joins the caller's transaction, idempotent."""
     if completed_at.tzinfo is None:
@@ -64,7 +67,7 @@ async def record_rateable_trip(
             rider_id=rider_id,
             driver_id=driver_id,
             completed_at=completed_at,
-            recorded_at=utcnow(),
+            recorded_at=now,
         )
         .on_conflict_do_nothing(index_elements=[RateableTrip.trip_id])
     )
@@ -88,6 +91,7 @@ async def rate(
     stars: int,
     comment: str | None,
     tags: Sequence[str],
+    now: datetime,
 ) -> Rating:
     """The trip's rider rates its driver, once, within the agreement's rating window."""
     trip = await session.get(RateableTrip, trip_id)
@@ -98,7 +102,6 @@ async def rate(
         )
     if trip.rider_id != rider_id:
         raise NotYourTrip(f"Trip {trip_id} was not yours to rate")
-    now = utcnow()
     policy = await policy_source(session, trip.completed_at)
     closes_at = trip.completed_at + timedelta(days=policy.rating_window_days)
     if now > closes_at:
@@ -165,10 +168,11 @@ async def standing(
     session: AsyncSession,
     policy_source: PolicySource,
     driver_id: uuid.UUID,
-    at: datetime | None = None,
+    at: datetime,
 ) -> tuple[scoring.Score, list[Rating]]:
-    """A driver's score under the agreement in force, with the ratings it was computed from."""
-    policy = await policy_source(session, at or utcnow())
+    """A driver's score under the agreement in force at `at`, with the ratings it was computed
+    from."""
+    policy = await policy_source(session, at)
     ratings = await ratings_about(session=session, driver_id=driver_id)
     return scoring.compute(_facts(ratings), policy), ratings
 
@@ -236,6 +240,7 @@ async def file_appeal(
     rating_id: uuid.UUID,
     driver_id: uuid.UUID,
     statement: str,
+    now: datetime,
 ) -> Appeal:
     """The rated driver appeals a rating, once, within the agreement's appeal window."""
     rating = await get_rating(session=session, rating_id=rating_id)
@@ -246,7 +251,6 @@ async def file_appeal(
             f"Rating {rating_id} has been appealed already (appeal "
             f"{rating.appeal.id}); a rating is appealed once"
         )
-    now = utcnow()
     rated_under = await policy_source(session, rating.created_at)
     closes_at = rating.created_at + timedelta(days=rated_under.appeal_window_days)
     if now > closes_at:
@@ -290,10 +294,9 @@ async def list_appeals(
     session: AsyncSession,
     driver_id: uuid.UUID | None,
     status: str | None,
-    now: datetime | None = None,
+    now: datetime,
 ) -> list[Appeal]:
     """Appeals, oldest due first: every one (driver_id None) or one driver's own."""
-    now = now or utcnow()
     query = select(Appeal).order_by(Appeal.due_by, Appeal.filed_at, Appeal.id)
     if driver_id is not None:
         query = query.where(Appeal.driver_id == driver_id)
@@ -314,12 +317,12 @@ async def decide_appeal(
     reviewer_id: uuid.UUID,
     outcome: AppealOutcome,
     reason: str,
+    now: datetime,
 ) -> Appeal:
     """A reviewer who is not the appellant decides an open appeal; exactly one decision stands."""
     appeal = await get_appeal(session=session, appeal_id=appeal_id)
     if appeal.driver_id == reviewer_id:
         raise OwnAppeal("You filed this appeal; another reviewer must decide it")
-    now = utcnow()
     decided = await session.scalar(
         update(Appeal)
         .where(Appeal.id == appeal_id, Appeal.status == AppealStatus.open)
@@ -393,13 +396,13 @@ async def list_support_cases(*, session: AsyncSession, open_only: bool) -> list[
 
 
 async def close_support_case(
-    *, session: AsyncSession, case_id: uuid.UUID, note: str
+    *, session: AsyncSession, case_id: uuid.UUID, note: str, now: datetime
 ) -> SupportCase:
     """A person records that they reached out, closing the case."""
     closed = await session.scalar(
         update(SupportCase)
         .where(SupportCase.id == case_id, SupportCase.closed_at.is_(None))
-        .values(closed_at=utcnow(), note=note)
+        .values(closed_at=now, note=note)
         .returning(SupportCase.id)
         .execution_options(synchronize_session=False)
     )

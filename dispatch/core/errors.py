@@ -34,13 +34,10 @@ class ProblemError(Exception):
         self.extra = extra
 
     def body(self) -> dict[str, Any]:
-        return {
-            "type": self.type,
-            "title": self.title,
-            "status": self.status,
-            "detail": self.detail,
-            **self.extra,
-        }
+        return problem_body(self.status, self.type, self.title, self.detail, **self.extra)
+
+    def response(self) -> JSONResponse:
+        return problem_response(self.status, self.type, self.title, self.detail, **self.extra)
 
 
 class Unauthorized(ProblemError):
@@ -89,11 +86,19 @@ class ServiceUnavailable(ProblemError):
     title = "Service unavailable"
 
 
+def problem_body(status: int, type_: str, title: str, detail: str, **extra: Any) -> dict[str, Any]:
+    """The RFC 9457 body of every error the service answers, over HTTP or a socket handshake."""
+    return {"type": type_, "title": title, "status": status, "detail": detail, **extra}
+
+
 def problem_response(
     status: int, type_: str, title: str, detail: str, **extra: Any
 ) -> JSONResponse:
-    body = {"type": type_, "title": title, "status": status, "detail": detail, **extra}
-    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON)
+    return JSONResponse(
+        problem_body(status, type_, title, detail, **extra),
+        status_code=status,
+        media_type=PROBLEM_JSON,
+    )
 
 
 def field_errors(errors: Any) -> list[dict[str, str]]:
@@ -121,7 +126,7 @@ HTTP_TYPES = {
 
 async def _problem_handler(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ProblemError)
-    return JSONResponse(exc.body(), status_code=exc.status, media_type=PROBLEM_JSON)
+    return exc.response()
 
 
 async def _validation_handler(request: Request, exc: Exception) -> JSONResponse:

@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
-from dispatch.core.errors import PROBLEM_JSON
+from dispatch.core.errors import problem_response
 
 router = APIRouter(tags=["operations"])
 
@@ -54,17 +54,7 @@ async def readyz(request: Request) -> JSONResponse:
     if all(value == "ok" for value in checks.values()):
         return JSONResponse({"status": "ready", "checks": checks})
     down = ", ".join(name for name, value in checks.items() if value != "ok")
-    return JSONResponse(
-        {
-            "type": "not_ready",
-            "title": "Not ready",
-            "status": 503,
-            "detail": f"Unreachable: {down}",
-            "checks": checks,
-        },
-        status_code=503,
-        media_type=PROBLEM_JSON,
-    )
+    return problem_response(503, "not_ready", "Not ready", f"Unreachable: {down}", checks=checks)
 
 
 @router.get("/metrics")

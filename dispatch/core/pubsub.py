@@ -32,7 +32,3 @@ async def publish(redis: Redis, channel: str, frame: dict[str, Any]) -> None:
 
 async def to_driver(redis: Redis, driver_id: uuid.UUID | str, frame: dict[str, Any]) -> None:
     await publish(redis, driver_channel(driver_id), frame)
-
-
-async def to_rider(redis: Redis, rider_id: uuid.UUID | str, frame: dict[str, Any]) -> None:
-    await publish(redis, rider_channel(rider_id), frame)

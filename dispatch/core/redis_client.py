@@ -1,4 +1,5 @@
-"""The Redis client: pub/sub between workers, presence, deadlines, idempotency keys."""
+"""The Redis client. Redis carries only the pub/sub between workers (`dispatch.core.pubsub`):
+presence, offer deadlines and idempotency keys are PostgreSQL's, so losing Redis loses no state."""
 
 from __future__ import annotations
 

@@ -36,6 +36,7 @@ from sqlalchemy.ext.asyncio import (
 )
 
 from bargaining import service as bargaining_service
+from bargaining.exceptions import NoAgreementInForce
 from bargaining.terms import DispatchTerms
 from dispatch.core.db import utcnow
 from dispatch.core.redis_client import Redis
@@ -208,6 +209,7 @@ class Matcher:
         self.settings = settings
         self.region = settings.matcher_region
         self.leading = False
+        self.leadership_tries = 0  # times it asked for the region's lock
         self.batches = 0
         self.offers_made = 0
 
@@ -220,7 +222,9 @@ class Matcher:
             await self._sweep(session, now, report)
             try:
                 agreement = await bargaining_service.in_force(session=session, at=now)
-            except Exception:
+            except NoAgreementInForce:
+                # Nothing can be priced (the co-op has not voted one in yet): a state, not a
+                # fault. Any other failure is the batch's error, logged by `_batches`.
                 logger.warning("no agreement in force: nothing is matched")
                 return report
             terms = agreement.terms.dispatch
@@ -294,6 +298,7 @@ class Matcher:
                 text("SELECT pg_try_advisory_lock(:key)"), {"key": key}
             )
             await lock_connection.commit()
+            self.leadership_tries += 1
             if not got:
                 return
             logger.info("leading the %s matcher", self.region)

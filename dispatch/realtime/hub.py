@@ -53,11 +53,8 @@ class SendQueue:
         self._items: list[str] = []
         self._waiter: asyncio.Future[None] | None = None
 
-    def qsize(self) -> int:
+    def __len__(self) -> int:
         return len(self._items)
-
-    def empty(self) -> bool:
-        return not self._items
 
     def put_nowait(self, item: str) -> None:
         if len(self._items) >= self.maxsize:
@@ -66,11 +63,6 @@ class SendQueue:
         waiter = self._waiter
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
-
-    def get_nowait(self) -> str:
-        if not self._items:
-            raise asyncio.QueueEmpty
-        return self._items.pop(0)
 
     async def get(self) -> str:
         while not self._items:

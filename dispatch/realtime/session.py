@@ -16,13 +16,12 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from fastapi import WebSocket
-from fastapi.responses import JSONResponse
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from dispatch.core import pubsub
 from dispatch.core.auth import Role, websocket_principal
 from dispatch.core.db import utcnow
-from dispatch.core.errors import PROBLEM_JSON
+from dispatch.core.errors import Forbidden, ProblemError, Unauthorized
 from dispatch.core.geo import ServiceArea
 from dispatch.core.redis_client import Redis
 from dispatch.core.riders.models import Rider
@@ -69,37 +68,26 @@ class SocketSession:
 
     # --- handshake ---------------------------------------------------------------------------
 
-    async def _deny(self, status: int, type_: str, title: str, detail: str) -> None:
-        body = {"type": type_, "title": title, "status": status, "detail": detail}
-        await self.websocket.send_denial_response(
-            JSONResponse(body, status_code=status, media_type=PROBLEM_JSON)
-        )
+    async def _deny(self, problem: ProblemError) -> None:
+        await self.websocket.send_denial_response(problem.response())
 
     async def _authenticate(self) -> bool:
         async with self.sessionmaker() as session:
             principal = await websocket_principal(self.websocket, session)
             if principal is None:
                 await self._deny(
-                    401,
-                    "unauthorized",
-                    "Missing or invalid token",
-                    "Send 'Authorization: Bearer <token>' or '?token=' with a valid token",
+                    Unauthorized(
+                        "Send 'Authorization: Bearer <token>' or '?token=' with a valid token"
+                    )
                 )
                 return False
             if principal.role is not self.role:
-                await self._deny(
-                    403,
-                    "forbidden",
-                    "Not allowed for this account",
-                    f"This socket is for {self.role.value} accounts",
-                )
+                await self._deny(Forbidden(f"This socket is for {self.role.value} accounts"))
                 return False
             assert principal.subject_id is not None
             model: type[Driver] | type[Rider] = Driver if self.role is Role.driver else Rider
             if await session.get(model, principal.subject_id) is None:
-                await self._deny(
-                    401, "unauthorized", "Missing or invalid token", "The account no longer exists"
-                )
+                await self._deny(Unauthorized("The account no longer exists"))
                 return False
             self.subject_id = principal.subject_id
         return True

@@ -197,10 +197,6 @@ class Car:
     def arrived(self) -> bool:
         return not self.route
 
-    @property
-    def destination(self) -> Point | None:
-        return self.route[-1] if self.route else None
-
     def drive_to(self, end: Point, *, area: ServiceArea, grid_bearing_deg: float) -> None:
         """Replaces the route by one along the grid to `end`."""
         self.route = deque(

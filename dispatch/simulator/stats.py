@@ -25,23 +25,18 @@ class CityStats:
     drivers_total: int = 0
     drivers_online: int = 0
     drivers_on_trip: int = 0  # drivers with an accepted trip: on the way, waiting or driving
-    riders_total: int = 0
     requests_sent: int = 0
     requests_failed: int = 0
-    quotes: int = 0
     offers_received: int = 0
     offers_accepted: int = 0
     offers_declined: int = 0
     offers_missed: int = 0  # accepted too late: expired or withdrawn (409)
-    offers_withdrawn: int = 0
     cancels_sent: int = 0
     ratings_sent: int = 0
-    ratings_unavailable: int = 0
     location_frames: int = 0
     driver_location_frames: int = 0
     error_frames: int = 0
     http_errors: int = 0
-    reconnects: int = 0
     statuses: dict[str, str] = field(default_factory=dict)
     terminal: dict[str, int] = field(
         default_factory=lambda: dict.fromkeys(sorted(TERMINAL_STATUSES), 0)

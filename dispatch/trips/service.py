@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from sqlalchemy import select, update
+from sqlalchemy import ColumnElement, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -415,42 +415,53 @@ async def decline(
     return declined
 
 
+async def _close_pending(
+    session: AsyncSession,
+    condition: ColumnElement[bool],
+    *,
+    status: OfferStatus,
+    reason: str,
+    now: datetime,
+) -> list[ClosedOffer]:
+    """Closes the pending offers that meet `condition` (withdrawn or expired), in one UPDATE;
+    the caller commits. Answers them, for their drivers to be told."""
+    rows = await session.execute(
+        update(Offer)
+        .where(condition, Offer.status == OfferStatus.pending)
+        .values(status=status, responded_at=now)
+        .returning(Offer.id, Offer.driver_id, Offer.trip_id)
+    )
+    return [ClosedOffer(row[0], row[1], row[2], reason) for row in rows]
+
+
 async def _withdraw_pending(
     session: AsyncSession, trip_ids: list[uuid.UUID], now: datetime, reason: str
 ) -> list[ClosedOffer]:
     if not trip_ids:
         return []
-    rows = await session.execute(
-        update(Offer)
-        .where(Offer.trip_id.in_(trip_ids), Offer.status == OfferStatus.pending)
-        .values(status=OfferStatus.withdrawn, responded_at=now)
-        .returning(Offer.id, Offer.driver_id, Offer.trip_id)
+    return await _close_pending(
+        session, Offer.trip_id.in_(trip_ids), status=OfferStatus.withdrawn, reason=reason, now=now
     )
-    return [ClosedOffer(row[0], row[1], row[2], reason) for row in rows]
 
 
 async def withdraw_offers_of_driver(
     *, session: AsyncSession, driver_id: uuid.UUID, now: datetime
 ) -> list[ClosedOffer]:
     """Withdraws the driver's open offer (they went off duty); the caller commits."""
-    rows = await session.execute(
-        update(Offer)
-        .where(Offer.driver_id == driver_id, Offer.status == OfferStatus.pending)
-        .values(status=OfferStatus.withdrawn, responded_at=now)
-        .returning(Offer.id, Offer.driver_id, Offer.trip_id)
+    return await _close_pending(
+        session,
+        Offer.driver_id == driver_id,
+        status=OfferStatus.withdrawn,
+        reason="unavailable",
+        now=now,
     )
-    return [ClosedOffer(row[0], row[1], row[2], "unavailable") for row in rows]
 
 
 async def expire_offers(*, session: AsyncSession, now: datetime) -> list[ClosedOffer]:
     """Closes the offers nobody answered in time; their trips return to matching."""
-    rows = await session.execute(
-        update(Offer)
-        .where(Offer.status == OfferStatus.pending, Offer.expires_at <= now)
-        .values(status=OfferStatus.expired, responded_at=now)
-        .returning(Offer.id, Offer.driver_id, Offer.trip_id)
+    closed = await _close_pending(
+        session, Offer.expires_at <= now, status=OfferStatus.expired, reason="expired", now=now
     )
-    closed = [ClosedOffer(row[0], row[1], row[2], "expired") for row in rows]
     await session.commit()
     return closed
 
@@ -575,6 +586,7 @@ async def complete(
         rider_id=trip.rider_id,
         driver_id=driver_id,
         completed_at=now,
+        now=now,
     )
     await session.commit()
     return trip

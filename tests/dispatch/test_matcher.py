@@ -5,20 +5,23 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 
+import pytest
 from fastapi import FastAPI
 from httpx import AsyncClient
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bargaining import service as bargaining_service
+from bargaining.service import FOUNDING_EFFECTIVE_FROM
 from bargaining.terms import load_founding_terms
 from dispatch.core.db import utcnow
 from dispatch.matching import costs
-from dispatch.matching.matcher import Matcher, region_lock_key
+from dispatch.matching.matcher import BatchReport, Matcher, region_lock_key
 from dispatch.trips.models import Offer, OfferStatus, Trip, TripStatus
 from tests.builders import (
     DOWNTOWN,
@@ -329,8 +332,8 @@ async def test_one_matcher_leads_a_region_at_a_time(app: FastAPI) -> None:
     try:
         await _until(lambda: first.leading)
         second_task = asyncio.create_task(second.run())
-        await _until(lambda: second.batches == 0 and not second.leading, settle=True)
-        assert first.leading and not second.leading
+        await _until(lambda: second.leadership_tries >= 1)  # it asked, and was refused
+        assert first.leading and not second.leading and second.batches == 0
         # The leader stops (a restart, a dead worker): the lock is released and the other leads.
         first_task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
@@ -350,12 +353,10 @@ async def test_one_matcher_leads_a_region_at_a_time(app: FastAPI) -> None:
         await connection.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
 
 
-async def _until(condition: object, *, timeout_s: float = 5.0, settle: bool = False) -> None:
-    """Waits until `condition()` holds (or, with settle, lets the loops run a moment)."""
+async def _until(condition: object, *, timeout_s: float = 5.0) -> None:
+    """Waits until `condition()` holds, for at most `timeout_s`."""
     assert callable(condition)
     deadline = asyncio.get_running_loop().time() + timeout_s
-    if settle:
-        await asyncio.sleep(0.3)
     while not condition():
         if asyncio.get_running_loop().time() > deadline:
             raise TimeoutError("condition not reached")
@@ -375,3 +376,55 @@ async def test_the_matcher_ignores_other_regions_and_trips_past_their_deadline(
     assert (await app.state.matcher.run_batch()).requests == 0
     row = await session.get(Trip, uuid.UUID(trip["id"]))
     assert row is not None and row.status is TripStatus.requested
+
+
+async def test_no_agreement_in_force_matches_nothing_and_says_so(
+    app: FastAPI,
+    client: AsyncClient,
+    admin_headers: dict[str, str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    driver = await make_driver(client, admin_headers)
+    await place_driver(app, driver.id, north(100))
+    await request_trip(client, await make_rider(client))
+    # Before the founding agreement took effect nothing can be priced: a state, not a fault.
+    before = FOUNDING_EFFECTIVE_FROM - timedelta(days=1)
+    with caplog.at_level(logging.WARNING, logger="coop.matcher"):
+        report = await app.state.matcher.run_batch(now=before)
+    assert report.offers == [] and report.interval_ms is None
+    [record] = [r for r in caplog.records if r.name == "coop.matcher"]
+    assert record.levelno == logging.WARNING and record.exc_info is None
+    assert record.getMessage() == "no agreement in force: nothing is matched"
+
+
+async def test_a_batch_that_fails_is_an_error_with_its_traceback(
+    app: FastAPI, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A fault (here a programming error: a time without its zone, which the agreement lookup
+    # refuses) is not mistaken for "no agreement in force": run_batch raises it, and the
+    # leader's loop logs it as an error with its traceback, then carries on with the next batch.
+    naive = utcnow().replace(tzinfo=None)
+    with pytest.raises(ValueError, match="timezone-aware"):
+        await app.state.matcher.run_batch(now=naive)
+
+    class Failing(Matcher):
+        async def run_batch(self, *, now: datetime | None = None) -> BatchReport:
+            return await super().run_batch(now=naive)
+
+    failing = Failing(
+        engine=app.state.engine,
+        sessionmaker=app.state.sessionmaker,
+        redis=app.state.redis,
+        settings=app.state.settings,
+    )
+    with caplog.at_level(logging.INFO, logger="coop.matcher"):
+        task = asyncio.create_task(failing.run())
+        try:
+            await _until(lambda: any("failed" in r.msg for r in caplog.records))
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+    failures = [r for r in caplog.records if r.name == "coop.matcher" and "failed" in r.msg]
+    assert failures and all(r.levelno == logging.ERROR and r.exc_info for r in failures)
+    assert not any("no agreement" in r.getMessage() for r in caplog.records)

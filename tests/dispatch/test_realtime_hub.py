@@ -69,14 +69,14 @@ async def test_sockets_coming_and_going_at_once_leave_the_right_subscription(
     assert await redis.publish(CHANNEL, "{}") == 0
 
 
-def test_a_connecting_socket_gets_its_state_before_what_arrived_meanwhile() -> None:
+async def test_a_connecting_socket_gets_its_state_before_what_arrived_meanwhile() -> None:
     connection = Connection(queue_size=8, label="c")
     connection.push("during-1")
     connection.push("during-2")
-    assert connection.queue.empty()  # held until the current state is queued
+    assert len(connection.queue) == 0  # held until the current state is queued
     connection.release(["hello", "state"])
     connection.push("after")
-    queued = [connection.queue.get_nowait() for _ in range(connection.queue.qsize())]
+    queued = [await connection.queue.get() for _ in range(len(connection.queue))]
     assert queued == ["hello", "state", "during-1", "during-2", "after"]
 
 
@@ -87,7 +87,7 @@ def test_a_full_queue_closes_the_connection_instead_of_growing() -> None:
     assert not connection.push("one too many")
     assert connection.closing.is_set()
     assert connection.close_code == CLOSE_TOO_SLOW and "too slow" in connection.close_reason
-    assert connection.queue.qsize() == 3
+    assert len(connection.queue) == 3
     assert not connection.push("after closing")  # nothing more is taken
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import time
+from collections.abc import Callable
 
 import pytest
 from asgi_lifespan import LifespanManager
@@ -22,6 +23,13 @@ def sample(registry: CollectorRegistry, name: str, **labels: str) -> float:
     return 0.0 if value is None else value
 
 
+async def _until(condition: Callable[[], bool], timeout_s: float = 5.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while not condition():
+        assert asyncio.get_running_loop().time() < deadline, "condition not reached"
+        await asyncio.sleep(0.01)
+
+
 async def test_collections_and_loop_lag_are_recorded() -> None:
     registry = CollectorRegistry()
     monitor = PauseMonitor(registry)
@@ -29,9 +37,10 @@ async def test_collections_and_loop_lag_are_recorded() -> None:
     try:
         gc.collect(2)
         gc.collect(0)
-        await asyncio.sleep(LAG_PROBE_INTERVAL_S)  # the probe is scheduled
-        time.sleep(0.12)  # blocks the loop: the probe wakes up at least this late
-        await asyncio.sleep(2 * LAG_PROBE_INTERVAL_S)
+        await asyncio.sleep(0)  # one turn of the loop: the probe starts its sleep
+        # Blocks the loop for the probe's interval and 0.12 s more: it wakes at least that late.
+        time.sleep(LAG_PROBE_INTERVAL_S + 0.12)
+        await _until(lambda: sample(registry, "coop_event_loop_lag_seconds_count") >= 1)
         assert sample(registry, "coop_gc_pause_seconds_count", generation="2") >= 1
         assert sample(registry, "coop_gc_pause_seconds_count", generation="0") >= 1
         assert sample(registry, "coop_gc_pause_max_seconds", generation="2") > 0
@@ -51,9 +60,13 @@ async def test_the_service_shows_its_pauses_at_metrics_when_asked(settings: Sett
         AsyncClient(transport=ASGITransport(app=app), base_url="http://test") as client,
     ):
         gc.collect()
-        await asyncio.sleep(2 * LAG_PROBE_INTERVAL_S)
-        text = (await client.get("/metrics")).text
-    assert 'coop_gc_pause_seconds_count{generation="2"}' in text
+        deadline = asyncio.get_running_loop().time() + 5.0
+        while True:  # until the collection shows (it is recorded as it happens)
+            text = (await client.get("/metrics")).text
+            if 'coop_gc_pause_seconds_count{generation="2"}' in text:
+                break
+            assert asyncio.get_running_loop().time() < deadline, text
+            await asyncio.sleep(LAG_PROBE_INTERVAL_S)
     assert "coop_event_loop_lag_seconds_bucket" in text
 
 

@@ -16,11 +16,11 @@ async def test_first_in_first_out_and_bounded() -> None:
         queue.put_nowait(text)
     with pytest.raises(asyncio.QueueFull):
         queue.put_nowait("d")
-    assert queue.qsize() == 3
-    assert [await queue.get(), queue.get_nowait(), await queue.get()] == ["a", "b", "c"]
-    assert queue.empty()
-    with pytest.raises(asyncio.QueueEmpty):
-        queue.get_nowait()
+    assert len(queue) == 3
+    assert [await queue.get() for _ in range(3)] == ["a", "b", "c"]
+    assert len(queue) == 0
+    with pytest.raises(TimeoutError):  # nothing left: a get waits
+        await asyncio.wait_for(queue.get(), 0.01)
 
 
 async def test_a_waiting_get_wakes_on_put() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Awaitable
 from datetime import timedelta
 from typing import Any
 
@@ -16,7 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dispatch.core.db import utcnow
-from dispatch.matching.matcher import Matcher
+from dispatch.matching.matcher import BatchReport, Matcher
 from dispatch.trips.models import Offer, OfferStatus, Trip, TripStatus
 from tests.builders import (
     DOWNTOWN,
@@ -82,39 +83,104 @@ async def test_two_drivers_accepting_one_trip_never_both_get_it(
     assert (row.status, row.driver_id) == (TripStatus.assigned, second.id)
 
 
+async def _lock_waiters(session: AsyncSession) -> int:
+    """How many connections to the test database wait for a lock right now."""
+    count = await session.scalar(
+        text(
+            "SELECT count(*) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND wait_event_type = 'Lock'"
+        )
+    )
+    await session.commit()
+    return int(count or 0)
+
+
+async def _until_waiting(session: AsyncSession, waiters: int, timeout_s: float = 10.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while await _lock_waiters(session) < waiters:
+        if asyncio.get_running_loop().time() > deadline:
+            raise TimeoutError(f"{waiters} lock waiters not reached")
+        await asyncio.sleep(0.005)
+
+
+async def _accept_against_sweep(
+    app: FastAPI,
+    session: AsyncSession,
+    *,
+    accept: Awaitable[Response],
+    sweep: Awaitable[BatchReport],
+    offer_id: uuid.UUID,
+    accept_first: bool | None,
+) -> Response:
+    """Runs the accept and the sweep at once and answers the accept's response. With
+    `accept_first` given, both are lined up behind a lock on the offer's row first."""
+    if accept_first is None:
+        accepted, _ = await asyncio.gather(accept, sweep)
+        return accepted
+    ahead, behind = (accept, sweep) if accept_first else (sweep, accept)
+    async with app.state.sessionmaker() as gate:
+        await gate.execute(select(Offer.id).where(Offer.id == offer_id).with_for_update())
+        first = asyncio.ensure_future(ahead)
+        await _until_waiting(session, 1)
+        second = asyncio.ensure_future(behind)
+        await _until_waiting(session, 2)
+        await gate.commit()  # both go on; the row goes to the one that asked first
+    done = await asyncio.gather(first, second)
+    answer = done[0] if accept_first else done[1]
+    assert isinstance(answer, Response)
+    return answer
+
+
 async def test_accept_racing_the_expiry_sweep_has_one_outcome(
     app: FastAPI, client: AsyncClient, admin_headers: dict[str, str], session: AsyncSession
 ) -> None:
-    for _ in range(5):
+    """The accept and the sweep are both right by their own clocks: the driver taps accept on
+    time, and the sweep runs with its clock past the offer's deadline (as a worker whose batch
+    started late does). Whichever takes the offer's row first wins, and the other sees it.
+
+    In the first rounds both are in flight at once, lined up behind a lock the test holds on the
+    offer's row and released together, each side first in turn (PostgreSQL grants the row in
+    the order they asked); the last round is left to the event loop. Over the rounds both
+    outcomes happen, so each branch below is exercised."""
+    outcomes: list[int] = []
+    for round_ in range(5):
         rider = await make_rider(client)
         driver = await make_driver(client, admin_headers)
         trip = await request_trip(client, rider)
         await place_driver(app, driver.id, DOWNTOWN)
         offer_id = await offer_to(app, driver)
-        # The offer runs out just as the driver taps accept.
-        await session.execute(
-            text("UPDATE trip_offer SET expires_at = :at WHERE id = :id"),
-            {"at": utcnow() + timedelta(milliseconds=20), "id": offer_id},
-        )
+        offered = await session.get(Offer, offer_id, populate_existing=True)
+        assert offered is not None and offered.expires_at > utcnow()
+        sweep_at = offered.expires_at + timedelta(seconds=1)
         await session.commit()
-        await asyncio.sleep(0.02)
-        accepted, _ = await asyncio.gather(
-            _post(client, f"/v1/offers/{offer_id}/accept", driver.headers),
-            app.state.matcher.run_batch(),
+
+        lined_up = round_ < 4
+        accepted = await _accept_against_sweep(
+            app,
+            session,
+            accept=_post(client, f"/v1/offers/{offer_id}/accept", driver.headers),
+            sweep=app.state.matcher.run_batch(now=sweep_at),
+            offer_id=offer_id,
+            accept_first=round_ % 2 == 0 if lined_up else None,
         )
         offer = await session.get(Offer, offer_id, populate_existing=True)
         row = await _trip(session, trip["id"])
         assert offer is not None
+        outcomes.append(accepted.status_code)
         if accepted.status_code == 200:
             assert offer.status is OfferStatus.accepted
             assert (row.status, row.driver_id) == (TripStatus.assigned, driver.id)
         else:
+            assert accepted.status_code == 409
             assert accepted.json()["type"] == "offer_expired"
             assert offer.status is OfferStatus.expired
             assert (row.status, row.driver_id) == (TripStatus.requested, None)
+        if lined_up:  # the first in line won
+            assert accepted.status_code == (200 if round_ % 2 == 0 else 409)
         # Clean slate for the next round: this rider's trip ends, this driver goes off duty.
         await _post(client, f"/v1/trips/{trip['id']}/cancel", rider.headers)
         await place_driver(app, driver.id, DOWNTOWN, available=False)
+    assert {200, 409} <= set(outcomes)
 
 
 async def test_accept_racing_the_riders_cancel_is_consistent(

@@ -66,6 +66,7 @@ async def completed_trip(
             rider_id=rider.id,
             driver_id=driver.id,
             completed_at=utcnow() - ended_ago,
+            now=utcnow(),
         )
         await session.commit()
     return trip_id

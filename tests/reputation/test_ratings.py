@@ -199,6 +199,28 @@ async def test_the_rating_window_closes(
     assert await count_ratings(session) == 1
 
 
+async def test_the_rating_window_runs_on_the_apps_clock(
+    app: FastAPI,
+    client: AsyncClient,
+    admin_headers: dict[str, str],
+    sessionmaker: async_sessionmaker[AsyncSession],
+    session: AsyncSession,
+) -> None:
+    # Reputation never reads the system clock: the routes pass the app's, which a test can move.
+    rider = await make_rider(client)
+    driver = await make_driver(client, admin_headers)
+    trip_id = await completed_trip(sessionmaker, rider, driver, ended_ago=timedelta(0))
+    week = timedelta(days=FOUNDING.rating_window_days)
+    ended = utcnow()
+    app.state.clock = lambda: ended + week + timedelta(hours=1)
+    assert_problem(await post_rating(client, rider, trip_id, 3), 409, "rating_window_closed")
+    in_time = ended + week - timedelta(hours=1)
+    app.state.clock = lambda: in_time
+    assert (await post_rating(client, rider, trip_id, 3)).status_code == 201
+    rating = await session.scalar(select(Rating).where(Rating.trip_id == trip_id))
+    assert rating is not None and rating.created_at == in_time
+
+
 async def test_the_rating_window_is_the_agreements(
     app: FastAPI,
     client: AsyncClient,
@@ -246,6 +268,7 @@ async def test_recording_a_rateable_trip_is_idempotent_and_joins_the_transaction
             rider_id=rider.id,
             driver_id=driver.id,
             completed_at=ended,
+            now=ended,
         )
         await first.rollback()  # the completion did not commit: nothing is rateable
     assert await session.get(RateableTrip, trip_id) is None
@@ -258,6 +281,7 @@ async def test_recording_a_rateable_trip_is_idempotent_and_joins_the_transaction
                 rider_id=rider.id,
                 driver_id=driver.id,
                 completed_at=ended,
+                now=ended,
             )
             await again.commit()
     count = await session.scalar(select(func.count()).select_from(RateableTrip))
@@ -272,6 +296,7 @@ async def test_a_naive_completion_time_is_refused(session: AsyncSession) -> None
             rider_id=uuid.uuid4(),
             driver_id=uuid.uuid4(),
             completed_at=utcnow().replace(tzinfo=None),
+            now=utcnow(),
         )
 
 
