@@ -1,27 +1,36 @@
 """`/asyncapi.json`: every WebSocket message of docs/protocol.md as an AsyncAPI 3.0 document.
 
-The payload schemas are generated from pydantic models: the trip object and the appeal are the
-same models the HTTP API answers with; the frames themselves are declared here, one model per
-message `type`. The examples are checked against the models by the tests, so they cannot drift.
+The payload schemas are generated from the frame models the service sends and parses
+(`dispatch.realtime.frames`, and `reputation.schemas.AppealDecidedFrame`): one model per message
+`type`, the same objects that write the frames on the wire, so the document cannot drift from
+what is sent. The trip object and the appeal are the models the HTTP API answers with. The
+examples are checked against the models by the tests.
 """
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass
-from datetime import datetime
 from functools import lru_cache
 from typing import Any, Literal
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
-from dispatch.core.geo import Position
-from dispatch.realtime.frames import AvailabilityFrame, LocationFrame, PingFrame, PongFrame
-from dispatch.trips.schemas import TripOut
-from reputation.schemas import AppealOut
+from dispatch.realtime.frames import (
+    AvailabilityFrame,
+    DriverLocationFrame,
+    ErrorFrame,
+    HelloFrame,
+    LocationFrame,
+    OfferFrame,
+    OfferWithdrawnFrame,
+    PingFrame,
+    PongFrame,
+    TripFrame,
+)
+from reputation.schemas import AppealDecidedFrame
 
 ASYNCAPI_VERSION = "3.0.0"
 SCHEMA_REF = "#/components/schemas/{model}"
@@ -31,110 +40,6 @@ Direction = Literal["client_to_server", "server_to_client"]
 _POSITION = {"lat": 45.5017, "lon": -73.5673}
 _TRIP_ID = "6f1c2b9e-8a55-4d0b-9a3e-2f7f0c1d4e5a"
 _OFFER_ID = "0b7e4c1a-3d2f-4e8b-9c6a-5f1e2d3c4b5a"
-
-
-# The frames a client sends are the models the realtime hub parses them with
-# (dispatch.realtime.frames); the ones below are those the service sends.
-
-
-# --- frames the service sends ---------------------------------------------------------------
-
-
-class HelloFrame(BaseModel):
-    """The first frame on every connection; the open trip (or pending offer) follows at once."""
-
-    model_config = ConfigDict(title="Hello")
-
-    type: Literal["hello"]
-    role: Literal["driver", "rider"]
-    id: uuid.UUID = Field(description="The connected driver's or rider's id")
-    ping_interval_s: float = Field(gt=0, description="How often the service sends a ping")
-    available: bool | None = Field(
-        default=None, description="Drivers only: whether the service counts them available"
-    )
-
-
-class OfferFrame(BaseModel):
-    """A trip offered to this driver, with why this driver, until `expires_at`."""
-
-    model_config = ConfigDict(title="Offer")
-
-    type: Literal["offer"]
-    offer_id: uuid.UUID
-    trip_id: uuid.UUID
-    pickup: Position
-    dropoff: Position
-    pickup_distance_m: float = Field(ge=0, description="Straight-line metres to the pickup")
-    pickup_eta_s: int = Field(ge=0, description="Estimated seconds to reach the pickup")
-    fare_estimate: str = Field(
-        pattern=r"^\d+\.\d{2}$", description="The quoted fare, a decimal string with two places"
-    )
-    currency: str = Field(examples=["CAD"])
-    expires_at: datetime = Field(description="Accept before this time, or the offer lapses")
-    why: str = Field(
-        description="Why this driver got this offer, in words and figures (distance, time "
-        "waiting since the last trip, ...)"
-    )
-    wheelchair_accessible: bool = Field(
-        default=False, description="The rider needs a wheelchair-accessible vehicle"
-    )
-
-
-class OfferWithdrawnFrame(BaseModel):
-    """An offer is no longer open; accepting it would be 409."""
-
-    model_config = ConfigDict(title="OfferWithdrawn")
-
-    type: Literal["offer_withdrawn"]
-    offer_id: uuid.UUID
-    reason: str = Field(
-        description="expired (not answered in time), cancelled (the rider cancelled the trip), "
-        "unfulfilled (the request reached its max wait), unavailable (the driver went off duty)",
-        examples=["expired", "cancelled", "unfulfilled", "unavailable"],
-    )
-
-
-class TripFrame(BaseModel):
-    """The trip after each change of status; also sent at once on (re)connection for the open
-    trip. The rider's copy names the driver and vehicle once assigned."""
-
-    model_config = ConfigDict(title="Trip")
-
-    type: Literal["trip"]
-    trip: TripOut
-
-
-class DriverLocationFrame(BaseModel):
-    """Where the rider's driver is, while on the way to the pickup and during the trip."""
-
-    model_config = ConfigDict(title="DriverLocation")
-
-    type: Literal["driver_location"]
-    trip_id: uuid.UUID
-    lat: float = Field(ge=-90, le=90)
-    lon: float = Field(ge=-180, le=180)
-
-
-class ErrorFrame(BaseModel):
-    """A frame could not be used; the connection stays open."""
-
-    model_config = ConfigDict(title="Error")
-
-    type: Literal["error"]
-    code: str = Field(
-        description="A short stable code",
-        examples=["bad_message", "out_of_service_area"],
-    )
-    message: str
-
-
-class AppealDecidedFrame(BaseModel):
-    """A person decided the driver's appeal of a rating."""
-
-    model_config = ConfigDict(title="AppealDecided")
-
-    type: Literal["appeal_decided"]
-    appeal: AppealOut
 
 
 # --- the document ---------------------------------------------------------------------------

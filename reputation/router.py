@@ -20,6 +20,7 @@ from drivers.dependencies import CurrentDriver, Reviewer
 from reputation import data_register, export, service, transparency
 from reputation.dependencies import PolicySourceDep, PseudonymKey
 from reputation.schemas import (
+    AppealDecidedFrame,
     AppealFilter,
     AppealIn,
     AppealOut,
@@ -216,9 +217,7 @@ async def decide_appeal(
     decided = appeal_out(appeal, key=key, now=now)
     try:
         await pubsub.to_driver(
-            redis,
-            appeal.driver_id,
-            {"type": "appeal_decided", "appeal": decided.model_dump(mode="json")},
+            redis, appeal.driver_id, AppealDecidedFrame(type="appeal_decided", appeal=decided)
         )
     except (RedisError, OSError):
         # The decision is recorded; the appellant still sees it in GET /v1/appeals.

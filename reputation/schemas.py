@@ -16,6 +16,7 @@ from pydantic import (
     field_validator,
 )
 
+from dispatch.core.frames import Frame
 from reputation.models import (
     COMMENT_MAX_CHARS,
     REASON_MAX_CHARS,
@@ -138,6 +139,15 @@ class AppealOut(BaseModel):
     reason: str | None
     decided_at: datetime | None
     rating: AppealRating
+
+
+class AppealDecidedFrame(Frame):
+    """A person decided the driver's appeal of a rating."""
+
+    model_config = ConfigDict(title="AppealDecided")
+
+    type: Literal["appeal_decided"]
+    appeal: AppealOut
 
 
 AppealFilter = Literal["open", "decided", "overdue"]

@@ -6,10 +6,9 @@ Channel names are the contract between publishers and the realtime hub.
 
 from __future__ import annotations
 
-import json
 import uuid
-from typing import Any
 
+from dispatch.core.frames import Frame
 from dispatch.core.redis_client import Redis
 
 CHANNEL_PREFIX = "coop:ws:"
@@ -23,12 +22,10 @@ def rider_channel(rider_id: uuid.UUID | str) -> str:
     return f"{CHANNEL_PREFIX}rider:{rider_id}"
 
 
-async def publish(redis: Redis, channel: str, frame: dict[str, Any]) -> None:
-    """Sends one JSON frame (it must carry a `type`) to every socket listening on `channel`."""
-    if "type" not in frame:
-        raise ValueError("a frame needs a 'type'")
-    await redis.publish(channel, json.dumps(frame, default=str, separators=(",", ":")))
+async def publish(redis: Redis, channel: str, frame: Frame) -> None:
+    """Sends one frame to every socket listening on `channel`."""
+    await redis.publish(channel, frame.encode())
 
 
-async def to_driver(redis: Redis, driver_id: uuid.UUID | str, frame: dict[str, Any]) -> None:
+async def to_driver(redis: Redis, driver_id: uuid.UUID | str, frame: Frame) -> None:
     await publish(redis, driver_channel(driver_id), frame)

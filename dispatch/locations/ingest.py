@@ -16,7 +16,6 @@ After the commit, each rider whose driver moved gets a `driver_location` frame. 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import uuid
 from dataclasses import dataclass
@@ -27,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from dispatch.core.pubsub import rider_channel
 from dispatch.core.redis_client import Redis
+from dispatch.realtime.frames import DriverLocationFrame
 from dispatch.trips.states import DRIVER_OPEN_LIST
 
 logger = logging.getLogger("coop.locations")
@@ -238,13 +238,10 @@ class LocationIngest:
         try:
             async with self._redis.pipeline(transaction=False) as pipe:
                 for trip_id, rider_id, lat, lon in moved:
-                    frame = {
-                        "type": "driver_location",
-                        "trip_id": str(trip_id),
-                        "lat": lat,
-                        "lon": lon,
-                    }
-                    pipe.publish(rider_channel(rider_id), json.dumps(frame, separators=(",", ":")))
+                    frame = DriverLocationFrame(
+                        type="driver_location", trip_id=trip_id, lat=lat, lon=lon
+                    )
+                    pipe.publish(rider_channel(rider_id), frame.encode())
                 await pipe.execute()
         except Exception:  # the positions are stored; a missed live update is replaced by the next
             logger.warning("could not publish %d driver_location frames", len(moved), exc_info=True)

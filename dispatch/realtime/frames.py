@@ -1,19 +1,32 @@
-"""WebSocket frames (docs/protocol.md, "Realtime"): parsing what clients send, shaping replies.
+"""The frames of the dispatch sockets (docs/protocol.md, "Realtime"), both ways, as models:
+parsing what clients send, and the frames the service sends (`Frame.encode` writes them).
 
-Pure: no I/O. Every frame is one JSON object with a `type`. A frame that is not valid JSON, not an
-object, of an unknown type or with bad fields is a `BadFrame`, answered with an error frame; the
+`dispatch.asyncapi` publishes these same models, so `/asyncapi.json` is what is sent. Pure: no
+I/O. Every frame is one JSON object with a `type`. A frame that is not valid JSON, not an object,
+of an unknown type or with bad fields is a `BadFrame`, answered with an error frame; the
 connection stays open.
 """
 
 from __future__ import annotations
 
 import json
+import uuid
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import (
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    TypeAdapter,
+    ValidationError,
+    WithJsonSchema,
+)
 
 from dispatch.core.errors import field_errors
+from dispatch.core.frames import Frame
+from dispatch.core.geo import Position
+from dispatch.trips.schemas import TripOut
 
 
 class BadFrame(ValueError):
@@ -25,7 +38,10 @@ class BadFrame(ValueError):
         self.message = message
 
 
-class _Frame(BaseModel):
+# --- frames clients send (the ping and pong go both ways; the service echoes availability) ----
+
+
+class _Frame(Frame):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
@@ -105,9 +121,115 @@ def parse_rider(raw: str) -> PingFrame | PongFrame:
     return frame
 
 
-def encode(frame: dict[str, Any]) -> str:
-    return json.dumps(frame, separators=(",", ":"), default=str)
+# --- frames the service sends ----------------------------------------------------------------
 
 
-def error(code: str, message: str) -> dict[str, Any]:
-    return {"type": "error", "code": code, "message": message}
+class HelloFrame(Frame):
+    """The first frame on every connection; the open trip (or pending offer) follows at once."""
+
+    model_config = ConfigDict(title="Hello")
+
+    type: Literal["hello"]
+    role: Literal["driver", "rider"]
+    id: uuid.UUID = Field(description="The connected driver's or rider's id")
+    ping_interval_s: float = Field(gt=0, description="How often the service sends a ping")
+    available: bool | None = Field(
+        default=None, description="Drivers only: whether the service counts them available"
+    )
+
+    def wire(self) -> dict[str, Any]:
+        wire = super().wire()
+        if self.available is None:  # a rider's hello has no `available` at all
+            del wire["available"]
+        return wire
+
+
+def _isoformat(value: datetime) -> str:
+    return value.isoformat()
+
+
+# An offer's deadline has always gone out as `datetime.isoformat()` writes it (`+00:00`, where the
+# trip's times say `Z`); both are RFC 3339, and the bytes stay what clients already read.
+IsoTime = Annotated[
+    datetime,
+    PlainSerializer(_isoformat, return_type=str, when_used="json"),
+    WithJsonSchema({"type": "string", "format": "date-time"}),
+]
+
+
+class OfferFrame(Frame):
+    """A trip offered to this driver, with why this driver, until `expires_at`."""
+
+    model_config = ConfigDict(title="Offer")
+
+    type: Literal["offer"]
+    offer_id: uuid.UUID
+    trip_id: uuid.UUID
+    pickup: Position
+    dropoff: Position
+    pickup_distance_m: int = Field(ge=0, description="Straight-line metres to the pickup")
+    pickup_eta_s: int = Field(ge=0, description="Estimated seconds to reach the pickup")
+    fare_estimate: str = Field(
+        pattern=r"^\d+\.\d{2}$", description="The quoted fare, a decimal string with two places"
+    )
+    currency: str = Field(examples=["CAD"])
+    expires_at: IsoTime = Field(description="Accept before this time, or the offer lapses")
+    why: str = Field(
+        description="Why this driver got this offer, in words and figures (distance, time "
+        "waiting since the last trip, ...)"
+    )
+    wheelchair_accessible: bool = Field(
+        default=False, description="The rider needs a wheelchair-accessible vehicle"
+    )
+
+
+class OfferWithdrawnFrame(Frame):
+    """An offer is no longer open; accepting it would be 409."""
+
+    model_config = ConfigDict(title="OfferWithdrawn")
+
+    type: Literal["offer_withdrawn"]
+    offer_id: uuid.UUID
+    reason: str = Field(
+        description="expired (not answered in time), cancelled (the rider cancelled the trip), "
+        "unfulfilled (the request reached its max wait), unavailable (the driver went off duty)",
+        examples=["expired", "cancelled", "unfulfilled", "unavailable"],
+    )
+
+
+class TripFrame(Frame):
+    """The trip after each change of status; also sent at once on (re)connection for the open
+    trip. The rider's copy names the driver and vehicle once assigned."""
+
+    model_config = ConfigDict(title="Trip")
+
+    type: Literal["trip"]
+    trip: TripOut
+
+
+class DriverLocationFrame(Frame):
+    """Where the rider's driver is, while on the way to the pickup and during the trip."""
+
+    model_config = ConfigDict(title="DriverLocation")
+
+    type: Literal["driver_location"]
+    trip_id: uuid.UUID
+    lat: float = Field(ge=-90, le=90)
+    lon: float = Field(ge=-180, le=180)
+
+
+class ErrorFrame(Frame):
+    """A frame could not be used; the connection stays open."""
+
+    model_config = ConfigDict(title="Error")
+
+    type: Literal["error"]
+    code: str = Field(
+        description="A short stable code",
+        examples=["bad_message", "out_of_service_area"],
+    )
+    message: str
+
+
+def error(code: str, message: str) -> ErrorFrame:
+    return ErrorFrame(type="error", code=code, message=message)

@@ -1,7 +1,7 @@
 """One WebSocket, from handshake to close: authentication, current state, and three loops.
 
 The receive loop handles what the client sends, the send loop drains the connection's bounded
-queue, and the ping loop sends `{"type": "ping"}` and (for a driver) renews their presence. When
+queue, and the ping loop sends a `ping` frame and (for a driver) renews their presence. When
 any of them ends (the client left, the queue overflowed, the server stops), the others stop too.
 """
 
@@ -22,6 +22,7 @@ from dispatch.core import pubsub
 from dispatch.core.auth import Role, websocket_principal
 from dispatch.core.db import utcnow
 from dispatch.core.errors import Forbidden, ProblemError, Unauthorized
+from dispatch.core.frames import Frame
 from dispatch.core.geo import ServiceArea
 from dispatch.core.redis_client import Redis
 from dispatch.core.riders.models import Rider
@@ -32,8 +33,11 @@ from dispatch.realtime import frames
 from dispatch.realtime.frames import (
     AvailabilityFrame,
     BadFrame,
+    DriverLocationFrame,
+    HelloFrame,
     LocationFrame,
     PingFrame,
+    PongFrame,
 )
 from dispatch.realtime.hub import Connection, Hub
 from dispatch.trips import push
@@ -46,7 +50,8 @@ logger = logging.getLogger("coop.realtime")
 CLOSE_TIMEOUT_S = 5.0
 # A report stamped further ahead than this is refused: a wrong clock must not block later ones.
 MAX_FUTURE_TS = timedelta(seconds=60)
-PING = frames.encode({"type": "ping"})
+PING = PingFrame(type="ping").encode()
+PONG = PongFrame(type="pong").encode()
 
 
 class SocketSession:
@@ -131,19 +136,14 @@ class SocketSession:
     async def _current_state(self) -> list[str]:
         """What a client gets at once on (re)connect: a hello, and its open trip or offer."""
         assert self.subject_id is not None
-        hello: dict[str, Any] = {
-            "type": "hello",
-            "role": self.role.value,
-            "id": str(self.subject_id),
-            "ping_interval_s": self.settings.ws_ping_interval_s,
-        }
-        state: list[dict[str, Any]] = []
+        available: bool | None = None  # a driver's only
+        state: list[Frame] = []
         async with self.sessionmaker() as session:
             if self.role is Role.driver:
                 presence = await locations_service.presence(
                     session=session, driver_id=self.subject_id
                 )
-                hello["available"] = bool(presence and presence.available)
+                available = bool(presence and presence.available)
                 trip = await trips_service.open_trip_of_driver(
                     session=session, driver_id=self.subject_id
                 )
@@ -169,14 +169,21 @@ class SocketSession:
                         )
                         if presence is not None and presence.position is not None:
                             state.append(
-                                {
-                                    "type": "driver_location",
-                                    "trip_id": str(trip.id),
-                                    "lat": presence.position.lat,
-                                    "lon": presence.position.lon,
-                                }
+                                DriverLocationFrame(
+                                    type="driver_location",
+                                    trip_id=trip.id,
+                                    lat=presence.position.lat,
+                                    lon=presence.position.lon,
+                                )
                             )
-        return [frames.encode(frame) for frame in [hello, *state]]
+        hello = HelloFrame(
+            type="hello",
+            role="driver" if self.role is Role.driver else "rider",
+            id=self.subject_id,
+            ping_interval_s=self.settings.ws_ping_interval_s,
+            available=available,
+        )
+        return [frame.encode() for frame in [hello, *state]]
 
     # --- the loops ---------------------------------------------------------------------------
 
@@ -256,32 +263,28 @@ class SocketSession:
             raw = message.get("text")
             if raw is None:
                 connection.push(
-                    frames.encode(frames.error("bad_message", "Frames are JSON text, not binary"))
+                    frames.error("bad_message", "Frames are JSON text, not binary").encode()
                 )
                 continue
             limit = self.settings.ws_max_frame_bytes
             if len(raw) > limit or len(raw.encode("utf-8")) > limit:
                 connection.push(
-                    frames.encode(
-                        frames.error(
-                            "bad_message",
-                            f"A frame is at most {self.settings.ws_max_frame_bytes} bytes",
-                        )
-                    )
+                    frames.error(
+                        "bad_message",
+                        f"A frame is at most {self.settings.ws_max_frame_bytes} bytes",
+                    ).encode()
                 )
                 continue
             try:
                 await self._handle(raw, connection)
             except BadFrame as bad:
-                connection.push(frames.encode(frames.error(bad.code, bad.message)))
+                connection.push(frames.error(bad.code, bad.message).encode())
             except Exception:  # e.g. the database is away: say so, keep the socket
                 logger.exception("handling a frame on %s failed", connection.label)
                 connection.push(
-                    frames.encode(
-                        frames.error(
-                            "unavailable", "The server could not handle this frame; send it again"
-                        )
-                    )
+                    frames.error(
+                        "unavailable", "The server could not handle this frame; send it again"
+                    ).encode()
                 )
 
     # --- what clients send -------------------------------------------------------------------
@@ -292,7 +295,7 @@ class SocketSession:
         else:
             frame = frames.parse_driver(raw)
         if isinstance(frame, PingFrame):
-            connection.push(frames.encode({"type": "pong"}))
+            connection.push(PONG)
         elif isinstance(frame, AvailabilityFrame):
             await self._set_availability(frame, connection)
         elif isinstance(frame, LocationFrame):
@@ -349,4 +352,4 @@ class SocketSession:
                 reason=closed.reason,
             )
         # The echo confirms the change is recorded (and everything sent before it handled).
-        connection.push(frames.encode({"type": "availability", "available": frame.available}))
+        connection.push(AvailabilityFrame(type="availability", available=frame.available).encode())

@@ -9,49 +9,48 @@ from __future__ import annotations
 
 import logging
 import uuid
-from typing import Any
 
 from dispatch.core import pubsub
+from dispatch.core.frames import Frame
 from dispatch.core.redis_client import Redis
 from dispatch.locations.geometry import position_of
+from dispatch.realtime.frames import OfferFrame, OfferWithdrawnFrame, TripFrame
 from dispatch.trips.models import Offer, Trip
-from dispatch.trips.schemas import TripOut, dump
+from dispatch.trips.schemas import TripOut
 
 logger = logging.getLogger("coop.trips")
 
 
-def trip_frame(trip: TripOut) -> dict[str, Any]:
-    return {"type": "trip", "trip": dump(trip)}
+def trip_frame(trip: TripOut) -> TripFrame:
+    return TripFrame(type="trip", trip=trip)
 
 
-def offer_frame(offer: Offer, trip: Trip) -> dict[str, Any]:
-    pickup = position_of(trip.pickup)
-    dropoff = position_of(trip.dropoff)
-    return {
-        "type": "offer",
-        "offer_id": str(offer.id),
-        "trip_id": str(trip.id),
-        "pickup": {"lat": pickup.lat, "lon": pickup.lon},
-        "dropoff": {"lat": dropoff.lat, "lon": dropoff.lon},
-        "pickup_distance_m": offer.pickup_distance_m,
-        "pickup_eta_s": offer.pickup_eta_s,
-        "fare_estimate": trip.quote["total"],
-        "currency": trip.currency,
-        "expires_at": offer.expires_at.isoformat(),
-        "why": offer.why,
-        "wheelchair_accessible": trip.wheelchair_accessible,
-    }
+def offer_frame(offer: Offer, trip: Trip) -> OfferFrame:
+    return OfferFrame(
+        type="offer",
+        offer_id=offer.id,
+        trip_id=trip.id,
+        pickup=position_of(trip.pickup),
+        dropoff=position_of(trip.dropoff),
+        pickup_distance_m=offer.pickup_distance_m,
+        pickup_eta_s=offer.pickup_eta_s,
+        fare_estimate=trip.quote["total"],
+        currency=trip.currency,
+        expires_at=offer.expires_at,
+        why=offer.why,
+        wheelchair_accessible=trip.wheelchair_accessible,
+    )
 
 
-def offer_withdrawn_frame(offer_id: uuid.UUID, reason: str) -> dict[str, Any]:
-    return {"type": "offer_withdrawn", "offer_id": str(offer_id), "reason": reason}
+def offer_withdrawn_frame(offer_id: uuid.UUID, reason: str) -> OfferWithdrawnFrame:
+    return OfferWithdrawnFrame(type="offer_withdrawn", offer_id=offer_id, reason=reason)
 
 
-async def _publish(redis: Redis, channel: str, frame: dict[str, Any]) -> None:
+async def _publish(redis: Redis, channel: str, frame: Frame) -> None:
     try:
         await pubsub.publish(redis, channel, frame)
     except Exception:
-        logger.warning("could not publish a %s frame on %s", frame["type"], channel, exc_info=True)
+        logger.warning("could not publish a %s frame on %s", frame.type, channel, exc_info=True)
 
 
 async def trip_changed(redis: Redis, trip: TripOut) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -95,8 +94,3 @@ class OfferOut(BaseModel):
     trip_id: uuid.UUID
     status: str
     responded_at: datetime | None
-
-
-def dump(model: BaseModel) -> dict[str, Any]:
-    """A wire model as JSON values (for frames)."""
-    return model.model_dump(mode="json")

@@ -1,16 +1,31 @@
-"""Parsing what clients send on the sockets (pure)."""
+"""The socket frames (pure): parsing what clients send, and the bytes of what the service sends."""
 
 from __future__ import annotations
 
 import json
 import math
+import uuid
+from datetime import UTC, datetime
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from pydantic import ValidationError
 
+from dispatch.core.geo import Position
 from dispatch.realtime import frames
-from dispatch.realtime.frames import AvailabilityFrame, BadFrame, LocationFrame, PongFrame
+from dispatch.realtime.frames import (
+    AvailabilityFrame,
+    BadFrame,
+    DriverLocationFrame,
+    ErrorFrame,
+    HelloFrame,
+    LocationFrame,
+    OfferFrame,
+    OfferWithdrawnFrame,
+    PingFrame,
+    PongFrame,
+)
 
 
 def test_a_full_location_frame() -> None:
@@ -130,3 +145,81 @@ def test_availability_takes_a_boolean_and_nothing_else(value: object) -> None:
     else:
         with pytest.raises(BadFrame):
             frames.parse_driver(raw)
+
+
+# --- what the service sends: the models write the same bytes the dict literals did ------------
+
+_OFFER = uuid.UUID("0b7e4c1a-3d2f-4e8b-9c6a-5f1e2d3c4b5a")
+_TRIP = uuid.UUID("6f1c2b9e-8a55-4d0b-9a3e-2f7f0c1d4e5a")
+_DRIVER = uuid.UUID("7a9c1e3f-5b7d-4f9a-8c1e-3f5b7d9fa1c3")
+
+
+def test_an_offer_is_written_byte_for_byte_as_before() -> None:
+    frame = OfferFrame(
+        type="offer",
+        offer_id=_OFFER,
+        trip_id=_TRIP,
+        pickup=Position(lat=45.5017, lon=-73.5673),
+        dropoff=Position(lat=45.5225, lon=-73.58),
+        pickup_distance_m=300,
+        pickup_eta_s=60,
+        fare_estimate="14.20",
+        currency="CAD",
+        expires_at=datetime(2026, 11, 22, 14, 0, 17, 123456, tzinfo=UTC),
+        why="0.3 km away — à 1 min",
+        wheelchair_accessible=True,
+    )
+    assert frame.encode() == (
+        '{"type":"offer","offer_id":"0b7e4c1a-3d2f-4e8b-9c6a-5f1e2d3c4b5a",'
+        '"trip_id":"6f1c2b9e-8a55-4d0b-9a3e-2f7f0c1d4e5a",'
+        '"pickup":{"lat":45.5017,"lon":-73.5673},"dropoff":{"lat":45.5225,"lon":-73.58},'
+        '"pickup_distance_m":300,"pickup_eta_s":60,"fare_estimate":"14.20","currency":"CAD",'
+        '"expires_at":"2026-11-22T14:00:17.123456+00:00",'
+        '"why":"0.3 km away \\u2014 \\u00e0 1 min","wheelchair_accessible":true}'
+    )
+
+
+def test_the_small_frames_are_written_byte_for_byte_as_before() -> None:
+    assert PingFrame(type="ping").encode() == '{"type":"ping"}'
+    assert PongFrame(type="pong").encode() == '{"type":"pong"}'
+    assert (
+        AvailabilityFrame(type="availability", available=True).encode()
+        == '{"type":"availability","available":true}'
+    )
+    assert frames.error("bad_message", "'type' is missing").encode() == (
+        '{"type":"error","code":"bad_message","message":"\'type\' is missing"}'
+    )
+    withdrawn = OfferWithdrawnFrame(type="offer_withdrawn", offer_id=_OFFER, reason="expired")
+    assert withdrawn.encode() == (
+        '{"type":"offer_withdrawn","offer_id":"0b7e4c1a-3d2f-4e8b-9c6a-5f1e2d3c4b5a",'
+        '"reason":"expired"}'
+    )
+    assert DriverLocationFrame(
+        type="driver_location", trip_id=_TRIP, lat=45.503, lon=-73.566
+    ).encode() == (
+        '{"type":"driver_location","trip_id":"6f1c2b9e-8a55-4d0b-9a3e-2f7f0c1d4e5a",'
+        '"lat":45.503,"lon":-73.566}'
+    )
+
+
+def test_a_riders_hello_has_no_availability_and_a_drivers_has() -> None:
+    rider = HelloFrame(type="hello", role="rider", id=_DRIVER, ping_interval_s=10.0)
+    assert rider.encode() == (
+        '{"type":"hello","role":"rider","id":"7a9c1e3f-5b7d-4f9a-8c1e-3f5b7d9fa1c3",'
+        '"ping_interval_s":10.0}'
+    )
+    driver = HelloFrame(
+        type="hello", role="driver", id=_DRIVER, ping_interval_s=10.0, available=False
+    )
+    assert driver.encode().endswith('"ping_interval_s":10.0,"available":false}')
+
+
+def test_a_frame_that_breaks_its_model_is_never_sent() -> None:
+    with pytest.raises(ValidationError):
+        OfferWithdrawnFrame.model_validate(
+            {"type": "offer_withdrawn", "offer_id": "not an id", "reason": "expired"}
+        )
+    with pytest.raises(ValidationError):
+        DriverLocationFrame(type="driver_location", trip_id=_TRIP, lat=91, lon=0)
+    with pytest.raises(ValidationError):
+        ErrorFrame.model_validate({"type": "offer", "code": "x", "message": "y"})
