@@ -9,14 +9,21 @@ from fastapi import Depends, Request
 
 from bargaining.impact import CompletedTripsSource
 from dispatch.core.clock import Now
+from dispatch.core.state import CoreState, state_of
 
-__all__ = ["Now", "TripsSource", "completed_trips_source"]
+__all__ = ["BargainingState", "Now", "TripsSource", "completed_trips_source"]
+
+
+class BargainingState(CoreState):
+    """Bargaining's part of the application state (`dispatch.core.state`)."""
+
+    # Installed by the composition root: dispatch owns the trips.
+    completed_trips_source: CompletedTripsSource
 
 
 def completed_trips_source(request: Request) -> CompletedTripsSource:
     """The source dispatch installs on the app; bargaining never reads the trips table itself."""
-    source: CompletedTripsSource = request.app.state.completed_trips_source
-    return source
+    return state_of(request.app, BargainingState).completed_trips_source
 
 
 TripsSource = Annotated[CompletedTripsSource, Depends(completed_trips_source)]

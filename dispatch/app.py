@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bargaining import service as bargaining_service
+from bargaining.dependencies import BargainingState
 from bargaining.lifecycle import running as bargaining_running
 from bargaining.router import router as bargaining_router
 from dispatch import exports
@@ -26,12 +27,14 @@ from dispatch.core.riders.router import router as riders_router
 from dispatch.core.settings import Settings, get_settings
 from dispatch.realtime import runtime as dispatch_runtime
 from dispatch.realtime.router import SocketRoutes
+from dispatch.realtime.state import DispatchState
 from dispatch.trips import service as trips_service
 from dispatch.trips.router import router as trips_router
 from drivers.router import router as drivers_router
 from drivers.status import router as driver_status_router
 from reputation.policy import ReputationPolicy
 from reputation.router import router as reputation_router
+from reputation.state import ReputationState
 
 logger = logging.getLogger("coop.app")
 
@@ -44,9 +47,18 @@ async def reputation_policy(session: AsyncSession, at: datetime) -> ReputationPo
     )
 
 
+class AppState(DispatchState, BargainingState, ReputationState):
+    """The app's one state (`app.state`): every layer's declared part (`dispatch.core.state`)."""
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     metrics = Metrics()
+    state = AppState(
+        settings=settings,
+        metrics=metrics,
+        service_area=ServiceArea.from_file(settings.service_area),
+    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -56,14 +68,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             max_overflow=settings.db_max_overflow,
         )
         redis = create_redis(settings.redis_url)
-        app.state.engine = engine
-        app.state.sessionmaker = create_sessionmaker(engine)
-        app.state.redis = redis
+        state.engine = engine
+        state.sessionmaker = create_sessionmaker(engine)
+        state.redis = redis
         try:
             async with (
-                bargaining_running(
-                    app.state.sessionmaker, background_tasks=settings.background_tasks
-                ),
+                bargaining_running(state.sessionmaker, background_tasks=settings.background_tasks),
                 dispatch_runtime.running(app),
             ):
                 yield
@@ -77,12 +87,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         summary="A ride-hail service owned by the drivers' union co-operative.",
         lifespan=lifespan,
     )
-    app.state.settings = settings
-    app.state.metrics = metrics
-    app.state.service_area = ServiceArea.from_file(settings.service_area)
+    app.state = state
     # Bargaining's impact estimates re-price the trips dispatch completed.
-    app.state.completed_trips_source = trips_service.completed_since
-    app.state.reputation_policy_source = reputation_policy
+    state.completed_trips_source = trips_service.completed_since
+    state.reputation_policy_source = reputation_policy
     # Trips, offers, positions and ballots in the personal-data exports reputation assembles.
     exports.install(app)
     app.add_middleware(RequestContextMiddleware, metrics=metrics)

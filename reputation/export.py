@@ -1,16 +1,15 @@
 """Everything kept about the caller, as JSON: GET /v1/drivers/me/export and /v1/riders/me/export.
 
 Reputation assembles the accounts and its own records. Other packages add their records (trips,
-positions, ballots, ...) as named sections on `app.state.export_sections`, installed by the
+positions, ballots, ...) as named sections (`ReputationState.export_sections`), installed by the
 composition root with `register_section`, so reputation never imports them.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Callable
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
 from fastapi import FastAPI
 from fastapi.encoders import jsonable_encoder
@@ -19,15 +18,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from dispatch.core.auth import AuthToken
 from dispatch.core.riders.models import Rider
+from dispatch.core.state import state_of
 from drivers import service as drivers_service
 from drivers.models import Driver
 from reputation import service
 from reputation.models import Appeal
 from reputation.policy import PolicySource
+from reputation.state import Audience, ExportSection, ReputationState
 from reputation.views import appeal_out, rating_for_driver, rating_for_rider
 
-Audience = Literal["driver", "rider"]
-ExportSection = Callable[[AsyncSession, uuid.UUID], Awaitable[Any]]
 BUILT_IN = {
     "driver": (
         "account",
@@ -49,13 +48,16 @@ def register_section(
     """Adds a named section to one audience's export (a package's own records of the caller)."""
     if name in BUILT_IN[audience]:
         raise ValueError(f"export section {name!r} is built in")
-    sections: dict[str, dict[str, ExportSection]] = getattr(app.state, "export_sections", {})
-    app.state.export_sections = sections
+    state = state_of(app, ReputationState)
+    sections: dict[Audience, dict[str, ExportSection]] = getattr(state, "export_sections", {})
+    state.export_sections = sections
     sections.setdefault(audience, {})[name] = section
 
 
 def _registered(app: FastAPI, audience: Audience) -> dict[str, ExportSection]:
-    sections: dict[str, dict[str, ExportSection]] = getattr(app.state, "export_sections", {})
+    sections: dict[Audience, dict[str, ExportSection]] = getattr(
+        state_of(app, ReputationState), "export_sections", {}
+    )
     return dict(sections.get(audience, {}))
 
 

@@ -10,9 +10,8 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
 STARS_MIN = 1
@@ -71,13 +70,3 @@ class ReputationPolicy:
 
 
 PolicySource = Callable[[AsyncSession, datetime], Awaitable[ReputationPolicy]]
-
-
-def get_policy_source(request: Request) -> PolicySource:
-    source: PolicySource | None = getattr(request.app.state, "reputation_policy_source", None)
-    if source is None:  # a wiring mistake, never a client's
-        raise RuntimeError("app.state.reputation_policy_source is not installed")
-    return source
-
-
-PolicySourceDep = Annotated[PolicySource, Depends(get_policy_source)]

@@ -24,6 +24,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from dispatch.core.db import Base, SessionDep, utcnow
 from dispatch.core.errors import Forbidden, Unauthorized
+from dispatch.core.state import CoreState, state_of
 
 
 class AccountCreated(BaseModel):
@@ -93,7 +94,9 @@ def bearer_from_headers(authorization: str | None) -> str | None:
 async def get_principal(request: Request, session: SessionDep) -> Principal:
     token = bearer_from_headers(request.headers.get("authorization"))
     principal = await resolve(
-        session=session, token=token or "", admin_token=request.app.state.settings.admin_token
+        session=session,
+        token=token or "",
+        admin_token=state_of(request.app, CoreState).settings.admin_token,
     )
     if principal is None:
         raise Unauthorized(
@@ -110,7 +113,9 @@ async def websocket_principal(websocket: WebSocket, session: AsyncSession) -> Pr
         websocket.headers.get("authorization")
     ) or websocket.query_params.get("token")
     return await resolve(
-        session=session, token=token or "", admin_token=websocket.app.state.settings.admin_token
+        session=session,
+        token=token or "",
+        admin_token=state_of(websocket.app, CoreState).settings.admin_token,
     )
 
 

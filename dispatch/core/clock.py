@@ -1,24 +1,20 @@
 """The service's one clock, injected: routes take `Now` and hand the time to the services, which
-never read the system clock themselves. `app.state.clock`, when one is installed (tests move it),
-replaces the system's."""
+never read the system clock themselves. It is `app.state.clock` (`dispatch.core.state`): the
+system's UTC time, unless a test installs another."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated
 
 from fastapi import Depends, Request
 
-from dispatch.core.db import utcnow
-
-Clock = Callable[[], datetime]
+from dispatch.core.state import CoreState, state_of
 
 
 def current_time(request: Request) -> datetime:
-    """Now, by `app.state.clock` when one is installed, else the system's (UTC)."""
-    clock: Clock = getattr(request.app.state, "clock", utcnow)
-    return clock()
+    """Now, by the app's clock."""
+    return state_of(request.app, CoreState).clock()
 
 
 Now = Annotated[datetime, Depends(current_time)]

@@ -19,6 +19,7 @@ from shapely.geometry import shape
 from shapely.geometry.base import BaseGeometry
 
 from dispatch.core.errors import OutOfServiceArea
+from dispatch.core.state import CoreState, state_of
 
 EARTH_RADIUS_M = 6_371_008.8  # mean Earth radius (IUGG)
 
@@ -79,8 +80,7 @@ class ServiceArea:
 
 
 def get_service_area(request: Request) -> ServiceArea:
-    area: ServiceArea = request.app.state.service_area
-    return area
+    return state_of(request.app, CoreState).service_area
 
 
 ServiceAreaDep = Annotated[ServiceArea, Depends(get_service_area)]

@@ -11,6 +11,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
 from dispatch.core.errors import problem_response
+from dispatch.core.state import CoreState, state_of
 
 router = APIRouter(tags=["operations"])
 
@@ -24,13 +25,13 @@ async def healthz() -> dict[str, str]:
 
 
 async def _check_database(request: Request) -> str:
-    async with request.app.state.engine.connect() as connection:
+    async with state_of(request.app, CoreState).engine.connect() as connection:
         await connection.execute(text("SELECT 1"))
     return "ok"
 
 
 async def _check_redis(request: Request) -> str:
-    await request.app.state.redis.ping()
+    await state_of(request.app, CoreState).redis.ping()
     return "ok"
 
 
@@ -61,5 +62,6 @@ async def readyz(request: Request) -> JSONResponse:
 async def metrics(request: Request) -> Response:
     """Prometheus text format."""
     return Response(
-        generate_latest(request.app.state.metrics.registry), media_type=CONTENT_TYPE_LATEST
+        generate_latest(state_of(request.app, CoreState).metrics.registry),
+        media_type=CONTENT_TYPE_LATEST,
     )

@@ -8,6 +8,8 @@ from typing import Annotated
 import redis.asyncio as aioredis
 from fastapi import Depends, Request
 
+from dispatch.core.state import CoreState, state_of
+
 Redis = aioredis.Redis
 
 
@@ -18,8 +20,7 @@ def create_redis(redis_url: str) -> Redis:
 
 
 def get_redis(request: Request) -> Redis:
-    client: Redis = request.app.state.redis
-    return client
+    return state_of(request.app, CoreState).redis
 
 
 RedisDep = Annotated[Redis, Depends(get_redis)]

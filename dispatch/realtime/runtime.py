@@ -14,11 +14,12 @@ from collections.abc import AsyncIterator, Iterator
 from fastapi import FastAPI
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
-from dispatch.core.settings import Settings
+from dispatch.core.state import state_of
 from dispatch.locations.ingest import LocationIngest
 from dispatch.matching.matcher import Matcher
 from dispatch.realtime.hub import Hub
 from dispatch.realtime.pauses import PauseMonitor
+from dispatch.realtime.state import DispatchState
 
 
 class DispatchCollector:
@@ -64,22 +65,21 @@ class DispatchCollector:
 
 @contextlib.asynccontextmanager
 async def running(app: FastAPI) -> AsyncIterator[None]:
-    settings: Settings = app.state.settings
-    hub = Hub(app.state.redis)
-    ingest = LocationIngest(
-        engine=app.state.engine, redis=app.state.redis, grace_s=settings.driver_grace_s
-    )
+    state = state_of(app, DispatchState)
+    settings = state.settings
+    hub = Hub(state.redis)
+    ingest = LocationIngest(engine=state.engine, redis=state.redis, grace_s=settings.driver_grace_s)
     matcher = Matcher(
-        engine=app.state.engine,
-        sessionmaker=app.state.sessionmaker,
-        redis=app.state.redis,
+        engine=state.engine,
+        sessionmaker=state.sessionmaker,
+        redis=state.redis,
         settings=settings,
     )
-    app.state.hub = hub
-    app.state.locations = ingest
-    app.state.matcher = matcher
+    state.hub = hub
+    state.locations = ingest
+    state.matcher = matcher
     collector = DispatchCollector(hub, ingest, matcher)
-    registry = app.state.metrics.registry
+    registry = state.metrics.registry
     registry.register(collector)
     pauses = PauseMonitor(registry) if settings.gc_stats else None
     if pauses is not None:

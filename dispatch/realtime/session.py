@@ -16,19 +16,15 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from fastapi import WebSocket
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from dispatch.core import pubsub
 from dispatch.core.auth import Role, websocket_principal
 from dispatch.core.db import utcnow
 from dispatch.core.errors import Forbidden, ProblemError, Unauthorized
 from dispatch.core.frames import Frame
-from dispatch.core.geo import ServiceArea
-from dispatch.core.redis_client import Redis
 from dispatch.core.riders.models import Rider
-from dispatch.core.settings import Settings
+from dispatch.core.state import state_of
 from dispatch.locations import service as locations_service
-from dispatch.locations.ingest import LocationIngest
 from dispatch.realtime import frames
 from dispatch.realtime.frames import (
     AvailabilityFrame,
@@ -39,7 +35,8 @@ from dispatch.realtime.frames import (
     PingFrame,
     PongFrame,
 )
-from dispatch.realtime.hub import Connection, Hub
+from dispatch.realtime.hub import Connection
+from dispatch.realtime.state import DispatchState
 from dispatch.trips import push
 from dispatch.trips import service as trips_service
 from dispatch.trips.states import DRIVER_OPEN
@@ -58,15 +55,15 @@ class SocketSession:
     """Serves one rider or driver socket."""
 
     def __init__(self, websocket: WebSocket, role: Role) -> None:
-        state = websocket.app.state
+        state = state_of(websocket.app, DispatchState)
         self.websocket = websocket
         self.role = role
-        self.settings: Settings = state.settings
-        self.hub: Hub = state.hub
-        self.ingest: LocationIngest = state.locations
-        self.sessionmaker: async_sessionmaker[AsyncSession] = state.sessionmaker
-        self.area: ServiceArea = state.service_area
-        self.redis: Redis = state.redis
+        self.settings = state.settings
+        self.hub = state.hub
+        self.ingest = state.locations
+        self.sessionmaker = state.sessionmaker
+        self.area = state.service_area
+        self.redis = state.redis
         self.subject_id: uuid.UUID | None = None
         self.client_gone = False
         self._last_ts: datetime | None = None

@@ -13,6 +13,8 @@ from dispatch.core.db import SessionDep, utcnow
 from dispatch.core.geo import ServiceAreaDep
 from dispatch.core.redis_client import RedisDep
 from dispatch.core.riders.dependencies import CurrentRider
+from dispatch.core.state import state_of
+from dispatch.realtime.state import DispatchState
 from dispatch.trips import push, service
 from dispatch.trips.schemas import CancelBody, OfferOut, QuoteOut, TripAsk, TripOut
 from dispatch.trips.states import Move
@@ -77,7 +79,7 @@ async def request_trip(
         session=session,
         rider_id=rider.id,
         ask=ask,
-        region=request.app.state.settings.matcher_region,
+        region=state_of(request.app, DispatchState).settings.matcher_region,
         idempotency_key=key,
         now=utcnow(),
     )
@@ -196,7 +198,7 @@ async def complete(
     # Positions this worker holds go in before the meter reads the trail (best effort: a
     # failed flush keeps them for the next one, and the trip still completes).
     try:
-        await request.app.state.locations.flush()
+        await state_of(request.app, DispatchState).locations.flush()
     except Exception:
         logger.warning("flush before completing trip %s failed", trip_id, exc_info=True)
     trip = await service.complete(

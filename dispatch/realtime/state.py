@@ -1,0 +1,19 @@
+"""The dispatch domain's part of the application state (`dispatch.core.state`): the live objects
+the realtime runtime starts with the app, read by the sockets, the routes and the tests."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from dispatch.core.state import CoreState
+
+if TYPE_CHECKING:
+    from dispatch.locations.ingest import LocationIngest
+    from dispatch.matching.matcher import Matcher
+    from dispatch.realtime.hub import Hub
+
+
+class DispatchState(CoreState):
+    hub: Hub
+    locations: LocationIngest
+    matcher: Matcher

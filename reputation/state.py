@@ -1,0 +1,24 @@
+"""Reputation's part of the application state (`dispatch.core.state`): what the composition root
+hands reputation, which never imports the packages that provide it."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any, Literal
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from dispatch.core.state import CoreState
+from reputation.policy import PolicySource
+
+Audience = Literal["driver", "rider"]
+# Called with (session, the caller's id): one package's records of the caller, for the export.
+ExportSection = Callable[[AsyncSession, uuid.UUID], Awaitable[Any]]
+
+
+class ReputationState(CoreState):
+    # The reputation terms of the agreement in force at a given moment.
+    reputation_policy_source: PolicySource
+    # Other packages' sections of the personal-data exports, by audience and name.
+    export_sections: dict[Audience, dict[str, ExportSection]]
