@@ -1,15 +1,17 @@
 """docs/agreement.md is true to the code: the terms schema table is what bargaining/terms.py's
-models say, and every figure of the fare examples is what bargaining/fares.py computes."""
+models say, and every figure of the fare examples (and of docs/protocol.md's example trip) is
+what bargaining/fares.py computes."""
 
 from __future__ import annotations
 
 import importlib.util
+import math
 import re
 from decimal import Decimal, localcontext
 from pathlib import Path
 from types import ModuleType
 
-from bargaining.fares import price_trip, round_cents
+from bargaining.fares import QUOTE_SPEED_MPS, price_trip, round_cents
 from bargaining.terms import Terms, load_founding_terms
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -132,3 +134,28 @@ def test_every_figure_of_the_step_by_step_example_is_one_the_engine_gives() -> N
     assert [n for n in written if n.normalize() not in known] == []
     # And it ends with what the driver earns.
     assert written[-1] == got["earnings"]
+
+
+def test_the_protocol_example_trip_is_priced_by_the_founding_agreement() -> None:
+    protocol = (ROOT / "docs" / "protocol.md").read_text(encoding="utf-8")
+    terms = load_founding_terms()
+    fields = r'"(\w+)": ("[^"]*"|\d+)'
+    for name in ("quote", "fare"):
+        body = re.search(rf'"{name}": \{{([^}}]*)\}}', protocol)
+        assert body is not None, name
+        shown = {key: value.strip('"') for key, value in re.findall(fields, body.group(1))}
+        priced = price_trip(
+            terms,
+            agreement_version=1,
+            service_class="standard",
+            distance_m=int(shown["distance_m"]),
+            duration_s=int(shown["duration_s"]),
+        )
+        assert shown["total"] == f"{priced.total:f}", name
+        if name == "fare":
+            assert shown["driver_earnings"] == f"{priced.driver_earnings:f}"
+            assert shown["coop_commission"] == f"{priced.coop_commission:f}"
+        else:  # a quote's duration is its distance at the quote's speed
+            assert int(shown["duration_s"]) == math.ceil(
+                Decimal(shown["distance_m"]) / QUOTE_SPEED_MPS
+            )
