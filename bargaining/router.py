@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Path, Query, Request, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bargaining import service
@@ -19,6 +20,7 @@ from bargaining.schemas import (
     ProposalCreate,
     ProposalOut,
 )
+from dispatch.core import paging
 from dispatch.core.db import SessionDep
 from drivers.dependencies import CommitteeMember, CurrentDriver
 
@@ -82,11 +84,28 @@ async def open_proposal(
 
 @router.get("/v1/proposals", response_model=list[ProposalOut])
 async def list_proposals(
-    session: SessionDep, now: Now, status: Annotated[ProposalStatus | None, Query()] = None
+    request: Request,
+    response: Response,
+    session: SessionDep,
+    now: Now,
+    status: Annotated[ProposalStatus | None, Query()] = None,
+    limit: paging.LimitQuery = paging.DEFAULT_LIMIT,
+    cursor: paging.CursorQuery = None,
 ) -> list[ProposalOut]:
-    """Every proposal, newest first; `?status=open` for the votes running now."""
-    proposals = await service.list_proposals(session=session, now=now, status=status)
-    return [await _proposal_out(session, proposal) for proposal in proposals]
+    """Every proposal, newest first; `?status=open` for the votes running now; paged."""
+    after = (
+        None if cursor is None else paging.decode_cursor(cursor, "proposals", (datetime, uuid.UUID))
+    )
+    proposals = await service.list_proposals(
+        session=session,
+        now=now,
+        status=status,
+        limit=limit + 1,
+        after=after,
+    )
+    page, next_cursor = paging.page_of(proposals, limit, service.proposal_key, "proposals")
+    paging.set_next(request, response, next_cursor)
+    return [await _proposal_out(session, proposal) for proposal in page]
 
 
 @router.get("/v1/proposals/{proposal_id}", response_model=ProposalOut)

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from bargaining.diff import Change
 from bargaining.models import AgreementVersion, Ballot, BallotChoice, Proposal, ProposalStatus
 from bargaining.terms import Terms
+from dispatch.core.text import FreeText, Title
 
 
 class AgreementOut(BaseModel):
@@ -48,8 +49,8 @@ class ChangeOut(BaseModel):
 class ProposalCreate(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-    title: str = Field(min_length=1, max_length=200)
-    rationale: str = Field(min_length=1, max_length=20_000)
+    title: Title
+    rationale: Annotated[str, FreeText(max_chars=20_000)]
     terms: Terms
     effective_from: AwareDatetime | None = Field(
         default=None, description="null: in force as soon as it is ratified"

@@ -28,7 +28,7 @@ from bargaining.exceptions import (
 from bargaining.impact import IMPACT_WINDOW, CompletedTripsSource, estimate
 from bargaining.models import AgreementVersion, Ballot, BallotChoice, Proposal, ProposalStatus
 from bargaining.terms import Terms, load_founding_terms, terms_sha256, terms_to_wire
-from dispatch.core import audit
+from dispatch.core import audit, paging
 from dispatch.core.errors import Forbidden
 from drivers.models import Driver, DriverStatus
 
@@ -346,12 +346,29 @@ async def get_proposal(*, session: AsyncSession, proposal_id: uuid.UUID, now: da
     return await close_if_due(session=session, proposal_id=proposal_id, now=now)
 
 
+PROPOSALS_ORDER = ((Proposal.opened_at, True), (Proposal.id, False))
+
+
+def proposal_key(proposal: Proposal) -> tuple[datetime, uuid.UUID]:
+    return (proposal.opened_at, proposal.id)
+
+
 async def list_proposals(
-    *, session: AsyncSession, now: datetime, status: ProposalStatus | None
+    *,
+    session: AsyncSession,
+    now: datetime,
+    status: ProposalStatus | None,
+    limit: int | None = None,
+    after: tuple[datetime, uuid.UUID] | None = None,
 ) -> list[Proposal]:
-    """Proposals, newest first, after closing any whose deadline has passed."""
+    """Proposals, newest first, after closing any whose deadline has passed; at most `limit`,
+    those after the key `after` (paging)."""
     await close_due(session=session, now=now)
     query = select(Proposal).order_by(Proposal.opened_at.desc(), Proposal.id)
+    if after is not None:
+        query = query.where(paging.after_key(PROPOSALS_ORDER, after))
+    if limit is not None:
+        query = query.limit(limit)
     if status is not None:
         query = query.where(Proposal.status == status)
     return list(await session.scalars(query))

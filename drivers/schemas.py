@@ -6,6 +6,7 @@ import uuid
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from dispatch.core.text import MemberNumber, Name
 from drivers.models import DriverStatus
 
 
@@ -24,8 +25,8 @@ class Vehicle(VehicleIn):
 class DriverCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(min_length=1, max_length=200)
-    member_number: str = Field(min_length=1, max_length=64)
+    name: Name
+    member_number: MemberNumber
     committee: bool = False
     reviewer: bool = False
     vehicle: VehicleIn

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Annotated
 
 from fastapi import APIRouter
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -18,6 +19,7 @@ from dispatch.core import audit
 from dispatch.core.auth import Admin
 from dispatch.core.db import SessionDep, utcnow
 from dispatch.core.errors import Conflict, NotFound
+from dispatch.core.text import FreeText
 from drivers.models import REASON_MAX_CHARS, Driver, DriverStatus, DriverStatusChange
 from drivers.service import list_changes
 
@@ -33,14 +35,7 @@ class StatusChangeIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     status: DriverStatus
-    reason: str = Field(min_length=1, max_length=REASON_MAX_CHARS)
-
-    @field_validator("reason")
-    @classmethod
-    def _written(cls, value: str) -> str:
-        if not value.strip():
-            raise ValueError("a written reason is required")
-        return value.strip()
+    reason: Annotated[str, FreeText(max_chars=REASON_MAX_CHARS)]
 
 
 class StatusChangeOut(BaseModel):

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import logging
 import uuid
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, Request, status
+from fastapi import APIRouter, Query, Request, Response, status
 from redis.exceptions import RedisError
 
-from dispatch.core import pubsub
+from dispatch.core import paging, pubsub
 from dispatch.core.auth import Admin
 from dispatch.core.clock import Now
 from dispatch.core.db import SessionDep
@@ -89,19 +90,34 @@ async def list_tags(session: SessionDep, policy_source: PolicySourceDep, now: No
 
 @router.get("/v1/drivers/me/ratings", response_model=list[DriverRatingOut])
 async def my_ratings(
+    request: Request,
+    response: Response,
     driver: CurrentDriver,
     session: SessionDep,
     policy_source: PolicySourceDep,
     key: PseudonymKey,
     now: Now,
+    limit: paging.LimitQuery = paging.DEFAULT_LIMIT,
+    cursor: paging.CursorQuery = None,
 ) -> list[DriverRatingOut]:
-    """Every rating about the calling driver, newest trip first, each marked counted or why not."""
+    """Every rating about the calling driver, newest trip first, each marked counted or why not;
+    paged (docs/protocol.md, "Paging")."""
+    after = (
+        None
+        if cursor is None
+        else paging.decode_cursor(cursor, "ratings", (datetime, datetime, uuid.UUID))
+    )
+    # Whether a rating counts depends on all of them: the standing is computed over every
+    # rating, then one page of them is shown.
     result, ratings = await service.standing(
         session=session, policy_source=policy_source, driver_id=driver.id, at=now
     )
+    following = paging.keyed_after(ratings, service.rating_key, after, descending=True)
+    page, next_cursor = paging.page_of(following[: limit + 1], limit, service.rating_key, "ratings")
+    paging.set_next(request, response, next_cursor)
     return [
         rating_for_driver(rating, reason=result.reasons[rating.id], key=key, now=now)
-        for rating in ratings
+        for rating in page
     ]
 
 
@@ -166,20 +182,33 @@ async def appeal_rating(
 
 @router.get("/v1/appeals", response_model=list[AppealOut])
 async def list_appeals(
+    request: Request,
+    response: Response,
     driver: CurrentDriver,
     session: SessionDep,
     key: PseudonymKey,
     now: Now,
     status_filter: Annotated[AppealFilter | None, Query(alias="status")] = None,
+    limit: paging.LimitQuery = paging.DEFAULT_LIMIT,
+    cursor: paging.CursorQuery = None,
 ) -> list[AppealOut]:
-    """Reviewers see every appeal, other drivers their own; oldest due first."""
+    """Reviewers see every appeal, other drivers their own; oldest due first; paged."""
+    after = (
+        None
+        if cursor is None
+        else paging.decode_cursor(cursor, "appeals", (datetime, datetime, uuid.UUID))
+    )
     appeals = await service.list_appeals(
         session=session,
         driver_id=None if driver.reviewer else driver.id,
         status=status_filter,
         now=now,
+        limit=limit + 1,
+        after=after,
     )
-    return [appeal_out(appeal, key=key, now=now) for appeal in appeals]
+    page, next_cursor = paging.page_of(appeals, limit, service.appeal_key, "appeals")
+    paging.set_next(request, response, next_cursor)
+    return [appeal_out(appeal, key=key, now=now) for appeal in page]
 
 
 @router.get("/v1/appeals/{appeal_id}", response_model=AppealOut)
@@ -227,13 +256,30 @@ async def decide_appeal(
 
 @router.get("/v1/support-cases", response_model=list[SupportCaseOut])
 async def list_support_cases(
+    request: Request,
+    response: Response,
     session: SessionDep,
     _: Admin,
     status_filter: Annotated[Literal["open", "all"] | None, Query(alias="status")] = None,
+    limit: paging.LimitQuery = paging.DEFAULT_LIMIT,
+    cursor: paging.CursorQuery = None,
 ) -> list[SupportCaseOut]:
-    """Support cases for the people who reach out (admin only); `?status=open` for open ones."""
-    cases = await service.list_support_cases(session=session, open_only=status_filter == "open")
-    return [SupportCaseOut.model_validate(case) for case in cases]
+    """Support cases for the people who reach out (admin only); `?status=open` for open ones;
+    paged."""
+    after = (
+        None
+        if cursor is None
+        else paging.decode_cursor(cursor, "support-cases", (datetime, uuid.UUID))
+    )
+    cases = await service.list_support_cases(
+        session=session,
+        open_only=status_filter == "open",
+        limit=limit + 1,
+        after=after,
+    )
+    page, next_cursor = paging.page_of(cases, limit, service.support_case_key, "support-cases")
+    paging.set_next(request, response, next_cursor)
+    return [SupportCaseOut.model_validate(case) for case in page]
 
 
 @router.post("/v1/support-cases/{case_id}/close", response_model=SupportCaseOut)

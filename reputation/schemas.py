@@ -12,11 +12,11 @@ from pydantic import (
     ConfigDict,
     Field,
     PlainSerializer,
-    StringConstraints,
     field_validator,
 )
 
 from dispatch.core.frames import Frame
+from dispatch.core.text import FreeText
 from reputation.models import (
     COMMENT_MAX_CHARS,
     REASON_MAX_CHARS,
@@ -32,14 +32,13 @@ from reputation.tags import MAX_TAGS_PER_RATING, TAG_CODES
 TwoPlaces = Annotated[
     Decimal, PlainSerializer(lambda value: f"{value:.2f}", return_type=str, when_used="json")
 ]
-WrittenText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
 
 
 class RatingIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     stars: int = Field(ge=STARS_MIN, le=STARS_MAX, strict=True)
-    comment: str | None = Field(default=None, max_length=COMMENT_MAX_CHARS)
+    comment: Annotated[str, FreeText(max_chars=COMMENT_MAX_CHARS, min_chars=0)] | None = None
     tags: list[str] = Field(default_factory=list, max_length=MAX_TAGS_PER_RATING)
 
     @field_validator("comment")
@@ -116,14 +115,14 @@ class AppealRating(BaseModel):
 class AppealIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    statement: WrittenText = Field(max_length=STATEMENT_MAX_CHARS)
+    statement: Annotated[str, FreeText(max_chars=STATEMENT_MAX_CHARS)]
 
 
 class DecisionIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     outcome: AppealOutcome
-    reason: WrittenText = Field(max_length=REASON_MAX_CHARS)
+    reason: Annotated[str, FreeText(max_chars=REASON_MAX_CHARS)]
 
 
 class AppealOut(BaseModel):
@@ -170,7 +169,7 @@ class SupportCaseOut(BaseModel):
 class SupportCaseClose(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    note: WrittenText = Field(max_length=REASON_MAX_CHARS)
+    note: Annotated[str, FreeText(max_chars=REASON_MAX_CHARS)]
 
 
 class Computation(BaseModel):

@@ -18,7 +18,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from dispatch.core import audit
+from dispatch.core import audit, paging
 from reputation import score as scoring
 from reputation.exceptions import (
     AlreadyAppealed,
@@ -151,6 +151,11 @@ def _facts(ratings: Sequence[Rating]) -> list[scoring.RatingFact]:
         )
         for rating in ratings
     ]
+
+
+def rating_key(rating: Rating) -> tuple[datetime, datetime, uuid.UUID]:
+    """The order of a driver's ratings (newest trip first), descending."""
+    return (rating.trip_completed_at, rating.created_at, rating.id)
 
 
 async def ratings_about(*, session: AsyncSession, driver_id: uuid.UUID) -> list[Rating]:
@@ -289,15 +294,34 @@ async def get_appeal(*, session: AsyncSession, appeal_id: uuid.UUID) -> Appeal:
     return appeal
 
 
+APPEALS_ORDER = ((Appeal.due_by, False), (Appeal.filed_at, False), (Appeal.id, False))
+SUPPORT_CASES_ORDER = ((SupportCase.opened_at, False), (SupportCase.id, False))
+
+
+def appeal_key(appeal: Appeal) -> tuple[datetime, datetime, uuid.UUID]:
+    return (appeal.due_by, appeal.filed_at, appeal.id)
+
+
+def support_case_key(case: SupportCase) -> tuple[datetime, uuid.UUID]:
+    return (case.opened_at, case.id)
+
+
 async def list_appeals(
     *,
     session: AsyncSession,
     driver_id: uuid.UUID | None,
     status: str | None,
     now: datetime,
+    limit: int | None = None,
+    after: tuple[datetime, datetime, uuid.UUID] | None = None,
 ) -> list[Appeal]:
-    """Appeals, oldest due first: every one (driver_id None) or one driver's own."""
-    query = select(Appeal).order_by(Appeal.due_by, Appeal.filed_at, Appeal.id)
+    """Appeals, oldest due first: every one (driver_id None) or one driver's own; at most
+    `limit`, those after the key `after` (paging)."""
+    query = select(Appeal).order_by(*(column for column, _ in APPEALS_ORDER))
+    if after is not None:
+        query = query.where(paging.after_key(APPEALS_ORDER, after))
+    if limit is not None:
+        query = query.limit(limit)
     if driver_id is not None:
         query = query.where(Appeal.driver_id == driver_id)
     if status == "open":
@@ -387,9 +411,19 @@ async def support_cases_of(*, session: AsyncSession, driver_id: uuid.UUID) -> li
     return list(rows)
 
 
-async def list_support_cases(*, session: AsyncSession, open_only: bool) -> list[SupportCase]:
-    """Support cases for the people who reach out, oldest first."""
-    query = select(SupportCase).order_by(SupportCase.opened_at, SupportCase.id)
+async def list_support_cases(
+    *,
+    session: AsyncSession,
+    open_only: bool,
+    limit: int | None = None,
+    after: tuple[datetime, uuid.UUID] | None = None,
+) -> list[SupportCase]:
+    """Support cases for the people who reach out, oldest first (paged like appeals)."""
+    query = select(SupportCase).order_by(*(column for column, _ in SUPPORT_CASES_ORDER))
+    if after is not None:
+        query = query.where(paging.after_key(SUPPORT_CASES_ORDER, after))
+    if limit is not None:
+        query = query.limit(limit)
     if open_only:
         query = query.where(SupportCase.closed_at.is_(None))
     return list(await session.scalars(query))

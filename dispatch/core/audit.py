@@ -22,13 +22,14 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Protocol
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel
 from sqlalchemy import BigInteger, DateTime, String, func, select
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
+from dispatch.core import paging
 from dispatch.core.db import Base, SessionDep, create_engine, create_sessionmaker, utcnow
 
 GENESIS_HASH = "0" * 64
@@ -283,15 +284,28 @@ async def entries_after(*, session: AsyncSession, after: int, limit: int) -> lis
 
 router = APIRouter(prefix="/v1/audit", tags=["transparency"])
 
+# The audit log's own bounds predate the common paging convention and are kept (docs/protocol.md).
+AUDIT_DEFAULT_LIMIT = 100
+AUDIT_MAX_LIMIT = 1000
+
 
 @router.get("", response_model=list[AuditEntryOut])
 async def read_audit_log(
+    request: Request,
+    response: Response,
     session: SessionDep,
-    after: Annotated[int, Query(ge=0, description="Entries with seq above this")] = 0,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    after: Annotated[
+        int, Query(ge=0, le=paging.BIGINT_MAX, description="Entries with seq above this")
+    ] = 0,
+    limit: Annotated[int, Query(ge=1, le=AUDIT_MAX_LIMIT)] = AUDIT_DEFAULT_LIMIT,
+    cursor: paging.CursorQuery = None,
 ) -> list[AuditEntryOut]:
-    """The log, oldest first; page with `after` = the last seq you have. Anyone may read it."""
-    return [
-        AuditEntryOut.of(entry)
-        for entry in await entries_after(session=session, after=after, limit=limit)
-    ]
+    """The log, oldest first; page with `after` = the last seq you have, or with the
+    `X-Next-Cursor` of the previous page. Anyone may read it."""
+    if cursor is not None:
+        (cursor_seq,) = paging.decode_cursor(cursor, "audit", (int,))
+        after = max(after, cursor_seq)
+    entries = await entries_after(session=session, after=after, limit=limit + 1)
+    page, next_cursor = paging.page_of(entries, limit, lambda entry: (entry.seq,), "audit")
+    paging.set_next(request, response, next_cursor)
+    return [AuditEntryOut.of(entry) for entry in page]

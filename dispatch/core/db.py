@@ -61,6 +61,9 @@ def create_engine(database_url: str, *, pool_size: int = 10, max_overflow: int =
         pool_size=pool_size,
         max_overflow=max_overflow,
         pool_pre_ping=True,
+        # A statement's parameters (names, comments, positions) never go into an exception's
+        # message, and so never into a log.
+        hide_parameters=True,
         # Times travel as UTC; the server's zone must never leak into them.
         connect_args={"server_settings": {"timezone": "UTC", "application_name": "coop"}},
     )

@@ -6,7 +6,6 @@ Unexpected exceptions answer 500 with a correlation id and are logged; no stack 
 
 from __future__ import annotations
 
-import logging
 from typing import Any, ClassVar
 
 from fastapi import FastAPI, Request
@@ -14,9 +13,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from dispatch.core.observability import request_id_var
-
-logger = logging.getLogger("coop.errors")
+from dispatch.core.observability import internal_error_body, log_unexpected, request_id_var
 
 PROBLEM_JSON = "application/problem+json"
 
@@ -153,14 +150,15 @@ async def _http_handler(request: Request, exc: Exception) -> JSONResponse:
 
 
 async def _unexpected_handler(request: Request, exc: Exception) -> JSONResponse:
+    """The last resort, for a failure outside `RequestContextMiddleware` (which answers and logs
+    every other one the same way)."""
     correlation_id = request.scope.get("coop_request_id") or request_id_var.get() or "-"
-    logger.exception("unhandled error", extra={"correlation_id": correlation_id})
-    return problem_response(
-        500,
-        "internal_error",
-        "Internal error",
-        "Something went wrong on our side; quote the correlation id when reporting it.",
-        correlation_id=correlation_id,
+    log_unexpected(exc, scope=request.scope, correlation_id=correlation_id)
+    return JSONResponse(
+        internal_error_body(correlation_id),
+        status_code=500,
+        media_type=PROBLEM_JSON,
+        headers={"X-Request-ID": correlation_id},
     )
 
 

@@ -25,12 +25,14 @@ EARTH_RADIUS_M = 6_371_008.8  # mean Earth radius (IUGG)
 
 
 class Position(BaseModel):
-    """A WGS 84 position, `{"lat": 45.5017, "lon": -73.5673}`."""
+    """A WGS 84 position, `{"lat": 45.5017, "lon": -73.5673}`.
+
+    Strict, over HTTP as on the socket: a JSON number, never a string (`"45.5"`) or a boolean."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    lat: float = Field(ge=-90, le=90, allow_inf_nan=False)
-    lon: float = Field(ge=-180, le=180, allow_inf_nan=False)
+    lat: float = Field(ge=-90, le=90, allow_inf_nan=False, strict=True)
+    lon: float = Field(ge=-180, le=180, allow_inf_nan=False, strict=True)
 
 
 def haversine_m(a_lat: float, a_lon: float, b_lat: float, b_lon: float) -> float:

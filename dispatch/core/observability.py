@@ -1,12 +1,23 @@
-"""Structured JSON logs, request correlation ids and Prometheus metrics."""
+"""Structured JSON logs, request correlation ids and Prometheus metrics.
+
+Logs never carry what people sent: an exception is written as its type and its stack (file,
+line, function), never its message, since a database error's message can quote a row or the
+statement's parameters (and the engine hides parameters too, `dispatch.core.db`). A request that
+fails unexpectedly is logged once, by `RequestContextMiddleware`, with its correlation id, its
+route and the exception's type; never its body or query string.
+"""
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
 import time
+import traceback
 import uuid
 from contextvars import ContextVar
+from types import TracebackType
+from typing import IO, Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from pythonjsonlogger.json import JsonFormatter
@@ -22,17 +33,71 @@ class _RequestIdFilter(logging.Filter):
         return True
 
 
-def configure_logging(level: str = "INFO", json_logs: bool = True) -> None:
-    handler = logging.StreamHandler(sys.stderr)
+ExcInfo = tuple[type[BaseException], BaseException, TracebackType | None]
+
+
+def exception_type(exc: BaseException) -> str:
+    kind = type(exc)
+    return (
+        kind.__qualname__
+        if kind.__module__ == "builtins"
+        else f"{kind.__module__}.{kind.__qualname__}"
+    )
+
+
+def format_exception_safely(exc: BaseException) -> str:
+    """An exception as a traceback without any message: for each exception of the chain
+    (causes and contexts, oldest first) its stack and its type. A message may quote personal
+    data or SQL parameters; the stack and the type are code."""
+    lines: list[str] = []
+    seen: set[int] = set()
+    chain: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        chain.append(current)
+        current = current.__cause__ or current.__context__
+    for position, item in enumerate(reversed(chain)):
+        if position:
+            lines.append("During handling of the above exception, another exception occurred:")
+        lines.append("Traceback (most recent call last):")
+        for frame in traceback.extract_tb(item.__traceback__):
+            lines.append(f'  File "{frame.filename}", line {frame.lineno}, in {frame.name}')
+        lines.append(f"{exception_type(item)} (message withheld from the log)")
+    return "\n".join(lines)
+
+
+class _SafeExceptions:
+    """Formats exceptions without their messages (mixed into both formatters)."""
+
+    def formatException(self, ei: Any) -> str:  # noqa: N802 (logging's name)
+        exc = ei[1] if isinstance(ei, tuple) else None
+        if not isinstance(exc, BaseException):
+            return ""
+        return format_exception_safely(exc)
+
+
+class SafeFormatter(_SafeExceptions, logging.Formatter):
+    pass
+
+
+class SafeJsonFormatter(_SafeExceptions, JsonFormatter):
+    pass
+
+
+def configure_logging(
+    level: str = "INFO", json_logs: bool = True, stream: IO[str] | None = None
+) -> None:
+    handler = logging.StreamHandler(stream or sys.stderr)
     if json_logs:
         handler.setFormatter(
-            JsonFormatter(
+            SafeJsonFormatter(
                 "%(asctime)s %(levelname)s %(name)s %(message)s %(request_id)s",
                 rename_fields={"asctime": "at", "levelname": "level", "name": "logger"},
             )
         )
     else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+        handler.setFormatter(SafeFormatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
     handler.addFilter(_RequestIdFilter())
     root = logging.getLogger()
     root.handlers = [handler]
@@ -75,11 +140,13 @@ class RequestContextMiddleware:
         scope["coop_request_id"] = request_id
         started = time.perf_counter()
         status = 500
+        response_started = False
 
         async def send_wrapper(message: Message) -> None:
-            nonlocal status
+            nonlocal status, response_started
             if message["type"] == "http.response.start":
                 status = message["status"]
+                response_started = True
                 headers = list(message.get("headers", []))
                 headers.append((b"x-request-id", request_id.encode("latin-1")))
                 message["headers"] = headers
@@ -87,12 +154,75 @@ class RequestContextMiddleware:
 
         try:
             await self.app(scope, receive, send_wrapper)
+        except Exception as exc:
+            # Answered and logged here, not re-raised: the server would log the exception
+            # again, message and all.
+            log_unexpected(exc, scope=scope, correlation_id=request_id)
+            if not response_started:
+                await send_internal_error(send_wrapper, request_id)
         finally:
-            route = scope.get("route")
-            route_path = getattr(route, "path", None) or "unmatched"
+            route_path = route_of(scope)
             method = scope.get("method", "GET")
             self.metrics.http_requests.labels(method, route_path, str(status)).inc()
             self.metrics.http_latency.labels(method, route_path).observe(
                 time.perf_counter() - started
             )
             request_id_var.reset(token)
+
+
+unexpected_logger = logging.getLogger("coop.errors")
+
+INTERNAL_ERROR_DETAIL = (
+    "Something went wrong on our side; quote the correlation id when reporting it."
+)
+
+
+def route_of(scope: Scope) -> str:
+    """The route's path template (`/v1/trips/{trip_id}`), never the path itself."""
+    route = scope.get("route")
+    return getattr(route, "path", None) or "unmatched"
+
+
+def log_unexpected(exc: BaseException, *, scope: Scope, correlation_id: str) -> None:
+    """One log line for an unexpected failure: the correlation id, the route (its template and
+    method) and the exception's type, with its stack; no message, body, query or parameters."""
+    route = route_of(scope)
+    method = scope.get("method", "-")
+    unexpected_logger.error(
+        "unhandled error in %s %s: %s",
+        method,
+        route,
+        exception_type(exc),
+        exc_info=(type(exc), exc, exc.__traceback__),
+        extra={
+            "correlation_id": correlation_id,
+            "route": route,
+            "method": method,
+            "exception_type": exception_type(exc),
+        },
+    )
+
+
+def internal_error_body(correlation_id: str) -> dict[str, Any]:
+    return {
+        "type": "internal_error",
+        "title": "Internal error",
+        "status": 500,
+        "detail": INTERNAL_ERROR_DETAIL,
+        "correlation_id": correlation_id,
+    }
+
+
+async def send_internal_error(send: Send, correlation_id: str) -> None:
+    body = json.dumps(internal_error_body(correlation_id)).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 500,
+            "headers": [
+                (b"content-type", b"application/problem+json"),
+                (b"content-length", str(len(body)).encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})

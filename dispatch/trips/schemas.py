@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from dispatch.core.geo import Position
+from dispatch.core.text import FreeText
 
 
 class TripAsk(BaseModel):
@@ -23,7 +25,7 @@ class TripAsk(BaseModel):
 class CancelBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    reason: str | None = Field(default=None, max_length=500)
+    reason: Annotated[str, FreeText(max_chars=500, min_chars=0)] | None = None
 
 
 class QuoteOut(BaseModel):

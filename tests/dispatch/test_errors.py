@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import io
+import json
 import logging
 from typing import Any
 
+import httpx
 import pytest
 from fastapi import FastAPI
 from httpx import ASGITransport, AsyncClient
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tests.builders import make_driver
+from dispatch.core.observability import configure_logging
+from tests.builders import live_server, make_driver
 
 PROBLEM_KEYS = {"type", "title", "status", "detail"}
 
@@ -85,6 +91,46 @@ async def test_unexpected_exception_is_500_with_correlation_id(
         getattr(record, "correlation_id", None) == "req-abc-123" and record.exc_info
         for record in caplog.records
     )
+
+
+async def test_a_real_database_failure_is_logged_without_parameters_or_body(
+    app: FastAPI, engine: AsyncEngine
+) -> None:
+    """A real failure on a real server: the database refuses a rider's name (a constraint added
+    for the test), so the insert fails with an error whose message quotes the row. The client gets
+    a 500 with its correlation id, in the body and in `X-Request-ID`; the log line has that id,
+    the route and the exception's type, and neither the name nor anything of the body."""
+    secret = "Zoé Secretname"
+    root = logging.getLogger()
+    saved = (list(root.handlers), root.level)
+    stream = io.StringIO()
+    configure_logging("INFO", json_logs=True, stream=stream)
+    async with engine.begin() as connection:
+        await connection.execute(
+            text("ALTER TABLE rider ADD CONSTRAINT test_refuse CHECK (name <> 'Zoé Secretname')")
+        )
+    try:
+        async with live_server(app) as base_url, httpx.AsyncClient(base_url=base_url) as http:
+            response = await http.post(
+                "/v1/riders", json={"name": secret}, headers={"X-Request-ID": "req-db-fail-1"}
+            )
+    finally:
+        async with engine.begin() as connection:
+            await connection.execute(text("ALTER TABLE rider DROP CONSTRAINT test_refuse"))
+        root.handlers = saved[0]
+        root.setLevel(saved[1])
+    body = assert_problem(response, 500, "internal_error")
+    assert body["correlation_id"] == "req-db-fail-1"
+    assert response.headers["x-request-id"] == "req-db-fail-1"
+    log = stream.getvalue()
+    assert "Secretname" not in log
+    lines = [json.loads(row) for row in log.splitlines()]
+    [line] = [row for row in lines if row["level"] == "ERROR"]
+    assert line["correlation_id"] == line["request_id"] == "req-db-fail-1"
+    assert line["route"] == "/v1/riders" and line["method"] == "POST"
+    assert line["exception_type"].endswith("IntegrityError")
+    assert "IntegrityError" in line["exc_info"]  # the stack and the type, for the operator
+    assert "check constraint" not in log  # the database's message is withheld too
 
 
 async def test_every_response_carries_a_request_id(client: AsyncClient) -> None:
