@@ -11,7 +11,14 @@ from bargaining.impact import CompletedTripsSource
 from dispatch.core.clock import Now
 from dispatch.core.state import CoreState, state_of
 
-__all__ = ["BargainingState", "Now", "TripsSource", "completed_trips_source"]
+__all__ = [
+    "BallotMaster",
+    "BargainingState",
+    "Now",
+    "TripsSource",
+    "ballot_master",
+    "completed_trips_source",
+]
 
 
 class BargainingState(CoreState):
@@ -19,6 +26,8 @@ class BargainingState(CoreState):
 
     # Installed by the composition root: dispatch owns the trips.
     completed_trips_source: CompletedTripsSource
+    # The master key that seals ballots (COOP_BALLOT_KEY; bargaining.secrecy).
+    ballot_master_key: bytes
 
 
 def completed_trips_source(request: Request) -> CompletedTripsSource:
@@ -26,4 +35,10 @@ def completed_trips_source(request: Request) -> CompletedTripsSource:
     return state_of(request.app, BargainingState).completed_trips_source
 
 
+def ballot_master(request: Request) -> bytes:
+    """The service's ballot master key (`COOP_BALLOT_KEY`), installed on the app at start."""
+    return state_of(request.app, BargainingState).ballot_master_key
+
+
+BallotMaster = Annotated[bytes, Depends(ballot_master)]
 TripsSource = Annotated[CompletedTripsSource, Depends(completed_trips_source)]

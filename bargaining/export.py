@@ -12,26 +12,36 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bargaining import service
 from bargaining.models import Ballot, Proposal
 
 
-async def ballots(*, session: AsyncSession, driver_id: uuid.UUID) -> list[dict[str, Any]]:
-    """The member's own place on each vote's roll: their choice (null if unused) and when."""
+async def ballots(
+    *, session: AsyncSession, master: bytes, driver_id: uuid.UUID
+) -> list[dict[str, Any]]:
+    """The member's own place on each vote's roll: while the vote is open their choice (null if
+    unused) and when; once it has closed, `sealed` (no one can find their ballot any more)."""
     rows = await session.execute(
-        select(Ballot, Proposal.title)
+        select(Ballot.proposal_id, Proposal.title)
         .join(Proposal, Proposal.id == Ballot.proposal_id)
         .where(Ballot.driver_id == driver_id)
         .order_by(Proposal.opened_at, Proposal.id)
     )
-    return [
-        {
-            "proposal_id": ballot.proposal_id,
-            "title": title,
-            "choice": ballot.choice.value if ballot.choice is not None else None,
-            "cast_at": ballot.cast_at,
-        }
-        for ballot, title in rows
-    ]
+    section = []
+    for proposal_id, title in rows.all():
+        own = await service.own_ballot(
+            session=session, master=master, proposal_id=proposal_id, driver_id=driver_id
+        )
+        section.append(
+            {
+                "proposal_id": proposal_id,
+                "title": title,
+                "choice": own.choice.value if own.choice is not None else None,
+                "cast_at": own.cast_at,
+                "sealed": own.sealed,
+            }
+        )
+    return section
 
 
 async def proposals_made(*, session: AsyncSession, driver_id: uuid.UUID) -> list[dict[str, Any]]:

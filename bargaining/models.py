@@ -15,6 +15,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     Numeric,
     String,
     Text,
@@ -104,12 +105,8 @@ class Proposal(Base):
 
 
 class Ballot(Base):
-    """The roll of a vote, one row per eligible member, written when the proposal opens.
-
-    `choice` stays null until the member votes; voting again overwrites it. Keeping the roll as
-    rows means a ballot is an UPDATE of a row that already exists: it cannot be inserted twice,
-    and the tally is a count over one proposal's rows.
-    """
+    """The roll of a vote, one row per eligible member, written when the proposal opens, and
+    never written again: it holds who may vote, not what anyone chose (`SealedBallot`)."""
 
     __tablename__ = "bargaining_ballot"
 
@@ -119,5 +116,34 @@ class Ballot(Base):
     driver_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("driver.id", ondelete="CASCADE"), primary_key=True
     )
-    choice: Mapped[BallotChoice | None] = mapped_column(Enum(BallotChoice, name="ballot_choice"))
-    cast_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class SealedBallot(Base):
+    """A choice, under the voter's tag: HMAC-SHA256 of the member's id under the proposal's
+    ballot key (`bargaining.secrecy`). One row per voter and proposal; voting again overwrites
+    the choice. No column names the member, and the tag cannot be recomputed from the database
+    alone; once the proposal closes, by no one."""
+
+    __tablename__ = "bargaining_sealed_ballot"
+
+    proposal_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("bargaining_proposal.id", ondelete="CASCADE"), primary_key=True
+    )
+    voter_tag: Mapped[bytes] = mapped_column(LargeBinary(32), primary_key=True)
+    choice: Mapped[BallotChoice] = mapped_column(Enum(BallotChoice, name="ballot_choice"))
+    cast_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class BallotKey(Base):
+    """The salt of an open proposal's ballot key, deleted when the vote closes.
+
+    The key itself is HMAC-SHA256(COOP_BALLOT_KEY, proposal id + salt): the database holds only
+    the salt, the service only the master key; with the salt gone, no one can tell whose tag is
+    whose, the service included."""
+
+    __tablename__ = "bargaining_ballot_key"
+
+    proposal_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("bargaining_proposal.id", ondelete="CASCADE"), primary_key=True
+    )
+    salt: Mapped[bytes] = mapped_column(LargeBinary(32))

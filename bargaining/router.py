@@ -10,7 +10,7 @@ from fastapi import APIRouter, Path, Query, Request, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bargaining import service
-from bargaining.dependencies import Now, TripsSource
+from bargaining.dependencies import BallotMaster, Now, TripsSource
 from bargaining.models import Proposal, ProposalStatus
 from bargaining.schemas import (
     AgreementOut,
@@ -117,21 +117,33 @@ async def read_proposal(proposal_id: uuid.UUID, session: SessionDep, now: Now) -
 
 @router.post("/v1/proposals/{proposal_id}/ballot", response_model=BallotOut)
 async def cast_ballot(
-    proposal_id: uuid.UUID, body: BallotIn, driver: CurrentDriver, session: SessionDep, now: Now
+    proposal_id: uuid.UUID,
+    body: BallotIn,
+    driver: CurrentDriver,
+    session: SessionDep,
+    now: Now,
+    master: BallotMaster,
 ) -> BallotOut:
     """An active member votes; voting again replaces the earlier ballot until the close."""
     ballot = await service.cast_ballot(
-        session=session, proposal_id=proposal_id, driver_id=driver.id, choice=body.choice, now=now
+        session=session,
+        master=master,
+        proposal_id=proposal_id,
+        driver_id=driver.id,
+        choice=body.choice,
+        now=now,
     )
     return BallotOut.of(proposal_id, ballot)
 
 
 @router.get("/v1/proposals/{proposal_id}/ballot", response_model=BallotOut)
 async def read_own_ballot(
-    proposal_id: uuid.UUID, driver: CurrentDriver, session: SessionDep
+    proposal_id: uuid.UUID, driver: CurrentDriver, session: SessionDep, master: BallotMaster
 ) -> BallotOut:
-    """The caller's own ballot: the only ballot anyone can read."""
-    ballot = await service.own_ballot(session=session, proposal_id=proposal_id, driver_id=driver.id)
+    """The caller's own ballot: the only ballot anyone can read, and only until the close."""
+    ballot = await service.own_ballot(
+        session=session, master=master, proposal_id=proposal_id, driver_id=driver.id
+    )
     return BallotOut.of(proposal_id, ballot)
 
 

@@ -9,7 +9,8 @@ from typing import Annotated, Any
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from bargaining.diff import Change
-from bargaining.models import AgreementVersion, Ballot, BallotChoice, Proposal, ProposalStatus
+from bargaining.models import AgreementVersion, BallotChoice, Proposal, ProposalStatus
+from bargaining.secrecy import OwnBallot
 from bargaining.terms import Terms
 from dispatch.core.text import FreeText, Title
 
@@ -144,14 +145,22 @@ class BallotOut(BaseModel):
 
     proposal_id: uuid.UUID
     eligible: bool = Field(description="Whether the caller is on this vote's roll")
-    choice: BallotChoice | None
+    choice: BallotChoice | None = Field(
+        description="The caller's choice while the vote is open; null if none, or once sealed"
+    )
     cast_at: datetime | None
+    sealed: bool = Field(
+        default=False,
+        description="The vote has closed and its ballot key is destroyed: no one can tell any "
+        "more which ballot is the caller's (it is counted in the tally)",
+    )
 
     @classmethod
-    def of(cls, proposal_id: uuid.UUID, ballot: Ballot | None) -> BallotOut:
+    def of(cls, proposal_id: uuid.UUID, ballot: OwnBallot) -> BallotOut:
         return cls(
             proposal_id=proposal_id,
-            eligible=ballot is not None,
-            choice=ballot.choice if ballot else None,
-            cast_at=ballot.cast_at if ballot else None,
+            eligible=ballot.eligible,
+            choice=ballot.choice,
+            cast_at=ballot.cast_at,
+            sealed=ballot.sealed,
         )

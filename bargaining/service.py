@@ -11,9 +11,11 @@ import logging
 import uuid
 from datetime import UTC, datetime
 
-from sqlalchemy import func, insert, literal, select, update
+from sqlalchemy import delete, func, insert, literal, select, text
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bargaining import secrecy
 from bargaining import tally as tally_rules
 from bargaining.diff import Change, diff_terms
 from bargaining.exceptions import (
@@ -26,11 +28,20 @@ from bargaining.exceptions import (
     VotingStillOpen,
 )
 from bargaining.impact import IMPACT_WINDOW, CompletedTripsSource, estimate
-from bargaining.models import AgreementVersion, Ballot, BallotChoice, Proposal, ProposalStatus
+from bargaining.models import (
+    AgreementVersion,
+    Ballot,
+    BallotChoice,
+    BallotKey,
+    Proposal,
+    ProposalStatus,
+    SealedBallot,
+)
+from bargaining.secrecy import OwnBallot
 from bargaining.terms import Terms, load_founding_terms, terms_sha256, terms_to_wire
 from dispatch.core import audit, paging
 from dispatch.core.errors import Forbidden
-from drivers.models import Driver, DriverStatus
+from drivers.models import Driver, DriverStatus, status_lock_key
 
 logger = logging.getLogger("coop.bargaining")
 
@@ -203,6 +214,7 @@ async def open_proposal(
         select(func.count()).select_from(Ballot).where(Ballot.proposal_id == proposal.id)
     )
     proposal.eligible = int(eligible or 0)
+    session.add(BallotKey(proposal_id=proposal.id, salt=secrecy.new_salt()))
     await audit.append(
         session=session,
         kind=AUDIT_PROPOSAL_OPENED,
@@ -254,11 +266,13 @@ async def _close(
     # Every ballot committed before this lock was granted is counted; any later one sees the
     # proposal closed and is refused.
     rows = await session.execute(
-        select(Ballot.choice, func.count())
-        .where(Ballot.proposal_id == proposal_id, Ballot.choice.is_not(None))
-        .group_by(Ballot.choice)
+        select(SealedBallot.choice, func.count())
+        .where(SealedBallot.proposal_id == proposal_id)
+        .group_by(SealedBallot.choice)
     )
-    counts: dict[BallotChoice | None, int] = dict(rows.all())
+    counts: dict[BallotChoice, int] = dict(rows.all())
+    # The ballot key goes with the count: from now on no one can tell whose choice is whose.
+    await session.execute(delete(BallotKey).where(BallotKey.proposal_id == proposal_id))
     base = await get_version(session=session, version=proposal.base_version)
     result = tally_rules.count(
         yes=counts.get(BallotChoice.yes, 0),
@@ -383,20 +397,35 @@ async def proposal_diff(*, session: AsyncSession, proposal: Proposal) -> list[Ch
 # --- ballots ----------------------------------------------------------------------------------
 
 
+async def _voter_tag(
+    *, session: AsyncSession, master: bytes, proposal_id: uuid.UUID, driver_id: uuid.UUID
+) -> bytes | None:
+    """The member's tag on this proposal, or None once its key is gone (closed)."""
+    salt = await session.scalar(select(BallotKey.salt).where(BallotKey.proposal_id == proposal_id))
+    if salt is None:
+        return None
+    return secrecy.voter_tag(secrecy.ballot_key(master, proposal_id, salt), driver_id)
+
+
 async def cast_ballot(
     *,
     session: AsyncSession,
+    master: bytes,
     proposal_id: uuid.UUID,
     driver_id: uuid.UUID,
     choice: BallotChoice,
     now: datetime,
-) -> Ballot:
-    """Records or replaces a member's ballot while the vote is open."""
+) -> OwnBallot:
+    """Records or replaces a member's ballot while the vote is open, under their voter tag."""
     await close_if_due(session=session, proposal_id=proposal_id, now=now)
     proposal = await _locked_proposal(session=session, proposal_id=proposal_id, share=True)
-    status = await session.scalar(
-        select(Driver.status).where(Driver.id == driver_id).with_for_update(read=True)
+    # A status change cannot slip between this check and the ballot: the shared advisory lock
+    # waits for one in progress and holds the next back. Not a row lock: a row lock would mark
+    # the member's row with this transaction's id, the same id the sealed ballot carries.
+    await session.execute(
+        text("SELECT pg_advisory_xact_lock_shared(:key)"), {"key": status_lock_key(driver_id)}
     )
+    status = await session.scalar(select(Driver.status).where(Driver.id == driver_id))
     if status is not DriverStatus.active:
         await session.rollback()
         raise Forbidden("Only active members may vote")
@@ -404,27 +433,49 @@ async def cast_ballot(
     if proposal.status is not ProposalStatus.open or now >= closes_at:
         await session.rollback()
         raise VotingClosed(f"Voting on proposal {proposal_id} closed at {closes_at.isoformat()}")
-    ballot = await session.scalar(
-        update(Ballot)
-        .where(Ballot.proposal_id == proposal_id, Ballot.driver_id == driver_id)
-        .values(choice=choice, cast_at=now)
-        .returning(Ballot)
-        .execution_options(populate_existing=True)
-    )
-    if ballot is None:
+    on_roll = await session.get(Ballot, (proposal_id, driver_id))
+    if on_roll is None:
         await session.rollback()
         raise NotEligible(
             "Only members who were active when the vote opened are on its roll; "
             "you were not, so you cannot vote on this proposal"
         )
+    tag = await _voter_tag(
+        session=session, master=master, proposal_id=proposal_id, driver_id=driver_id
+    )
+    if tag is None:  # the key goes only at the close, under the lock this ballot shares
+        await session.rollback()
+        raise VotingClosed(f"Voting on proposal {proposal_id} closed at {closes_at.isoformat()}")
+    # Only the sealed row is written: nothing that names the member changes with a ballot, so
+    # not even the rows' transaction ids link a member to a choice.
+    statement = pg_insert(SealedBallot).values(
+        proposal_id=proposal_id, voter_tag=tag, choice=choice, cast_at=now
+    )
+    await session.execute(
+        statement.on_conflict_do_update(
+            index_elements=[SealedBallot.proposal_id, SealedBallot.voter_tag],
+            set_={"choice": statement.excluded.choice, "cast_at": statement.excluded.cast_at},
+        )
+    )
     await session.commit()
-    return ballot
+    return OwnBallot(eligible=True, choice=choice, cast_at=now, sealed=False)
 
 
 async def own_ballot(
-    *, session: AsyncSession, proposal_id: uuid.UUID, driver_id: uuid.UUID
-) -> Ballot | None:
-    """The member's own row on the roll, or None if they are not on it."""
+    *, session: AsyncSession, master: bytes, proposal_id: uuid.UUID, driver_id: uuid.UUID
+) -> OwnBallot:
+    """The member's own ballot: their choice while the vote is open; after the close only that
+    it is sealed (no one can find it any more, the member included)."""
     if await session.get(Proposal, proposal_id) is None:
         raise ProposalNotFound(f"There is no proposal {proposal_id}")
-    return await session.get(Ballot, (proposal_id, driver_id))
+    if await session.get(Ballot, (proposal_id, driver_id)) is None:
+        return OwnBallot(eligible=False, choice=None, cast_at=None, sealed=False)
+    tag = await _voter_tag(
+        session=session, master=master, proposal_id=proposal_id, driver_id=driver_id
+    )
+    if tag is None:
+        return OwnBallot(eligible=True, choice=None, cast_at=None, sealed=True)
+    sealed = await session.get(SealedBallot, (proposal_id, tag))
+    if sealed is None:
+        return OwnBallot(eligible=True, choice=None, cast_at=None, sealed=False)
+    return OwnBallot(eligible=True, choice=sealed.choice, cast_at=sealed.cast_at, sealed=False)

@@ -16,7 +16,7 @@ from bargaining.lifecycle import running as bargaining_running
 from bargaining.router import router as bargaining_router
 from dispatch import exports
 from dispatch.asyncapi import router as asyncapi_router
-from dispatch.core import errors
+from dispatch.core import errors, keys
 from dispatch.core.audit import router as audit_router
 from dispatch.core.db import create_engine, create_sessionmaker
 from dispatch.core.geo import ServiceArea
@@ -88,6 +88,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state = state
+    state.ballot_master_key = keys.service_key(
+        name="ballot", configured=settings.ballot_key, env=settings.env, data_dir=settings.data_dir
+    )
     # Bargaining's impact estimates re-price the trips dispatch completed.
     state.completed_trips_source = trips_service.completed_since
     state.reputation_policy_source = reputation_policy

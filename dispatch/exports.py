@@ -30,10 +30,6 @@ async def _positions(session: AsyncSession, subject_id: uuid.UUID) -> Any:
     return await locations_export.positions(session=session, driver_id=subject_id)
 
 
-async def _ballots(session: AsyncSession, subject_id: uuid.UUID) -> Any:
-    return await bargaining_export.ballots(session=session, driver_id=subject_id)
-
-
 async def _proposals_made(session: AsyncSession, subject_id: uuid.UUID) -> Any:
     return await bargaining_export.proposals_made(session=session, driver_id=subject_id)
 
@@ -51,6 +47,11 @@ def install(app: FastAPI) -> None:
     register_section(app, audience="driver", name="trips_driven", section=_trips_driven)
     register_section(app, audience="driver", name="offers_received", section=_offers_received)
     register_section(app, audience="driver", name="positions", section=_positions)
+    master: bytes = app.state.ballot_master_key
+
+    async def _ballots(session: AsyncSession, subject_id: uuid.UUID) -> Any:
+        return await bargaining_export.ballots(session=session, master=master, driver_id=subject_id)
+
     register_section(app, audience="driver", name="ballots", section=_ballots)
     register_section(app, audience="driver", name="proposals_made", section=_proposals_made)
     register_section(app, audience="rider", name="trips_requested", section=_trips_requested)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import hashlib
 import uuid
 from datetime import datetime
 
@@ -64,3 +65,11 @@ class DriverStatusChange(Base):
     )
     reason: Mapped[str] = mapped_column(String(REASON_MAX_CHARS))
     changed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+def status_lock_key(driver_id: uuid.UUID) -> int:
+    """The transaction-level advisory lock that orders a driver's status change against what
+    depends on that status without writing the driver's row (a ballot: docs/agreement.md,
+    "Ballot secrecy"). A status change takes it exclusively, a ballot shared."""
+    digest = hashlib.sha256(b"coop.driver-status:" + driver_id.bytes).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)

@@ -12,7 +12,7 @@ from typing import Annotated
 
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy import select, update
+from sqlalchemy import select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dispatch.core import audit
@@ -20,7 +20,13 @@ from dispatch.core.auth import Admin
 from dispatch.core.db import SessionDep, utcnow
 from dispatch.core.errors import Conflict, NotFound
 from dispatch.core.text import FreeText
-from drivers.models import REASON_MAX_CHARS, Driver, DriverStatus, DriverStatusChange
+from drivers.models import (
+    REASON_MAX_CHARS,
+    Driver,
+    DriverStatus,
+    DriverStatusChange,
+    status_lock_key,
+)
 from drivers.service import list_changes
 
 AUDIT_KIND = "driver_status_change"
@@ -53,6 +59,9 @@ async def change_status(
     *, session: AsyncSession, driver_id: uuid.UUID, status: DriverStatus, reason: str
 ) -> DriverStatusChange:
     """Sets a driver's status for a written reason, with its audit entry, in one transaction."""
+    await session.execute(
+        text("SELECT pg_advisory_xact_lock(:key)"), {"key": status_lock_key(driver_id)}
+    )
     current = await session.scalar(
         select(Driver.status).where(Driver.id == driver_id).with_for_update()
     )

@@ -6,7 +6,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # The `dispatch` package folder, where the shipped data (service areas) lives.
@@ -52,10 +52,9 @@ class Settings(BaseSettings):
     location_flush_interval_ms: int = Field(default=250, ge=10)
     # The region this worker matches (one matcher leader per region across all workers).
     matcher_region: str = Field(default="montreal", min_length=1, max_length=64)
-    # Candidates per request: the K nearest suitable drivers within the pickup radius.
+    # The K of the nearest-neighbour search within the pickup radius: drivers per request, or
+    # requests per driver when requests outnumber drivers.
     matcher_candidates_k: int = Field(default=8, ge=1, le=100)
-    # Open requests considered per batch, oldest first.
-    matcher_max_requests: int = Field(default=2000, ge=1)
     # The cyclic garbage collector in `serve` (dispatch/realtime/pauses.py, docs/performance.md):
     # record its pauses and the event loop's lag as metrics; freeze what start-up allocated; and
     # its thresholds as gc.set_threshold takes them. With Python's defaults ('[700, 10, 10]')
@@ -63,6 +62,9 @@ class Settings(BaseSettings):
     # young generation of 50,000 objects the steady stream of short-lived frames never triggers
     # one, and the last number keeps the garbage of closed sockets from piling up.
     gc_stats: bool = False
+    # Keys the HMAC of each member's ballot under a per-proposal key (bargaining.secrecy);
+    # required in production, generated under data_dir/keys/ elsewhere (dispatch.core.keys).
+    ballot_key: SecretStr | None = None
     gc_freeze: bool = True
     gc_thresholds: tuple[int, int, int] | None = (50_000, 10, 1)
 

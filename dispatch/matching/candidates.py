@@ -1,8 +1,19 @@
 """Who could take which request: the open requests of a region, and their candidate drivers.
 
-One PostGIS query finds, for every request of the batch at once, the K nearest suitable drivers
-within the agreement's `max_pickup_distance_m` (a LATERAL KNN search, `ORDER BY position <->
-pickup LIMIT K`, on the GiST index of the latest positions). A driver is suitable when they are:
+Every open request of the region is considered in every batch: there is no cap on how many, so
+no number of requests elsewhere keeps a request with a driver nearby from its offer. The K-nearest
+search runs from whichever side is smaller in this batch (`find_all`):
+
+- fewer open requests than present drivers (a normal city): for each request, the K nearest
+  suitable drivers (`ORDER BY position <-> pickup LIMIT K` on the GiST index of the latest
+  positions);
+- more open requests than present drivers (a surge, or a flood of requests): for each present
+  driver, the K nearest open requests it may take (`ORDER BY pickup <-> position LIMIT K` on the
+  partial GiST index of the requested trips' pickups).
+
+Either way the work is K searches per member of the smaller side, and a request whose nearest
+driver it is (or which is among a driver's K nearest) is an edge of the batch. Both stop at the
+agreement's `max_pickup_distance_m`. A driver is suitable when they are:
 
 - an active member, available, and heard from within the grace period (`COOP_DRIVER_GRACE_S`);
 - not holding a trip, and not holding an open offer;
@@ -18,6 +29,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any, Literal
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -34,6 +46,8 @@ from drivers.models import DriverStatus
 
 _ACTIVE_DRIVER_SQL = sql_literal(DriverStatus.active)
 
+Side = Literal["requests", "drivers"]
+
 _OPEN_REQUESTS = text(
     f"""
     SELECT t.id
@@ -43,7 +57,61 @@ _OPEN_REQUESTS = text(
           SELECT 1 FROM trip_offer o WHERE o.trip_id = t.id AND o.status = {OFFER_OPEN_SQL}
       )
     ORDER BY t.requested_at, t.id
-    LIMIT :limit
+    """
+)
+
+_PRESENT_DRIVERS = text(
+    """
+    SELECT count(*)
+    FROM location_driver_position p
+    WHERE p.available AND p.position IS NOT NULL AND p.last_seen_at > :present_after
+    """
+)
+
+# From the drivers' side: each present, suitable driver's K nearest open requests.
+_CANDIDATES_BY_DRIVER = text(
+    f"""
+    SELECT c.trip_id, p.driver_id, c.distance_m,
+           GREATEST(COALESCE(p.available_since, p.last_seen_at), last.ended_at) AS waiting_since,
+           last.ended_at AS last_trip_ended_at
+    FROM location_driver_position p
+    JOIN driver d ON d.id = p.driver_id AND d.status = {_ACTIVE_DRIVER_SQL}
+    JOIN driver_vehicle v ON v.driver_id = p.driver_id
+    LEFT JOIN LATERAL (
+        SELECT max(x.ended_at) AS ended_at
+        FROM trip x WHERE x.driver_id = p.driver_id AND x.status = {COMPLETED_SQL}
+    ) last ON true
+    CROSS JOIN LATERAL (
+        SELECT t.id AS trip_id, ST_Distance(t.pickup, p.position) AS distance_m
+        FROM trip t
+        WHERE t.status = {WAITING_SQL}
+          AND t.region = :region
+          AND t.matching_deadline_at > :now
+          AND ST_DWithin(t.pickup, p.position, :max_distance_m)
+          AND (NOT t.wheelchair_accessible OR v.wheelchair_accessible)
+          AND NOT EXISTS (
+              SELECT 1 FROM trip_offer o WHERE o.trip_id = t.id AND o.status = {OFFER_OPEN_SQL}
+          )
+          AND NOT EXISTS (
+              SELECT 1 FROM trip_offer e
+              WHERE e.trip_id = t.id AND e.driver_id = p.driver_id
+                AND e.status IN {OFFER_REFUSED_LIST}
+          )
+        -- Distance alone, as in the other direction: the index is read nearest-first.
+        ORDER BY t.pickup <-> p.position
+        LIMIT :k
+    ) c
+    WHERE p.available
+      AND p.position IS NOT NULL
+      AND p.last_seen_at > :present_after
+      AND NOT EXISTS (
+          SELECT 1 FROM trip o
+          WHERE o.driver_id = p.driver_id AND o.status IN {DRIVER_OPEN_LIST}
+      )
+      AND NOT EXISTS (
+          SELECT 1 FROM trip_offer q WHERE q.driver_id = p.driver_id AND q.status = {OFFER_OPEN_SQL}
+      )
+    ORDER BY c.trip_id, c.distance_m, p.driver_id
     """
 )
 
@@ -105,12 +173,64 @@ class Candidate:
     since_last_trip: bool
 
 
-async def open_requests(
-    *, session: AsyncSession, region: str, now: datetime, limit: int
-) -> list[uuid.UUID]:
-    """The region's requests waiting for an offer, oldest first."""
-    rows = await session.execute(_OPEN_REQUESTS, {"region": region, "now": now, "limit": limit})
+async def open_requests(*, session: AsyncSession, region: str, now: datetime) -> list[uuid.UUID]:
+    """The region's requests waiting for an offer (every one), oldest first."""
+    rows = await session.execute(_OPEN_REQUESTS, {"region": region, "now": now})
     return [row[0] for row in rows]
+
+
+async def present_drivers(*, session: AsyncSession, present_after: datetime) -> int:
+    """How many drivers are available and heard from (an upper bound of the offerable ones)."""
+    return int(await session.scalar(_PRESENT_DRIVERS, {"present_after": present_after}) or 0)
+
+
+@dataclass(frozen=True)
+class Search:
+    """What `find_all` found: the open requests, the side it searched from, the edges."""
+
+    requests: int
+    drivers: int
+    side: Side
+    candidates: list[Candidate]
+
+
+async def find_all(
+    *,
+    session: AsyncSession,
+    region: str,
+    now: datetime,
+    present_after: datetime,
+    max_distance_m: float,
+    k: int,
+    side: Side | None = None,
+) -> Search:
+    """Candidates for every open request of the region, searched from the smaller side (or from
+    `side`, which tests and the benchmark set to compare the two)."""
+    trip_ids = await open_requests(session=session, region=region, now=now)
+    if not trip_ids:
+        return Search(requests=0, drivers=0, side="requests", candidates=[])
+    drivers = await present_drivers(session=session, present_after=present_after)
+    if drivers == 0:
+        return Search(requests=len(trip_ids), drivers=0, side="requests", candidates=[])
+    if side == "requests" or (side is None and len(trip_ids) <= drivers):
+        candidates = await find(
+            session=session,
+            trip_ids=trip_ids,
+            now=now,
+            present_after=present_after,
+            max_distance_m=max_distance_m,
+            k=k,
+        )
+        return Search(len(trip_ids), drivers, "requests", candidates)
+    candidates = await find_by_driver(
+        session=session,
+        region=region,
+        now=now,
+        present_after=present_after,
+        max_distance_m=max_distance_m,
+        k=k,
+    )
+    return Search(len(trip_ids), drivers, "drivers", candidates)
 
 
 async def find(
@@ -134,6 +254,33 @@ async def find(
             "k": k,
         },
     )
+    return _candidates(rows, now)
+
+
+async def find_by_driver(
+    *,
+    session: AsyncSession,
+    region: str,
+    now: datetime,
+    present_after: datetime,
+    max_distance_m: float,
+    k: int,
+) -> list[Candidate]:
+    """Up to `k` open requests for each present suitable driver, nearest first."""
+    rows = await session.execute(
+        _CANDIDATES_BY_DRIVER,
+        {
+            "region": region,
+            "now": now,
+            "present_after": present_after,
+            "max_distance_m": max_distance_m,
+            "k": k,
+        },
+    )
+    return _candidates(rows, now)
+
+
+def _candidates(rows: Any, now: datetime) -> list[Candidate]:
     candidates = []
     for trip_id, driver_id, distance_m, waiting_since, last_trip_ended_at in rows:
         candidates.append(

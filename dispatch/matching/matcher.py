@@ -7,8 +7,10 @@ worker that dies drops its connection and with it the lock, and another takes ov
 Each batch (`run_batch`, which tests call directly):
 1. sweeps: offers past `expires_at` expire (their trips return to matching) and requests past
    their matching deadline end `unfulfilled`, so nothing a dead worker left is stranded;
-2. loads the region's open requests without an open offer, oldest first;
-3. finds candidates with PostGIS (`dispatch.matching.candidates`);
+2. loads every open request of the region without an open offer (no cap: a flood of requests
+   elsewhere cannot keep a request with a driver nearby from its offer);
+3. finds candidates with PostGIS (`dispatch.matching.candidates`), searching from the smaller
+   side: each request's nearest drivers, or each driver's nearest requests;
 4. costs each pairing (`dispatch.matching.costs`: pickup ETA minus the fairness credit);
 5. solves the min-cost assignment with OR-Tools off the event loop
    (`dispatch.matching.assignment`);
@@ -42,7 +44,7 @@ from dispatch.core.db import utcnow
 from dispatch.core.redis_client import Redis
 from dispatch.core.settings import Settings
 from dispatch.matching import assignment, costs
-from dispatch.matching.candidates import Candidate, find, open_requests
+from dispatch.matching.candidates import Candidate, Search, Side, find_all
 from dispatch.trips import push
 from dispatch.trips import service as trips_service
 from dispatch.trips.models import Offer, Trip
@@ -96,6 +98,8 @@ class BatchReport:
     unfulfilled: int = 0
     requests: int = 0
     candidates: int = 0
+    # Which side the K-nearest search ran from.
+    side: Side | None = None
     offers: list[Offer] = field(default_factory=list)
     interval_ms: int | None = None
 
@@ -210,6 +214,8 @@ class Matcher:
         self.region = settings.matcher_region
         self.leading = False
         self.leadership_tries = 0  # times it asked for the region's lock
+        # None: search from the smaller side each batch; tests and the benchmark may fix it.
+        self.search_side: Side | None = None
         self.batches = 0
         self.offers_made = 0
 
@@ -229,25 +235,11 @@ class Matcher:
                 return report
             terms = agreement.terms.dispatch
             report.interval_ms = terms.batch_interval_ms
-            trip_ids = await open_requests(
-                session=session,
-                region=self.region,
-                now=now,
-                limit=self.settings.matcher_max_requests,
-            )
-            report.requests = len(trip_ids)
-            if not trip_ids:
-                await session.commit()
-                return report
-            candidates = await find(
-                session=session,
-                trip_ids=trip_ids,
-                now=now,
-                present_after=now - timedelta(seconds=self.settings.driver_grace_s),
-                max_distance_m=terms.max_pickup_distance_m,
-                k=self.settings.matcher_candidates_k,
-            )
+            search = await self.search(session=session, now=now, terms=terms)
             await session.commit()  # nothing is held open while the solver runs
+            candidates = search.candidates
+            report.requests = search.requests
+            report.side = search.side
             report.candidates = len(candidates)
             if not candidates:
                 return report
@@ -260,6 +252,18 @@ class Matcher:
         report.offers = [offer for offer, _ in made]
         self.offers_made += len(made)
         return report
+
+    async def search(self, *, session: AsyncSession, now: datetime, terms: DispatchTerms) -> Search:
+        """The batch's open requests and candidate edges (a seam the benchmark compares)."""
+        return await find_all(
+            session=session,
+            region=self.region,
+            now=now,
+            present_after=now - timedelta(seconds=self.settings.driver_grace_s),
+            max_distance_m=terms.max_pickup_distance_m,
+            k=self.settings.matcher_candidates_k,
+            side=self.search_side,
+        )
 
     async def _sweep(self, session: AsyncSession, now: datetime, report: BatchReport) -> None:
         expired = await trips_service.expire_offers(session=session, now=now)

@@ -69,6 +69,13 @@ class Trip(Base):
             "requested_at",
             postgresql_where=text(f"status = {WAITING_SQL}"),
         ),
+        # The matcher's search from the drivers' side: the open requests nearest a driver.
+        Index(
+            "ix_trip_requested_pickup",
+            "pickup",
+            postgresql_using="gist",
+            postgresql_where=text("status = 'requested'"),
+        ),
         CheckConstraint(
             f"status NOT IN {WITH_DRIVER_LIST} OR driver_id IS NOT NULL",
             name="driver_when_assigned",

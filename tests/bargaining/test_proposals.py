@@ -378,7 +378,13 @@ async def test_who_may_vote(
     assert (await ballot(member.headers, target=str(uuid.uuid4()))).status_code == 404
     assert (await ballot(member.headers)).json()["choice"] == "yes"
     own = await client.get(f"/v1/proposals/{pid}/ballot", headers=late_joiner.headers)
-    assert own.json() == {"proposal_id": pid, "eligible": False, "choice": None, "cast_at": None}
+    assert own.json() == {
+        "proposal_id": pid,
+        "eligible": False,
+        "choice": None,
+        "cast_at": None,
+        "sealed": False,
+    }
 
 
 async def test_ballots_are_secret(

@@ -9,18 +9,27 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
+from fastapi import FastAPI
 from httpx import AsyncClient
 from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bargaining import service
 from bargaining.exceptions import VotingClosed
-from bargaining.models import AgreementVersion, Ballot, BallotChoice, Proposal
+from bargaining.models import AgreementVersion, BallotChoice, Proposal, SealedBallot
 from dispatch.core.audit import AuditEntry, verify
 from tests.bargaining.conftest import Clock, open_proposal, proposal_body
 from tests.builders import Account, make_driver
 
 CHOICES = [BallotChoice.yes, BallotChoice.no, BallotChoice.abstain]
+MASTER = b""
+
+
+@pytest.fixture(autouse=True)
+def _ballot_master(app: FastAPI) -> None:
+    """The service's ballot master key, for the ballots these tests cast without HTTP."""
+    global MASTER
+    MASTER = app.state.ballot_master_key
 
 
 async def _ballot(
@@ -35,6 +44,7 @@ async def _ballot(
         try:
             await service.cast_ballot(
                 session=session,
+                master=MASTER,
                 proposal_id=proposal_id,
                 driver_id=driver_id,
                 choice=choice,
@@ -89,7 +99,7 @@ async def test_a_ballot_racing_the_close_is_counted_or_refused_never_lost(
             accepted.count(BallotChoice.abstain),
         )
         # What is stored agrees with what was counted: nothing arrived after the count.
-        cast = await _count(session, Ballot, Ballot.proposal_id == pid, Ballot.choice.is_not(None))
+        cast = await _count(session, SealedBallot, SealedBallot.proposal_id == pid)
         assert cast == len(accepted)
 
 
@@ -110,7 +120,7 @@ async def test_one_member_voting_many_times_at_once_has_one_ballot(
         closed = await session.get(Proposal, pid)
         assert closed is not None
         assert (closed.yes or 0) + (closed.no or 0) + (closed.abstain or 0) == 1
-        assert await _count(session, Ballot, Ballot.proposal_id == pid) == 1
+        assert await _count(session, SealedBallot, SealedBallot.proposal_id == pid) == 1
 
 
 async def test_concurrent_closes_close_once(

@@ -182,6 +182,7 @@ async def test_a_driver_sees_their_trips_offers_positions_and_ballot(
             "title": "Raise the per-km rate",
             "choice": "yes",
             "cast_at": export["ballots"][0]["cast_at"],
+            "sealed": False,
         }
     ]
     assert export["ballots"][0]["cast_at"]
@@ -224,6 +225,7 @@ async def test_ballots_stay_secret_in_the_exports(client: AsyncClient, city: Cit
             "title": "Raise the per-km rate",
             "choice": None,
             "cast_at": None,
+            "sealed": False,
         }
     ]
     assert [p["proposal_id"] for p in chair["proposals_made"]] == [city.proposal_id]

@@ -33,6 +33,14 @@ from tests.builders import (
 )
 
 
+@pytest.fixture(params=["requests", "drivers"])
+def search_side(request: pytest.FixtureRequest, app: FastAPI) -> str:
+    """Runs a test with the K-nearest search from each side: the rules hold both ways."""
+    side: str = request.param
+    app.state.matcher.search_side = side
+    return side
+
+
 def north(metres: float) -> dict[str, float]:
     """A point `metres` due north of DOWNTOWN (a degree of latitude is about 111.2 km)."""
     return {"lat": DOWNTOWN["lat"] + metres / 111_195, "lon": DOWNTOWN["lon"]}
@@ -84,7 +92,11 @@ async def test_the_nearest_driver_gets_the_offer_with_its_reasons(
 
 
 async def test_wheelchair_requests_go_only_to_accessible_vehicles(
-    app: FastAPI, client: AsyncClient, admin_headers: dict[str, str], session: AsyncSession
+    app: FastAPI,
+    client: AsyncClient,
+    admin_headers: dict[str, str],
+    session: AsyncSession,
+    search_side: str,
 ) -> None:
     rider = await make_rider(client)
     plain = await make_driver(client, admin_headers, name="Plain")
@@ -104,7 +116,11 @@ async def test_wheelchair_requests_go_only_to_accessible_vehicles(
 
 
 async def test_a_driver_who_declined_or_let_an_offer_expire_is_not_offered_that_trip_again(
-    app: FastAPI, client: AsyncClient, admin_headers: dict[str, str], session: AsyncSession
+    app: FastAPI,
+    client: AsyncClient,
+    admin_headers: dict[str, str],
+    session: AsyncSession,
+    search_side: str,
 ) -> None:
     rider = await make_rider(client)
     decliner = await make_driver(client, admin_headers, name="Decliner")
@@ -154,7 +170,11 @@ async def test_a_withdrawn_offer_does_not_exclude_the_driver(
 
 
 async def test_unavailable_silent_busy_far_and_inactive_drivers_get_no_offers(
-    app: FastAPI, client: AsyncClient, admin_headers: dict[str, str], session: AsyncSession
+    app: FastAPI,
+    client: AsyncClient,
+    admin_headers: dict[str, str],
+    session: AsyncSession,
+    search_side: str,
 ) -> None:
     off_duty = await make_driver(client, admin_headers, name="Off duty")
     silent = await make_driver(client, admin_headers, name="Silent")
@@ -205,7 +225,11 @@ async def test_unavailable_silent_busy_far_and_inactive_drivers_get_no_offers(
 
 
 async def test_the_fairness_term_favours_a_driver_who_waited_long(
-    app: FastAPI, client: AsyncClient, admin_headers: dict[str, str], session: AsyncSession
+    app: FastAPI,
+    client: AsyncClient,
+    admin_headers: dict[str, str],
+    session: AsyncSession,
+    search_side: str,
 ) -> None:
     near = await make_driver(client, admin_headers, name="Just came on")
     waited = await make_driver(client, admin_headers, name="Waited 50 min")
@@ -364,7 +388,11 @@ async def _until(condition: object, *, timeout_s: float = 5.0) -> None:
 
 
 async def test_the_matcher_ignores_other_regions_and_trips_past_their_deadline(
-    app: FastAPI, client: AsyncClient, admin_headers: dict[str, str], session: AsyncSession
+    app: FastAPI,
+    client: AsyncClient,
+    admin_headers: dict[str, str],
+    session: AsyncSession,
+    search_side: str,
 ) -> None:
     driver = await make_driver(client, admin_headers)
     await place_driver(app, driver.id, north(100))
@@ -428,3 +456,54 @@ async def test_a_batch_that_fails_is_an_error_with_its_traceback(
     failures = [r for r in caplog.records if r.name == "coop.matcher" and "failed" in r.msg]
     assert failures and all(r.levelno == logging.ERROR and r.exc_info for r in failures)
     assert not any("no agreement" in r.getMessage() for r in caplog.records)
+
+
+async def _flood(session: AsyncSession, count: int, *, lat: float, lon: float) -> None:
+    """`count` open requests of as many riders, older than anything the test requests next,
+    spread over a square of about 3 km whose corner is (lat, lon): written in two statements,
+    as thousands of scripted riders would have requested them."""
+    await session.execute(
+        text(
+            """
+            WITH riders AS (
+                INSERT INTO rider (id, name, created_at)
+                SELECT gen_random_uuid(), 'Flood ' || i, now() FROM generate_series(1, :n) i
+                RETURNING id
+            ), numbered AS (SELECT id, row_number() OVER () AS i FROM riders)
+            INSERT INTO trip (id, rider_id, status, region, pickup, dropoff,
+                              wheelchair_accessible, service_class, agreement_version, currency,
+                              quote, requested_at, matching_deadline_at)
+            SELECT gen_random_uuid(), id, 'requested', 'montreal',
+                   ST_SetSRID(ST_MakePoint(:lon + (i % 60) * 0.0006, :lat + (i / 60) * 0.0004),
+                              4326)::geography,
+                   ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)::geography,
+                   false, 'standard', 1, 'CAD', '{"total": "10.00"}'::jsonb,
+                   now() - interval '1 minute' + i * interval '1 millisecond',
+                   now() + interval '5 minutes'
+            FROM numbered
+            """
+        ),
+        {"n": count, "lat": lat, "lon": lon},
+    )
+    await session.commit()
+
+
+async def test_a_flood_of_requests_elsewhere_does_not_delay_a_request_with_a_driver_near(
+    app: FastAPI, client: AsyncClient, admin_headers: dict[str, str], session: AsyncSession
+) -> None:
+    """2,100 open requests, all older, 7 to 10 km away (more than the 2,000 oldest the matcher
+    once looked at): the new request 50 m from an available driver is offered to that driver in
+    the first batch, and the drivers over there get requests of the flood."""
+    await _flood(session, 2100, lat=45.555, lon=-73.66)
+    near = await make_driver(client, admin_headers, name="Near")
+    await place_driver(app, near.id, DOWNTOWN)
+    over_there = [await make_driver(client, admin_headers, name=f"Far {i}") for i in range(2)]
+    for i, driver in enumerate(over_there):
+        await place_driver(app, driver.id, {"lat": 45.56 + i * 0.005, "lon": -73.65})
+    trip = await request_trip(client, await make_rider(client), pickup=north(50))
+    report = await app.state.matcher.run_batch()
+    assert report.requests == 2101 and report.side == "drivers"
+    offered = {offer.trip_id: offer.driver_id for offer in report.offers}
+    assert offered[uuid.UUID(trip["id"])] == near.id
+    assert len(offered) == 3  # and one request of the flood for each driver over there
+    assert {d.id for d in over_there} <= set(offered.values())
