@@ -194,11 +194,18 @@ REGISTER: tuple[DataKind, ...] = (
     ),
     DataKind(
         key="ballots",
-        description="A member's ballot on a proposal to change the agreement",
+        description="A member's place on a vote's roll, and their ballot on it",
         purpose="one member, one vote",
-        stored=(Storage("bargaining_ballot"),),
-        retention="kept with the proposal",
-        readers=("the member themself; only the totals are published",),
+        stored=(Storage("bargaining_ballot"), Storage("bargaining_sealed_ballot")),
+        retention=(
+            "the roll is kept with the proposal; a choice is stored under a voter tag that only "
+            "the service can link to the member, and only until the vote closes (the key is then "
+            "destroyed), after which it is kept, unlinkable, for anyone to recount"
+        ),
+        readers=(
+            "the member themself, until the close; only the totals are published; not even a "
+            "database operator can tell whose choice is whose (docs/agreement.md)",
+        ),
         exported=(InExport("driver", "ballots"),),
     ),
     DataKind(
@@ -275,6 +282,10 @@ NOT_PERSONAL: tuple[NotPersonal, ...] = (
         "bargaining_proposal",
         "the proposed terms, their rationale, the vote's totals: public, about no one "
         "(except the proposer, declared above)",
+    ),
+    NotPersonal(
+        "bargaining_ballot_key",
+        "a random salt per open vote, deleted when it closes; about no one",
     ),
     NotPersonal(
         "audit_entry",
