@@ -65,12 +65,13 @@ bench: venv ## every benchmark, about 25 minutes (results in docs/performance.md
 	$(PY) -m loadtests.bench_matching
 	@$(LOCALDEV) run -- $(MAKE) --no-print-directory bench-realtime
 
-# Ingest, connections and dispatch latency against the private PostgreSQL and Redis (started
+# Ingest, connections, dispatch latency and the request flood against the private PostgreSQL and Redis (started
 # by `make bench`, or by `make services` beforehand).
 bench-realtime:
 	$(PY) -m loadtests.bench_ingest
 	$(PY) -m loadtests.bench_connections
 	$(PY) -m loadtests.bench_latency
+	$(PY) -m loadtests.bench_flood --repeats 3
 
 bench-quick: venv ## every benchmark at small sizes, a few minutes (no figures for the docs)
 	$(PY) -m loadtests.bench_matching --sizes 1000x2000 --repeats 5
@@ -80,6 +81,7 @@ bench-realtime-quick:
 	$(PY) -m loadtests.bench_ingest --drivers 2000 --rates 4000 --window 10 --no-baseline
 	$(PY) -m loadtests.bench_connections --sockets 1000 --no-baseline
 	$(PY) -m loadtests.bench_latency --drivers 1000 --duration 20 --no-baseline
+	$(PY) -m loadtests.bench_flood --drivers 200 --flood 2500 --repeats 1
 
 LOAD_USERS ?= 60
 LOAD_SPAWN_RATE ?= 10

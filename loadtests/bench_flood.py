@@ -36,7 +36,6 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -103,6 +102,9 @@ class Result:
     name: str
     batch_ms: list[float] = field(default_factory=list)
     search_ms: list[float] = field(default_factory=list)
+    solve_ms: list[float] = field(default_factory=list)
+    write_ms: list[float] = field(default_factory=list)
+    push_ms: list[float] = field(default_factory=list)
     considered: int = 0
     candidates: int = 0
     offers: int = 0
@@ -203,17 +205,6 @@ async def measure(
     env: BenchEnv, name: str, matcher: Matcher, genuine: uuid.UUID, repeats: int
 ) -> Result:
     result = Result(name)
-    search = matcher.search
-    searching: list[float] = []
-
-    async def timed_search(**kwargs: Any) -> Search:
-        started = time.perf_counter()
-        try:
-            return await search(**kwargs)
-        finally:
-            searching.append((time.perf_counter() - started) * 1000)
-
-    matcher.search = timed_search  # type: ignore[method-assign]
 
     async def reset() -> None:
         async with matcher.sessionmaker() as session:
@@ -228,7 +219,10 @@ async def measure(
         started = time.perf_counter()
         report = await matcher.run_batch()
         result.batch_ms.append((time.perf_counter() - started) * 1000)
-        result.search_ms.append(searching[-1])
+        result.search_ms.append(report.search_ms)
+        result.solve_ms.append(report.solve_ms)
+        result.write_ms.append(report.write_ms)
+        result.push_ms.append(report.push_ms)
         result.considered = report.requests
         result.candidates = report.candidates
         result.offers = len(report.offers)
@@ -298,15 +292,16 @@ def report(results: list[Result], args: argparse.Namespace) -> str:
         machine_line(),
         "",
         "| matcher | requests considered | search side | candidate edges | offers "
-        "| batch median (max) | of which candidate search | genuine offered in the first batch "
-        "| batches until its offer |",
+        "| batch median (max) | search / solve / write / push (medians) "
+        "| genuine offered in the first batch | batches until its offer |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in results:
         lines.append(
             f"| {r.name} | {r.considered:,} | {r.side} | {r.candidates:,} | {r.offers:,} | "
             f"{median(r.batch_ms):,.0f} ms ({max(r.batch_ms):,.0f}) | "
-            f"{median(r.search_ms):,.0f} ms | "
+            f"{median(r.search_ms):,.0f} / {median(r.solve_ms):,.0f} / "
+            f"{median(r.write_ms):,.0f} / {median(r.push_ms):,.0f} ms | "
             f"{'yes' if r.first_batch else 'no'} | "
             f"{r.batches_to_offer if r.batches_to_offer else f'none in {MAX_BATCHES}'} |"
         )

@@ -7,6 +7,7 @@ Channel names are the contract between publishers and the realtime hub.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 
 from dispatch.core.frames import Frame
 from dispatch.core.redis_client import Redis
@@ -25,6 +26,17 @@ def rider_channel(rider_id: uuid.UUID | str) -> str:
 async def publish(redis: Redis, channel: str, frame: Frame) -> None:
     """Sends one frame to every socket listening on `channel`."""
     await redis.publish(channel, frame.encode())
+
+
+async def publish_many(redis: Redis, frames: Sequence[tuple[str, Frame]]) -> None:
+    """Sends many frames, each to its channel, in one round trip (a pipeline, not a
+    transaction: each frame is delivered or not on its own)."""
+    if not frames:
+        return
+    pipe = redis.pipeline(transaction=False)
+    for channel, frame in frames:
+        pipe.publish(channel, frame.encode())
+    await pipe.execute()
 
 
 async def to_driver(redis: Redis, driver_id: uuid.UUID | str, frame: Frame) -> None:

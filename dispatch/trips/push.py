@@ -65,6 +65,20 @@ async def offered(redis: Redis, offer: Offer, trip: Trip) -> None:
     await _publish(redis, pubsub.driver_channel(offer.driver_id), offer_frame(offer, trip))
 
 
+async def offered_all(redis: Redis, made: list[tuple[Offer, Trip]]) -> None:
+    """A batch's offers to their drivers, in one round trip to Redis."""
+    try:
+        await pubsub.publish_many(
+            redis,
+            [
+                (pubsub.driver_channel(offer.driver_id), offer_frame(offer, trip))
+                for offer, trip in made
+            ],
+        )
+    except Exception:
+        logger.warning("could not publish %d offer frames", len(made), exc_info=True)
+
+
 async def offer_withdrawn(
     redis: Redis, *, driver_id: uuid.UUID, offer_id: uuid.UUID, reason: str
 ) -> None:
