@@ -47,15 +47,9 @@ from dispatch.core.geo import EARTH_RADIUS_M, haversine_m
 from dispatch.core.redis_client import create_redis
 from dispatch.matching.candidates import Search, find, present_drivers
 from dispatch.matching.matcher import Matcher
-from loadtests._harness import (
-    BenchEnv,
-    insert_accounts,
-    log,
-    machine_line,
-    median,
-    positions_in_area,
-    run_bench,
-)
+from loadtests.benchenv import BenchEnv, insert_accounts, positions_in_area
+from loadtests.report import log, machine_line, median
+from loadtests.runtime import run_bench
 
 OLD_CAP = 2000
 GENUINE_OFFSET_M = 50.0
