@@ -74,7 +74,7 @@ class Trip(Base):
             "ix_trip_requested_pickup",
             "pickup",
             postgresql_using="gist",
-            postgresql_where=text("status = 'requested'"),
+            postgresql_where=text(f"status = {WAITING_SQL}"),
         ),
         CheckConstraint(
             f"status NOT IN {WITH_DRIVER_LIST} OR driver_id IS NOT NULL",
