@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
+from typing import cast
 
 from alembic import command
 from alembic.config import Config
@@ -53,9 +54,9 @@ def upgrade(database_url: str) -> None:
     command.upgrade(alembic_config(database_url), "heads")
 
 
-def domain_head(config: Config, folder: Path) -> str | None:
-    """The latest revision kept in `folder`: the one no other revision of the folder revises
-    (None when the folder has none yet)."""
+def domain_heads(config: Config, folder: Path) -> tuple[str, ...]:
+    """The latest revisions kept in `folder`: those no other revision of the folder revises
+    (several when two were written at once; none when the folder has none yet)."""
     scripts = ScriptDirectory.from_config(config)
     own = {
         script.revision: script
@@ -63,10 +64,7 @@ def domain_head(config: Config, folder: Path) -> str | None:
         if Path(script.path).resolve().parent == folder.resolve()
     }
     revised = {parent for script in own.values() for parent in _parents(script) if parent in own}
-    latest = sorted(set(own) - revised)
-    if len(latest) > 1:
-        raise ValueError(f"{folder} has several latest revisions {latest}: merge them first")
-    return latest[0] if latest else None
+    return tuple(sorted(set(own) - revised))
 
 
 def _parents(script: Script) -> tuple[str, ...]:
@@ -85,21 +83,23 @@ def revision(
     rev_id: str | None = None,
     locations: Mapping[str, Path] = VERSION_LOCATIONS,
 ) -> Path:
-    """Write a new revision into `domain`'s folder, revising that domain's latest revision (or
+    """Write a new revision into `domain`'s folder, revising that domain's latest revisions (or
     starting the domain's branch off the foundation); returns the new file's path."""
     if domain not in locations:
         raise ValueError(f"unknown domain {domain!r}: one of {', '.join(locations)}")
     config = alembic_config(database_url, locations)
     folder = locations[domain]
-    head = domain_head(config, folder)
+    heads = domain_heads(config, folder)
+    # Several latest revisions (two written at once) are all revised by the new one, which so
+    # joins them; alembic takes a tuple of heads here, as its `merge` does.
     script = command.revision(
         config,
         message=message,
         autogenerate=autogenerate,
         rev_id=rev_id,
-        head=head or FOUNDATION,
+        head=cast(str, heads) if heads else FOUNDATION,
         splice=True,
-        branch_label=None if head else domain,
+        branch_label=None if heads else domain,
         version_path=str(folder),
     )
     assert script is not None and not isinstance(script, list)

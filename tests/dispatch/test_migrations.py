@@ -169,5 +169,12 @@ def test_a_new_revision_goes_to_its_domain_after_the_domain_latest(tmp_path: Pat
     assert parent in {header["revision"] for header in bargaining}
     assert parent not in {header["down_revision"] for header in bargaining}
 
+    # Two written at once (both after t2): the next one revises both, joining them.
+    fourth = revision(url, "drivers", "vehicle colour again", rev_id="t4", locations=locations)
+    text = fourth.read_text().replace("'t4'", "'t5'").replace("vehicle colour again", "other")
+    fourth.with_name("2026-01-01_other.py").write_text(text)
+    sixth = revision(url, "drivers", "after both", rev_id="t6", locations=locations)
+    assert _header(sixth)["down_revision"] == ("t4", "t5")
+
     with pytest.raises(ValueError, match="unknown domain"):
         revision(url, "matching", "x", locations=locations)
