@@ -4,19 +4,27 @@ the key is gone."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import uuid
 from typing import Any
 
+import asyncpg
+from alembic import command
 from fastapi import FastAPI
 from httpx import AsyncClient
 from sqlalchemy import text
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bargaining import secrecy
+from dispatch.core.keys import service_key
+from dispatch.core.settings import Settings
+from dispatch.migrate import alembic_config
 from tests.bargaining.conftest import Clock, open_proposal, proposal_body, vote
 from tests.builders import Account, make_driver
+from tests.conftest import asyncpg_kwargs, recreate_database
 
 
 async def _rows(session: AsyncSession, query: str, **params: object) -> list[dict[str, Any]]:
@@ -145,3 +153,83 @@ async def test_a_database_reader_cannot_link_a_member_to_a_choice(
         f"/v1/proposals/{pid}/ballot", json={"choice": "no"}, headers=members[3].headers
     )
     assert late.status_code == 409 and late.json()["type"] == "voting_closed"
+
+
+async def test_the_migration_seals_the_ballots_already_cast(base_settings: Settings) -> None:
+    """A database with ballots stored the old way (member and choice on one row): the migration
+    moves every choice under a voter tag and drops the link; an open vote stays changeable (the
+    service finds each member's ballot with its key), a closed one is unlinkable at once, and the
+    counts do not change."""
+    url = make_url(base_settings.database_url)
+    url = url.set(database=f"{url.database}_sealing")
+    await recreate_database(url)
+    database_url = url.render_as_string(hide_password=False)
+    config = alembic_config(database_url)
+    await asyncio.to_thread(command.upgrade, config, "bargaining")
+    members = [uuid.uuid4() for _ in range(3)]
+    open_id, closed_id = uuid.uuid4(), uuid.uuid4()
+    connection = await asyncpg.connect(**asyncpg_kwargs(url))
+    try:
+        await connection.execute(
+            "INSERT INTO agreement_version (version, effective_from, terms, sha256, created_at)"
+            " VALUES (1, now(), '{}', repeat('0', 64), now())"
+        )
+        for i, member in enumerate(members):
+            await connection.execute(
+                "INSERT INTO driver (id, name, member_number, status, committee, reviewer,"
+                " created_at) VALUES ($1, $2, $3, 'active', false, false, now())",
+                member,
+                f"Member {i}",
+                f"M-{i}",
+            )
+        for proposal, status in ((open_id, "open"), (closed_id, "rejected")):
+            await connection.execute(
+                "INSERT INTO bargaining_proposal (id, title, rationale, terms, terms_sha256,"
+                " base_version, voting_closes_at, status, opened_at, eligible, impact)"
+                " VALUES ($1, 't', 'r', '{}', repeat('0', 64), 1, now() + interval '1 day',"
+                " $2, now(), 3, '{}')",
+                proposal,
+                status,
+            )
+        choices: dict[uuid.UUID, list[str | None]] = {
+            open_id: ["yes", "no", None],
+            closed_id: ["no", "no", "abstain"],
+        }
+        for proposal, picked in choices.items():
+            for member, choice in zip(members, picked, strict=True):
+                await connection.execute(
+                    "INSERT INTO bargaining_ballot (proposal_id, driver_id, choice, cast_at)"
+                    " VALUES ($1, $2, $3, CASE WHEN $3::ballot_choice IS NULL THEN NULL"
+                    " ELSE now() END)",
+                    proposal,
+                    member,
+                    choice,
+                )
+        await asyncio.to_thread(command.upgrade, config, "heads")
+        roll = await connection.fetch("SELECT * FROM bargaining_ballot")
+        assert len(roll) == 6 and set(roll[0].keys()) == {"proposal_id", "driver_id"}
+        sealed = await connection.fetch("SELECT * FROM bargaining_sealed_ballot")
+        by_proposal = {
+            proposal: sorted(str(row["choice"]) for row in sealed if row["proposal_id"] == proposal)
+            for proposal in (open_id, closed_id)
+        }
+        assert by_proposal == {open_id: ["no", "yes"], closed_id: ["abstain", "no", "no"]}
+        keys = await connection.fetch("SELECT proposal_id, salt FROM bargaining_ballot_key")
+        assert [row["proposal_id"] for row in keys] == [open_id]
+        # The open vote: the service's key finds each member's own ballot, so it can change.
+        master = service_key(
+            name="ballot",
+            configured=base_settings.ballot_key,
+            env=base_settings.env,
+            data_dir=base_settings.data_dir,
+        )
+        key = secrecy.ballot_key(master, open_id, bytes(keys[0]["salt"]))
+        tags = {bytes(row["voter_tag"]): str(row["choice"]) for row in sealed}
+        assert [tags.get(secrecy.voter_tag(key, m)) for m in members] == ["yes", "no", None]
+    finally:
+        await connection.close()
+        admin = await asyncpg.connect(**asyncpg_kwargs(url.set(database="postgres")))
+        try:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{url.database}" WITH (FORCE)')
+        finally:
+            await admin.close()
