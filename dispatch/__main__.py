@@ -17,7 +17,7 @@ def _serve(args: argparse.Namespace) -> int:
     from dispatch.realtime.pauses import tune_gc
 
     settings = get_settings()
-    configure_logging(settings.log_level, settings.log_json)
+    configure_logging(settings.log_level, settings.log_json, secrets=[settings.admin_token])
     upgrade(settings.database_url)
     app = create_app(settings)
     # After the imports, the app and the migrations: what exists now lives as long as the process.
@@ -28,6 +28,8 @@ def _serve(args: argparse.Namespace) -> int:
         port=args.port or settings.port,
         ws_per_message_deflate=False,
         ws_max_size=settings.ws_transport_max_bytes,
+        # The app itself reads X-Forwarded-For, from COOP_TRUSTED_PROXIES only.
+        proxy_headers=False,
         log_config=None,
         lifespan="on",
     )

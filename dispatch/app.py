@@ -9,6 +9,7 @@ from datetime import datetime
 
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncSession
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from bargaining import service as bargaining_service
 from bargaining.dependencies import BargainingState
@@ -16,15 +17,18 @@ from bargaining.lifecycle import running as bargaining_running
 from bargaining.router import router as bargaining_router
 from dispatch import exports
 from dispatch.asyncapi import router as asyncapi_router
-from dispatch.core import errors, keys
+from dispatch.core import errors, keys, openapi
 from dispatch.core.audit import router as audit_router
+from dispatch.core.bodysize import BodySizeLimit
 from dispatch.core.db import create_engine, create_sessionmaker
 from dispatch.core.geo import ServiceArea
 from dispatch.core.health import router as health_router
 from dispatch.core.observability import Metrics, RequestContextMiddleware
+from dispatch.core.ratelimit import RateLimits
 from dispatch.core.redis_client import create_redis
 from dispatch.core.riders.router import router as riders_router
 from dispatch.core.settings import Settings, get_settings
+from dispatch.core.tokens import router as tokens_router
 from dispatch.realtime import runtime as dispatch_runtime
 from dispatch.realtime.router import SocketRoutes
 from dispatch.realtime.state import DispatchState
@@ -59,6 +63,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         metrics=metrics,
         service_area=ServiceArea.from_file(settings.service_area),
     )
+    rate_limits = RateLimits(settings, metrics.registry)
+    state.rate_limits = rate_limits
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -78,6 +84,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             ):
                 yield
         finally:
+            await rate_limits.close()
             await redis.aclose()
             await engine.dispose()
 
@@ -96,13 +103,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     state.reputation_policy_source = reputation_policy
     # Trips, offers, positions and ballots in the personal-data exports reputation assembles.
     exports.install(app)
+    # Innermost first: bodies over the limit are refused unread (with a correlation id).
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestContextMiddleware, metrics=metrics)
-    # Outermost: the sockets skip FastAPI's routing (dispatch/realtime/router.py says why).
+    # The sockets skip FastAPI's routing (dispatch/realtime/router.py says why).
     app.add_middleware(SocketRoutes)
+    # Outermost: the client's address, from X-Forwarded-For only behind COOP_TRUSTED_PROXIES.
+    app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=list(settings.trusted_proxies))
     errors.register(app)
     for router in (
         health_router,
         riders_router,
+        tokens_router,
         drivers_router,
         driver_status_router,
         bargaining_router,
@@ -112,4 +124,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     ):
         app.include_router(router)
     app.include_router(asyncapi_router)
+    # Every route's problem answers in /openapi.json; sign-up is limited per address.
+    openapi.install(app, extra={("post", "/v1/riders"): [429]})
     return app

@@ -121,10 +121,26 @@ REGISTER: tuple[DataKind, ...] = (
         stored=(Storage("auth_token"),),
         retention=WHILE_ACCOUNT,
         readers=(
-            NOBODY + " (the account holder's export lists the role and date of each of their "
-            "tokens, never a hash)",
+            NOBODY + " (the account holder's export lists the role, creation, expiry and "
+            "revocation dates of each of their tokens, never a hash)",
         ),
         exported=(InExport("driver", "access_tokens"), InExport("rider", "access_tokens")),
+    ),
+    DataKind(
+        key="rate_limit_counters",
+        description="The client address of each account creation, and the times of an "
+        "account's recent requests and which sockets it has open",
+        purpose="to stop floods of accounts and requests (docs/security.md)",
+        stored=(
+            Storage(
+                None,
+                other="Redis: rate-limit windows keyed by client address or account id, and "
+                "the ids of open sockets per account",
+            ),
+        ),
+        retention="the length of the limit's window (an hour for account creation, a minute "
+        "for requests); open-socket entries until the socket closes",
+        readers=(NOBODY,),
     ),
     DataKind(
         key="trips",

@@ -66,7 +66,15 @@ async def _tokens(session: AsyncSession, subject_id: uuid.UUID) -> list[dict[str
         select(AuthToken).where(AuthToken.subject_id == subject_id).order_by(AuthToken.created_at)
     )
     # The token itself is never kept; its hash is not the caller's to need.
-    return [{"role": row.role.value, "created_at": row.created_at} for row in rows]
+    return [
+        {
+            "role": row.role.value,
+            "created_at": row.created_at,
+            "expires_at": row.expires_at,
+            "revoked_at": row.revoked_at,
+        }
+        for row in rows
+    ]
 
 
 async def driver_export(

@@ -81,6 +81,7 @@ async def live_server(app: FastAPI, *, startup_timeout_s: float = 30.0) -> Async
         log_config=None,
         ws_per_message_deflate=False,
         ws_max_size=app.state.settings.ws_transport_max_bytes,
+        proxy_headers=False,
     )
     server = uvicorn.Server(config)
     serving = asyncio.create_task(server.serve())

@@ -81,6 +81,10 @@ async def base_settings() -> Settings:
             "database_url": database_url,
             "redis_url": with_redis_db(base.redis_url, TEST_REDIS_DB),
             "admin_token": "test-admin-token-0123456789abcdef",
+            # The suite opens many accounts from one address, quickly: the limits themselves
+            # are tested with their own low settings (tests/dispatch/test_security.py).
+            "signup_limit": "100000/minute",
+            "api_limit": "100000/minute",
         }
     )
 

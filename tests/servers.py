@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import subprocess
 from pathlib import Path
 
 from dispatch.core.localdev import find_redis_server
+from dispatch.core.settings import Settings
+from dispatch.simulator.service import ServiceProcess
 
 
 class ThrowawayRedis:
@@ -52,3 +55,34 @@ class ThrowawayRedis:
             self.process.wait(10)
             self.process = None
         self.socket.unlink(missing_ok=True)
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def service_process(settings: Settings, log_path: Path, **overrides: str) -> ServiceProcess:
+    """`python -m dispatch serve` in its own process, on the test database and Redis database:
+    the service as it really runs (its own logging set-up, uvicorn's access log). `overrides`
+    are more COOP_ settings, e.g. `COOP_API_LIMIT="5/minute"`."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith("COOP_")}
+    env.update(
+        COOP_ENV="test",
+        COOP_DATA_DIR=str(settings.data_dir),
+        COOP_DATABASE_URL=settings.database_url,
+        COOP_REDIS_URL=settings.redis_url,
+        COOP_ADMIN_TOKEN=settings.admin_token,
+        COOP_BACKGROUND_TASKS="false",
+        COOP_LOG_JSON="true",
+        COOP_SIGNUP_LIMIT=settings.signup_limit,
+        COOP_API_LIMIT=settings.api_limit,
+        COOP_GC_FREEZE="false",
+        PYTHONPATH=str(Path(__file__).resolve().parents[1]),
+    )
+    env.update(overrides)
+    return ServiceProcess(host="127.0.0.1", port=free_port(), log_path=log_path, env=env)

@@ -29,12 +29,16 @@ class ProblemError(Exception):
         super().__init__(detail or self.title)
         self.detail = detail or self.title
         self.extra = extra
+        # Response headers that go with the problem (e.g. Retry-After on a 429).
+        self.headers: dict[str, str] = {}
 
     def body(self) -> dict[str, Any]:
         return problem_body(self.status, self.type, self.title, self.detail, **self.extra)
 
     def response(self) -> JSONResponse:
-        return problem_response(self.status, self.type, self.title, self.detail, **self.extra)
+        response = problem_response(self.status, self.type, self.title, self.detail, **self.extra)
+        response.headers.update(self.headers)
+        return response
 
 
 class Unauthorized(ProblemError):
@@ -75,6 +79,18 @@ class UnprocessableEntity(ProblemError):
 class OutOfServiceArea(UnprocessableEntity):
     type = "out_of_service_area"
     title = "Position outside the service area"
+
+
+class RateLimited(ProblemError):
+    """A rate limit was reached; `Retry-After` says in how many seconds to try again."""
+
+    status = 429
+    type = "rate_limited"
+    title = "Too many requests"
+
+    def __init__(self, detail: str, *, retry_after_s: int) -> None:
+        super().__init__(detail, retry_after_s=retry_after_s)
+        self.headers["Retry-After"] = str(retry_after_s)
 
 
 class ServiceUnavailable(ProblemError):

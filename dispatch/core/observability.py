@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
 import time
 import traceback
 import uuid
+from collections.abc import Sequence
 from contextvars import ContextVar
 from types import TracebackType
 from typing import IO, Any
@@ -30,6 +32,44 @@ class _RequestIdFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         if not hasattr(record, "request_id"):
             record.request_id = request_id_var.get()
+        return True
+
+
+# A token in a URL (`?token=`, as a WebSocket from a browser sends it) or in an Authorization
+# header value: never written to a log, whoever logs it (uvicorn's access log included).
+_TOKEN_PATTERNS = (
+    re.compile(r"([?&;](?:access_)?token=)[^&\s\"'#]+", re.IGNORECASE),
+    re.compile(r"(\bbearer\s+)[^\s\"',;]+", re.IGNORECASE),
+)
+REDACTED = "[redacted]"
+
+
+def redact(text: str, secrets: Sequence[str] = ()) -> str:
+    for pattern in _TOKEN_PATTERNS:
+        text = pattern.sub(lambda match: match.group(1) + REDACTED, text)
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, REDACTED)
+    return text
+
+
+class RedactTokens(logging.Filter):
+    """Rewrites each record's message (and traceback) with tokens replaced by `[redacted]`."""
+
+    def __init__(self, secrets: Sequence[str] = ()) -> None:
+        super().__init__()
+        self.secrets = tuple(secret for secret in secrets if secret)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:  # a broken format string: keep what there is
+            message = str(record.msg)
+        record.msg = redact(message, self.secrets)
+        record.args = None
+        # Tracebacks are formatted without their messages (`SafeFormatter`): code, no tokens.
+        if record.exc_text:
+            record.exc_text = redact(record.exc_text, self.secrets)
         return True
 
 
@@ -86,7 +126,10 @@ class SafeJsonFormatter(_SafeExceptions, JsonFormatter):
 
 
 def configure_logging(
-    level: str = "INFO", json_logs: bool = True, stream: IO[str] | None = None
+    level: str = "INFO",
+    json_logs: bool = True,
+    stream: IO[str] | None = None,
+    secrets: Sequence[str] = (),
 ) -> None:
     handler = logging.StreamHandler(stream or sys.stderr)
     if json_logs:
@@ -99,6 +142,7 @@ def configure_logging(
     else:
         handler.setFormatter(SafeFormatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
     handler.addFilter(_RequestIdFilter())
+    handler.addFilter(RedactTokens(secrets))
     root = logging.getLogger()
     root.handlers = [handler]
     root.setLevel(level)

@@ -6,6 +6,7 @@ Channel names are the contract between publishers and the realtime hub.
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Sequence
 
@@ -41,3 +42,19 @@ async def publish_many(redis: Redis, frames: Sequence[tuple[str, Frame]]) -> Non
 
 async def to_driver(redis: Redis, driver_id: uuid.UUID | str, frame: Frame) -> None:
     await publish(redis, driver_channel(driver_id), frame)
+
+
+# Orders for the sockets themselves, heard by every worker's hub: close one connection (a newer
+# one took its slot) or every connection of a token (it was revoked).
+CONTROL_CHANNEL = f"{CHANNEL_PREFIX}control"
+
+
+async def close_connection(redis: Redis, connection_id: str, *, code: int, reason: str) -> None:
+    await redis.publish(
+        CONTROL_CHANNEL,
+        json.dumps({"op": "close", "connection": connection_id, "code": code, "reason": reason}),
+    )
+
+
+async def token_revoked(redis: Redis, token_key: str) -> None:
+    await redis.publish(CONTROL_CHANNEL, json.dumps({"op": "revoke", "token": token_key}))

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import ipaddress
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, SecretStr, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from limits import parse_many
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 # The `dispatch` package folder, where the shipped data (service areas) lives.
 PACKAGE_DIR = Path(__file__).resolve().parent.parent
 DEV_ADMIN_TOKEN = "dev-admin-token-change-me"
+MIN_ADMIN_TOKEN_CHARS = 32
 
 
 def _default_data_dir() -> Path:
@@ -67,6 +70,24 @@ class Settings(BaseSettings):
     ballot_key: SecretStr | None = None
     gc_freeze: bool = True
     gc_thresholds: tuple[int, int, int] | None = (50_000, 10, 1)
+    # Abuse limits (docs/security.md). Rate limits are `limits` strings ("20/hour", "120/minute",
+    # "10 per second"), counted in Redis so that they hold across workers; the admin is exempt.
+    # Account creation per client address.
+    signup_limit: str = "20/hour"
+    # Requests per account on every authenticated route (all of the account's tokens together).
+    api_limit: str = "120/minute"
+    # Open WebSockets per account; one more closes the oldest with code 4009.
+    ws_max_per_account: int = Field(default=3, ge=1, le=100)
+    # The addresses (or networks) of the reverse proxies whose X-Forwarded-For is believed.
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # Where /metrics and the detail of /readyz may be read from without the admin token.
+    metrics_allow: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["127.0.0.0/8", "::1/128"]
+    )
+    # The largest request body read, in bytes; a larger one is 413, unread.
+    max_body_bytes: int = Field(default=65536, ge=1024)
+    # Days before a rider's or driver's token expires (none: until revoked).
+    token_ttl_days: float | None = Field(default=None, gt=0)
 
     @property
     def ws_transport_max_bytes(self) -> int:
@@ -74,6 +95,14 @@ class Settings(BaseSettings):
         `ws_max_frame_bytes`, so a frame just over it still gets a bad_message error frame,
         while a huge one is refused as soon as its length is known, unread (close code 1009)."""
         return max(self.ws_max_frame_bytes * 2, 65536)
+
+    @field_validator("trusted_proxies", "metrics_allow", mode="before")
+    @classmethod
+    def _address_list(cls, value: Any) -> Any:
+        """Comma-separated in the environment: `10.0.0.1,10.0.1.0/24`; empty for none."""
+        if isinstance(value, str):
+            return [item.strip() for item in value.split(",") if item.strip()]
+        return value
 
     @model_validator(mode="after")
     def _derive_and_check(self) -> Settings:
@@ -83,19 +112,39 @@ class Settings(BaseSettings):
             self.database_url = f"postgresql+asyncpg://coop@/coop?host={(data_dir / 'pg')}"
         if not self.redis_url:
             self.redis_url = f"unix://{data_dir / 'redis' / 'redis.sock'}"
-        if self.env == "production" and (
-            self.admin_token == DEV_ADMIN_TOKEN or len(self.admin_token) < 24
-        ):
-            raise ValueError(
-                "COOP_ADMIN_TOKEN must be set to a random secret of at least 24 characters "
-                "in production"
-            )
+        if self.env == "production":
+            problem = weak_admin_token(self.admin_token)
+            if problem is not None:
+                raise ValueError(f"COOP_ADMIN_TOKEN {problem} in production")
+        for name in ("signup_limit", "api_limit"):
+            value = getattr(self, name)
+            try:
+                parse_many(value)
+            except ValueError as exc:
+                raise ValueError(f"COOP_{name.upper()}: {value!r} is not a rate limit") from exc
+        for name in ("trusted_proxies", "metrics_allow"):
+            for network in getattr(self, name):
+                try:
+                    ipaddress.ip_network(network, strict=False)
+                except ValueError as exc:
+                    raise ValueError(f"COOP_{name.upper()}: {network!r} is not an address") from exc
         if self.ws_ping_interval_s >= self.driver_grace_s:
             raise ValueError(
                 "COOP_WS_PING_INTERVAL_S must be shorter than COOP_DRIVER_GRACE_S, or connected "
                 "drivers would drop out of dispatch between two pings"
             )
         return self
+
+
+def weak_admin_token(token: str) -> str | None:
+    """Why a bootstrap admin token is not fit for production, or None."""
+    if token == DEV_ADMIN_TOKEN:
+        return "is the development default"
+    if len(token) < MIN_ADMIN_TOKEN_CHARS:
+        return f"must be at least {MIN_ADMIN_TOKEN_CHARS} characters"
+    if len(set(token)) == 1:
+        return "must not be one repeated character"
+    return None
 
 
 @lru_cache

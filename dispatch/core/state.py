@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 
     from dispatch.core.geo import ServiceArea
     from dispatch.core.observability import Metrics
+    from dispatch.core.ratelimit import RateLimits
     from dispatch.core.redis_client import Redis
     from dispatch.core.settings import Settings
 
@@ -37,6 +38,8 @@ class CoreState(State):
     service_area: ServiceArea
     # The service's one clock: the system's (UTC) unless a test installs another.
     clock: Clock
+    # The rate limits, counted in Redis (dispatch.core.ratelimit).
+    rate_limits: RateLimits
     # Opened by the lifespan, closed after it.
     engine: AsyncEngine
     sessionmaker: async_sessionmaker[AsyncSession]

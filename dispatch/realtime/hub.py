@@ -14,18 +14,22 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import json
 import logging
 import uuid
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from redis.asyncio.client import PubSub
 
-from dispatch.core.pubsub import CHANNEL_PREFIX
+from dispatch.core.pubsub import CHANNEL_PREFIX, CONTROL_CHANNEL
 from dispatch.core.redis_client import Redis
 
 logger = logging.getLogger("coop.realtime")
 
 CLOSE_TOO_SLOW = 4008
+CLOSE_TOKEN_REVOKED = 4001  # the token was revoked (or expired) while the socket was open
+CLOSE_REPLACED = 4009  # the account opened more sockets than allowed; this was the oldest
 SUBSCRIBE_TIMEOUT_S = 5.0
 RECONNECT_DELAY_S = (0.1, 0.5, 1.0, 2.0, 5.0)
 
@@ -96,8 +100,12 @@ class Connection:
     state first, so a frame published during the connect never arrives before an older snapshot.
     """
 
-    def __init__(self, *, queue_size: int, label: str) -> None:
+    def __init__(
+        self, *, queue_size: int, label: str, connection_id: str = "", token_key: str = ""
+    ) -> None:
         self.label = label
+        self.id = connection_id or uuid.uuid4().hex
+        self.token_key = token_key  # which token opened it (revoking the token closes it)
         self.queue = SendQueue(queue_size)
         self.closing = _Flag()  # awaited through `closed()`
         self.close_code = 1000
@@ -152,12 +160,22 @@ class Connection:
         )
 
 
+TokenCheck = Callable[[list[str]], Awaitable[set[str]]]
+"""Answers which of the given token keys are still valid (not revoked, not expired)."""
+
+
 class Hub:
     """Local sockets by channel, and the Redis subscriptions that follow them."""
 
-    def __init__(self, redis: Redis) -> None:
+    def __init__(self, redis: Redis, still_valid: TokenCheck | None = None) -> None:
         self._redis = redis
+        # After the listener lost Redis, revocations may have been missed: the tokens of the
+        # local sockets are checked again, and those no longer valid are closed (4001).
+        self._still_valid = still_valid
+        self._recheck: asyncio.Task[None] | None = None
         self._local: dict[str, set[Connection]] = {}
+        self._by_id: dict[str, Connection] = {}
+        self._by_token: dict[str, set[Connection]] = {}
         self._subscribed: set[str] = set()
         self._confirmed: set[str] = set()
         self._in_flight: dict[str, collections.deque[list[asyncio.Future[None]]]] = {}
@@ -184,6 +202,10 @@ class Hub:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
+        if self._recheck is not None:
+            self._recheck.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._recheck
         await self._close_pubsub()
         for connections in self._local.values():
             for connection in connections:
@@ -193,6 +215,9 @@ class Hub:
         """Adds a socket; returns once Redis confirmed the channel's subscription (or after a
         timeout, if Redis is away: local delivery still works and the subscription follows)."""
         self._local.setdefault(channel, set()).add(connection)
+        self._by_id[connection.id] = connection
+        if connection.token_key:
+            self._by_token.setdefault(connection.token_key, set()).add(connection)
         waiter = await self._reconcile(channel)
         if waiter is not None:
             try:
@@ -206,7 +231,37 @@ class Hub:
             connections.discard(connection)
             if not connections:
                 del self._local[channel]
+        if self._by_id.get(connection.id) is connection:
+            del self._by_id[connection.id]
+        of_token = self._by_token.get(connection.token_key)
+        if of_token is not None:
+            of_token.discard(connection)
+            if not of_token:
+                del self._by_token[connection.token_key]
         await self._reconcile(channel)
+
+    def local_token_keys(self) -> list[str]:
+        return list(self._by_token)
+
+    def close_token(self, token_key: str, reason: str) -> int:
+        """Closes every local socket opened with the token (4001); answers how many."""
+        connections = list(self._by_token.get(token_key, ()))
+        for connection in connections:
+            connection.shut(CLOSE_TOKEN_REVOKED, reason)
+        return len(connections)
+
+    def _control(self, data: str) -> None:
+        """An order from any worker (`dispatch.core.pubsub`): close a socket, or a token's."""
+        try:
+            order = json.loads(data)
+            if order.get("op") == "close":
+                connection = self._by_id.get(str(order.get("connection")))
+                if connection is not None:
+                    connection.shut(int(order["code"]), str(order.get("reason", ""))[:120])
+            elif order.get("op") == "revoke":
+                self.close_token(str(order.get("token")), "token revoked")
+        except (ValueError, TypeError, KeyError, AttributeError):
+            logger.warning("ignored a malformed socket control message")
 
     def deliver(self, channel: str, text: str) -> int:
         """Hands one frame to every local socket of the channel; answers how many took it."""
@@ -289,7 +344,7 @@ class Hub:
 
     async def _connect(self) -> PubSub:
         pubsub = self._redis.pubsub()
-        await pubsub.subscribe(self._own_channel)
+        await pubsub.subscribe(self._own_channel, CONTROL_CHANNEL)
         async with self._lock:
             wanted = sorted(self._local)
             for channel in wanted:
@@ -318,6 +373,8 @@ class Hub:
         while True:
             try:
                 pubsub = await self._connect()
+                if failures and self._still_valid is not None:
+                    self._recheck = asyncio.create_task(self._recheck_tokens())
                 failures = 0
                 while True:
                     _raise_if_cancelled()
@@ -335,6 +392,18 @@ class Hub:
                 await self._close_pubsub()
                 await asyncio.sleep(delay)
 
+    async def _recheck_tokens(self) -> None:
+        assert self._still_valid is not None
+        keys = self.local_token_keys()
+        try:
+            valid = await self._still_valid(keys)
+        except Exception:
+            logger.warning("could not check the tokens of open sockets again", exc_info=True)
+            return
+        for key in keys:
+            if key not in valid:
+                self.close_token(key, "token revoked")
+
     def _handle(self, message: dict[str, Any]) -> None:
         kind = message.get("type")
         channel = message.get("channel")
@@ -343,7 +412,10 @@ class Hub:
         if kind == "message":
             data = message.get("data")
             if isinstance(data, str):
-                self.deliver(channel, data)
+                if channel == CONTROL_CHANNEL:
+                    self._control(data)
+                else:
+                    self.deliver(channel, data)
         elif kind == "subscribe":
             self._confirm(channel)
         elif kind == "unsubscribe":

@@ -14,6 +14,8 @@ from collections.abc import AsyncIterator, Iterator
 from fastapi import FastAPI
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
+from dispatch.core.auth import valid_token_keys
+from dispatch.core.ratelimit import SocketSlots
 from dispatch.core.state import state_of
 from dispatch.locations.ingest import LocationIngest
 from dispatch.matching.matcher import Matcher
@@ -67,7 +69,12 @@ class DispatchCollector:
 async def running(app: FastAPI) -> AsyncIterator[None]:
     state = state_of(app, DispatchState)
     settings = state.settings
-    hub = Hub(state.redis)
+    sessionmaker = state.sessionmaker
+
+    async def still_valid(token_keys: list[str]) -> set[str]:
+        return await valid_token_keys(sessionmaker, token_keys, settings)
+
+    hub = Hub(state.redis, still_valid)
     ingest = LocationIngest(engine=state.engine, redis=state.redis, grace_s=settings.driver_grace_s)
     matcher = Matcher(
         engine=state.engine,
@@ -76,6 +83,7 @@ async def running(app: FastAPI) -> AsyncIterator[None]:
         settings=settings,
     )
     state.hub = hub
+    state.socket_slots = SocketSlots(state.redis, settings.ws_max_per_account)
     state.locations = ingest
     state.matcher = matcher
     collector = DispatchCollector(hub, ingest, matcher)

@@ -18,10 +18,11 @@ from typing import Any
 from fastapi import WebSocket
 
 from dispatch.core import pubsub
-from dispatch.core.auth import Role, websocket_principal
+from dispatch.core.auth import Principal, Role, websocket_principal
 from dispatch.core.db import utcnow
-from dispatch.core.errors import Forbidden, ProblemError, Unauthorized
+from dispatch.core.errors import Forbidden, ProblemError, RateLimited, Unauthorized
 from dispatch.core.frames import Frame
+from dispatch.core.ratelimit import SocketSlots, new_connection_id
 from dispatch.core.riders.models import Rider
 from dispatch.core.state import state_of
 from dispatch.locations import service as locations_service
@@ -35,7 +36,7 @@ from dispatch.realtime.frames import (
     PingFrame,
     PongFrame,
 )
-from dispatch.realtime.hub import Connection
+from dispatch.realtime.hub import CLOSE_REPLACED, CLOSE_TOKEN_REVOKED, Connection
 from dispatch.realtime.state import DispatchState
 from dispatch.trips import push
 from dispatch.trips import service as trips_service
@@ -65,6 +66,8 @@ class SocketSession:
         self.area = state.service_area
         self.redis = state.redis
         self.subject_id: uuid.UUID | None = None
+        self.principal: Principal | None = None
+        self.slots: SocketSlots = state.socket_slots
         self.client_gone = False
         self._last_ts: datetime | None = None
 
@@ -87,11 +90,19 @@ class SocketSession:
                 await self._deny(Forbidden(f"This socket is for {self.role.value} accounts"))
                 return False
             assert principal.subject_id is not None
+            try:
+                await state_of(self.websocket.app, DispatchState).rate_limits.check_api(
+                    principal.account
+                )
+            except RateLimited as limited:
+                await self._deny(limited)
+                return False
             model: type[Driver] | type[Rider] = Driver if self.role is Role.driver else Rider
             if await session.get(model, principal.subject_id) is None:
                 await self._deny(Unauthorized("The account no longer exists"))
                 return False
             self.subject_id = principal.subject_id
+            self.principal = principal
         return True
 
     @property
@@ -104,15 +115,32 @@ class SocketSession:
     async def run(self) -> None:
         if not await self._authenticate():
             return
-        assert self.subject_id is not None
+        assert self.subject_id is not None and self.principal is not None
         await self.websocket.accept()
         connection = Connection(
             queue_size=self.settings.ws_send_queue_size,
             label=f"{self.role.value}:{self.subject_id}",
+            connection_id=new_connection_id(),
+            token_key=self.principal.token_key,
         )
         # Subscribed (and confirmed by Redis) before the state is read: nothing falls between.
         await self.hub.register(self.channel, connection)
+        account = self.principal.account
+        expiry: asyncio.TimerHandle | None = None
         try:
+            # At most COOP_WS_MAX_PER_ACCOUNT open: this one takes the place of the oldest.
+            for evicted in await self.slots.claim(account, connection.id):
+                await pubsub.close_connection(
+                    self.redis,
+                    evicted,
+                    code=CLOSE_REPLACED,
+                    reason="replaced by a newer connection of this account",
+                )
+            if self.principal.expires_at is not None:
+                left_s = (self.principal.expires_at - utcnow()).total_seconds()
+                expiry = asyncio.get_running_loop().call_later(
+                    max(0.0, left_s), connection.shut, CLOSE_TOKEN_REVOKED, "token expired"
+                )
             if self.role is Role.driver:
                 self.ingest.touch(self.subject_id, utcnow())
             try:
@@ -128,7 +156,10 @@ class SocketSession:
             connection.release(state)
             await self._pump(connection)
         finally:
+            if expiry is not None:
+                expiry.cancel()
             await self.hub.unregister(self.channel, connection)
+            await self.slots.release(account, connection.id)
 
     async def _current_state(self) -> list[str]:
         """What a client gets at once on (re)connect: a hello, and its open trip or offer."""

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from dispatch.core.state import CoreState
 
 if TYPE_CHECKING:
+    from dispatch.core.ratelimit import SocketSlots
     from dispatch.locations.ingest import LocationIngest
     from dispatch.matching.matcher import Matcher
     from dispatch.realtime.hub import Hub
@@ -17,3 +18,5 @@ class DispatchState(CoreState):
     hub: Hub
     locations: LocationIngest
     matcher: Matcher
+    # Open sockets per account (COOP_WS_MAX_PER_ACCOUNT), counted in Redis.
+    socket_slots: SocketSlots
