@@ -45,9 +45,16 @@ class Fare:
     agreement_version: int
     distance_m: int
     duration_s: int
+    # Set when the fare was capped at its quote plus the agreement's max_over_quote_percent:
+    # what the meter said, and the cap that was charged instead.
+    metered_total: Decimal | None = None
+
+    @property
+    def capped(self) -> bool:
+        return self.metered_total is not None
 
     def to_wire(self) -> dict[str, object]:
-        return {
+        wire: dict[str, object] = {
             "total": money_str(self.total),
             "driver_earnings": money_str(self.driver_earnings),
             "coop_commission": money_str(self.coop_commission),
@@ -56,6 +63,9 @@ class Fare:
             "distance_m": self.distance_m,
             "duration_s": self.duration_s,
         }
+        if self.metered_total is not None:
+            wire["metered_total"] = money_str(self.metered_total)
+        return wire
 
 
 @dataclass(frozen=True)
@@ -100,13 +110,36 @@ def price_trip(
     if distance_m < 0 or duration_s < 0:
         raise ValueError("distance_m and duration_s cannot be negative")
     fare = terms.fares[service_class]
-    floor_terms = terms.driver_floor
     with localcontext() as context:
         context.prec = _PRECISION
         distance = Decimal(distance_m)
         duration = Decimal(duration_s)
         metered = fare.base + fare.per_km * distance / 1000 + fare.per_minute * duration / 60
         total = round_cents(max(fare.minimum, metered))
+    return _split(
+        terms,
+        total=total,
+        agreement_version=agreement_version,
+        distance_m=distance_m,
+        duration_s=duration_s,
+    )
+
+
+def _split(
+    terms: Terms,
+    *,
+    total: Decimal,
+    agreement_version: int,
+    distance_m: int,
+    duration_s: int,
+    metered_total: Decimal | None = None,
+) -> Fare:
+    """How `total` splits between the co-op and the driver, the driver's floor first."""
+    floor_terms = terms.driver_floor
+    with localcontext() as context:
+        context.prec = _PRECISION
+        distance = Decimal(distance_m)
+        duration = Decimal(duration_s)
         floor = round_cents(
             floor_terms.per_km * distance / 1000 + floor_terms.per_minute * duration / 60
         )
@@ -122,6 +155,33 @@ def price_trip(
         agreement_version=agreement_version,
         distance_m=distance_m,
         duration_s=duration_s,
+        metered_total=metered_total,
+    )
+
+
+def over_quote_cap(terms: Terms, *, service_class: str, quote_total: Decimal) -> Decimal:
+    """The most a trip quoted `quote_total` may cost: the quote plus the class's
+    `max_over_quote_percent`, rounded to the cent."""
+    percent = terms.fares[service_class].max_over_quote_percent
+    with localcontext() as context:
+        context.prec = _PRECISION
+        return round_cents(quote_total * (100 + percent) / 100)
+
+
+def cap_to_quote(terms: Terms, fare: Fare, *, service_class: str, quote_total: Decimal) -> Fare:
+    """The fare, or, when it is above its quote by more than the agreement allows, the cap
+    (`metered_total` then keeps what the meter said). The commission gives way first, as
+    always, so that the driver keeps their floor as far as the capped fare allows."""
+    cap = over_quote_cap(terms, service_class=service_class, quote_total=quote_total)
+    if fare.total <= cap:
+        return fare
+    return _split(
+        terms,
+        total=cap,
+        agreement_version=fare.agreement_version,
+        distance_m=fare.distance_m,
+        duration_s=fare.duration_s,
+        metered_total=fare.total,
     )
 
 

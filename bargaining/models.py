@@ -24,7 +24,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
-from bargaining.terms import Terms
+from bargaining.terms import Terms, stored_terms
 from dispatch.core.db import Base, utcnow
 
 
@@ -44,7 +44,7 @@ class AgreementVersion(Base):
 
     @cached_property
     def terms(self) -> Terms:
-        return Terms.model_validate(self.terms_json)
+        return stored_terms(self.terms_json)
 
 
 class ProposalStatus(enum.StrEnum):
@@ -101,7 +101,7 @@ class Proposal(Base):
 
     @cached_property
     def terms(self) -> Terms:
-        return Terms.model_validate(self.terms_json)
+        return stored_terms(self.terms_json)
 
 
 class Ballot(Base):

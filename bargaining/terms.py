@@ -8,6 +8,7 @@ decimal strings; a JSON or YAML number with a fraction is refused, since a binar
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 from decimal import Decimal
@@ -105,11 +106,23 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+# How far above its quote a metered fare may go, in percent of the quote (0: never above it).
+OverQuotePercent = Annotated[
+    Decimal,
+    _NO_FLOAT,
+    Field(ge=0, le=1000, max_digits=6, decimal_places=2, allow_inf_nan=False),
+    _AS_PLAIN,
+]
+
+
 class FareClass(_Strict):
     base: Money
     per_km: Rate
     per_minute: Rate
     minimum: Money
+    # The rider's protection against a runaway meter: a fare above the quote by more than this
+    # is charged at quote x (1 + percent / 100), and the trip says it was capped and why.
+    max_over_quote_percent: OverQuotePercent
 
 
 class Commission(_Strict):
@@ -134,6 +147,11 @@ class DispatchTerms(_Strict):
     max_pickup_distance_m: Annotated[int, Field(strict=True, ge=1, le=200_000)]
     max_wait_s: Annotated[int, Field(strict=True, ge=1, le=86_400)]
     fairness_weight: Weight
+    # A position implying a faster move than this since the last one is not believed: it is
+    # neither metered nor used as the driver's position (docs/dispatch.md, "The meter").
+    max_plausible_speed_kmh: Annotated[int, Field(strict=True, ge=10, le=1_000)]
+    # `arrived` is refused unless the driver's last position is this close to the pickup.
+    arrival_radius_m: Annotated[int, Field(strict=True, ge=10, le=5_000)]
 
 
 class ReputationTerms(_Strict):
@@ -146,6 +164,8 @@ class ReputationTerms(_Strict):
     review_due_days: Days
     support_threshold: Stars
     excluded_tags: Annotated[list[Tag], Field(max_length=100)]
+    # A rating shows to its driver once this many newer ratings of them exist (0: at once).
+    reveal_after_ratings: Annotated[int, Field(strict=True, ge=0, le=1_000)]
 
 
 class Governance(_Strict):
@@ -230,6 +250,39 @@ def invariant_violations(terms: Terms) -> list[tuple[tuple[str, ...], str, objec
             )
         )
     return problems
+
+
+# Terms added after the first versions were written, with the value they had in the founding
+# agreement: a version or proposal stored before a term existed is read with that value (stored
+# versions are immutable, and their sha256 stays the digest of the terms as they were written).
+# A new proposal must state every term: omitting one is a named error like any other.
+LATER_TERMS: tuple[tuple[tuple[str, ...], object], ...] = (
+    (("dispatch", "max_plausible_speed_kmh"), 130),
+    (("dispatch", "arrival_radius_m"), 250),
+    (("fares", "*", "max_over_quote_percent"), "50"),
+    (("reputation", "reveal_after_ratings"), 0),
+)
+
+
+def _fill_later_terms(node: Any, path: tuple[str, ...], value: object) -> None:
+    head, *rest = path
+    if not isinstance(node, dict):
+        return
+    if not rest:
+        node.setdefault(head, value)
+        return
+    children = list(node.values()) if head == "*" else [node.get(head)]
+    for child in children:
+        _fill_later_terms(child, tuple(rest), value)
+
+
+def stored_terms(stored: dict[str, Any]) -> Terms:
+    """Terms as written in a stored version or proposal, with any term added since filled in
+    with its founding value (`LATER_TERMS`)."""
+    document = copy.deepcopy(stored)
+    for path, value in LATER_TERMS:
+        _fill_later_terms(document, path, value)
+    return Terms.model_validate(document)
 
 
 def terms_to_wire(terms: Terms) -> dict[str, Any]:

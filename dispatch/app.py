@@ -37,6 +37,7 @@ from dispatch.trips.router import router as trips_router
 from drivers.router import router as drivers_router
 from drivers.status import router as driver_status_router
 from reputation.policy import ReputationPolicy
+from reputation.pseudonym import derive_key
 from reputation.router import router as reputation_router
 from reputation.state import ReputationState
 
@@ -101,6 +102,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Bargaining's impact estimates re-price the trips dispatch completed.
     state.completed_trips_source = trips_service.completed_since
     state.reputation_policy_source = reputation_policy
+    # The raters' pseudonyms are keyed by their own secret, never by the admin token.
+    state.pseudonym_key = derive_key(
+        keys.service_key(
+            name="pseudonym",
+            configured=settings.pseudonym_key,
+            env=settings.env,
+            data_dir=settings.data_dir,
+        ).decode()
+    )
     # Trips, offers, positions and ballots in the personal-data exports reputation assembles.
     exports.install(app)
     # Innermost first: bodies over the limit are refused unread (with a correlation id).

@@ -71,11 +71,16 @@ class DataKind:
 REGISTER: tuple[DataKind, ...] = (
     DataKind(
         key="rider_account",
-        description="A rider's name and when the account was opened",
-        purpose="to know who requested a trip",
+        description="A rider's name, the first name they chose to show drivers (if any), and "
+        "when the account was opened",
+        purpose="to know who requested a trip, and to let the driver greet them",
         stored=(Storage("rider"),),
         retention=WHILE_ACCOUNT,
-        readers=(THE_RIDER, "the driver of their trip (the account id, never the name)"),
+        readers=(
+            THE_RIDER,
+            "the driver of their trip (only the first name the rider chose to share; never the "
+            "account id or the name)",
+        ),
         exported=(InExport("rider", "account"),),
     ),
     DataKind(

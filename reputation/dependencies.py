@@ -8,7 +8,6 @@ from fastapi import Depends, Request
 
 from dispatch.core.state import state_of
 from reputation.policy import PolicySource
-from reputation.pseudonym import derive_key
 from reputation.state import ReputationState
 
 
@@ -25,8 +24,12 @@ PolicySourceDep = Annotated[PolicySource, Depends(get_policy_source)]
 
 
 def get_pseudonym_key(request: Request) -> bytes:
-    # Derived from the server's admin secret: rotating that secret renames every rater.
-    return derive_key(state_of(request.app, ReputationState).settings.admin_token)
+    # The pseudonym secret's own key, installed by the composition root (never the admin token):
+    # changing COOP_PSEUDONYM_KEY renames every rater.
+    key: bytes | None = getattr(state_of(request.app, ReputationState), "pseudonym_key", None)
+    if key is None:  # a wiring mistake, never a client's
+        raise RuntimeError("app.state.pseudonym_key is not installed")
+    return key
 
 
 PseudonymKey = Annotated[bytes, Depends(get_pseudonym_key)]

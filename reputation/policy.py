@@ -32,6 +32,8 @@ class ReputationPolicy:
     review_due_days: int
     support_threshold: Decimal
     excluded_tags: frozenset[str]
+    # A rating shows to its driver once this many newer ratings of them exist (0: at once).
+    reveal_after_ratings: int = 0
 
     def __post_init__(self) -> None:
         problems = []
@@ -45,6 +47,8 @@ class ReputationPolicy:
             value = getattr(self, name)
             if not STARS_MIN <= value <= STARS_MAX:
                 problems.append(f"{name} must be within {STARS_MIN}..{STARS_MAX}")
+        if self.reveal_after_ratings < 0:
+            problems.append("reveal_after_ratings must not be negative")
         for name in ("rating_window_days", "appeal_window_days", "review_due_days"):
             if getattr(self, name) < 0:
                 problems.append(f"{name} must not be negative")
@@ -66,6 +70,7 @@ class ReputationPolicy:
             review_due_days=int(terms["review_due_days"]),
             support_threshold=Decimal(str(terms["support_threshold"])),
             excluded_tags=frozenset(str(tag) for tag in tags),
+            reveal_after_ratings=int(terms.get("reveal_after_ratings", 0)),
         )
 
 

@@ -101,15 +101,17 @@ async def my_ratings(
     cursor: paging.CursorQuery = None,
 ) -> list[DriverRatingOut]:
     """Every rating about the calling driver, newest trip first, each marked counted or why not;
-    paged (docs/protocol.md, "Paging")."""
+    paged (docs/protocol.md, "Paging"). With the agreement's reputation.reveal_after_ratings at
+    N > 0, a rating shows once N newer ratings of the driver exist (the score counts it either
+    way)."""
     after = (
         None
         if cursor is None
         else paging.decode_cursor(cursor, "ratings", (datetime, datetime, uuid.UUID))
     )
     # Whether a rating counts depends on all of them: the standing is computed over every
-    # rating, then one page of them is shown.
-    result, ratings = await service.standing(
+    # rating, then one page of those the driver may see is shown.
+    result, ratings = await service.visible_standing(
         session=session, policy_source=policy_source, driver_id=driver.id, at=now
     )
     following = paging.keyed_after(ratings, service.rating_key, after, descending=True)

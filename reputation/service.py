@@ -168,6 +168,33 @@ async def ratings_about(*, session: AsyncSession, driver_id: uuid.UUID) -> list[
     return list(rows)
 
 
+def revealed_at(ratings: Sequence[Rating], after: int) -> dict[uuid.UUID, datetime | None]:
+    """When each of a driver's ratings became visible to them: once `after` newer ratings of
+    theirs exist (the agreement's reputation.reveal_after_ratings), at the moment the last of
+    those was given; None while it is still held back. With `after` 0, when it was given."""
+    ordered = sorted(ratings, key=lambda rating: (rating.created_at, rating.id))
+    return {
+        rating.id: ordered[index + after].created_at if index + after < len(ordered) else None
+        for index, rating in enumerate(ordered)
+    }
+
+
+async def visible_standing(
+    *,
+    session: AsyncSession,
+    policy_source: PolicySource,
+    driver_id: uuid.UUID,
+    at: datetime,
+) -> tuple[scoring.Score, list[Rating]]:
+    """The driver's score (every rating counts) and the ratings they may see: those with at
+    least reputation.reveal_after_ratings newer ratings after them."""
+    result, ratings = await standing(
+        session=session, policy_source=policy_source, driver_id=driver_id, at=at
+    )
+    shown = revealed_at(ratings, result.policy.reveal_after_ratings)
+    return result, [rating for rating in ratings if shown[rating.id] is not None]
+
+
 async def standing(
     *,
     session: AsyncSession,
@@ -251,20 +278,29 @@ async def file_appeal(
     rating = await get_rating(session=session, rating_id=rating_id)
     if rating.driver_id != driver_id:
         raise NotYourRating(f"Rating {rating_id} is not about you")
+    # A rating still held back from its driver does not exist for them yet; once shown, it
+    # may be appealed for the whole window, counted from when it was shown.
+    policy_now = await policy_source(session, now)
+    shown_at = revealed_at(
+        await ratings_about(session=session, driver_id=driver_id),
+        policy_now.reveal_after_ratings,
+    ).get(rating.id)
+    if shown_at is None:
+        raise RatingNotFound(f"No rating {rating_id}")
     if rating.appeal is not None:
         raise AlreadyAppealed(
             f"Rating {rating_id} has been appealed already (appeal "
             f"{rating.appeal.id}); a rating is appealed once"
         )
     rated_under = await policy_source(session, rating.created_at)
-    closes_at = rating.created_at + timedelta(days=rated_under.appeal_window_days)
+    closes_at = shown_at + timedelta(days=rated_under.appeal_window_days)
     if now > closes_at:
         raise AppealWindowClosed(
             f"Rating {rating_id} could be appealed until {closes_at.isoformat()} "
-            f"({rated_under.appeal_window_days} days after it was given, agreement version "
+            f"({rated_under.appeal_window_days} days after it was shown to you, agreement version "
             f"{rated_under.agreement_version})"
         )
-    policy = await policy_source(session, now)
+    policy = policy_now
     appeal = Appeal(
         id=uuid.uuid4(),
         rating_id=rating_id,

@@ -20,5 +20,7 @@ ExportSection = Callable[[AsyncSession, uuid.UUID], Awaitable[Any]]
 class ReputationState(CoreState):
     # The reputation terms of the agreement in force at a given moment.
     reputation_policy_source: PolicySource
+    # The HMAC key of the raters' pseudonyms (from COOP_PSEUDONYM_KEY, never the admin token).
+    pseudonym_key: bytes
     # Other packages' sections of the personal-data exports, by audience and name.
     export_sections: dict[Audience, dict[str, ExportSection]]

@@ -31,6 +31,9 @@ class Settings(BaseSettings):
     database_url: str = ""
     redis_url: str = ""
     admin_token: str = DEV_ADMIN_TOKEN
+    # The secret of the raters' pseudonyms (reputation/pseudonym.py); required in production,
+    # generated under data_dir/keys/ elsewhere (dispatch.core.keys).
+    pseudonym_key: SecretStr | None = None
     service_area: Path = PACKAGE_DIR / "data" / "montreal.geojson"
     host: str = "127.0.0.1"
     port: int = 8000
@@ -128,6 +131,11 @@ class Settings(BaseSettings):
                     ipaddress.ip_network(network, strict=False)
                 except ValueError as exc:
                     raise ValueError(f"COOP_{name.upper()}: {network!r} is not an address") from exc
+        if (
+            self.pseudonym_key is not None
+            and self.pseudonym_key.get_secret_value() == self.admin_token
+        ):
+            raise ValueError("COOP_PSEUDONYM_KEY must be a secret of its own, not COOP_ADMIN_TOKEN")
         if self.ws_ping_interval_s >= self.driver_grace_s:
             raise ValueError(
                 "COOP_WS_PING_INTERVAL_S must be shorter than COOP_DRIVER_GRACE_S, or connected "

@@ -11,21 +11,30 @@ ping. Instead the sockets hand reports to a `LocationIngest`, and every
 
 After the commit, each rider whose driver moved gets a `driver_location` frame. Tests call
 `flush()` directly.
+
+What a socket hands in is checked first (`receive`): one report per driver per
+`MIN_REPORT_INTERVAL` at most (faster ones are refused, never buffered), and only believable
+positions (`dispatch.locations.plausibility`, under the agreement's
+`dispatch.max_plausible_speed_kmh`) are buffered; the others are counted on the driver's open
+trip at the next flush.
 """
 
 from __future__ import annotations
 
 import asyncio
+import enum
 import logging
+import time
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from dispatch.core.pubsub import rider_channel
 from dispatch.core.redis_client import Redis
+from dispatch.locations.plausibility import Fix, Track, Verdict, kmh_to_mps
 from dispatch.realtime.frames import DriverLocationFrame
 from dispatch.trips.states import DRIVER_OPEN_LIST
 
@@ -37,6 +46,24 @@ MAX_BUFFERED_TRAIL_POINTS = 100_000
 # and the rider's map); beyond it a report only moves the latest position, so a runaway app
 # cannot flood the trail.
 MAX_TRAIL_POINTS_PER_DRIVER = 50
+# A driver's app reports every few seconds, more often on a trip; one report per 100 ms is the
+# most a socket may send (docs/protocol.md): faster ones are refused with `rate_limited`.
+MIN_REPORT_INTERVAL = timedelta(milliseconds=100)
+# The founding agreement's `dispatch.max_plausible_speed_kmh`, until the agreement in force is
+# read (`set_max_plausible_speed`).
+DEFAULT_MAX_PLAUSIBLE_SPEED_KMH = 130.0
+# What is remembered of a driver not heard from for this long is forgotten (a reconnect seeds it
+# again from their stored position); the sweep runs at most this often.
+TRACK_IDLE_S = 600.0
+TRACK_SWEEP_INTERVAL_S = 60.0
+
+
+class Intake(enum.StrEnum):
+    """What became of a location report handed to `receive`."""
+
+    accepted = "accepted"  # buffered
+    implausible = "implausible"  # an impossible move: not buffered, counted on the trip
+
 
 _UPSERT_LATEST = text(
     """
@@ -72,16 +99,26 @@ _UPSERT_LATEST = text(
     """
 )
 
+_COUNT_IMPLAUSIBLE = text(
+    f"""
+    UPDATE trip t SET implausible_positions = t.implausible_positions + u.n
+    FROM unnest(CAST(:driver_ids AS uuid[]), CAST(:counts AS int[])) AS u(driver_id, n)
+    WHERE t.driver_id = u.driver_id AND t.status IN {DRIVER_OPEN_LIST}
+    """
+)
+
 _APPEND_TRAIL = text(
     f"""
     WITH appended AS (
-        INSERT INTO location_trail_point (trip_id, driver_id, position, recorded_at)
+        INSERT INTO location_trail_point
+            (trip_id, driver_id, position, recorded_at, segment_start)
         SELECT t.id, u.driver_id,
-               CAST(ST_SetSRID(ST_MakePoint(u.lon, u.lat), 4326) AS geography), u.recorded_at
+               CAST(ST_SetSRID(ST_MakePoint(u.lon, u.lat), 4326) AS geography), u.recorded_at,
+               u.segment_start
         FROM unnest(
             CAST(:driver_ids AS uuid[]), CAST(:lats AS float8[]), CAST(:lons AS float8[]),
-            CAST(:recorded AS timestamptz[])
-        ) AS u(driver_id, lat, lon, recorded_at)
+            CAST(:recorded AS timestamptz[]), CAST(:segment_starts AS boolean[])
+        ) AS u(driver_id, lat, lon, recorded_at, segment_start)
         JOIN trip t ON t.driver_id = u.driver_id
                    AND t.status IN {DRIVER_OPEN_LIST}
         RETURNING trip_id, position, recorded_at, id
@@ -110,6 +147,18 @@ class _TrailPoint:
     lat: float
     lon: float
     recorded_at: datetime
+    segment_start: bool
+
+
+class _Checks:
+    """What `receive` remembers of one driver: when their last report was let in, and the
+    positions believed of them."""
+
+    __slots__ = ("last_admitted", "track")
+
+    def __init__(self, track: Track) -> None:
+        self.last_admitted: datetime | None = None
+        self.track = track
 
 
 @dataclass(frozen=True)
@@ -129,9 +178,92 @@ class LocationIngest:
         self._latest: dict[uuid.UUID, _Latest] = {}
         self._trail: list[_TrailPoint] = []
         self._trail_counts: dict[uuid.UUID, int] = {}
+        self._checks: dict[uuid.UUID, _Checks] = {}
+        self._implausible: dict[uuid.UUID, int] = {}
+        self._last_sweep = time.monotonic()
+        self._max_speed_mps = kmh_to_mps(DEFAULT_MAX_PLAUSIBLE_SPEED_KMH)
         self._flush_lock = asyncio.Lock()
         self.reports_received = 0
+        self.reports_rate_limited = 0
+        self.reports_implausible = 0
         self.flushes = 0
+
+    def set_max_plausible_speed(self, kmh: float) -> None:
+        """The agreement's `dispatch.max_plausible_speed_kmh` in force (read periodically)."""
+        self._max_speed_mps = kmh_to_mps(kmh)
+
+    def seed(self, driver_id: uuid.UUID, lat: float, lon: float, at: datetime) -> None:
+        """Starts the driver's checks from their stored position (a socket opening), unless
+        this process already follows them."""
+        if driver_id not in self._checks:
+            self._checks[driver_id] = _Checks(Track(Fix(lat, lon, at)))
+
+    def _checks_of(self, driver_id: uuid.UUID) -> _Checks:
+        checks = self._checks.get(driver_id)
+        if checks is None:
+            checks = self._checks[driver_id] = _Checks(Track())
+        return checks
+
+    def admit(self, driver_id: uuid.UUID, received_at: datetime) -> bool:
+        """Whether a report from the driver may be handled at all: no more than one per
+        MIN_REPORT_INTERVAL (counted from the last one let in). A refused one is dropped."""
+        checks = self._checks_of(driver_id)
+        if checks.last_admitted is not None and (
+            received_at - checks.last_admitted < MIN_REPORT_INTERVAL
+        ):
+            self.reports_rate_limited += 1
+            return False
+        checks.last_admitted = received_at
+        return True
+
+    def receive(
+        self,
+        driver_id: uuid.UUID,
+        *,
+        lat: float,
+        lon: float,
+        heading_deg: float | None,
+        speed_mps: float | None,
+        received_at: datetime,
+    ) -> Intake:
+        """A report from the driver's socket, once admitted: not believed when it implies an
+        impossible move since the last one believed (counted on their open trip at the next
+        flush), else buffered."""
+        checks = self._checks_of(driver_id)
+        verdict = checks.track.judge(Fix(lat, lon, received_at), max_speed_mps=self._max_speed_mps)
+        if verdict is Verdict.implausible:
+            self.reports_implausible += 1
+            self._implausible[driver_id] = self._implausible.get(driver_id, 0) + 1
+            self.touch(driver_id, received_at)  # not believed, but a sign of life
+            return Intake.implausible
+        self._buffer(
+            driver_id,
+            lat=lat,
+            lon=lon,
+            heading_deg=heading_deg,
+            speed_mps=speed_mps,
+            received_at=received_at,
+            segment_start=verdict is Verdict.anchored,
+        )
+        return Intake.accepted
+
+    def _sweep_checks(self, now: datetime) -> None:
+        """Forgets the drivers this process has not heard from for TRACK_IDLE_S."""
+        if time.monotonic() - self._last_sweep < TRACK_SWEEP_INTERVAL_S:
+            return
+        self._last_sweep = time.monotonic()
+        horizon = now - timedelta(seconds=TRACK_IDLE_S)
+        idle = [
+            driver_id
+            for driver_id, checks in self._checks.items()
+            if checks.last_admitted is None or checks.last_admitted < horizon
+        ]
+        for driver_id in idle:
+            del self._checks[driver_id]
+
+    @property
+    def max_plausible_speed_kmh(self) -> float:
+        return self._max_speed_mps * 3.6
 
     @property
     def pending(self) -> int:
@@ -148,7 +280,35 @@ class LocationIngest:
         speed_mps: float | None,
         received_at: datetime,
     ) -> None:
-        """Buffers a validated location report (it also says the driver is present)."""
+        """Puts the driver at a position the server trusts without checking it (a placement,
+        not a report from the driver's app, which goes through `admit` and `receive`): it is
+        buffered as a new start, metered from nothing, and the driver's checks continue from
+        it."""
+        checks = self._checks_of(driver_id)
+        checks.track = Track(Fix(lat, lon, received_at))
+        self._buffer(
+            driver_id,
+            lat=lat,
+            lon=lon,
+            heading_deg=heading_deg,
+            speed_mps=speed_mps,
+            received_at=received_at,
+            segment_start=True,
+        )
+
+    def _buffer(
+        self,
+        driver_id: uuid.UUID,
+        *,
+        lat: float,
+        lon: float,
+        heading_deg: float | None,
+        speed_mps: float | None,
+        received_at: datetime,
+        segment_start: bool,
+    ) -> None:
+        """Buffers a position for the next flush (it also says the driver is present).
+        `segment_start`: the meter counts no distance from the trail's point before this one."""
         self._latest[driver_id] = _Latest(
             lat, lon, heading_deg, speed_mps, received_at, received_at
         )
@@ -156,7 +316,7 @@ class LocationIngest:
         count = self._trail_counts.get(driver_id, 0)
         if count < MAX_TRAIL_POINTS_PER_DRIVER and len(self._trail) < MAX_BUFFERED_TRAIL_POINTS:
             self._trail_counts[driver_id] = count + 1
-            self._trail.append(_TrailPoint(driver_id, lat, lon, received_at))
+            self._trail.append(_TrailPoint(driver_id, lat, lon, received_at, segment_start))
 
     def touch(self, driver_id: uuid.UUID, at: datetime) -> None:
         """Buffers a sign of life without a position (the socket's ping loop calls it)."""
@@ -171,22 +331,33 @@ class LocationIngest:
         async with self._flush_lock:
             latest, self._latest = self._latest, {}
             trail, self._trail = self._trail, []
+            implausible, self._implausible = self._implausible, {}
             self._trail_counts = {}
-            if not latest and not trail:
+            if latest:
+                self._sweep_checks(max(row.seen_at for row in latest.values()))
+            if not latest and not trail and not implausible:
                 return FlushResult(0, 0, 0)
             try:
-                moved = await self._write(latest, trail)
+                moved = await self._write(latest, trail, implausible)
             except Exception:
-                self._requeue(latest, trail)
+                self._requeue(latest, trail, implausible)
                 raise
             self.flushes += 1
         told = await self._tell_riders(moved)
         return FlushResult(len(latest), len(trail), told)
 
     async def _write(
-        self, latest: dict[uuid.UUID, _Latest], trail: list[_TrailPoint]
+        self,
+        latest: dict[uuid.UUID, _Latest],
+        trail: list[_TrailPoint],
+        implausible: dict[uuid.UUID, int],
     ) -> list[tuple[uuid.UUID, uuid.UUID, float, float]]:
         async with self._engine.begin() as connection:
+            if implausible:
+                await connection.execute(
+                    _COUNT_IMPLAUSIBLE,
+                    {"driver_ids": list(implausible), "counts": list(implausible.values())},
+                )
             if latest:
                 ids = list(latest)
                 rows = [latest[driver_id] for driver_id in ids]
@@ -212,12 +383,20 @@ class LocationIngest:
                     "lats": [point.lat for point in trail],
                     "lons": [point.lon for point in trail],
                     "recorded": [point.recorded_at for point in trail],
+                    "segment_starts": [point.segment_start for point in trail],
                 },
             )
             return [(row[0], row[1], row[2], row[3]) for row in result]
 
-    def _requeue(self, latest: dict[uuid.UUID, _Latest], trail: list[_TrailPoint]) -> None:
+    def _requeue(
+        self,
+        latest: dict[uuid.UUID, _Latest],
+        trail: list[_TrailPoint],
+        implausible: dict[uuid.UUID, int],
+    ) -> None:
         """Puts back what a failed flush held, unless a newer report replaced it meanwhile."""
+        for driver_id, count in implausible.items():
+            self._implausible[driver_id] = self._implausible.get(driver_id, 0) + count
         for driver_id, row in latest.items():
             newer = self._latest.get(driver_id)
             if newer is None:

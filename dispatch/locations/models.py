@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 
 from geoalchemy2 import Geography, WKBElement
-from sqlalchemy import BigInteger, Boolean, DateTime, Float, ForeignKey, Identity, Index
+from sqlalchemy import BigInteger, Boolean, DateTime, Float, ForeignKey, Identity, Index, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from dispatch.core.db import Base
@@ -55,3 +55,8 @@ class TrailPoint(Base):
     position: Mapped[WKBElement] = mapped_column(Geography("POINT", srid=4326, spatial_index=False))
     # When the server received the report: metering compares it with the trip's start and end.
     recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # Believed as a new start (the driver's first report here, or one believed after a run of
+    # implausible ones): the meter counts no distance from the point before it.
+    segment_start: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=text("false")
+    )

@@ -61,6 +61,7 @@ class Presence:
     available: bool
     position: Position | None
     last_seen_at: datetime
+    reported_at: datetime | None = None  # when the position was received
 
 
 async def presence(*, session: AsyncSession, driver_id: uuid.UUID) -> Presence | None:
@@ -70,7 +71,7 @@ async def presence(*, session: AsyncSession, driver_id: uuid.UUID) -> Presence |
             text(
                 """
                 SELECT available, ST_Y(position::geometry), ST_X(position::geometry),
-                       last_seen_at
+                       last_seen_at, reported_at
                 FROM location_driver_position WHERE driver_id = :driver_id
                 """
             ),
@@ -80,7 +81,7 @@ async def presence(*, session: AsyncSession, driver_id: uuid.UUID) -> Presence |
     if row is None:
         return None
     position = None if row[1] is None else Position(lat=row[1], lon=row[2])
-    return Presence(available=row[0], position=position, last_seen_at=row[3])
+    return Presence(available=row[0], position=position, last_seen_at=row[3], reported_at=row[4])
 
 
 async def trail(
@@ -99,3 +100,30 @@ async def trail(
         {"trip_id": trip_id, "since": since, "until": until},
     )
     return [Position(lat=row[0], lon=row[1]) for row in rows]
+
+
+@dataclass(frozen=True)
+class TrailFix:
+    lat: float
+    lon: float
+    recorded_at: datetime
+    segment_start: bool
+
+
+async def trail_fixes(
+    *, session: AsyncSession, trip_id: uuid.UUID, since: datetime, until: datetime
+) -> list[TrailFix]:
+    """The trip's trail between `since` and `until` as the meter reads it: each point with
+    when it was received and whether it started a new stretch."""
+    rows = await session.execute(
+        text(
+            """
+            SELECT ST_Y(position::geometry), ST_X(position::geometry), recorded_at, segment_start
+            FROM location_trail_point
+            WHERE trip_id = :trip_id AND recorded_at >= :since AND recorded_at <= :until
+            ORDER BY recorded_at, id
+            """
+        ),
+        {"trip_id": trip_id, "since": since, "until": until},
+    )
+    return [TrailFix(row[0], row[1], row[2], row[3]) for row in rows]

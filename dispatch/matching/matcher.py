@@ -291,7 +291,7 @@ class Matcher:
             )
         for trip in unfulfilled:
             await push.trip_changed(
-                self.redis, await trips_service.view(session=session, trip=trip)
+                self.redis, await trips_service.views(session=session, trip=trip)
             )
 
     # --- leadership --------------------------------------------------------------------------

@@ -199,7 +199,9 @@ class OfferWithdrawnFrame(Frame):
 
 class TripFrame(Frame):
     """The trip after each change of status; also sent at once on (re)connection for the open
-    trip. The rider's copy names the driver and vehicle once assigned."""
+    trip. The rider's copy names the driver and vehicle once assigned; the driver's copy never
+    names the rider's account (`rider_id` is null) and gives only `rider.first_name`, the first
+    name the rider chose to share."""
 
     model_config = ConfigDict(title="Trip")
 
@@ -225,8 +227,11 @@ class ErrorFrame(Frame):
 
     type: Literal["error"]
     code: str = Field(
-        description="A short stable code",
-        examples=["bad_message", "out_of_service_area"],
+        description="A short stable code: bad_message, out_of_service_area, unavailable, "
+        "rate_limited (a location frame under 100 ms after the last one let in: dropped), "
+        "implausible_position (a location implying an impossible speed: not used, counted on "
+        "the trip)",
+        examples=["bad_message", "out_of_service_area", "rate_limited", "implausible_position"],
     )
     message: str
 

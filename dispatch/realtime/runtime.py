@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator, Iterator
 
 from fastapi import FastAPI
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
+from bargaining import service as bargaining_service
 from dispatch.core.auth import valid_token_keys
 from dispatch.core.ratelimit import SocketSlots
 from dispatch.core.state import state_of
@@ -22,6 +24,30 @@ from dispatch.matching.matcher import Matcher
 from dispatch.realtime.hub import Hub
 from dispatch.realtime.pauses import PauseMonitor
 from dispatch.realtime.state import DispatchState
+
+logger = logging.getLogger("coop.realtime")
+
+# How often the ingest re-reads the agreement's dispatch.max_plausible_speed_kmh.
+AGREEMENT_REFRESH_S = 30.0
+
+
+async def refresh_ingest_terms(app: FastAPI) -> None:
+    """Hands the ingest the plausible-speed limit of the agreement in force now."""
+    state = state_of(app, DispatchState)
+    async with state.sessionmaker() as session:
+        agreement = await bargaining_service.in_force(session=session, at=state.clock())
+        state.locations.set_max_plausible_speed(agreement.terms.dispatch.max_plausible_speed_kmh)
+
+
+async def _keep_ingest_terms(app: FastAPI, interval_s: float) -> None:
+    while True:
+        await asyncio.sleep(interval_s)
+        try:
+            await refresh_ingest_terms(app)
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # the database may be away: keep the limit known and try again
+            logger.warning("reading the agreement's speed limit failed; retrying", exc_info=True)
 
 
 class DispatchCollector:
@@ -48,6 +74,16 @@ class DispatchCollector:
             "coop_location_reports",
             "Driver location reports taken in",
             value=self.ingest.reports_received,
+        )
+        yield CounterMetricFamily(
+            "coop_location_reports_rate_limited",
+            "Location reports dropped: faster than one per 100 ms from a driver",
+            value=self.ingest.reports_rate_limited,
+        )
+        yield CounterMetricFamily(
+            "coop_location_reports_implausible",
+            "Location reports not believed: an impossible speed since the last one",
+            value=self.ingest.reports_implausible,
         )
         yield CounterMetricFamily(
             "coop_location_flushes", "Bulk writes of positions", value=self.ingest.flushes
@@ -93,8 +129,17 @@ async def running(app: FastAPI) -> AsyncIterator[None]:
     if pauses is not None:
         pauses.start()
     await hub.start()
+    try:
+        await refresh_ingest_terms(app)
+    except Exception:  # no database yet: the founding limit holds until the next read
+        logger.warning("reading the agreement's speed limit failed at start", exc_info=True)
     tasks: list[asyncio.Task[None]] = []
     if settings.background_tasks:
+        tasks.append(
+            asyncio.create_task(
+                _keep_ingest_terms(app, AGREEMENT_REFRESH_S), name="ingest-agreement"
+            )
+        )
         tasks.append(
             asyncio.create_task(
                 ingest.run(settings.location_flush_interval_ms / 1000), name="location-flusher"

@@ -26,6 +26,7 @@ from dispatch.core.ratelimit import SocketSlots, new_connection_id
 from dispatch.core.riders.models import Rider
 from dispatch.core.state import state_of
 from dispatch.locations import service as locations_service
+from dispatch.locations.ingest import Intake
 from dispatch.realtime import frames
 from dispatch.realtime.frames import (
     AvailabilityFrame,
@@ -172,12 +173,24 @@ class SocketSession:
                     session=session, driver_id=self.subject_id
                 )
                 available = bool(presence and presence.available)
+                if (
+                    presence is not None
+                    and presence.position is not None
+                    and presence.reported_at is not None
+                ):
+                    # A reconnect continues from the stored position: no free jump.
+                    self.ingest.seed(
+                        self.subject_id,
+                        presence.position.lat,
+                        presence.position.lon,
+                        presence.reported_at,
+                    )
                 trip = await trips_service.open_trip_of_driver(
                     session=session, driver_id=self.subject_id
                 )
                 if trip is not None:
-                    view = await trips_service.view(session=session, trip=trip)
-                    state.append(push.trip_frame(view))
+                    views = await trips_service.views(session=session, trip=trip)
+                    state.append(push.trip_frame(views.driver))
                 else:
                     pending = await trips_service.pending_offer_of_driver(
                         session=session, driver_id=self.subject_id, now=utcnow()
@@ -189,8 +202,8 @@ class SocketSession:
                     session=session, rider_id=self.subject_id
                 )
                 if trip is not None:
-                    view = await trips_service.view(session=session, trip=trip)
-                    state.append(push.trip_frame(view))
+                    views = await trips_service.views(session=session, trip=trip)
+                    state.append(push.trip_frame(views.rider))
                     if trip.driver_id is not None and trip.status in DRIVER_OPEN:
                         presence = await locations_service.presence(
                             session=session, driver_id=trip.driver_id
@@ -332,20 +345,25 @@ class SocketSession:
 
     def _report(self, frame: LocationFrame) -> None:
         assert self.subject_id is not None
+        now = utcnow()
+        if not self.ingest.admit(self.subject_id, now):
+            raise BadFrame(
+                "At most one location frame per 100 ms; this one was dropped",
+                code="rate_limited",
+            )
         if not self.area.contains(frame.lat, frame.lon):
             raise BadFrame(
                 f"The position ({frame.lat}, {frame.lon}) is outside the service area "
                 f"'{self.area.name}'",
                 code="out_of_service_area",
             )
-        now = utcnow()
         if frame.ts is not None:
             if frame.ts > now + MAX_FUTURE_TS:
                 raise BadFrame("Bad location frame: ts is in the future; check the clock")
             if self._last_ts is not None and frame.ts < self._last_ts:
                 return  # an older report arriving late: the newer one stands
             self._last_ts = frame.ts
-        self.ingest.report(
+        intake = self.ingest.receive(
             self.subject_id,
             lat=frame.lat,
             lon=frame.lon,
@@ -353,6 +371,13 @@ class SocketSession:
             speed_mps=frame.speed_mps,
             received_at=now,
         )
+        if intake is Intake.implausible:
+            raise BadFrame(
+                f"The position ({frame.lat}, {frame.lon}) implies a move faster than "
+                f"{self.ingest.max_plausible_speed_kmh:g} km/h (the agreement's "
+                "dispatch.max_plausible_speed_kmh) since your last position; it was not used",
+                code="implausible_position",
+            )
 
     async def _set_availability(self, frame: AvailabilityFrame, connection: Connection) -> None:
         assert self.subject_id is not None

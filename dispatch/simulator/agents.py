@@ -35,6 +35,9 @@ from dispatch.simulator.movement import (
 )
 from dispatch.simulator.stats import TERMINAL_STATUSES, CityStats
 
+# Error frames that refuse one position and nothing else (docs/protocol.md, "Realtime").
+LOCATION_REFUSALS = frozenset({"rate_limited", "implausible_position"})
+
 logger = logging.getLogger("coop.simulator")
 
 Clock = Callable[[], float]
@@ -222,6 +225,9 @@ class SimDriver:
                 self._adopt(frame["trip"])
             elif kind == "ping":
                 await self._send({"type": "pong"}, websocket=websocket)
+            elif kind == "error" and frame.get("code") in LOCATION_REFUSALS:
+                self.stats.location_refusals += 1
+                logger.info("driver %s: a position was refused: %s", self.number, frame)
             elif kind == "error":
                 self.stats.error_frames += 1
                 logger.warning("driver %s got an error frame: %s", self.number, frame)

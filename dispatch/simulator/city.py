@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import random
 import secrets
@@ -20,6 +21,9 @@ from dispatch.simulator.client import FrameObserver, ServiceClient, bearer
 from dispatch.simulator.config import SimulationConfig
 from dispatch.simulator.movement import DOWNTOWN_MONTREAL, Point, poisson_gap_s
 from dispatch.simulator.stats import CityStats
+
+# Share of the agreement's plausible speed the simulated cars may reach in real time.
+SPEED_LIMIT_SHARE = 0.5
 
 logger = logging.getLogger("coop.simulator")
 
@@ -87,6 +91,7 @@ class Simulation:
         ) as http:
             client = ServiceClient(http, self.stats, self.observer)
             await self._check_service(http)
+            await self._keep_to_the_speed_limit(http)
             accounts = await self._register_drivers(http)
             self._started_at = self.clock()
             self.drivers = [
@@ -115,6 +120,29 @@ class Simulation:
                 await self._finish(driver_tasks, [arrivals, summary])
             self.out(self.stats.summary_line(self.clock() - self._started_at))
         return self.stats
+
+    async def _keep_to_the_speed_limit(self, http: httpx.AsyncClient) -> None:
+        """The service believes no move faster than the agreement's
+        dispatch.max_plausible_speed_kmh, measured in real time; simulated time runs `speedup`
+        times faster, so the simulated cars slow down until their real speed stays under half
+        that limit (a loaded machine bunches reports together: the margin keeps them believed)."""
+        response = await http.get("/v1/agreements/current")
+        if response.status_code != 200:
+            raise SimulationError(f"cannot read the agreement in force: {response.text}")
+        limit_kmh = float(response.json()["terms"]["dispatch"]["max_plausible_speed_kmh"])
+        allowed_mps = SPEED_LIMIT_SHARE * limit_kmh / 3.6 / self.config.speedup
+        if self.config.speed_max_mps <= allowed_mps:
+            return
+        self.config = dataclasses.replace(
+            self.config,
+            speed_max_mps=allowed_mps,
+            speed_min_mps=min(self.config.speed_min_mps, allowed_mps),
+        )
+        logger.info(
+            f"cars drive at most {allowed_mps * 3.6:.1f} km/h of simulated time: at speedup "
+            f"{self.config.speedup:g} that is {allowed_mps * self.config.speedup * 3.6:.0f} km/h "
+            f"of real time, under the agreement's {limit_kmh:g} km/h"
+        )
 
     async def _check_service(self, http: httpx.AsyncClient) -> None:
         try:

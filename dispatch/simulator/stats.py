@@ -36,6 +36,10 @@ class CityStats:
     location_frames: int = 0
     driver_location_frames: int = 0
     error_frames: int = 0
+    # Positions the service did not take (rate_limited, implausible_position): a loaded machine
+    # can bunch a simulated app's reports together; they are the service's checks at work, not
+    # errors of the simulation.
+    location_refusals: int = 0
     http_errors: int = 0
     statuses: dict[str, str] = field(default_factory=dict)
     terminal: dict[str, int] = field(
@@ -118,5 +122,6 @@ class CityStats:
             f"unfulfilled {self.unfulfilled} | "
             f"offers {self.offers_received} (accepted {self.offers_accepted}, "
             f"declined {self.offers_declined}, missed {self.offers_missed}) | "
-            f"errors {self.http_errors + self.error_frames}"
+            f"errors {self.http_errors + self.error_frames} | "
+            f"positions refused {self.location_refusals}"
         )

@@ -53,3 +53,13 @@ class IdempotencyKeyReused(UnprocessableEntity):
 class BadIdempotencyKey(UnprocessableEntity):
     type = "bad_idempotency_key"
     title = "The Idempotency-Key header is not valid"
+
+
+class DriverNotActive(Conflict):
+    type = "driver_not_active"
+    title = "Only an active member can take trips"
+
+
+class NotAtPickup(Conflict):
+    type = "not_at_pickup"
+    title = "The driver's last position is not at the pickup"

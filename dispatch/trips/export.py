@@ -16,9 +16,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from dispatch.trips import service
 from dispatch.trips.models import Offer, Trip, TripRequestKey
 
-# A driver's export leaves out whom they drove: the rider's account id is the rider's data, and
-# next to the trip ids of the ratings it would undo the raters' pseudonyms in one file. The
-# driver's own name and vehicle are in the export's account section already.
+# A driver's export is their view of each trip, which never names the rider's account (it is the
+# rider's data, and next to the trip ids of the ratings it would undo the raters' pseudonyms in
+# one file). The driver's own name and vehicle are in the export's account section already.
 _NOT_THE_DRIVERS = {"rider_id", "driver"}
 
 
@@ -29,7 +29,7 @@ async def trips_driven(*, session: AsyncSession, driver_id: uuid.UUID) -> list[d
     )
     driven = []
     for trip in trips:
-        out = await service.view(session=session, trip=trip)
+        out = (await service.views(session=session, trip=trip)).driver
         driven.append(
             {
                 **out.model_dump(mode="json", exclude=_NOT_THE_DRIVERS),
@@ -69,7 +69,8 @@ async def trips_requested(*, session: AsyncSession, rider_id: uuid.UUID) -> list
         select(Trip).where(Trip.rider_id == rider_id).order_by(Trip.requested_at, Trip.id)
     )
     return [
-        (await service.view(session=session, trip=trip)).model_dump(mode="json") for trip in trips
+        (await service.views(session=session, trip=trip)).rider.model_dump(mode="json")
+        for trip in trips
     ]
 
 

@@ -112,6 +112,12 @@ class Trip(Base):
     )
     # Charged to a rider who cancels after the free period; all of it goes to the driver.
     cancellation_fee: Mapped[Decimal | None] = mapped_column(Numeric(9, 2), nullable=True)
+    # Why the rider's cancellation cost what it did (a fee only after a real arrival, or after
+    # the free period with the driver approaching: docs/dispatch.md, "Cancelling").
+    cancellation_fee_reason: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    # Positions the driver reported while holding the trip that were not believed (an
+    # impossible speed): counted as they arrive, and by the meter on completion.
+    implausible_positions: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
     # The meter, set on completion.
     distance_m: Mapped[int | None] = mapped_column(Integer, nullable=True)
     duration_s: Mapped[int | None] = mapped_column(Integer, nullable=True)
@@ -119,6 +125,9 @@ class Trip(Base):
     fare_total: Mapped[Decimal | None] = mapped_column(Numeric(9, 2), nullable=True)
     driver_earnings: Mapped[Decimal | None] = mapped_column(Numeric(9, 2), nullable=True)
     coop_commission: Mapped[Decimal | None] = mapped_column(Numeric(9, 2), nullable=True)
+    # The metered fare was above the quote by more than the agreement allows: capped, and why.
+    fare_capped: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
+    fare_cap_reason: Mapped[str | None] = mapped_column(String(500), nullable=True)
 
 
 class Offer(Base):

@@ -17,6 +17,7 @@ from dispatch.locations.geometry import position_of
 from dispatch.realtime.frames import OfferFrame, OfferWithdrawnFrame, TripFrame
 from dispatch.trips.models import Offer, Trip
 from dispatch.trips.schemas import TripOut
+from dispatch.trips.service import TripViews
 
 logger = logging.getLogger("coop.trips")
 
@@ -53,12 +54,12 @@ async def _publish(redis: Redis, channel: str, frame: Frame) -> None:
         logger.warning("could not publish a %s frame on %s", frame.type, channel, exc_info=True)
 
 
-async def trip_changed(redis: Redis, trip: TripOut) -> None:
-    """Tells the rider and the driver (if any) the trip's new state."""
-    frame = trip_frame(trip)
-    await _publish(redis, pubsub.rider_channel(trip.rider_id), frame)
-    if trip.driver_id is not None:
-        await _publish(redis, pubsub.driver_channel(trip.driver_id), frame)
+async def trip_changed(redis: Redis, trip: TripViews) -> None:
+    """Tells the rider and the driver (if any) the trip's new state, each their own view."""
+    assert trip.rider.rider_id is not None
+    await _publish(redis, pubsub.rider_channel(trip.rider.rider_id), trip_frame(trip.rider))
+    if trip.driver.driver_id is not None:
+        await _publish(redis, pubsub.driver_channel(trip.driver.driver_id), trip_frame(trip.driver))
 
 
 async def offered(redis: Redis, offer: Offer, trip: Trip) -> None:

@@ -28,7 +28,10 @@ _PROBLEMS: dict[int | str, dict[str, Any]] = {
     401: {"description": "Missing or invalid token"},
     403: {"description": "Not this caller's trip or offer, or the wrong kind of account"},
     404: {"description": "No such trip or offer"},
-    409: {"description": "Not allowed from the current status (invalid_transition, ...)"},
+    409: {
+        "description": "Not allowed from the current status (invalid_transition, ...), "
+        "driver_not_active, not_at_pickup"
+    },
     422: {"description": "Invalid body, or a position outside the service area"},
 }
 
@@ -83,13 +86,13 @@ async def request_trip(
         idempotency_key=key,
         now=utcnow(),
     )
-    out = await service.view(session=session, trip=trip)
+    views = await service.views(session=session, trip=trip)
     if created:
-        await push.trip_changed(redis, out)
+        await push.trip_changed(redis, views)
     else:
         response.status_code = status.HTTP_200_OK
         response.headers["Idempotent-Replayed"] = "true"
-    return out
+    return views.rider
 
 
 @router.get("/trips/{trip_id}", response_model=TripOut, responses=_PROBLEMS)
@@ -98,7 +101,7 @@ async def read_trip(
 ) -> TripOut:
     """The trip, for its rider and its driver."""
     trip = await service.get_for(session=session, trip_id=trip_id, principal=principal)
-    return await service.view(session=session, trip=trip)
+    return await service.view_for(session=session, trip=trip, principal=principal)
 
 
 @router.post("/trips/{trip_id}/cancel", response_model=TripOut, responses=_PROBLEMS)
@@ -118,13 +121,13 @@ async def cancel_trip(
         reason=body.reason if body else None,
         now=utcnow(),
     )
-    out = await service.view(session=session, trip=trip)
-    await push.trip_changed(redis, out)
+    views = await service.views(session=session, trip=trip)
+    await push.trip_changed(redis, views)
     for closed in withdrawn:
         await push.offer_withdrawn(
             redis, driver_id=closed.driver_id, offer_id=closed.offer_id, reason=closed.reason
         )
-    return out
+    return views.for_party(principal)
 
 
 @router.post("/offers/{offer_id}/accept", response_model=TripOut, responses=_PROBLEMS)
@@ -136,9 +139,9 @@ async def accept_offer(
     trip = await service.accept(
         session=session, offer_id=offer_id, driver_id=driver.id, now=utcnow()
     )
-    out = await service.view(session=session, trip=trip)
-    await push.trip_changed(redis, out)
-    return out
+    views = await service.views(session=session, trip=trip)
+    await push.trip_changed(redis, views)
+    return views.driver
 
 
 @router.post("/offers/{offer_id}/decline", response_model=OfferOut, responses=_PROBLEMS)
@@ -164,16 +167,32 @@ async def _advance(
     trip = await service.advance(
         session=session, trip_id=trip_id, driver_id=driver_id, move=move, now=utcnow()
     )
-    out = await service.view(session=session, trip=trip)
-    await push.trip_changed(redis, out)
-    return out
+    views = await service.views(session=session, trip=trip)
+    await push.trip_changed(redis, views)
+    return views.driver
+
+
+async def _flush_positions(request: Request, trip_id: uuid.UUID) -> None:
+    """Positions this worker holds go in before a check reads them (best effort: a failed
+    flush keeps them for the next one)."""
+    try:
+        await state_of(request.app, DispatchState).locations.flush()
+    except Exception:
+        logger.warning("flush before a move of trip %s failed", trip_id, exc_info=True)
 
 
 @router.post("/trips/{trip_id}/arrived", response_model=TripOut, responses=_PROBLEMS)
 async def arrived(
-    trip_id: uuid.UUID, driver: CurrentDriver, session: SessionDep, redis: RedisDep
+    trip_id: uuid.UUID,
+    request: Request,
+    driver: CurrentDriver,
+    session: SessionDep,
+    redis: RedisDep,
 ) -> TripOut:
-    """The driver is at the pickup (`assigned` -> `arrived`)."""
+    """The driver is at the pickup (`assigned` -> `arrived`): only when their last position,
+    received in the last minute, is within the agreement's `dispatch.arrival_radius_m` of it,
+    else `409 not_at_pickup`."""
+    await _flush_positions(request, trip_id)
     return await _advance(Move.arrive, trip_id, driver.id, session, redis)
 
 
@@ -195,15 +214,12 @@ async def complete(
 ) -> TripOut:
     """The ride is over (`in_progress` -> `completed`), with the metered fare priced by the
     agreement version in force when the trip was requested."""
-    # Positions this worker holds go in before the meter reads the trail (best effort: a
-    # failed flush keeps them for the next one, and the trip still completes).
-    try:
-        await state_of(request.app, DispatchState).locations.flush()
-    except Exception:
-        logger.warning("flush before completing trip %s failed", trip_id, exc_info=True)
+    # Positions this worker holds go in before the meter reads the trail (the trip still
+    # completes if the flush fails).
+    await _flush_positions(request, trip_id)
     trip = await service.complete(
         session=session, trip_id=trip_id, driver_id=driver.id, now=utcnow()
     )
-    out = await service.view(session=session, trip=trip)
-    await push.trip_changed(redis, out)
-    return out
+    views = await service.views(session=session, trip=trip)
+    await push.trip_changed(redis, views)
+    return views.driver

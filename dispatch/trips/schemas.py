@@ -58,13 +58,23 @@ class TripDriverOut(BaseModel):
     vehicle: VehicleOut
 
 
+class TripRiderOut(BaseModel):
+    """Who to pick up, as the driver sees them: never an account id or a full name."""
+
+    first_name: str | None = Field(
+        description="The first name the rider chose to share with drivers, if any"
+    )
+
+
 class TripOut(BaseModel):
     id: uuid.UUID
     status: str = Field(
         examples=["requested"],
         description="requested, assigned, arrived, in_progress, completed, cancelled, unfulfilled",
     )
-    rider_id: uuid.UUID
+    rider_id: uuid.UUID | None = Field(
+        description="The rider's account id, shown to the rider only; always null for the driver"
+    )
     driver_id: uuid.UUID | None
     pickup: Position
     dropoff: Position
@@ -87,6 +97,25 @@ class TripOut(BaseModel):
         description="The trip ends unfulfilled if no driver has accepted by then"
     )
     driver: TripDriverOut | None = Field(description="The driver and vehicle, once assigned")
+    rider: TripRiderOut | None = Field(
+        default=None,
+        description="For the driver, once assigned: what they may know of the rider (the first "
+        "name the rider chose to share). Null for the rider",
+    )
+    cancellation_fee_reason: str | None = Field(
+        default=None, description="Why a rider's cancellation cost what it did"
+    )
+    implausible_positions: int = Field(
+        default=0,
+        description="Positions the driver reported while holding the trip that were not "
+        "believed (a move faster than the agreement's dispatch.max_plausible_speed_kmh)",
+    )
+    fare_capped: bool = Field(
+        default=False,
+        description="The metered fare was above the quote by more than the agreement's "
+        "max_over_quote_percent and was capped there",
+    )
+    fare_cap_reason: str | None = Field(default=None, description="Why the fare was capped")
 
 
 class OfferOut(BaseModel):

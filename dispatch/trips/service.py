@@ -21,16 +21,20 @@ from bargaining import fares
 from bargaining import service as bargaining_service
 from bargaining.impact import MeteredTrip
 from bargaining.models import AgreementVersion
-from bargaining.terms import money_str
+from bargaining.terms import money_str, plain_str
 from dispatch.core.auth import Principal, Role
 from dispatch.core.errors import InvalidTransition
+from dispatch.core.geo import haversine_m
+from dispatch.core.riders.models import Rider
 from dispatch.locations import service as locations_service
 from dispatch.locations.geometry import geography_point, position_of
 from dispatch.trips import meter
 from dispatch.trips.exceptions import (
     BadIdempotencyKey,
     DriverBusy,
+    DriverNotActive,
     IdempotencyKeyReused,
+    NotAtPickup,
     NotYourOffer,
     NotYourTrip,
     OfferExpired,
@@ -45,6 +49,7 @@ from dispatch.trips.schemas import (
     TripAsk,
     TripDriverOut,
     TripOut,
+    TripRiderOut,
     VehicleOut,
 )
 from dispatch.trips.states import (
@@ -56,16 +61,36 @@ from dispatch.trips.states import (
     TripStatus,
     refusal,
 )
-from drivers.models import Driver
+from drivers.models import Driver, DriverStatus
 from reputation import service as reputation_service
 
 MAX_IDEMPOTENCY_KEY_LENGTH = 255
+# `arrived` and the cancellation fee read the driver's last position; one older than this says
+# nothing about where they are now.
+POSITION_FRESH_S = 60
+# "Approaching" (docs/dispatch.md, "Cancelling"): at least this much closer to the pickup, in a
+# straight line, than when the driver was offered the trip.
+APPROACH_MIN_PROGRESS_M = 100
 
 
 # --- reading -------------------------------------------------------------------------------
 
 
-async def view(*, session: AsyncSession, trip: Trip) -> TripOut:
+@dataclass(frozen=True)
+class TripViews:
+    """One trip as each party sees it. The rider's view is the whole trip; the driver's never
+    holds the rider's account id, name or any other stable identifier of the rider (with the
+    trip ids of their ratings it would unmask the raters): only the pickup and the first name
+    the rider chose to share."""
+
+    rider: TripOut
+    driver: TripOut
+
+    def for_party(self, principal: Principal) -> TripOut:
+        return self.rider if principal.role is Role.rider else self.driver
+
+
+async def views(*, session: AsyncSession, trip: Trip) -> TripViews:
     """The trip as docs/protocol.md shows it, with the driver and vehicle once assigned."""
     driver_out = None
     if trip.driver_id is not None:
@@ -80,7 +105,7 @@ async def view(*, session: AsyncSession, trip: Trip) -> TripOut:
                     wheelchair_accessible=driver.vehicle.wheelchair_accessible,
                 ),
             )
-    return TripOut(
+    rider_view = TripOut(
         id=trip.id,
         status=trip.status.value,
         rider_id=trip.rider_id,
@@ -100,9 +125,25 @@ async def view(*, session: AsyncSession, trip: Trip) -> TripOut:
         cancellation_fee=(
             money_str(trip.cancellation_fee) if trip.cancellation_fee is not None else None
         ),
+        cancellation_fee_reason=trip.cancellation_fee_reason,
         matching_deadline_at=trip.matching_deadline_at,
         driver=driver_out,
+        implausible_positions=trip.implausible_positions,
+        fare_capped=trip.fare_capped,
+        fare_cap_reason=trip.fare_cap_reason,
     )
+    first_name = await session.scalar(
+        select(Rider.shared_first_name).where(Rider.id == trip.rider_id)
+    )
+    driver_view = rider_view.model_copy(
+        update={"rider_id": None, "rider": TripRiderOut(first_name=first_name)}
+    )
+    return TripViews(rider=rider_view, driver=driver_view)
+
+
+async def view_for(*, session: AsyncSession, trip: Trip, principal: Principal) -> TripOut:
+    """The trip as the caller (its rider or its driver) may see it."""
+    return (await views(session=session, trip=trip)).for_party(principal)
 
 
 async def _load(session: AsyncSession, trip_id: uuid.UUID) -> Trip:
@@ -350,6 +391,31 @@ async def accept(
         await session.execute(
             select(Trip.id).where(Trip.id == trip_id).with_for_update(key_share=True)
         )
+    # Active at the moment of acceptance: the driver's row is share-locked until the commit, so
+    # a deactivation either committed before (and is seen here) or waits for this assignment.
+    driver_status = await session.scalar(
+        select(Driver.status).where(Driver.id == driver_id).with_for_update(read=True)
+    )
+    if driver_status is not DriverStatus.active:
+        # The offer can never be taken now: withdrawn, so the trip goes back to matching.
+        withdrawn = await session.scalar(
+            update(Offer)
+            .where(
+                Offer.id == offer_id,
+                Offer.driver_id == driver_id,
+                Offer.status == OfferStatus.pending,
+            )
+            .values(status=OfferStatus.withdrawn, responded_at=now)
+            .returning(Offer.id)
+        )
+        if withdrawn is None:
+            await session.rollback()
+            await _offer_or_refusal(session, offer_id, driver_id)  # 404 / 403 first
+        else:
+            await session.commit()
+        raise DriverNotActive(
+            "Your membership is not active: you cannot take trips until a person reactivates it"
+        )
     accepted = await session.scalar(
         update(Offer)
         .where(
@@ -511,6 +577,10 @@ async def advance(
     if move not in (Move.arrive, Move.start):
         raise ValueError(f"advance() does not make the {move} move")
     transition = TRANSITIONS[move]
+    if move is Move.arrive:
+        current = await _load(session, trip_id)
+        if current.driver_id == driver_id and current.status in transition.sources:
+            await _require_at_pickup(session, current, driver_id, now)
     trip = await session.scalar(
         update(Trip)
         .where(
@@ -529,6 +599,61 @@ async def advance(
     return trip
 
 
+@dataclass(frozen=True)
+class WhereFromPickup:
+    """The driver's last position against the pickup, if a fresh one is known."""
+
+    distance_m: float | None  # None: no position received within POSITION_FRESH_S
+    radius_m: int
+
+    @property
+    def at_pickup(self) -> bool:
+        return self.distance_m is not None and self.distance_m <= self.radius_m
+
+
+async def _where_from_pickup(
+    session: AsyncSession, trip: Trip, driver_id: uuid.UUID, terms_radius_m: int, now: datetime
+) -> WhereFromPickup:
+    presence = await locations_service.presence(session=session, driver_id=driver_id)
+    if (
+        presence is None
+        or presence.position is None
+        or presence.reported_at is None
+        or (now - presence.reported_at).total_seconds() > POSITION_FRESH_S
+    ):
+        return WhereFromPickup(None, terms_radius_m)
+    pickup = position_of(trip.pickup)
+    distance = haversine_m(presence.position.lat, presence.position.lon, pickup.lat, pickup.lon)
+    return WhereFromPickup(distance, terms_radius_m)
+
+
+async def _require_at_pickup(
+    session: AsyncSession, trip: Trip, driver_id: uuid.UUID, now: datetime
+) -> None:
+    """`arrived` only from within the agreement's `dispatch.arrival_radius_m` of the pickup."""
+    agreement = await bargaining_service.get_version(
+        session=session, version=trip.agreement_version
+    )
+    radius_m = agreement.terms.dispatch.arrival_radius_m
+    where = await _where_from_pickup(session, trip, driver_id, radius_m, now)
+    if where.at_pickup:
+        return
+    await session.rollback()
+    if where.distance_m is None:
+        raise NotAtPickup(
+            f"No position of yours was received in the last {POSITION_FRESH_S} s; send your "
+            "location, then say you have arrived",
+            distance_m=None,
+            arrival_radius_m=radius_m,
+        )
+    raise NotAtPickup(
+        f"Your last position is {round(where.distance_m)} m from the pickup; 'arrived' is "
+        f"accepted within {radius_m} m (the agreement's dispatch.arrival_radius_m)",
+        distance_m=round(where.distance_m),
+        arrival_radius_m=radius_m,
+    )
+
+
 async def complete(
     *, session: AsyncSession, trip_id: uuid.UUID, driver_id: uuid.UUID, now: datetime
 ) -> Trip:
@@ -542,21 +667,47 @@ async def complete(
         raise InvalidTransition(
             refusal(Move.complete, current.status), trip_status=current.status.value
         )
-    points = await locations_service.trail(
+    points = await locations_service.trail_fixes(
         session=session, trip_id=trip_id, since=current.started_at, until=now
     )
-    distance_m = meter.distance_m([(p.lat, p.lon) for p in points])
     duration_s = meter.duration_s(current.started_at, now)
     agreement = await bargaining_service.get_version(
         session=session, version=current.agreement_version
     )
-    fare = fares.price_trip(
-        agreement.terms,
-        agreement_version=current.agreement_version,
-        service_class=current.service_class,
-        distance_m=distance_m,
+    terms = agreement.terms
+    reading = meter.read(
+        [meter.TrailPoint(p.lat, p.lon, p.recorded_at, p.segment_start) for p in points],
+        max_speed_kmh=terms.dispatch.max_plausible_speed_kmh,
         duration_s=duration_s,
     )
+    metered = fares.price_trip(
+        terms,
+        agreement_version=current.agreement_version,
+        service_class=current.service_class,
+        distance_m=reading.distance_m,
+        duration_s=duration_s,
+    )
+    quote_total = Decimal(str(current.quote["total"]))
+    fare = fares.cap_to_quote(
+        terms, metered, service_class=current.service_class, quote_total=quote_total
+    )
+    fare_wire = fare.to_wire()
+    if reading.distance_capped:
+        fare_wire["trail_distance_m"] = reading.trail_distance_m
+    cap_reason = (
+        _fare_cap_reason(
+            fare=fare,
+            quote_total=quote_total,
+            percent=terms.fares[current.service_class].max_over_quote_percent,
+            service_class=current.service_class,
+            reading=reading,
+            max_speed_kmh=terms.dispatch.max_plausible_speed_kmh,
+            implausible=current.implausible_positions + reading.implausible,
+        )
+        if fare.capped
+        else None
+    )
+    distance_m = reading.distance_m
     trip = await session.scalar(
         update(Trip)
         .where(
@@ -569,10 +720,15 @@ async def complete(
             ended_at=now,
             distance_m=distance_m,
             duration_s=duration_s,
-            fare=fare.to_wire(),
+            fare=fare_wire,
             fare_total=fare.total,
             driver_earnings=fare.driver_earnings,
             coop_commission=fare.coop_commission,
+            fare_capped=fare.capped,
+            fare_cap_reason=cap_reason,
+            # Reports the ingest let through but the meter did not believe (a driver
+            # reporting through two connections at once) join those counted as they came.
+            implausible_positions=Trip.implausible_positions + reading.implausible,
         )
         .returning(Trip)
         .execution_options(populate_existing=True)
@@ -592,7 +748,89 @@ async def complete(
     return trip
 
 
+def _fare_cap_reason(
+    *,
+    fare: fares.Fare,
+    quote_total: Decimal,
+    percent: Decimal,
+    service_class: str,
+    reading: meter.Reading,
+    max_speed_kmh: int,
+    implausible: int,
+) -> str:
+    """Why the fare was capped, in words for the rider's receipt and the driver's record."""
+    assert fare.metered_total is not None
+    currency = fare.currency
+    reason = (
+        f"The meter said {money_str(fare.metered_total)} {currency}, more than "
+        f"{plain_str(percent)} % above the quote of {money_str(quote_total)} {currency}; "
+        f"the agreement (fares.{service_class}.max_over_quote_percent) caps the fare at "
+        f"{money_str(fare.total)} {currency}."
+    )
+    if reading.distance_capped:
+        reason += (
+            f" The distance was also limited to {reading.distance_cap_m} m, what "
+            f"{fare.duration_s} s allow at {max_speed_kmh} km/h."
+        )
+    if implausible:
+        reason += f" {implausible} reported positions were not believed (an impossible speed)."
+    return reason
+
+
 # --- cancellation --------------------------------------------------------------------------
+
+
+async def _rider_cancellation_fee(
+    session: AsyncSession, trip: Trip, now: datetime
+) -> tuple[Decimal, str]:
+    """What the rider's cancellation costs, and why. The fee is due only after the agreement's
+    free period, and only if the driver really arrived (`arrived` is only accepted at the
+    pickup) or was approaching it: a fresh position at least APPROACH_MIN_PROGRESS_M closer to
+    the pickup than when they were offered the trip, or already within the arrival radius."""
+    agreement = await bargaining_service.get_version(
+        session=session, version=trip.agreement_version
+    )
+    terms = agreement.terms
+    free_s = terms.cancellation.free_period_s
+    if trip.driver_id is None or trip.assigned_at is None:
+        return Decimal("0.00"), "No driver had accepted the trip yet: cancelling is free."
+    fee = fares.cancellation_fee(terms, assigned_at=trip.assigned_at, cancelled_at=now)
+    if fee == 0:
+        return fee, f"Cancelled within the free period ({free_s} s after a driver accepted): free."
+    fee_text = f"{money_str(fee)} {terms.currency}"
+    if trip.status is TripStatus.arrived:
+        return fee, (
+            f"The driver had arrived at the pickup and the free period ({free_s} s) was over: "
+            f"the fee of {fee_text} goes to the driver."
+        )
+    offered_m = await session.scalar(
+        select(Offer.pickup_distance_m).where(
+            Offer.trip_id == trip.id,
+            Offer.driver_id == trip.driver_id,
+            Offer.status == OfferStatus.accepted,
+        )
+    )
+    radius_m = terms.dispatch.arrival_radius_m
+    where = await _where_from_pickup(session, trip, trip.driver_id, radius_m, now)
+    if where.distance_m is None:
+        return Decimal("0.00"), (
+            f"No position of the driver was received in the last {POSITION_FRESH_S} s, so "
+            "they could not be shown to be approaching the pickup: free."
+        )
+    approaching = where.at_pickup or (
+        offered_m is not None and where.distance_m <= offered_m - APPROACH_MIN_PROGRESS_M
+    )
+    if not approaching:
+        return Decimal("0.00"), (
+            f"The driver was {round(where.distance_m)} m from the pickup, not at least "
+            f"{APPROACH_MIN_PROGRESS_M} m closer than the {offered_m} m when offered the trip: "
+            "not approaching, so cancelling is free."
+        )
+    return fee, (
+        f"The free period ({free_s} s) was over and the driver was approaching the pickup "
+        f"({round(where.distance_m)} m from it, {offered_m} m when offered the trip): the fee "
+        f"of {fee_text} goes to the driver."
+    )
 
 
 async def cancel(
@@ -616,13 +854,9 @@ async def cancel(
                 refusal(Move.cancel, current.status), trip_status=current.status.value
             )
         fee: Decimal | None = None
+        fee_reason: str | None = None
         if party is CancelledBy.rider:
-            agreement = await bargaining_service.get_version(
-                session=session, version=current.agreement_version
-            )
-            fee = fares.cancellation_fee(
-                agreement.terms, assigned_at=current.assigned_at, cancelled_at=now
-            )
+            fee, fee_reason = await _rider_cancellation_fee(session, current, now)
         party_column = Trip.rider_id if party is CancelledBy.rider else Trip.driver_id
         trip = await session.scalar(
             update(Trip)
@@ -637,6 +871,7 @@ async def cancel(
                 cancel_reason=reason,
                 cancelled_by=party,
                 cancellation_fee=fee,
+                cancellation_fee_reason=fee_reason,
             )
             .returning(Trip)
             .execution_options(populate_existing=True)

@@ -47,6 +47,7 @@ def valid_terms(draw: st.DrawFn) -> Terms:
             "per_km": str(floor_km + draw(_amount("3", 4))),
             "per_minute": str(floor_min + draw(_amount("2", 4))),
             "minimum": str(draw(_amount("40"))),
+            "max_over_quote_percent": "50",
         }
     }
     cap = draw(st.none() | _amount("30"))

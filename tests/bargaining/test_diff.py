@@ -35,14 +35,26 @@ def test_added_and_removed_classes_show_every_leaf() -> None:
     before = load_founding_terms()
     after = terms_with(
         fares={
-            "standard": {"base": "3.50", "per_km": "1.05", "per_minute": "0.35", "minimum": "7.00"},
-            "premium": {"base": "5.00", "per_km": "1.50", "per_minute": "0.50", "minimum": "9.00"},
+            "standard": {
+                "base": "3.50",
+                "per_km": "1.05",
+                "per_minute": "0.35",
+                "minimum": "7.00",
+                "max_over_quote_percent": "50",
+            },
+            "premium": {
+                "base": "5.00",
+                "per_km": "1.50",
+                "per_minute": "0.50",
+                "minimum": "9.00",
+                "max_over_quote_percent": "50",
+            },
         }
     )
     paths = {c.path: (c.before, c.after) for c in diff_terms(before, after)}
     assert paths["fares.accessible.base"] == ("3.50", None)
     assert paths["fares.premium.minimum"] == (None, "9.00")
-    assert len(paths) == 8
+    assert len(paths) == 10  # five leaves of the class removed, five of the one added
 
 
 def test_a_value_that_becomes_an_object_is_reported_per_leaf() -> None:

@@ -95,6 +95,7 @@ def test_rounding_is_half_up_at_every_step() -> None:
                 "per_km": "0.85",
                 "per_minute": "0.35",
                 "minimum": "0.00",
+                "max_over_quote_percent": "50",
             },
             "commission.percent": "12.5",
             "commission.cap": None,
@@ -125,6 +126,7 @@ def test_each_class_has_its_own_fares() -> None:
                 "per_km": "1.05",
                 "per_minute": "0.35",
                 "minimum": "7.00",
+                "max_over_quote_percent": "50",
             }
         }
     )
@@ -150,6 +152,7 @@ def test_service_class_for_a_request() -> None:
                     "per_km": "1.05",
                     "per_minute": "0.35",
                     "minimum": "7.00",
+                    "max_over_quote_percent": "50",
                 }
             }
         }

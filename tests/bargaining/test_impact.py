@@ -72,7 +72,13 @@ def test_the_median_of_an_even_count_is_the_mean_of_the_middle_two() -> None:
 def test_a_class_the_proposal_drops_is_priced_as_standard() -> None:
     standard_only = terms_with(
         fares={
-            "standard": {"base": "4.00", "per_km": "1.05", "per_minute": "0.35", "minimum": "7.00"}
+            "standard": {
+                "base": "4.00",
+                "per_km": "1.05",
+                "per_minute": "0.35",
+                "minimum": "7.00",
+                "max_over_quote_percent": "50",
+            }
         }
     )
     impact = estimate(current=load_founding_terms(), proposed=standard_only, trips=TRIPS[2:])

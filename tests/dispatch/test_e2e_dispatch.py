@@ -4,6 +4,7 @@ and the driver's live position. Two app instances sharing Redis deliver across w
 
 from __future__ import annotations
 
+import asyncio
 import math
 import uuid
 from collections.abc import AsyncIterator
@@ -28,6 +29,7 @@ from tests.builders import (
     live_server,
     make_driver,
     make_rider,
+    place_driver,
     socket,
 )
 
@@ -38,14 +40,13 @@ COMMISSION_PERCENT, COMMISSION_CAP = Decimal("8"), Decimal("2.50")
 
 NEAR = {"lat": 45.5040, "lon": -73.5690}  # about 300 m from DOWNTOWN
 FARTHER = {"lat": 45.5110, "lon": -73.5720}  # about 1.1 km from DOWNTOWN
-ROUTE = [  # downtown to Montréal-Nord through the Plateau and Saint-Michel
-    {"lat": 45.5017, "lon": -73.5673},
-    {"lat": 45.5225, "lon": -73.5800},
-    {"lat": 45.5400, "lon": -73.6000},
-    {"lat": 45.5600, "lon": -73.6150},
-    {"lat": 45.5850, "lon": -73.6350},
-]
-DROPOFF = ROUTE[-1]
+DROPOFF = {"lat": 45.5850, "lon": -73.6350}  # Montréal-Nord
+NEAR_PICKUP = {"lat": 45.5030, "lon": -73.5680}  # about 155 m from DOWNTOWN
+# The first metres of the ride, as the app reports them: one position every 110 ms (the service
+# takes one per 100 ms at most), 20 m apart (a believable move at any speed: the meter's GPS
+# allowance), so the meter's sum is known exactly.
+ROUTE = [{"lat": round(45.5030 + 0.00018 * i, 6), "lon": -73.5680} for i in range(15)]
+REPORT_EVERY_S = 0.11
 
 
 def cents(amount: Decimal) -> Decimal:
@@ -147,11 +148,11 @@ async def test_request_decline_accept_drive_complete_with_the_agreement_fare(
         assert assigned["driver"]["vehicle"]["plate"] == "FXK 123"
         assert (await far_ws.trip("assigned"))["id"] == trip_id
 
-        # On the way: the rider watches the driver come.
-        await go_online(far_ws, {"lat": 45.5060, "lon": -73.5700})
-        await app.state.locations.flush()
+        # On the way: the rider watches the driver come. (The drive itself is not waited for:
+        # the driver is put near the pickup, as a new start the meter counts nothing from.)
+        await place_driver(app, farther.id, NEAR_PICKUP)
         live = await rider_ws.next("driver_location")
-        assert live == {"type": "driver_location", "trip_id": trip_id, "lat": 45.506, "lon": -73.57}
+        assert live == {"type": "driver_location", "trip_id": trip_id, **NEAR_PICKUP}
 
         for step, status in (("arrived", "arrived"), ("start", "in_progress")):
             moved = await http.post(f"/v1/trips/{trip_id}/{step}", headers=farther.headers)
@@ -172,6 +173,8 @@ async def test_request_decline_accept_drive_complete_with_the_agreement_fare(
         await session.commit()
         for point in ROUTE:
             await far_ws.send({"type": "location", **point})
+            await asyncio.sleep(REPORT_EVERY_S)  # the rate the protocol allows, not an event
+        await far_ws.nothing("error")  # every report was believed and let in
         await far_ws.send({"type": "availability", "available": True})
         await far_ws.next("availability")
 
@@ -256,8 +259,9 @@ async def test_two_app_instances_sharing_redis_deliver_across_workers(
         assert (await driver_ws.trip("assigned"))["id"] == requested.json()["id"]
         assert (await rider_ws.trip("assigned"))["driver_id"] == str(driver.id)
 
-        # The driver's position, flushed by the second worker, reaches the rider on the first.
-        await go_online(driver_ws, {"lat": 45.5030, "lon": -73.5680})
+        # The driver's position, flushed by the second worker, reaches the rider on the first
+        # (a believable move: 13 m).
+        await go_online(driver_ws, {"lat": 45.5039, "lon": -73.5689})
         await second.state.locations.flush()
         live = await rider_ws.next("driver_location")
-        assert (live["lat"], live["lon"]) == (45.503, -73.568)
+        assert (live["lat"], live["lon"]) == (45.5039, -73.5689)

@@ -248,7 +248,9 @@ async def test_a_rider_sees_their_trips_and_keys_and_not_others(
     completed, cancelled = export["trips_requested"]
     # Trips as the wire shows them to the rider: the same object GET /v1/trips/{id} answers.
     now = (await client.get(f"/v1/trips/{city.trip_a['id']}", headers=city.rosa.headers)).json()
-    assert completed == now == city.trip_a
+    # trip_a is the driver's answer to `complete`: the same trip without the rider's account.
+    assert completed == now == {**city.trip_a, "rider_id": str(city.rosa.id), "rider": None}
+    assert city.trip_a["rider_id"] is None
     assert completed["fare"]["total"] and completed["quote"]["total"]
     assert completed["driver"]["name"] == "Dana Driver"
     assert cancelled["id"] == city.trip_c["id"]

@@ -172,6 +172,9 @@ async def test_bad_frames_get_an_error_frame_and_the_connection_stays(
 ) -> None:
     async with socket(served.base_url, "/v1/ws/driver", driver.token) as ws:
         for raw, code, words in BAD_DRIVER_FRAMES:
+            if '"location"' in raw:
+                # One location frame per 100 ms is let in; the wait is the protocol's rate.
+                await asyncio.sleep(0.11)
             await ws.send(raw)
             error = await ws.next("error")
             assert error["code"] == code, (raw, error)
@@ -185,6 +188,7 @@ async def test_bad_frames_get_an_error_frame_and_the_connection_stays(
         # Still open, still served: a ping is answered, a good position is taken in.
         await ws.send({"type": "ping"})
         await ws.next("pong")
+        await asyncio.sleep(0.11)  # the protocol's rate: one location frame per 100 ms
         await go_online(ws, DOWNTOWN)
     assert served.app.state.locations.reports_received == 1  # only the good one
 

@@ -27,8 +27,11 @@ from shapely.geometry import Point as ShapelyPoint
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
+from bargaining import service as bargaining_service
+from bargaining.terms import load_founding_terms
 from dispatch import asyncapi
 from dispatch.app import create_app
+from dispatch.core.db import create_sessionmaker, utcnow
 from dispatch.core.geo import ServiceArea
 from dispatch.core.settings import PACKAGE_DIR, Settings
 from dispatch.simulator.city import Simulation, SimulationError
@@ -332,7 +335,25 @@ def test_the_summary_line_says_what_the_issue_asks() -> None:
 
 @pytest_asyncio.fixture
 async def service_url(settings: Settings, engine: AsyncEngine) -> AsyncIterator[str]:
-    """The app with its background work on (the matcher must run), served on a free port."""
+    """The app with its background work on (the matcher must run), served on a free port.
+
+    Simulated time runs up to 30 times faster than real time, so the city's agreement believes
+    moves of up to 1,000 km/h (the most the schema allows) instead of the founding 130: the
+    simulator keeps its cars under whatever the agreement in force says."""
+    sessionmaker = create_sessionmaker(engine)
+    async with sessionmaker() as session:
+        await bargaining_service.install_founding(session=session)
+    async with sessionmaker() as session:
+        founding = load_founding_terms()
+        fast = founding.model_copy(
+            update={
+                "dispatch": founding.dispatch.model_copy(update={"max_plausible_speed_kmh": 1000})
+            }
+        )
+        await bargaining_service._add_version(
+            session=session, terms=fast, effective_from=utcnow(), proposal_id=None
+        )
+        await session.commit()
     app = create_app(settings.model_copy(update={"background_tasks": True}))
     async with live_server(app) as base_url:
         yield base_url
@@ -399,6 +420,9 @@ async def test_a_small_city_completes_every_trip_end_to_end(
 
     assert (stats.requests_sent, stats.completed, stats.finished) == (3, 3, 3), lines[-1]
     assert (stats.requests_failed, stats.http_errors, stats.error_frames) == (0, 0, 0)
+    # The cars keep to the agreement's speed: at most a few positions bunched by a busy
+    # machine are refused.
+    assert stats.location_refusals <= max(2, stats.location_frames // 20), stats
     assert stats.offers_accepted == 3 and stats.offers_declined == 0
     assert len(stats.offer_latencies_s) == 3
     assert all(0 <= latency < 60 for latency in stats.offer_latencies_s)
@@ -452,6 +476,7 @@ async def test_a_declined_offer_and_a_rider_who_gives_up(
     assert (stats.offers_received, stats.offers_declined, stats.offers_accepted) == (1, 1, 0)
     assert (stats.cancels_sent, stats.cancelled, stats.completed) == (1, 1, 0), lines[-1]
     assert (stats.http_errors, stats.error_frames) == (0, 0)
+    assert stats.location_refusals <= max(2, stats.location_frames // 20), stats
     trip = (await session.scalars(select(Trip))).one()
     assert trip.status is TripStatus.cancelled and trip.driver_id is None
     offer = (await session.scalars(select(Offer))).one()

@@ -53,6 +53,11 @@ TRIP_KEYS = {
     "cancellation_fee",
     "matching_deadline_at",
     "driver",
+    "rider",
+    "cancellation_fee_reason",
+    "implausible_positions",
+    "fare_capped",
+    "fare_cap_reason",
 }
 
 

@@ -16,4 +16,7 @@ class Rider(Base):
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
     name: Mapped[str] = mapped_column(String(200))
+    # The first name the rider chose to show their drivers (null: none). Drivers never see the
+    # rider's account id or full name (docs/protocol.md, "Trips").
+    shared_first_name: Mapped[str | None] = mapped_column(String(50), nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

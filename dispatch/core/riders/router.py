@@ -8,7 +8,9 @@ from dispatch.core.auth import AccountCreated, Role, bearer_from_headers, resolv
 from dispatch.core.clients import client_host
 from dispatch.core.db import SessionDep
 from dispatch.core.riders import service
-from dispatch.core.riders.schemas import RiderCreate
+from dispatch.core.riders.dependencies import CurrentRider
+from dispatch.core.riders.models import Rider
+from dispatch.core.riders.schemas import RiderCreate, RiderOut, RiderUpdate
 
 router = APIRouter(prefix="/v1/riders", tags=["riders"])
 
@@ -33,5 +35,29 @@ async def signup_limit(request: Request, session: SessionDep) -> None:
 async def register_rider(body: RiderCreate, session: SessionDep) -> AccountCreated:
     """Anyone may open a rider account (`COOP_SIGNUP_LIMIT` per client address); the answer
     carries its only copy of the token."""
-    rider, token = await service.create(session=session, name=body.name)
+    rider, token = await service.create(session=session, name=body.name, first_name=body.first_name)
     return AccountCreated(id=rider.id, token=token)
+
+
+def _out(rider: Rider) -> RiderOut:
+    return RiderOut(
+        id=rider.id,
+        name=rider.name,
+        first_name=rider.shared_first_name,
+        created_at=rider.created_at,
+    )
+
+
+@router.get("/me", response_model=RiderOut)
+async def read_me(rider: CurrentRider) -> RiderOut:
+    """The caller's rider account, with the first name their drivers see (if any)."""
+    return _out(rider)
+
+
+@router.patch("/me", response_model=RiderOut)
+async def update_me(body: RiderUpdate, rider: CurrentRider, session: SessionDep) -> RiderOut:
+    """Sets the first name shown to your drivers (`null` withdraws it). Drivers never see your
+    account id or full name; trips already under way show the new choice from their next
+    update."""
+    await service.share_first_name(session=session, rider=rider, first_name=body.first_name)
+    return _out(rider)
