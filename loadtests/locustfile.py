@@ -43,7 +43,19 @@ SPEEDUP = float(os.environ.get("COOP_LOAD_SPEEDUP", "10"))
 AREA = ServiceArea.from_file(
     Path(os.environ.get("COOP_SERVICE_AREA") or PACKAGE_DIR / "data" / "montreal.geojson")
 )
-CITY = SimulationConfig(speedup=SPEEDUP, trip_min_m=800, trip_max_m=4000, spread_m=3000)
+# The service believes no move faster than the agreement's dispatch.max_plausible_speed_kmh (130
+# in the founding agreement), timed in real seconds; simulated time runs SPEEDUP times faster, so
+# the cars keep their real speed under half of it, as the simulator does.
+PLAUSIBLE_KMH = float(os.environ.get("COOP_LOAD_PLAUSIBLE_KMH", "130"))
+_MAX_SIM_MPS = 0.5 * PLAUSIBLE_KMH / 3.6 / SPEEDUP
+CITY = SimulationConfig(
+    speedup=SPEEDUP,
+    trip_min_m=800,
+    trip_max_m=4000,
+    spread_m=3000,
+    speed_min_mps=min(8.0, _MAX_SIM_MPS),
+    speed_max_mps=min(12.0, _MAX_SIM_MPS),
+)
 CENTER = busy_centre(AREA, None)
 RUN_ID = secrets.token_hex(3)  # member numbers differ between runs against the same database
 _numbers = itertools.count(1)

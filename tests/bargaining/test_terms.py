@@ -10,7 +10,13 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from bargaining.terms import Terms, canonical_json, load_founding_terms, terms_sha256
+from bargaining.terms import (
+    Terms,
+    canonical_json,
+    load_founding_terms,
+    stored_terms,
+    terms_sha256,
+)
 from tests.bargaining.strategies import founding_wire
 
 
@@ -157,3 +163,47 @@ def test_terms_are_frozen() -> None:
     terms = load_founding_terms()
     with pytest.raises(ValidationError):
         terms.currency = "USD"  # type: ignore[misc]
+
+
+def test_the_trust_terms_are_in_the_founding_agreement() -> None:
+    terms = load_founding_terms()
+    assert terms.dispatch.max_plausible_speed_kmh == 130
+    assert terms.dispatch.arrival_radius_m == 250
+    assert terms.reputation.reveal_after_ratings == 0
+    assert {fare.max_over_quote_percent for fare in terms.fares.values()} == {Decimal("50")}
+
+
+def test_the_trust_terms_are_checked_and_named() -> None:
+    wire = founding_wire()
+    wire["dispatch"]["max_plausible_speed_kmh"] = 5
+    wire["dispatch"]["arrival_radius_m"] = "250"
+    wire["reputation"]["reveal_after_ratings"] = -1
+    wire["fares"]["standard"]["max_over_quote_percent"] = 50.5
+    wire["fares"]["accessible"]["max_over_quote_percent"] = "1000.01"
+    errors = errors_of(wire)
+    assert set(errors) == {
+        "dispatch.max_plausible_speed_kmh",
+        "dispatch.arrival_radius_m",
+        "reputation.reveal_after_ratings",
+        "fares.standard.max_over_quote_percent",
+        "fares.accessible.max_over_quote_percent",
+    }
+
+
+def test_a_proposal_must_state_the_trust_terms_but_old_versions_read_their_founding_values() -> (
+    None
+):
+    wire = founding_wire()
+    del wire["dispatch"]["max_plausible_speed_kmh"]
+    del wire["dispatch"]["arrival_radius_m"]
+    del wire["reputation"]["reveal_after_ratings"]
+    for fare in wire["fares"].values():
+        del fare["max_over_quote_percent"]
+    # New terms must name every term: a missing one is an error naming it.
+    assert "dispatch.max_plausible_speed_kmh" in errors_of(wire)
+    assert "fares.standard.max_over_quote_percent" in errors_of(wire)
+    # A version stored before these terms existed is read with their founding values, and the
+    # stored document itself is left as it was (its sha256 is the digest of what was written).
+    before = json.dumps(wire, sort_keys=True)
+    assert stored_terms(wire) == load_founding_terms()
+    assert json.dumps(wire, sort_keys=True) == before
