@@ -306,6 +306,7 @@ async def test_a_rider_exports_everything_kept_about_them(
     assert export["account"] == {
         "id": str(rider.id),
         "name": "Rosa Quintero",
+        "first_name_shared_with_drivers": None,
         "created_at": export["account"]["created_at"],
     }
     assert [r["id"] for r in export["ratings_given"]] == [rating["id"]]
