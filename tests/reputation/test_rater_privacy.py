@@ -40,7 +40,13 @@ def test_the_pseudonym_is_128_bits_of_an_hmac_not_of_the_admin_token() -> None:
 
 def test_production_refuses_to_start_without_its_own_pseudonym_key(settings: Settings) -> None:
     strong = "k" * 8 + "an admin token long enough for production"
-    production = settings.model_copy(update={"env": "production", "admin_token": strong})
+    production = settings.model_copy(
+        update={
+            "env": "production",
+            "admin_token": strong,
+            "ballot_key": SecretStr("a ballot key of its own, 32+ characters long"),
+        }
+    )
     with pytest.raises(keys.MissingKey, match="COOP_PSEUDONYM_KEY"):
         create_app(production)
     with pytest.raises(ValueError, match="COOP_PSEUDONYM_KEY"):
