@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 export COOP_DATA_DIR ?= $(CURDIR)/.var
 LOCALDEV := $(PY) -m dispatch.core.localdev
 
-.PHONY: venv services demo serve test check lint format typecheck imports architecture stop \
+.PHONY: venv services demo serve test check lint format typecheck imports architecture stop messages \
 	agreement-schema docs \
 	bench load clean \
 	bench-realtime bench-quick bench-realtime-quick
@@ -34,10 +34,17 @@ demo: venv ## the service and a simulated city on it; Ctrl-C stops everything it
 serve: venv ## just the service, in the foreground
 	@$(LOCALDEV) run -- $(PY) -m dispatch serve
 
-test: venv ## the whole suite against private PostgreSQL/PostGIS and Redis
+test: venv ## the whole suite against private PostgreSQL/PostGIS and Redis (and Chromium)
+	@$(LOCALDEV) browser >/dev/null
 	@$(LOCALDEV) run -- $(PY) -m pytest $(PYTEST_ARGS)
 
 check: lint typecheck imports
+
+messages: venv ## bring the pages' French catalogue up to date with the templates and code
+	$(VENV)/bin/pybabel extract -F babel.cfg -k N_ -k translate:2 --no-location --sort-output \
+	  --omit-header -o dispatch/web/translations/messages.pot .
+	$(VENV)/bin/pybabel update -i dispatch/web/translations/messages.pot \
+	  -d dispatch/web/translations --no-fuzzy-matching --ignore-obsolete -w 100
 
 imports: venv ## the import contracts of .importlinter (the architecture's layers)
 	$(VENV)/bin/lint-imports --no-cache

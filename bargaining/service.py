@@ -27,7 +27,7 @@ from bargaining.exceptions import (
     VotingClosed,
     VotingStillOpen,
 )
-from bargaining.impact import IMPACT_WINDOW, CompletedTripsSource, estimate
+from bargaining.impact import IMPACT_WINDOW, CompletedTripsSource, Impact, estimate
 from bargaining.models import (
     AgreementVersion,
     Ballot,
@@ -144,21 +144,16 @@ async def install_founding(*, session: AsyncSession) -> None:
 # --- proposals --------------------------------------------------------------------------------
 
 
-async def open_proposal(
+async def check_proposal(
     *,
     session: AsyncSession,
-    proposer: Driver,
-    title: str,
-    rationale: str,
     terms: Terms,
     effective_from: datetime | None,
     voting_closes_at: datetime,
     now: datetime,
-    trips_source: CompletedTripsSource,
-) -> Proposal:
-    """Puts new terms to the vote, with the roll of every active member taken now."""
-    if proposer.status is not DriverStatus.active:
-        raise Forbidden("Only an active member of the committee may open a vote")
+) -> AgreementVersion:
+    """Every rule a proposal must meet to be put to a vote (besides the terms' own validation);
+    raises `InvalidProposal` naming each field that breaks one. Answers the version in force."""
     errors = []
     if voting_closes_at <= now:
         errors.append({"field": "voting_closes_at", "reason": "Must be in the future"})
@@ -182,6 +177,54 @@ async def open_proposal(
         raise InvalidProposal(
             "; ".join(f"{e['field']}: {e['reason']}" for e in errors), errors=errors
         )
+    return base
+
+
+async def preview_proposal(
+    *,
+    session: AsyncSession,
+    terms: Terms,
+    effective_from: datetime | None,
+    voting_closes_at: datetime,
+    now: datetime,
+    trips_source: CompletedTripsSource,
+) -> tuple[AgreementVersion, list[Change], Impact]:
+    """What opening these terms would put to the vote, without opening it: the same checks as
+    `open_proposal`, the changes against the version in force and the impact estimate."""
+    base = await check_proposal(
+        session=session,
+        terms=terms,
+        effective_from=effective_from,
+        voting_closes_at=voting_closes_at,
+        now=now,
+    )
+    trips = await trips_source(session, now - IMPACT_WINDOW)
+    impact = estimate(current=base.terms, proposed=terms, trips=trips)
+    return base, diff_terms(base.terms, terms), impact
+
+
+async def open_proposal(
+    *,
+    session: AsyncSession,
+    proposer: Driver,
+    title: str,
+    rationale: str,
+    terms: Terms,
+    effective_from: datetime | None,
+    voting_closes_at: datetime,
+    now: datetime,
+    trips_source: CompletedTripsSource,
+) -> Proposal:
+    """Puts new terms to the vote, with the roll of every active member taken now."""
+    if proposer.status is not DriverStatus.active:
+        raise Forbidden("Only an active member of the committee may open a vote")
+    base = await check_proposal(
+        session=session,
+        terms=terms,
+        effective_from=effective_from,
+        voting_closes_at=voting_closes_at,
+        now=now,
+    )
     trips = await trips_source(session, now - IMPACT_WINDOW)
     impact = estimate(current=base.terms, proposed=terms, trips=trips)
     proposal = Proposal(
@@ -201,12 +244,13 @@ async def open_proposal(
     )
     session.add(proposal)
     await session.flush()
-    # The roll: one row per member active now; a ballot fills in its row.
+    # The roll: one row per member active now (a simulated city's drivers are no members);
+    # a ballot fills in its row.
     await session.execute(
         insert(Ballot).from_select(
             ["proposal_id", "driver_id"],
             select(literal(proposal.id, Ballot.proposal_id.type), Driver.id).where(
-                Driver.status == DriverStatus.active
+                Driver.status == DriverStatus.active, Driver.simulated.is_(False)
             ),
         )
     )

@@ -15,7 +15,7 @@ from bargaining import service as bargaining_service
 from bargaining.dependencies import BargainingState
 from bargaining.lifecycle import running as bargaining_running
 from bargaining.router import router as bargaining_router
-from dispatch import exports
+from dispatch import exports, web
 from dispatch.asyncapi import router as asyncapi_router
 from dispatch.core import errors, keys, openapi
 from dispatch.core.audit import router as audit_router
@@ -82,6 +82,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             async with (
                 bargaining_running(state.sessionmaker, background_tasks=settings.background_tasks),
                 dispatch_runtime.running(app),
+                web.running(app),
             ):
                 yield
         finally:
@@ -94,6 +95,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="1",
         summary="A ride-hail service owned by the drivers' union co-operative.",
         lifespan=lifespan,
+        # Served by dispatch.web with their assets from the service itself (no CDN).
+        docs_url=None,
+        redoc_url=None,
     )
     app.state = state
     state.ballot_master_key = keys.service_key(
@@ -134,6 +138,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     ):
         app.include_router(router)
     app.include_router(asyncapi_router)
+    # The co-op's web pages; last, so the API's routes keep their paths.
+    web.install(app)
     # Every route's problem answers in /openapi.json; sign-up is limited per address.
     openapi.install(app, extra={("post", "/v1/riders"): [429]})
     return app

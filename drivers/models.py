@@ -32,6 +32,8 @@ class Driver(Base):
     )
     committee: Mapped[bool] = mapped_column(Boolean, default=False)
     reviewer: Mapped[bool] = mapped_column(Boolean, default=False)
+    # An account of the simulated city (`make demo`): it drives, but is on no vote's roll.
+    simulated: Mapped[bool] = mapped_column(Boolean, default=False, server_default="false")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
     vehicle: Mapped[DriverVehicle] = relationship(lazy="joined", back_populates="driver")

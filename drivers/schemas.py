@@ -29,6 +29,11 @@ class DriverCreate(BaseModel):
     member_number: MemberNumber
     committee: bool = False
     reviewer: bool = False
+    simulated: bool = Field(
+        default=False,
+        description="An account of a simulated city (the demo): it drives and is offered trips "
+        "like any member, but is on no vote's roll",
+    )
     vehicle: VehicleIn
 
 
@@ -41,4 +46,5 @@ class DriverOut(BaseModel):
     status: DriverStatus
     committee: bool
     reviewer: bool
+    simulated: bool
     vehicle: Vehicle

@@ -27,6 +27,7 @@ async def create(*, session: AsyncSession, data: DriverCreate) -> tuple[Driver, 
         member_number=data.member_number,
         committee=data.committee,
         reviewer=data.reviewer,
+        simulated=data.simulated,
         status=DriverStatus.active,
     )
     driver.vehicle = DriverVehicle(**data.vehicle.model_dump())

@@ -94,9 +94,10 @@ REGISTER: tuple[DataKind, ...] = (
     ),
     DataKind(
         key="driver_membership",
-        description="A driver's membership status and roles (committee, reviewer)",
+        description="A driver's membership status and roles (committee, reviewer), and whether "
+        "the account belongs to a simulated city",
         purpose="to know who may drive, vote, propose terms or review appeals",
-        stored=(Storage("driver", ("status", "committee", "reviewer")),),
+        stored=(Storage("driver", ("status", "committee", "reviewer", "simulated")),),
         retention=WHILE_MEMBER,
         readers=(THE_DRIVER,),
         exported=(InExport("driver", "account"),),

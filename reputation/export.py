@@ -104,6 +104,7 @@ async def driver_export(
             "status": driver.status.value,
             "committee": driver.committee,
             "reviewer": driver.reviewer,
+            "simulated": driver.simulated,
             "created_at": driver.created_at,
             "vehicle": {
                 "plate": driver.vehicle.plate,

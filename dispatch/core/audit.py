@@ -282,6 +282,12 @@ async def entries_after(*, session: AsyncSession, after: int, limit: int) -> lis
     return list(rows)
 
 
+async def latest_entries(*, session: AsyncSession, limit: int) -> list[AuditEntry]:
+    """The `limit` newest entries, newest first."""
+    rows = await session.scalars(select(AuditEntry).order_by(AuditEntry.seq.desc()).limit(limit))
+    return list(rows)
+
+
 router = APIRouter(prefix="/v1/audit", tags=["transparency"])
 
 # The audit log's own bounds predate the common paging convention and are kept (docs/protocol.md).

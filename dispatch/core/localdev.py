@@ -5,6 +5,8 @@ Standard library only: the Makefile runs it before anything else is known to wor
     python -m dispatch.core.localdev up            start what is not running, print the environment
     python -m dispatch.core.localdev down          stop the private instances of COOP_DATA_DIR
     python -m dispatch.core.localdev status
+    python -m dispatch.core.localdev browser       install Debian's Chromium if missing (for the
+                                                   browser tests), print its path
     python -m dispatch.core.localdev run -- CMD    start what is missing, run CMD, stop what it
                                                    started
 
@@ -31,6 +33,8 @@ DB_USER = "coop"
 PG_PORT = 5432  # only names the socket file; the instance listens on no TCP port
 APT_PACKAGES_PG = ["postgresql", "postgresql-postgis"]
 APT_PACKAGES_REDIS = ["redis-server"]
+# The browser tests of the web pages drive Debian's Chromium (no browser download is needed).
+APT_PACKAGES_BROWSER = ["chromium"]
 
 
 class SetupError(RuntimeError):
@@ -112,6 +116,23 @@ def ensure_packages(need_pg: bool, need_redis: bool) -> None:
         raise SetupError("PostgreSQL with PostGIS is still missing after the install")
     if need_redis and find_redis_server() is None:
         raise SetupError("redis-server is still missing after the install")
+
+
+def find_chromium() -> str | None:
+    return shutil.which("chromium") or (
+        "/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None
+    )
+
+
+def ensure_browser() -> str:
+    """Debian's Chromium for the browser tests, installed when missing; answers its path."""
+    found = find_chromium()
+    if found is None:
+        apt_install(APT_PACKAGES_BROWSER)
+        found = find_chromium()
+    if found is None:
+        raise SetupError("chromium is still missing after the install")
+    return found
 
 
 # --- PostgreSQL -----------------------------------------------------------------------------
@@ -423,7 +444,7 @@ def run(command: list[str]) -> int:
 
 
 def main(argv: list[str]) -> int:
-    if not argv or argv[0] not in {"up", "down", "status", "run"}:
+    if not argv or argv[0] not in {"up", "down", "status", "run", "browser"}:
         print(__doc__, file=sys.stderr)
         return 2
     try:
@@ -434,6 +455,9 @@ def main(argv: list[str]) -> int:
             return 0
         if argv[0] == "down":
             down()
+            return 0
+        if argv[0] == "browser":
+            print(ensure_browser())
             return 0
         if argv[0] == "status":
             base = data_dir()

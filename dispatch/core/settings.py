@@ -91,6 +91,15 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=65536, ge=1024)
     # Days before a rider's or driver's token expires (none: until revoked).
     token_ttl_days: float | None = Field(default=None, gt=0)
+    # The web pages (dispatch/web, docs/web.md). The operations map's base layer: a tile URL
+    # template such as `https://tiles.example/{z}/{x}/{y}.png`; empty, the map shows the service
+    # area and the points on a plain background (no request leaves the service).
+    map_tiles_url: str = ""
+    map_tiles_attribution: str = ""
+    # Times on the pages are shown in this zone (the service area's).
+    time_zone: str = "America/Toronto"
+    # A page session (after signing in with a token) lasts this long without being used.
+    web_session_idle_s: int = Field(default=12 * 3600, ge=60)
 
     @property
     def ws_transport_max_bytes(self) -> int:

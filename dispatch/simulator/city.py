@@ -164,6 +164,7 @@ class Simulation:
             body = {
                 "name": f"Simulated driver {number}",
                 "member_number": f"SIM-{self.run_id}-{number:04d}",
+                "simulated": True,
                 "vehicle": {
                     "plate": f"SIM {number:04d}",
                     "seats": 4,

@@ -156,16 +156,29 @@ def _demo(args: argparse.Namespace) -> int:
         service.start()
         service.wait_ready()
         base = service.base_url
+        from dispatch.simulator.accounts import create_demo_accounts
+
+        accounts = create_demo_accounts(base, settings.admin_token)
+        width = max(len(account.role) for account in accounts)
         print(
             "\n".join(
                 [
                     "",
                     "The co-op's service is running. Open:",
+                    f"  {base}/ops                      the live map of the city (sign in first)",
+                    f"  {base}/                         the co-op's pages (English / français)",
                     f"  {base}/docs                     the HTTP API (OpenAPI)",
                     f"  {base}/asyncapi.json            every WebSocket message (AsyncAPI)",
                     f"  {base}/v1/agreements/current    the collective agreement in force",
                     f"  {base}/metrics                  Prometheus metrics",
-                    f"Admin token: {settings.admin_token}",
+                    f"Sign in at {base}/signin with one of these tokens:",
+                    *(
+                        f"  {account.role:<{width}}  {account.token}  {account.name}"
+                        for account in accounts
+                    ),
+                    "To ratify new terms alone: sign in as the committee member, draft and open a",
+                    "vote at /proposals closing in a few minutes, vote yes as the committee member",
+                    "and as one driver-member; the vote closes by itself at its closing time.",
                     f"Service log: {service.log_path}",
                     f"Simulating {config.drivers} drivers and {config.rate_per_min:g} requests a "
                     f"minute (speedup {config.speedup:g}). Ctrl-C stops everything.",

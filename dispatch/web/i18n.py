@@ -1,0 +1,152 @@
+"""French and English for the pages: the gettext catalogues, the language of a request, and
+money, numbers and times written the way each language writes them.
+
+The catalogues are Babel `.po` files under `translations/` (English is the source language, so
+it needs none). They are compiled in memory when the service starts: no build step, and no
+compiled file that could drift from its source.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from functools import cache
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from babel import Locale
+from babel.dates import format_date, format_datetime
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
+from babel.numbers import format_currency, format_decimal, format_percent
+from babel.support import NullTranslations, Translations
+from jinja2 import pass_context
+from jinja2.runtime import Context
+from markupsafe import Markup
+
+TRANSLATIONS_DIR = Path(__file__).resolve().parent / "translations"
+LANGUAGES = ("en", "fr")
+DEFAULT_LANGUAGE = "en"
+# Numbers and money are written as in Canada (the default city is Montréal): "14,20 $" in
+# French, "$14.20" in English.
+FORMAT_LOCALES = {"en": "en_CA", "fr": "fr_CA"}
+LANGUAGE_NAMES = {"en": "English", "fr": "Français"}
+LANGUAGE_COOKIE = "coop_lang"
+
+
+@cache
+def translations(language: str) -> NullTranslations:
+    """The compiled catalogue of a language (English: the source strings themselves)."""
+    po = TRANSLATIONS_DIR / language / "LC_MESSAGES" / "messages.po"
+    if language == DEFAULT_LANGUAGE or not po.exists():
+        return NullTranslations()
+    with po.open("rb") as handle:
+        catalog = read_po(handle, locale=language)
+    buffer = io.BytesIO()
+    write_mo(buffer, catalog)
+    buffer.seek(0)
+    return Translations(buffer)
+
+
+def negotiate(accept_language: str | None, cookie: str | None) -> str:
+    """The page's language: the visitor's own choice (the switch), else the browser's
+    Accept-Language in order of preference, else English."""
+    if cookie in LANGUAGES:
+        assert cookie is not None
+        return cookie
+    preferences: list[tuple[float, int, str]] = []
+    for position, item in enumerate((accept_language or "").split(",")):
+        tag, _, params = item.strip().partition(";")
+        quality = 1.0
+        for param in params.split(";"):
+            name, _, value = param.strip().partition("=")
+            if name == "q":
+                try:
+                    quality = float(value)
+                except ValueError:
+                    quality = 0.0
+        primary = tag.strip().split("-")[0].lower()
+        if quality > 0 and primary in LANGUAGES:
+            preferences.append((-quality, position, primary))
+    if preferences:
+        return min(preferences)[2]
+    return DEFAULT_LANGUAGE
+
+
+@dataclass(frozen=True)
+class Formatter:
+    """Numbers, money and times for one language, in the service area's time zone."""
+
+    language: str
+    zone: ZoneInfo
+
+    @property
+    def locale(self) -> Locale:
+        return Locale.parse(FORMAT_LOCALES[self.language])
+
+    def money(self, amount: Decimal | str | None, currency: str = "CAD") -> str:
+        if amount is None:
+            return "—"
+        return format_currency(Decimal(amount), currency, locale=self.locale)
+
+    def number(self, value: int | float | Decimal | str | None, digits: int = 0) -> str:
+        if value is None:
+            return "—"
+        number = Decimal(str(value))
+        pattern = "#,##0" + ("." + "0" * digits if digits else "")
+        return format_decimal(number, format=pattern, locale=self.locale)
+
+    def percent(self, value: Decimal | str | None) -> str:
+        """`value` in percent ("8" is 8 %)."""
+        if value is None:
+            return "—"
+        return format_percent(Decimal(value) / 100, format="#,##0.##%", locale=self.locale)
+
+    def when(self, value: datetime | None, form: str = "medium") -> str:
+        if value is None:
+            return "—"
+        return format_datetime(value, form, tzinfo=self.zone, locale=self.locale)
+
+    def day(self, value: datetime | None) -> str:
+        if value is None:
+            return "—"
+        return format_date(value.astimezone(self.zone), "long", locale=self.locale)
+
+    def duration(self, seconds: int | float | None) -> str:
+        """A duration in the largest sensible unit: "45 s", "3 min", "2.5 h", "3 days"."""
+        if seconds is None:
+            return "—"
+        gettext = translations(self.language).gettext
+        if seconds < 90:
+            return gettext("%(n)s s") % {"n": self.number(round(seconds))}
+        if seconds < 90 * 60:
+            return gettext("%(n)s min") % {"n": self.number(round(seconds / 60))}
+        if seconds < 48 * 3600:
+            return gettext("%(n)s h") % {"n": self.number(Decimal(seconds) / 3600, 1)}
+        return gettext("%(n)s days") % {"n": self.number(Decimal(seconds) / 86400, 1)}
+
+
+def template_callables(language: str) -> dict[str, Any]:
+    """`gettext`, `ngettext` and `_` for a template, as Jinja's new-style i18n calls them:
+    escaped when autoescaping, and `%(name)s` filled from keyword arguments."""
+    catalogue = translations(language)
+
+    @pass_context
+    def gettext(context: Context, message: str, **variables: Any) -> str:
+        value = catalogue.gettext(message)
+        if context.eval_ctx.autoescape:
+            value = Markup(value)
+        return value % variables if variables else value
+
+    @pass_context
+    def ngettext(context: Context, singular: str, plural: str, num: int, **variables: Any) -> str:
+        variables.setdefault("num", num)
+        value = catalogue.ngettext(singular, plural, num)
+        if context.eval_ctx.autoescape:
+            value = Markup(value)
+        return value % variables
+
+    return {"gettext": gettext, "ngettext": ngettext, "_": gettext}
