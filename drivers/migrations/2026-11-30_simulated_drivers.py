@@ -12,7 +12,7 @@ from alembic import op
 
 revision: str = "simulated_drivers"
 down_revision: str | Sequence[str] | None = "foundation"
-branch_labels: str | Sequence[str] | None = ("simulated_accounts",)
+branch_labels: str | Sequence[str] | None = ("drivers",)
 depends_on: str | Sequence[str] | None = None
 
 
