@@ -35,6 +35,7 @@ DEFAULT_LANGUAGE = "en"
 FORMAT_LOCALES = {"en": "en_CA", "fr": "fr_CA"}
 LANGUAGE_NAMES = {"en": "English", "fr": "Français"}
 LANGUAGE_COOKIE = "coop_lang"
+DATETIME_PATTERNS = {"en": "MMM d, y, HH:mm", "fr": "d MMM y, HH 'h' mm"}
 
 
 @cache
@@ -105,10 +106,14 @@ class Formatter:
             return "—"
         return format_percent(Decimal(value) / 100, format="#,##0.##%", locale=self.locale)
 
-    def when(self, value: datetime | None, form: str = "medium") -> str:
+    def when(self, value: datetime | None) -> str:
+        """A date and time to the minute, on a 24-hour clock: "Nov 30, 2026, 14:05" and
+        "30 nov. 2026, 14 h 05"."""
         if value is None:
             return "—"
-        return format_datetime(value, form, tzinfo=self.zone, locale=self.locale)
+        return format_datetime(
+            value, DATETIME_PATTERNS[self.language], tzinfo=self.zone, locale=self.locale
+        )
 
     def day(self, value: datetime | None) -> str:
         if value is None:

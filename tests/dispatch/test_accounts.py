@@ -56,6 +56,7 @@ async def test_admin_registers_a_driver_who_reads_themself(
         "status": "active",
         "committee": True,
         "reviewer": False,
+        "simulated": False,
         "vehicle": {"plate": "ABC 123", "seats": 4, "wheelchair_accessible": True},
     }
 
