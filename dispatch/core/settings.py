@@ -100,6 +100,10 @@ class Settings(BaseSettings):
     time_zone: str = "America/Toronto"
     # A page session (after signing in with a token) lasts this long without being used.
     web_session_idle_s: int = Field(default=12 * 3600, ge=60)
+    # The demo's sped-up clock: the meter counts this many seconds for every real second of a
+    # ride, so a simulated city running 8 times faster is paid its simulated minutes (`make demo`
+    # sets it to the simulator's speed-up). Always 1 in production.
+    meter_time_scale: float = Field(default=1.0, ge=1.0, le=100.0)
 
     @property
     def ws_transport_max_bytes(self) -> int:
@@ -145,6 +149,8 @@ class Settings(BaseSettings):
             and self.pseudonym_key.get_secret_value() == self.admin_token
         ):
             raise ValueError("COOP_PSEUDONYM_KEY must be a secret of its own, not COOP_ADMIN_TOKEN")
+        if self.env == "production" and self.meter_time_scale != 1.0:
+            raise ValueError("COOP_METER_TIME_SCALE is for the demo; production meters real time")
         if self.ws_ping_interval_s >= self.driver_grace_s:
             raise ValueError(
                 "COOP_WS_PING_INTERVAL_S must be shorter than COOP_DRIVER_GRACE_S, or connected "

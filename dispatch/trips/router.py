@@ -218,7 +218,11 @@ async def complete(
     # completes if the flush fails).
     await _flush_positions(request, trip_id)
     trip = await service.complete(
-        session=session, trip_id=trip_id, driver_id=driver.id, now=utcnow()
+        session=session,
+        trip_id=trip_id,
+        driver_id=driver.id,
+        now=utcnow(),
+        time_scale=request.app.state.settings.meter_time_scale,
     )
     views = await service.views(session=session, trip=trip)
     await push.trip_changed(redis, views)

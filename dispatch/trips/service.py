@@ -655,7 +655,12 @@ async def _require_at_pickup(
 
 
 async def complete(
-    *, session: AsyncSession, trip_id: uuid.UUID, driver_id: uuid.UUID, now: datetime
+    *,
+    session: AsyncSession,
+    trip_id: uuid.UUID,
+    driver_id: uuid.UUID,
+    now: datetime,
+    time_scale: float = 1.0,
 ) -> Trip:
     """Ends the ride: meters the trail, prices it with the trip's agreement version, and hands
     reputation the rateable-trip record, all in one transaction."""
@@ -670,7 +675,8 @@ async def complete(
     points = await locations_service.trail_fixes(
         session=session, trip_id=trip_id, since=current.started_at, until=now
     )
-    duration_s = meter.duration_s(current.started_at, now)
+    # `time_scale` is 1 but in a sped-up demo (COOP_METER_TIME_SCALE): its minutes are paid.
+    duration_s = round(meter.duration_s(current.started_at, now) * time_scale)
     agreement = await bargaining_service.get_version(
         session=session, version=current.agreement_version
     )

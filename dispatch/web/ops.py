@@ -22,7 +22,7 @@ from fastapi.responses import StreamingResponse
 from sqlalchemy.exc import SQLAlchemyError
 
 from bargaining import service as bargaining_service
-from bargaining.dependencies import current_time
+from dispatch.core.clock import current_time
 from dispatch.core.db import SessionDep, utcnow
 from dispatch.core.errors import Forbidden
 from dispatch.trips import figures

@@ -24,12 +24,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bargaining import fares as fare_rules
 from bargaining import router as bargaining_routes
 from bargaining import service as bargaining_service
-from bargaining.dependencies import current_time
+from bargaining.dependencies import ballot_master
 from bargaining.exceptions import InvalidProposal
 from bargaining.schemas import AgreementOut, BallotIn, ProposalCreate, ProposalOut
 from bargaining.terms import terms_to_wire
-from dispatch.core import audit
+from dispatch.core import audit, paging
 from dispatch.core.auth import Principal, Role, hash_token, resolve_digest
+from dispatch.core.clock import Now
 from dispatch.core.db import SessionDep
 from dispatch.core.errors import Forbidden, ProblemError, field_errors
 from dispatch.core.riders.models import Rider
@@ -99,7 +100,6 @@ async def _viewer_for(principal: Principal, session: AsyncSession) -> Viewer:
 
 
 ViewerDep = Annotated[Viewer, Depends(load_viewer)]
-Now = Annotated[datetime, Depends(current_time)]
 
 
 class NotSignedIn(ProblemError):
@@ -279,7 +279,7 @@ async def home(request: Request, viewer: ViewerDep, session: SessionDep, now: No
         grace_s=settings.driver_grace_s,
     )
     report = await reputation_routes.ratings_report(
-        session=session, policy_source=request.app.state.reputation_policy_source
+        session=session, policy_source=request.app.state.reputation_policy_source, now=now
     )
     return render(
         request,
@@ -371,12 +371,10 @@ async def agreement_page(
 
 @router.get("/transparency", response_class=HTMLResponse)
 async def transparency_page(
-    request: Request,
-    viewer: ViewerDep,
-    session: SessionDep,
+    request: Request, viewer: ViewerDep, session: SessionDep, now: Now
 ) -> Response:
     report = await reputation_routes.ratings_report(
-        session=session, policy_source=request.app.state.reputation_policy_source
+        session=session, policy_source=request.app.state.reputation_policy_source, now=now
     )
     register = await reputation_routes.data_register_report()
     # The newest entries on the page; the browser's check reads the whole chain from the API.
@@ -482,8 +480,18 @@ def local_input(value: datetime | None, zone: ZoneInfo) -> str:
     return value.astimezone(zone).strftime("%Y-%m-%dT%H:%M")
 
 
-async def _proposal_list_context(session: AsyncSession, now: datetime) -> dict[str, Any]:
-    proposals = await bargaining_routes.list_proposals(session=session, now=now, status=None)
+async def _proposal_list_context(
+    request: Request, session: AsyncSession, now: datetime
+) -> dict[str, Any]:
+    proposals = await bargaining_routes.list_proposals(
+        request=request,
+        response=Response(),
+        session=session,
+        now=now,
+        status=None,
+        limit=paging.MAX_LIMIT,
+        cursor=None,
+    )
     return {
         "open_proposals": [p for p in proposals if p.status.value == "open"],
         "closed_proposals": [p for p in proposals if p.status.value != "open"],
@@ -513,7 +521,7 @@ async def proposals_page(
         draft=draft,
         errors={},
         preview=None,
-        **await _proposal_list_context(session, now),
+        **await _proposal_list_context(request, session, now),
     )
 
 
@@ -583,7 +591,7 @@ async def draft_proposal(
         draft=draft,
         errors=errors,
         preview=preview,
-        **await _proposal_list_context(session, now),
+        **await _proposal_list_context(request, session, now),
     )
 
 
@@ -625,7 +633,10 @@ async def proposal_page(
     ballot = None
     if viewer.driver is not None:
         ballot = await bargaining_routes.read_own_ballot(
-            proposal_id=proposal_id, driver=viewer.driver, session=session
+            proposal_id=proposal_id,
+            driver=viewer.driver,
+            session=session,
+            master=ballot_master(request),
         )
     return render(
         request,
@@ -656,7 +667,12 @@ async def vote(
     except ValidationError:
         return RedirectResponse(f"/proposals/{proposal_id}", status_code=303)
     await bargaining_routes.cast_ballot(
-        proposal_id=proposal_id, body=ballot_in, driver=driver, session=session, now=now
+        proposal_id=proposal_id,
+        body=ballot_in,
+        driver=driver,
+        session=session,
+        now=now,
+        master=ballot_master(request),
     )
     return RedirectResponse(f"/proposals/{proposal_id}?voted=1", status_code=303)
 
@@ -682,14 +698,15 @@ async def close_vote(
 
 
 @router.get("/me", response_class=HTMLResponse)
-async def me_page(request: Request, viewer: ViewerDep, session: SessionDep) -> Response:
-    return await _me(request, viewer, session, appeal_errors={}, appeal_text={})
+async def me_page(request: Request, viewer: ViewerDep, session: SessionDep, now: Now) -> Response:
+    return await _me(request, viewer, session, now, appeal_errors={}, appeal_text={})
 
 
 async def _me(
     request: Request,
     viewer: Viewer,
     session: AsyncSession,
+    now: datetime,
     *,
     appeal_errors: dict[str, str],
     appeal_text: dict[str, str],
@@ -701,10 +718,18 @@ async def _me(
     if viewer.driver is not None:
         key = get_pseudonym_key(request)
         context["ratings"] = await reputation_routes.my_ratings(
-            driver=viewer.driver, session=session, policy_source=policy_source, key=key
+            request=request,
+            response=Response(),
+            driver=viewer.driver,
+            session=session,
+            policy_source=policy_source,
+            key=key,
+            now=now,
+            limit=paging.MAX_LIMIT,
+            cursor=None,
         )
         context["reputation"] = await reputation_routes.my_reputation(
-            driver=viewer.driver, session=session, policy_source=policy_source
+            driver=viewer.driver, session=session, policy_source=policy_source, now=now
         )
         context["support_cases"] = await reputation_service.support_cases_of(
             session=session, driver_id=viewer.driver.id
@@ -720,6 +745,7 @@ async def appeal(
     request: Request,
     viewer: ViewerDep,
     session: SessionDep,
+    now: Now,
     rating: Annotated[str, Form(alias="rating_id", max_length=64)] = "",
     statement: Annotated[str, Form(max_length=20_000)] = "",
     csrf: Annotated[str, Form(max_length=256)] = "",
@@ -738,6 +764,7 @@ async def appeal(
             request,
             viewer,
             session,
+            now,
             appeal_errors={str(rating_id): reasons},
             appeal_text={str(rating_id): statement},
             status_code=200,
@@ -749,6 +776,7 @@ async def appeal(
         session=session,
         policy_source=request.app.state.reputation_policy_source,
         key=get_pseudonym_key(request),
+        now=now,
     )
     return RedirectResponse("/me#ratings", status_code=303)
 
@@ -757,14 +785,17 @@ async def appeal(
 
 
 @router.get("/review", response_class=HTMLResponse)
-async def review_page(request: Request, viewer: ViewerDep, session: SessionDep) -> Response:
-    return await _review(request, viewer, session, errors={}, texts={})
+async def review_page(
+    request: Request, viewer: ViewerDep, session: SessionDep, now: Now
+) -> Response:
+    return await _review(request, viewer, session, now, errors={}, texts={})
 
 
 async def _review(
     request: Request,
     viewer: Viewer,
     session: AsyncSession,
+    now: datetime,
     *,
     errors: dict[str, str],
     texts: dict[str, str],
@@ -773,11 +804,27 @@ async def _review(
     reviewer = await get_reviewer(await _driver_of(viewer, session))
     key = get_pseudonym_key(request)
     appeals = await reputation_routes.list_appeals(
-        driver=reviewer, session=session, key=key, status_filter="open"
+        request=request,
+        response=Response(),
+        driver=reviewer,
+        session=session,
+        key=key,
+        now=now,
+        status_filter="open",
+        limit=paging.MAX_LIMIT,
+        cursor=None,
     )
     trips = {a.rating.trip_id: await session.get(Trip, a.rating.trip_id) for a in appeals}
     decided = await reputation_routes.list_appeals(
-        driver=reviewer, session=session, key=key, status_filter="decided"
+        request=request,
+        response=Response(),
+        driver=reviewer,
+        session=session,
+        key=key,
+        now=now,
+        status_filter="decided",
+        limit=paging.MAX_LIMIT,
+        cursor=None,
     )
     return render(
         request,
@@ -798,6 +845,7 @@ async def decide(
     request: Request,
     viewer: ViewerDep,
     session: SessionDep,
+    now: Now,
     outcome: Annotated[str, Form(max_length=32)] = "",
     reason: Annotated[str, Form(max_length=20_000)] = "",
     csrf: Annotated[str, Form(max_length=256)] = "",
@@ -812,6 +860,7 @@ async def decide(
             request,
             viewer,
             session,
+            now,
             errors={str(appeal_id): reasons},
             texts={str(appeal_id): reason},
             status_code=200,
@@ -824,6 +873,7 @@ async def decide(
         redis=request.app.state.redis,
         policy_source=request.app.state.reputation_policy_source,
         key=get_pseudonym_key(request),
+        now=now,
     )
     return RedirectResponse("/review", status_code=303)
 
