@@ -147,7 +147,9 @@ async def resolve(*, session: AsyncSession, token: str, settings: Any) -> Princi
     return await resolve_digest(session=session, digest=hash_token(token), settings=settings)
 
 
-async def resolve_digest(*, session: AsyncSession, digest: bytes, settings: Any) -> Principal | None:
+async def resolve_digest(
+    *, session: AsyncSession, digest: bytes, settings: Any
+) -> Principal | None:
     """Who holds the token with this SHA-256, or None if it is unknown, revoked or expired: the
     one check behind bearer tokens and the web pages' sessions (which keep only the digest), so
     both accept and refuse the same tokens."""

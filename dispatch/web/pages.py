@@ -734,9 +734,12 @@ async def _me(
         context["support_cases"] = await reputation_service.support_cases_of(
             session=session, driver_id=viewer.driver.id
         )
-    if viewer.rider is not None:
+    if viewer.rider is not None and viewer.principal is not None:
         trips = await figures.trips_of_rider(session=session, rider_id=viewer.rider.id)
-        context["trips"] = [await trips_service.view(session=session, trip=t) for t in trips]
+        context["trips"] = [
+            await trips_service.view_for(session=session, trip=t, principal=viewer.principal)
+            for t in trips
+        ]
     return render(request, "me.html", viewer, status_code=status_code, **context)
 
 

@@ -104,9 +104,7 @@ async def current(
     except (ValueError, KeyError, TypeError):
         await redis.delete(key)
         return None
-    principal = await resolve_digest(
-        session=session, digest=digest, settings=settings
-    )
+    principal = await resolve_digest(session=session, digest=digest, settings=settings)
     if principal is None:  # the token was revoked or has expired since: the session ends
         await redis.delete(key)
         return None
