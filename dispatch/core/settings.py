@@ -128,6 +128,8 @@ class Settings(BaseSettings):
             self.database_url = f"postgresql+asyncpg://coop@/coop?host={(data_dir / 'pg')}"
         if not self.redis_url:
             self.redis_url = f"unix://{data_dir / 'redis' / 'redis.sock'}"
+        if self.env == "production" and self.meter_time_scale != 1.0:
+            raise ValueError("COOP_METER_TIME_SCALE is for the demo; production meters real time")
         if self.env == "production":
             problem = weak_admin_token(self.admin_token)
             if problem is not None:
@@ -149,8 +151,6 @@ class Settings(BaseSettings):
             and self.pseudonym_key.get_secret_value() == self.admin_token
         ):
             raise ValueError("COOP_PSEUDONYM_KEY must be a secret of its own, not COOP_ADMIN_TOKEN")
-        if self.env == "production" and self.meter_time_scale != 1.0:
-            raise ValueError("COOP_METER_TIME_SCALE is for the demo; production meters real time")
         if self.ws_ping_interval_s >= self.driver_grace_s:
             raise ValueError(
                 "COOP_WS_PING_INTERVAL_S must be shorter than COOP_DRIVER_GRACE_S, or connected "
