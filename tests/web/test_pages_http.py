@@ -185,11 +185,8 @@ async def test_the_api_docs_are_served_without_any_outside_asset(client: AsyncCl
         assert page.status_code == 200
         assert not re.search(r'(src|href)="https?://', page.text), path
     schema = (await client.get("/openapi.json")).json()
-    assert schema["components"]["securitySchemes"]["HTTPBearer"] == {
-        "type": "http",
-        "scheme": "bearer",
-        "description": "An account's token: `Authorization: Bearer <token>`",
-    }
+    scheme = schema["components"]["securitySchemes"]["bearer"]
+    assert (scheme["type"], scheme["scheme"]) == ("http", "bearer")
     asset = await client.get("/static/vendor/redoc-2.5.1/redoc.standalone.js")
     assert asset.status_code == 200 and "cdn.redoc.ly" not in asset.text
 
