@@ -8,7 +8,7 @@ LOCALDEV := $(PY) -m dispatch.core.localdev
 
 .PHONY: venv services demo serve test check lint format typecheck imports architecture stop messages \
 	agreement-schema docs \
-	bench load clean \
+	bench load chaos clean \
 	bench-realtime bench-quick bench-realtime-quick
 
 venv: $(VENV)/.installed
@@ -96,6 +96,10 @@ LOAD_TIME ?= 60s
 load: venv ## Locust riders and drivers against a local service for LOAD_TIME, then the invariants
 	@$(LOCALDEV) run -- $(PY) -m loadtests.run --users $(LOAD_USERS) \
 	  --spawn-rate $(LOAD_SPAWN_RATE) --time $(LOAD_TIME)
+
+CHAOS_ARGS ?=
+chaos: venv ## two workers under a simulated city while PostgreSQL, Redis and a worker fail (10 min)
+	$(PY) -m loadtests.chaos $(CHAOS_ARGS)
 
 stop: ## stop the private instances of this COOP_DATA_DIR
 	@$(PYTHON) -m dispatch.core.localdev down

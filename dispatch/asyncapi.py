@@ -67,13 +67,16 @@ CHANNELS: dict[str, dict[str, str]] = {
         "address": "/v1/ws/driver",
         "title": "Driver socket",
         "description": "A driver's connection: positions and availability in; offers, trip "
-        "changes and appeal decisions out. Authenticate with a driver token.",
+        "changes and appeal decisions out. Authenticate with a driver token. Every frame the "
+        "service sends also carries `seq`, the socket's sequence number (1 for the hello, then "
+        "one more per frame): a gap means frames were missed, so reconnect for the current state.",
     },
     RIDER: {
         "address": "/v1/ws/rider",
         "title": "Rider socket",
         "description": "A rider's connection: trip changes and the driver's position out. "
-        "Authenticate with a rider token.",
+        "Authenticate with a rider token. Every frame the service sends also carries `seq`, "
+        "the socket's sequence number (1 for the hello, then one more per frame).",
     },
 }
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import sys
 import time
 import uuid
@@ -153,6 +154,7 @@ class DelayProbe:
         self.env = env
         self.sampled = {d.id: d for d in drivers if d.sent_at is not None}
         self.delays: list[float] = []
+        self.timed: list[tuple[float, float]] = []  # (seen at, delay), for the overload run
         self._seen: dict[uuid.UUID, int] = {}
         self._task: asyncio.Task[None] | None = None
 
@@ -188,7 +190,9 @@ class DelayProbe:
                     sent = self.sampled[driver_id].sent_at
                     assert sent is not None
                     if seq in sent:
-                        self.delays.append(seen_at - sent.pop(seq))
+                        delay = seen_at - sent.pop(seq)
+                        self.delays.append(delay)
+                        self.timed.append((seen_at, delay))
                 await asyncio.sleep(POLL_S)
         finally:
             await connection.close()
@@ -406,6 +410,159 @@ def report(steps: list[Step], args: argparse.Namespace, elapsed_s: float) -> str
     return "\n".join(lines)
 
 
+@dataclass
+class Overload:
+    """One worker offered its sustained rate, then twice it for `overload_s`, then the sustained
+    rate again."""
+
+    setup: str
+    rate: float
+    sustained_visible: float = 0.0
+    sustained_p50: float = 0.0
+    sustained_p99: float = 0.0
+    overload_sent: float = 0.0
+    overload_visible: float = 0.0
+    overload_p50: float = 0.0
+    overload_p99: float = 0.0
+    flushes_per_s: float = 0.0
+    shed_per_s: float = 0.0
+    rss_mib: list[float] = field(default_factory=list)  # before, peak during, after
+    recovered_after_s: float | None = None
+    after_p99: float = 0.0
+
+
+async def _window(
+    env: BenchEnv,
+    server: ServiceProcess,
+    sender: Sender,
+    probe: DelayProbe,
+    seconds: float,
+    rss: list[float],
+) -> tuple[float, float, list[float], dict[str, float]]:
+    """Visible per second, sent per second, delays, and /metrics deltas over `seconds`."""
+    import psutil
+
+    probe.delays.clear()
+    first, sent0, t0 = await visible(env), sender.sent, time.monotonic()
+    metrics0 = await scrape(server.base_url)
+    process = psutil.Process(server.pid)
+    end = t0 + seconds
+    while time.monotonic() < end:
+        await asyncio.sleep(min(1.0, max(0.0, end - time.monotonic())))
+        with contextlib.suppress(psutil.Error):
+            rss.append(process.memory_info().rss / 2**20)
+    last, sent1, t1 = await visible(env), sender.sent, time.monotonic()
+    metrics1 = await scrape(server.base_url)
+    moved = sum(advance(first.get(d, 0), seq) for d, seq in last.items())
+    deltas = {
+        name: (value(metrics1, name) - value(metrics0, name)) / (t1 - t0)
+        for name in ("coop_location_flushes_total", "coop_location_reports_shed_total")
+    }
+    return moved / (t1 - t0), (sent1 - sent0) / (t1 - t0), list(probe.delays), deltas
+
+
+async def run_overload(
+    env: BenchEnv, members: list[Member], args: argparse.Namespace, backpressure: bool
+) -> Overload:
+    setup = "1 worker" + ("" if backpressure else ", backpressure off")
+    result = Overload(setup, args.overload)
+    overrides = {"COOP_LOCATION_BACKPRESSURE": "true" if backpressure else "false"}
+    server = env.service(f"overload-{'on' if backpressure else 'off'}", **overrides)
+    spots = positions_in_area(len(members), seed=6)
+    drivers = [
+        Driver(m.id, p.lat, p.lon, sent_at={} if i % SAMPLE_EVERY == 0 else None)
+        for i, (m, p) in enumerate(zip(members, spots, strict=True))
+    ]
+    await env.fetch("TRUNCATE location_driver_position")
+    server.start()
+    clients: list[WsClient] = []
+    try:
+        await server.wait_ready_async("/readyz")
+        clients, errors = await open_sockets(
+            server.base_url, "/v1/ws/driver", [m.token for m in members], ready_on("hello")
+        )
+        if errors:
+            raise RuntimeError(f"{len(errors)} sockets failed: {errors[:3]}")
+        clients.sort(key=lambda c: c.index)
+        freeze_generator()
+        probe = DelayProbe(env, drivers)
+        probe.start()
+        rss: list[float] = []
+        sender = Sender(clients, drivers)
+        sender.start(args.overload)
+        await asyncio.sleep(args.warmup)
+        result.sustained_visible, _, delays, _ = await _window(
+            env, server, sender, probe, args.window, rss
+        )
+        result.sustained_p50 = median(delays)
+        result.sustained_p99 = percentile(delays, 99)
+        result.rss_mib.append(max(rss))
+        await sender.stop()
+        log(f"{setup}: sustained {result.sustained_visible:.0f}/s visible; now twice the rate")
+        sender = Sender(clients, drivers)
+        sender.start(args.overload * 2)
+        rss.clear()
+        (
+            result.overload_visible,
+            result.overload_sent,
+            delays,
+            deltas,
+        ) = await _window(env, server, sender, probe, args.overload_s, rss)
+        result.overload_p50 = median(delays)
+        result.overload_p99 = percentile(delays, 99)
+        result.flushes_per_s = deltas["coop_location_flushes_total"]
+        result.shed_per_s = deltas["coop_location_reports_shed_total"]
+        result.rss_mib.append(max(rss))
+        await sender.stop()
+        log(f"{setup}: overloaded {result.overload_visible:.0f}/s visible; back to the rate")
+        sender = Sender(clients, drivers)
+        switched = time.time()
+        probe.timed.clear()
+        sender.start(args.overload)
+        rss.clear()
+        await _window(env, server, sender, probe, args.recovery_s, rss)
+        result.rss_mib.append(rss[-1])
+        await sender.stop()
+        await probe.stop()
+        normal = max(2 * result.sustained_p99, 1.0)
+        # Recovered from the first second after which no sampled delay is above normal.
+        late = [seen for seen, delay in probe.timed if delay > normal]
+        result.recovered_after_s = (max(late) - switched) if late else 0.0
+        after = [delay for seen, delay in probe.timed if seen - switched > 10]
+        result.after_p99 = percentile(after, 99) if after else 0.0
+    finally:
+        for client in clients:
+            client.close()
+        await asyncio.sleep(1.0)
+        server.stop()
+    return result
+
+
+def overload_report(results: list[Overload], args: argparse.Namespace) -> str:
+    lines = [
+        f"\n{machine_line()}",
+        f"{args.drivers} drivers; sustained rate {args.overload:.0f}/s, then "
+        f"{2 * args.overload:.0f}/s for {args.overload_s:g} s, then {args.overload:.0f}/s again",
+        "",
+        "| setup | sustained: visible /s, p50 / p99 ms | offered 2x: sent /s | **visible /s** "
+        "(share of sustained) | p50 / p99 ms | flushes /s | shed /s | RSS MiB before / peak / "
+        "after | back to normal latency after |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in results:
+        share = r.overload_visible / r.sustained_visible if r.sustained_visible else 0.0
+        recovered = "-" if r.recovered_after_s is None else f"{r.recovered_after_s:.1f} s"
+        lines.append(
+            f"| {r.setup} | {r.sustained_visible:,.0f}, {ms(r.sustained_p50)} / "
+            f"{ms(r.sustained_p99)} | {r.overload_sent:,.0f} | **{r.overload_visible:,.0f}** "
+            f"({share:.0%}) | {ms(r.overload_p50)} / {ms(r.overload_p99)} | "
+            f"{r.flushes_per_s:.1f} | {r.shed_per_s:,.0f} | "
+            + " / ".join(f"{v:.0f}" for v in r.rss_mib)
+            + f" | {recovered} (p99 after 10 s: {ms(r.after_p99)} ms) |"
+        )
+    return "\n".join(lines)
+
+
 async def run(args: argparse.Namespace) -> int:
     limit = raise_open_files_limit()
     if limit < args.drivers + 500:
@@ -417,6 +574,12 @@ async def run(args: argparse.Namespace) -> int:
     log(f"{len(members)} drivers written to the bench database")
     overrides = {"COOP_GC_STATS": "true"} if args.gc_stats else {}
     overrides.update(dict(item.split("=", 1) for item in args.env))
+    if args.overload:
+        results = [await run_overload(env, members, args, backpressure=True)]
+        if args.baseline:
+            results.append(await run_overload(env, members, args, backpressure=False))
+        print(overload_report(results, args))
+        return 0
     steps: list[Step] = []
     if args.baseline:
         steps += await run_setup(
@@ -459,6 +622,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pause", type=float, default=3.0, help="seconds between steps")
     parser.add_argument("--no-baseline", dest="baseline", action="store_false")
     parser.add_argument("--no-gc-stats", dest="gc_stats", action="store_false")
+    parser.add_argument(
+        "--overload",
+        type=float,
+        metavar="RATE",
+        help="instead of the steps: one worker at RATE (its sustained rate), then twice it for "
+        "--overload-s, then RATE again; with backpressure, and off as the baseline",
+    )
+    parser.add_argument("--overload-s", type=float, default=60.0)
+    parser.add_argument("--recovery-s", type=float, default=30.0)
     parser.add_argument(
         "--env", action="append", default=[], metavar="COOP_X=VALUE", help="service settings"
     )

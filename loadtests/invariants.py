@@ -9,7 +9,10 @@
 - no driver ever held two trips at once: the intervals from `assigned_at` to `ended_at` (open:
   to infinity) of one driver's trips never overlap;
 - a trip with a driver has exactly one accepted offer, from that driver; no offer is still
-  pending long after it expired.
+  pending long after it expired;
+- no trip is stuck: no open trip's driver has been without a socket (no sign of life) for
+  longer than `stuck_s` (the driver grace period, plus slack);
+- no offer was accepted twice, and every `undelivered` offer had no receipt.
 Exit status 0 when everything holds, 1 otherwise (each violation is listed).
 """
 
@@ -128,6 +131,31 @@ CHECKS: tuple[Check, ...] = (
         """,
     ),
     Check(
+        "stuck_trip",
+        "no open trip's driver has been without a socket for longer than the grace allows",
+        """
+        SELECT t.id, t.status FROM trip t
+        LEFT JOIN location_driver_position p ON p.driver_id = t.driver_id
+        WHERE t.requested_at >= CAST(:since AS timestamptz)
+          AND t.status IN ('assigned', 'arrived', 'in_progress')
+          AND coalesce(p.last_seen_at, t.assigned_at)
+              < CAST(:now AS timestamptz) - make_interval(secs => :stuck_s)
+        """,
+    ),
+    Check(
+        "offer_accepted_twice",
+        "no trip has two accepted offers; no undelivered offer has a receipt",
+        """
+        SELECT trip_id, count(*) FROM trip_offer
+        WHERE created_at >= CAST(:since AS timestamptz) AND status = 'accepted'
+        GROUP BY trip_id HAVING count(*) > 1
+        UNION ALL
+        SELECT trip_id, 1 FROM trip_offer
+        WHERE created_at >= CAST(:since AS timestamptz) AND status = 'undelivered'
+          AND delivered_at IS NOT NULL
+        """,
+    ),
+    Check(
         "stale_offer",
         "no offer is still pending well after it expired",
         """
@@ -172,6 +200,7 @@ async def check(
     now: datetime | None = None,
     slack_s: float = 60.0,
     max_open_s: float = 3 * 3600.0,
+    stuck_s: float = 300.0,
 ) -> Report:
     """Runs every check on trips requested since `since` (all trips by default)."""
     params = {
@@ -179,6 +208,7 @@ async def check(
         "now": now or datetime.now(UTC),
         "slack_s": slack_s,
         "max_open_s": max_open_s,
+        "stuck_s": stuck_s,
     }
     report = Report()
     counts = await connection.execute(

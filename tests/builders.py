@@ -106,12 +106,14 @@ async def live_server(app: FastAPI, *, startup_timeout_s: float = 30.0) -> Async
 class SocketClient:
     """A WebSocket client for tests: sends frames, and waits (with a timeout) for the next frame
     of a given type, keeping every frame it read in `seen`. Pings are answered (and skipped
-    unless waited for)."""
+    unless waited for). Every frame's `seq` is checked to follow the last one, and taken off
+    the frame (`last_seq` keeps it)."""
 
     def __init__(self, connection: Any) -> None:
         self.connection = connection
         self.seen: list[dict[str, Any]] = []
         self._unread: list[dict[str, Any]] = []
+        self.last_seq = 0
 
     async def send(self, frame: dict[str, Any] | str) -> None:
         await self.connection.send(frame if isinstance(frame, str) else json.dumps(frame))
@@ -119,6 +121,9 @@ class SocketClient:
     async def _read(self, timeout_s: float) -> dict[str, Any]:
         raw = await asyncio.wait_for(self.connection.recv(), timeout_s)
         frame: dict[str, Any] = json.loads(raw)
+        seq = frame.pop("seq", None)
+        assert seq == self.last_seq + 1, f"frame {frame} has seq {seq} after {self.last_seq}"
+        self.last_seq = seq
         self.seen.append(frame)
         if frame.get("type") == "ping":
             await self.send({"type": "pong"})

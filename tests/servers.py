@@ -86,3 +86,47 @@ def service_process(settings: Settings, log_path: Path, **overrides: str) -> Ser
     )
     env.update(overrides)
     return ServiceProcess(host="127.0.0.1", port=free_port(), log_path=log_path, env=env)
+
+
+class UnixRelay:
+    """A relay from a Unix socket of its own to another one (a Redis's), which the test can cut
+    (every connection through it is dropped, new ones refused) and restore."""
+
+    def __init__(self, listen: Path, upstream: Path) -> None:
+        self.listen = listen
+        self.upstream = upstream
+        self.server: asyncio.Server | None = None
+        self.writers: set[asyncio.StreamWriter] = set()
+
+    @property
+    def redis_url(self) -> str:
+        return f"unix://{self.listen}"
+
+    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while data := await reader.read(65536):
+                writer.write(data)
+                await writer.drain()
+        except (ConnectionError, OSError):
+            pass
+        writer.close()
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        up_reader, up_writer = await asyncio.open_unix_connection(str(self.upstream))
+        self.writers |= {writer, up_writer}
+        await asyncio.gather(self._pipe(reader, up_writer), self._pipe(up_reader, writer))
+
+    async def start(self) -> None:
+        self.listen.unlink(missing_ok=True)
+        self.server = await asyncio.start_unix_server(self._handle, path=str(self.listen))
+
+    async def cut(self) -> None:
+        if self.server is None:
+            return
+        self.server.close()
+        for writer in self.writers:
+            writer.close()
+        self.writers.clear()
+        await self.server.wait_closed()
+        self.server = None
+        self.listen.unlink(missing_ok=True)

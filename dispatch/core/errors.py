@@ -6,14 +6,20 @@ Unexpected exceptions answer 500 with a correlation id and are logged; no stack 
 
 from __future__ import annotations
 
+import logging
 from typing import Any, ClassVar
 
+import asyncpg
+import redis.exceptions
+import sqlalchemy.exc
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from dispatch.core.observability import internal_error_body, log_unexpected, request_id_var
+
+logger = logging.getLogger("coop.errors")
 
 PROBLEM_JSON = "application/problem+json"
 
@@ -104,6 +110,78 @@ def problem_body(status: int, type_: str, title: str, detail: str, **extra: Any)
     return {"type": type_, "title": title, "status": status, "detail": detail, **extra}
 
 
+# How long a client should wait before retrying when PostgreSQL or Redis is unreachable.
+RETRY_AFTER_S = 5
+
+# What a lost connection to PostgreSQL looks like, below SQLAlchemy's wrapping: the server gone
+# (a restart, a network cut), starting up or shutting down, or a pool that could not connect.
+_DATABASE_DOWN: tuple[type[BaseException], ...] = (
+    asyncpg.exceptions.ConnectionDoesNotExistError,
+    asyncpg.exceptions.InterfaceError,
+    asyncpg.exceptions.CannotConnectNowError,
+    asyncpg.exceptions.AdminShutdownError,
+    asyncpg.exceptions.CrashShutdownError,
+    asyncpg.exceptions.PostgresConnectionError,
+    sqlalchemy.exc.TimeoutError,  # no pooled connection could be had in time
+)
+_REDIS_DOWN: tuple[type[BaseException], ...] = (
+    redis.exceptions.ConnectionError,
+    redis.exceptions.TimeoutError,
+    redis.exceptions.BusyLoadingError,
+)
+
+
+def _chain(exc: BaseException) -> list[BaseException]:
+    seen: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and current not in seen and len(seen) < 16:
+        seen.append(current)
+        current = current.__cause__ or current.__context__
+    return seen
+
+
+def dependency_down(exc: BaseException) -> str | None:
+    """`database` or `redis` when `exc` says that dependency could not be reached (so the
+    request may be retried once it is back), None for any other failure."""
+    for link in _chain(exc):
+        if isinstance(link, _REDIS_DOWN):
+            return "redis"
+        if isinstance(link, _DATABASE_DOWN):
+            return "database"
+        if isinstance(link, sqlalchemy.exc.DBAPIError) and link.connection_invalidated:
+            return "database"
+    for link in _chain(exc):
+        # A socket that could not be opened or broke (refused, reset, timed out, no such file):
+        # every network client here is PostgreSQL's or Redis's, and Redis's errors are wrapped.
+        if isinstance(link, OSError) and not isinstance(link, redis.exceptions.RedisError):
+            return "database"
+    return None
+
+
+class DependencyUnavailable(ProblemError):
+    status = 503
+    type = "dependency_unavailable"
+    title = "A service this needs is unreachable"
+
+    def __init__(self, dependency: str) -> None:
+        name = "PostgreSQL" if dependency == "database" else "Redis"
+        super().__init__(
+            f"The {dependency} ({name}) cannot be reached just now; nothing was changed unless "
+            f"this says so. Retry in {RETRY_AFTER_S} s.",
+            dependency=dependency,
+        )
+
+
+def dependency_response(dependency: str) -> JSONResponse:
+    problem = DependencyUnavailable(dependency)
+    return JSONResponse(
+        problem.body(),
+        status_code=problem.status,
+        media_type=PROBLEM_JSON,
+        headers={"Retry-After": str(RETRY_AFTER_S)},
+    )
+
+
 def problem_response(
     status: int, type_: str, title: str, detail: str, **extra: Any
 ) -> JSONResponse:
@@ -165,9 +243,23 @@ async def _http_handler(request: Request, exc: Exception) -> JSONResponse:
     return response
 
 
+async def _dependency_handler(request: Request, exc: Exception) -> JSONResponse:
+    """PostgreSQL or Redis unreachable: 503 with Retry-After. Any other failure of theirs goes
+    on to `RequestContextMiddleware`, which answers and logs every unexpected error."""
+    dependency = dependency_down(exc)
+    if dependency is None:
+        raise exc
+    logger.warning("%s unreachable: %s: %s", dependency, type(exc).__name__, exc)
+    return dependency_response(dependency)
+
+
 async def _unexpected_handler(request: Request, exc: Exception) -> JSONResponse:
     """The last resort, for a failure outside `RequestContextMiddleware` (which answers and logs
     every other one the same way)."""
+    dependency = dependency_down(exc)
+    if dependency is not None:
+        logger.warning("%s unreachable: %s: %s", dependency, type(exc).__name__, exc)
+        return dependency_response(dependency)
     correlation_id = request.scope.get("coop_request_id") or request_id_var.get() or "-"
     log_unexpected(exc, scope=request.scope, correlation_id=correlation_id)
     return JSONResponse(
@@ -182,4 +274,14 @@ def register(app: FastAPI) -> None:
     app.add_exception_handler(ProblemError, _problem_handler)
     app.add_exception_handler(RequestValidationError, _validation_handler)
     app.add_exception_handler(StarletteHTTPException, _http_handler)
+    # Database and Redis failures are answered here rather than by the last-resort handler
+    # below (which re-raises to the server after answering): an outage is an expected event.
+    for kind in (
+        OSError,
+        sqlalchemy.exc.SQLAlchemyError,
+        redis.exceptions.RedisError,
+        asyncpg.exceptions.PostgresError,
+        asyncpg.exceptions.InterfaceError,
+    ):
+        app.add_exception_handler(kind, _dependency_handler)
     app.add_exception_handler(Exception, _unexpected_handler)

@@ -13,9 +13,18 @@ from dispatch.core.state import CoreState, state_of
 Redis = aioredis.Redis
 
 
+# No command waits longer than this for Redis's answer: a paused or cut-off server must turn into
+# an error (a 503, a resync) rather than a request that hangs.
+SOCKET_TIMEOUT_S = 3.0
+
+
 def create_redis(redis_url: str) -> Redis:
     return aioredis.Redis.from_url(
-        redis_url, decode_responses=True, socket_connect_timeout=2, health_check_interval=30
+        redis_url,
+        decode_responses=True,
+        socket_connect_timeout=2,
+        socket_timeout=SOCKET_TIMEOUT_S,
+        health_check_interval=30,
     )
 
 

@@ -56,6 +56,9 @@ class Settings(BaseSettings):
     ws_max_frame_bytes: int = Field(default=4096, ge=256)
     # Buffered driver positions are written to PostGIS this often, one statement per flush.
     location_flush_interval_ms: int = Field(default=250, ge=10)
+    # While flushes fall behind, shed the location frames of the busiest sockets (an
+    # `overloaded` error frame) so flushes keep completing; off only to measure without it.
+    location_backpressure: bool = True
     # The region this worker matches (one matcher leader per region across all workers).
     matcher_region: str = Field(default="montreal", min_length=1, max_length=64)
     # The K of the nearest-neighbour search within the pickup radius: drivers per request, or

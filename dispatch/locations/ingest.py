@@ -46,6 +46,13 @@ MAX_BUFFERED_TRAIL_POINTS = 100_000
 # and the rider's map); beyond it a report only moves the latest position, so a runaway app
 # cannot flood the trail.
 MAX_TRAIL_POINTS_PER_DRIVER = 50
+# Flushes are behind when one runs longer than this (or none ended for four times it while
+# reports wait).
+CONGESTED_AFTER_S = 2.0
+# While they are, a driver's location reports are taken at most this often (the gap doubles
+# while the congestion lasts, up to the maximum): the rest are shed, and counted.
+MIN_SHED_GAP_S = 1.0
+MAX_SHED_GAP_S = 8.0
 # A driver's app reports every few seconds, more often on a trip; one report per 100 ms is the
 # most a socket may send (docs/protocol.md): faster ones are refused with `rate_limited`.
 MIN_REPORT_INTERVAL = timedelta(milliseconds=100)
@@ -171,8 +178,25 @@ class FlushResult:
 class LocationIngest:
     """The process's buffer of driver reports and its bulk writer."""
 
-    def __init__(self, *, engine: AsyncEngine, redis: Redis, grace_s: float) -> None:
+    def __init__(
+        self,
+        *,
+        engine: AsyncEngine,
+        redis: Redis,
+        grace_s: float,
+        max_trail_points: int = MAX_BUFFERED_TRAIL_POINTS,
+        backpressure: bool = True,
+    ) -> None:
         self._engine = engine
+        self._max_trail_points = max_trail_points
+        self._backpressure = backpressure
+        self._last_attempt = time.monotonic()  # when the last flush ended, written or not
+        self._flush_started: float | None = None
+        self._shed_gap_s = 0.0
+        self._periodic = False  # `run` flushes by itself (not so in tests, which call flush())
+        self.flush_failures = 0
+        self.trail_points_dropped = 0
+        self.reports_shed = 0
         self._redis = redis
         self._grace_s = grace_s
         self._latest: dict[uuid.UUID, _Latest] = {}
@@ -314,9 +338,12 @@ class LocationIngest:
         )
         self.reports_received += 1
         count = self._trail_counts.get(driver_id, 0)
-        if count < MAX_TRAIL_POINTS_PER_DRIVER and len(self._trail) < MAX_BUFFERED_TRAIL_POINTS:
+        if count < MAX_TRAIL_POINTS_PER_DRIVER:
             self._trail_counts[driver_id] = count + 1
             self._trail.append(_TrailPoint(driver_id, lat, lon, received_at, segment_start))
+            if len(self._trail) > self._max_trail_points:
+                del self._trail[0]  # the buffer is bounded: the oldest goes first
+                self.trail_points_dropped += 1
 
     def touch(self, driver_id: uuid.UUID, at: datetime) -> None:
         """Buffers a sign of life without a position (the socket's ping loop calls it)."""
@@ -336,12 +363,18 @@ class LocationIngest:
             if latest:
                 self._sweep_checks(max(row.seen_at for row in latest.values()))
             if not latest and not trail and not implausible:
+                self._last_attempt = time.monotonic()
                 return FlushResult(0, 0, 0)
+            self._flush_started = time.monotonic()
             try:
                 moved = await self._write(latest, trail, implausible)
-            except Exception:
+            except BaseException:
+                self.flush_failures += 1
                 self._requeue(latest, trail, implausible)
                 raise
+            finally:
+                self._flush_started = None
+                self._last_attempt = time.monotonic()
             self.flushes += 1
         told = await self._tell_riders(moved)
         return FlushResult(len(latest), len(trail), told)
@@ -405,8 +438,9 @@ class LocationIngest:
                 row.seen_at = max(row.seen_at, newer.seen_at)
                 self._latest[driver_id] = row
         merged = trail + self._trail
-        if len(merged) > MAX_BUFFERED_TRAIL_POINTS:
-            dropped = len(merged) - MAX_BUFFERED_TRAIL_POINTS
+        if len(merged) > self._max_trail_points:
+            dropped = len(merged) - self._max_trail_points
+            self.trail_points_dropped += dropped
             logger.warning("dropping the %d oldest unwritten trail points", dropped)
             merged = merged[dropped:]
         self._trail = merged
@@ -428,15 +462,69 @@ class LocationIngest:
         return len(moved)
 
     async def run(self, interval_s: float) -> None:
-        """Flushes every `interval_s` until cancelled; a failed flush is retried next time."""
+        """Flushes every `interval_s` until cancelled; a failed flush is retried next time (the
+        buffer keeps what it could not write, bounded)."""
+        failing = False
+        self._periodic = True
         while True:
             await asyncio.sleep(interval_s)
+            started = time.monotonic()
             try:
                 await self.flush()
+                if failing:
+                    logger.info("driver positions are written again")
+                failing = False
             except asyncio.CancelledError:
                 raise
-            except Exception:
-                logger.exception("flushing driver positions failed; retrying")
+            except Exception as exc:
+                if not failing:  # once per outage, not four times a second
+                    logger.warning("flushing driver positions failed (%s); buffering", exc)
+                failing = True
+            self._adjust_shedding(time.monotonic() - started, interval_s)
+
+    @property
+    def buffered_trail_points(self) -> int:
+        return len(self._trail)
+
+    @property
+    def congested(self) -> bool:
+        """Flushes are falling behind: one has run for too long, or none ended lately while
+        reports wait. (A database that is away is not congestion: reports are then buffered.)"""
+        now = time.monotonic()
+        started = self._flush_started
+        if started is not None and now - started > CONGESTED_AFTER_S:
+            return True
+        return (
+            self._periodic
+            and bool(self._latest)
+            and now - self._last_attempt > CONGESTED_AFTER_S * 4
+        )
+
+    def takes(self, last_taken: float, now: float) -> bool:
+        """Backpressure: whether a socket whose previous location frame was taken at
+        `last_taken` (monotonic) may have this one taken. Always, unless flushes fall behind:
+        then a driver's frames are taken at most every `shed_gap_s`, a gap that doubles while the
+        congestion lasts (up to MAX_SHED_GAP_S) and shrinks back once flushes keep up. The
+        newest position of each driver still arrives within the gap."""
+        if self._shed_gap_s <= 0.0:
+            if not self._backpressure or not self.congested:
+                return True
+            self._shed_gap_s = MIN_SHED_GAP_S
+        if now - last_taken >= self._shed_gap_s:
+            return True
+        self.reports_shed += 1
+        return False
+
+    def _adjust_shedding(self, took_s: float, interval_s: float) -> None:
+        if not self._backpressure:
+            return
+        if took_s > CONGESTED_AFTER_S or self.congested:
+            self._shed_gap_s = min(MAX_SHED_GAP_S, max(MIN_SHED_GAP_S, self._shed_gap_s * 2))
+        elif took_s < interval_s and self._shed_gap_s > 0.0:
+            self._shed_gap_s = self._shed_gap_s / 2 if self._shed_gap_s > MIN_SHED_GAP_S else 0.0
+
+    async def close(self) -> None:
+        """Nothing of its own to close: the flush borrows the engine's pooled connections."""
 
     async def drain(self) -> None:
         """A last flush at shutdown, so reports received just before it are not lost."""

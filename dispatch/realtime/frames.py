@@ -192,8 +192,9 @@ class OfferWithdrawnFrame(Frame):
     offer_id: uuid.UUID
     reason: str = Field(
         description="expired (not answered in time), cancelled (the rider cancelled the trip), "
-        "unfulfilled (the request reached its max wait), unavailable (the driver went off duty)",
-        examples=["expired", "cancelled", "unfulfilled", "unavailable"],
+        "unfulfilled (the request reached its max wait), unavailable (the driver went off duty), "
+        "undelivered (timed out without ever being written to the driver's socket)",
+        examples=["expired", "cancelled", "unfulfilled", "unavailable", "undelivered"],
     )
 
 
@@ -230,8 +231,14 @@ class ErrorFrame(Frame):
         description="A short stable code: bad_message, out_of_service_area, unavailable, "
         "rate_limited (a location frame under 100 ms after the last one let in: dropped), "
         "implausible_position (a location implying an impossible speed: not used, counted on "
-        "the trip)",
-        examples=["bad_message", "out_of_service_area", "rate_limited", "implausible_position"],
+        "the trip), overloaded (the service sheds this socket's location frames for a while)",
+        examples=[
+            "bad_message",
+            "out_of_service_area",
+            "rate_limited",
+            "implausible_position",
+            "overloaded",
+        ],
     )
     message: str
 

@@ -7,6 +7,12 @@ behind any load balancer behave as one.
 
 Each socket has a bounded send queue: a client that reads too slowly fills it and is dropped
 (close code 4008) instead of making the worker hold an ever-growing backlog.
+
+Every frame a socket gets carries `seq`, 1 for the `hello` and one more for each frame after it,
+so a client can tell it missed one. When frames may have been lost on the way (the hub's Redis
+connection broke, or stopped answering its pings, or a publisher could not reach Redis and asks
+for a resync once it can), the sockets concerned are closed with 1012: the clients reconnect and
+get their current state. The listener reconnects by itself and restores every subscription.
 """
 
 from __future__ import annotations
@@ -16,13 +22,23 @@ import collections
 import contextlib
 import json
 import logging
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from redis.asyncio.client import PubSub
 
-from dispatch.core.pubsub import CHANNEL_PREFIX, CONTROL_CHANNEL
+from dispatch.core.pubsub import (
+    BROADCAST_CHANNEL,
+    CHANNEL_PREFIX,
+    CONTROL_CHANNEL,
+    RESYNC,
+    answer_flush,
+    flush_reply_key,
+    lost_frames,
+    publish_text,
+)
 from dispatch.core.redis_client import Redis
 
 logger = logging.getLogger("coop.realtime")
@@ -30,8 +46,16 @@ logger = logging.getLogger("coop.realtime")
 CLOSE_TOO_SLOW = 4008
 CLOSE_TOKEN_REVOKED = 4001  # the token was revoked (or expired) while the socket was open
 CLOSE_REPLACED = 4009  # the account opened more sockets than allowed; this was the oldest
+CLOSE_RESYNC = 1012
+RESYNC_REASON = "frames may have been lost; reconnect for your current state"
 SUBSCRIBE_TIMEOUT_S = 5.0
 RECONNECT_DELAY_S = (0.1, 0.5, 1.0, 2.0, 5.0)
+# The listener pings Redis this often on its subscription connection; with no answer of any
+# kind for LIVENESS_S, and no answer to a PING on another connection within PROBE_S either,
+# Redis is taken as lost (a paused or unreachable server sends nothing).
+HEARTBEAT_S = 1.0
+LIVENESS_S = 4.0
+PROBE_S = 2.0
 
 
 def _raise_if_cancelled() -> None:
@@ -108,6 +132,7 @@ class Connection:
         self.token_key = token_key  # which token opened it (revoking the token closes it)
         self.queue = SendQueue(queue_size)
         self.closing = _Flag()  # awaited through `closed()`
+        self.seq = 0  # the `seq` of the last frame queued
         self.close_code = 1000
         self.close_reason = ""
         self._held: list[str] | None = []
@@ -123,11 +148,12 @@ class Connection:
                 return False
             self._held.append(text)
             return True
-        try:
-            self.queue.put_nowait(text)
-        except asyncio.QueueFull:
+        if len(self.queue) >= self.queue.maxsize:
             self._overflow()
             return False
+        self.seq += 1
+        # Every frame is a JSON object: `{"seq":N,` then the rest of it.
+        self.queue.put_nowait(f'{{"seq":{self.seq},{text[1:]}')
         return True
 
     def release(self, first: list[str]) -> None:
@@ -173,6 +199,7 @@ class Hub:
         # local sockets are checked again, and those no longer valid are closed (4001).
         self._still_valid = still_valid
         self._recheck: asyncio.Task[None] | None = None
+        self.lost = lost_frames(redis)  # what this worker's publishes could not hand to Redis
         self._local: dict[str, set[Connection]] = {}
         self._by_id: dict[str, Connection] = {}
         self._by_token: dict[str, set[Connection]] = {}
@@ -187,14 +214,48 @@ class Hub:
         self._own_channel = f"{CHANNEL_PREFIX}hub:{uuid.uuid4()}"
         self.delivered = 0
         self.dropped_slow = 0
+        self.resynced = 0  # sockets closed with 1012 because frames for them may be lost
+        self.redis_losses = 0  # times the subscription connection was lost
+        self._alive_at = 0.0  # when Redis last said anything on the subscription connection
+        self._own_confirmed = False
+        self._ready: asyncio.Future[None] | None = None
+        # Flushes this process's buffered positions (the composition root fills it in).
+        self.flush_positions: Callable[[], Awaitable[object]] | None = None
+        self._flushes: set[asyncio.Task[None]] = set()
 
     @property
     def connections(self) -> int:
         return sum(len(connections) for connections in self._local.values())
 
+    @property
+    def connected(self) -> bool:
+        """Subscribed on a Redis connection the listener has not given up on."""
+        return self._pubsub is not None and self._own_confirmed
+
+    def resync(self, channel: str | None = None) -> int:
+        """Closes the sockets of `channel` (None: every socket here) with 1012, so their clients
+        reconnect and get their current state. Answers how many were closed."""
+        if channel is None:
+            targets = [c for connections in self._local.values() for c in connections]
+        else:
+            targets = list(self._local.get(channel, ()))
+        closed = 0
+        for connection in targets:
+            if not connection.closing.is_set():
+                connection.shut(CLOSE_RESYNC, RESYNC_REASON)
+                closed += 1
+        self.resynced += closed
+        return closed
+
     async def start(self) -> None:
+        """Starts the listener; returns once it is subscribed (or after SUBSCRIBE_TIMEOUT_S if
+        Redis is away: sockets are refused until it is back)."""
+        self.lost.local = self.deliver
         if self._task is None:
+            self._ready = asyncio.get_running_loop().create_future()
             self._task = asyncio.create_task(self._listen(), name="realtime-hub")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(self._ready), SUBSCRIBE_TIMEOUT_S)
 
     async def stop(self) -> None:
         if self._task is not None:
@@ -207,6 +268,8 @@ class Hub:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._recheck
         await self._close_pubsub()
+        if self.lost.local == self.deliver:
+            self.lost.local = None
         for connections in self._local.values():
             for connection in connections:
                 connection.shut(1012, "the server is restarting; reconnect")
@@ -344,7 +407,8 @@ class Hub:
 
     async def _connect(self) -> PubSub:
         pubsub = self._redis.pubsub()
-        await pubsub.subscribe(self._own_channel, CONTROL_CHANNEL)
+        self._alive_at = time.monotonic()
+        await pubsub.subscribe(self._own_channel, CONTROL_CHANNEL, BROADCAST_CHANNEL)
         async with self._lock:
             wanted = sorted(self._local)
             for channel in wanted:
@@ -357,6 +421,7 @@ class Hub:
 
     async def _close_pubsub(self) -> None:
         pubsub, self._pubsub = self._pubsub, None
+        self._own_confirmed = False
         self._subscribed = set()
         self._confirmed = set()
         # Whoever waits for a confirmation waits for the next connection's.
@@ -371,24 +436,55 @@ class Hub:
     async def _listen(self) -> None:
         failures = 0
         while True:
+            lost_after_connect = False
             try:
                 pubsub = await self._connect()
                 if failures and self._still_valid is not None:
                     self._recheck = asyncio.create_task(self._recheck_tokens())
-                failures = 0
+                pinged = time.monotonic()
+                vouched = 0
                 while True:
                     _raise_if_cancelled()
-                    message = await pubsub.get_message(timeout=1.0)
+                    message = await pubsub.get_message(timeout=HEARTBEAT_S / 2)
+                    now = time.monotonic()
                     if message is not None:
+                        self._alive_at = now
+                        vouched = 0
                         self._handle(message)
+                        if self._own_confirmed and not lost_after_connect:
+                            lost_after_connect = True
+                            failures = 0
+                            await self._repair()
+                    if now - self._alive_at > LIVENESS_S:
+                        # Silence may be this process's own lag (a busy event loop reads the
+                        # answer late): ask Redis on another connection before giving up on it.
+                        # Silent while Redis answers elsewhere, three times: this connection
+                        # is dead all the same.
+                        vouched += 1
+                        if vouched > 3 or not await self._answers():
+                            raise TimeoutError(f"Redis silent for {now - self._alive_at:.1f} s")
+                        self._alive_at = time.monotonic()
+                    if now - pinged >= HEARTBEAT_S:
+                        pinged = now
+                        await asyncio.wait_for(pubsub.ping(), HEARTBEAT_S)
+                        if lost_after_connect:
+                            await self._repair()
             except asyncio.CancelledError:
                 raise
-            except Exception:
+            except Exception as exc:
                 delay = RECONNECT_DELAY_S[min(failures, len(RECONNECT_DELAY_S) - 1)]
                 failures += 1
-                logger.warning(
-                    "realtime listener lost Redis; retrying in %s s", delay, exc_info=True
-                )
+                if lost_after_connect:
+                    # Whatever was published meanwhile never reached these sockets.
+                    self.redis_losses += 1
+                    closed = self.resync()
+                    logger.warning(
+                        "realtime listener lost Redis (%s); %d sockets told to reconnect",
+                        exc,
+                        closed,
+                    )
+                else:
+                    logger.warning("realtime listener cannot reach Redis (%s)", exc)
                 await self._close_pubsub()
                 await asyncio.sleep(delay)
 
@@ -404,6 +500,39 @@ class Hub:
             if key not in valid:
                 self.close_token(key, "token revoked")
 
+    async def _answers(self) -> bool:
+        """Whether Redis answers a PING on a connection other than the subscription's."""
+        try:
+            await asyncio.wait_for(self._redis.ping(), PROBE_S)
+        except Exception:
+            return False
+        return True
+
+    async def _flush_for(self, reply_key: str) -> None:
+        """Another worker completes a trip whose driver's socket is here: write the positions
+        buffered here first, then say so."""
+        try:
+            if self.flush_positions is not None:
+                await self.flush_positions()
+            await answer_flush(self._redis, reply_key)
+        except Exception:
+            logger.warning("a flush asked for by another worker failed", exc_info=True)
+
+    async def _repair(self) -> None:
+        """Once Redis answers again: a resync for every channel a publish here could not reach."""
+        everything, channels = self.lost.take()
+        if not everything and not channels:
+            return
+        try:
+            if everything:
+                await publish_text(self._redis, BROADCAST_CHANNEL, RESYNC)
+            for channel in channels:
+                await publish_text(self._redis, channel, RESYNC)
+        except Exception:
+            self.lost.put_back(everything, channels)
+            raise
+        logger.info("asked for a resync of %s", "every socket" if everything else channels)
+
     def _handle(self, message: dict[str, Any]) -> None:
         kind = message.get("type")
         channel = message.get("channel")
@@ -411,12 +540,24 @@ class Hub:
             return
         if kind == "message":
             data = message.get("data")
-            if isinstance(data, str):
+            if data == RESYNC:
+                self.resync(None if channel == BROADCAST_CHANNEL else channel)
+            elif isinstance(data, str):
                 if channel == CONTROL_CHANNEL:
                     self._control(data)
-                else:
+                    return
+                reply_key = flush_reply_key(data)
+                if reply_key is None:
                     self.deliver(channel, data)
+                else:
+                    task = asyncio.create_task(self._flush_for(reply_key))
+                    self._flushes.add(task)
+                    task.add_done_callback(self._flushes.discard)
         elif kind == "subscribe":
+            if channel == self._own_channel:
+                self._own_confirmed = True
+                if self._ready is not None and not self._ready.done():
+                    self._ready.set_result(None)
             self._confirm(channel)
         elif kind == "unsubscribe":
             self._confirmed.discard(channel)

@@ -23,6 +23,7 @@ from dispatch.locations.ingest import LocationIngest
 from dispatch.matching.matcher import Matcher
 from dispatch.realtime.hub import Hub
 from dispatch.realtime.pauses import PauseMonitor
+from dispatch.realtime.receipts import OfferReceipts
 from dispatch.realtime.state import DispatchState
 
 logger = logging.getLogger("coop.realtime")
@@ -53,8 +54,11 @@ async def _keep_ingest_terms(app: FastAPI, interval_s: float) -> None:
 class DispatchCollector:
     """Dispatch's figures for `/metrics`, read from the live objects at each scrape."""
 
-    def __init__(self, hub: Hub, ingest: LocationIngest, matcher: Matcher) -> None:
+    def __init__(
+        self, hub: Hub, ingest: LocationIngest, matcher: Matcher, receipts: OfferReceipts
+    ) -> None:
         self.hub, self.ingest, self.matcher = hub, ingest, matcher
+        self.receipts = receipts
 
     def collect(self) -> Iterator[Metric]:
         yield GaugeMetricFamily(
@@ -69,6 +73,36 @@ class DispatchCollector:
             "coop_ws_frames_dropped_slow",
             "Frames not sent because the client read too slowly (it was disconnected)",
             value=self.hub.dropped_slow,
+        )
+        yield CounterMetricFamily(
+            "coop_ws_resyncs",
+            "Sockets closed with 1012 because frames for them may have been lost",
+            value=self.hub.resynced,
+        )
+        yield CounterMetricFamily(
+            "coop_ws_redis_losses",
+            "Times this worker's subscription connection to Redis was lost",
+            value=self.hub.redis_losses,
+        )
+        yield GaugeMetricFamily(
+            "coop_ws_redis_connected",
+            "1 while this worker is subscribed on a Redis connection that answers",
+            value=1 if self.hub.connected else 0,
+        )
+        yield CounterMetricFamily(
+            "coop_ws_frames_lost",
+            "Frames Redis did not take and no local socket could: their clients are resynced",
+            value=self.hub.lost.lost,
+        )
+        yield CounterMetricFamily(
+            "coop_ws_frames_delivered_locally",
+            "Frames Redis did not take, delivered straight to a socket of this worker",
+            value=self.hub.lost.delivered_locally,
+        )
+        yield CounterMetricFamily(
+            "coop_offer_receipts",
+            "Offers this worker's driver sockets wrote, recorded as delivered",
+            value=self.receipts.recorded,
         )
         yield CounterMetricFamily(
             "coop_location_reports",
@@ -87,6 +121,31 @@ class DispatchCollector:
         )
         yield CounterMetricFamily(
             "coop_location_flushes", "Bulk writes of positions", value=self.ingest.flushes
+        )
+        yield CounterMetricFamily(
+            "coop_location_flush_failures",
+            "Bulk writes of positions that failed (what they held stays buffered)",
+            value=self.ingest.flush_failures,
+        )
+        yield GaugeMetricFamily(
+            "coop_location_buffered_drivers",
+            "Drivers whose latest position waits for the next flush",
+            value=self.ingest.pending,
+        )
+        yield GaugeMetricFamily(
+            "coop_location_buffered_trail_points",
+            "Trail points waiting for the next flush",
+            value=self.ingest.buffered_trail_points,
+        )
+        yield CounterMetricFamily(
+            "coop_location_trail_points_dropped",
+            "Unwritten trail points dropped, oldest first, to keep the buffer bounded",
+            value=self.ingest.trail_points_dropped,
+        )
+        yield CounterMetricFamily(
+            "coop_location_reports_shed",
+            "Location frames shed (an `overloaded` error frame) while flushes fell behind",
+            value=self.ingest.reports_shed,
         )
         yield GaugeMetricFamily(
             "coop_matcher_leading",
@@ -111,18 +170,26 @@ async def running(app: FastAPI) -> AsyncIterator[None]:
         return await valid_token_keys(sessionmaker, token_keys, settings)
 
     hub = Hub(state.redis, still_valid)
-    ingest = LocationIngest(engine=state.engine, redis=state.redis, grace_s=settings.driver_grace_s)
+    ingest = LocationIngest(
+        engine=state.engine,
+        redis=state.redis,
+        grace_s=settings.driver_grace_s,
+        backpressure=settings.location_backpressure,
+    )
     matcher = Matcher(
         engine=state.engine,
         sessionmaker=state.sessionmaker,
         redis=state.redis,
         settings=settings,
     )
+    receipts = OfferReceipts(state.sessionmaker)
+    hub.flush_positions = ingest.flush
     state.hub = hub
     state.socket_slots = SocketSlots(state.redis, settings.ws_max_per_account)
+    state.receipts = receipts
     state.locations = ingest
     state.matcher = matcher
-    collector = DispatchCollector(hub, ingest, matcher)
+    collector = DispatchCollector(hub, ingest, matcher, receipts)
     registry = state.metrics.registry
     registry.register(collector)
     pauses = PauseMonitor(registry) if settings.gc_stats else None
@@ -155,6 +222,7 @@ async def running(app: FastAPI) -> AsyncIterator[None]:
         if settings.background_tasks:
             await ingest.drain()
         await hub.stop()
+        await receipts.drain()
         if pauses is not None:
             await pauses.stop()
         registry.unregister(collector)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -20,7 +21,15 @@ from fastapi import WebSocket
 from dispatch.core import pubsub
 from dispatch.core.auth import Principal, Role, websocket_principal
 from dispatch.core.db import utcnow
-from dispatch.core.errors import Forbidden, ProblemError, RateLimited, Unauthorized
+from dispatch.core.errors import (
+    Forbidden,
+    ProblemError,
+    RateLimited,
+    Unauthorized,
+    dependency_down,
+    dependency_response,
+    problem_response,
+)
 from dispatch.core.frames import Frame
 from dispatch.core.ratelimit import SocketSlots, new_connection_id
 from dispatch.core.riders.models import Rider
@@ -51,6 +60,13 @@ CLOSE_TIMEOUT_S = 5.0
 MAX_FUTURE_TS = timedelta(seconds=60)
 PING = PingFrame(type="ping").encode()
 PONG = PongFrame(type="pong").encode()
+# A socket whose location frames are being shed hears so at most this often.
+OVERLOADED_NOTICE_S = 5.0
+OVERLOADED = frames.error(
+    "overloaded",
+    "The server is catching up: some of your location reports are dropped (the newest is "
+    "kept at least every few seconds); keep sending as usual",
+).encode()
 
 
 class SocketSession:
@@ -66,11 +82,14 @@ class SocketSession:
         self.sessionmaker = state.sessionmaker
         self.area = state.service_area
         self.redis = state.redis
+        self.receipts = state.receipts
         self.subject_id: uuid.UUID | None = None
         self.principal: Principal | None = None
         self.slots: SocketSlots = state.socket_slots
         self.client_gone = False
         self._last_ts: datetime | None = None
+        self._last_taken = 0.0  # when this socket's last location frame was taken (monotonic)
+        self._told_overloaded = -OVERLOADED_NOTICE_S
 
     # --- handshake ---------------------------------------------------------------------------
 
@@ -114,7 +133,26 @@ class SocketSession:
         return pubsub.rider_channel(self.subject_id)
 
     async def run(self) -> None:
-        if not await self._authenticate():
+        if not self.hub.connected:
+            # Without Redis no frame could reach this socket: refuse the upgrade, like HTTP.
+            await self.websocket.send_denial_response(dependency_response("redis"))
+            return
+        try:
+            authenticated = await self._authenticate()
+        except Exception as exc:
+            dependency = dependency_down(exc)
+            if dependency is None:
+                logger.exception("authenticating a %s socket failed", self.role.value)
+                await self.websocket.send_denial_response(
+                    problem_response(
+                        500, "internal_error", "Internal error", "Something went wrong on our side"
+                    )
+                )
+            else:
+                logger.warning("refusing a socket: %s unreachable (%s)", dependency, exc)
+                await self.websocket.send_denial_response(dependency_response(dependency))
+            return
+        if not authenticated:
             return
         assert self.subject_id is not None and self.principal is not None
         await self.websocket.accept()
@@ -259,6 +297,7 @@ class SocketSession:
                 )
 
     async def _send_loop(self, connection: Connection) -> None:
+        driver = self.role is Role.driver
         while True:
             text = await connection.queue.get()
             try:
@@ -266,6 +305,8 @@ class SocketSession:
             except Exception:  # the client is gone; the receive loop sees it too
                 self.client_gone = True
                 return
+            if driver:
+                self.receipts.sent(text)  # an offer counts as delivered once written
 
     def _start_pings(self, connection: Connection) -> Callable[[], None]:
         """Every `COOP_WS_PING_INTERVAL_S`, from a timer: a ping frame, and for a driver the
@@ -307,6 +348,16 @@ class SocketSession:
                     frames.error("bad_message", "Frames are JSON text, not binary").encode()
                 )
                 continue
+            if self.role is Role.driver and "location" in raw:
+                # Backpressure: while flushes fall behind, a busy driver's reports are shed
+                # before any parsing, so the event loop gets back to the flush.
+                now = time.monotonic()
+                if not self.ingest.takes(self._last_taken, now):
+                    if now - self._told_overloaded >= OVERLOADED_NOTICE_S:
+                        self._told_overloaded = now
+                        connection.push(OVERLOADED)
+                    continue
+                self._last_taken = now
             limit = self.settings.ws_max_frame_bytes
             if len(raw) > limit or len(raw.encode("utf-8")) > limit:
                 connection.push(

@@ -12,6 +12,7 @@ if TYPE_CHECKING:
     from dispatch.locations.ingest import LocationIngest
     from dispatch.matching.matcher import Matcher
     from dispatch.realtime.hub import Hub
+    from dispatch.realtime.receipts import OfferReceipts
 
 
 class DispatchState(CoreState):
@@ -20,3 +21,4 @@ class DispatchState(CoreState):
     matcher: Matcher
     # Open sockets per account (COOP_WS_MAX_PER_ACCOUNT), counted in Redis.
     socket_slots: SocketSlots
+    receipts: OfferReceipts

@@ -12,6 +12,7 @@ import random
 import secrets
 import time
 from collections.abc import Callable
+from typing import Any
 
 import httpx
 
@@ -28,6 +29,7 @@ SPEED_LIMIT_SHARE = 0.5
 logger = logging.getLogger("coop.simulator")
 
 REGISTRATION_CONCURRENCY = 10
+REGISTRATION_ATTEMPTS = 4
 SHUTDOWN_GRACE_S = 10.0
 
 
@@ -60,9 +62,11 @@ class Simulation:
         out: Callable[[str], None] | None = None,
         clock: Callable[[], float] = time.monotonic,
         observer: FrameObserver | None = None,
+        client_class: type[ServiceClient] = ServiceClient,
     ) -> None:
         self.config = config
         self.observer = observer
+        self.client_class = client_class  # a subclass may watch every call and socket
         self.out = out or (lambda line: print(line, flush=True))
         self.clock = clock
         self.stats = CityStats()
@@ -89,7 +93,7 @@ class Simulation:
         async with httpx.AsyncClient(
             base_url=self.config.base_url, timeout=timeout, limits=limits
         ) as http:
-            client = ServiceClient(http, self.stats, self.observer)
+            client = self.client_class(http, self.stats, self.observer)
             await self._check_service(http)
             await self._keep_to_the_speed_limit(http)
             accounts = await self._register_drivers(http)
@@ -156,6 +160,27 @@ class Simulation:
                 f"the service at {self.config.base_url} is not ready: {response.text}"
             )
 
+    async def _post_driver(
+        self, http: httpx.AsyncClient, number: int, body: dict[str, Any]
+    ) -> httpx.Response:
+        """POST /v1/drivers, again after a dropped connection or a 5xx (a busy or restarting
+        service), each time under a new member number: a lost answer may have registered one."""
+        for attempt in range(REGISTRATION_ATTEMPTS):
+            if attempt:
+                await asyncio.sleep(2.0**attempt)
+                body = {**body, "member_number": f"{body['member_number']}-{attempt}"}
+            try:
+                response = await http.post(
+                    "/v1/drivers", json=body, headers=bearer(self.config.admin_token)
+                )
+            except httpx.HTTPError as exc:
+                error = f"{type(exc).__name__} {exc}"
+                continue
+            if response.status_code < 500:
+                return response
+            error = f"{response.status_code} {response.text}"
+        raise SimulationError(f"registering driver {number} failed: {error}")
+
     async def _register_drivers(self, http: httpx.AsyncClient) -> list[Registered]:
         gate = asyncio.Semaphore(REGISTRATION_CONCURRENCY)
 
@@ -172,12 +197,7 @@ class Simulation:
                 },
             }
             async with gate:
-                try:
-                    response = await http.post(
-                        "/v1/drivers", json=body, headers=bearer(self.config.admin_token)
-                    )
-                except httpx.HTTPError as exc:
-                    raise SimulationError(f"registering driver {number} failed: {exc}") from exc
+                response = await self._post_driver(http, number, body)
             if response.status_code in {401, 403}:
                 raise SimulationError(
                     "the service refused the admin token; pass the one it uses "

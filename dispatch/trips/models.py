@@ -166,6 +166,8 @@ class Offer(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     responded_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    # When the worker holding the driver's socket wrote the offer to it (first time).
+    delivered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     # Why this driver: the figures the matcher used, and the sentence the driver reads.
     pickup_distance_m: Mapped[int] = mapped_column(Integer)
     pickup_eta_s: Mapped[int] = mapped_column(Integer)

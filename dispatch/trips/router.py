@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Header, Request, Response, status
 
+from dispatch.core import pubsub
 from dispatch.core.auth import CurrentPrincipal
 from dispatch.core.db import SessionDep, utcnow
 from dispatch.core.geo import ServiceAreaDep
@@ -214,9 +215,14 @@ async def complete(
 ) -> TripOut:
     """The ride is over (`in_progress` -> `completed`), with the metered fare priced by the
     agreement version in force when the trip was requested."""
-    # Positions this worker holds go in before the meter reads the trail (the trip still
-    # completes if the flush fails).
+    # Positions buffered by this worker, and by whichever worker holds the driver's socket, go
+    # in before the meter reads the trail (best effort: a failed flush keeps them for the next
+    # one, and the trip still completes).
     await _flush_positions(request, trip_id)
+    try:
+        await pubsub.request_flush(redis, pubsub.driver_channel(driver.id))
+    except Exception:
+        logger.warning("no flush of other workers before completing trip %s", trip_id)
     trip = await service.complete(
         session=session,
         trip_id=trip_id,

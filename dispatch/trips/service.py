@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from sqlalchemy import ColumnElement, select, update
+from sqlalchemy import ColumnElement, case, literal, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -524,12 +524,51 @@ async def withdraw_offers_of_driver(
 
 
 async def expire_offers(*, session: AsyncSession, now: datetime) -> list[ClosedOffer]:
-    """Closes the offers nobody answered in time; their trips return to matching."""
-    closed = await _close_pending(
-        session, Offer.expires_at <= now, status=OfferStatus.expired, reason="expired", now=now
+    """Closes the offers nobody answered in time; their trips return to matching.
+
+    An offer the driver's socket never wrote ends `undelivered`, not `expired`: the driver never
+    saw it, so it is not held against the trip, and the driver stays eligible for it."""
+    rows = await session.execute(
+        update(Offer)
+        .where(Offer.status == OfferStatus.pending, Offer.expires_at <= now)
+        .values(
+            status=case(
+                (
+                    Offer.delivered_at.is_(None),
+                    literal(OfferStatus.undelivered, Offer.status.type),
+                ),
+                else_=literal(OfferStatus.expired, Offer.status.type),
+            ),
+            responded_at=now,
+        )
+        .returning(Offer.id, Offer.driver_id, Offer.trip_id, Offer.status)
     )
+    closed = [ClosedOffer(row[0], row[1], row[2], OfferStatus(row[3]).value) for row in rows]
     await session.commit()
     return closed
+
+
+async def mark_delivered(
+    *, session: AsyncSession, offer_ids: list[uuid.UUID], now: datetime
+) -> int:
+    """Records that the driver's socket wrote these offers (the first write counts); commits.
+
+    Answers how many were still pending and undelivered."""
+    if not offer_ids:
+        return 0
+    result = await session.execute(
+        update(Offer)
+        .where(
+            Offer.id.in_(offer_ids),
+            Offer.delivered_at.is_(None),
+            Offer.status == OfferStatus.pending,
+        )
+        .values(delivered_at=now)
+        .returning(Offer.id)
+    )
+    count = len(result.all())
+    await session.commit()
+    return count
 
 
 async def expire_requests(

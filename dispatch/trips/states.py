@@ -31,6 +31,8 @@ class OfferStatus(enum.StrEnum):
     declined = "declined"
     expired = "expired"
     withdrawn = "withdrawn"
+    # Timed out without ever being written to the driver's socket: not held against anyone.
+    undelivered = "undelivered"
 
 
 class Move(enum.StrEnum):

@@ -127,8 +127,12 @@ async def city(
     # Trip C: rosa again; dana lets the offer lapse, then rosa calls it off.
     trip_c = await request_trip(client, rosa)
     lapsed = await offer_to(app, dana)
+    # It reached her socket (its worker records the receipt), and she let it lapse.
     await session.execute(
-        text("UPDATE trip_offer SET expires_at = now() - interval '1 second' WHERE id = :id"),
+        text(
+            "UPDATE trip_offer SET delivered_at = now(), expires_at = now() - interval '1 second' "
+            "WHERE id = :id"
+        ),
         {"id": lapsed},
     )
     await session.commit()

@@ -22,6 +22,7 @@ from bargaining.terms import load_founding_terms
 from dispatch.core.db import utcnow
 from dispatch.matching import costs
 from dispatch.matching.matcher import BatchReport, Matcher, region_lock_key
+from dispatch.trips import service as trips_service
 from dispatch.trips.models import Offer, OfferStatus, Trip, TripStatus
 from tests.builders import (
     DOWNTOWN,
@@ -135,7 +136,9 @@ async def test_a_driver_who_declined_or_let_an_offer_expire_is_not_offered_that_
 
     second = (await app.state.matcher.run_batch()).offers[0]
     assert second.driver_id == sleeper.id
-    # The sleeper lets it lapse (the batch runs 16 s later, past the 15 s timeout).
+    # The offer reached the sleeper's socket (the holding worker records it) ...
+    await trips_service.mark_delivered(session=session, offer_ids=[second.id], now=utcnow())
+    # ... who lets it lapse (the batch runs 16 s later, past the 15 s timeout).
     report = await app.state.matcher.run_batch(now=utcnow() + timedelta(seconds=16))
     assert report.expired_offers == 1 and report.offers == []
     assert report.candidates == 0  # both drivers excluded for this trip ...
@@ -334,12 +337,17 @@ async def test_offers_from_a_dead_worker_expire_and_the_trip_returns_to_matching
     async with live_server(doomed):
         [offer] = (await doomed.state.matcher.run_batch()).offers
     assert offer.driver_id == first.id
-    # The surviving worker's batches expire it in time and offer the trip to someone else.
+    # The surviving worker's batches expire it in time and the trip goes back to matching at
+    # once. The offer never reached a socket: it ends `undelivered`, and its driver, still
+    # present and nearest, is offered the trip again (nothing is held against them).
     await place_driver(app, second.id, north(400))
     assert (await app.state.matcher.run_batch()).offers == []  # not yet expired
     report = await app.state.matcher.run_batch(now=utcnow() + timedelta(seconds=16))
     assert report.expired_offers == 1
-    assert [(o.trip_id, o.driver_id) for o in report.offers] == [(uuid.UUID(trip["id"]), second.id)]
+    assert [(o.trip_id, o.driver_id) for o in report.offers] == [(uuid.UUID(trip["id"]), first.id)]
+    async with app.state.sessionmaker() as session:
+        lapsed = await session.get(Offer, offer.id)
+        assert lapsed is not None and lapsed.status is OfferStatus.undelivered
 
 
 async def test_one_matcher_leads_a_region_at_a_time(app: FastAPI) -> None:

@@ -5,13 +5,20 @@ from __future__ import annotations
 
 import ast
 import asyncio
+import os
 import shutil
+import socket
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import asyncpg
+import httpx
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import Connection
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -19,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from dispatch.all_models import Base
 from dispatch.core.db import create_engine
 from dispatch.core.settings import Settings
-from dispatch.migrate import VERSION_LOCATIONS, revision, upgrade
+from dispatch.migrate import VERSION_LOCATIONS, alembic_config, revision, upgrade
 from tests.conftest import asyncpg_kwargs, recreate_database
 
 # The schema and alembic_version rows of a database made before each domain owned its
@@ -181,3 +188,74 @@ def test_a_new_revision_goes_to_its_domain_after_the_domain_latest(tmp_path: Pat
 
     with pytest.raises(ValueError, match="unknown domain"):
         revision(url, "matching", "x", locations=locations)
+
+
+async def test_four_workers_starting_at_once_on_an_empty_database_all_serve(
+    settings: Settings,
+) -> None:
+    """Each `serve` migrates as it starts; under the advisory lock one applies the migrations
+    and the others wait, then find the schema up to date."""
+    url = make_url(settings.database_url)
+    fresh = url.set(database=f"{url.database}_fresh")
+    await recreate_database(fresh)
+    ports = []
+    for _ in range(4):
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            ports.append(probe.getsockname()[1])
+    env = {
+        **os.environ,
+        "COOP_ENV": "test",
+        "COOP_DATABASE_URL": fresh.render_as_string(hide_password=False),
+        "COOP_REDIS_URL": settings.redis_url,
+        "COOP_ADMIN_TOKEN": settings.admin_token,
+        "COOP_BACKGROUND_TASKS": "false",
+        "COOP_LOG_JSON": "false",
+        "COOP_LOG_LEVEL": "WARNING",
+    }
+    workers = [
+        subprocess.Popen(
+            [sys.executable, "-m", "dispatch", "serve", "--port", str(port)],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        for port in ports
+    ]
+    try:
+        async with httpx.AsyncClient(timeout=2) as http:
+            for worker, port in zip(workers, ports, strict=True):
+                deadline = time.monotonic() + 120
+                while True:
+                    if worker.poll() is not None:
+                        error = worker.stderr.read().decode() if worker.stderr else ""
+                        raise AssertionError(f"a worker stopped ({worker.returncode}): {error}")
+                    try:
+                        ready = await http.get(f"http://127.0.0.1:{port}/readyz")
+                        if ready.status_code == 200:
+                            break
+                    except httpx.TransportError:
+                        pass
+                    assert time.monotonic() < deadline, "a worker did not become ready"
+                    await asyncio.sleep(0.2)
+        connection = await asyncpg.connect(**asyncpg_kwargs(fresh))
+        try:
+            versions = {row[0] for row in await connection.fetch("SELECT * FROM alembic_version")}
+        finally:
+            await connection.close()
+        heads = ScriptDirectory.from_config(alembic_config(settings.database_url)).get_heads()
+        assert versions == set(heads)
+    finally:
+        for worker in workers:
+            worker.terminate()
+        for worker in workers:
+            try:
+                worker.wait(20)
+            except subprocess.TimeoutExpired:
+                worker.kill()
+                worker.wait()
+        admin = await asyncpg.connect(**asyncpg_kwargs(fresh.set(database="postgres")))
+        try:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{fresh.database}" WITH (FORCE)')
+        finally:
+            await admin.close()

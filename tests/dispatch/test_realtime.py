@@ -123,6 +123,7 @@ async def test_a_token_in_the_query_string_works_and_hello_comes_first(
     async with connect(url, open_timeout=5) as connection:
         hello = json.loads(await asyncio.wait_for(connection.recv(), 5))
     assert hello == {
+        "seq": 1,
         "type": "hello",
         "role": "driver",
         "id": str(driver.id),

@@ -11,7 +11,7 @@ import pytest_asyncio
 
 from dispatch.core.redis_client import Redis, create_redis
 from dispatch.core.settings import Settings
-from dispatch.realtime.hub import CLOSE_TOO_SLOW, Connection, Hub
+from dispatch.realtime.hub import CLOSE_RESYNC, CLOSE_TOO_SLOW, Connection, Hub
 from tests.servers import ThrowawayRedis
 
 CHANNEL = "coop:ws:driver:test"
@@ -27,8 +27,21 @@ async def hub(settings: Settings, redis: Redis) -> AsyncIterator[Hub]:
         await hub.stop()
 
 
-async def _drain(connection: Connection, count: int, timeout_s: float = 5.0) -> list[str]:
-    return [await asyncio.wait_for(connection.queue.get(), timeout_s) for _ in range(count)]
+def _unseq(texts: list[str], first: int = 1) -> list[str]:
+    """The frames without their `seq`, checked to count up from `first`."""
+    plain = []
+    for n, text in enumerate(texts, start=first):
+        prefix = f'{{"seq":{n},'
+        assert text.startswith(prefix), f"{text!r} should have seq {n}"
+        plain.append("{" + text[len(prefix) :])
+    return plain
+
+
+async def _drain(
+    connection: Connection, count: int, timeout_s: float = 5.0, first: int = 1
+) -> list[str]:
+    texts = [await asyncio.wait_for(connection.queue.get(), timeout_s) for _ in range(count)]
+    return _unseq(texts, first)
 
 
 async def test_frames_reach_every_local_socket_of_the_channel(hub: Hub, redis: Redis) -> None:
@@ -71,13 +84,20 @@ async def test_sockets_coming_and_going_at_once_leave_the_right_subscription(
 
 async def test_a_connecting_socket_gets_its_state_before_what_arrived_meanwhile() -> None:
     connection = Connection(queue_size=8, label="c")
-    connection.push("during-1")
-    connection.push("during-2")
+    connection.push('{"n":"during-1"}')
+    connection.push('{"n":"during-2"}')
     assert len(connection.queue) == 0  # held until the current state is queued
-    connection.release(["hello", "state"])
-    connection.push("after")
+    connection.release(['{"n":"hello"}', '{"n":"state"}'])
+    connection.push('{"n":"after"}')
     queued = [await connection.queue.get() for _ in range(len(connection.queue))]
-    assert queued == ["hello", "state", "during-1", "during-2", "after"]
+    # In that order, numbered from 1: the client can tell it missed nothing.
+    assert _unseq(queued) == [
+        '{"n":"hello"}',
+        '{"n":"state"}',
+        '{"n":"during-1"}',
+        '{"n":"during-2"}',
+        '{"n":"after"}',
+    ]
 
 
 def test_a_full_queue_closes_the_connection_instead_of_growing() -> None:
@@ -128,8 +148,19 @@ async def test_the_hub_resubscribes_after_redis_restarts(
             await asyncio.sleep(0.05)
         else:
             raise AssertionError("the hub did not resubscribe")
-        assert await _drain(connection, 1) == ['{"n":2}']
-        assert not connection.closing.is_set()  # the socket itself never noticed
+        # Whatever was published while Redis was away never reached the socket: it was told to
+        # reconnect (1012) for its current state. A socket connecting now gets frames again.
+        assert connection.closing.is_set() and connection.close_code == CLOSE_RESYNC
+        assert hub.redis_losses == 1 and hub.resynced == 1
+        await hub.unregister(CHANNEL, connection)
+        again = Connection(queue_size=16, label="driver, again")
+        await hub.register(CHANNEL, again)
+        again.release([])
+        assert await publisher.publish(CHANNEL, '{"n":3}') == 1
+        received = await _drain(again, 1)
+        if received == ['{"n":2}']:  # it was still on its way from Redis to the hub
+            received = await _drain(again, 1, first=2)
+        assert received == ['{"n":3}']
     finally:
         await hub.stop()
         await publisher.aclose()

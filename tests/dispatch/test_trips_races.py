@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from dispatch.core.db import utcnow
 from dispatch.matching.matcher import BatchReport, Matcher
+from dispatch.trips import service as trips_service
 from dispatch.trips.models import Offer, OfferStatus, Trip, TripStatus
 from tests.builders import (
     DOWNTOWN,
@@ -67,8 +68,12 @@ async def test_two_drivers_accepting_one_trip_never_both_get_it(
     trip = await request_trip(client, rider)
     await place_driver(app, first.id, DOWNTOWN)
     first_offer = await offer_to(app, first)
-    # The first offer lapses and the trip is offered to the second driver; then both accept at
-    # once (the first with an offer that is past its deadline).
+    # The first offer reaches the first driver's socket but lapses, and the trip is offered to
+    # the second driver; then both accept at once (the first with an offer past its deadline).
+    await session.execute(
+        text("UPDATE trip_offer SET delivered_at = now() WHERE id = :id"), {"id": first_offer}
+    )
+    await session.commit()
     await place_driver(app, second.id, PLATEAU)
     report = await app.state.matcher.run_batch(now=utcnow() + timedelta(seconds=16))
     assert report.expired_offers == 1
@@ -149,6 +154,8 @@ async def test_accept_racing_the_expiry_sweep_has_one_outcome(
         trip = await request_trip(client, rider)
         await place_driver(app, driver.id, DOWNTOWN)
         offer_id = await offer_to(app, driver)
+        # The offer reached the driver's screen (its receipt is recorded).
+        await trips_service.mark_delivered(session=session, offer_ids=[offer_id], now=utcnow())
         offered = await session.get(Offer, offer_id, populate_existing=True)
         assert offered is not None and offered.expires_at > utcnow()
         sweep_at = offered.expires_at + timedelta(seconds=1)

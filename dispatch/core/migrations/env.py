@@ -9,10 +9,14 @@ from __future__ import annotations
 import asyncio
 
 from alembic import context
+from sqlalchemy import text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
 config = context.config
+# Every worker runs the migrations as it starts: they take turns under this transaction-level
+# advisory lock, so the first applies them and the others find the schema up to date.
+MIGRATION_LOCK_KEY = 0x636F6F702D6D6967  # "coop-mig"
 target_metadata = config.attributes.get("target_metadata")
 
 
@@ -31,6 +35,10 @@ def do_run_migrations(connection: Connection) -> None:
         compare_type=True,
     )
     with context.begin_transaction():
+        if connection.dialect.name == "postgresql":
+            connection.execute(
+                text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY}
+            )
         context.run_migrations()
 
 
