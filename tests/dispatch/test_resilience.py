@@ -376,14 +376,17 @@ async def test_completion_meters_the_trail_buffered_by_the_worker_holding_the_so
         for move in ("arrived", "start"):
             response = await http.post(f"/v1/trips/{trip['id']}/{move}", headers=driver.headers)
             assert response.status_code == 200, response.text
-        route = [(45.5017, -73.5673), (45.5060, -73.5700), (45.5100, -73.5750)]
+        # A few metres apart from where the driver was placed, and sent 150 ms apart: a report
+        # is taken at most every 100 ms, and only at a believable speed.
+        route = [(45.5017 + n * 0.00003, -73.5673) for n in range(4)]
         async with socket(holder_url, "/v1/ws/driver", driver.token) as driver_ws:
             for lat, lon in route:
                 await driver_ws.send({"type": "location", "lat": lat, "lon": lon})
+                await asyncio.sleep(0.15)  # the protocol's pace, not a wait for an event
             # The echo comes once everything sent before it was taken in.
             await driver_ws.send({"type": "availability", "available": False})
             await driver_ws.next("availability", available=False)
-            assert holder.state.locations.buffered_trail_points == 3
+            assert holder.state.locations.buffered_trail_points == len(route)
             done = await http.post(f"/v1/trips/{trip['id']}/complete", headers=driver.headers)
             assert done.status_code == 200, done.text
     expected = sum(
