@@ -152,6 +152,10 @@ class DispatchTerms(_Strict):
     max_plausible_speed_kmh: Annotated[int, Field(strict=True, ge=10, le=1_000)]
     # `arrived` is refused unless the driver's last position is this close to the pickup.
     arrival_radius_m: Annotated[int, Field(strict=True, ge=10, le=5_000)]
+    # Between full batches, an early batch every this many ms offers the requests nobody else
+    # competes for (docs/dispatch.md). Absent (versions ratified before it existed): no early
+    # batches, every request waits for the full batch_interval_ms as those versions said.
+    min_batch_interval_ms: Annotated[int, Field(strict=True, ge=100, le=60_000)] | None = None
 
 
 class ReputationTerms(_Strict):
@@ -247,6 +251,16 @@ def invariant_violations(terms: Terms) -> list[tuple[tuple[str, ...], str, objec
                 f"Must be at least dispatch.offer_timeout_s ({terms.dispatch.offer_timeout_s}), "
                 "or a request would end before its first offer could be answered",
                 terms.dispatch.max_wait_s,
+            )
+        )
+    early = terms.dispatch.min_batch_interval_ms
+    if early is not None and early > terms.dispatch.batch_interval_ms:
+        problems.append(
+            (
+                ("dispatch", "min_batch_interval_ms"),
+                f"Must not exceed dispatch.batch_interval_ms ({terms.dispatch.batch_interval_ms}),"
+                " the longest a request waits for a batch",
+                early,
             )
         )
     return problems

@@ -73,7 +73,14 @@ _OLDEST_N = text(
 class OldestN(Matcher):
     """The matcher before: only the `OLD_CAP` oldest open requests of each batch."""
 
-    async def search(self, *, session: AsyncSession, now: datetime, terms: DispatchTerms) -> Search:
+    async def search(
+        self,
+        *,
+        session: AsyncSession,
+        now: datetime,
+        terms: DispatchTerms,
+        max_requests: int | None = None,
+    ) -> Search:
         rows = await session.execute(
             _OLDEST_N, {"region": self.region, "now": now, "limit": OLD_CAP}
         )

@@ -64,6 +64,9 @@ class Settings(BaseSettings):
     # The K of the nearest-neighbour search within the pickup radius: drivers per request, or
     # requests per driver when requests outnumber drivers.
     matcher_candidates_k: int = Field(default=8, ge=1, le=100)
+    # Early batches (between full ones, every `dispatch.min_batch_interval_ms`) run only while at
+    # most this many requests are open; 0 turns them off.
+    matcher_early_max_requests: int = Field(default=50, ge=0)
     # The cyclic garbage collector in `serve` (dispatch/realtime/pauses.py, docs/performance.md):
     # record its pauses and the event loop's lag as metrics; freeze what start-up allocated; and
     # its thresholds as gc.set_threshold takes them. With Python's defaults ('[700, 10, 10]')

@@ -203,12 +203,14 @@ async def find_all(
     max_distance_m: float,
     k: int,
     side: Side | None = None,
+    max_requests: int | None = None,
 ) -> Search:
     """Candidates for every open request of the region, searched from the smaller side (or from
-    `side`, which tests and the benchmark set to compare the two)."""
+    `side`, which tests and the benchmark set to compare the two). With `max_requests`, no
+    search at all when more requests than that are open (an early batch leaves them)."""
     trip_ids = await open_requests(session=session, region=region, now=now)
-    if not trip_ids:
-        return Search(requests=0, drivers=0, side="requests", candidates=[])
+    if not trip_ids or (max_requests is not None and len(trip_ids) > max_requests):
+        return Search(requests=len(trip_ids), drivers=0, side="requests", candidates=[])
     drivers = await present_drivers(session=session, present_after=present_after)
     if drivers == 0:
         return Search(requests=len(trip_ids), drivers=0, side="requests", candidates=[])

@@ -26,9 +26,13 @@ import hashlib
 import logging
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+import numpy as np
+from prometheus_client import Counter, Histogram
+from prometheus_client.core import Metric
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
@@ -53,6 +57,9 @@ from dispatch.trips.states import DRIVER_OPEN_LIST, OFFER_OPEN_SQL, WAITING_SQL
 logger = logging.getLogger("coop.matcher")
 
 LEADERSHIP_RETRY_S = 2.0
+# A leader that stops releases its lock; if the connection cannot say so in this time (it was
+# cut in the middle of a statement), it is dropped instead, which releases the lock too.
+UNLOCK_TIMEOUT_S = 5.0
 
 
 def region_lock_key(region: str) -> int:
@@ -102,35 +109,85 @@ class BatchReport:
     side: Side | None = None
     offers: list[Offer] = field(default_factory=list)
     interval_ms: int | None = None
-    # Where the batch's time went, in milliseconds (the benchmarks read them).
-    search_ms: float = 0.0
-    solve_ms: float = 0.0
-    write_ms: float = 0.0
-    push_ms: float = 0.0
+    min_interval_ms: int | None = None
+    early: bool = False
+    drivers: int = 0
+    edges: int = 0
+    # Seconds each stage took, in the order they ran (see MatcherMetrics.STAGES).
+    stages: dict[str, float] = field(default_factory=dict)
+
+    def ms(self, *stages: str) -> float:
+        """Milliseconds the named stages took together (the benchmarks read them)."""
+        return sum(self.stages.get(stage, 0.0) for stage in stages) * 1000
+
+    @property
+    def search_ms(self) -> float:
+        return self.ms("search")
+
+    @property
+    def solve_ms(self) -> float:
+        return self.ms("costs", "solve")
+
+    @property
+    def write_ms(self) -> float:
+        return self.ms("offers")
+
+    @property
+    def push_ms(self) -> float:
+        return self.ms("push")
 
 
-def plan(candidates: list[Candidate], terms: DispatchTerms) -> tuple[list[OfferDraft], int]:
-    """The edges of the batch and their costs, solved: one draft per assigned request.
+@dataclass(frozen=True)
+class Plan:
+    """A solved batch: one draft per assigned request, and which of them are uncontested."""
 
-    Pure apart from the solver; answers (drafts, number of edges)."""
+    drafts: list[OfferDraft]
+    edges: int
+    drivers: int
+    # Requests whose draft gives them their own cheapest candidate, a driver no other open
+    # request has as a candidate: no request arriving later can make that pairing worse for
+    # anyone now waiting, so an early batch may offer it at once.
+    uncontested: frozenset[uuid.UUID]
+
+
+def plan(
+    candidates: list[Candidate], terms: DispatchTerms, timings: dict[str, float] | None = None
+) -> Plan:
+    """The edges of the batch and their costs, solved.
+
+    Pure apart from the solver. The costs of the whole batch are computed at once with the array
+    forms of `costs`, the path `loadtests.bench_matching` measures. `timings`, when given,
+    receives the seconds spent on "costs" (with the drafts and their explanations) and "solve"."""
+    began = time.perf_counter()
+    count = len(candidates)
     trips = sorted({c.trip_id for c in candidates})
     drivers = sorted({c.driver_id for c in candidates})
     trip_index = {trip_id: i for i, trip_id in enumerate(trips)}
     driver_index = {driver_id: i for i, driver_id in enumerate(drivers)}
-    edges: list[assignment.Edge] = []
-    by_edge: dict[tuple[int, int], tuple[Candidate, int, int]] = {}
-    for candidate in candidates:
-        eta = costs.pickup_eta_s(candidate.distance_m)
-        cost = costs.edge_cost(
-            pickup_eta_s=eta, idle_s=candidate.idle_s, fairness_weight=terms.fairness_weight
-        )
-        key = (trip_index[candidate.trip_id], driver_index[candidate.driver_id])
-        edges.append(assignment.Edge(request=key[0], driver=key[1], cost=cost))
-        by_edge[key] = (candidate, eta, cost)
-    chosen = assignment.solve(len(trips), len(drivers), edges)
-    drafts = []
+    requests = np.fromiter((trip_index[c.trip_id] for c in candidates), np.int64, count)
+    drivers_of = np.fromiter((driver_index[c.driver_id] for c in candidates), np.int64, count)
+    etas = costs.pickup_eta_s_array(
+        np.fromiter((c.distance_m for c in candidates), np.float64, count)
+    )
+    edge_costs = costs.edge_cost_array(
+        pickup_eta_s=etas,
+        idle_s=np.fromiter((c.idle_s for c in candidates), np.float64, count),
+        fairness_weight=terms.fairness_weight,
+    )
+    solving = time.perf_counter()
+    chosen = assignment.solve_arrays(len(trips), len(drivers), requests, drivers_of, edge_costs)
+    solved = time.perf_counter()
+    edge_of = {
+        (int(r), int(d)): i for i, (r, d) in enumerate(zip(requests, drivers_of, strict=True))
+    }
+    # Per request its cheapest cost; per driver how many requests want them.
+    cheapest = np.full(len(trips), np.iinfo(np.int64).max, dtype=np.int64)
+    np.minimum.at(cheapest, requests, edge_costs)
+    wanted = np.bincount(drivers_of, minlength=len(drivers))
+    drafts, uncontested = [], set()
     for request_i, driver_i in sorted(chosen.items()):
-        candidate, eta, cost = by_edge[(request_i, driver_i)]
+        i = edge_of[(request_i, driver_i)]
+        candidate, eta = candidates[i], int(etas[i])
         drafts.append(
             OfferDraft(
                 trip_id=candidate.trip_id,
@@ -138,11 +195,16 @@ def plan(candidates: list[Candidate], terms: DispatchTerms) -> tuple[list[OfferD
                 pickup_distance_m=round(candidate.distance_m),
                 pickup_eta_s=eta,
                 idle_s=round(candidate.idle_s),
-                cost=cost,
+                cost=int(edge_costs[i]),
                 why=explain(candidate, eta),
             )
         )
-    return drafts, len(edges)
+        if edge_costs[i] == cheapest[request_i] and wanted[driver_i] == 1:
+            uncontested.add(candidate.trip_id)
+    if timings is not None:
+        timings["solve"] = solved - solving
+        timings["costs"] = (solving - began) + (time.perf_counter() - solved)
+    return Plan(drafts, count, len(drivers), frozenset(uncontested))
 
 
 _CREATE_OFFERS = text(
@@ -201,6 +263,90 @@ async def create_offers(
     return [(row[0], row[1]) for row in pairs.all()]
 
 
+class MatcherMetrics:
+    """Each batch's timings and sizes for `/metrics`: where a slow batch spent its time."""
+
+    STAGES = ("sweep", "search", "costs", "solve", "offers", "push")
+    _SECONDS = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0)
+    _SIZES = (0, 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000, 20000, 50000)
+
+    def __init__(self) -> None:
+        # Kept out of any registry: the app's registry collects them through `collect`, so an
+        # app whose lifespan runs twice (tests) does not register the same names twice.
+        registry = None
+        self.stage_seconds = Histogram(
+            "coop_matcher_stage_seconds",
+            "Seconds each stage of a matching batch took",
+            ["stage"],
+            buckets=self._SECONDS,
+            registry=registry,
+        )
+        self.batch_seconds = Histogram(
+            "coop_matcher_batch_seconds",
+            "Seconds a whole matching batch took (sweep to push)",
+            buckets=self._SECONDS,
+            registry=registry,
+        )
+        self.lateness_seconds = Histogram(
+            "coop_matcher_batch_lateness_seconds",
+            "How late a full batch started against its schedule (the previous one's start plus "
+            "batch_interval_ms)",
+            buckets=self._SECONDS,
+            registry=registry,
+        )
+        self.early_batches = Counter(
+            "coop_matcher_early_batches",
+            "Batches run before the full interval because their requests were uncontested",
+            registry=registry,
+        )
+        self.sizes = {
+            name: Histogram(
+                f"coop_matcher_batch_{name}",
+                f"{description} per matching batch",
+                buckets=self._SIZES,
+                registry=registry,
+            )
+            for name, description in (
+                ("requests", "Open requests considered"),
+                ("drivers", "Candidate drivers"),
+                ("edges", "Candidate pairings"),
+            )
+        }
+
+    def collect(self) -> Iterator[Metric]:
+        for collector in (
+            self.stage_seconds,
+            self.batch_seconds,
+            self.lateness_seconds,
+            self.early_batches,
+            *self.sizes.values(),
+        ):
+            yield from collector.collect()
+
+    def observe(self, report: BatchReport, seconds: float) -> None:
+        self.batch_seconds.observe(seconds)
+        for stage, spent in report.stages.items():
+            self.stage_seconds.labels(stage=stage).observe(spent)
+        self.sizes["requests"].observe(report.requests)
+        self.sizes["drivers"].observe(report.drivers)
+        self.sizes["edges"].observe(report.edges)
+        if report.early and report.offers:
+            self.early_batches.inc()
+
+
+class _StageClock:
+    """Times consecutive stages of one batch into `report.stages`."""
+
+    def __init__(self, report: BatchReport) -> None:
+        self.report = report
+        self.last = time.perf_counter()
+
+    def done(self, stage: str) -> None:
+        now = time.perf_counter()
+        self.report.stages[stage] = self.report.stages.get(stage, 0.0) + now - self.last
+        self.last = now
+
+
 class Matcher:
     """The region's matcher: `run_batch` once, or `run` to lead and batch until cancelled."""
 
@@ -211,6 +357,7 @@ class Matcher:
         sessionmaker: async_sessionmaker[AsyncSession],
         redis: Redis,
         settings: Settings,
+        metrics: MatcherMetrics | None = None,
     ) -> None:
         self.engine = engine
         self.sessionmaker = sessionmaker
@@ -222,15 +369,24 @@ class Matcher:
         # None: search from the smaller side each batch; tests and the benchmark may fix it.
         self.search_side: Side | None = None
         self.batches = 0
+        self.full_batches = 0
         self.offers_made = 0
+        self.metrics = metrics if metrics is not None else MatcherMetrics()
 
-    async def run_batch(self, *, now: datetime | None = None) -> BatchReport:
-        """One batch: sweeps, candidates, costs, solve, offers, pushes."""
+    async def run_batch(self, *, now: datetime | None = None, early: bool = False) -> BatchReport:
+        """One batch: sweeps, candidates, costs, solve, offers, pushes.
+
+        An early batch (`early=True`, between full ones) offers only uncontested requests (see
+        `Plan.uncontested`), and only while few requests are open
+        (`COOP_MATCHER_EARLY_MAX_REQUESTS`); everything else waits for the next full batch."""
         now = now or utcnow()
-        report = BatchReport()
+        report = BatchReport(early=early)
+        clock = _StageClock(report)
+        started = clock.last
         self.batches += 1
         async with self.sessionmaker() as session:
             await self._sweep(session, now, report)
+            clock.done("sweep")
             try:
                 agreement = await bargaining_service.in_force(session=session, at=now)
             except NoAgreementInForce:
@@ -240,33 +396,60 @@ class Matcher:
                 return report
             terms = agreement.terms.dispatch
             report.interval_ms = terms.batch_interval_ms
-            searching = time.perf_counter()
-            search = await self.search(session=session, now=now, terms=terms)
+            report.min_interval_ms = terms.min_batch_interval_ms
+            early_max = self.settings.matcher_early_max_requests if early else None
+            search = await self.search(
+                session=session, now=now, terms=terms, max_requests=early_max
+            )
             await session.commit()  # nothing is held open while the solver runs
-            report.search_ms = (time.perf_counter() - searching) * 1000
+            clock.done("search")
             candidates = search.candidates
             report.requests = search.requests
             report.side = search.side
             report.candidates = len(candidates)
             if not candidates:
                 return report
-            solving = time.perf_counter()
-            drafts, _ = await asyncio.to_thread(plan, candidates, terms)
-            writing = time.perf_counter()
-            report.solve_ms = (writing - solving) * 1000
+            timings: dict[str, float] = {}
+            solved = await asyncio.to_thread(plan, candidates, terms, timings)
+            report.stages.update(timings)
+            clock.last = time.perf_counter()
+            report.drivers, report.edges = solved.drivers, solved.edges
+            drafts = solved.drafts
+            if early:
+                drafts = [d for d in drafts if d.trip_id in solved.uncontested]
             made = await create_offers(
                 session=session, drafts=drafts, now=now, timeout_s=terms.offer_timeout_s
             )
-            report.write_ms = (time.perf_counter() - writing) * 1000
-        pushing = time.perf_counter()
+            clock.done("offers")
         await push.offered_all(self.redis, made)
-        report.push_ms = (time.perf_counter() - pushing) * 1000
+        clock.done("push")
         report.offers = [offer for offer, _ in made]
         self.offers_made += len(made)
+        self.metrics.observe(report, time.perf_counter() - started)
+        logger.debug(
+            "batch",
+            extra={
+                "region": self.region,
+                "early": early,
+                "requests": report.requests,
+                "drivers": report.drivers,
+                "edges": report.edges,
+                "offers": len(made),
+                "stages_ms": {k: round(v * 1000, 1) for k, v in report.stages.items()},
+            },
+        )
         return report
 
-    async def search(self, *, session: AsyncSession, now: datetime, terms: DispatchTerms) -> Search:
-        """The batch's open requests and candidate edges (a seam the benchmark compares)."""
+    async def search(
+        self,
+        *,
+        session: AsyncSession,
+        now: datetime,
+        terms: DispatchTerms,
+        max_requests: int | None = None,
+    ) -> Search:
+        """The batch's open requests and candidate edges (a seam the benchmark compares); with
+        `max_requests`, no candidates when more requests than that are open."""
         return await find_all(
             session=session,
             region=self.region,
@@ -275,6 +458,7 @@ class Matcher:
             max_distance_m=terms.max_pickup_distance_m,
             k=self.settings.matcher_candidates_k,
             side=self.search_side,
+            max_requests=max_requests,
         )
 
     async def _sweep(self, session: AsyncSession, now: datetime, report: BatchReport) -> None:
@@ -326,7 +510,9 @@ class Matcher:
                 # A session-level lock outlives transactions: release it, or drop the
                 # connection (which releases it) rather than return it to the pool still held.
                 try:
-                    await asyncio.shield(self._unlock(lock_connection, key))
+                    await asyncio.wait_for(
+                        asyncio.shield(self._unlock(lock_connection, key)), UNLOCK_TIMEOUT_S
+                    )
                 except BaseException:
                     await lock_connection.invalidate()
                     raise
@@ -337,16 +523,26 @@ class Matcher:
         await connection.commit()
 
     async def _batches(self, lock_connection: AsyncConnection) -> None:
-        interval_s = 2.0
+        """Full batches every `batch_interval_ms`; between them, when the agreement sets
+        `min_batch_interval_ms`, an early batch every that many ms offers what is uncontested."""
+        interval_s = tick_s = 2.0
+        next_full = time.monotonic()
         while True:
-            started = time.monotonic()
+            tick = time.monotonic()
+            # asyncio may wake a sleeper up to its clock's resolution early.
+            full = tick >= next_full - 0.001
+            if full:
+                self.metrics.lateness_seconds.observe(max(0.0, tick - next_full))
             try:
-                report = await self.run_batch()
+                report = await self.run_batch(early=not full)
                 if report.interval_ms is not None:
                     interval_s = report.interval_ms / 1000
+                    tick_s = (report.min_interval_ms or report.interval_ms) / 1000
                 if report.offers or report.expired_offers or report.unfulfilled:
                     logger.info(
-                        "batch: %d requests, %d candidates, %d offers, %d expired, %d unfulfilled",
+                        "%s batch: %d requests, %d candidates, %d offers, %d expired, "
+                        "%d unfulfilled",
+                        "early" if report.early else "full",
                         report.requests,
                         report.candidates,
                         len(report.offers),
@@ -357,7 +553,12 @@ class Matcher:
                 raise
             except Exception:
                 logger.exception("a %s batch failed; the next one retries", self.region)
-            await asyncio.sleep(max(0.0, interval_s - (time.monotonic() - started)))
-            # Still holding the lock? A dead lock connection means another worker may lead now.
-            await lock_connection.execute(text("SELECT 1"))
-            await lock_connection.commit()
+            if full:
+                next_full = tick + interval_s
+                self.full_batches += 1
+            if full:
+                # Still holding the lock? A dead lock connection means another worker may lead
+                # now. Once per full batch, as before early batches existed.
+                await lock_connection.execute(text("SELECT 1"))
+                await lock_connection.commit()
+            await asyncio.sleep(max(0.0, min(tick + tick_s, next_full) - time.monotonic()))

@@ -20,7 +20,7 @@ from dispatch.core.auth import valid_token_keys
 from dispatch.core.ratelimit import SocketSlots
 from dispatch.core.state import state_of
 from dispatch.locations.ingest import LocationIngest
-from dispatch.matching.matcher import Matcher
+from dispatch.matching.matcher import Matcher, MatcherMetrics
 from dispatch.realtime.hub import Hub
 from dispatch.realtime.pauses import PauseMonitor
 from dispatch.realtime.receipts import OfferReceipts
@@ -176,11 +176,13 @@ async def running(app: FastAPI) -> AsyncIterator[None]:
         grace_s=settings.driver_grace_s,
         backpressure=settings.location_backpressure,
     )
+    matcher_metrics = MatcherMetrics()
     matcher = Matcher(
         engine=state.engine,
         sessionmaker=state.sessionmaker,
         redis=state.redis,
         settings=settings,
+        metrics=matcher_metrics,
     )
     receipts = OfferReceipts(state.sessionmaker)
     hub.flush_positions = ingest.flush
@@ -192,6 +194,7 @@ async def running(app: FastAPI) -> AsyncIterator[None]:
     collector = DispatchCollector(hub, ingest, matcher, receipts)
     registry = state.metrics.registry
     registry.register(collector)
+    registry.register(matcher_metrics)
     pauses = PauseMonitor(registry) if settings.gc_stats else None
     if pauses is not None:
         pauses.start()
@@ -226,3 +229,4 @@ async def running(app: FastAPI) -> AsyncIterator[None]:
         if pauses is not None:
             await pauses.stop()
         registry.unregister(collector)
+        registry.unregister(matcher_metrics)

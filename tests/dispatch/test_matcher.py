@@ -444,8 +444,10 @@ async def test_a_batch_that_fails_is_an_error_with_its_traceback(
         await app.state.matcher.run_batch(now=naive)
 
     class Failing(Matcher):
-        async def run_batch(self, *, now: datetime | None = None) -> BatchReport:
-            return await super().run_batch(now=naive)
+        async def run_batch(
+            self, *, now: datetime | None = None, early: bool = False
+        ) -> BatchReport:
+            return await super().run_batch(now=naive, early=early)
 
     failing = Failing(
         engine=app.state.engine,
