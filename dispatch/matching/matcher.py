@@ -513,9 +513,13 @@ class Matcher:
                     await asyncio.wait_for(
                         asyncio.shield(self._unlock(lock_connection, key)), UNLOCK_TIMEOUT_S
                     )
-                except BaseException:
+                except (Exception, asyncio.CancelledError):
+                    # The connection could not say so in time (it was cut in the middle of a
+                    # statement): drop it, which releases the lock too. Whatever ended the
+                    # leadership (a cancellation, the batch loop's error) goes on up as it was;
+                    # re-raising this one instead would turn a cancelled leader into one that
+                    # retries for ever.
                     await lock_connection.invalidate()
-                    raise
 
     @staticmethod
     async def _unlock(connection: AsyncConnection, key: int) -> None:
