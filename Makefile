@@ -9,7 +9,7 @@ LOCALDEV := $(PY) -m dispatch.core.localdev
 .PHONY: venv services demo serve test check lint format typecheck imports architecture stop messages \
 	agreement-schema docs \
 	bench load chaos clean \
-	bench-realtime bench-quick bench-realtime-quick bench-replay
+	bench-realtime bench-quick bench-realtime-quick bench-replay bench-fairness
 
 venv: $(VENV)/.installed
 
@@ -83,6 +83,9 @@ bench-realtime:
 REPLAY_ARGS ?=
 bench-replay: venv ## real New York demand replayed against `serve`: request -> offer, batch stages (3 runs, ~45 min)
 	@$(LOCALDEV) run -- $(PY) -m loadtests.bench_replay $(REPLAY_ARGS)
+
+bench-fairness: venv ## a simulated working day on real demand through the matcher, per fairness policy (docs/fairness.md)
+	$(PY) -m loadtests.bench_fairness
 
 bench-quick: venv ## every benchmark at small sizes, a few minutes (no figures for the docs)
 	$(PY) -m loadtests.bench_matching --sizes 1000x2000 --repeats 5

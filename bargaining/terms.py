@@ -156,6 +156,9 @@ class DispatchTerms(_Strict):
     # competes for (docs/dispatch.md). Absent (versions ratified before it existed): no early
     # batches, every request waits for the full batch_interval_ms as those versions said.
     min_batch_interval_ms: Annotated[int, Field(strict=True, ge=100, le=60_000)] | None = None
+    # Optional: the most the fairness credit is worth, in seconds of pickup ETA (absent: bounded
+    # only by the one-hour idle cap, as in the versions before it existed).
+    fairness_credit_max_s: Annotated[int, Field(strict=True, ge=0, le=3_600)] | None = None
 
 
 class ReputationTerms(_Strict):
@@ -300,7 +303,10 @@ def stored_terms(stored: dict[str, Any]) -> Terms:
 
 
 def terms_to_wire(terms: Terms) -> dict[str, Any]:
-    """The terms as JSON values: decimals as strings, the optional cap as null when unset."""
+    """The terms as JSON values: decimals as strings, the optional cap as null when unset.
+
+    Terms added after versions were stored are left out when unset, so that those versions keep
+    their canonical form and hash."""
     wire: dict[str, Any] = terms.model_dump(mode="json")
     return wire
 

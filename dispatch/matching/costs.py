@@ -4,10 +4,16 @@ Pure: no I/O. The cost of offering request r to driver d is the time the rider w
 pickup, less a credit for the time the driver has waited since their last trip:
 
     pickup_eta_s = round(pickup_distance_m * DETOUR_FACTOR / PICKUP_SPEED_MPS)
-    cost         = round(pickup_eta_s - fairness_weight * min(idle_s, IDLE_CREDIT_CAP_S))
+    credit       = min(fairness_weight * min(idle_s, IDLE_CREDIT_CAP_S), fairness_credit_max_s)
+    cost         = round(pickup_eta_s - credit)
 
 `fairness_weight` is a term of the collective agreement (`dispatch.fairness_weight`): at 0.2,
-ten minutes of waiting weigh as much as two minutes of driving to the pickup. Rounding is to the
+ten minutes of waiting weigh as much as two minutes of driving to the pickup.
+`fairness_credit_max_s` (`dispatch.fairness_credit_max_s`, optional: absent, the credit is bounded
+only by the idle cap) is the most the credit can be worth, so the fairness part only reorders
+drivers whose pickup ETAs are within that many seconds of each other: it never gives a request to a
+driver more than `fairness_credit_max_s` seconds further away than another free candidate
+(`docs/fairness.md` measures what each bound costs riders and buys drivers). Rounding is to the
 nearest second, ties to even (Python's `round`, numpy's `rint`), in the scalar and the array forms
 alike, so both give the same integers.
 """
@@ -39,14 +45,21 @@ def pickup_eta_s(distance_m: float) -> int:
     return round(distance_m * DETOUR_FACTOR / PICKUP_SPEED_MPS)
 
 
-def edge_cost(*, pickup_eta_s: int, idle_s: float, fairness_weight: Decimal) -> int:
+def edge_cost(
+    *,
+    pickup_eta_s: int,
+    idle_s: float,
+    fairness_weight: Decimal,
+    fairness_credit_max_s: int | None = None,
+) -> int:
     """The cost in seconds of offering a request to a driver; lower is better, may be negative."""
     weight = _checked_weight(fairness_weight)
+    credit_max = _checked_credit_max(fairness_credit_max_s)
     if not math.isfinite(idle_s):
         raise ValueError(f"idle time must be a finite number of seconds (got {idle_s})")
     if pickup_eta_s < 0:
         raise ValueError(f"a pickup ETA must be >= 0 seconds (got {pickup_eta_s})")
-    return round(pickup_eta_s - weight * _credited_idle_s(idle_s))
+    return round(pickup_eta_s - min(weight * _credited_idle_s(idle_s), credit_max))
 
 
 def pickup_eta_s_array(distance_m: FloatArray) -> IntArray:
@@ -58,10 +71,15 @@ def pickup_eta_s_array(distance_m: FloatArray) -> IntArray:
 
 
 def edge_cost_array(
-    *, pickup_eta_s: IntArray, idle_s: FloatArray, fairness_weight: Decimal
+    *,
+    pickup_eta_s: IntArray,
+    idle_s: FloatArray,
+    fairness_weight: Decimal,
+    fairness_credit_max_s: int | None = None,
 ) -> IntArray:
     """`edge_cost` for parallel arrays of ETAs and idle times."""
     weight = _checked_weight(fairness_weight)
+    credit_max = _checked_credit_max(fairness_credit_max_s)
     eta = np.asarray(pickup_eta_s, dtype=np.int64)
     idle = np.asarray(idle_s, dtype=np.float64)
     if idle.size and not np.isfinite(idle).all():
@@ -69,7 +87,7 @@ def edge_cost_array(
     if eta.size and eta.min() < 0:
         raise ValueError("pickup ETAs must be >= 0 seconds")
     credited = np.clip(idle, 0.0, float(IDLE_CREDIT_CAP_S))
-    return np.rint(eta - weight * credited).astype(np.int64)
+    return np.rint(eta - np.minimum(weight * credited, credit_max)).astype(np.int64)
 
 
 def explain(*, pickup_distance_m: float, pickup_eta_s: int, idle_s: float | None) -> str:
@@ -96,6 +114,16 @@ def _checked_weight(fairness_weight: Decimal) -> float:
     if not fairness_weight.is_finite() or fairness_weight < 0:
         raise ValueError(f"the fairness weight must be a number >= 0 (got {fairness_weight})")
     return float(fairness_weight)
+
+
+def _checked_credit_max(fairness_credit_max_s: int | None) -> float:
+    if fairness_credit_max_s is None:
+        return math.inf
+    if fairness_credit_max_s < 0:
+        raise ValueError(
+            f"the most a fairness credit is worth must be >= 0 s (got {fairness_credit_max_s})"
+        )
+    return float(fairness_credit_max_s)
 
 
 def _credited_idle_s(idle_s: float) -> float:

@@ -173,6 +173,7 @@ def plan(
         pickup_eta_s=etas,
         idle_s=np.fromiter((c.idle_s for c in candidates), np.float64, count),
         fairness_weight=terms.fairness_weight,
+        fairness_credit_max_s=terms.fairness_credit_max_s,
     )
     solving = time.perf_counter()
     chosen = assignment.solve_arrays(len(trips), len(drivers), requests, drivers_of, edge_costs)

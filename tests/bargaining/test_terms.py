@@ -207,3 +207,32 @@ def test_a_proposal_must_state_the_trust_terms_but_old_versions_read_their_found
     before = json.dumps(wire, sort_keys=True)
     assert stored_terms(wire) == load_founding_terms()
     assert json.dumps(wire, sort_keys=True) == before
+def test_the_fairness_credit_bound_is_optional_and_keeps_older_versions_hashes() -> None:
+    wire = founding_wire()
+    wire["dispatch"].pop("fairness_credit_max_s", None)
+    older = Terms.model_validate(wire)
+    assert older.dispatch.fairness_credit_max_s is None
+    # Absent from the canonical form when unset: a version stored before the term existed keeps
+    # the bytes (and the hash) it was stored with.
+    assert "fairness_credit_max_s" not in json.loads(canonical_json(older))["dispatch"]
+    wire["dispatch"]["fairness_credit_max_s"] = 60
+    bounded = Terms.model_validate(wire)
+    assert json.loads(canonical_json(bounded))["dispatch"]["fairness_credit_max_s"] == 60
+    assert terms_sha256(bounded) != terms_sha256(older)
+
+
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        (-1, "greater than or equal to 0"),
+        (3601, "less than or equal to 3600"),
+        ("60", "valid integer"),
+        (60.5, "valid integer"),
+    ],
+)
+def test_a_bad_fairness_credit_bound_is_named(value: object, reason: str) -> None:
+    wire = founding_wire()
+    wire["dispatch"]["fairness_credit_max_s"] = value
+    errors = errors_of(wire)
+    assert list(errors) == ["dispatch.fairness_credit_max_s"]
+    assert reason in errors["dispatch.fairness_credit_max_s"]

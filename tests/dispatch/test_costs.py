@@ -172,3 +172,94 @@ def test_explain_refuses_bad_figures(
 ) -> None:
     with pytest.raises(ValueError, match=message):
         explain(pickup_distance_m=distance_m, pickup_eta_s=eta_s, idle_s=idle_s)
+
+
+credit_bounds = st.integers(min_value=0, max_value=3600)
+
+
+@given(etas, etas, idle_times, weights, credit_bounds)
+def test_the_bounded_cost_is_monotone_in_eta(
+    a: int, b: int, idle_s: float, weight: Decimal, credit_max_s: int
+) -> None:
+    near, far = sorted((a, b))
+    kwargs = {"idle_s": idle_s, "fairness_weight": weight, "fairness_credit_max_s": credit_max_s}
+    assert edge_cost(pickup_eta_s=near, **kwargs) <= edge_cost(pickup_eta_s=far, **kwargs)  # type: ignore[arg-type]
+
+
+@given(etas, idle_times, weights, credit_bounds)
+def test_the_credit_never_exceeds_its_bound(
+    eta_s: int, idle_s: float, weight: Decimal, credit_max_s: int
+) -> None:
+    cost = edge_cost(
+        pickup_eta_s=eta_s,
+        idle_s=idle_s,
+        fairness_weight=weight,
+        fairness_credit_max_s=credit_max_s,
+    )
+    assert eta_s - credit_max_s <= cost <= eta_s
+    # Under the bound, the credit is the linear one.
+    linear = edge_cost(pickup_eta_s=eta_s, idle_s=idle_s, fairness_weight=weight)
+    assert cost == max(linear, eta_s - credit_max_s)
+
+
+@given(etas, st.integers(min_value=1, max_value=5_000), idle_times, weights, credit_bounds)
+def test_fairness_never_overrides_a_difference_beyond_the_bound(
+    near_eta_s: int, extra_s: int, far_idle_s: float, weight: Decimal, credit_max_s: int
+) -> None:
+    """A driver more than the bound farther never costs less than a nearer one, however long
+    they waited and however short the nearer one did."""
+    far_eta_s = near_eta_s + credit_max_s + extra_s
+    near = edge_cost(
+        pickup_eta_s=near_eta_s,
+        idle_s=0,
+        fairness_weight=weight,
+        fairness_credit_max_s=credit_max_s,
+    )
+    far = edge_cost(
+        pickup_eta_s=far_eta_s,
+        idle_s=far_idle_s,
+        fairness_weight=weight,
+        fairness_credit_max_s=credit_max_s,
+    )
+    assert far > near
+
+
+def test_within_the_bound_the_longer_wait_still_wins() -> None:
+    weight = Decimal("0.2")
+    near = edge_cost(pickup_eta_s=100, idle_s=0, fairness_weight=weight, fairness_credit_max_s=60)
+    far = edge_cost(pickup_eta_s=140, idle_s=1800, fairness_weight=weight, fairness_credit_max_s=60)
+    assert (near, far) == (100, 80)
+
+
+def test_a_negative_credit_bound_is_refused() -> None:
+    with pytest.raises(ValueError, match="fairness credit"):
+        edge_cost(
+            pickup_eta_s=100, idle_s=10, fairness_weight=Decimal("0.2"), fairness_credit_max_s=-1
+        )
+    with pytest.raises(ValueError, match="fairness credit"):
+        edge_cost_array(
+            pickup_eta_s=np.array([100]),
+            idle_s=np.array([10.0]),
+            fairness_weight=Decimal("0.2"),
+            fairness_credit_max_s=-1,
+        )
+
+
+@given(st.lists(st.tuples(etas, idle_times), max_size=30), weights, credit_bounds)
+def test_the_bounded_array_form_gives_the_same_integers(
+    pairs: list[tuple[int, float]], weight: Decimal, credit_max_s: int
+) -> None:
+    eta_s = np.array([e for e, _ in pairs], dtype=np.int64)
+    idle_s = np.array([i for _, i in pairs], dtype=np.float64)
+    costs = edge_cost_array(
+        pickup_eta_s=eta_s,
+        idle_s=idle_s,
+        fairness_weight=weight,
+        fairness_credit_max_s=credit_max_s,
+    )
+    assert costs.tolist() == [
+        edge_cost(
+            pickup_eta_s=e, idle_s=i, fairness_weight=weight, fairness_credit_max_s=credit_max_s
+        )
+        for e, i in pairs
+    ]

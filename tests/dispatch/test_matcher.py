@@ -234,6 +234,8 @@ async def test_the_fairness_term_favours_a_driver_who_waited_long(
     session: AsyncSession,
     search_side: str,
 ) -> None:
+    # The linear credit with no bound (the founding agreement's before the bound existed).
+    await _dispatch_terms(session, fairness_weight=Decimal("0.2"), fairness_credit_max_s=None)
     near = await make_driver(client, admin_headers, name="Just came on")
     waited = await make_driver(client, admin_headers, name="Waited 50 min")
     await place_driver(app, near.id, north(500))
@@ -274,6 +276,51 @@ async def test_the_fairness_term_favours_a_driver_who_waited_long(
     await request_trip(client, await make_rider(client, "Third"))
     [offer] = (await app.state.matcher.run_batch()).offers
     assert offer.driver_id == near.id
+
+
+async def _dispatch_terms(session: AsyncSession, **changes: object) -> None:
+    """Puts in force a version of the agreement whose dispatch terms differ by `changes`."""
+    terms = load_founding_terms()
+    dispatch_terms = terms.dispatch.model_copy(update=changes)
+    await bargaining_service._add_version(
+        session=session,
+        terms=terms.model_copy(update={"dispatch": dispatch_terms}),
+        effective_from=utcnow(),
+        proposal_id=None,
+    )
+    await session.commit()
+
+
+async def test_under_a_credit_bound_a_fresh_near_driver_beats_a_long_idle_far_one(
+    app: FastAPI, client: AsyncClient, admin_headers: dict[str, str], session: AsyncSession
+) -> None:
+    await _dispatch_terms(session, fairness_credit_max_s=60)
+    founding = load_founding_terms().dispatch
+    assert founding.fairness_credit_max_s is None  # the founding agreement has no bound
+    fresh = await make_driver(client, admin_headers, name="Just came on, 300 m")
+    idle = await make_driver(client, admin_headers, name="Waited 59 min, 3 km")
+    await place_driver(app, fresh.id, north(300))
+    await place_driver(app, idle.id, north(3000))
+    await _waiting_since(session, idle, minutes=59)
+    await _waiting_since(session, fresh, minutes=0)
+    rider = await make_rider(client, "First")
+    trip = await request_trip(client, rider)
+    [offer] = (await app.state.matcher.run_batch()).offers
+    assert offer.driver_id == fresh.id
+    assert offer.cost == costs.pickup_eta_s(300)  # no credit for a driver who just came on
+    cancelled = await client.post(f"/v1/trips/{trip['id']}/cancel", headers=rider.headers)
+    assert cancelled.status_code == 200
+
+    # An equally near driver who waited longer wins within the bound, for its full value.
+    other = await make_driver(client, admin_headers, name="Waited 30 min, 300 m")
+    await place_driver(app, other.id, {"lat": north(300)["lat"], "lon": DOWNTOWN["lon"] + 1e-5})
+    await _waiting_since(session, other, minutes=30)
+    await _waiting_since(session, fresh, minutes=0)
+    await request_trip(client, await make_rider(client, "Second"))
+    [offer] = (await app.state.matcher.run_batch()).offers
+    assert offer.driver_id == other.id
+    credit = min(float(founding.fairness_weight) * offer.idle_s, 60)
+    assert offer.cost == round(offer.pickup_eta_s - credit)
 
 
 async def test_time_since_the_last_trip_counts_from_its_end(
