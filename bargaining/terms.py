@@ -22,8 +22,10 @@ from pydantic import (
     ConfigDict,
     Field,
     PlainSerializer,
+    SerializerFunctionWrapHandler,
     StringConstraints,
     ValidationError,
+    model_serializer,
     model_validator,
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError
@@ -159,6 +161,15 @@ class DispatchTerms(_Strict):
     # Optional: the most the fairness credit is worth, in seconds of pickup ETA (absent: bounded
     # only by the one-hour idle cap, as in the versions before it existed).
     fairness_credit_max_s: Annotated[int, Field(strict=True, ge=0, le=3_600)] | None = None
+
+    @model_serializer(mode="wrap")
+    def _omit_unset_younger_terms(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # Left out when unset, over HTTP and in the canonical form alike: a version stored before
+        # the term existed keeps its bytes and its hash, and reads the same as it was written.
+        data: dict[str, Any] = handler(self)
+        if data.get("fairness_credit_max_s", 0) is None:
+            del data["fairness_credit_max_s"]
+        return data
 
 
 class ReputationTerms(_Strict):
@@ -303,10 +314,8 @@ def stored_terms(stored: dict[str, Any]) -> Terms:
 
 
 def terms_to_wire(terms: Terms) -> dict[str, Any]:
-    """The terms as JSON values: decimals as strings, the optional cap as null when unset.
-
-    Terms added after versions were stored are left out when unset, so that those versions keep
-    their canonical form and hash."""
+    """The terms as JSON values: decimals as strings, the optional cap as null when unset (terms
+    younger than the first stored versions are left out when unset: see `DispatchTerms`)."""
     wire: dict[str, Any] = terms.model_dump(mode="json")
     return wire
 
