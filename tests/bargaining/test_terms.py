@@ -207,6 +207,8 @@ def test_a_proposal_must_state_the_trust_terms_but_old_versions_read_their_found
     before = json.dumps(wire, sort_keys=True)
     assert stored_terms(wire) == load_founding_terms()
     assert json.dumps(wire, sort_keys=True) == before
+
+
 def test_the_fairness_credit_bound_is_optional_and_keeps_older_versions_hashes() -> None:
     wire = founding_wire()
     wire["dispatch"].pop("fairness_credit_max_s", None)
