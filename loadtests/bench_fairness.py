@@ -220,7 +220,7 @@ def simulate(day: Day, terms: DispatchTerms, batch_s: float) -> dict[str, float]
                             since_last_trip=bool(had_trip[drv]),
                         )
                     )
-            drafts, _ = plan(candidates, terms) if candidates else ([], 0)
+            drafts = plan(candidates, terms).drafts if candidates else []
             taken = set()
             for draft in drafts:
                 r = trip_index[draft.trip_id]
