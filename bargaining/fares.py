@@ -238,3 +238,75 @@ def cancellation_fee(
     if elapsed_s <= terms.cancellation.free_period_s:
         return Decimal("0.00")
     return round_cents(terms.cancellation.fee)
+
+
+@dataclass(frozen=True)
+class Itemised:
+    """A metered fare item by item, for a receipt. Items are exact (a rate times a distance can
+    have more than two places); only `total`, `floor`, `commission` and `driver_earnings` are
+    rounded, each once, exactly as `price_trip` rounds them."""
+
+    base: Decimal
+    distance_km: Decimal
+    per_km: Decimal
+    distance_amount: Decimal
+    minutes: Decimal
+    per_minute: Decimal
+    time_amount: Decimal
+    metered: Decimal
+    minimum: Decimal
+    minimum_applied: bool
+    total: Decimal
+    commission_percent: Decimal
+    commission_by_percent: Decimal
+    commission_cap: Decimal | None
+    cap_applied: bool
+    driver_floor: Decimal
+    floor_applied: bool  # the commission was cut so the driver gets at least the floor
+    commission: Decimal
+    driver_earnings: Decimal
+
+
+def itemise(terms: Terms, *, service_class: str, distance_m: int, duration_s: int) -> Itemised:
+    """The items of `price_trip` for the same trip; their total and split are the same."""
+    if service_class not in terms.fares:
+        raise ValueError(f"no fare class {service_class!r} in the agreement")
+    fare = terms.fares[service_class]
+    floor_terms = terms.driver_floor
+    with localcontext() as context:
+        context.prec = _PRECISION
+        km = Decimal(distance_m) / 1000
+        minutes = Decimal(duration_s) / 60
+        distance_amount = fare.per_km * Decimal(distance_m) / 1000
+        time_amount = fare.per_minute * Decimal(duration_s) / 60
+        metered = fare.base + distance_amount + time_amount
+        total = round_cents(max(fare.minimum, metered))
+        floor = round_cents(
+            floor_terms.per_km * Decimal(distance_m) / 1000
+            + floor_terms.per_minute * Decimal(duration_s) / 60
+        )
+        by_percent = round_cents(terms.commission.percent * total / 100)
+        cap = terms.commission.cap
+        capped = by_percent if cap is None else min(by_percent, cap)
+        commission = max(Decimal("0.00"), min(capped, total - floor))
+    return Itemised(
+        base=fare.base,
+        distance_km=km.normalize(),
+        per_km=fare.per_km,
+        distance_amount=distance_amount.normalize(),
+        minutes=minutes.quantize(Decimal("0.0001"), rounding=ROUND_HALF_UP).normalize(),
+        per_minute=fare.per_minute,
+        time_amount=time_amount,
+        metered=metered,
+        minimum=fare.minimum,
+        minimum_applied=fare.minimum > metered,
+        total=total,
+        commission_percent=terms.commission.percent,
+        commission_by_percent=by_percent,
+        commission_cap=cap,
+        cap_applied=cap is not None and by_percent > cap,
+        driver_floor=floor,
+        floor_applied=capped > total - floor,
+        commission=commission,
+        driver_earnings=total - commission,
+    )

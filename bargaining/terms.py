@@ -13,7 +13,8 @@ import hashlib
 import json
 from decimal import Decimal
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 import yaml
 from pydantic import (
@@ -25,6 +26,7 @@ from pydantic import (
     SerializerFunctionWrapHandler,
     StringConstraints,
     ValidationError,
+    field_validator,
     model_serializer,
     model_validator,
 )
@@ -191,6 +193,56 @@ class Governance(_Strict):
     approval_percent: ApprovalPercent
 
 
+class PayTerms(_Strict):
+    """Pay periods and the hourly floor over a period (docs/pay.md)."""
+
+    # 7 or 14 days; periods start on a Monday at 00:00 in `timezone`.
+    period_days: Annotated[int, Field(strict=True, ge=7, le=14)]
+    timezone: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+    # The least a driver earns per engaged hour over a period; topped up at its close.
+    engaged_floor_per_hour: Money
+
+    @field_validator("period_days")
+    @classmethod
+    def _week_or_two(cls, value: int) -> int:
+        if value not in (7, 14):
+            raise PydanticCustomError("period_days", "A pay period is 7 or 14 days")
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        if value not in _zones():
+            raise PydanticCustomError(
+                "timezone", "Not a known IANA time zone name (such as America/Toronto)"
+            )
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:  # pragma: no cover - listed zones load
+            raise PydanticCustomError("timezone", "This time zone cannot be loaded") from exc
+        return value
+
+
+def _zones() -> frozenset[str]:
+    global _ZONES
+    if _ZONES is None:
+        _ZONES = frozenset(available_timezones())
+    return _ZONES
+
+
+_ZONES: frozenset[str] | None = None
+
+PatronageBasis = Literal["engaged_seconds", "driver_earnings", "trips"]
+
+
+class PatronageTerms(_Strict):
+    """How a surplus returned to members is measured and how much of it the co-op keeps."""
+
+    basis: PatronageBasis
+    # The share of a surplus kept as the co-op's indivisible reserve.
+    reserve_percent: Percent
+
+
 class Terms(_Strict):
     currency: Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
     fares: Annotated[dict[ServiceClass, FareClass], Field(min_length=1, max_length=32)]
@@ -200,6 +252,8 @@ class Terms(_Strict):
     dispatch: DispatchTerms
     reputation: ReputationTerms
     governance: Governance
+    pay: PayTerms
+    patronage: PatronageTerms
 
     @model_validator(mode="after")
     def _invariants(self) -> Terms:
@@ -327,6 +381,16 @@ def canonical_json(terms: Terms) -> str:
 
 def terms_sha256(terms: Terms) -> str:
     return hashlib.sha256(canonical_json(terms).encode("utf-8")).hexdigest()
+
+
+def terms_from_stored(stored: dict[str, Any]) -> Terms:
+    """Terms as a version or proposal stored them. A section added to the schema after they were
+    stored (`pay`, `patronage`) reads as the founding agreement's: stored rows never change."""
+    missing = [name for name in Terms.model_fields if name not in stored]
+    if not missing:
+        return Terms.model_validate(stored)
+    founding = terms_to_wire(load_founding_terms())
+    return Terms.model_validate({**{name: founding[name] for name in missing}, **stored})
 
 
 def load_terms_file(path: Path) -> Terms:
