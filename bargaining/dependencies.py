@@ -7,6 +7,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from bargaining.dividend import PatronageSource
 from bargaining.impact import CompletedTripsSource
 from dispatch.core.clock import Now
 from dispatch.core.state import CoreState, state_of
@@ -15,9 +16,11 @@ __all__ = [
     "BallotMaster",
     "BargainingState",
     "Now",
+    "PatronageSrc",
     "TripsSource",
     "ballot_master",
     "completed_trips_source",
+    "patronage_source",
 ]
 
 
@@ -28,6 +31,8 @@ class BargainingState(CoreState):
     completed_trips_source: CompletedTripsSource
     # The master key that seals ballots (COOP_BALLOT_KEY; bargaining.secrecy).
     ballot_master_key: bytes
+    # The patronage dividend's measures, from dispatch's pay (bargaining never reads trips).
+    patronage_source: PatronageSource
 
 
 def completed_trips_source(request: Request) -> CompletedTripsSource:
@@ -42,3 +47,11 @@ def ballot_master(request: Request) -> bytes:
 
 BallotMaster = Annotated[bytes, Depends(ballot_master)]
 TripsSource = Annotated[CompletedTripsSource, Depends(completed_trips_source)]
+
+
+def patronage_source(request: Request) -> PatronageSource:
+    """The patronage measures the composition root installs from dispatch's pay."""
+    return state_of(request.app, BargainingState).patronage_source
+
+
+PatronageSrc = Annotated[PatronageSource, Depends(patronage_source)]

@@ -46,3 +46,8 @@ class VotingStillOpen(Conflict):
 class NotEligible(Forbidden):
     type = "not_eligible"
     title = "Not eligible to vote on this proposal"
+
+
+class PatronagePeriodTaken(Conflict):
+    type = "patronage_period_taken"
+    title = "A dividend for this period was already allocated or is being voted on"

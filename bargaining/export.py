@@ -13,6 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bargaining import service
+from bargaining.dividend import member_lines
 from bargaining.models import Ballot, Proposal
 
 
@@ -59,4 +60,20 @@ async def proposals_made(*, session: AsyncSession, driver_id: uuid.UUID) -> list
             "status": proposal.status.value,
         }
         for proposal in proposals
+    ]
+
+
+async def patronage(*, session: AsyncSession, driver_id: uuid.UUID) -> list[dict[str, Any]]:
+    """The member's lines of every dividend posted or being voted on."""
+    return [
+        {
+            "proposal_id": line.proposal_id,
+            "status": line.status,
+            "period": {"from": line.period_from.isoformat(), "to": line.period_to.isoformat()},
+            "basis": line.basis,
+            "measure": f"{line.measure.normalize():f}",
+            "share": f"{line.share:.2f}",
+            "currency": line.currency,
+        }
+        for line in await member_lines(session=session, driver_id=driver_id)
     ]

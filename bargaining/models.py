@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import enum
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from functools import cached_property
 from typing import Any
 
 from sqlalchemy import (
+    Date,
     DateTime,
     Enum,
     ForeignKey,
@@ -53,6 +54,11 @@ class ProposalStatus(enum.StrEnum):
     rejected = "rejected"
 
 
+class ProposalKind(enum.StrEnum):
+    terms = "terms"  # new terms of the agreement: a new version once ratified
+    patronage = "patronage"  # a patronage dividend: posted to the ledger once ratified
+
+
 class BallotChoice(enum.StrEnum):
     yes = "yes"
     no = "no"
@@ -65,10 +71,18 @@ class Proposal(Base):
     __tablename__ = "bargaining_proposal"
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    kind: Mapped[ProposalKind] = mapped_column(
+        Enum(ProposalKind, name="proposal_kind"),
+        default=ProposalKind.terms,
+        server_default=ProposalKind.terms.value,
+    )
     title: Mapped[str] = mapped_column(String(200))
     rationale: Mapped[str] = mapped_column(Text)
-    terms_json: Mapped[dict[str, Any]] = mapped_column("terms", JSONB)
-    terms_sha256: Mapped[str] = mapped_column(String(64))
+    # Null for a patronage proposal, which changes no term.
+    terms_json: Mapped[dict[str, Any] | None] = mapped_column("terms", JSONB)
+    terms_sha256: Mapped[str | None] = mapped_column(String(64))
+    # A patronage proposal: its period, surplus and the allocation it would make (docs/pay.md).
+    patronage: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     # The version in force when the proposal opened: the diff is against it, and its
     # governance rules decide the vote.
     base_version: Mapped[int] = mapped_column(ForeignKey("agreement_version.version"))
@@ -83,7 +97,7 @@ class Proposal(Base):
     opened_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     eligible: Mapped[int] = mapped_column(Integer)  # the roll's size when the vote opened
-    impact: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    impact: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     yes: Mapped[int | None] = mapped_column(Integer)
     no: Mapped[int | None] = mapped_column(Integer)
     abstain: Mapped[int | None] = mapped_column(Integer)
@@ -101,6 +115,8 @@ class Proposal(Base):
 
     @cached_property
     def terms(self) -> Terms:
+        if self.terms_json is None:
+            raise ValueError(f"proposal {self.id} is a {self.kind} proposal: it has no terms")
         return stored_terms(self.terms_json)
 
 
@@ -147,3 +163,37 @@ class BallotKey(Base):
         ForeignKey("bargaining_proposal.id", ondelete="CASCADE"), primary_key=True
     )
     salt: Mapped[bytes] = mapped_column(LargeBinary(32))
+
+
+class PatronageAllocation(Base):
+    """A ratified patronage dividend, posted once (a trigger refuses changes). No two allocated
+    periods overlap (an exclusion constraint in the migration)."""
+
+    __tablename__ = "patronage_allocation"
+
+    proposal_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("bargaining_proposal.id"), primary_key=True
+    )
+    period_from: Mapped[date] = mapped_column(Date)
+    period_to: Mapped[date] = mapped_column(Date)  # inclusive
+    basis: Mapped[str] = mapped_column(String(32))
+    currency: Mapped[str] = mapped_column(String(3))
+    surplus: Mapped[Decimal] = mapped_column(Numeric(14, 2))
+    reserve_percent: Mapped[Decimal] = mapped_column(Numeric(5, 2))
+    reserve: Mapped[Decimal] = mapped_column(Numeric(14, 2))
+    distributable: Mapped[Decimal] = mapped_column(Numeric(14, 2))
+    members: Mapped[int] = mapped_column(Integer)
+    allocated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class PatronageLine(Base):
+    """One member's share of a ratified dividend."""
+
+    __tablename__ = "patronage_line"
+
+    proposal_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("patronage_allocation.proposal_id"), primary_key=True
+    )
+    driver_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("driver.id"), primary_key=True)
+    measure: Mapped[Decimal] = mapped_column(Numeric(20, 2))
+    share: Mapped[Decimal] = mapped_column(Numeric(14, 2))

@@ -9,17 +9,20 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Request, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bargaining import service
-from bargaining.dependencies import BallotMaster, Now, TripsSource
+from bargaining import dividend, service
+from bargaining.dependencies import BallotMaster, Now, PatronageSrc, TripsSource
 from bargaining.models import Proposal, ProposalStatus
 from bargaining.schemas import (
     AgreementOut,
     BallotIn,
     BallotOut,
     ChangeOut,
+    MemberPatronageOut,
+    PatronageAllocationOut,
     ProposalCreate,
     ProposalOut,
 )
+from bargaining.terms import money_str
 from dispatch.core import paging
 from dispatch.core.db import SessionDep
 from drivers.dependencies import CommitteeMember, CurrentDriver
@@ -66,8 +69,26 @@ async def open_proposal(
     session: SessionDep,
     now: Now,
     trips_source: TripsSource,
+    patronage_source: PatronageSrc,
 ) -> ProposalOut:
-    """The committee puts complete new terms to the members' vote."""
+    """The committee puts complete new terms, or a patronage dividend (`kind: "patronage"`,
+    `period: {from, to}`, `surplus`), to the members' vote."""
+    if body.kind == "patronage":
+        assert body.period is not None and body.surplus is not None
+        proposal = await dividend.open_patronage_proposal(
+            session=session,
+            proposer=member,
+            title=body.title,
+            rationale=body.rationale,
+            period_from=body.period.from_,
+            period_to=body.period.to,
+            surplus=body.surplus,
+            voting_closes_at=body.voting_closes_at,
+            now=now,
+            source=patronage_source,
+        )
+        return await _proposal_out(session, proposal)
+    assert body.terms is not None
     proposal = await service.open_proposal(
         session=session,
         proposer=member,
@@ -154,3 +175,28 @@ async def close_proposal(
     """The committee closes a vote whose deadline has passed (it also closes by itself)."""
     proposal = await service.close(session=session, proposal_id=proposal_id, now=now)
     return await _proposal_out(session, proposal)
+
+
+@router.get("/v1/drivers/me/patronage", response_model=list[MemberPatronageOut])
+async def my_patronage(driver: CurrentDriver, session: SessionDep) -> list[MemberPatronageOut]:
+    """The caller's own patronage lines: dividends allocated to them, and those being voted on."""
+    lines = await dividend.member_lines(session=session, driver_id=driver.id)
+    return [
+        MemberPatronageOut(
+            proposal_id=line.proposal_id,
+            status=line.status,
+            period={"from": line.period_from, "to": line.period_to},
+            basis=line.basis,
+            currency=line.currency,
+            measure=f"{line.measure.normalize():f}",
+            share=money_str(line.share),
+            at=line.at,
+        )
+        for line in lines
+    ]
+
+
+@router.get("/v1/transparency/patronage", response_model=list[PatronageAllocationOut])
+async def patronage_totals(session: SessionDep) -> list[PatronageAllocationOut]:
+    """Every dividend posted, newest period first: surplus, reserve, distributable, members."""
+    return [PatronageAllocationOut.of(row) for row in await dividend.allocations(session=session)]

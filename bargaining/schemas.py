@@ -2,17 +2,66 @@
 
 from __future__ import annotations
 
+import re
 import uuid
-from datetime import datetime
-from typing import Annotated, Any
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    model_validator,
+)
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from bargaining.diff import Change
-from bargaining.models import AgreementVersion, BallotChoice, Proposal, ProposalStatus
+from bargaining.models import (
+    AgreementVersion,
+    BallotChoice,
+    PatronageAllocation,
+    Proposal,
+    ProposalKind,
+    ProposalStatus,
+)
 from bargaining.secrecy import OwnBallot
-from bargaining.terms import Terms
+from bargaining.terms import Terms, money_str
 from dispatch.core.text import FreeText, Title
+
+_SURPLUS = re.compile(r"^[0-9]{1,12}(\.[0-9]+)?$")
+MAX_SURPLUS = Decimal("999999999999.99")
+
+
+def _surplus(value: object) -> Decimal:
+    """A surplus: a decimal string of whole cents, more than zero."""
+    if not isinstance(value, str):
+        raise PydanticCustomError(
+            "decimal_string", 'Give the surplus as a decimal string such as "12500.00"'
+        )
+    text = value.strip()
+    if text.startswith("-"):
+        raise PydanticCustomError("negative", "A surplus cannot be negative")
+    if not _SURPLUS.match(text):
+        raise PydanticCustomError(
+            "decimal_string", 'Give the surplus as a decimal string such as "12500.00"'
+        )
+    if "." in text and len(text.split(".")[1]) > 2:
+        raise PydanticCustomError(
+            "too_many_decimals", "At most 2 decimal places: a surplus is in whole cents"
+        )
+    amount = Decimal(text)
+    if amount <= 0:
+        raise PydanticCustomError("not_positive", "A surplus must be more than zero")
+    if amount > MAX_SURPLUS:
+        raise PydanticCustomError("too_large", "A surplus must be at most 999999999999.99")
+    return amount.quantize(Decimal("0.01"))
+
+
+Surplus = Annotated[Decimal, BeforeValidator(_surplus)]
 
 
 class AgreementOut(BaseModel):
@@ -47,16 +96,65 @@ class ChangeOut(BaseModel):
         return cls(path=change.path, from_=change.before, to=change.after)
 
 
+class PeriodIn(BaseModel):
+    """Local dates in the agreement's pay time zone, both days included."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    from_: date = Field(alias="from")
+    to: date
+
+
 class ProposalCreate(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
+    kind: Literal["terms", "patronage"] = Field(
+        default="terms",
+        description="terms: new terms of the agreement; patronage: a patronage dividend",
+    )
     title: Title
     rationale: Annotated[str, FreeText(max_chars=20_000)]
-    terms: Terms
+    terms: Terms | None = Field(default=None, description="kind terms: the complete new terms")
+    period: PeriodIn | None = Field(
+        default=None, description="kind patronage: the days whose work the dividend rewards"
+    )
+    surplus: Surplus | None = Field(
+        default=None, description='kind patronage: the surplus to share, e.g. "12500.00"'
+    )
     effective_from: AwareDatetime | None = Field(
         default=None, description="null: in force as soon as it is ratified"
     )
     voting_closes_at: AwareDatetime
+
+    @model_validator(mode="after")
+    def _fields_of_kind(self) -> ProposalCreate:
+        problems: list[tuple[str, str]] = []
+        if self.kind == "terms":
+            if self.terms is None:
+                problems.append(("terms", "Required for a proposal of kind terms"))
+            for name in ("period", "surplus"):
+                if getattr(self, name) is not None:
+                    problems.append((name, "Only a patronage proposal has this field"))
+        else:
+            for name in ("period", "surplus"):
+                if getattr(self, name) is None:
+                    problems.append((name, "Required for a patronage proposal"))
+            for name in ("terms", "effective_from"):
+                if getattr(self, name) is not None:
+                    problems.append((name, "A patronage proposal changes no term"))
+        if problems:
+            raise ValidationError.from_exception_data(
+                "ProposalCreate",
+                [
+                    InitErrorDetails(
+                        type=PydanticCustomError("proposal_kind", reason),
+                        loc=(field,),
+                        input=None,
+                    )
+                    for field, reason in problems
+                ],
+            )
+        return self
 
 
 class TotalsOut(BaseModel):
@@ -83,13 +181,62 @@ class TallyOut(BaseModel):
     reason: str = Field(description="approved, quorum_not_met or not_approved")
 
 
+class PatronageLineOut(BaseModel):
+    measure: str
+    share: str
+
+
+class PatronageOut(BaseModel):
+    """The allocation a patronage proposal would make, shown before the vote."""
+
+    period: dict[str, date] = Field(description="{from, to}: local dates, both included")
+    timezone: str
+    basis: str = Field(description="engaged_seconds, driver_earnings or trips")
+    currency: str
+    surplus: str
+    reserve_percent: str
+    reserve: str = Field(description="Kept as the co-op's indivisible reserve")
+    distributable: str = Field(description="surplus - reserve: shared among the members")
+    total_measure: str
+    members: int = Field(description="Members with patronage in the period: each gets a share")
+    tie_rule: str
+    lines: list[PatronageLineOut] = Field(
+        description="Each member's measure and share, largest first, without names or ids: "
+        "a member reads their own line at GET /v1/drivers/me/patronage"
+    )
+
+    @classmethod
+    def of(cls, shown: dict[str, Any]) -> PatronageOut:
+        return cls(
+            period={
+                "from": date.fromisoformat(shown["period"]["from"]),
+                "to": date.fromisoformat(shown["period"]["to"]),
+            },
+            timezone=shown["timezone"],
+            basis=shown["basis"],
+            currency=shown["currency"],
+            surplus=shown["surplus"],
+            reserve_percent=shown["reserve_percent"],
+            reserve=shown["reserve"],
+            distributable=shown["distributable"],
+            total_measure=shown["total_measure"],
+            members=len(shown["lines"]),
+            tie_rule=shown["tie_rule"],
+            lines=[
+                PatronageLineOut(measure=line["measure"], share=line["share"])
+                for line in shown["lines"]
+            ],
+        )
+
+
 class ProposalOut(BaseModel):
     id: uuid.UUID
+    kind: ProposalKind = Field(description="terms or patronage")
     title: str
     rationale: str
     status: ProposalStatus
-    terms: Terms
-    terms_sha256: str
+    terms: Terms | None = Field(description="null for a patronage proposal")
+    terms_sha256: str | None
     base_version: int = Field(description="The version in force when the vote opened")
     effective_from: datetime | None
     voting_closes_at: datetime
@@ -97,7 +244,8 @@ class ProposalOut(BaseModel):
     closed_at: datetime | None
     eligible: int = Field(description="Members on the roll: those active when the vote opened")
     diff: list[ChangeOut]
-    impact: ImpactOut
+    impact: ImpactOut | None = Field(description="null for a patronage proposal")
+    patronage: PatronageOut | None = Field(description="Only for a patronage proposal")
     tally: TallyOut | None = Field(description="Only once closed; never a running count")
     version: int | None = Field(description="The agreement version it became, once ratified")
 
@@ -116,10 +264,11 @@ class ProposalOut(BaseModel):
             )
         return cls(
             id=proposal.id,
+            kind=proposal.kind,
             title=proposal.title,
             rationale=proposal.rationale,
             status=proposal.status,
-            terms=proposal.terms,
+            terms=proposal.terms if proposal.terms_json is not None else None,
             terms_sha256=proposal.terms_sha256,
             base_version=proposal.base_version,
             effective_from=proposal.effective_from,
@@ -128,7 +277,8 @@ class ProposalOut(BaseModel):
             closed_at=proposal.closed_at,
             eligible=proposal.eligible,
             diff=[ChangeOut.of(change) for change in diff],
-            impact=ImpactOut.model_validate(proposal.impact),
+            impact=None if proposal.impact is None else ImpactOut.model_validate(proposal.impact),
+            patronage=None if proposal.patronage is None else PatronageOut.of(proposal.patronage),
             tally=tally,
             version=proposal.result_version,
         )
@@ -163,4 +313,45 @@ class BallotOut(BaseModel):
             choice=ballot.choice,
             cast_at=ballot.cast_at,
             sealed=ballot.sealed,
+        )
+
+
+class MemberPatronageOut(BaseModel):
+    proposal_id: uuid.UUID
+    status: str = Field(description="allocated (ratified and posted) or proposed (being voted)")
+    period: dict[str, date]
+    basis: str
+    currency: str
+    measure: str = Field(description="Your patronage in the period, under the basis")
+    share: str = Field(description="Your share of the dividend")
+    at: datetime = Field(description="When it was allocated, or when the vote closes")
+
+
+class PatronageAllocationOut(BaseModel):
+    """A posted dividend's public totals: no member's line."""
+
+    proposal_id: uuid.UUID
+    period: dict[str, date]
+    basis: str
+    currency: str
+    surplus: str
+    reserve_percent: str
+    reserve: str
+    distributable: str
+    members: int
+    allocated_at: datetime
+
+    @classmethod
+    def of(cls, row: PatronageAllocation) -> PatronageAllocationOut:
+        return cls(
+            proposal_id=row.proposal_id,
+            period={"from": row.period_from, "to": row.period_to},
+            basis=row.basis,
+            currency=row.currency,
+            surplus=money_str(row.surplus),
+            reserve_percent=f"{row.reserve_percent.normalize():f}",
+            reserve=money_str(row.reserve),
+            distributable=money_str(row.distributable),
+            members=row.members,
+            allocated_at=row.allocated_at,
         )

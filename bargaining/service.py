@@ -15,7 +15,7 @@ from sqlalchemy import delete, func, insert, literal, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bargaining import secrecy
+from bargaining import ledger, secrecy
 from bargaining import tally as tally_rules
 from bargaining.diff import Change, diff_terms
 from bargaining.exceptions import (
@@ -34,6 +34,7 @@ from bargaining.models import (
     BallotChoice,
     BallotKey,
     Proposal,
+    ProposalKind,
     ProposalStatus,
     SealedBallot,
 )
@@ -229,6 +230,7 @@ async def open_proposal(
     impact = estimate(current=base.terms, proposed=terms, trips=trips)
     proposal = Proposal(
         id=uuid.uuid4(),
+        kind=ProposalKind.terms,
         title=title,
         rationale=rationale,
         terms_json=terms_to_wire(terms),
@@ -242,6 +244,20 @@ async def open_proposal(
         eligible=0,
         impact=impact.to_wire(),
     )
+    return await put_to_vote(
+        session=session,
+        proposal=proposal,
+        audit_content={
+            "terms_sha256": proposal.terms_sha256,
+            "effective_from": effective_from,
+        },
+    )
+
+
+async def put_to_vote(
+    *, session: AsyncSession, proposal: Proposal, audit_content: dict[str, object]
+) -> Proposal:
+    """Writes the proposal with the roll of every member active now, audits it and commits."""
     session.add(proposal)
     await session.flush()
     # The roll: one row per member active now (a simulated city's drivers are no members);
@@ -259,18 +275,20 @@ async def open_proposal(
     )
     proposal.eligible = int(eligible or 0)
     session.add(BallotKey(proposal_id=proposal.id, salt=secrecy.new_salt()))
+    content: dict[str, object] = {
+        "proposal_id": proposal.id,
+        "base_version": proposal.base_version,
+        **audit_content,
+        "voting_closes_at": proposal.voting_closes_at,
+        "eligible": proposal.eligible,
+    }
+    if proposal.kind is not ProposalKind.terms:
+        content["kind"] = proposal.kind.value
     await audit.append(
         session=session,
         kind=AUDIT_PROPOSAL_OPENED,
         subject=f"proposal:{proposal.id}",
-        content={
-            "proposal_id": proposal.id,
-            "base_version": base.version,
-            "terms_sha256": proposal.terms_sha256,
-            "effective_from": effective_from,
-            "voting_closes_at": voting_closes_at,
-            "eligible": proposal.eligible,
-        },
+        content=content,
     )
     await session.commit()
     return proposal
@@ -332,7 +350,9 @@ async def _close(
     proposal.outcome_reason = result.reason.value
     await session.flush()
     new_version = None
-    if result.outcome is tally_rules.Outcome.ratified:
+    if result.outcome is tally_rules.Outcome.ratified and proposal.kind is ProposalKind.patronage:
+        await ledger.post(session=session, proposal=proposal, now=now)
+    elif result.outcome is tally_rules.Outcome.ratified:
         # Never earlier than the ratification itself: a version must not reach back in time
         # and change the terms of trips already requested.
         effective_from = max(proposal.effective_from or now, now)
@@ -433,7 +453,10 @@ async def list_proposals(
 
 
 async def proposal_diff(*, session: AsyncSession, proposal: Proposal) -> list[Change]:
-    """The proposal against the version that was in force when it opened."""
+    """The proposal against the version that was in force when it opened (none for a
+    patronage proposal: it changes no term)."""
+    if proposal.kind is not ProposalKind.terms:
+        return []
     base = await get_version(session=session, version=proposal.base_version)
     return diff_terms(base.terms, proposal.terms)
 

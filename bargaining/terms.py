@@ -343,6 +343,11 @@ LATER_TERMS: tuple[tuple[tuple[str, ...], object], ...] = (
     (("dispatch", "arrival_radius_m"), 250),
     (("fares", "*", "max_over_quote_percent"), "50"),
     (("reputation", "reveal_after_ratings"), 0),
+    (
+        ("pay",),
+        {"period_days": 7, "timezone": "America/Toronto", "engaged_floor_per_hour": "24.00"},
+    ),
+    (("patronage",), {"basis": "engaged_seconds", "reserve_percent": "30"}),
 )
 
 
@@ -381,16 +386,6 @@ def canonical_json(terms: Terms) -> str:
 
 def terms_sha256(terms: Terms) -> str:
     return hashlib.sha256(canonical_json(terms).encode("utf-8")).hexdigest()
-
-
-def terms_from_stored(stored: dict[str, Any]) -> Terms:
-    """Terms as a version or proposal stored them. A section added to the schema after they were
-    stored (`pay`, `patronage`) reads as the founding agreement's: stored rows never change."""
-    missing = [name for name in Terms.model_fields if name not in stored]
-    if not missing:
-        return Terms.model_validate(stored)
-    founding = terms_to_wire(load_founding_terms())
-    return Terms.model_validate({**{name: founding[name] for name in missing}, **stored})
 
 
 def load_terms_file(path: Path) -> Terms:

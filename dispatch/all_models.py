@@ -6,6 +6,7 @@ from dispatch.core.auth import AuthToken
 from dispatch.core.db import Base
 from dispatch.core.riders.models import Rider
 from dispatch.locations.models import DriverPosition, TrailPoint
+from dispatch.pay.models import PayPeriod, PayStatement, PayStatementLine
 from dispatch.trips.models import Offer, Trip, TripRequestKey
 from drivers.models import Driver, DriverStatusChange, DriverVehicle
 from reputation.models import Appeal, RateableTrip, Rating, SupportCase
@@ -22,6 +23,9 @@ __all__ = [
     "DriverStatusChange",
     "DriverVehicle",
     "Offer",
+    "PayPeriod",
+    "PayStatement",
+    "PayStatementLine",
     "Proposal",
     "RateableTrip",
     "Rating",

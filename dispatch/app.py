@@ -29,6 +29,9 @@ from dispatch.core.redis_client import create_redis
 from dispatch.core.riders.router import router as riders_router
 from dispatch.core.settings import Settings, get_settings
 from dispatch.core.tokens import router as tokens_router
+from dispatch.pay import lifecycle as pay_lifecycle
+from dispatch.pay import service as pay_service
+from dispatch.pay.router import router as pay_router
 from dispatch.realtime import runtime as dispatch_runtime
 from dispatch.realtime.router import SocketRoutes
 from dispatch.realtime.state import DispatchState
@@ -83,6 +86,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 bargaining_running(state.sessionmaker, background_tasks=settings.background_tasks),
                 dispatch_runtime.running(app),
                 web.running(app),
+                pay_lifecycle.running(
+                    state.sessionmaker,
+                    lambda: state.clock(),
+                    background_tasks=settings.background_tasks,
+                ),
             ):
                 yield
         finally:
@@ -115,6 +123,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             data_dir=settings.data_dir,
         ).decode()
     )
+    # The patronage dividend measures each member's work from the trips pay reads.
+    state.patronage_source = pay_service.patronage_measures
     # Trips, offers, positions and ballots in the personal-data exports reputation assembles.
     exports.install(app)
     # Innermost first: bodies over the limit are refused unread (with a correlation id).
@@ -135,6 +145,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         audit_router,
         reputation_router,
         trips_router,
+        pay_router,
     ):
         app.include_router(router)
     app.include_router(asyncapi_router)

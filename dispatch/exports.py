@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bargaining import export as bargaining_export
 from dispatch.locations import export as locations_export
+from dispatch.pay import export as pay_export
 from dispatch.trips import export as trips_export
 from reputation.export import register_section
 
@@ -32,6 +33,14 @@ async def _positions(session: AsyncSession, subject_id: uuid.UUID) -> Any:
 
 async def _proposals_made(session: AsyncSession, subject_id: uuid.UUID) -> Any:
     return await bargaining_export.proposals_made(session=session, driver_id=subject_id)
+
+
+async def _pay_statements(session: AsyncSession, subject_id: uuid.UUID) -> Any:
+    return await pay_export.pay_statements(session=session, driver_id=subject_id)
+
+
+async def _patronage(session: AsyncSession, subject_id: uuid.UUID) -> Any:
+    return await bargaining_export.patronage(session=session, driver_id=subject_id)
 
 
 async def _trips_requested(session: AsyncSession, subject_id: uuid.UUID) -> Any:
@@ -54,5 +63,7 @@ def install(app: FastAPI) -> None:
 
     register_section(app, audience="driver", name="ballots", section=_ballots)
     register_section(app, audience="driver", name="proposals_made", section=_proposals_made)
+    register_section(app, audience="driver", name="pay_statements", section=_pay_statements)
+    register_section(app, audience="driver", name="patronage", section=_patronage)
     register_section(app, audience="rider", name="trips_requested", section=_trips_requested)
     register_section(app, audience="rider", name="idempotency_keys", section=_idempotency_keys)

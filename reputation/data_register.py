@@ -240,6 +240,30 @@ REGISTER: tuple[DataKind, ...] = (
         exported=(InExport("driver", "proposals_made"),),
     ),
     DataKind(
+        key="pay_statements",
+        description="A driver's statement of each closed pay period: every trip and "
+        "cancellation fee on it (times, distance, fare, commission, earnings, engaged time) and "
+        "the totals (the floor due, the top-up, the pay)",
+        purpose="to pay the driver what the agreement says, at least the hourly floor, and show it",
+        stored=(Storage("pay_statement"), Storage("pay_statement_line")),
+        retention="kept with the co-op's books: a closed statement never changes",
+        readers=(THE_DRIVER, "anyone, only as totals of periods with 5 drivers or more"),
+        exported=(InExport("driver", "pay_statements"),),
+    ),
+    DataKind(
+        key="patronage_shares",
+        description="A member's patronage in a period (engaged time, earnings or trips) and "
+        "their share of a dividend, proposed or allocated",
+        purpose="to return the co-op's surplus to members in proportion to their work, by vote",
+        stored=(Storage("patronage_line"), Storage("bargaining_proposal", ("patronage",))),
+        retention="kept with the co-op's books: the ledger is append-only",
+        readers=(
+            "the member themself",
+            "anyone, as each line's measure and share without a name or id",
+        ),
+        exported=(InExport("driver", "patronage"),),
+    ),
+    DataKind(
         key="rateable_trips",
         description="For each completed trip: who rode, who drove, when it ended",
         purpose="so the trip's rider, and only they, can rate it within the rating window",
@@ -308,6 +332,14 @@ NOT_PERSONAL: tuple[NotPersonal, ...] = (
     NotPersonal(
         "bargaining_ballot_key",
         "a random salt per open vote, deleted when it closes; about no one",
+    ),
+    NotPersonal(
+        "pay_period",
+        "the calendar of pay periods and the floor that applied; about no one",
+    ),
+    NotPersonal(
+        "patronage_allocation",
+        "a dividend's totals (surplus, reserve, how many members): public, about no one",
     ),
     NotPersonal(
         "audit_entry",

@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 
 from dispatch.core.geo import ServiceArea
+from dispatch.simulator import pay
 from dispatch.simulator.agents import Registered, SimDriver, SimRider, sleep_or_stop
 from dispatch.simulator.client import FrameObserver, ServiceClient, bearer
 from dispatch.simulator.config import SimulationConfig
@@ -31,6 +32,7 @@ logger = logging.getLogger("coop.simulator")
 REGISTRATION_CONCURRENCY = 10
 REGISTRATION_ATTEMPTS = 4
 SHUTDOWN_GRACE_S = 10.0
+PAY_READ_INTERVAL_S = 5.0  # real seconds between rounds of statement reads
 
 
 class SimulationError(RuntimeError):
@@ -115,13 +117,23 @@ class Simulation:
             ]
             driver_tasks = [asyncio.create_task(driver.run()) for driver in self.drivers]
             summary = asyncio.create_task(self._summarise())
+            statements = asyncio.create_task(
+                pay.watch(
+                    client,
+                    self.drivers,
+                    self.stats,
+                    self._stop,
+                    max(self.config.summary_interval_s, PAY_READ_INTERVAL_S),
+                )
+            )
             arrivals = asyncio.create_task(self._arrivals(client))
             try:
                 await self._until_done(arrivals)
             finally:
                 self._stop.set()
                 arrivals.cancel()
-                await self._finish(driver_tasks, [arrivals, summary])
+                await self._finish(driver_tasks, [arrivals, summary, statements])
+            await pay.print_busiest(client, self.drivers, self.out)
             self.out(self.stats.summary_line(self.clock() - self._started_at))
         return self.stats
 

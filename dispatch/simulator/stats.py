@@ -9,6 +9,7 @@ from __future__ import annotations
 import statistics
 from collections import deque
 from dataclasses import dataclass, field
+from decimal import Decimal
 
 from dispatch.trips.states import DRIVER_OPEN, TERMINAL
 
@@ -48,6 +49,17 @@ class CityStats:
     requested_at: dict[str, float] = field(default_factory=dict)
     first_offer_at: dict[str, float] = field(default_factory=dict)
     offer_latencies_s: deque[float] = field(default_factory=lambda: deque(maxlen=LATENCY_SAMPLES))
+    # The open pay statement of each driver last read: driver id -> (pay_total, top_up).
+    statements: dict[str, tuple[Decimal, Decimal]] = field(default_factory=dict)
+    statements_read: int = 0
+
+    def statement_read(self, driver_id: str, *, pay_total: Decimal, top_up: Decimal) -> None:
+        self.statements[driver_id] = (pay_total, top_up)
+        self.statements_read += 1
+
+    @property
+    def pay_on_statements(self) -> Decimal:
+        return sum((pay for pay, _ in self.statements.values()), Decimal("0.00"))
 
     def trip_requested(self, trip_id: str, at: float) -> None:
         """The rider's POST /v1/trips answered with this trip."""
@@ -123,5 +135,7 @@ class CityStats:
             f"offers {self.offers_received} (accepted {self.offers_accepted}, "
             f"declined {self.offers_declined}, missed {self.offers_missed}) | "
             f"errors {self.http_errors + self.error_frames} | "
-            f"positions refused {self.location_refusals}"
+            f"positions refused {self.location_refusals} | "
+            f"pay on open statements {self.pay_on_statements:.2f} "
+            f"({len(self.statements)} drivers)"
         )

@@ -31,7 +31,15 @@ from tests.builders import (
     request_trip,
 )
 
-DRIVER_SECTIONS = {"trips_driven", "offers_received", "positions", "ballots", "proposals_made"}
+DRIVER_SECTIONS = {
+    "trips_driven",
+    "offers_received",
+    "positions",
+    "ballots",
+    "proposals_made",
+    "pay_statements",
+    "patronage",
+}
 RIDER_SECTIONS = {"trips_requested", "idempotency_keys"}
 # On the way to the pickup, then with the rider: the trail of trip A.
 ROUTE = [
@@ -283,6 +291,8 @@ async def test_sections_of_a_person_with_no_records_are_empty(
         "trips_driven": [],
         "offers_received": [],
         "positions": {"latest": None, "trails": []},
+        "pay_statements": [],
+        "patronage": [],
         "ballots": [],
         "proposals_made": [],
     }

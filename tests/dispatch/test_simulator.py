@@ -325,6 +325,7 @@ def test_the_summary_line_says_what_the_issue_asks() -> None:
         "on trip 2",
         "median offer latency 1.2 s",
         "trips completed 1, cancelled 0, unfulfilled 0",
+        "pay on open statements 0.00 (0 drivers)",
     ):
         assert part in line
     assert "median offer latency -" in CityStats().summary_line(0)
@@ -435,6 +436,10 @@ async def test_a_small_city_completes_every_trip_end_to_end(
     assert stats.location_frames > 0 and stats.driver_location_frames > 0
     assert "trips completed 3, cancelled 0, unfulfilled 0" in lines[-1]
     assert "drivers online" in lines[0]
+    # The busiest driver's statement is printed before the last summary, line by line.
+    [heading] = [line for line in lines if line.startswith("pay statement of simulated driver")]
+    printed = lines[lines.index(heading) + 1 : -1]
+    assert printed[-1].startswith("  totals: ") and all("trip" in p for p in printed[:-1])
 
     trips = (await session.scalars(select(Trip))).all()
     assert len(trips) == 3

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from bargaining.terms import Terms, load_founding_terms, terms_from_stored, terms_to_wire
+from bargaining.terms import Terms, load_founding_terms, stored_terms, terms_to_wire
 from tests.bargaining.strategies import founding_wire
 
 
@@ -56,6 +56,6 @@ def test_a_version_stored_before_the_pay_terms_reads_the_founding_ones() -> None
     stored = founding_wire()
     del stored["pay"], stored["patronage"]
     assert "pay" in _errors(stored)  # a new proposal must give them
-    terms = terms_from_stored(stored)
+    terms = stored_terms(stored)
     assert terms.pay == load_founding_terms().pay
     assert terms.patronage == load_founding_terms().patronage

@@ -1,0 +1,265 @@
+"""The patronage dividend: a proposal kind the committee opens and the members vote like any other.
+
+The proposal carries the allocation it would make, worked out when it opens from each member's
+patronage in the period under the basis in force (`patronage.allocate`), so members see exactly
+what they vote on; a ratified one is posted to the ledger as shown (`ledger.post`).
+
+Bargaining cannot read trips (dispatch sits above it): the measures come through a
+`PatronageSource` the composition root installs as `app.state.patronage_source`.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bargaining import patronage
+from bargaining.exceptions import InvalidProposal, PatronagePeriodTaken
+from bargaining.models import (
+    PatronageAllocation,
+    PatronageLine,
+    Proposal,
+    ProposalKind,
+    ProposalStatus,
+)
+from bargaining.service import in_force, put_to_vote
+from bargaining.terms import money_str
+from dispatch.core.errors import Forbidden
+from drivers.models import Driver, DriverStatus
+
+# Called with (session, start, end, basis): each driver's patronage over trips that ended in
+# [start, end). Installed by the composition root from dispatch's pay.
+PatronageSource = Callable[
+    [AsyncSession, datetime, datetime, str], Awaitable[dict[uuid.UUID, Decimal]]
+]
+
+# pg_advisory_xact_lock key ("cooppatr"): patronage proposals open one at a time, so two
+# overlapping ones can never both be opened.
+PATRONAGE_LOCK_KEY = 0x636F6F7070617472
+
+
+async def no_patronage(
+    session: AsyncSession, start: datetime, end: datetime, basis: str
+) -> dict[uuid.UUID, Decimal]:
+    """The source of an installation without trips: nobody has patronage."""
+    return {}
+
+
+def _overlaps(a_from: date, a_to: date, b_from: date, b_to: date) -> bool:
+    return a_from <= b_to and b_from <= a_to
+
+
+async def open_patronage_proposal(
+    *,
+    session: AsyncSession,
+    proposer: Driver,
+    title: str,
+    rationale: str,
+    period_from: date,
+    period_to: date,
+    surplus: Decimal,
+    voting_closes_at: datetime,
+    now: datetime,
+    source: PatronageSource,
+) -> Proposal:
+    """Puts a dividend to the vote with the allocation it would make."""
+    if proposer.status is not DriverStatus.active:
+        raise Forbidden("Only an active member of the committee may open a vote")
+    base = await in_force(session=session, at=now)
+    terms = base.terms
+    zone = ZoneInfo(terms.pay.timezone)
+    today = now.astimezone(zone).date()
+    errors = []
+    if voting_closes_at <= now:
+        errors.append({"field": "voting_closes_at", "reason": "Must be in the future"})
+    if period_from > period_to:
+        errors.append({"field": "period.from", "reason": "Must not be after period.to"})
+    if period_to >= today:
+        errors.append(
+            {
+                "field": "period.to",
+                "reason": f"Must be before today ({today.isoformat()} in {terms.pay.timezone}): "
+                "a dividend is shared over work already done",
+            }
+        )
+    if errors:
+        raise InvalidProposal(
+            "; ".join(f"{e['field']}: {e['reason']}" for e in errors), errors=errors
+        )
+    await session.execute(select(func.pg_advisory_xact_lock(PATRONAGE_LOCK_KEY)))
+    await _refuse_overlap(session, period_from, period_to)
+    start = datetime.combine(period_from, time(0), tzinfo=zone)
+    end = datetime.combine(period_to + timedelta(days=1), time(0), tzinfo=zone)
+    measures = await source(session, start, end, terms.patronage.basis)
+    members = dict(
+        (
+            await session.execute(
+                select(Driver.id, Driver.member_number).where(Driver.id.in_(list(measures)))
+            )
+        ).all()
+    )
+    by_number = {members[driver_id]: measure for driver_id, measure in measures.items()}
+    allocation = patronage.allocate(
+        surplus=surplus, reserve_percent=terms.patronage.reserve_percent, measures=by_number
+    )
+    driver_of = {number: driver_id for driver_id, number in members.items()}
+    shown = {
+        "period": {"from": period_from.isoformat(), "to": period_to.isoformat()},
+        "timezone": terms.pay.timezone,
+        "basis": terms.patronage.basis,
+        "currency": terms.currency,
+        "surplus": money_str(allocation.surplus),
+        "reserve_percent": f"{terms.patronage.reserve_percent.normalize():f}",
+        "reserve": money_str(allocation.reserve),
+        "distributable": money_str(allocation.distributable),
+        "total_measure": f"{allocation.total_measure.normalize():f}",
+        "tie_rule": patronage.TIE_RULE,
+        "lines": [
+            {
+                "driver_id": str(driver_of[share.member]),
+                "measure": f"{share.measure.normalize():f}",
+                "share": money_str(share.share),
+            }
+            for share in allocation.shares
+        ],
+    }
+    proposal = Proposal(
+        id=uuid.uuid4(),
+        kind=ProposalKind.patronage,
+        title=title,
+        rationale=rationale,
+        terms_json=None,
+        terms_sha256=None,
+        patronage=shown,
+        base_version=base.version,
+        effective_from=None,
+        voting_closes_at=voting_closes_at,
+        status=ProposalStatus.open,
+        proposed_by=proposer.id,
+        opened_at=now,
+        eligible=0,
+        impact=None,
+    )
+    return await put_to_vote(
+        session=session,
+        proposal=proposal,
+        audit_content={
+            "period_from": period_from.isoformat(),
+            "period_to": period_to.isoformat(),
+            "surplus": allocation.surplus,
+            "reserve": allocation.reserve,
+            "distributable": allocation.distributable,
+            "members": len(allocation.shares),
+        },
+    )
+
+
+async def _refuse_overlap(session: AsyncSession, period_from: date, period_to: date) -> None:
+    for allocated in await session.scalars(select(PatronageAllocation)):
+        if _overlaps(period_from, period_to, allocated.period_from, allocated.period_to):
+            refusal = PatronagePeriodTaken(
+                f"A dividend for {allocated.period_from.isoformat()} to "
+                f"{allocated.period_to.isoformat()} was already allocated "
+                f"(proposal {allocated.proposal_id}): a period is shared out once",
+                proposal_id=str(allocated.proposal_id),
+            )
+            await session.rollback()
+            raise refusal
+    pending = await session.scalars(
+        select(Proposal).where(
+            Proposal.kind == ProposalKind.patronage, Proposal.status == ProposalStatus.open
+        )
+    )
+    for proposal in pending:
+        assert proposal.patronage is not None
+        other_from = date.fromisoformat(proposal.patronage["period"]["from"])
+        other_to = date.fromisoformat(proposal.patronage["period"]["to"])
+        if _overlaps(period_from, period_to, other_from, other_to):
+            refusal = PatronagePeriodTaken(
+                f"A dividend for {other_from.isoformat()} to {other_to.isoformat()} is being "
+                f"voted on (proposal {proposal.id}): wait for its result",
+                proposal_id=str(proposal.id),
+            )
+            await session.rollback()
+            raise refusal
+
+
+# --- what members and the public read ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MemberLine:
+    proposal_id: uuid.UUID
+    status: str  # allocated | proposed
+    period_from: date
+    period_to: date
+    basis: str
+    currency: str
+    measure: Decimal
+    share: Decimal
+    at: datetime  # allocated_at, or voting_closes_at for a proposal still voted on
+
+
+async def member_lines(*, session: AsyncSession, driver_id: uuid.UUID) -> list[MemberLine]:
+    """The member's own lines: every dividend posted, and those being voted on, newest first."""
+    lines = []
+    rows = await session.execute(
+        select(PatronageAllocation, PatronageLine)
+        .join(PatronageLine, PatronageLine.proposal_id == PatronageAllocation.proposal_id)
+        .where(PatronageLine.driver_id == driver_id)
+    )
+    for allocation, line in rows.all():
+        lines.append(
+            MemberLine(
+                proposal_id=allocation.proposal_id,
+                status="allocated",
+                period_from=allocation.period_from,
+                period_to=allocation.period_to,
+                basis=allocation.basis,
+                currency=allocation.currency,
+                measure=line.measure,
+                share=line.share,
+                at=allocation.allocated_at,
+            )
+        )
+    pending = await session.scalars(
+        select(Proposal).where(
+            Proposal.kind == ProposalKind.patronage, Proposal.status == ProposalStatus.open
+        )
+    )
+    for proposal in pending:
+        shown = proposal.patronage
+        assert shown is not None
+        for entry in shown["lines"]:
+            if entry["driver_id"] == str(driver_id):
+                lines.append(
+                    MemberLine(
+                        proposal_id=proposal.id,
+                        status="proposed",
+                        period_from=date.fromisoformat(shown["period"]["from"]),
+                        period_to=date.fromisoformat(shown["period"]["to"]),
+                        basis=shown["basis"],
+                        currency=shown["currency"],
+                        measure=Decimal(entry["measure"]),
+                        share=Decimal(entry["share"]),
+                        at=proposal.voting_closes_at,
+                    )
+                )
+    lines.sort(key=lambda line: line.period_from, reverse=True)
+    return lines
+
+
+async def allocations(*, session: AsyncSession) -> list[PatronageAllocation]:
+    """Every dividend posted, newest period first: the public totals."""
+    return list(
+        await session.scalars(
+            select(PatronageAllocation).order_by(PatronageAllocation.period_from.desc())
+        )
+    )

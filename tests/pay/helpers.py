@@ -1,0 +1,68 @@
+"""Trips driven to their end over the real protocol, for the pay tests."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+from typing import Any
+
+from fastapi import FastAPI
+from httpx import AsyncClient, Response
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tests.builders import DOWNTOWN, Account, assigned_trip, place_driver
+
+
+async def shift(session: AsyncSession, trip_id: str, column: str, seconds: float) -> None:
+    """Moves one of the trip's timestamps `seconds` into the past (time passes, no waiting)."""
+    await session.execute(
+        text(f"UPDATE trip SET {column} = {column} - CAST(:delta AS interval) WHERE id = :id"),
+        {"delta": timedelta(seconds=seconds), "id": uuid.UUID(trip_id)},
+    )
+    await session.commit()
+
+
+async def completed_trip(
+    app: FastAPI,
+    client: AsyncClient,
+    session: AsyncSession,
+    rider: Account,
+    driver: Account,
+    *,
+    engaged_s: float = 600,
+) -> dict[str, Any]:
+    """A trip `driver` accepted `engaged_s` seconds before completing it (no positions: the
+    agreement's minimum fare, 7.00: 6.44 to the driver, 0.56 to the co-op)."""
+    trip = await assigned_trip(app, client, rider, driver)
+    await shift(session, trip["id"], "assigned_at", engaged_s)
+    for step in ("arrived", "start", "complete"):
+        response = await client.post(f"/v1/trips/{trip['id']}/{step}", headers=driver.headers)
+        assert response.status_code == 200, response.text
+    done: dict[str, Any] = response.json()
+    assert done["status"] == "completed"
+    # Off duty, so the next batch offers the next trip to the driver a test names.
+    await place_driver(app, driver.id, DOWNTOWN, available=False)
+    return done
+
+
+async def fee_paid_trip(
+    app: FastAPI, client: AsyncClient, session: AsyncSession, rider: Account, driver: Account
+) -> dict[str, Any]:
+    """A trip its rider cancelled after the free period: the 5.00 fee goes to the driver."""
+    trip = await assigned_trip(app, client, rider, driver)
+    await shift(session, trip["id"], "assigned_at", 300)
+    response = await client.post(f"/v1/trips/{trip['id']}/cancel", headers=rider.headers)
+    assert response.status_code == 200, response.text
+    cancelled: dict[str, Any] = response.json()
+    await place_driver(app, driver.id, DOWNTOWN, available=False)
+    assert cancelled["cancellation_fee"] == "5.00"
+    return cancelled
+
+
+def problem(response: Response, status: int, type_: str) -> dict[str, Any]:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    body: dict[str, Any] = response.json()
+    assert body["type"] == type_, body
+    return body

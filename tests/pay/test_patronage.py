@@ -1,0 +1,217 @@
+"""The patronage dividend end to end: proposed with its allocation shown, voted, ratified, posted
+to the ledger, each member's line visible to them, totals public, the audit log recording it."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from decimal import Decimal
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from asgi_lifespan import LifespanManager
+from httpx import ASGITransport, AsyncClient
+from sqlalchemy import func, select, text
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from dispatch.app import create_app
+from dispatch.core.audit import AuditEntry
+from dispatch.core.db import utcnow
+from dispatch.core.settings import Settings
+from tests.bargaining.conftest import Clock
+from tests.builders import Account, make_driver, make_rider
+from tests.pay.helpers import completed_trip, problem
+
+
+def dividend(
+    clock: Clock, *, days_from: int, days_to: int, surplus: Any = "1000.00"
+) -> dict[str, Any]:
+    """A patronage proposal over local days relative to today (0: today, -1: yesterday...)."""
+    today = utcnow().astimezone(ZoneInfo("America/Toronto")).date()
+    return {
+        "kind": "patronage",
+        "title": "Return the autumn surplus",
+        "rationale": "The books closed with a surplus; it goes back to those who did the work.",
+        "period": {
+            "from": (today + timedelta(days=days_from)).isoformat(),
+            "to": (today + timedelta(days=days_to)).isoformat(),
+        },
+        "surplus": surplus,
+        "voting_closes_at": (clock.now + timedelta(hours=1)).isoformat(),
+    }
+
+
+async def _lines(client: AsyncClient, member: Account) -> list[dict[str, Any]]:
+    response = await client.get("/v1/drivers/me/patronage", headers=member.headers)
+    assert response.status_code == 200, response.text
+    lines: list[dict[str, Any]] = response.json()
+    return lines
+
+
+async def test_a_dividend_is_voted_ratified_posted_and_each_member_sees_their_line(
+    settings: Settings, admin_headers: dict[str, str], session: AsyncSession
+) -> None:
+    clock = Clock(utcnow())
+    app = create_app(settings)
+    app.state.clock = clock
+    async with (
+        LifespanManager(app),
+        AsyncClient(transport=ASGITransport(app=app), base_url="http://test") as client,
+    ):
+        chair = await make_driver(client, admin_headers, name="Chair", committee=True)
+        busy = await make_driver(client, admin_headers, name="Busy")
+        light = await make_driver(client, admin_headers, name="Light")
+        rider = await make_rider(client)
+        await completed_trip(app, client, session, rider, busy, engaged_s=7200)
+        await completed_trip(app, client, session, rider, busy, engaged_s=3600)
+        await completed_trip(app, client, session, rider, light, engaged_s=1800)
+        # Two days on, the committee proposes a dividend over the days the work was done.
+        clock.advance(days=2)
+        body = dividend(clock, days_from=-1, days_to=0)
+        created = await client.post("/v1/proposals", json=body, headers=chair.headers)
+        assert created.status_code == 201, created.text
+        proposal = created.json()
+        assert (proposal["kind"], proposal["status"], proposal["terms"]) == (
+            "patronage",
+            "open",
+            None,
+        )
+        shown = proposal["patronage"]
+        assert (shown["basis"], shown["surplus"], shown["reserve_percent"]) == (
+            "engaged_seconds",
+            "1000.00",
+            "30",
+        )
+        assert (shown["reserve"], shown["distributable"], shown["members"]) == (
+            "300.00",
+            "700.00",
+            2,
+        )
+        assert sum(Decimal(line["share"]) for line in shown["lines"]) == Decimal("700.00")
+        first, second = shown["lines"]
+        assert Decimal(first["measure"]) > Decimal(second["measure"])
+        assert Decimal(first["measure"]) >= 10800 and Decimal(second["measure"]) >= 1800
+        assert str(busy.id) not in created.text  # the public view names nobody
+        # Before the vote, each member sees the line they would get.
+        [pending] = await _lines(client, busy)
+        assert (pending["status"], pending["share"]) == ("proposed", first["share"])
+        assert await _lines(client, chair) == []  # no patronage in the period: nothing
+
+        for member in (chair, busy, light):
+            cast = await client.post(
+                f"/v1/proposals/{proposal['id']}/ballot",
+                json={"choice": "yes"},
+                headers=member.headers,
+            )
+            assert cast.status_code == 200, cast.text
+        clock.advance(hours=2)
+        closed = (await client.get(f"/v1/proposals/{proposal['id']}")).json()
+        assert closed["status"] == "ratified" and closed["version"] is None
+        # No new agreement version: a dividend changes no term.
+        assert (await client.get("/v1/agreements/current")).json()["version"] == 1
+
+        [mine] = await _lines(client, busy)
+        assert (mine["status"], mine["share"], mine["measure"]) == (
+            "allocated",
+            first["share"],
+            first["measure"],
+        )
+        [theirs] = await _lines(client, light)
+        assert theirs["share"] == second["share"]
+        export = (await client.get("/v1/drivers/me/export", headers=light.headers)).json()
+        assert [(e["proposal_id"], e["share"]) for e in export["patronage"]] == [
+            (proposal["id"], second["share"])
+        ]
+        totals = (await client.get("/v1/transparency/patronage")).json()
+        assert [
+            (t["proposal_id"], t["distributable"], t["reserve"], t["members"]) for t in totals
+        ] == [(proposal["id"], "700.00", "300.00", 2)]
+        # The same period cannot be shared out twice.
+        again = await client.post(
+            "/v1/proposals", json=dividend(clock, days_from=-2, days_to=-1), headers=chair.headers
+        )
+        body409 = problem(again, 409, "patronage_period_taken")
+        assert body409["proposal_id"] == proposal["id"]
+        # An earlier, separate period is fine, and while it is voted on it blocks overlaps.
+        earlier = await client.post(
+            "/v1/proposals",
+            json=dividend(clock, days_from=-9, days_to=-4, surplus="10.00"),
+            headers=chair.headers,
+        )
+        assert earlier.status_code == 201, earlier.text
+        assert earlier.json()["patronage"]["members"] == 0  # nobody worked then: all kept
+        assert earlier.json()["patronage"]["reserve"] == "10.00"
+        problem(
+            await client.post(
+                "/v1/proposals",
+                json=dividend(clock, days_from=-5, days_to=-5),
+                headers=chair.headers,
+            ),
+            409,
+            "patronage_period_taken",
+        )
+
+    allocated = await session.scalar(
+        select(func.count()).select_from(AuditEntry).where(AuditEntry.kind == "patronage.allocated")
+    )
+    assert allocated == 1
+    try:
+        await session.execute(text("UPDATE patronage_line SET share = share + 1"))
+        raise AssertionError("the ledger was changed")
+    except DBAPIError as exc:
+        assert "append-only" in str(exc)
+    await session.rollback()
+
+
+async def test_a_patronage_proposal_with_bad_input_is_refused_naming_the_field(
+    settings: Settings, admin_headers: dict[str, str]
+) -> None:
+    clock = Clock(utcnow())
+    app = create_app(settings)
+    app.state.clock = clock
+    async with (
+        LifespanManager(app),
+        AsyncClient(transport=ASGITransport(app=app), base_url="http://test") as client,
+    ):
+        chair = await make_driver(client, admin_headers, name="Chair", committee=True)
+        member = await make_driver(client, admin_headers, name="Member")
+
+        async def refused(body: dict[str, Any], field: str, status: int = 422) -> None:
+            response = await client.post("/v1/proposals", json=body, headers=chair.headers)
+            types = {422: ("validation_error", "invalid_proposal")}
+            assert response.status_code == status, response.text
+            payload = response.json()
+            assert payload["type"] in types[status], payload
+            assert field in [error["field"] for error in payload["errors"]], payload
+
+        for surplus in ("-5.00", 5.5, 5, "1.234", "abc", "", "0.00", "1e3"):
+            await refused(dividend(clock, days_from=-3, days_to=-1, surplus=surplus), "surplus")
+        await refused(dividend(clock, days_from=-1, days_to=-3), "period.from")
+        await refused(dividend(clock, days_from=-1, days_to=0), "period.to")  # today: not over
+        missing = dividend(clock, days_from=-3, days_to=-1)
+        del missing["surplus"]
+        await refused(missing, "surplus")
+        with_terms = {**dividend(clock, days_from=-3, days_to=-1), "terms": {"currency": "CAD"}}
+        response = await client.post("/v1/proposals", json=with_terms, headers=chair.headers)
+        assert response.status_code == 422
+        terms_kind = {**dividend(clock, days_from=-3, days_to=-1), "kind": "terms"}
+        await refused(terms_kind, "terms")
+        bad_date = dividend(clock, days_from=-3, days_to=-1)
+        bad_date["period"]["to"] = "2026-02-30"
+        await refused(bad_date, "period.to")
+        # Only the committee proposes.
+        problem(
+            await client.post(
+                "/v1/proposals",
+                json=dividend(clock, days_from=-3, days_to=-1),
+                headers=member.headers,
+            ),
+            403,
+            "forbidden",
+        )
+        assert (await client.get("/v1/proposals")).json() == []
+        problem(await client.get("/v1/drivers/me/patronage"), 401, "unauthorized")
+        rider = await make_rider(client)
+        problem(
+            await client.get("/v1/drivers/me/patronage", headers=rider.headers), 403, "forbidden"
+        )
