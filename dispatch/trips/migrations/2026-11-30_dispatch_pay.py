@@ -1,7 +1,7 @@
 """Pay: pay periods, and the statements and statement lines written when a period closes.
 
-Revision ID: pay
-Revises: dispatch
+Revision ID: dispatch_pay
+Revises: offer_delivery
 Create Date: 2026-11-30
 """
 
@@ -11,8 +11,8 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-revision: str = "pay"
-down_revision: str | Sequence[str] | None = "dispatch"
+revision: str = "dispatch_pay"
+down_revision: str | Sequence[str] | None = "offer_delivery"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,7 +1,7 @@
 """Bargaining: proposal kinds (terms, patronage) and the patronage dividend's ledger.
 
-Revision ID: patronage
-Revises: bargaining
+Revision ID: bargaining_patronage
+Revises: bargaining_sealed_ballots
 Create Date: 2026-11-30
 """
 
@@ -11,8 +11,8 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-revision: str = "patronage"
-down_revision: str | Sequence[str] | None = "bargaining"
+revision: str = "bargaining_patronage"
+down_revision: str | Sequence[str] | None = "bargaining_sealed_ballots"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
