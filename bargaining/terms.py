@@ -197,8 +197,14 @@ class PayTerms(_Strict):
     """Pay periods and the hourly floor over a period (docs/pay.md)."""
 
     # 7 or 14 days; periods start on a Monday at 00:00 in `timezone`.
-    period_days: Annotated[int, Field(strict=True, ge=7, le=14)]
-    timezone: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+    period_days: Annotated[
+        int, Field(strict=True, ge=7, le=14, description="7 or 14 only; periods start on Mondays")
+    ]
+    timezone: Annotated[
+        str,
+        StringConstraints(min_length=1, max_length=64),
+        Field(description="an IANA time zone name"),
+    ]
     # The least a driver earns per engaged hour over a period; topped up at its close.
     engaged_floor_per_hour: Money
 

@@ -311,20 +311,27 @@ async def _open_lines(
 
 
 async def _statement(
-    session: AsyncSession, period: PayPeriod, driver_id: uuid.UUID, now: datetime
+    session: AsyncSession,
+    period: PayPeriod,
+    driver_id: uuid.UUID,
+    now: datetime,
+    *,
+    with_lines: bool = True,
 ) -> Statement:
     if period.closed_at is not None:
         assert period.floor_per_hour is not None and period.floor_version is not None
-        lines = list(
-            await session.scalars(
-                select(PayStatementLine)
-                .where(
-                    PayStatementLine.period_start == period.start_date,
-                    PayStatementLine.driver_id == driver_id,
+        lines: list[PayStatementLine] = []
+        if with_lines:
+            lines = list(
+                await session.scalars(
+                    select(PayStatementLine)
+                    .where(
+                        PayStatementLine.period_start == period.start_date,
+                        PayStatementLine.driver_id == driver_id,
+                    )
+                    .order_by(PayStatementLine.ended_at, PayStatementLine.trip_id)
                 )
-                .order_by(PayStatementLine.ended_at, PayStatementLine.trip_id)
             )
-        )
         row = await session.get(PayStatement, (period.start_date, driver_id))
         totals = (
             _stored_totals(row)
@@ -400,7 +407,9 @@ async def statements(
             .limit(limit)
         )
     )
-    return [await _statement(session, period, driver_id, now) for period in periods]
+    return [
+        await _statement(session, period, driver_id, now, with_lines=False) for period in periods
+    ]
 
 
 # --- the public pay report ---------------------------------------------------------------------
