@@ -45,13 +45,6 @@ PatronageSource = Callable[
 PATRONAGE_LOCK_KEY = 0x636F6F7070617472
 
 
-async def no_patronage(
-    session: AsyncSession, start: datetime, end: datetime, basis: str
-) -> dict[uuid.UUID, Decimal]:
-    """The source of an installation without trips: nobody has patronage."""
-    return {}
-
-
 def _overlaps(a_from: date, a_to: date, b_from: date, b_to: date) -> bool:
     return a_from <= b_to and b_from <= a_to
 

@@ -141,6 +141,8 @@ class SimDriver:
         self.wait_until: float | None = None
         self.deciding: dict[str, asyncio.Task[None]] = {}
         self.websocket: ClientConnection | None = None
+        # Trips this driver completed: the pay watcher reads the statements of drivers who have.
+        self.trips_completed = 0
 
     @property
     def trip_id(self) -> str | None:
@@ -350,7 +352,8 @@ class SimDriver:
                 self.config.real_s(ALIGHTING_S), self.config.frame_interval_s(busy=True)
             )
         elif self.phase == "alighting" and self.wait_until is not None and now >= self.wait_until:
-            await self._transition(trip_id, "complete")
+            if await self._transition(trip_id, "complete"):
+                self.trips_completed += 1
 
     async def _transition(self, trip_id: str, step: str) -> bool:
         """POSTs a trip step; on a refusal, catches up with the trip's real status."""
