@@ -567,8 +567,11 @@ async def draft_proposal(
                 session=session,
                 now=now,
                 trips_source=trips_source,
+                patronage_source=request.app.state.patronage_source,
             )
             return RedirectResponse(f"/proposals/{opened.id}", status_code=303)
+        # The form always sends terms (a proposal of kind terms requires them to validate).
+        assert proposal_in.terms is not None
         base, changes, impact = await bargaining_service.preview_proposal(
             session=session,
             terms=proposal_in.terms,
