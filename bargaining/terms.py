@@ -169,8 +169,9 @@ class DispatchTerms(_Strict):
         # Left out when unset, over HTTP and in the canonical form alike: a version stored before
         # the term existed keeps its bytes and its hash, and reads the same as it was written.
         data: dict[str, Any] = handler(self)
-        if data.get("fairness_credit_max_s", 0) is None:
-            del data["fairness_credit_max_s"]
+        for younger in ("min_batch_interval_ms", "fairness_credit_max_s"):
+            if younger in data and data[younger] is None:
+                del data[younger]
         return data
 
 

@@ -209,6 +209,17 @@ def test_a_proposal_must_state_the_trust_terms_but_old_versions_read_their_found
     assert json.dumps(wire, sort_keys=True) == before
 
 
+def test_early_batches_are_optional_and_keep_older_versions_hashes() -> None:
+    wire = founding_wire()
+    wire["dispatch"].pop("min_batch_interval_ms")
+    older = Terms.model_validate(wire)
+    assert older.dispatch.min_batch_interval_ms is None
+    assert json.loads(canonical_json(older)) == json.loads(json.dumps(wire))
+    wire["dispatch"]["min_batch_interval_ms"] = 2001
+    with pytest.raises(ValidationError, match="dispatch.batch_interval_ms"):
+        Terms.model_validate(wire)
+
+
 def test_the_fairness_credit_bound_is_optional_and_keeps_older_versions_hashes() -> None:
     wire = founding_wire()
     wire["dispatch"].pop("fairness_credit_max_s", None)
