@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from collections.abc import AsyncIterator, Iterable
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from sqlalchemy import MetaData
@@ -55,17 +55,30 @@ def sql_list(members: Iterable[enum.StrEnum]) -> str:
     return "(" + ", ".join(sql_literal(member) for member in kind if member in chosen) + ")"
 
 
-def create_engine(database_url: str, *, pool_size: int = 10, max_overflow: int = 20) -> AsyncEngine:
+def create_engine(
+    database_url: str,
+    *,
+    pool_size: int = 10,
+    max_overflow: int = 20,
+    pre_ping: bool = True,
+    autocommit: bool = False,
+) -> AsyncEngine:
+    """The process's engine. `pre_ping=False` saves the round trip that checks a pooled
+    connection before each use (a dead one then fails its statement, and is replaced at the next
+    checkout); `autocommit=True` sends statements with no BEGIN/COMMIT around them, for a writer
+    whose every unit of work is one statement."""
+    options: dict[str, Any] = {"isolation_level": "AUTOCOMMIT"} if autocommit else {}
     return create_async_engine(
         database_url,
         pool_size=pool_size,
         max_overflow=max_overflow,
-        pool_pre_ping=True,
+        pool_pre_ping=pre_ping,
         # A statement's parameters (names, comments, positions) never go into an exception's
         # message, and so never into a log.
         hide_parameters=True,
         # Times travel as UTC; the server's zone must never leak into them.
         connect_args={"server_settings": {"timezone": "UTC", "application_name": "coop"}},
+        **options,
     )
 
 

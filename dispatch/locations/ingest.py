@@ -2,14 +2,16 @@
 
 A driver reports every few seconds; writing each report on its own would cost one statement per
 ping. Instead the sockets hand reports to a `LocationIngest`, and every
-`COOP_LOCATION_FLUSH_INTERVAL_MS` one flush writes them all:
+`COOP_LOCATION_FLUSH_INTERVAL_MS` one flush writes them all, in one statement (`_FLUSH`: one
+round trip, on the ingest's own connection):
 
-- one `INSERT ... SELECT FROM unnest(...) ON CONFLICT (driver_id) DO UPDATE` for the latest
+- an `INSERT ... SELECT FROM unnest(...) ON CONFLICT (driver_id) DO UPDATE` for the latest
   position and presence of every driver heard from (the row the matcher's KNN search reads);
-- one `INSERT ... SELECT FROM unnest(...) JOIN trip` appending the reports of drivers who hold a
-  trip to that trip's trail (the meter and the rider's live view).
+- an `INSERT ... SELECT FROM unnest(...) JOIN trip` appending the reports of drivers who hold a
+  trip to that trip's trail (the meter and the rider's live view);
+- an `UPDATE trip` counting implausible reports on the drivers' open trips.
 
-After the commit, each rider whose driver moved gets a `driver_location` frame. Tests call
+After it, each rider whose driver moved gets a `driver_location` frame. Tests call
 `flush()` directly.
 
 What a socket hands in is checked first (`receive`): one report per driver per
@@ -32,6 +34,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from dispatch.core.db import create_engine
 from dispatch.core.pubsub import rider_channel
 from dispatch.core.redis_client import Redis
 from dispatch.locations.plausibility import Fix, Track, Verdict, kmh_to_mps
@@ -72,59 +75,65 @@ class Intake(enum.StrEnum):
     implausible = "implausible"  # an impossible move: not buffered, counted on the trip
 
 
-_UPSERT_LATEST = text(
-    """
-    INSERT INTO location_driver_position AS p
-        (driver_id, position, heading_deg, speed_mps, reported_at, available, last_seen_at)
-    SELECT u.driver_id,
-           CASE WHEN u.lat IS NULL THEN NULL
-                ELSE CAST(ST_SetSRID(ST_MakePoint(u.lon, u.lat), 4326) AS geography) END,
-           u.heading_deg, u.speed_mps, u.reported_at, false, u.seen_at
-    FROM unnest(
-        CAST(:driver_ids AS uuid[]), CAST(:lats AS float8[]), CAST(:lons AS float8[]),
-        CAST(:headings AS float8[]), CAST(:speeds AS float8[]),
-        CAST(:reported AS timestamptz[]), CAST(:seen AS timestamptz[])
-    ) AS u(driver_id, lat, lon, heading_deg, speed_mps, reported_at, seen_at)
-    JOIN driver d ON d.id = u.driver_id
-    ON CONFLICT (driver_id) DO UPDATE SET
-        position = CASE WHEN EXCLUDED.position IS NULL
-                          OR EXCLUDED.reported_at < p.reported_at
-                        THEN p.position ELSE EXCLUDED.position END,
-        heading_deg = CASE WHEN EXCLUDED.position IS NULL
-                             OR EXCLUDED.reported_at < p.reported_at
-                           THEN p.heading_deg ELSE EXCLUDED.heading_deg END,
-        speed_mps = CASE WHEN EXCLUDED.position IS NULL
-                           OR EXCLUDED.reported_at < p.reported_at
-                         THEN p.speed_mps ELSE EXCLUDED.speed_mps END,
-        reported_at = GREATEST(p.reported_at, EXCLUDED.reported_at),
-        -- silent for longer than the grace period: a new stretch of waiting begins
-        available_since = CASE
-            WHEN p.available AND p.last_seen_at
-                 < EXCLUDED.last_seen_at - make_interval(secs => CAST(:grace_s AS float8))
-            THEN EXCLUDED.last_seen_at ELSE p.available_since END,
-        last_seen_at = GREATEST(p.last_seen_at, EXCLUDED.last_seen_at)
-    """
-)
-
-_COUNT_IMPLAUSIBLE = text(
+# The whole flush is this one statement, sent on the ingest's own connection in autocommit: one
+# round trip, atomic on its own (data-modifying CTEs all run, to completion, in one snapshot).
+# - `counted`: implausible reports counted on their drivers' open trips;
+# - `latest`: the latest position and presence of every driver heard from (the row the
+#   matcher's KNN search reads);
+# - `appended`: the reports of drivers who hold a trip, appended to that trip's trail; the
+#   statement returns each such trip's newest point and rider, for the rider's live view.
+# Empty arrays make empty sub-statements, so one form serves every flush.
+_FLUSH = text(
     f"""
-    UPDATE trip t SET implausible_positions = t.implausible_positions + u.n
-    FROM unnest(CAST(:driver_ids AS uuid[]), CAST(:counts AS int[])) AS u(driver_id, n)
-    WHERE t.driver_id = u.driver_id AND t.status IN {DRIVER_OPEN_LIST}
-    """
-)
-
-_APPEND_TRAIL = text(
-    f"""
-    WITH appended AS (
+    WITH counted AS (
+        UPDATE trip t SET implausible_positions = t.implausible_positions + u.n
+        FROM unnest(CAST(:implausible_ids AS uuid[]), CAST(:implausible_counts AS int[]))
+             AS u(driver_id, n)
+        WHERE t.driver_id = u.driver_id AND t.status IN {DRIVER_OPEN_LIST}
+        RETURNING t.id
+    ),
+    latest AS (
+        INSERT INTO location_driver_position AS p
+            (driver_id, position, heading_deg, speed_mps, reported_at, available, last_seen_at)
+        SELECT u.driver_id,
+               CASE WHEN u.lat IS NULL THEN NULL
+                    ELSE CAST(ST_SetSRID(ST_MakePoint(u.lon, u.lat), 4326) AS geography) END,
+               u.heading_deg, u.speed_mps, u.reported_at, false, u.seen_at
+        FROM unnest(
+            CAST(:driver_ids AS uuid[]), CAST(:lats AS float8[]), CAST(:lons AS float8[]),
+            CAST(:headings AS float8[]), CAST(:speeds AS float8[]),
+            CAST(:reported AS timestamptz[]), CAST(:seen AS timestamptz[])
+        ) AS u(driver_id, lat, lon, heading_deg, speed_mps, reported_at, seen_at)
+        JOIN driver d ON d.id = u.driver_id
+        ON CONFLICT (driver_id) DO UPDATE SET
+            position = CASE WHEN EXCLUDED.position IS NULL
+                              OR EXCLUDED.reported_at < p.reported_at
+                            THEN p.position ELSE EXCLUDED.position END,
+            heading_deg = CASE WHEN EXCLUDED.position IS NULL
+                                 OR EXCLUDED.reported_at < p.reported_at
+                               THEN p.heading_deg ELSE EXCLUDED.heading_deg END,
+            speed_mps = CASE WHEN EXCLUDED.position IS NULL
+                               OR EXCLUDED.reported_at < p.reported_at
+                             THEN p.speed_mps ELSE EXCLUDED.speed_mps END,
+            reported_at = GREATEST(p.reported_at, EXCLUDED.reported_at),
+            -- silent for longer than the grace period: a new stretch of waiting begins
+            available_since = CASE
+                WHEN p.available AND p.last_seen_at
+                     < EXCLUDED.last_seen_at - make_interval(secs => CAST(:grace_s AS float8))
+                THEN EXCLUDED.last_seen_at ELSE p.available_since END,
+            last_seen_at = GREATEST(p.last_seen_at, EXCLUDED.last_seen_at)
+        RETURNING p.driver_id
+    ),
+    appended AS (
         INSERT INTO location_trail_point
             (trip_id, driver_id, position, recorded_at, segment_start)
         SELECT t.id, u.driver_id,
                CAST(ST_SetSRID(ST_MakePoint(u.lon, u.lat), 4326) AS geography), u.recorded_at,
                u.segment_start
         FROM unnest(
-            CAST(:driver_ids AS uuid[]), CAST(:lats AS float8[]), CAST(:lons AS float8[]),
-            CAST(:recorded AS timestamptz[]), CAST(:segment_starts AS boolean[])
+            CAST(:trail_ids AS uuid[]), CAST(:trail_lats AS float8[]),
+            CAST(:trail_lons AS float8[]), CAST(:recorded AS timestamptz[]),
+            CAST(:segment_starts AS boolean[])
         ) AS u(driver_id, lat, lon, recorded_at, segment_start)
         JOIN trip t ON t.driver_id = u.driver_id
                    AND t.status IN {DRIVER_OPEN_LIST}
@@ -187,7 +196,17 @@ class LocationIngest:
         max_trail_points: int = MAX_BUFFERED_TRAIL_POINTS,
         backpressure: bool = True,
     ) -> None:
-        self._engine = engine
+        # The flush's own connection, outside the pool the requests and the matcher share, so a
+        # flush never queues behind them (nor they behind it); autocommit, since a flush is one
+        # statement, and no pre-ping: a dead connection fails its flush, which is requeued, and
+        # the next flush connects afresh.
+        self._engine = create_engine(
+            engine.url.render_as_string(hide_password=False),
+            pool_size=1,
+            max_overflow=0,
+            pre_ping=False,
+            autocommit=True,
+        )
         self._max_trail_points = max_trail_points
         self._backpressure = backpressure
         self._last_attempt = time.monotonic()  # when the last flush ended, written or not
@@ -211,6 +230,11 @@ class LocationIngest:
         self.reports_rate_limited = 0
         self.reports_implausible = 0
         self.flushes = 0
+
+    @property
+    def writer(self) -> AsyncEngine:
+        """The flush's own engine (one connection, autocommit)."""
+        return self._engine
 
     def set_max_plausible_speed(self, kmh: float) -> None:
         """The agreement's `dispatch.max_plausible_speed_kmh` in force (read periodically)."""
@@ -354,7 +378,7 @@ class LocationIngest:
             latest.seen_at = at
 
     async def flush(self) -> FlushResult:
-        """Writes everything buffered: one statement for the latest rows, one for the trails."""
+        """Writes everything buffered, in one statement."""
         async with self._flush_lock:
             latest, self._latest = self._latest, {}
             trail, self._trail = self._trail, []
@@ -385,36 +409,25 @@ class LocationIngest:
         trail: list[_TrailPoint],
         implausible: dict[uuid.UUID, int],
     ) -> list[tuple[uuid.UUID, uuid.UUID, float, float]]:
-        async with self._engine.begin() as connection:
-            if implausible:
-                await connection.execute(
-                    _COUNT_IMPLAUSIBLE,
-                    {"driver_ids": list(implausible), "counts": list(implausible.values())},
-                )
-            if latest:
-                ids = list(latest)
-                rows = [latest[driver_id] for driver_id in ids]
-                await connection.execute(
-                    _UPSERT_LATEST,
-                    {
-                        "driver_ids": ids,
-                        "lats": [row.lat for row in rows],
-                        "lons": [row.lon for row in rows],
-                        "headings": [row.heading_deg for row in rows],
-                        "speeds": [row.speed_mps for row in rows],
-                        "reported": [row.reported_at for row in rows],
-                        "seen": [row.seen_at for row in rows],
-                        "grace_s": self._grace_s,
-                    },
-                )
-            if not trail:
-                return []
+        ids = list(latest)
+        rows = [latest[driver_id] for driver_id in ids]
+        async with self._engine.connect() as connection:
             result = await connection.execute(
-                _APPEND_TRAIL,
+                _FLUSH,
                 {
-                    "driver_ids": [point.driver_id for point in trail],
-                    "lats": [point.lat for point in trail],
-                    "lons": [point.lon for point in trail],
+                    "implausible_ids": list(implausible),
+                    "implausible_counts": list(implausible.values()),
+                    "driver_ids": ids,
+                    "lats": [row.lat for row in rows],
+                    "lons": [row.lon for row in rows],
+                    "headings": [row.heading_deg for row in rows],
+                    "speeds": [row.speed_mps for row in rows],
+                    "reported": [row.reported_at for row in rows],
+                    "seen": [row.seen_at for row in rows],
+                    "grace_s": self._grace_s,
+                    "trail_ids": [point.driver_id for point in trail],
+                    "trail_lats": [point.lat for point in trail],
+                    "trail_lons": [point.lon for point in trail],
                     "recorded": [point.recorded_at for point in trail],
                     "segment_starts": [point.segment_start for point in trail],
                 },
@@ -524,7 +537,8 @@ class LocationIngest:
             self._shed_gap_s = self._shed_gap_s / 2 if self._shed_gap_s > MIN_SHED_GAP_S else 0.0
 
     async def close(self) -> None:
-        """Nothing of its own to close: the flush borrows the engine's pooled connections."""
+        """Closes the flush's own connection."""
+        await self._engine.dispose()
 
     async def drain(self) -> None:
         """A last flush at shutdown, so reports received just before it are not lost."""

@@ -50,7 +50,7 @@ def _report(
     )
 
 
-async def test_a_flush_writes_every_report_in_one_statement_per_table(
+async def test_a_flush_writes_every_report_in_one_statement_on_its_own_connection(
     app: FastAPI, client: AsyncClient, admin_headers: dict[str, str], session: AsyncSession
 ) -> None:
     drivers = [await make_driver(client, admin_headers, name=f"D{i}") for i in range(30)]
@@ -66,16 +66,31 @@ async def test_a_flush_writes_every_report_in_one_statement_per_table(
     def count(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
         statements.append(statement)
 
-    sync_engine = app.state.engine.sync_engine
-    event.listen(sync_engine, "before_cursor_execute", count)
+    shared: list[str] = []
+
+    def count_shared(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        shared.append(statement)
+
+    writer = ingest.writer.sync_engine
+    event.listen(writer, "before_cursor_execute", count)
+    event.listen(app.state.engine.sync_engine, "before_cursor_execute", count_shared)
     try:
         result = await ingest.flush()
     finally:
-        event.remove(sync_engine, "before_cursor_execute", count)
+        event.remove(writer, "before_cursor_execute", count)
+        event.remove(app.state.engine.sync_engine, "before_cursor_execute", count_shared)
     assert (result.drivers, result.trail_points, result.riders_told) == (30, 90, 1)
-    assert len(statements) == 2
-    assert "location_driver_position" in statements[0]
-    assert "location_trail_point" in statements[1]
+    # One statement for all three tables, in autocommit (no BEGIN or COMMIT around it), on
+    # the ingest's own connection: nothing through the pool the requests share.
+    assert len(statements) == 1
+    for table in ("location_driver_position", "location_trail_point", "UPDATE trip"):
+        assert table in statements[0]
+    assert shared == []
+    assert ingest.writer is not app.state.engine
+    async with ingest.writer.connect() as connection:
+        await connection.exec_driver_sql("SELECT 1")
+        raw = await connection.get_raw_connection()
+        assert not raw.driver_connection.is_in_transaction()  # type: ignore[union-attr]
 
     rows = (await session.scalars(select(DriverPosition))).all()
     assert len(rows) == 30
@@ -240,6 +255,7 @@ async def test_reports_wait_out_a_database_outage_and_are_written_after(
         await ingest.flush()
         assert ingest.pending == 0
     finally:
+        await ingest.close()
         await engine.dispose()
         await proxy.stop()
     presence = await locations_service.presence(session=session, driver_id=driver.id)
