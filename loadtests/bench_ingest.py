@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import math
 import sys
 import time
 import uuid
@@ -33,7 +34,7 @@ import httpx
 
 from dispatch.simulator.service import ServiceProcess
 from loadtests.benchenv import BenchEnv, Member, insert_accounts, positions_in_area
-from loadtests.metrics import scrape, service_pauses, value
+from loadtests.metrics import Samples, scrape, service_pauses, value
 from loadtests.procstats import CpuMeter, own_cpu_s, pids, raise_open_files_limit
 from loadtests.report import log, machine_line, median, percentile
 from loadtests.runtime import GcWatch, LoopLag, freeze_generator, run_bench
@@ -444,7 +445,7 @@ async def _window(
 
     probe.delays.clear()
     first, sent0, t0 = await visible(env), sender.sent, time.monotonic()
-    metrics0 = await scrape(server.base_url)
+    metrics0 = await _scrape_if_answered(server.base_url)
     process = psutil.Process(server.pid)
     end = t0 + seconds
     while time.monotonic() < end:
@@ -452,13 +453,25 @@ async def _window(
         with contextlib.suppress(psutil.Error):
             rss.append(process.memory_info().rss / 2**20)
     last, sent1, t1 = await visible(env), sender.sent, time.monotonic()
-    metrics1 = await scrape(server.base_url)
+    metrics1 = await _scrape_if_answered(server.base_url)
     moved = sum(advance(first.get(d, 0), seq) for d, seq in last.items())
     deltas = {
         name: (value(metrics1, name) - value(metrics0, name)) / (t1 - t0)
+        if metrics0 is not None and metrics1 is not None
+        else math.nan
         for name in ("coop_location_flushes_total", "coop_location_reports_shed_total")
     }
     return moved / (t1 - t0), (sent1 - sent0) / (t1 - t0), list(probe.delays), deltas
+
+
+async def _scrape_if_answered(base_url: str) -> Samples | None:
+    """/metrics, or None when the service is too busy to answer it in time (an overloaded worker
+    without backpressure may not: that is one of the things the baseline shows)."""
+    try:
+        return await scrape(base_url)
+    except httpx.HTTPError:
+        log(f"{base_url}/metrics did not answer in time")
+        return None
 
 
 async def run_overload(
@@ -538,6 +551,10 @@ async def run_overload(
     return result
 
 
+def _rate(value: float, spec: str) -> str:
+    return "no answer" if math.isnan(value) else format(value, spec)
+
+
 def overload_report(results: list[Overload], args: argparse.Namespace) -> str:
     lines = [
         f"\n{machine_line()}",
@@ -556,7 +573,7 @@ def overload_report(results: list[Overload], args: argparse.Namespace) -> str:
             f"| {r.setup} | {r.sustained_visible:,.0f}, {ms(r.sustained_p50)} / "
             f"{ms(r.sustained_p99)} | {r.overload_sent:,.0f} | **{r.overload_visible:,.0f}** "
             f"({share:.0%}) | {ms(r.overload_p50)} / {ms(r.overload_p99)} | "
-            f"{r.flushes_per_s:.1f} | {r.shed_per_s:,.0f} | "
+            f"{_rate(r.flushes_per_s, '.1f')} | {_rate(r.shed_per_s, ',.0f')} | "
             + " / ".join(f"{v:.0f}" for v in r.rss_mib)
             + f" | {recovered} (p99 after 10 s: {ms(r.after_p99)} ms) |"
         )
@@ -576,9 +593,10 @@ async def run(args: argparse.Namespace) -> int:
     overrides.update(dict(item.split("=", 1) for item in args.env))
     if args.overload:
         results = [await run_overload(env, members, args, backpressure=True)]
+        print(overload_report(results, args), flush=True)  # kept if the baseline fails
         if args.baseline:
             results.append(await run_overload(env, members, args, backpressure=False))
-        print(overload_report(results, args))
+            print(overload_report(results, args))
         return 0
     steps: list[Step] = []
     if args.baseline:
