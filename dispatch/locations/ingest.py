@@ -56,6 +56,10 @@ CONGESTED_AFTER_S = 2.0
 # while the congestion lasts, up to the maximum): the rest are shed, and counted.
 MIN_SHED_GAP_S = 1.0
 MAX_SHED_GAP_S = 8.0
+# The gap shrinks (halves) once flushes keep up, at most this often: the sockets were asked to
+# report less often for 10 s (docs/protocol.md, `overloaded`), so shrinking at once would
+# bring their full rate back and the congestion with it.
+SHED_RELAX_S = 5.0
 # A driver's app reports every few seconds, more often on a trip; one report per 100 ms is the
 # most a socket may send (docs/protocol.md): faster ones are refused with `rate_limited`.
 MIN_REPORT_INTERVAL = timedelta(milliseconds=100)
@@ -212,6 +216,7 @@ class LocationIngest:
         self._last_attempt = time.monotonic()  # when the last flush ended, written or not
         self._flush_started: float | None = None
         self._shed_gap_s = 0.0
+        self._shed_changed = time.monotonic()
         self._periodic = False  # `run` flushes by itself (not so in tests, which call flush())
         self.flush_failures = 0
         self.trail_points_dropped = 0
@@ -523,18 +528,31 @@ class LocationIngest:
             if not self._backpressure or not self.congested:
                 return True
             self._shed_gap_s = MIN_SHED_GAP_S
+            self._shed_changed = now
         if now - last_taken >= self._shed_gap_s:
             return True
         self.reports_shed += 1
         return False
 
+    @property
+    def shed_gap_s(self) -> float:
+        """How often each driver's location frames are taken while shedding (0: not shedding)."""
+        return self._shed_gap_s
+
     def _adjust_shedding(self, took_s: float, interval_s: float) -> None:
         if not self._backpressure:
             return
+        now = time.monotonic()
         if took_s > CONGESTED_AFTER_S or self.congested:
             self._shed_gap_s = min(MAX_SHED_GAP_S, max(MIN_SHED_GAP_S, self._shed_gap_s * 2))
-        elif took_s < interval_s and self._shed_gap_s > 0.0:
+            self._shed_changed = now
+        elif (
+            took_s < interval_s
+            and self._shed_gap_s > 0.0
+            and now - self._shed_changed >= SHED_RELAX_S
+        ):
             self._shed_gap_s = self._shed_gap_s / 2 if self._shed_gap_s > MIN_SHED_GAP_S else 0.0
+            self._shed_changed = now
 
     async def close(self) -> None:
         """Closes the flush's own connection."""

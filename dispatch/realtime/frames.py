@@ -241,7 +241,31 @@ class ErrorFrame(Frame):
         ],
     )
     message: str
+    report_every_ms: int | None = Field(
+        default=None,
+        description="With `overloaded` only: send `location` frames at most this often (keeping "
+        "only the newest position) for the next 10 s, and again whenever told; reports sent "
+        "faster are dropped while the server catches up",
+        examples=[2000],
+    )
+
+    def wire(self) -> dict[str, Any]:
+        wire = super().wire()
+        if wire.get("report_every_ms") is None:
+            wire.pop("report_every_ms", None)
+        return wire
 
 
 def error(code: str, message: str) -> ErrorFrame:
     return ErrorFrame(type="error", code=code, message=message)
+
+
+def overloaded(report_every_ms: int) -> ErrorFrame:
+    """Backpressure: the server is catching up and asks for fewer location reports."""
+    return ErrorFrame(
+        type="error",
+        code="overloaded",
+        message="The server is catching up: send your location at most every "
+        f"{report_every_ms} ms for a while; faster reports are dropped (the newest is kept)",
+        report_every_ms=report_every_ms,
+    )

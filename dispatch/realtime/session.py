@@ -60,13 +60,9 @@ CLOSE_TIMEOUT_S = 5.0
 MAX_FUTURE_TS = timedelta(seconds=60)
 PING = PingFrame(type="ping").encode()
 PONG = PongFrame(type="pong").encode()
-# A socket whose location frames are being shed hears so at most this often.
+# While the server sheds location frames, a driver socket that sends one hears so (with the
+# gap it asks for) at most this often.
 OVERLOADED_NOTICE_S = 5.0
-OVERLOADED = frames.error(
-    "overloaded",
-    "The server is catching up: some of your location reports are dropped (the newest is "
-    "kept at least every few seconds); keep sending as usual",
-).encode()
 
 
 class SocketSession:
@@ -350,12 +346,16 @@ class SocketSession:
                 continue
             if self.role is Role.driver and "location" in raw:
                 # Backpressure: while flushes fall behind, a busy driver's reports are shed
-                # before any parsing, so the event loop gets back to the flush.
+                # before any parsing, so the event loop gets back to the flush; and every
+                # driver socket that reports is asked to report less often, so the frames
+                # stop costing the reading at all.
                 now = time.monotonic()
-                if not self.ingest.takes(self._last_taken, now):
-                    if now - self._told_overloaded >= OVERLOADED_NOTICE_S:
-                        self._told_overloaded = now
-                        connection.push(OVERLOADED)
+                taken = self.ingest.takes(self._last_taken, now)
+                gap_s = self.ingest.shed_gap_s
+                if gap_s > 0.0 and now - self._told_overloaded >= OVERLOADED_NOTICE_S:
+                    self._told_overloaded = now
+                    connection.push(frames.overloaded(round(gap_s * 1000)).encode())
+                if not taken:
                     continue
                 self._last_taken = now
             limit = self.settings.ws_max_frame_bytes

@@ -5,6 +5,7 @@ the driver's socket on another worker. Every wait is for an event, with a bound.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 import uuid
@@ -15,7 +16,7 @@ from typing import Any
 
 import pytest
 from httpx import AsyncClient
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 from websockets.asyncio.client import connect
@@ -393,3 +394,61 @@ async def test_completion_meters_the_trail_buffered_by_the_worker_holding_the_so
         haversine_m(a[0], a[1], b[0], b[1]) for a, b in zip(route, route[1:], strict=False)
     )
     assert done.json()["fare"]["distance_m"] == round(expected)
+
+
+# --- Overload: backpressure ------------------------------------------------------------------
+
+
+async def test_when_flushes_fall_behind_drivers_are_asked_to_report_less_and_the_rest_is_shed(
+    settings: Settings, engine: AsyncEngine, client: AsyncClient, admin_headers: dict[str, str]
+) -> None:
+    driver = await make_driver(client, admin_headers)
+    app = create_app(settings)
+    async with live_server(app) as base_url:
+        ingest = app.state.locations
+        flusher = asyncio.create_task(ingest.run(0.05))
+        try:
+            async with socket(base_url, "/v1/ws/driver", driver.token) as ws:
+                sent = 0
+
+                async def report() -> None:
+                    nonlocal sent
+                    sent += 1
+                    await ws.send(
+                        {
+                            "type": "location",
+                            "lat": DOWNTOWN["lat"] + sent * 1e-5,
+                            "lon": DOWNTOWN["lon"],
+                        }
+                    )
+
+                async with engine.connect() as blocker:
+                    # Flushes cannot finish while the table is locked: they fall behind.
+                    await blocker.execute(
+                        text("LOCK TABLE location_driver_position IN ACCESS EXCLUSIVE MODE")
+                    )
+                    notice: dict[str, Any] | None = None
+                    deadline = time.monotonic() + 20
+                    while notice is None:
+                        assert time.monotonic() < deadline, "no overloaded frame within 20 s"
+                        await report()
+                        with contextlib.suppress(TimeoutError):
+                            notice = await ws.next("error", code="overloaded", timeout_s=0.15)
+                    # The socket is asked to report less often, in so many milliseconds.
+                    assert notice["report_every_ms"] >= 1000
+                    shed = ingest.reports_shed
+                    for _ in range(4):  # faster than asked: shed, and said once only
+                        await report()
+                        await asyncio.sleep(0.15)
+                    assert ingest.reports_shed > shed
+                    await ws.nothing("error")
+                    await blocker.rollback()
+                # Once the database takes writes again, nothing taken in stays behind.
+                await until(lambda: ingest.pending == 0, what="the buffer emptying")
+                await ws.send({"type": "ping"})
+                await ws.next("pong")  # the connection was kept throughout
+        finally:
+            flusher.cancel()
+            await asyncio.gather(flusher, return_exceptions=True)
+    metrics = (await client.get("/metrics")).text
+    assert "coop_location_reports_shed_total" in metrics
