@@ -15,6 +15,8 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 PACKAGE_DIR = Path(__file__).resolve().parent.parent
 DEV_ADMIN_TOKEN = "dev-admin-token-change-me"
 MIN_ADMIN_TOKEN_CHARS = 32
+# COOP_METER_TIME_SCALE's range: real time (1) up to the fastest demo clock.
+METER_TIME_SCALE_RANGE = (1.0, 100.0)
 
 
 def _default_data_dir() -> Path:
@@ -106,10 +108,14 @@ class Settings(BaseSettings):
     time_zone: str = "America/Toronto"
     # A page session (after signing in with a token) lasts this long without being used.
     web_session_idle_s: int = Field(default=12 * 3600, ge=60)
-    # The demo's sped-up clock: the meter counts this many seconds for every real second of a
-    # ride, so a simulated city running 8 times faster is paid its simulated minutes (`make demo`
-    # sets it to the simulator's speed-up). Always 1 in production.
-    meter_time_scale: float = Field(default=1.0, ge=1.0, le=100.0)
+    # The demo's sped-up clock: the service counts this many seconds for every real second of
+    # a ride, so a simulated city running 8 times faster is paid its simulated minutes, and its
+    # cars are believed at the agreement's plausible speed in simulated time (the meter and the
+    # position checks both read this clock). `make demo` sets it to the simulator's speed-up;
+    # nothing else does. Always 1 in production (refused otherwise).
+    meter_time_scale: float = Field(
+        default=1.0, ge=METER_TIME_SCALE_RANGE[0], le=METER_TIME_SCALE_RANGE[1]
+    )
 
     @property
     def ws_transport_max_bytes(self) -> int:

@@ -199,6 +199,7 @@ class LocationIngest:
         grace_s: float,
         max_trail_points: int = MAX_BUFFERED_TRAIL_POINTS,
         backpressure: bool = True,
+        time_scale: float = 1.0,
     ) -> None:
         # The flush's own connection, outside the pool the requests and the matcher share, so a
         # flush never queues behind them (nor they behind it); autocommit, since a flush is one
@@ -211,6 +212,9 @@ class LocationIngest:
             pre_ping=False,
             autocommit=True,
         )
+        # Seconds of the service's clock per real second: 1 but in a sped-up demo
+        # (COOP_METER_TIME_SCALE), whose cars cover that many seconds' worth of road per second.
+        self._time_scale = time_scale
         self._max_trail_points = max_trail_points
         self._backpressure = backpressure
         self._last_attempt = time.monotonic()  # when the last flush ended, written or not
@@ -229,7 +233,8 @@ class LocationIngest:
         self._checks: dict[uuid.UUID, _Checks] = {}
         self._implausible: dict[uuid.UUID, int] = {}
         self._last_sweep = time.monotonic()
-        self._max_speed_mps = kmh_to_mps(DEFAULT_MAX_PLAUSIBLE_SPEED_KMH)
+        self._max_speed_kmh = float(DEFAULT_MAX_PLAUSIBLE_SPEED_KMH)
+        self._max_speed_mps = kmh_to_mps(DEFAULT_MAX_PLAUSIBLE_SPEED_KMH) * time_scale
         self._flush_lock = asyncio.Lock()
         self.reports_received = 0
         self.reports_rate_limited = 0
@@ -242,8 +247,11 @@ class LocationIngest:
         return self._engine
 
     def set_max_plausible_speed(self, kmh: float) -> None:
-        """The agreement's `dispatch.max_plausible_speed_kmh` in force (read periodically)."""
-        self._max_speed_mps = kmh_to_mps(kmh)
+        """The agreement's `dispatch.max_plausible_speed_kmh` in force (read periodically).
+        Reports are timed in real seconds; in a sped-up demo each is worth `time_scale` of the
+        service's seconds, so the speed believed per real second is that much higher."""
+        self._max_speed_kmh = kmh
+        self._max_speed_mps = kmh_to_mps(kmh) * self._time_scale
 
     def seed(self, driver_id: uuid.UUID, lat: float, lon: float, at: datetime) -> None:
         """Starts the driver's checks from their stored position (a socket opening), unless
@@ -316,7 +324,8 @@ class LocationIngest:
 
     @property
     def max_plausible_speed_kmh(self) -> float:
-        return self._max_speed_mps * 3.6
+        """The agreement's limit, in the service's time (the demo's simulated time)."""
+        return self._max_speed_kmh
 
     @property
     def pending(self) -> int:

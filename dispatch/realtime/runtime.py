@@ -175,6 +175,7 @@ async def running(app: FastAPI) -> AsyncIterator[None]:
         redis=state.redis,
         grace_s=settings.driver_grace_s,
         backpressure=settings.location_backpressure,
+        time_scale=settings.meter_time_scale,
     )
     matcher_metrics = MatcherMetrics()
     matcher = Matcher(

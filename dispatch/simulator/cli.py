@@ -8,9 +8,10 @@ import asyncio
 import logging
 import os
 import sys
+from collections.abc import Mapping
 from typing import Any
 
-from dispatch.core.settings import Settings, get_settings
+from dispatch.core.settings import METER_TIME_SCALE_RANGE, Settings, get_settings
 from dispatch.simulator.city import SimulationError, simulate
 from dispatch.simulator.config import SimulationConfig
 from dispatch.simulator.movement import Point
@@ -125,6 +126,11 @@ def _simulate(args: argparse.Namespace) -> int:
             settings,
             base_url=args.base_url or f"http://{settings.host}:{settings.port}",
             admin_token=args.admin_token or settings.admin_token,
+            service_time_scale=(
+                settings.meter_time_scale
+                if args.service_time_scale is None
+                else args.service_time_scale
+            ),
         )
     except ValueError as exc:
         print(f"simulator: {exc}", file=sys.stderr)
@@ -145,19 +151,17 @@ def _demo(args: argparse.Namespace) -> int:
     host = args.host or settings.host
     port = settings.port if args.port is None else args.port
     try:
-        config = _config(args, settings, admin_token=settings.admin_token)
+        config = demo_config(_config(args, settings, admin_token=settings.admin_token))
     except ValueError as exc:
         print(f"demo: {exc}", file=sys.stderr)
         return 2
     print("demo: applying database migrations", flush=True)
     upgrade(settings.database_url)
-    # The city runs `speedup` times faster than the clock; the meter pays its simulated minutes,
-    # so the demo's fares are those of real trips of the same length (docs/demo.md).
     service = ServiceProcess(
         host=host,
         port=port,
         log_path=settings.data_dir / "demo-service.log",
-        env={**os.environ, "COOP_METER_TIME_SCALE": f"{config.speedup:g}"},
+        env=demo_service_env(config, os.environ),
     )
     try:
         print(f"demo: starting the service on {service.base_url}", flush=True)
@@ -206,6 +210,27 @@ def _demo(args: argparse.Namespace) -> int:
         service.stop()
 
 
+def demo_config(config: SimulationConfig) -> SimulationConfig:
+    """The demo's city: the service it starts keeps the city's clock (`demo_service_env`)."""
+    from dataclasses import replace
+
+    low, high = METER_TIME_SCALE_RANGE
+    if not low <= config.speedup <= high:
+        raise ValueError(
+            f"the demo's speedup must be between {low:g} and {high:g} "
+            "(the service's COOP_METER_TIME_SCALE follows it)"
+        )
+    return replace(config, service_time_scale=config.speedup)
+
+
+def demo_service_env(config: SimulationConfig, environ: Mapping[str, str]) -> dict[str, str]:
+    """The demo service's environment: the city runs `speedup` times faster than real time, and
+    so does the service's clock (COOP_METER_TIME_SCALE), for the meter (fares pay the simulated
+    minutes, so they are those of real trips of the same length) and for the position checks
+    (the cars are believed at their simulated speeds). docs/demo.md, "The demo's clock"."""
+    return {**environ, "COOP_METER_TIME_SCALE": f"{config.service_time_scale:g}"}
+
+
 def _with_base_url(config: SimulationConfig, base_url: str) -> SimulationConfig:
     from dataclasses import replace
 
@@ -225,6 +250,12 @@ def add_commands(commands: Any) -> None:
     )
     simulate_parser.add_argument(
         "--admin-token", help="registers the simulated drivers (default COOP_ADMIN_TOKEN)"
+    )
+    simulate_parser.add_argument(
+        "--service-time-scale",
+        type=float,
+        help="the service's COOP_METER_TIME_SCALE (default: this environment's, else 1); "
+        "when it equals --speedup the cars drive at city speeds",
     )
     _add_city_arguments(simulate_parser)
     simulate_parser.set_defaults(handler=_simulate)

@@ -26,6 +26,9 @@ class SimulationConfig:
     drivers: int = 50
     rate_per_min: float = 12.0  # rider requests per minute of wall-clock time (Poisson)
     speedup: float = 8.0
+    # The service's clock (its COOP_METER_TIME_SCALE): seconds it counts per real second. The
+    # demo runs it at `speedup`, so the cars' simulated speeds are the speeds it believes.
+    service_time_scale: float = 1.0
     duration_s: float | None = None  # wall-clock seconds; None runs until stopped
     max_requests: int | None = None  # stop requesting after this many; the run ends once all end
     seed: int | None = None
@@ -61,6 +64,8 @@ class SimulationConfig:
             problems.append("rate must be 0 or more requests per minute")
         if self.speedup <= 0:
             problems.append("speedup must be positive")
+        if self.service_time_scale <= 0:
+            problems.append("service time scale must be positive")
         if self.duration_s is not None and self.duration_s <= 0:
             problems.append("duration must be positive")
         if self.max_requests is not None and self.max_requests < 0:

@@ -8,6 +8,10 @@ Only believable moves are summed (`dispatch.locations.plausibility`): a report i
 above the agreement's `dispatch.max_plausible_speed_kmh` is not metered, and a report that
 starts a new stretch (the first one, or one believed after a run of rejected ones) is metered
 from nothing. The sum is then capped at what the trip's duration allows at that speed.
+
+Reports are timed by the server's real clock. In a sped-up demo (`COOP_METER_TIME_SCALE`) every
+real second is `time_scale` seconds of the service's clock: the trip's duration is already
+counted in those seconds, and a car may cover `time_scale` times more road per real second.
 """
 
 from __future__ import annotations
@@ -54,9 +58,17 @@ class Reading:
         return self.trail_distance_m > self.distance_cap_m
 
 
-def read(points: Sequence[TrailPoint], *, max_speed_kmh: float, duration_s: int) -> Reading:
-    """Meters a trail (oldest first) under `max_speed_kmh` for a trip of `duration_s`."""
+def read(
+    points: Sequence[TrailPoint],
+    *,
+    max_speed_kmh: float,
+    duration_s: int,
+    time_scale: float = 1.0,
+) -> Reading:
+    """Meters a trail (oldest first) under `max_speed_kmh` for a trip of `duration_s` (in the
+    service's seconds: real ones but in a sped-up demo, see the module's docstring)."""
     max_speed_mps = kmh_to_mps(max_speed_kmh)
+    real_speed_mps = max_speed_mps * time_scale  # what the real clock's timings may show
     track = Track()
     total = 0.0
     implausible = 0
@@ -66,7 +78,7 @@ def read(points: Sequence[TrailPoint], *, max_speed_kmh: float, duration_s: int)
         if point.segment_start:
             track = Track(fix)
             continue
-        verdict = track.judge(fix, max_speed_mps=max_speed_mps)
+        verdict = track.judge(fix, max_speed_mps=real_speed_mps)
         if verdict is Verdict.moved and before is not None:
             total += haversine_m(before.lat, before.lon, fix.lat, fix.lon)
         elif verdict is Verdict.implausible:

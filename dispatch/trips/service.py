@@ -714,7 +714,8 @@ async def complete(
     points = await locations_service.trail_fixes(
         session=session, trip_id=trip_id, since=current.started_at, until=now
     )
-    # `time_scale` is 1 but in a sped-up demo (COOP_METER_TIME_SCALE): its minutes are paid.
+    # `time_scale` is 1 but in a sped-up demo (COOP_METER_TIME_SCALE): its minutes are paid,
+    # and its cars' moves are judged by the same clock (dispatch.trips.meter).
     duration_s = round(meter.duration_s(current.started_at, now) * time_scale)
     agreement = await bargaining_service.get_version(
         session=session, version=current.agreement_version
@@ -724,6 +725,7 @@ async def complete(
         [meter.TrailPoint(p.lat, p.lon, p.recorded_at, p.segment_start) for p in points],
         max_speed_kmh=terms.dispatch.max_plausible_speed_kmh,
         duration_s=duration_s,
+        time_scale=time_scale,
     )
     metered = fares.price_trip(
         terms,
