@@ -30,6 +30,7 @@ from bargaining.models import (
 )
 from bargaining.secrecy import OwnBallot
 from bargaining.terms import Terms, money_str
+from dispatch.core.messages import N_
 from dispatch.core.text import FreeText, Title
 
 _SURPLUS = re.compile(r"^[0-9]{1,12}(\.[0-9]+)?$")
@@ -40,24 +41,24 @@ def _surplus(value: object) -> Decimal:
     """A surplus: a decimal string of whole cents, more than zero."""
     if not isinstance(value, str):
         raise PydanticCustomError(
-            "decimal_string", 'Give the surplus as a decimal string such as "12500.00"'
+            "decimal_string", N_('Give the surplus as a decimal string such as "12500.00"')
         )
     text = value.strip()
     if text.startswith("-"):
-        raise PydanticCustomError("negative", "A surplus cannot be negative")
+        raise PydanticCustomError("negative", N_("A surplus cannot be negative"))
     if not _SURPLUS.match(text):
         raise PydanticCustomError(
-            "decimal_string", 'Give the surplus as a decimal string such as "12500.00"'
+            "decimal_string", N_('Give the surplus as a decimal string such as "12500.00"')
         )
     if "." in text and len(text.split(".")[1]) > 2:
         raise PydanticCustomError(
-            "too_many_decimals", "At most 2 decimal places: a surplus is in whole cents"
+            "too_many_decimals", N_("At most 2 decimal places: a surplus is in whole cents")
         )
     amount = Decimal(text)
     if amount <= 0:
-        raise PydanticCustomError("not_positive", "A surplus must be more than zero")
+        raise PydanticCustomError("not_positive", N_("A surplus must be more than zero"))
     if amount > MAX_SURPLUS:
-        raise PydanticCustomError("too_large", "A surplus must be at most 999999999999.99")
+        raise PydanticCustomError("too_large", N_("A surplus must be at most 999999999999.99"))
     return amount.quantize(Decimal("0.01"))
 
 
@@ -131,17 +132,17 @@ class ProposalCreate(BaseModel):
         problems: list[tuple[str, str]] = []
         if self.kind == "terms":
             if self.terms is None:
-                problems.append(("terms", "Required for a proposal of kind terms"))
+                problems.append(("terms", N_("Required for a proposal of kind terms")))
             for name in ("period", "surplus"):
                 if getattr(self, name) is not None:
-                    problems.append((name, "Only a patronage proposal has this field"))
+                    problems.append((name, N_("Only a patronage proposal has this field")))
         else:
             for name in ("period", "surplus"):
                 if getattr(self, name) is None:
-                    problems.append((name, "Required for a patronage proposal"))
+                    problems.append((name, N_("Required for a patronage proposal")))
             for name in ("terms", "effective_from"):
                 if getattr(self, name) is not None:
-                    problems.append((name, "A patronage proposal changes no term"))
+                    problems.append((name, N_("A patronage proposal changes no term")))
         if problems:
             raise ValidationError.from_exception_data(
                 "ProposalCreate",

@@ -42,6 +42,7 @@ from bargaining.secrecy import OwnBallot
 from bargaining.terms import Terms, load_founding_terms, terms_sha256, terms_to_wire
 from dispatch.core import audit, paging
 from dispatch.core.errors import Forbidden
+from dispatch.core.messages import N_
 from drivers.models import Driver, DriverStatus, status_lock_key
 
 logger = logging.getLogger("coop.bargaining")
@@ -157,13 +158,15 @@ async def check_proposal(
     raises `InvalidProposal` naming each field that breaks one. Answers the version in force."""
     errors = []
     if voting_closes_at <= now:
-        errors.append({"field": "voting_closes_at", "reason": "Must be in the future"})
+        errors.append({"field": "voting_closes_at", "reason": N_("Must be in the future")})
     if effective_from is not None and effective_from < voting_closes_at:
         errors.append(
             {
                 "field": "effective_from",
-                "reason": "Must not be before voting_closes_at: terms cannot take effect "
-                "before they are ratified (leave it null for 'at ratification')",
+                "reason": N_(
+                    "Must not be before voting_closes_at: terms cannot take effect "
+                    "before they are ratified (leave it null for 'at ratification')"
+                ),
             }
         )
     base = await in_force(session=session, at=now)
@@ -171,7 +174,9 @@ async def check_proposal(
         errors.append(
             {
                 "field": "terms",
-                "reason": f"Identical to version {base.version}, in force now: nothing to vote on",
+                "reason": N_(
+                    "Identical to version {version}, in force now: nothing to vote on"
+                ).format(version=base.version),
             }
         )
     if errors:

@@ -32,6 +32,8 @@ from pydantic import (
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
+from dispatch.core.messages import N_
+
 FOUNDING_AGREEMENT_PATH = Path(__file__).resolve().parent / "founding_agreement.yaml"
 
 CENT = Decimal("0.01")
@@ -41,7 +43,7 @@ def _refuse_float(value: object) -> object:
     if isinstance(value, bool) or isinstance(value, float):
         raise PydanticCustomError(
             "decimal_string",
-            'Give the amount as a decimal string such as "1.05", not a number with a fraction',
+            N_('Give the amount as a decimal string such as "1.05", not a number with a fraction'),
         )
     return value
 
@@ -213,7 +215,7 @@ class PayTerms(_Strict):
     @classmethod
     def _week_or_two(cls, value: int) -> int:
         if value not in (7, 14):
-            raise PydanticCustomError("period_days", "A pay period is 7 or 14 days")
+            raise PydanticCustomError("period_days", N_("A pay period is 7 or 14 days"))
         return value
 
     @field_validator("timezone")
@@ -221,12 +223,12 @@ class PayTerms(_Strict):
     def _known_zone(cls, value: str) -> str:
         if value not in _zones():
             raise PydanticCustomError(
-                "timezone", "Not a known IANA time zone name (such as America/Toronto)"
+                "timezone", N_("Not a known IANA time zone name (such as America/Toronto)")
             )
         try:
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError) as exc:  # pragma: no cover - listed zones load
-            raise PydanticCustomError("timezone", "This time zone cannot be loaded") from exc
+            raise PydanticCustomError("timezone", N_("This time zone cannot be loaded")) from exc
         return value
 
 
@@ -280,19 +282,27 @@ class Terms(_Strict):
         return self
 
 
+AT_LEAST_FLOOR = N_(
+    "Must be at least {other} ({bound}), so that every fare covers the drivers' floor"
+)
+
+
 def invariant_violations(terms: Terms) -> list[tuple[tuple[str, ...], str, object]]:
     """The rules between fields: (location, reason, value) for each one broken."""
     problems: list[tuple[tuple[str, ...], str, object]] = []
     if "standard" not in terms.fares:
-        problems.append((("fares", "standard"), "The 'standard' service class is required", None))
+        problems.append(
+            (("fares", "standard"), N_("The 'standard' service class is required"), None)
+        )
     floor = terms.driver_floor
     for name, fare in terms.fares.items():
         if fare.per_km < floor.per_km:
             problems.append(
                 (
                     ("fares", name, "per_km"),
-                    f"Must be at least driver_floor.per_km ({money_str(floor.per_km)}), "
-                    "so that every fare covers the drivers' floor",
+                    AT_LEAST_FLOOR.format(
+                        other="driver_floor.per_km", bound=money_str(floor.per_km)
+                    ),
                     money_str(fare.per_km),
                 )
             )
@@ -300,8 +310,9 @@ def invariant_violations(terms: Terms) -> list[tuple[tuple[str, ...], str, objec
             problems.append(
                 (
                     ("fares", name, "per_minute"),
-                    f"Must be at least driver_floor.per_minute ({money_str(floor.per_minute)}), "
-                    "so that every fare covers the drivers' floor",
+                    AT_LEAST_FLOOR.format(
+                        other="driver_floor.per_minute", bound=money_str(floor.per_minute)
+                    ),
                     money_str(fare.per_minute),
                 )
             )
@@ -309,22 +320,25 @@ def invariant_violations(terms: Terms) -> list[tuple[tuple[str, ...], str, objec
         problems.append(
             (
                 ("reputation", "min_ratings"),
-                f"Must not exceed reputation.window ({terms.reputation.window}), "
-                "or no score could ever be shown",
+                N_(
+                    "Must not exceed reputation.window ({window}), or no score could ever be shown"
+                ).format(window=terms.reputation.window),
                 terms.reputation.min_ratings,
             )
         )
     tags = terms.reputation.excluded_tags
     if len(set(tags)) != len(tags):
         problems.append(
-            (("reputation", "excluded_tags"), "Each tag may appear only once", list(tags))
+            (("reputation", "excluded_tags"), N_("Each tag may appear only once"), list(tags))
         )
     if terms.dispatch.max_wait_s < terms.dispatch.offer_timeout_s:
         problems.append(
             (
                 ("dispatch", "max_wait_s"),
-                f"Must be at least dispatch.offer_timeout_s ({terms.dispatch.offer_timeout_s}), "
-                "or a request would end before its first offer could be answered",
+                N_(
+                    "Must be at least dispatch.offer_timeout_s ({timeout}), or a request would end "
+                    "before its first offer could be answered"
+                ).format(timeout=terms.dispatch.offer_timeout_s),
                 terms.dispatch.max_wait_s,
             )
         )
@@ -333,8 +347,10 @@ def invariant_violations(terms: Terms) -> list[tuple[tuple[str, ...], str, objec
         problems.append(
             (
                 ("dispatch", "min_batch_interval_ms"),
-                f"Must not exceed dispatch.batch_interval_ms ({terms.dispatch.batch_interval_ms}),"
-                " the longest a request waits for a batch",
+                N_(
+                    "Must not exceed dispatch.batch_interval_ms ({interval}), the longest a "
+                    "request waits for a batch"
+                ).format(interval=terms.dispatch.batch_interval_ms),
                 early,
             )
         )

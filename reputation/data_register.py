@@ -9,21 +9,23 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from dispatch.core.messages import N_
+
 ALL_COLUMNS = "*"
 
 # Who may read, in the words the register uses.
-THE_DRIVER = "the driver themself"
-THE_RIDER = "the rider themself"
-ADMINS = "co-op administrators, through their admin access"
-NOBODY = "nobody through the service"
-TRIP_RIDER = "the rider of a trip the driver accepted"
-REVIEWERS = "reviewers (drivers elected to review appeals), for an appeal before them"
-THE_RATED_DRIVER = "the rated driver, with the rider shown only as a pseudonym"
-TRIP_PARTIES = "the trip's rider and driver"
-ANYONE_AGGREGATE = "anyone, only as aggregate counts"
+THE_DRIVER = N_("the driver themself")
+THE_RIDER = N_("the rider themself")
+ADMINS = N_("co-op administrators, through their admin access")
+NOBODY = N_("nobody through the service")
+TRIP_RIDER = N_("the rider of a trip the driver accepted")
+REVIEWERS = N_("reviewers (drivers elected to review appeals), for an appeal before them")
+THE_RATED_DRIVER = N_("the rated driver, with the rider shown only as a pseudonym")
+TRIP_PARTIES = N_("the trip's rider and driver")
+ANYONE_AGGREGATE = N_("anyone, only as aggregate counts")
 
-WHILE_ACCOUNT = "as long as the account exists; removed with it"
-WHILE_MEMBER = "as long as the membership exists; removed with it"
+WHILE_ACCOUNT = N_("as long as the account exists; removed with it")
+WHILE_MEMBER = N_("as long as the membership exists; removed with it")
 
 
 @dataclass(frozen=True)
@@ -71,32 +73,44 @@ class DataKind:
 REGISTER: tuple[DataKind, ...] = (
     DataKind(
         key="rider_account",
-        description="A rider's name, the first name they chose to show drivers (if any), and "
-        "when the account was opened",
-        purpose="to know who requested a trip, and to let the driver greet them",
+        description=N_(
+            "A rider's name, the first name they chose to show drivers (if any), and "
+            "when the account was opened"
+        ),
+        purpose=N_("to know who requested a trip, and to let the driver greet them"),
         stored=(Storage("rider"),),
         retention=WHILE_ACCOUNT,
         readers=(
             THE_RIDER,
-            "the driver of their trip (only the first name the rider chose to share; never the "
-            "account id or the name)",
+            N_(
+                "the driver of their trip (only the first name the rider chose to share; never "
+                "the account id or the name)"
+            ),
         ),
         exported=(InExport("rider", "account"),),
     ),
     DataKind(
         key="driver_identity",
-        description="A driver's name, union member number and account dates",
-        purpose="to know which member drives, and that they are a member",
+        description=N_("A driver's name, union member number and account dates"),
+        purpose=N_("to know which member drives, and that they are a member"),
         stored=(Storage("driver", ("id", "name", "member_number", "created_at")),),
         retention=WHILE_MEMBER,
-        readers=(THE_DRIVER, TRIP_RIDER + " (the name and account id, never the member number)"),
+        readers=(
+            THE_DRIVER,
+            N_(
+                "the rider of a trip the driver accepted (the name and account id, never the "
+                "member number)"
+            ),
+        ),
         exported=(InExport("driver", "account"),),
     ),
     DataKind(
         key="driver_membership",
-        description="A driver's membership status and roles (committee, reviewer), and whether "
-        "the account belongs to a simulated city",
-        purpose="to know who may drive, vote, propose terms or review appeals",
+        description=N_(
+            "A driver's membership status and roles (committee, reviewer), and whether "
+            "the account belongs to a simulated city"
+        ),
+        purpose=N_("to know who may drive, vote, propose terms or review appeals"),
         stored=(Storage("driver", ("status", "committee", "reviewer", "simulated")),),
         retention=WHILE_MEMBER,
         readers=(THE_DRIVER,),
@@ -104,8 +118,8 @@ REGISTER: tuple[DataKind, ...] = (
     ),
     DataKind(
         key="driver_status_changes",
-        description="Each decision changing a driver's status, with its written reason",
-        purpose="so that no status changes without a recorded decision by a person",
+        description=N_("Each decision changing a driver's status, with its written reason"),
+        purpose=N_("so that no status changes without a recorded decision by a person"),
         stored=(Storage("driver_status_change"),),
         retention=WHILE_MEMBER,
         readers=(THE_DRIVER, ADMINS),
@@ -113,8 +127,8 @@ REGISTER: tuple[DataKind, ...] = (
     ),
     DataKind(
         key="vehicle",
-        description="A driver's vehicle: plate, seats, wheelchair access",
-        purpose="to offer trips the vehicle suits, and so riders recognise it",
+        description=N_("A driver's vehicle: plate, seats, wheelchair access"),
+        purpose=N_("to offer trips the vehicle suits, and so riders recognise it"),
         stored=(Storage("driver_vehicle"),),
         retention=WHILE_MEMBER,
         readers=(THE_DRIVER, TRIP_RIDER),
@@ -122,21 +136,27 @@ REGISTER: tuple[DataKind, ...] = (
     ),
     DataKind(
         key="access_tokens",
-        description="The hash of each access token and which account it opens (never the token)",
-        purpose="to recognise a caller",
+        description=N_(
+            "The hash of each access token and which account it opens (never the token)"
+        ),
+        purpose=N_("to recognise a caller"),
         stored=(Storage("auth_token"),),
         retention=WHILE_ACCOUNT,
         readers=(
-            NOBODY + " (the account holder's export lists the role, creation, expiry and "
-            "revocation dates of each of their tokens, never a hash)",
+            N_(
+                "nobody through the service (the account holder's export lists the role, "
+                "creation, expiry and revocation dates of each of their tokens, never a hash)"
+            ),
         ),
         exported=(InExport("driver", "access_tokens"), InExport("rider", "access_tokens")),
     ),
     DataKind(
         key="rate_limit_counters",
-        description="The client address of each account creation, and the times of an "
-        "account's recent requests and which sockets it has open",
-        purpose="to stop floods of accounts and requests (docs/security.md)",
+        description=N_(
+            "The client address of each account creation, and the times of an "
+            "account's recent requests and which sockets it has open"
+        ),
+        purpose=N_("to stop floods of accounts and requests (docs/security.md)"),
         stored=(
             Storage(
                 None,
@@ -144,47 +164,61 @@ REGISTER: tuple[DataKind, ...] = (
                 "the ids of open sockets per account",
             ),
         ),
-        retention="the length of the limit's window (an hour for account creation, a minute "
-        "for requests); open-socket entries until the socket closes",
+        retention=N_(
+            "the length of the limit's window (an hour for account creation, a minute "
+            "for requests); open-socket entries until the socket closes"
+        ),
         readers=(NOBODY,),
     ),
     DataKind(
         key="trips",
-        description="Each trip: who rode and who drove, pickup and drop-off, the times of each "
-        "step, the quote, the metered fare, the driver's pay and the co-op's commission",
-        purpose="to run the trip, price it under the agreement and pay the driver",
+        description=N_(
+            "Each trip: who rode and who drove, pickup and drop-off, the times of each "
+            "step, the quote, the metered fare, the driver's pay and the co-op's commission"
+        ),
+        purpose=N_("to run the trip, price it under the agreement and pay the driver"),
         stored=(Storage("trip"),),
-        retention="kept as the co-op's record of trips, fares and pay; not deleted automatically",
+        retention=N_(
+            "kept as the co-op's record of trips, fares and pay; not deleted automatically"
+        ),
         readers=(
-            TRIP_PARTIES + " (a driver's export of their trips leaves out the rider's account id)",
+            N_(
+                "the trip's rider and driver (a driver's export of their trips leaves out the "
+                "rider's account id)"
+            ),
         ),
         exported=(InExport("driver", "trips_driven"), InExport("rider", "trips_requested")),
     ),
     DataKind(
         key="trip_request_keys",
-        description="The Idempotency-Key a rider's app sent with a trip request, and a hash of "
-        "that request",
-        purpose="so a retried request never books a second trip",
+        description=N_(
+            "The Idempotency-Key a rider's app sent with a trip request, and a hash of that request"
+        ),
+        purpose=N_("so a retried request never books a second trip"),
         stored=(Storage("trip_request_key"),),
-        retention="kept with the trip it created",
-        readers=(THE_RIDER + ", in their export",),
+        retention=N_("kept with the trip it created"),
+        readers=(N_("the rider themself, in their export"),),
         exported=(InExport("rider", "idempotency_keys"),),
     ),
     DataKind(
         key="offers",
-        description="Each trip offered to a driver: pickup distance and time, the driver's time "
-        "waiting since their last trip, why they were offered it, and whether they accepted, "
-        "declined or let it expire (declining carries no penalty)",
-        purpose="to dispatch, and to explain every offer",
+        description=N_(
+            "Each trip offered to a driver: pickup distance and time, the driver's time "
+            "waiting since their last trip, why they were offered it, and whether they accepted, "
+            "declined or let it expire (declining carries no penalty)"
+        ),
+        purpose=N_("to dispatch, and to explain every offer"),
         stored=(Storage("trip_offer"),),
-        retention="kept with the trip",
+        retention=N_("kept with the trip"),
         readers=(THE_DRIVER,),
         exported=(InExport("driver", "offers_received"),),
     ),
     DataKind(
         key="driver_presence",
-        description="A driver's latest position, heading, speed, and whether they are available",
-        purpose="to offer each trip to the nearest available drivers",
+        description=N_(
+            "A driver's latest position, heading, speed, and whether they are available"
+        ),
+        purpose=N_("to offer each trip to the nearest available drivers"),
         stored=(
             Storage("location_driver_position"),
             Storage(
@@ -193,80 +227,93 @@ REGISTER: tuple[DataKind, ...] = (
                 "second); positions sent to a rider pass through Redis pub/sub, which keeps none",
             ),
         ),
-        retention="one row per driver, overwritten by each new position; removed with the "
-        "membership",
+        retention=N_(
+            "one row per driver, overwritten by each new position; removed with the membership"
+        ),
         readers=(
-            THE_DRIVER + ", in their export",
-            "the matcher (a program, not a person)",
-            "the rider of the driver's current trip, while the driver comes and during the trip",
+            N_("the driver themself, in their export"),
+            N_("the matcher (a program, not a person)"),
+            N_(
+                "the rider of the driver's current trip, while the driver comes and during the trip"
+            ),
         ),
         exported=(InExport("driver", "positions"),),
     ),
     DataKind(
         key="trip_trails",
-        description="The positions a driver reported while holding a trip",
-        purpose="the rider's live view of the car, and the metered distance the fare is priced on",
+        description=N_("The positions a driver reported while holding a trip"),
+        purpose=N_(
+            "the rider's live view of the car, and the metered distance the fare is priced on"
+        ),
         stored=(Storage("location_trail_point"),),
-        retention="kept with the trip",
+        retention=N_("kept with the trip"),
         readers=(
-            THE_DRIVER + ", in their export",
-            "the trip's rider, live, while the driver comes and during the trip",
+            N_("the driver themself, in their export"),
+            N_("the trip's rider, live, while the driver comes and during the trip"),
         ),
         exported=(InExport("driver", "positions"),),
     ),
     DataKind(
         key="ballots",
-        description="A member's place on a vote's roll, and their ballot on it",
-        purpose="one member, one vote",
+        description=N_("A member's place on a vote's roll, and their ballot on it"),
+        purpose=N_("one member, one vote"),
         stored=(Storage("bargaining_ballot"), Storage("bargaining_sealed_ballot")),
-        retention=(
+        retention=N_(
             "the roll is kept with the proposal; a choice is stored under a voter tag that only "
             "the service can link to the member, and only until the vote closes (the key is then "
             "destroyed), after which it is kept, unlinkable, for anyone to recount"
         ),
         readers=(
-            "the member themself, until the close; only the totals are published; not even a "
-            "database operator can tell whose choice is whose (docs/agreement.md)",
+            N_(
+                "the member themself, until the close; only the totals are published; not even a "
+                "database operator can tell whose choice is whose (docs/agreement.md)"
+            ),
         ),
         exported=(InExport("driver", "ballots"),),
     ),
     DataKind(
         key="proposers",
-        description="Which committee member opened a proposal to change the agreement",
-        purpose="so the committee answers for the proposals it puts to the members",
+        description=N_("Which committee member opened a proposal to change the agreement"),
+        purpose=N_("so the committee answers for the proposals it puts to the members"),
         stored=(Storage("bargaining_proposal", ("proposed_by",)),),
-        retention="kept with the proposal; cleared if the member's account is removed",
-        readers=("the member themself, in their export",),
+        retention=N_("kept with the proposal; cleared if the member's account is removed"),
+        readers=(N_("the member themself, in their export"),),
         exported=(InExport("driver", "proposals_made"),),
     ),
     DataKind(
         key="pay_statements",
-        description="A driver's statement of each closed pay period: every trip and "
-        "cancellation fee on it (times, distance, fare, commission, earnings, engaged time) and "
-        "the totals (the floor due, the top-up, the pay)",
-        purpose="to pay the driver what the agreement says, at least the hourly floor, and show it",
+        description=N_(
+            "A driver's statement of each closed pay period: every trip and cancellation fee "
+            "on it (times, distance, fare, commission, earnings, engaged time) and the totals "
+            "(the floor due, the top-up, the pay)"
+        ),
+        purpose=N_(
+            "to pay the driver what the agreement says, at least the hourly floor, and show it"
+        ),
         stored=(Storage("pay_statement"), Storage("pay_statement_line")),
-        retention="kept with the co-op's books: a closed statement never changes",
-        readers=(THE_DRIVER, "anyone, only as totals of periods with 5 drivers or more"),
+        retention=N_("kept with the co-op's books: a closed statement never changes"),
+        readers=(THE_DRIVER, N_("anyone, only as totals of periods with 5 drivers or more")),
         exported=(InExport("driver", "pay_statements"),),
     ),
     DataKind(
         key="patronage_shares",
-        description="A member's patronage in a period (engaged time, earnings or trips) and "
-        "their share of a dividend, proposed or allocated",
-        purpose="to return the co-op's surplus to members in proportion to their work, by vote",
+        description=N_(
+            "A member's patronage in a period (engaged time, earnings or trips) and "
+            "their share of a dividend, proposed or allocated"
+        ),
+        purpose=N_("to return the co-op's surplus to members in proportion to their work, by vote"),
         stored=(Storage("patronage_line"), Storage("bargaining_proposal", ("patronage",))),
-        retention="kept with the co-op's books: the ledger is append-only",
+        retention=N_("kept with the co-op's books: the ledger is append-only"),
         readers=(
-            "the member themself",
-            "anyone, as each line's measure and share without a name or id",
+            N_("the member themself"),
+            N_("anyone, as each line's measure and share without a name or id"),
         ),
         exported=(InExport("driver", "patronage"),),
     ),
     DataKind(
         key="rateable_trips",
-        description="For each completed trip: who rode, who drove, when it ended",
-        purpose="so the trip's rider, and only they, can rate it within the rating window",
+        description=N_("For each completed trip: who rode, who drove, when it ended"),
+        purpose=N_("so the trip's rider, and only they, can rate it within the rating window"),
         stored=(Storage("reputation_rateable_trip"),),
         retention=WHILE_ACCOUNT,
         readers=(THE_RIDER,),
@@ -274,10 +321,10 @@ REGISTER: tuple[DataKind, ...] = (
     ),
     DataKind(
         key="ratings",
-        description="Stars, comment and tags a rider gave a driver for a trip",
-        purpose="to give drivers feedback and compute the score the agreement defines",
+        description=N_("Stars, comment and tags a rider gave a driver for a trip"),
+        purpose=N_("to give drivers feedback and compute the score the agreement defines"),
         stored=(Storage("reputation_rating"),),
-        retention=WHILE_ACCOUNT + " (of the rider or the driver)",
+        retention=N_("as long as the account exists; removed with it (of the rider or the driver)"),
         readers=(THE_RIDER, THE_RATED_DRIVER, REVIEWERS, ANYONE_AGGREGATE),
         exported=(
             InExport("rider", "ratings_given"),
@@ -287,8 +334,8 @@ REGISTER: tuple[DataKind, ...] = (
     ),
     DataKind(
         key="appeals",
-        description="A driver's appeal of a rating, its statement, and the decision and reason",
-        purpose="so every rating can be contested before a person",
+        description=N_("A driver's appeal of a rating, its statement, and the decision and reason"),
+        purpose=N_("so every rating can be contested before a person"),
         stored=(Storage("reputation_appeal"),),
         retention=WHILE_MEMBER,
         readers=(THE_DRIVER, REVIEWERS, ANYONE_AGGREGATE),
@@ -299,9 +346,11 @@ REGISTER: tuple[DataKind, ...] = (
     ),
     DataKind(
         key="support_cases",
-        description="A note that a driver's score fell below the support threshold, and the "
-        "note of the person who reached out",
-        purpose="so a person offers support; never to deactivate anyone",
+        description=N_(
+            "A note that a driver's score fell below the support threshold, and the "
+            "note of the person who reached out"
+        ),
+        purpose=N_("so a person offers support; never to deactivate anyone"),
         stored=(Storage("reputation_support_case"),),
         retention=WHILE_MEMBER,
         readers=(THE_DRIVER, ADMINS, ANYONE_AGGREGATE),
@@ -347,11 +396,11 @@ NOT_PERSONAL: tuple[NotPersonal, ...] = (
     ),
 )
 
-NONE_SOLD = (
+NONE_SOLD = N_(
     "No personal data is sold, rented, or shared with advertisers or data brokers. It is used "
     "only to run the service and the co-op, as each entry says."
 )
-READERS_NOTE = (
+READERS_NOTE = N_(
     "Readers are who can read the data through the service. Besides them, the co-op's database "
     "operators can read any table; they do so only to keep the service running."
 )

@@ -282,10 +282,14 @@ async def entries_after(*, session: AsyncSession, after: int, limit: int) -> lis
     return list(rows)
 
 
-async def latest_entries(*, session: AsyncSession, limit: int) -> list[AuditEntry]:
-    """The `limit` newest entries, newest first."""
-    rows = await session.scalars(select(AuditEntry).order_by(AuditEntry.seq.desc()).limit(limit))
-    return list(rows)
+async def latest_entries(
+    *, session: AsyncSession, limit: int, before: int | None = None
+) -> list[AuditEntry]:
+    """The `limit` newest entries (below `seq` `before`, when given), newest first."""
+    query = select(AuditEntry).order_by(AuditEntry.seq.desc()).limit(limit)
+    if before is not None:
+        query = query.where(AuditEntry.seq < before)
+    return list(await session.scalars(query))
 
 
 router = APIRouter(prefix="/v1/audit", tags=["transparency"])

@@ -27,6 +27,8 @@ from pydantic import GetCoreSchemaHandler, GetJsonSchemaHandler
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import PydanticCustomError, core_schema
 
+from dispatch.core.messages import N_
+
 # Allowed in multi-line text although they are control characters.
 MULTILINE_CONTROLS = frozenset("\n\t")
 
@@ -59,23 +61,25 @@ class FreeText:
         text = unicodedata.normalize("NFC", value).strip()
         for position, char in enumerate(text):
             if _refused_character(char, self.multiline):
-                allowed = "; newline and tab are allowed" if self.multiline else ""
+                allowed = N_("; newline and tab are allowed") if self.multiline else ""
                 raise PydanticCustomError(
                     "text_control_character",
-                    "Text must not contain control characters or non-characters "
-                    "(found {character} at position {position}){allowed}",
+                    N_(
+                        "Text must not contain control characters or non-characters "
+                        "(found {character} at position {position}){allowed}"
+                    ),
                     {"character": describe(char), "position": position, "allowed": allowed},
                 )
         if len(text) < self.min_chars:
             raise PydanticCustomError(
                 "string_too_short",
-                "Text should have at least {min_length} character(s) besides white space",
+                N_("Text should have at least {min_length} character(s) besides white space"),
                 {"min_length": self.min_chars},
             )
         if len(text) > self.max_chars:
             raise PydanticCustomError(
                 "string_too_long",
-                "Text should have at most {max_length} characters",
+                N_("Text should have at most {max_length} characters"),
                 {"max_length": self.max_chars},
             )
         return text

@@ -14,6 +14,7 @@ from geoalchemy2 import Geometry
 from sqlalchemy import cast, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from dispatch.core import paging
 from dispatch.locations.models import DriverPosition
 from dispatch.trips.models import Offer, Trip, TripStatus
 
@@ -148,15 +149,28 @@ async def map_snapshot(
     )
 
 
+RIDER_TRIPS_ORDER = ((Trip.requested_at, True), (Trip.id, True))
+
+
 async def trips_of_rider(
-    *, session: AsyncSession, rider_id: uuid.UUID, limit: int = 50
+    *,
+    session: AsyncSession,
+    rider_id: uuid.UUID,
+    limit: int = 50,
+    after: tuple[datetime, uuid.UUID] | None = None,
 ) -> list[Trip]:
-    """A rider's own trips, newest first (their receipts)."""
-    return list(
-        await session.scalars(
-            select(Trip)
-            .where(Trip.rider_id == rider_id)
-            .order_by(Trip.requested_at.desc(), Trip.id)
-            .limit(limit)
-        )
+    """A rider's own trips, newest first (their receipts): at most `limit`, those after the
+    key `after` (`rider_trip_key` of the last one of the page before)."""
+    query = (
+        select(Trip)
+        .where(Trip.rider_id == rider_id)
+        .order_by(Trip.requested_at.desc(), Trip.id.desc())
+        .limit(limit)
     )
+    if after is not None:
+        query = query.where(paging.after_key(RIDER_TRIPS_ORDER, after))
+    return list(await session.scalars(query))
+
+
+def rider_trip_key(trip: Trip) -> tuple[datetime, uuid.UUID]:
+    return (trip.requested_at, trip.id)

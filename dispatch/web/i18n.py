@@ -9,8 +9,9 @@ compiled file that could drift from its source.
 from __future__ import annotations
 
 import io
+import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from functools import cache
 from pathlib import Path
@@ -19,6 +20,7 @@ from zoneinfo import ZoneInfo
 
 from babel import Locale
 from babel.dates import format_date, format_datetime
+from babel.messages.catalog import Catalog
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.numbers import format_currency, format_decimal, format_percent
@@ -39,17 +41,95 @@ DATETIME_PATTERNS = {"en": "MMM d, y, HH:mm", "fr": "d MMM y, HH 'h' mm"}
 
 
 @cache
-def translations(language: str) -> NullTranslations:
-    """The compiled catalogue of a language (English: the source strings themselves)."""
+def catalogue(language: str) -> Catalog | None:
+    """The `.po` catalogue of a language (None for English, the source language)."""
     po = TRANSLATIONS_DIR / language / "LC_MESSAGES" / "messages.po"
     if language == DEFAULT_LANGUAGE or not po.exists():
-        return NullTranslations()
+        return None
     with po.open("rb") as handle:
-        catalog = read_po(handle, locale=language)
+        return read_po(handle, locale=language)
+
+
+@cache
+def translations(language: str) -> NullTranslations:
+    """The compiled catalogue of a language (English: the source strings themselves)."""
+    catalog = catalogue(language)
+    if catalog is None:
+        return NullTranslations()
     buffer = io.BytesIO()
     write_mo(buffer, catalog)
     buffer.seek(0)
     return Translations(buffer)
+
+
+_PLACEHOLDER = re.compile(r"\{(\w+)\}")
+
+
+def _pattern(template: str) -> re.Pattern[str]:
+    """A template's English sentence with its `{name}` values as named groups."""
+    parts: list[str] = []
+    seen: set[str] = set()
+    position = 0
+    for match in _PLACEHOLDER.finditer(template):
+        parts.append(re.escape(template[position : match.start()]))
+        name = match.group(1)
+        parts.append(f"(?P={name})" if name in seen else f"(?P<{name}>.*?)")
+        seen.add(name)
+        position = match.end()
+    parts.append(re.escape(template[position:]))
+    return re.compile("".join(parts), re.DOTALL)
+
+
+@cache
+def _templates(language: str) -> tuple[tuple[re.Pattern[str], str], ...]:
+    """The catalogue's brace templates (texts with values, written below the pages and marked
+    with `N_`), the most specific first (the longest fixed words)."""
+    catalog = catalogue(language)
+    if catalog is None:
+        return ()
+    found = [
+        (message.id, message.string)
+        for message in catalog
+        if isinstance(message.id, str)
+        and isinstance(message.string, str)
+        and message.string
+        and _PLACEHOLDER.search(message.id)
+    ]
+    found.sort(key=lambda item: len(_PLACEHOLDER.sub("", item[0])), reverse=True)
+    return tuple((_pattern(english), translated) for english, translated in found)
+
+
+# pydantic prefixes the message of a ValueError raised in a validator.
+_PREFIXES = ("Value error, ", "Assertion failed, ")
+
+
+def api_text(language: str, text: str) -> str | None:
+    """An English text the API wrote (an error's reason, a row of the data register), in
+    `language`: by its own words if the catalogue has them, else by the marked template it was
+    filled in from (`"Must be at least {bound}"`), its values carried over (translated too when
+    they are marked texts themselves). None when the catalogue knows neither."""
+    if language == DEFAULT_LANGUAGE:
+        return text
+    gettext = translations(language).gettext
+    for prefix in _PREFIXES:
+        if text.startswith(prefix):
+            text = text[len(prefix) :]
+    translated = gettext(text)
+    if translated != text:
+        return translated
+    for pattern, template in _templates(language):
+        match = pattern.fullmatch(text)
+        if match is None:
+            continue
+        values = {
+            name: gettext(value).replace("' or '", f"' {gettext('or')} '") if value else value
+            for name, value in match.groupdict().items()
+        }
+        try:
+            return template.format(**values)
+        except (KeyError, IndexError, ValueError):
+            return None
+    return None
 
 
 def negotiate(accept_language: str | None, cookie: str | None) -> str:
@@ -93,6 +173,14 @@ class Formatter:
             return "—"
         return format_currency(Decimal(amount), currency, locale=self.locale)
 
+    def amount(self, amount: Decimal | str | None, currency: str = "CAD") -> str:
+        """Money with every place it has ("1.2345 $" for an item of a receipt)."""
+        if amount is None:
+            return "—"
+        return format_currency(
+            Decimal(amount), currency, locale=self.locale, decimal_quantization=False
+        )
+
     def number(self, value: int | float | Decimal | str | None, digits: int = 0) -> str:
         if value is None:
             return "—"
@@ -114,6 +202,12 @@ class Formatter:
         return format_datetime(
             value, DATETIME_PATTERNS[self.language], tzinfo=self.zone, locale=self.locale
         )
+
+    def date(self, value: date | None) -> str:
+        """A calendar date (a pay period's first day): "Nov 30, 2026", "30 nov. 2026"."""
+        if value is None:
+            return "—"
+        return format_date(value, "medium", locale=self.locale)
 
     def day(self, value: datetime | None) -> str:
         if value is None:

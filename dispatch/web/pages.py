@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any
+from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Form, Query, Request, Response
@@ -26,6 +28,7 @@ from bargaining import router as bargaining_routes
 from bargaining import service as bargaining_service
 from bargaining.dependencies import ballot_master
 from bargaining.exceptions import InvalidProposal
+from bargaining.models import ProposalStatus
 from bargaining.schemas import AgreementOut, BallotIn, ProposalCreate, ProposalOut
 from bargaining.terms import terms_to_wire
 from dispatch.core import audit, paging
@@ -34,17 +37,23 @@ from dispatch.core.clock import Now
 from dispatch.core.db import SessionDep
 from dispatch.core.errors import Forbidden, ProblemError, field_errors
 from dispatch.core.riders.models import Rider
+from dispatch.pay import router as pay_routes
+from dispatch.pay.exceptions import NoReceipt
+from dispatch.pay.schemas import ReceiptOut
 from dispatch.trips import figures
 from dispatch.trips import service as trips_service
-from dispatch.trips.models import Trip
+from dispatch.trips.models import Trip, TripStatus
 from dispatch.web import sessions
-from dispatch.web.rendering import Viewer, environment, render, translate
+from dispatch.web.i18n import api_text
+from dispatch.web.rendering import Viewer, environment, language_of, render, translate
 from drivers.dependencies import get_committee_member, get_current_driver, get_reviewer
+from drivers.models import Driver
 from reputation import router as reputation_routes
 from reputation import service as reputation_service
 from reputation.dependencies import get_pseudonym_key
 from reputation.exceptions import RatingNotFound
 from reputation.schemas import AppealIn, DecisionIn
+from reputation.tags import TAGS
 
 
 class PageRoute(APIRoute):
@@ -147,7 +156,11 @@ TRIP_STATUSES = (
     N_("cancelled"),
     N_("unfulfilled"),
 )
-environment.globals.update(excluded_reasons=EXCLUDED_REASONS, outcomes=OUTCOMES)
+environment.globals.update(
+    excluded_reasons=EXCLUDED_REASONS,
+    outcomes=OUTCOMES,
+    tag_descriptions={tag.code: tag.description for tag in TAGS},
+)
 
 PROBLEM_MESSAGES = {
     "unauthorized": N_("Sign in with your token to see this page."),
@@ -166,7 +179,69 @@ PROBLEM_MESSAGES = {
     "voting_open": N_("The vote is still open: it can be closed only after its closing time."),
     "not_eligible": N_("You were not on the roll of members when this vote opened."),
     "no_agreement_in_force": N_("No agreement is in force."),
+    "trip_not_found": N_("There is no such trip."),
+    "not_your_trip": N_("This trip is another person's."),
+    "no_receipt": N_(
+        "This trip has no receipt: it was neither completed nor cancelled with a fee."
+    ),
+    "pay_period_not_found": N_("There is no such pay period."),
+    "not_a_period_start": N_("This date does not start a pay period."),
+    "patronage_period_taken": N_("These days are already shared out by another dividend."),
+    "invalid_proposal": N_("The proposal cannot be put to a vote: a field needs fixing."),
+    "validation_error": N_("A value on this page is not valid."),
+    "rate_limited": N_("Too many requests: wait a moment and try again."),
+    "dependency_unavailable": N_(
+        "The service cannot reach its database right now. Try again shortly."
+    ),
+    "unavailable": N_("The service is not available right now. Try again shortly."),
 }
+# By status, for a refusal the list above does not name.
+STATUS_MESSAGES = {
+    400: N_("This request is not valid."),
+    401: N_("Sign in with your token to see this page."),
+    403: N_("Your account is not allowed to do this."),
+    404: N_("There is nothing at this address."),
+    409: N_("This is not possible in the current state: reload the page to see it."),
+    422: N_("A value on this page is not valid."),
+    429: N_("Too many requests: wait a moment and try again."),
+}
+
+# pydantic's own English for a field it refuses, as the API sends it: marked here so the pages
+# can say it in French (dispatch.web.i18n.api_text matches the sentence to its template).
+VALIDATION_MESSAGES = (
+    N_("or"),  # between the choices of "Input should be 'yes', 'no' or 'abstain'"
+    N_("Field required"),
+    N_("Extra inputs are not permitted"),
+    N_("Input should be a valid decimal"),
+    N_("Input should be a finite number"),
+    N_("Input should be a valid integer"),
+    N_("Input should be a valid integer, unable to parse string as an integer"),
+    N_("Input should be a valid number, unable to parse string as a number"),
+    N_("Input should be a valid boolean, unable to interpret input"),
+    N_("Input should be a valid string"),
+    N_("Input should be a valid list"),
+    N_("Input should be a valid dictionary"),
+    N_("Input should be greater than or equal to {ge}"),
+    N_("Input should be greater than {gt}"),
+    N_("Input should be less than or equal to {le}"),
+    N_("Input should be less than {lt}"),
+    N_("Decimal input should have no more than {max_digits} digits in total"),
+    N_("Decimal input should have no more than {decimal_places} decimal places"),
+    N_("Decimal input should have no more than {whole_digits} digits before the decimal point"),
+    N_("Input should be a valid datetime or date, {error}"),
+    N_("Input should be a valid datetime, {error}"),
+    N_("Input should be a valid date, {error}"),
+    N_("Input should have timezone info"),
+    N_("Input should be {expected}"),
+    N_("String should match pattern '{pattern}'"),
+    N_("String should have at most {max_length} characters"),
+    N_("String should have at least {min_length} character"),
+    N_("String should have at least {min_length} characters"),
+    N_("List should have at most {max_length} items after validation, not {actual_length}"),
+    N_("List should have at most {max_length} item after validation, not {actual_length}"),
+    N_("List should have at least {min_length} item after validation, not {actual_length}"),
+    N_("List should have at least {min_length} items after validation, not {actual_length}"),
+)
 
 
 def problem_message(request: Request, problem: ProblemError) -> str:
@@ -175,7 +250,78 @@ def problem_message(request: Request, problem: ProblemError) -> str:
     if isinstance(problem, NotSignedIn):
         return translate(request, "Sign in with your token to see this page.")
     message = PROBLEM_MESSAGES.get(problem.type)
-    return translate(request, message) if message else problem.detail
+    if message:
+        return translate(request, message)
+    said = api_text(language_of(request), problem.detail)
+    if said is not None:
+        return said
+    generic = STATUS_MESSAGES.get(problem.status, N_("This is not possible right now."))
+    return translate(request, generic)
+
+
+def reason_text(request: Request, reason: str) -> str:
+    """A field's problem as the API wrote it, in the page's language (never English on a
+    French page: a reason the catalogue does not know reads as a plain "not valid")."""
+    said = api_text(language_of(request), reason)
+    return said if said is not None else translate(request, "This value is not valid.")
+
+
+# --- pagers ------------------------------------------------------------------------------------
+
+# Rows per page of a list on a page; `?per_page=` (1-100) asks for another size.
+PAGE_SIZE = 20
+PAGE_SIZE_MAX = 100
+# The most statements the API lists at once (GET /v1/drivers/me/statements?limit=).
+STATEMENTS_MAX = 520
+
+
+@dataclass(frozen=True)
+class Pager:
+    """Links between the pages of one list of a page. The list's place is its own query
+    parameter (`?ratings=<cursor>`): the API's opaque cursor (docs/protocol.md, "Paging"), so a
+    list of a page pages exactly as the API's list does, and several lists of one page page
+    independently. `n` is the page's number, for people."""
+
+    name: str
+    number: int
+    next_url: str | None
+    first_url: str | None
+
+
+def page_size(request: Request) -> int:
+    raw = request.query_params.get("per_page", "")
+    return min(int(raw), PAGE_SIZE_MAX) if raw.isdigit() and int(raw) >= 1 else PAGE_SIZE
+
+
+def page_cursor(request: Request, name: str) -> str | None:
+    """The cursor of list `name` in the page's address (checked by the API's own paging)."""
+    return request.query_params.get(name) or None
+
+
+def pager(request: Request, name: str, next_cursor: str | None) -> Pager:
+    """The pager of list `name`, whose page just read answered `next_cursor` (None: the last)."""
+    number_raw = request.query_params.get(f"{name}_n", "")
+    number = int(number_raw) if number_raw.isdigit() and page_cursor(request, name) else 1
+    kept = [
+        (key, value)
+        for key, value in request.query_params.multi_items()
+        if key not in {name, f"{name}_n"}
+    ]
+    path = request.url.path
+    anchor = f"#{name}"
+    next_url = None
+    if next_cursor is not None:
+        query = urlencode([*kept, (name, next_cursor), (f"{name}_n", str(number + 1))])
+        next_url = f"{path}?{query}{anchor}"
+    first_url = None
+    if number > 1 or page_cursor(request, name):
+        first_url = f"{path}?{urlencode(kept)}{anchor}" if kept else f"{path}{anchor}"
+    return Pager(name=name, number=number, next_url=next_url, first_url=first_url)
+
+
+def next_of(response: Response) -> str | None:
+    """The next page's cursor an API list function named (`X-Next-Cursor`)."""
+    return response.headers.get("x-next-cursor")
 
 
 # --- language, sign-in, sign-out -------------------------------------------------------------
@@ -376,9 +522,18 @@ async def transparency_page(
     report = await reputation_routes.ratings_report(
         session=session, policy_source=request.app.state.reputation_policy_source, now=now
     )
-    register = await reputation_routes.data_register_report()
-    # The newest entries on the page; the browser's check reads the whole chain from the API.
-    entries = await audit.latest_entries(session=session, limit=50)
+    register = _register_in(language_of(request), await reputation_routes.data_register_report())
+    # The newest entries on the page, a page at a time (`?audit=<cursor>` holds the seq below
+    # which the page starts); the browser's check reads the whole chain from the API.
+    size = page_size(request)
+    cursor = page_cursor(request, "audit")
+    before = None if cursor is None else paging.decode_cursor(cursor, "audit_newest", (int,))[0]
+    found = await audit.latest_entries(session=session, limit=size + 1, before=before)
+    entries, next_cursor = paging.page_of(found, size, lambda e: (e.seq,), "audit_newest")
+    # Appeals past their deadline, the longest overdue first: when, never whose or why.
+    overdue = await reputation_service.list_appeals(
+        session=session, driver_id=None, status="overdue", now=now, limit=OVERDUE_SHOWN
+    )
     ratings, appeals = report["ratings"], report["appeals"]
     star_rows = [
         (translate(request, "%(n)s stars", n=stars), count)
@@ -401,10 +556,43 @@ async def transparency_page(
         entries=[
             {"when": entry.at, **audit.AuditEntryOut.of(entry).model_dump()} for entry in entries
         ],
+        audit_pager=pager(request, "audit", next_cursor),
+        overdue=[
+            {"filed_at": a.filed_at, "due_by": a.due_by, "late_s": (now - a.due_by).total_seconds()}
+            for a in overdue
+        ],
+        now=now,
         star_rows=star_rows,
         excluded_rows=excluded_rows,
         outcome_rows=outcome_rows,
     )
+
+
+# The overdue appeals /transparency lists (the count of all of them is beside it).
+OVERDUE_SHOWN = 20
+
+
+def _register_in(language: str, register: dict[str, Any]) -> dict[str, Any]:
+    """The data register (reputation.data_register, English like the API) in `language`."""
+
+    def say(text: str) -> str:
+        return api_text(language, text) or text
+
+    return {
+        **register,
+        "statement": say(register["statement"]),
+        "readers_note": say(register["readers_note"]),
+        "kinds": [
+            {
+                **kind,
+                "description": say(kind["description"]),
+                "purpose": say(kind["purpose"]),
+                "retention": say(kind["retention"]),
+                "readers": [say(reader) for reader in kind["readers"]],
+            }
+            for kind in register["kinds"]
+        ],
+    }
 
 
 # --- proposals --------------------------------------------------------------------------------
@@ -483,19 +671,21 @@ def local_input(value: datetime | None, zone: ZoneInfo) -> str:
 async def _proposal_list_context(
     request: Request, session: AsyncSession, now: datetime
 ) -> dict[str, Any]:
-    proposals = await bargaining_routes.list_proposals(
-        request=request,
-        response=Response(),
-        session=session,
-        now=now,
-        status=None,
-        limit=paging.MAX_LIMIT,
-        cursor=None,
-    )
-    return {
-        "open_proposals": [p for p in proposals if p.status.value == "open"],
-        "closed_proposals": [p for p in proposals if p.status.value != "open"],
-    }
+    """Two lists, each paged on its own: the votes open now, and every vote, newest first."""
+    context: dict[str, Any] = {}
+    for name, status in (("open", ProposalStatus.open), ("votes", None)):
+        response = Response()
+        context[f"{name}_proposals"] = await bargaining_routes.list_proposals(
+            request=request,
+            response=response,
+            session=session,
+            now=now,
+            status=status,
+            limit=page_size(request),
+            cursor=page_cursor(request, name),
+        )
+        context[f"{name}_pager"] = pager(request, name, next_of(response))
+    return context
 
 
 @router.get("/proposals", response_class=HTMLResponse)
@@ -582,9 +772,9 @@ async def draft_proposal(
         )
         preview = {"base": base.version, "changes": changes, "impact": impact.to_wire()}
     except ValidationError as exc:
-        errors = named_by_field(field_errors(exc.errors()))
+        errors = named_by_field(field_errors(exc.errors()), lambda r: reason_text(request, r))
     except InvalidProposal as exc:
-        errors = named_by_field(exc.extra.get("errors", []))
+        errors = named_by_field(exc.extra.get("errors", []), lambda r: reason_text(request, r))
     return render(
         request,
         "proposals.html",
@@ -598,17 +788,19 @@ async def draft_proposal(
     )
 
 
-def named_by_field(problems: list[dict[str, str]]) -> dict[str, str]:
+def named_by_field(
+    problems: list[dict[str, str]], say: Callable[[str], str] = str
+) -> dict[str, str]:
     """The API's `[{field, reason}]` keyed by the form field that shows it: an item of a list
     (`terms.reputation.excluded_tags.1`) belongs to the list's one field, and the reason keeps
-    the API's full name of what is wrong."""
+    the API's full name of what is wrong; `say` puts a reason in the page's language."""
     errors: dict[str, str] = {}
     for problem in problems:
         parts = problem["field"].split(".")
         while len(parts) > 1 and parts[-1].isdigit():
             parts.pop()
         field = ".".join(parts)
-        reason = problem["reason"]
+        reason = say(problem["reason"])
         if field != problem["field"]:
             reason = f"{problem['field']}: {reason}"
         errors[field] = f"{errors[field]}; {reason}" if field in errors else reason
@@ -718,32 +910,82 @@ async def _me(
     require_signed_in(viewer)
     context: dict[str, Any] = {"appeal_errors": appeal_errors, "appeal_text": appeal_text}
     policy_source = request.app.state.reputation_policy_source
+    size = page_size(request)
     if viewer.driver is not None:
         key = get_pseudonym_key(request)
+        response = Response()
         context["ratings"] = await reputation_routes.my_ratings(
             request=request,
-            response=Response(),
+            response=response,
             driver=viewer.driver,
             session=session,
             policy_source=policy_source,
             key=key,
             now=now,
-            limit=paging.MAX_LIMIT,
-            cursor=None,
+            limit=size,
+            cursor=page_cursor(request, "ratings"),
         )
+        context["ratings_pager"] = pager(request, "ratings", next_of(response))
         context["reputation"] = await reputation_routes.my_reputation(
             driver=viewer.driver, session=session, policy_source=policy_source, now=now
         )
         context["support_cases"] = await reputation_service.support_cases_of(
             session=session, driver_id=viewer.driver.id
         )
+        context.update(await _statements(request, viewer.driver, session, now, size))
     if viewer.rider is not None and viewer.principal is not None:
-        trips = await figures.trips_of_rider(session=session, rider_id=viewer.rider.id)
+        cursor = page_cursor(request, "trips")
+        after = (
+            None
+            if cursor is None
+            else paging.decode_cursor(cursor, "rider_trips", (datetime, uuid.UUID))
+        )
+        found = await figures.trips_of_rider(
+            session=session, rider_id=viewer.rider.id, limit=size + 1, after=after
+        )
+        trips, next_cursor = paging.page_of(found, size, figures.rider_trip_key, "rider_trips")
         context["trips"] = [
-            await trips_service.view_for(session=session, trip=t, principal=viewer.principal)
-            for t in trips
+            {
+                "trip": await trips_service.view_for(
+                    session=session, trip=trip, principal=viewer.principal
+                ),
+                "receipt": await _receipt(session, trip, viewer.principal),
+            }
+            for trip in trips
         ]
+        context["trips_pager"] = pager(request, "trips", next_cursor)
     return render(request, "me.html", viewer, status_code=status_code, **context)
+
+
+async def _receipt(session: AsyncSession, trip: Trip, principal: Principal) -> ReceiptOut | None:
+    """The trip's receipt as the API gives it, or None while it has none (not completed, or
+    cancelled free of charge)."""
+    if trip.status not in {TripStatus.completed, TripStatus.cancelled}:
+        return None
+    try:
+        return await pay_routes.read_receipt(trip_id=trip.id, principal=principal, session=session)
+    except NoReceipt:
+        return None
+
+
+async def _statements(
+    request: Request, driver: Driver, session: AsyncSession, now: datetime, size: int
+) -> dict[str, Any]:
+    """A driver's pay statements, newest first, a page at a time. The API's list of statements
+    takes a `limit` only (a driver has one period a week or two): the page's cursor holds the
+    page's number, and the page reads the statements up to its end."""
+    cursor = page_cursor(request, "statements")
+    number = 1
+    if cursor is not None:
+        (number,) = paging.decode_cursor(cursor, "statements", (int,))
+        if not 1 <= number <= STATEMENTS_MAX // size + 1:
+            raise paging.BadCursor()
+    wanted = min(number * size + 1, STATEMENTS_MAX)
+    found = await pay_routes.list_statements(driver=driver, session=session, now=now, limit=wanted)
+    shown = found[(number - 1) * size : number * size]
+    more = len(found) > number * size
+    next_cursor = paging.encode_cursor("statements", (number + 1,)) if more else None
+    return {"statements": shown, "statements_pager": pager(request, "statements", next_cursor)}
 
 
 @router.post("/me/appeals", response_class=HTMLResponse)
@@ -765,7 +1007,7 @@ async def appeal(
     try:
         body = AppealIn.model_validate({"statement": statement})
     except ValidationError as exc:
-        reasons = "; ".join(e["reason"] for e in field_errors(exc.errors()))
+        reasons = "; ".join(reason_text(request, e["reason"]) for e in field_errors(exc.errors()))
         return await _me(
             request,
             viewer,
@@ -809,17 +1051,19 @@ async def _review(
 ) -> Response:
     reviewer = await get_reviewer(await _driver_of(viewer, session))
     key = get_pseudonym_key(request)
+    response = Response()
     appeals = await reputation_routes.list_appeals(
         request=request,
-        response=Response(),
+        response=response,
         driver=reviewer,
         session=session,
         key=key,
         now=now,
         status_filter="open",
-        limit=paging.MAX_LIMIT,
-        cursor=None,
+        limit=page_size(request),
+        cursor=page_cursor(request, "appeals"),
     )
+    appeals_pager = pager(request, "appeals", next_of(response))
     trips = {a.rating.trip_id: await session.get(Trip, a.rating.trip_id) for a in appeals}
     decided = await reputation_routes.list_appeals(
         request=request,
@@ -838,6 +1082,7 @@ async def _review(
         viewer,
         status_code=status_code,
         appeals=appeals,
+        appeals_pager=appeals_pager,
         trips=trips,
         decided=sorted(decided, key=lambda a: a.decided_at or a.filed_at, reverse=True)[:20],
         errors=errors,
@@ -861,7 +1106,9 @@ async def decide(
     try:
         body = DecisionIn.model_validate({"outcome": outcome, "reason": reason})
     except ValidationError as exc:
-        reasons = "; ".join(f"{e['field']}: {e['reason']}" for e in field_errors(exc.errors()))
+        reasons = "; ".join(
+            f"{e['field']}: {reason_text(request, e['reason'])}" for e in field_errors(exc.errors())
+        )
         return await _review(
             request,
             viewer,

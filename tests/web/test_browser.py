@@ -14,11 +14,15 @@ import subprocess
 import sys
 import uuid
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 from playwright.async_api import expect
+from sqlalchemy import update
 
+from dispatch.core.db import utcnow
 from dispatch.core.settings import Settings
+from reputation.models import Appeal
 from tests.builders import DOWNTOWN, PLATEAU, offer_to, place_driver, request_trip
 from tests.web.conftest import PHONE, ROOT, Visit, Web
 
@@ -269,14 +273,39 @@ async def test_driver_appeals_a_rating_and_a_reviewer_decides(
     await expect(amira.page.locator(f"#rating-{rating_id} .appeal-state")).to_contain_text(
         "Appealed"
     )
+    # Her pay: this period's statement, with the trip (docs/pay.md).
+    await expect(amira.page.locator("tr.statement.open")).to_contain_text("$")
     await amira.axe("/me (driver)")
     await amira.shot("me-driver-en")
+    # The same page in French: the score's explanation, the tags and the pay in French too.
+    amira_fr: Visit = await visit(language="fr")
+    await amira_fr.sign_in(driver.token, next_path="/me")
+    await expect(amira_fr.page.locator("#score-explanation")).to_contain_text("Pas encore de score")
+    await expect(amira_fr.page.locator(f"#rating-{rating_id}")).to_contain_text("mauvais trajet")
+    await expect(amira_fr.page.locator("#statements")).to_contain_text("Ma paie")
+    await expect(amira_fr.page.locator("tr.statement.open td.total")).to_contain_text(
+        re.compile(r"\d+,\d\d\s*\$")
+    )
+    await amira_fr.page.locator("#score-title ~ details > summary").click()
+    await expect(amira_fr.page.locator("#score-explanation")).to_be_visible()
+    await amira_fr.axe("/me (driver, fr)")
+    await amira_fr.shot("me-driver-fr")
 
+    # Its deadline passes: the reviewer sees it overdue, first and marked.
+    async with web.app.state.sessionmaker() as session:
+        await session.execute(
+            update(Appeal)
+            .where(Appeal.rating_id == uuid.UUID(rating_id))
+            .values(due_by=utcnow() - timedelta(hours=3))
+        )
+        await session.commit()
     reviewer: Visit = await visit()
     await reviewer.sign_in(web.accounts["reviewer"].token, next_path="/review")
     appeal = reviewer.page.locator("li.appeal").first
     await expect(appeal).to_contain_text("The road was closed")
     await expect(appeal).to_contain_text("Took a long detour.")
+    await expect(appeal).to_have_class(re.compile(r"\boverdue\b"))
+    await expect(appeal.locator(".badge.alert")).to_contain_text("Overdue since")
     await reviewer.axe("/review")
     await reviewer.shot("review-en")
     await appeal.locator('input[value="rating_removed"]').check()
@@ -290,9 +319,17 @@ async def test_driver_appeals_a_rating_and_a_reviewer_decides(
 
     lucie: Visit = await visit(language="fr")
     await lucie.sign_in(rider.token, next_path="/me")
-    receipt = lucie.page.locator("li.receipt").first
+    receipt = lucie.page.locator(f"#trip-{trip['id']}")
     await expect(receipt).to_contain_text("terminé")
-    await expect(receipt.locator("dd.total")).to_contain_text(re.compile(r"\d+,\d\d\s*\$"))
+    paid = (await web.http.get(f"/v1/trips/{trip['id']}/receipt", headers=rider.headers)).json()
+    await expect(receipt.locator("dd.total")).to_contain_text(paid["total"].replace(".", ","))
+    await expect(receipt.locator("dd.driver-share")).to_contain_text(
+        paid["driver_earnings"].replace(".", ",")
+    )
+    await expect(receipt.locator("dd.commission")).to_contain_text(
+        paid["commission"].replace(".", ",")
+    )
+    await expect(receipt).to_contain_text(f"version {paid['agreement_version']}")
     await lucie.axe("/me (rider, fr)")
     await lucie.shot("me-rider-fr")
 
@@ -325,3 +362,14 @@ async def test_audit_verification_in_the_page_agrees_with_the_command(
     assert int(match.group(1)) >= 2  # at least version 1 and the appeal decision
     status = await v.page.locator("#verify-result").text_content()
     assert status is not None and match.group(1) in status
+    # The log's pager, from the keyboard: focus "next page" and press Enter.
+    await v.goto("/transparency?per_page=1")
+    first_page = await v.page.locator("table.audit tbody th").all_text_contents()
+    link = v.page.locator('[data-pager="audit"] a[rel="next"]')
+    await link.focus()
+    await expect(link).to_be_focused()
+    await v.page.keyboard.press("Enter")
+    await v.page.wait_for_url(re.compile(r"audit="))
+    await expect(v.page.locator('[data-pager="audit"] .page-number')).to_have_text("Page 2")
+    second_page = await v.page.locator("table.audit tbody th").all_text_contents()
+    assert int(second_page[0]) < int(first_page[-1]), (first_page, second_page)
