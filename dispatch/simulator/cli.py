@@ -171,6 +171,10 @@ def _demo(args: argparse.Namespace) -> int:
         from dispatch.simulator.accounts import create_demo_accounts
 
         accounts = create_demo_accounts(base, settings.admin_token)
+        from dispatch.simulator.seed import seed_demo_history
+
+        print("demo: the driver-members drive a first trip each (about 20 s)", flush=True)
+        print(seed_demo_history(base, accounts), flush=True)
         width = max(len(account.role) for account in accounts)
         print(
             "\n".join(
