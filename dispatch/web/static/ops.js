@@ -1,7 +1,8 @@
 // The live operations map: the service area, every connected driver as a dot coloured by state,
 // open requests, and each batch's offers drawn as lines for a moment. Updated by Server-Sent
-// Events (/ops/stream) at the batch rate. All points are drawn on one canvas, so thousands of
-// drivers cost one redraw, not one DOM node each.
+// Events (/ops/stream) at the batch rate. The points are drawn on one canvas and the offer lines
+// on another, so thousands of drivers cost one redraw per batch (not one DOM node each), and the
+// lines fade without repainting the drivers (docs/web.md, "The map at 5,000 drivers").
 (function () {
   "use strict";
   var config = JSON.parse(document.getElementById("ops-config").textContent);
@@ -19,67 +20,106 @@
   }).addTo(map);
   map.fitBounds(area.getBounds(), { padding: [10, 10] });
 
-  // One canvas over the map for drivers, requests and offer lines.
+  // Two canvases over the map: the points (drivers and requests), redrawn once per batch and
+  // after the map moves; and the offer lines, redrawn on every animation frame while they fade.
+  // So the fading lines never repaint 5,000 drivers, and a redraw of the points projects each
+  // one with plain arithmetic (no object per point) and stamps a pre-drawn dot.
+  var RADIUS = 3;
+  var TAU = 2 * Math.PI;
+
+  function sprite(colour, radius, ratio) {
+    var size = Math.ceil((radius + 1) * 2 * ratio), dot = document.createElement("canvas");
+    dot.width = dot.height = size;
+    var c = dot.getContext("2d");
+    c.fillStyle = colour;
+    c.beginPath(); c.arc(size / 2, size / 2, radius * ratio, 0, TAU); c.fill();
+    return dot;
+  }
+
+  // Web Mercator at the map's zoom, as Leaflet projects (EPSG:3857), then to the canvas.
+  function projector(m) {
+    var scale = 256 * Math.pow(2, m.getZoom()), origin = m.getPixelOrigin();
+    var topLeft = m.containerPointToLayerPoint([0, 0]);
+    var dx = origin.x + topLeft.x, dy = origin.y + topLeft.y, limit = 85.0511287798;
+    return {
+      x: function (lon) { return scale * (lon / 360 + 0.5) - dx; },
+      y: function (lat) {
+        lat = Math.max(-limit, Math.min(limit, lat)) * Math.PI / 180;
+        return scale * (0.5 - Math.log(Math.tan(Math.PI / 4 + lat / 2)) / TAU) - dy;
+      },
+    };
+  }
+
   var CityLayer = L.Layer.extend({
     onAdd: function (m) {
-      this._canvas = L.DomUtil.create("canvas", "leaflet-zoom-hide");
-      this._canvas.setAttribute("aria-hidden", "true");
-      m.getPanes().overlayPane.appendChild(this._canvas);
+      this._points = L.DomUtil.create("canvas", "leaflet-zoom-hide");
+      this._lines = L.DomUtil.create("canvas", "leaflet-zoom-hide");
+      this._points.setAttribute("aria-hidden", "true");
+      this._lines.setAttribute("aria-hidden", "true");
+      m.getPanes().overlayPane.appendChild(this._points);
+      m.getPanes().overlayPane.appendChild(this._lines);
       m.on("moveend zoomend resize viewreset", this._reset, this);
       this._reset();
     },
     onRemove: function (m) {
-      L.DomUtil.remove(this._canvas);
+      L.DomUtil.remove(this._points); L.DomUtil.remove(this._lines);
       m.off("moveend zoomend resize viewreset", this._reset, this);
     },
     _reset: function () {
       var size = map.getSize(), ratio = window.devicePixelRatio || 1;
       var topLeft = map.containerPointToLayerPoint([0, 0]);
-      L.DomUtil.setPosition(this._canvas, topLeft);
-      this._canvas.width = size.x * ratio; this._canvas.height = size.y * ratio;
-      this._canvas.style.width = size.x + "px"; this._canvas.style.height = size.y + "px";
-      this._ratio = ratio;
-      this.draw();
+      var canvases = [this._points, this._lines];
+      for (var i = 0; i < canvases.length; i++) {
+        L.DomUtil.setPosition(canvases[i], topLeft);
+        canvases[i].width = size.x * ratio; canvases[i].height = size.y * ratio;
+        canvases[i].style.width = size.x + "px"; canvases[i].style.height = size.y + "px";
+      }
+      var radius = map.getZoom() >= 14 ? RADIUS + 1 : RADIUS;
+      if (this._ratio !== ratio || this._radius !== radius) {
+        this._sprites = COLOURS.map(function (colour) { return sprite(colour, radius, ratio); });
+      }
+      this._ratio = ratio; this._radius = radius;
+      this.drawPoints();
+      this.drawLines();
     },
-    draw: function () {
-      var ctx = this._canvas.getContext("2d"), ratio = this._ratio || 1;
-      ctx.setTransform(ratio, 0, 0, ratio, 0, 0);
-      ctx.clearRect(0, 0, this._canvas.width, this._canvas.height);
+    drawPoints: function () {
+      var ctx = this._points.getContext("2d"), ratio = this._ratio || 1;
+      ctx.setTransform(1, 0, 0, 1, 0, 0);
+      ctx.clearRect(0, 0, this._points.width, this._points.height);
       if (!state.frame) return;
-      var frame = state.frame, i, p, q;
-      var radius = map.getZoom() >= 14 ? 4 : 3;
-      // Offer lines of the last batch, fading out.
-      var age = performance.now() - state.offersAt;
-      if (age < LINE_MS && frame.offers.length) {
-        ctx.globalAlpha = 1 - age / LINE_MS;
-        ctx.strokeStyle = "#111"; ctx.lineWidth = 1.5;
-        ctx.beginPath();
-        for (i = 0; i < frame.offers.length; i++) {
-          var o = frame.offers[i];
-          p = map.latLngToContainerPoint([o[0], o[1]]); q = map.latLngToContainerPoint([o[2], o[3]]);
-          ctx.moveTo(p.x, p.y); ctx.lineTo(q.x, q.y);
-        }
-        ctx.stroke();
-        ctx.globalAlpha = 1;
+      var frame = state.frame, project = projector(map), i, x, y;
+      var width = this._points.width, height = this._points.height;
+      var half = this._sprites[0].width / 2;
+      for (i = 0; i < frame.drivers.length; i++) {
+        var d = frame.drivers[i];
+        x = project.x(d[1]) * ratio; y = project.y(d[0]) * ratio;
+        if (x < -half || y < -half || x > width + half || y > height + half) continue;
+        ctx.drawImage(this._sprites[d[2]] || this._sprites[3], x - half, y - half);
       }
-      // Drivers, one path per colour.
-      for (var s = 0; s < COLOURS.length; s++) {
-        ctx.fillStyle = COLOURS[s];
-        ctx.beginPath();
-        for (i = 0; i < frame.drivers.length; i++) {
-          var d = frame.drivers[i];
-          if (d[2] !== s) continue;
-          p = map.latLngToContainerPoint([d[0], d[1]]);
-          ctx.moveTo(p.x + radius, p.y); ctx.arc(p.x, p.y, radius, 0, 2 * Math.PI);
-        }
-        ctx.fill();
-      }
-      // Open requests as small squares.
       ctx.fillStyle = REQUEST;
       for (i = 0; i < frame.requests.length; i++) {
-        p = map.latLngToContainerPoint(frame.requests[i]);
-        ctx.fillRect(p.x - 3, p.y - 3, 6, 6);
+        x = project.x(frame.requests[i][1]) * ratio; y = project.y(frame.requests[i][0]) * ratio;
+        ctx.fillRect(x - 3 * ratio, y - 3 * ratio, 6 * ratio, 6 * ratio);
       }
+    },
+    drawLines: function () {
+      var ctx = this._lines.getContext("2d"), ratio = this._ratio || 1;
+      ctx.setTransform(ratio, 0, 0, ratio, 0, 0);
+      ctx.clearRect(0, 0, this._lines.width, this._lines.height);
+      var frame = state.frame, age = performance.now() - state.offersAt;
+      if (!frame || age >= LINE_MS || !frame.offers.length) return false;
+      var project = projector(map);
+      ctx.globalAlpha = 1 - age / LINE_MS;
+      ctx.strokeStyle = "#111"; ctx.lineWidth = 1.5;
+      ctx.beginPath();
+      for (var i = 0; i < frame.offers.length; i++) {
+        var o = frame.offers[i];
+        ctx.moveTo(project.x(o[1]), project.y(o[0]));
+        ctx.lineTo(project.x(o[3]), project.y(o[2]));
+      }
+      ctx.stroke();
+      ctx.globalAlpha = 1;
+      return true;
     },
   });
 
@@ -107,16 +147,20 @@
   var counts = document.querySelectorAll("#ops-counts [data-count]");
   var numbers = new Intl.NumberFormat(config.lang === "fr" ? "fr-CA" : "en-CA");
 
+  var animating = false;
   function animateLines() {
-    layer.draw();
-    if (performance.now() - state.offersAt < LINE_MS) requestAnimationFrame(animateLines);
+    animating = layer.drawLines();
+    if (animating) requestAnimationFrame(animateLines);
   }
 
   function onCity(event) {
     var frame = JSON.parse(event.data);
     state.frame = frame;
-    if (frame.offers.length) { state.offersAt = performance.now(); requestAnimationFrame(animateLines); }
-    else layer.draw();
+    layer.drawPoints();
+    if (frame.offers.length) {
+      state.offersAt = performance.now();
+      if (!animating) { animating = true; requestAnimationFrame(animateLines); }
+    } else if (!animating) layer.drawLines();
     for (var i = 0; i < counts.length; i++) {
       var key = counts[i].dataset.count, value = frame.counts[key];
       counts[i].textContent = value === null || value === undefined ? "—" :
