@@ -280,7 +280,7 @@ async def test_driver_appeals_a_rating_and_a_reviewer_decides(
     # The same page in French: the score's explanation, the tags and the pay in French too.
     amira_fr: Visit = await visit(language="fr")
     await amira_fr.sign_in(driver.token, next_path="/me")
-    await expect(amira_fr.page.locator("#score-explanation")).to_contain_text("Pas encore de score")
+    await expect(amira_fr.page.locator("#score-explanation")).to_contain_text("Pas encore de note")
     await expect(amira_fr.page.locator(f"#rating-{rating_id}")).to_contain_text("mauvais trajet")
     await expect(amira_fr.page.locator("#statements")).to_contain_text("Ma paie")
     await expect(amira_fr.page.locator("tr.statement.open td.total")).to_contain_text(

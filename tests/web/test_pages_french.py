@@ -132,7 +132,7 @@ async def test_the_score_explanation_and_appeal_errors_are_french(
     words = text_of(me.text)
     for sentence in re.split(r"(?<=\.) ", explanation):
         assert sentence not in words, f"English explanation on the French page: {sentence!r}"
-    assert "Pas encore de score : 1 note compte" in words
+    assert "Pas encore de note : 1 évaluation compte" in words
     assert "Le chauffeur a pris un mauvais trajet" in words and "wrong_route" not in words
     # An empty appeal: the field as the API names it, the reason in French.
     refused = await client.post(
