@@ -165,13 +165,25 @@ class DispatchTerms(_Strict):
     # Optional: the most the fairness credit is worth, in seconds of pickup ETA (absent: bounded
     # only by the one-hour idle cap, as in the versions before it existed).
     fairness_credit_max_s: Annotated[int, Field(strict=True, ge=0, le=3_600)] | None = None
+    # Optional: the most the earnings credit is worth, in seconds of pickup ETA, given in full to
+    # a driver whose shift earnings per online hour are far below the median of the drivers
+    # online (absent: no earnings credit, as in the versions before it existed).
+    earnings_credit_max_s: Annotated[int, Field(strict=True, ge=0, le=3_600)] | None = None
+    # Optional: a request's cost falls by one second per second it has waited, up to this many
+    # (absent: no credit for waiting, as in the versions before it existed).
+    rider_wait_credit_max_s: Annotated[int, Field(strict=True, ge=0, le=3_600)] | None = None
 
     @model_serializer(mode="wrap")
     def _omit_unset_younger_terms(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
         # Left out when unset, over HTTP and in the canonical form alike: a version stored before
         # the term existed keeps its bytes and its hash, and reads the same as it was written.
         data: dict[str, Any] = handler(self)
-        for younger in ("min_batch_interval_ms", "fairness_credit_max_s"):
+        for younger in (
+            "min_batch_interval_ms",
+            "fairness_credit_max_s",
+            "earnings_credit_max_s",
+            "rider_wait_credit_max_s",
+        ):
             if younger in data and data[younger] is None:
                 del data[younger]
         return data

@@ -14,7 +14,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 _LATEST = text(
     """
     SELECT ST_Y(position::geometry), ST_X(position::geometry), heading_deg, speed_mps,
-           reported_at, available, available_since, last_seen_at
+           reported_at, available, available_since, last_seen_at,
+           shift_started_at, shift_online_s, shift_online_at
     FROM location_driver_position WHERE driver_id = :driver_id
     """
 )
@@ -41,6 +42,10 @@ async def positions(*, session: AsyncSession, driver_id: uuid.UUID) -> dict[str,
             "available": row[5],
             "available_since": row[6],
             "last_seen_at": row[7],
+            # The current shift, as the earnings credit counts it (docs/dispatch.md).
+            "shift_started_at": row[8],
+            "shift_online_s": row[9],
+            "shift_online_at": row[10],
         }
     trails: dict[uuid.UUID, list[dict[str, Any]]] = {}
     for trip_id, lat, lon, recorded_at in await session.execute(_TRAILS, {"driver_id": driver_id}):

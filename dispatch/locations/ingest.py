@@ -38,6 +38,7 @@ from dispatch.core.db import create_engine
 from dispatch.core.pubsub import rider_channel
 from dispatch.core.redis_client import Redis
 from dispatch.locations.plausibility import Fix, Track, Verdict, kmh_to_mps
+from dispatch.locations.shifts import SHIFT_BREAK_S
 from dispatch.realtime.frames import DriverLocationFrame
 from dispatch.trips.states import DRIVER_OPEN_LIST
 
@@ -125,7 +126,28 @@ _FLUSH = text(
                 WHEN p.available AND p.last_seen_at
                      < EXCLUDED.last_seen_at - make_interval(secs => CAST(:grace_s AS float8))
                 THEN EXCLUDED.last_seen_at ELSE p.available_since END,
-            last_seen_at = GREATEST(p.last_seen_at, EXCLUDED.last_seen_at)
+            last_seen_at = GREATEST(p.last_seen_at, EXCLUDED.last_seen_at),
+            -- the shift (dispatch.locations.shifts): a new one after a long break, else the
+            -- time since the last moment counted is online time if within the grace period
+            shift_started_at = CASE
+                WHEN p.available AND (p.shift_online_at IS NULL OR p.shift_online_at
+                     < EXCLUDED.last_seen_at
+                       - make_interval(secs => CAST(:shift_break_s AS float8)))
+                THEN EXCLUDED.last_seen_at ELSE p.shift_started_at END,
+            shift_online_s = CASE
+                WHEN p.available AND (p.shift_online_at IS NULL OR p.shift_online_at
+                     < EXCLUDED.last_seen_at
+                       - make_interval(secs => CAST(:shift_break_s AS float8)))
+                THEN 0
+                WHEN p.available AND EXCLUDED.last_seen_at > p.shift_online_at
+                     AND EXCLUDED.last_seen_at - p.shift_online_at
+                         <= make_interval(secs => CAST(:grace_s AS float8))
+                THEN p.shift_online_s
+                     + EXTRACT(EPOCH FROM EXCLUDED.last_seen_at - p.shift_online_at)
+                ELSE p.shift_online_s END,
+            shift_online_at = CASE WHEN p.available
+                THEN GREATEST(p.shift_online_at, EXCLUDED.last_seen_at)
+                ELSE p.shift_online_at END
         RETURNING p.driver_id
     ),
     appended AS (
@@ -439,6 +461,7 @@ class LocationIngest:
                     "reported": [row.reported_at for row in rows],
                     "seen": [row.seen_at for row in rows],
                     "grace_s": self._grace_s,
+                    "shift_break_s": SHIFT_BREAK_S,
                     "trail_ids": [point.driver_id for point in trail],
                     "trail_lats": [point.lat for point in trail],
                     "trail_lons": [point.lon for point in trail],

@@ -39,6 +39,16 @@ class DriverPosition(Base):
     # the grace period, starts a new one. The fairness term counts waiting from here at most.
     available_since: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     last_seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # The driver's shift (docs/dispatch.md, "Earnings this shift"): it starts when they come on
+    # duty after a break of at least `SHIFT_BREAK_S` off duty or out of touch. `shift_online_s`
+    # is the time they were available and present in it, added up by the statements that renew
+    # presence (each gap between two signs of life counts if it is within the grace period);
+    # `shift_online_at` is the last moment counted.
+    shift_started_at: Mapped[datetime | None] = mapped_column(
+        DateTime(timezone=True), nullable=True
+    )
+    shift_online_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    shift_online_s: Mapped[float] = mapped_column(Float, default=0.0, server_default=text("0"))
 
 
 class TrailPoint(Base):

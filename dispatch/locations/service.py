@@ -10,19 +10,40 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dispatch.core.geo import Position
+from dispatch.locations.shifts import SHIFT_BREAK_S
 
 # Going available starts a new stretch of waiting unless the driver was already available and
 # present (within the grace period); going off duty ends it.
 _SET_AVAILABILITY = text(
     """
-    INSERT INTO location_driver_position AS p (driver_id, available, available_since, last_seen_at)
+    INSERT INTO location_driver_position AS p
+        (driver_id, available, available_since, last_seen_at, shift_started_at, shift_online_at)
     VALUES (
         :driver_id,
         CAST(:available AS boolean),
         CASE WHEN CAST(:available AS boolean) THEN CAST(:now AS timestamptz) END,
-        CAST(:now AS timestamptz)
+        CAST(:now AS timestamptz),
+        CASE WHEN CAST(:available AS boolean) THEN CAST(:now AS timestamptz) END,
+        CASE WHEN CAST(:available AS boolean) THEN CAST(:now AS timestamptz) END
     )
     ON CONFLICT (driver_id) DO UPDATE SET
+        -- the shift (dispatch.locations.shifts): coming on duty after a long break starts a new
+        -- one; time since the last moment counted is online time if the driver was available
+        -- and present (within the grace period) until now
+        shift_started_at = CASE
+            WHEN EXCLUDED.available AND (p.shift_online_at IS NULL
+                 OR p.shift_online_at < CAST(:shift_break_after AS timestamptz))
+            THEN EXCLUDED.last_seen_at ELSE p.shift_started_at END,
+        shift_online_s = CASE
+            WHEN EXCLUDED.available AND (p.shift_online_at IS NULL
+                 OR p.shift_online_at < CAST(:shift_break_after AS timestamptz))
+            THEN 0
+            WHEN p.available AND EXCLUDED.last_seen_at > p.shift_online_at
+                 AND p.shift_online_at >= CAST(:present_after AS timestamptz)
+            THEN p.shift_online_s + EXTRACT(EPOCH FROM EXCLUDED.last_seen_at - p.shift_online_at)
+            ELSE p.shift_online_s END,
+        shift_online_at = CASE WHEN p.available OR EXCLUDED.available
+            THEN GREATEST(p.shift_online_at, EXCLUDED.last_seen_at) ELSE p.shift_online_at END,
         available = EXCLUDED.available,
         available_since = CASE
             WHEN NOT EXCLUDED.available THEN NULL
@@ -52,6 +73,7 @@ async def set_availability(
             "available": available,
             "now": now,
             "present_after": now - timedelta(seconds=grace_s),
+            "shift_break_after": now - timedelta(seconds=SHIFT_BREAK_S),
         },
     )
 

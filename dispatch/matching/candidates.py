@@ -35,7 +35,9 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dispatch.core.db import sql_literal
+from dispatch.matching import costs
 from dispatch.trips.states import (
+    CANCELLED_SQL,
     COMPLETED_SQL,
     DRIVER_OPEN_LIST,
     OFFER_OPEN_SQL,
@@ -47,6 +49,32 @@ from drivers.models import DriverStatus
 _ACTIVE_DRIVER_SQL = sql_literal(DriverStatus.active)
 
 Side = Literal["requests", "drivers"]
+
+# What the driver earned in their current shift (docs/dispatch.md, "Earnings this shift"): the
+# driver's part of each trip completed since the shift began, and the cancellation fees riders
+# paid them (all theirs), read through the index of trips by driver and end.
+_SHIFT_EARNINGS = f"""
+    LEFT JOIN LATERAL (
+        SELECT COALESCE(sum(COALESCE(x.driver_earnings, 0) + COALESCE(x.cancellation_fee, 0)), 0)
+                   AS earned
+        FROM trip x
+        WHERE x.driver_id = p.driver_id AND x.ended_at >= p.shift_started_at
+          AND x.status IN ({COMPLETED_SQL}, {CANCELLED_SQL})
+    ) shift ON true
+"""
+_SHIFT_COLUMNS = "shift.earned AS shift_earnings, p.shift_online_s AS shift_online_s"
+
+# The reference of the earnings credit: the median shift earnings per online hour of the drivers
+# available and present who have been online long enough for a rate to mean something.
+_REFERENCE_RATE = text(
+    f"""
+    SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY shift.earned * 3600 / p.shift_online_s)
+    FROM location_driver_position p
+    {_SHIFT_EARNINGS}
+    WHERE p.available AND p.last_seen_at > :present_after
+      AND p.shift_online_s >= :min_online_s
+    """
+)
 
 _OPEN_REQUESTS = text(
     f"""
@@ -73,7 +101,8 @@ _CANDIDATES_BY_DRIVER = text(
     f"""
     SELECT c.trip_id, p.driver_id, c.distance_m,
            GREATEST(COALESCE(p.available_since, p.last_seen_at), last.ended_at) AS waiting_since,
-           last.ended_at AS last_trip_ended_at
+           last.ended_at AS last_trip_ended_at,
+           {_SHIFT_COLUMNS}, c.requested_at
     FROM location_driver_position p
     JOIN driver d ON d.id = p.driver_id AND d.status = {_ACTIVE_DRIVER_SQL}
     JOIN driver_vehicle v ON v.driver_id = p.driver_id
@@ -81,8 +110,10 @@ _CANDIDATES_BY_DRIVER = text(
         SELECT max(x.ended_at) AS ended_at
         FROM trip x WHERE x.driver_id = p.driver_id AND x.status = {COMPLETED_SQL}
     ) last ON true
+    {_SHIFT_EARNINGS}
     CROSS JOIN LATERAL (
-        SELECT t.id AS trip_id, ST_Distance(t.pickup, p.position) AS distance_m
+        SELECT t.id AS trip_id, ST_Distance(t.pickup, p.position) AS distance_m,
+               t.requested_at
         FROM trip t
         WHERE t.status = {WAITING_SQL}
           AND t.region = :region
@@ -117,14 +148,16 @@ _CANDIDATES_BY_DRIVER = text(
 
 _CANDIDATES = text(
     f"""
-    SELECT t.id, c.driver_id, c.distance_m, c.waiting_since, c.last_trip_ended_at
+    SELECT t.id, c.driver_id, c.distance_m, c.waiting_since, c.last_trip_ended_at,
+           c.shift_earnings, c.shift_online_s, t.requested_at
     FROM trip t
     CROSS JOIN LATERAL (
         SELECT p.driver_id,
                ST_Distance(p.position, t.pickup) AS distance_m,
                GREATEST(COALESCE(p.available_since, p.last_seen_at), last.ended_at)
                    AS waiting_since,
-               last.ended_at AS last_trip_ended_at
+               last.ended_at AS last_trip_ended_at,
+               {_SHIFT_COLUMNS}
         FROM location_driver_position p
         JOIN driver d ON d.id = p.driver_id AND d.status = {_ACTIVE_DRIVER_SQL}
         JOIN driver_vehicle v ON v.driver_id = p.driver_id
@@ -132,6 +165,7 @@ _CANDIDATES = text(
             SELECT max(x.ended_at) AS ended_at
             FROM trip x WHERE x.driver_id = p.driver_id AND x.status = {COMPLETED_SQL}
         ) last ON true
+        {_SHIFT_EARNINGS}
         WHERE p.available
           AND p.position IS NOT NULL
           AND p.last_seen_at > :present_after
@@ -171,6 +205,12 @@ class Candidate:
     # (rather than when they came on duty).
     idle_s: float
     since_last_trip: bool
+    # The driver's shift so far (docs/dispatch.md, "Earnings this shift"): what they earned and
+    # how long they were online, for the earnings credit.
+    shift_earnings: float = 0.0
+    shift_online_s: float = 0.0
+    # Seconds the request has waited since it was made (the rider's credit).
+    request_wait_s: float = 0.0
 
 
 async def open_requests(*, session: AsyncSession, region: str, now: datetime) -> list[uuid.UUID]:
@@ -284,7 +324,16 @@ async def find_by_driver(
 
 def _candidates(rows: Any, now: datetime) -> list[Candidate]:
     candidates = []
-    for trip_id, driver_id, distance_m, waiting_since, last_trip_ended_at in rows:
+    for (
+        trip_id,
+        driver_id,
+        distance_m,
+        waiting_since,
+        last_trip_ended_at,
+        shift_earnings,
+        shift_online_s,
+        requested_at,
+    ) in rows:
         candidates.append(
             Candidate(
                 trip_id=trip_id,
@@ -293,6 +342,19 @@ def _candidates(rows: Any, now: datetime) -> list[Candidate]:
                 idle_s=max(0.0, (now - waiting_since).total_seconds()),
                 since_last_trip=last_trip_ended_at is not None
                 and last_trip_ended_at >= waiting_since,
+                shift_earnings=float(shift_earnings),
+                shift_online_s=float(shift_online_s),
+                request_wait_s=max(0.0, (now - requested_at).total_seconds()),
             )
         )
     return candidates
+
+
+async def reference_rate_per_h(*, session: AsyncSession, present_after: datetime) -> float | None:
+    """The median shift earnings per online hour of the drivers available and present who have
+    been online at least `costs.REFERENCE_MIN_ONLINE_S` (None when there are none)."""
+    value = await session.scalar(
+        _REFERENCE_RATE,
+        {"present_after": present_after, "min_online_s": costs.REFERENCE_MIN_ONLINE_S},
+    )
+    return None if value is None else float(value)

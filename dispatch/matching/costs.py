@@ -1,21 +1,40 @@
 """What a candidate pairing costs the co-op, in seconds, and how an offer explains itself.
 
 Pure: no I/O. The cost of offering request r to driver d is the time the rider waits for the
-pickup, less a credit for the time the driver has waited since their last trip:
+pickup, less a credit for the driver (fairness among drivers) and a credit for the rider's wait
+(fairness among riders):
 
-    pickup_eta_s = round(pickup_distance_m * DETOUR_FACTOR / PICKUP_SPEED_MPS)
-    credit       = min(fairness_weight * min(idle_s, IDLE_CREDIT_CAP_S), fairness_credit_max_s)
-    cost         = round(pickup_eta_s - credit)
+    pickup_eta_s   = round(pickup_distance_m * DETOUR_FACTOR / PICKUP_SPEED_MPS)
+    idle_credit    = fairness_weight * min(idle_s, IDLE_CREDIT_CAP_S)
+    earnings_credit = earnings_credit_max_s * shortfall(d)
+    driver_credit  = min(idle_credit + earnings_credit, fairness_credit_max_s)
+    rider_credit   = min(request_wait_s, rider_wait_credit_max_s)
+    cost           = round(pickup_eta_s - driver_credit - rider_credit)
 
 `fairness_weight` is a term of the collective agreement (`dispatch.fairness_weight`): at 0.2,
 ten minutes of waiting weigh as much as two minutes of driving to the pickup.
+
+`shortfall(d)`, between 0 and 1, is how far the driver's earnings per online hour over their shift
+so far fall below the reference (the median of the drivers online): 0 at or above it, 1 for a
+driver who has earned nothing in a long shift. The rate is shrunk toward the reference as if the
+driver had also worked `EARNINGS_PRIOR_H` hours at it, so a driver who just came on duty sits at
+the reference (no credit, nothing to gain by starting a new shift), and a driver who has earned
+little over hours gets most of `earnings_credit_max_s` (`dispatch.earnings_credit_max_s`; absent,
+no earnings credit).
+
 `fairness_credit_max_s` (`dispatch.fairness_credit_max_s`, optional: absent, the credit is bounded
-only by the idle cap) is the most the credit can be worth, so the fairness part only reorders
-drivers whose pickup ETAs are within that many seconds of each other: it never gives a request to a
-driver more than `fairness_credit_max_s` seconds further away than another free candidate
-(`docs/fairness.md` measures what each bound costs riders and buys drivers). Rounding is to the
-nearest second, ties to even (Python's `round`, numpy's `rint`), in the scalar and the array forms
-alike, so both give the same integers.
+only by the idle cap and the earnings credit's own maximum) is the most the driver's credit can be
+worth, so the fairness part only reorders drivers whose pickup ETAs are within that many seconds of
+each other: it never gives a request to a driver more than `fairness_credit_max_s` seconds further
+away than another free candidate (`docs/fairness.md` measures what each bound costs riders and
+buys drivers).
+
+The rider's credit (`dispatch.rider_wait_credit_max_s`, optional: absent, none) is the same for
+every candidate of a request, so it never changes which driver a request prefers; when drivers
+are short it decides which requests are served: one second of waiting weighs one second of pickup,
+so a request is not passed over by a stream of newer ones. Rounding is to the nearest second, ties
+to even (Python's `round`, numpy's `rint`), in the scalar and the array forms alike, so both give
+the same integers.
 """
 
 from __future__ import annotations
@@ -36,6 +55,13 @@ DETOUR_FACTOR: float = 1.3
 # Time since the last trip stops earning credit after an hour, so that one very long wait cannot
 # pull a driver across the city past many nearer ones.
 IDLE_CREDIT_CAP_S: int = 3600
+# A driver's shift earnings per online hour are shrunk toward the reference as if they had also
+# worked this many hours at it: one lucky or unlucky first trip does not make a driver rich or
+# poor, and a new shift starts at the reference (no credit).
+EARNINGS_PRIOR_H: float = 1.0
+# The reference rate is the median over the drivers online who have been so for at least this
+# long (shorter shifts say little about a rate).
+REFERENCE_MIN_ONLINE_S: float = 1800.0
 
 
 def pickup_eta_s(distance_m: float) -> int:
@@ -51,15 +77,29 @@ def edge_cost(
     idle_s: float,
     fairness_weight: Decimal,
     fairness_credit_max_s: int | None = None,
+    earnings_shortfall: float = 0.0,
+    earnings_credit_max_s: int | None = None,
+    request_wait_s: float = 0.0,
+    rider_wait_credit_max_s: int | None = None,
 ) -> int:
     """The cost in seconds of offering a request to a driver; lower is better, may be negative."""
     weight = _checked_weight(fairness_weight)
     credit_max = _checked_credit_max(fairness_credit_max_s)
+    earnings_max = _checked_optional_s("earnings credit", earnings_credit_max_s)
+    rider_max = _checked_optional_s("rider wait credit", rider_wait_credit_max_s)
     if not math.isfinite(idle_s):
         raise ValueError(f"idle time must be a finite number of seconds (got {idle_s})")
+    if not (math.isfinite(earnings_shortfall) and 0.0 <= earnings_shortfall <= 1.0):
+        raise ValueError(f"an earnings shortfall is between 0 and 1 (got {earnings_shortfall})")
+    if not math.isfinite(request_wait_s):
+        raise ValueError(f"a request's wait must be a finite number of seconds ({request_wait_s})")
     if pickup_eta_s < 0:
         raise ValueError(f"a pickup ETA must be >= 0 seconds (got {pickup_eta_s})")
-    return round(pickup_eta_s - min(weight * _credited_idle_s(idle_s), credit_max))
+    driver_credit = min(
+        weight * _credited_idle_s(idle_s) + earnings_max * earnings_shortfall, credit_max
+    )
+    rider_credit = min(max(request_wait_s, 0.0), rider_max)
+    return round(pickup_eta_s - driver_credit - rider_credit)
 
 
 def pickup_eta_s_array(distance_m: FloatArray) -> IntArray:
@@ -76,18 +116,98 @@ def edge_cost_array(
     idle_s: FloatArray,
     fairness_weight: Decimal,
     fairness_credit_max_s: int | None = None,
+    earnings_shortfall: FloatArray | None = None,
+    earnings_credit_max_s: int | None = None,
+    request_wait_s: FloatArray | None = None,
+    rider_wait_credit_max_s: int | None = None,
 ) -> IntArray:
-    """`edge_cost` for parallel arrays of ETAs and idle times."""
+    """`edge_cost` for parallel arrays of ETAs, idle times, shortfalls and request waits (the
+    last two default to zeros)."""
+    driver_credit = driver_credit_array(
+        idle_s=idle_s,
+        fairness_weight=fairness_weight,
+        fairness_credit_max_s=fairness_credit_max_s,
+        earnings_shortfall=earnings_shortfall,
+        earnings_credit_max_s=earnings_credit_max_s,
+    )
+    rider_max = _checked_optional_s("rider wait credit", rider_wait_credit_max_s)
+    eta = np.asarray(pickup_eta_s, dtype=np.int64)
+    if eta.size and eta.min() < 0:
+        raise ValueError("pickup ETAs must be >= 0 seconds")
+    if eta.shape != driver_credit.shape:
+        raise ValueError("pickup ETAs and idle times must be parallel arrays")
+    cost = eta - driver_credit
+    if request_wait_s is not None and rider_max > 0:
+        wait = np.asarray(request_wait_s, dtype=np.float64)
+        if wait.shape != eta.shape or (wait.size and not np.isfinite(wait).all()):
+            raise ValueError("request waits must be finite seconds, one per edge")
+        cost = cost - np.minimum(np.maximum(wait, 0.0), rider_max)
+    return np.rint(cost).astype(np.int64)
+
+
+def driver_credit_array(
+    *,
+    idle_s: FloatArray,
+    fairness_weight: Decimal,
+    fairness_credit_max_s: int | None = None,
+    earnings_shortfall: FloatArray | None = None,
+    earnings_credit_max_s: int | None = None,
+) -> FloatArray:
+    """The fairness credit of each edge's driver, in seconds, unrounded (the driver part of the
+    cost: idle credit plus earnings credit, under the bound)."""
     weight = _checked_weight(fairness_weight)
     credit_max = _checked_credit_max(fairness_credit_max_s)
-    eta = np.asarray(pickup_eta_s, dtype=np.int64)
+    earnings_max = _checked_optional_s("earnings credit", earnings_credit_max_s)
     idle = np.asarray(idle_s, dtype=np.float64)
     if idle.size and not np.isfinite(idle).all():
         raise ValueError("idle times must be finite numbers of seconds")
-    if eta.size and eta.min() < 0:
-        raise ValueError("pickup ETAs must be >= 0 seconds")
-    credited = np.clip(idle, 0.0, float(IDLE_CREDIT_CAP_S))
-    return np.rint(eta - np.minimum(weight * credited, credit_max)).astype(np.int64)
+    credit = weight * np.clip(idle, 0.0, float(IDLE_CREDIT_CAP_S))
+    if earnings_shortfall is not None and earnings_max > 0:
+        shortfall = np.asarray(earnings_shortfall, dtype=np.float64)
+        if shortfall.shape != idle.shape:
+            raise ValueError("earnings shortfalls must be one per edge")
+        if shortfall.size and not (
+            np.isfinite(shortfall).all() and shortfall.min() >= 0 and shortfall.max() <= 1
+        ):
+            raise ValueError("earnings shortfalls are between 0 and 1")
+        credit = credit + earnings_max * shortfall
+    result: FloatArray = np.minimum(credit, credit_max)
+    return result
+
+
+def shift_rate_per_h(earnings: FloatArray, online_s: FloatArray) -> FloatArray:
+    """Earnings per online hour over the shift so far, unshrunk (0 for no online time)."""
+    earned = np.asarray(earnings, dtype=np.float64)
+    hours = np.asarray(online_s, dtype=np.float64) / 3600.0
+    rate: FloatArray = np.divide(earned, hours, out=np.zeros_like(earned), where=hours > 0)
+    return rate
+
+
+def reference_rate_per_h(earnings: FloatArray, online_s: FloatArray) -> float | None:
+    """The median earnings per online hour of the drivers online for at least
+    `REFERENCE_MIN_ONLINE_S` (None when there are none: no earnings credit then)."""
+    online = np.asarray(online_s, dtype=np.float64)
+    settled = online >= REFERENCE_MIN_ONLINE_S
+    if not settled.any():
+        return None
+    return float(np.median(shift_rate_per_h(np.asarray(earnings)[settled], online[settled])))
+
+
+def earnings_shortfall_array(
+    earnings: FloatArray, online_s: FloatArray, reference_per_h: float | None
+) -> FloatArray:
+    """How far each driver's shrunk shift rate falls below the reference, as a share of it:
+    (reference - rate) / reference, between 0 and 1 (0 when there is no reference)."""
+    earned = np.maximum(np.asarray(earnings, dtype=np.float64), 0.0)
+    online = np.maximum(np.asarray(online_s, dtype=np.float64), 0.0)
+    if reference_per_h is None or not math.isfinite(reference_per_h) or reference_per_h <= 0:
+        return np.zeros_like(earned)
+    if earned.size and not (np.isfinite(earned).all() and np.isfinite(online).all()):
+        raise ValueError("shift earnings and online times must be finite")
+    hours = online / 3600.0
+    shrunk = (earned + reference_per_h * EARNINGS_PRIOR_H) / (hours + EARNINGS_PRIOR_H)
+    shortfall: FloatArray = np.clip((reference_per_h - shrunk) / reference_per_h, 0.0, 1.0)
+    return shortfall
 
 
 def explain(*, pickup_distance_m: float, pickup_eta_s: int, idle_s: float | None) -> str:
@@ -110,6 +230,41 @@ def explain(*, pickup_distance_m: float, pickup_eta_s: int, idle_s: float | None
     return f"{_distance(pickup_distance_m)} away, {_eta(pickup_eta_s)}; {waited}"
 
 
+def explain_shift(*, earnings: float, online_s: float, reference_per_h: float) -> str:
+    """The driver's shift so far against the reference, in words, e.g. "this shift you earned
+    20.00 in 3 h online, below the median of 23.33 an hour"."""
+    return (
+        f"this shift you earned {earnings:.2f} in {_span(online_s)} online, below the median of"
+        f" {reference_per_h:.2f} an hour"
+    )
+
+
+def explain_fairness(
+    *,
+    offered_distance_m: float,
+    nearer_distance_m: float,
+    idle_s: tuple[float, float] | None,
+    shift: tuple[tuple[float, float], tuple[float, float]] | None,
+) -> str:
+    """Why fairness gave the offer to a farther driver, with the figures that decided it:
+    `idle_s` is (the nearer driver's wait, yours), `shift` is ((their earnings, their online
+    seconds), (yours)); each is given when that part of the credit is in force."""
+    gap = max(offered_distance_m - nearer_distance_m, 0.0)
+    parts = []
+    if shift is not None:
+        (their_earned, their_online), (your_earned, your_online) = shift
+        parts.append(
+            f"they had earned {their_earned:.2f} in {_span(their_online)} online this shift,"
+            f" you {your_earned:.2f} in {_span(your_online)}"
+        )
+    if idle_s is not None:
+        theirs, yours = idle_s
+        parts.append(f"they had waited {_span(theirs)}, you {_span(yours)}")
+    nearer = "a driver nearer" if gap < 100 else f"a driver {_distance(gap)} nearer"
+    reasons = "; ".join(parts) if parts else "the agreement's fairness terms"
+    return f"fairness gave you this trip over {nearer}: {reasons}"
+
+
 def _checked_weight(fairness_weight: Decimal) -> float:
     if not fairness_weight.is_finite() or fairness_weight < 0:
         raise ValueError(f"the fairness weight must be a number >= 0 (got {fairness_weight})")
@@ -124,6 +279,14 @@ def _checked_credit_max(fairness_credit_max_s: int | None) -> float:
             f"the most a fairness credit is worth must be >= 0 s (got {fairness_credit_max_s})"
         )
     return float(fairness_credit_max_s)
+
+
+def _checked_optional_s(what: str, seconds: int | None) -> float:
+    if seconds is None:
+        return 0.0
+    if seconds < 0:
+        raise ValueError(f"the most a {what} is worth must be >= 0 s (got {seconds})")
+    return float(seconds)
 
 
 def _credited_idle_s(idle_s: float) -> float:
@@ -143,6 +306,10 @@ def _eta(eta_s: int) -> str:
     if eta_s < 60:
         return "under a minute"
     return f"about {_duration(eta_s)}"
+
+
+def _span(seconds: float) -> str:
+    return "under a minute" if seconds < 60 else _duration(seconds)
 
 
 def _duration(seconds: float) -> str:

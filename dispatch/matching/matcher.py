@@ -22,6 +22,7 @@ force at the time of the batch.
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import logging
 import time
@@ -29,8 +30,10 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from decimal import Decimal
 
 import numpy as np
+import numpy.typing as npt
 from prometheus_client import Counter, Histogram
 from prometheus_client.core import Metric
 from sqlalchemy import select, text
@@ -48,7 +51,13 @@ from dispatch.core.db import utcnow
 from dispatch.core.redis_client import Redis
 from dispatch.core.settings import Settings
 from dispatch.matching import assignment, costs
-from dispatch.matching.candidates import Candidate, Search, Side, find_all
+from dispatch.matching.candidates import (
+    Candidate,
+    Search,
+    Side,
+    find_all,
+    reference_rate_per_h,
+)
 from dispatch.trips import push
 from dispatch.trips import service as trips_service
 from dispatch.trips.models import Offer, Trip
@@ -68,8 +77,49 @@ def region_lock_key(region: str) -> int:
     return int.from_bytes(digest[:8], "big", signed=True)
 
 
-def explain(candidate: Candidate, pickup_eta_s: int) -> str:
-    """The offer's `why`, true to how the wait was counted."""
+def explain(
+    candidate: Candidate,
+    pickup_eta_s: int,
+    *,
+    earnings_credited: bool = False,
+    reference_per_h: float | None = None,
+) -> str:
+    """The offer's `why`, true to how the wait was counted, and with the driver's shift so far
+    when it earned them an earnings credit."""
+    why = _explain_wait(candidate, pickup_eta_s)
+    if earnings_credited and reference_per_h is not None:
+        shift = costs.explain_shift(
+            earnings=candidate.shift_earnings,
+            online_s=candidate.shift_online_s,
+            reference_per_h=reference_per_h,
+        )
+        why = f"{why}; {shift}"
+    return why
+
+
+def explain_fairness(
+    offered: Candidate, nearer: Candidate, terms: DispatchTerms, *, earnings_part: bool
+) -> str:
+    """Why fairness gave `offered` the trip over `nearer`, who would have had it without the
+    drivers' fairness credit: the figures of the parts of the credit that favoured `offered`
+    (`earnings_part`: their shortfall was the larger)."""
+    waited_longer = terms.fairness_weight > 0 and offered.idle_s > nearer.idle_s
+    return costs.explain_fairness(
+        offered_distance_m=offered.distance_m,
+        nearer_distance_m=nearer.distance_m,
+        idle_s=(nearer.idle_s, offered.idle_s) if waited_longer else None,
+        shift=(
+            (
+                (nearer.shift_earnings, nearer.shift_online_s),
+                (offered.shift_earnings, offered.shift_online_s),
+            )
+            if earnings_part
+            else None
+        ),
+    )
+
+
+def _explain_wait(candidate: Candidate, pickup_eta_s: int) -> str:
     if candidate.since_last_trip:
         return costs.explain(
             pickup_distance_m=candidate.distance_m,
@@ -84,6 +134,41 @@ def explain(candidate: Candidate, pickup_eta_s: int) -> str:
     if minutes < 1:
         return f"{where}; you came on duty under a minute ago"
     return f"{where}; waiting {minutes} min since you came on duty"
+
+
+def _without_driver_fairness(
+    terms: DispatchTerms,
+    chosen: dict[int, int],
+    edge_of: dict[tuple[int, int], int],
+    requests: npt.NDArray[np.int64],
+    drivers_of: npt.NDArray[np.int64],
+    etas: npt.NDArray[np.int64],
+    waits: npt.NDArray[np.float64] | None,
+    num_requests: int,
+    num_drivers: int,
+) -> dict[int, int]:
+    """The assignment the batch would have had without the drivers' fairness credit (the same
+    solve with the costs of a fairness weight of 0 and no earnings credit; the riders' credit
+    kept), or {} when it cannot differ where it matters.
+
+    An offer says fairness chose it only when, without the credit, its request would have gone
+    to a nearer driver. A request given its nearest candidate has no nearer driver, so when every
+    assigned request has its nearest candidate (always so without a driver credit in force) the
+    second solve is skipped: nothing it could answer would change a `why`."""
+    if terms.fairness_weight == 0 and not terms.earnings_credit_max_s:
+        return {}
+    nearest = np.full(num_requests, np.iinfo(np.int64).max, dtype=np.int64)
+    np.minimum.at(nearest, requests, etas)
+    if all(etas[edge_of[(r, d)]] == nearest[r] for r, d in chosen.items()):
+        return {}
+    plain = costs.edge_cost_array(
+        pickup_eta_s=etas,
+        idle_s=np.zeros(len(etas), dtype=np.float64),
+        fairness_weight=Decimal(0),
+        request_wait_s=waits,
+        rider_wait_credit_max_s=terms.rider_wait_credit_max_s,
+    )
+    return assignment.solve_arrays(num_requests, num_drivers, requests, drivers_of, plain)
 
 
 @dataclass(frozen=True)
@@ -151,13 +236,19 @@ class Plan:
 
 
 def plan(
-    candidates: list[Candidate], terms: DispatchTerms, timings: dict[str, float] | None = None
+    candidates: list[Candidate],
+    terms: DispatchTerms,
+    timings: dict[str, float] | None = None,
+    *,
+    reference_per_h: float | None = None,
 ) -> Plan:
     """The edges of the batch and their costs, solved.
 
     Pure apart from the solver. The costs of the whole batch are computed at once with the array
     forms of `costs`, the path `loadtests.bench_matching` measures. `timings`, when given,
-    receives the seconds spent on "costs" (with the drafts and their explanations) and "solve"."""
+    receives the seconds spent on "costs" (with the drafts and their explanations) and "solve".
+    `reference_per_h` is the median shift earnings per online hour of the drivers online (the
+    earnings credit's reference; None: no earnings credit this batch)."""
     began = time.perf_counter()
     count = len(candidates)
     trips = sorted({c.trip_id for c in candidates})
@@ -169,11 +260,25 @@ def plan(
     etas = costs.pickup_eta_s_array(
         np.fromiter((c.distance_m for c in candidates), np.float64, count)
     )
+    shortfall = None
+    if terms.earnings_credit_max_s:
+        shortfall = costs.earnings_shortfall_array(
+            np.fromiter((c.shift_earnings for c in candidates), np.float64, count),
+            np.fromiter((c.shift_online_s for c in candidates), np.float64, count),
+            reference_per_h,
+        )
+    waits = None
+    if terms.rider_wait_credit_max_s:
+        waits = np.fromiter((c.request_wait_s for c in candidates), np.float64, count)
     edge_costs = costs.edge_cost_array(
         pickup_eta_s=etas,
         idle_s=np.fromiter((c.idle_s for c in candidates), np.float64, count),
         fairness_weight=terms.fairness_weight,
         fairness_credit_max_s=terms.fairness_credit_max_s,
+        earnings_shortfall=shortfall,
+        earnings_credit_max_s=terms.earnings_credit_max_s,
+        request_wait_s=waits,
+        rider_wait_credit_max_s=terms.rider_wait_credit_max_s,
     )
     solving = time.perf_counter()
     chosen = assignment.solve_arrays(len(trips), len(drivers), requests, drivers_of, edge_costs)
@@ -185,10 +290,28 @@ def plan(
     cheapest = np.full(len(trips), np.iinfo(np.int64).max, dtype=np.int64)
     np.minimum.at(cheapest, requests, edge_costs)
     wanted = np.bincount(drivers_of, minlength=len(drivers))
+    unfair = _without_driver_fairness(
+        terms, chosen, edge_of, requests, drivers_of, etas, waits, len(trips), len(drivers)
+    )
     drafts, uncontested = [], set()
     for request_i, driver_i in sorted(chosen.items()):
         i = edge_of[(request_i, driver_i)]
         candidate, eta = candidates[i], int(etas[i])
+        why = explain(
+            candidate,
+            eta,
+            earnings_credited=shortfall is not None and bool(shortfall[i] > 0),
+            reference_per_h=reference_per_h,
+        )
+        other_i = unfair.get(request_i)
+        if other_i is not None and other_i != driver_i:
+            nearer = edge_of[(request_i, other_i)]
+            if etas[nearer] < eta:
+                earnings_part = shortfall is not None and bool(shortfall[i] > shortfall[nearer])
+                fairness = explain_fairness(
+                    candidate, candidates[nearer], terms, earnings_part=earnings_part
+                )
+                why = f"{why}; {fairness}"
         drafts.append(
             OfferDraft(
                 trip_id=candidate.trip_id,
@@ -197,7 +320,7 @@ def plan(
                 pickup_eta_s=eta,
                 idle_s=round(candidate.idle_s),
                 cost=int(edge_costs[i]),
-                why=explain(candidate, eta),
+                why=why,
             )
         )
         if edge_costs[i] == cheapest[request_i] and wanted[driver_i] == 1:
@@ -402,6 +525,11 @@ class Matcher:
             search = await self.search(
                 session=session, now=now, terms=terms, max_requests=early_max
             )
+            reference = None
+            if terms.earnings_credit_max_s and search.candidates:
+                reference = await reference_rate_per_h(
+                    session=session, present_after=self._present_after(now)
+                )
             await session.commit()  # nothing is held open while the solver runs
             clock.done("search")
             candidates = search.candidates
@@ -411,7 +539,9 @@ class Matcher:
             if not candidates:
                 return report
             timings: dict[str, float] = {}
-            solved = await asyncio.to_thread(plan, candidates, terms, timings)
+            solved = await asyncio.to_thread(
+                functools.partial(plan, reference_per_h=reference), candidates, terms, timings
+            )
             report.stages.update(timings)
             clock.last = time.perf_counter()
             report.drivers, report.edges = solved.drivers, solved.edges
@@ -455,12 +585,15 @@ class Matcher:
             session=session,
             region=self.region,
             now=now,
-            present_after=now - timedelta(seconds=self.settings.driver_grace_s),
+            present_after=self._present_after(now),
             max_distance_m=terms.max_pickup_distance_m,
             k=self.settings.matcher_candidates_k,
             side=self.search_side,
             max_requests=max_requests,
         )
+
+    def _present_after(self, now: datetime) -> datetime:
+        return now - timedelta(seconds=self.settings.driver_grace_s)
 
     async def _sweep(self, session: AsyncSession, now: datetime, report: BatchReport) -> None:
         expired = await trips_service.expire_offers(session=session, now=now)

@@ -76,6 +76,9 @@ class Trip(Base):
             postgresql_using="gist",
             postgresql_where=text(f"status = {WAITING_SQL}"),
         ),
+        # A driver's trips by their end: the earnings of a shift (the matcher's earnings credit)
+        # without reading the driver's whole history.
+        Index("ix_trip_driver_id_ended_at", "driver_id", "ended_at"),
         CheckConstraint(
             f"status NOT IN {WITH_DRIVER_LIST} OR driver_id IS NOT NULL",
             name="driver_when_assigned",

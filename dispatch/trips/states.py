@@ -85,6 +85,7 @@ RIDER_OPEN_LIST = sql_list(RIDER_OPEN)
 WITH_DRIVER_LIST = sql_list(WITH_DRIVER)
 WAITING_SQL = sql_literal(WAITING)
 COMPLETED_SQL = sql_literal(S.completed)
+CANCELLED_SQL = sql_literal(S.cancelled)
 OFFER_OPEN_SQL = sql_literal(OFFER_OPEN)
 OFFER_REFUSED_LIST = sql_list(OFFER_REFUSED)
 DRIVER_OPEN_SQL = f"status IN {DRIVER_OPEN_LIST}"

@@ -16,6 +16,7 @@ from bargaining.terms import (
     load_founding_terms,
     stored_terms,
     terms_sha256,
+    terms_to_wire,
 )
 from tests.bargaining.strategies import founding_wire
 
@@ -249,3 +250,51 @@ def test_a_bad_fairness_credit_bound_is_named(value: object, reason: str) -> Non
     errors = errors_of(wire)
     assert list(errors) == ["dispatch.fairness_credit_max_s"]
     assert reason in errors["dispatch.fairness_credit_max_s"]
+
+
+@pytest.mark.parametrize("term", ["earnings_credit_max_s", "rider_wait_credit_max_s"])
+def test_the_fairness_credits_are_optional_and_keep_older_versions_hashes(term: str) -> None:
+    wire = founding_wire()
+    wire["dispatch"].pop(term, None)
+    older = Terms.model_validate(wire)
+    assert getattr(older.dispatch, term) is None
+    # Left out of the canonical form and the wire when unset: a version stored before the term
+    # existed keeps its bytes and its hash.
+    assert term not in json.loads(canonical_json(older))["dispatch"]
+    assert term not in terms_to_wire(older)["dispatch"]
+    wire["dispatch"][term] = 120
+    set_ = Terms.model_validate(wire)
+    assert json.loads(canonical_json(set_))["dispatch"][term] == 120
+    assert terms_sha256(set_) != terms_sha256(older)
+
+
+def test_a_version_stored_before_the_new_terms_reads_as_written() -> None:
+    """Stored terms without the younger optional dispatch terms (every version ratified before
+    them) validate, and hash to the digest of exactly what was stored."""
+    wire = founding_wire()
+    for younger in ("earnings_credit_max_s", "rider_wait_credit_max_s", "fairness_credit_max_s"):
+        wire["dispatch"].pop(younger, None)
+    stored = json.loads(json.dumps(wire))
+    read = stored_terms(stored)
+    stored_bytes = json.dumps(stored, sort_keys=True, separators=(",", ":"))
+    assert canonical_json(read) == stored_bytes
+    assert terms_sha256(read) == hashlib.sha256(stored_bytes.encode()).hexdigest()
+
+
+@pytest.mark.parametrize("term", ["earnings_credit_max_s", "rider_wait_credit_max_s"])
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        (-1, "greater than or equal to 0"),
+        (3601, "less than or equal to 3600"),
+        ("60", "valid integer"),
+        (60.5, "valid integer"),
+        (True, "valid integer"),
+    ],
+)
+def test_a_bad_fairness_credit_is_named(term: str, value: object, reason: str) -> None:
+    wire = founding_wire()
+    wire["dispatch"][term] = value
+    errors = errors_of(wire)
+    assert list(errors) == [f"dispatch.{term}"]
+    assert reason in errors[f"dispatch.{term}"]

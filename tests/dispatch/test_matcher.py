@@ -235,7 +235,12 @@ async def test_the_fairness_term_favours_a_driver_who_waited_long(
     search_side: str,
 ) -> None:
     # The linear credit with no bound (the founding agreement's before the bound existed).
-    await _dispatch_terms(session, fairness_weight=Decimal("0.2"), fairness_credit_max_s=None)
+    await _dispatch_terms(
+        session,
+        fairness_weight=Decimal("0.2"),
+        fairness_credit_max_s=None,
+        earnings_credit_max_s=None,
+    )
     near = await make_driver(client, admin_headers, name="Just came on")
     waited = await make_driver(client, admin_headers, name="Waited 50 min")
     await place_driver(app, near.id, north(500))
@@ -254,7 +259,11 @@ async def test_the_fairness_term_favours_a_driver_who_waited_long(
     second = await request_trip(client, second_rider)
     [offer] = (await app.state.matcher.run_batch()).offers
     assert offer.driver_id == waited.id
-    assert offer.why.endswith("waiting 50 min since you came on duty")
+    # The why names the fairness part: without it, the nearer driver would have had the trip.
+    assert offer.why.endswith(
+        "waiting 50 min since you came on duty; fairness gave you this trip over a driver 1.0 km"
+        " nearer: they had waited under a minute, you 50 min"
+    )
     eta_near, eta_far = costs.pickup_eta_s(500), costs.pickup_eta_s(1500)
     assert offer.cost == costs.edge_cost(
         pickup_eta_s=eta_far, idle_s=offer.idle_s, fairness_weight=Decimal("0.2")
@@ -296,7 +305,7 @@ async def test_under_a_credit_bound_a_fresh_near_driver_beats_a_long_idle_far_on
 ) -> None:
     await _dispatch_terms(session, fairness_credit_max_s=60)
     founding = load_founding_terms().dispatch
-    assert founding.fairness_credit_max_s is None  # the founding agreement has no bound
+    assert founding.fairness_credit_max_s == 400  # the founding agreement's bound
     fresh = await make_driver(client, admin_headers, name="Just came on, 300 m")
     idle = await make_driver(client, admin_headers, name="Waited 59 min, 3 km")
     await place_driver(app, fresh.id, north(300))

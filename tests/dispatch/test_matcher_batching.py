@@ -219,6 +219,7 @@ def _cost(candidate: Candidate, terms: DispatchTerms) -> int:
         pickup_eta_s=costs.pickup_eta_s(candidate.distance_m),
         idle_s=candidate.idle_s,
         fairness_weight=terms.fairness_weight,
+        fairness_credit_max_s=terms.fairness_credit_max_s,
     )
 
 
