@@ -31,6 +31,7 @@ from bargaining.models import (
 )
 from bargaining.service import in_force, put_to_vote
 from bargaining.terms import money_str
+from dispatch.core import paging
 from dispatch.core.errors import Forbidden
 from drivers.models import Driver, DriverStatus
 
@@ -245,14 +246,38 @@ async def member_lines(*, session: AsyncSession, driver_id: uuid.UUID) -> list[M
                         at=proposal.voting_closes_at,
                     )
                 )
-    lines.sort(key=lambda line: line.period_from, reverse=True)
+    lines.sort(key=member_line_key, reverse=True)
     return lines
 
 
-async def allocations(*, session: AsyncSession) -> list[PatronageAllocation]:
-    """Every dividend posted, newest period first: the public totals."""
-    return list(
-        await session.scalars(
-            select(PatronageAllocation).order_by(PatronageAllocation.period_from.desc())
-        )
+def member_line_key(line: MemberLine) -> tuple[date, uuid.UUID]:
+    """A member's lines are listed newest period first (then by proposal, for paging)."""
+    return (line.period_from, line.proposal_id)
+
+
+ALLOCATIONS_ORDER = (
+    (PatronageAllocation.period_from, True),
+    (PatronageAllocation.proposal_id, True),
+)
+
+
+def allocation_key(allocation: PatronageAllocation) -> tuple[date, uuid.UUID]:
+    return (allocation.period_from, allocation.proposal_id)
+
+
+async def allocations(
+    *,
+    session: AsyncSession,
+    limit: int | None = None,
+    after: tuple[date, uuid.UUID] | None = None,
+) -> list[PatronageAllocation]:
+    """Every dividend posted, newest period first: the public totals; at most `limit`, those
+    after `after` (a page's cursor)."""
+    query = select(PatronageAllocation).order_by(
+        *(column.desc() for column, _ in ALLOCATIONS_ORDER)
     )
+    if after is not None:
+        query = query.where(paging.after_key(ALLOCATIONS_ORDER, after))
+    if limit is not None:
+        query = query.limit(limit)
+    return list(await session.scalars(query))

@@ -256,7 +256,8 @@ class Itemised:
     metered: Decimal
     minimum: Decimal
     minimum_applied: bool
-    total: Decimal
+    metered_total: Decimal  # the meter's fare: the minimum or the metered amount, to the cent
+    total: Decimal  # what was charged: `metered_total`, or the cap to the quote when it applied
     commission_percent: Decimal
     commission_by_percent: Decimal
     commission_cap: Decimal | None
@@ -267,8 +268,17 @@ class Itemised:
     driver_earnings: Decimal
 
 
-def itemise(terms: Terms, *, service_class: str, distance_m: int, duration_s: int) -> Itemised:
-    """The items of `price_trip` for the same trip; their total and split are the same."""
+def itemise(
+    terms: Terms,
+    *,
+    service_class: str,
+    distance_m: int,
+    duration_s: int,
+    capped_total: Decimal | None = None,
+) -> Itemised:
+    """The items of `price_trip` for the same trip; their total and split are the same. A fare
+    capped at its quote (`cap_to_quote`) passes the cap it was charged, `capped_total`: the
+    items stay the meter's, the total and its split are those of the cap."""
     if service_class not in terms.fares:
         raise ValueError(f"no fare class {service_class!r} in the agreement")
     fare = terms.fares[service_class]
@@ -280,7 +290,8 @@ def itemise(terms: Terms, *, service_class: str, distance_m: int, duration_s: in
         distance_amount = fare.per_km * Decimal(distance_m) / 1000
         time_amount = fare.per_minute * Decimal(duration_s) / 60
         metered = fare.base + distance_amount + time_amount
-        total = round_cents(max(fare.minimum, metered))
+        metered_total = round_cents(max(fare.minimum, metered))
+        total = metered_total if capped_total is None else capped_total
         floor = round_cents(
             floor_terms.per_km * Decimal(distance_m) / 1000
             + floor_terms.per_minute * Decimal(duration_s) / 60
@@ -300,6 +311,7 @@ def itemise(terms: Terms, *, service_class: str, distance_m: int, duration_s: in
         metered=metered,
         minimum=fare.minimum,
         minimum_applied=fare.minimum > metered,
+        metered_total=metered_total,
         total=total,
         commission_percent=terms.commission.percent,
         commission_by_percent=by_percent,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request, Response
@@ -178,9 +178,27 @@ async def close_proposal(
 
 
 @router.get("/v1/drivers/me/patronage", response_model=list[MemberPatronageOut])
-async def my_patronage(driver: CurrentDriver, session: SessionDep) -> list[MemberPatronageOut]:
-    """The caller's own patronage lines: dividends allocated to them, and those being voted on."""
-    lines = await dividend.member_lines(session=session, driver_id=driver.id)
+async def my_patronage(
+    request: Request,
+    response: Response,
+    driver: CurrentDriver,
+    session: SessionDep,
+    limit: paging.LimitQuery = paging.DEFAULT_LIMIT,
+    cursor: paging.CursorQuery = None,
+) -> list[MemberPatronageOut]:
+    """The caller's own patronage lines: dividends allocated to them, and those being voted on,
+    newest period first; paged."""
+    after = None if cursor is None else paging.decode_cursor(cursor, "patronage", (date, uuid.UUID))
+    lines = paging.keyed_after(
+        await dividend.member_lines(session=session, driver_id=driver.id),
+        dividend.member_line_key,
+        after,
+        descending=True,
+    )
+    lines, next_cursor = paging.page_of(
+        lines[: limit + 1], limit, dividend.member_line_key, "patronage"
+    )
+    paging.set_next(request, response, next_cursor)
     return [
         MemberPatronageOut(
             proposal_id=line.proposal_id,
@@ -197,6 +215,23 @@ async def my_patronage(driver: CurrentDriver, session: SessionDep) -> list[Membe
 
 
 @router.get("/v1/transparency/patronage", response_model=list[PatronageAllocationOut])
-async def patronage_totals(session: SessionDep) -> list[PatronageAllocationOut]:
-    """Every dividend posted, newest period first: surplus, reserve, distributable, members."""
-    return [PatronageAllocationOut.of(row) for row in await dividend.allocations(session=session)]
+async def patronage_totals(
+    request: Request,
+    response: Response,
+    session: SessionDep,
+    limit: paging.LimitQuery = paging.DEFAULT_LIMIT,
+    cursor: paging.CursorQuery = None,
+) -> list[PatronageAllocationOut]:
+    """Every dividend posted, newest period first: surplus, reserve, distributable, members;
+    paged."""
+    after = (
+        None
+        if cursor is None
+        else paging.decode_cursor(cursor, "patronage-allocations", (date, uuid.UUID))
+    )
+    rows = await dividend.allocations(session=session, limit=limit + 1, after=after)
+    page, next_cursor = paging.page_of(
+        rows, limit, dividend.allocation_key, "patronage-allocations"
+    )
+    paging.set_next(request, response, next_cursor)
+    return [PatronageAllocationOut.of(row) for row in page]

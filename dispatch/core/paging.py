@@ -23,7 +23,7 @@ import binascii
 import json
 import uuid
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated, Any, TypeVar
 
 from fastapi import Query, Request, Response
@@ -58,6 +58,7 @@ T = TypeVar("T")
 # How each kind of key value travels in a cursor, and back.
 _ENCODERS: dict[type, Callable[[Any], Any]] = {
     datetime: lambda value: value.isoformat(),
+    date: lambda value: value.isoformat(),
     uuid.UUID: str,
     int: int,
     str: str,
@@ -97,6 +98,10 @@ def decode_cursor(cursor: str, listing: str, types: Sequence[type]) -> tuple[Any
                 if parsed.tzinfo is None:
                     raise BadCursor()
                 key.append(parsed)
+            elif kind is date:
+                if not isinstance(value, str):
+                    raise BadCursor()
+                key.append(date.fromisoformat(value))
             elif kind is uuid.UUID:
                 key.append(uuid.UUID(value))
             elif kind is int:

@@ -44,14 +44,19 @@ async def receipt(*, session: AsyncSession, trip_id: uuid.UUID, principal: Princ
     if trip.status is TripStatus.completed:
         assert trip.ended_at is not None and trip.fare_total is not None
         distance_m, duration_s = trip.distance_m or 0, trip.duration_s or 0
+        # A fare capped at its quote was charged the cap (trust: `fares.cap_to_quote`): the items
+        # are the meter's, the total and its split the cap's.
         items = fares.itemise(
             agreement.terms,
             service_class=trip.service_class,
             distance_m=distance_m,
             duration_s=duration_s,
+            capped_total=trip.fare_total if trip.fare_capped else None,
         )
         # The stored fare is what was charged; the items are worked out again from its terms.
         assert items.total == trip.fare_total, "receipt items disagree with the charged fare"
+        quote_total = Decimal(str(trip.quote["total"]))
+        cap_percent = agreement.terms.fares[trip.service_class].max_over_quote_percent
         return ReceiptOut.model_validate(
             {
                 **common,
@@ -63,6 +68,11 @@ async def receipt(*, session: AsyncSession, trip_id: uuid.UUID, principal: Princ
                 "metered": money_str(items.metered.quantize(Decimal("0.0001"))),
                 "minimum": money_str(items.minimum),
                 "minimum_applied": items.minimum_applied,
+                "metered_total": money_str(items.metered_total),
+                "quote_total": money_str(quote_total),
+                "max_over_quote_percent": f"{cap_percent.normalize():f}",
+                "fare_capped": trip.fare_capped,
+                "fare_cap_reason": trip.fare_cap_reason,
                 "total": money_str(trip.fare_total),
                 "commission_percent": f"{items.commission_percent.normalize():f}",
                 "commission_cap": (
@@ -90,6 +100,11 @@ async def receipt(*, session: AsyncSession, trip_id: uuid.UUID, principal: Princ
                 "metered": None,
                 "minimum": None,
                 "minimum_applied": False,
+                "metered_total": None,
+                "quote_total": None,
+                "max_over_quote_percent": None,
+                "fare_capped": False,
+                "fare_cap_reason": None,
                 "total": fee,
                 "commission_percent": None,
                 "commission_cap": None,

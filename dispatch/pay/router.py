@@ -4,16 +4,18 @@ the public pay report (anyone). Thin: the work is in `service` and `receipts`.""
 from __future__ import annotations
 
 import uuid
-from datetime import date
+from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Query, Request, Response
 
+from dispatch.core import paging
 from dispatch.core.auth import CurrentPrincipal
 from dispatch.core.clock import Now
 from dispatch.core.db import SessionDep
 from dispatch.core.errors import UnprocessableEntity
 from dispatch.pay import receipts, service
+from dispatch.pay.models import PayPeriod
 from dispatch.pay.schemas import (
     PayPeriodReportOut,
     PayReportOut,
@@ -32,19 +34,54 @@ _PROBLEMS: dict[int | str, dict[str, Any]] = {
 }
 
 
-@router.get("/drivers/me/statements", response_model=list[StatementSummaryOut], responses=_PROBLEMS)
+# Statements keep the bounds they had before they were paged (a year of weekly periods by
+# default, ten at most): lowering them would break a client that asks for 520.
+STATEMENTS_DEFAULT_LIMIT = 52
+STATEMENTS_MAX_LIMIT = 520
+
+
+def _period_key(period: PayPeriod) -> tuple[datetime]:
+    return (period.starts_at,)
+
+
+@router.get(
+    "/drivers/me/statements",
+    response_model=list[StatementSummaryOut],
+    responses={**_PROBLEMS, 422: {"description": "A bad limit or cursor"}},
+)
 async def list_statements(
+    request: Request,
+    response: Response,
     driver: CurrentDriver,
     session: SessionDep,
     now: Now,
-    limit: Annotated[int, Query(ge=1, le=520)] = 52,
+    limit: Annotated[
+        int,
+        Query(
+            ge=1,
+            le=STATEMENTS_MAX_LIMIT,
+            description=f"Periods per page, 1-{STATEMENTS_MAX_LIMIT} "
+            f"(default {STATEMENTS_DEFAULT_LIMIT})",
+        ),
+    ] = STATEMENTS_DEFAULT_LIMIT,
+    cursor: paging.CursorQuery = None,
 ) -> list[StatementSummaryOut]:
     """The caller's pay periods since they joined, newest first: the open one (still filling
-    up) and the closed ones (final), each with its totals."""
+    up) and the closed ones (final), each with its totals. Paged (docs/protocol.md, "Paging")."""
+    after = None if cursor is None else paging.decode_cursor(cursor, "statements", (datetime,))[0]
     found = await service.statements(
-        session=session, driver_id=driver.id, member_since=driver.created_at, now=now, limit=limit
+        session=session,
+        driver_id=driver.id,
+        member_since=driver.created_at,
+        now=now,
+        limit=limit + 1,
+        after=after,
     )
-    return [StatementSummaryOut.of(statement) for statement in found]
+    page, next_cursor = paging.page_of(
+        found, limit, lambda statement: _period_key(statement.period), "statements"
+    )
+    paging.set_next(request, response, next_cursor)
+    return [StatementSummaryOut.of(statement) for statement in page]
 
 
 @router.get(
@@ -98,23 +135,39 @@ async def read_receipt(
     return await receipts.receipt(session=session, trip_id=trip_id, principal=principal)
 
 
-@router.get("/transparency/pay", response_model=PayReportOut)
+@router.get(
+    "/transparency/pay",
+    response_model=PayReportOut,
+    responses={422: {"description": "`from` after `to`, a bad date, limit or cursor"}},
+)
 async def pay_report(
+    request: Request,
+    response: Response,
     session: SessionDep,
     now: Now,
     from_: Annotated[date | None, Query(alias="from")] = None,
     to: Annotated[date | None, Query()] = None,
+    limit: paging.LimitQuery = paging.DEFAULT_LIMIT,
+    cursor: paging.CursorQuery = None,
 ) -> PayReportOut:
     """The co-op's books on pay, per closed period: trips, fares, commission and the take rate,
     cancellation fees, top-ups, and drivers' earnings per engaged hour (median and 10th
-    percentile). No personal data; periods with fewer than 5 drivers are suppressed."""
+    percentile). No personal data; periods with fewer than 5 drivers are suppressed. The
+    periods are paged (docs/protocol.md, "Paging")."""
     if from_ is not None and to is not None and from_ > to:
         raise UnprocessableEntity(
             "`from` is after `to`",
             errors=[{"field": "query.from", "reason": "Must not be after `to`"}],
         )
-    reports = await service.report(session=session, start=from_, end=to, now=now)
+    after = None if cursor is None else paging.decode_cursor(cursor, "pay-report", (datetime,))[0]
+    reports = await service.report(
+        session=session, start=from_, end=to, now=now, limit=limit + 1, after=after
+    )
+    page, next_cursor = paging.page_of(
+        reports, limit, lambda report: _period_key(report.period), "pay-report"
+    )
+    paging.set_next(request, response, next_cursor)
     return PayReportOut(
         minimum_drivers=service.MIN_DRIVERS_REPORTED,
-        periods=[PayPeriodReportOut.of(report) for report in reports],
+        periods=[PayPeriodReportOut.of(report) for report in page],
     )

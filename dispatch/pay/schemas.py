@@ -239,6 +239,25 @@ class ReceiptOut(BaseModel):
     metered: str | None = Field(description="base + distance + time, before the minimum")
     minimum: str | None
     minimum_applied: bool
+    metered_total: str | None = Field(
+        default=None,
+        description="The meter's fare: the metered amount, or the minimum, to the cent; "
+        "`total` unless the fare was capped",
+    )
+    quote_total: str | None = Field(default=None, description="The quote before the trip")
+    max_over_quote_percent: str | None = Field(
+        default=None,
+        description="The agreement's fares.<class>.max_over_quote_percent: the most a fare may "
+        "be above its quote",
+    )
+    fare_capped: bool = Field(
+        default=False,
+        description="The meter's fare was more than max_over_quote_percent above the quote: "
+        "the rider paid the cap (`total`), not `metered_total`",
+    )
+    fare_cap_reason: str | None = Field(
+        default=None, description="Why the fare was capped, in words (null unless capped)"
+    )
     total: str = Field(description="What the rider paid")
     commission_percent: str | None
     commission_cap: str | None

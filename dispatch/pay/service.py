@@ -396,17 +396,20 @@ async def statements(
     member_since: datetime,
     now: datetime,
     limit: int,
+    after: datetime | None = None,
 ) -> list[Statement]:
-    """The driver's periods since they joined, newest first (open one included)."""
+    """The driver's periods since they joined, newest first (open one included); with `after`
+    (a page's cursor), those that start before it."""
     await close_due(session=session, now=now)
-    periods = list(
-        await session.scalars(
-            select(PayPeriod)
-            .where(PayPeriod.ends_at > member_since, PayPeriod.starts_at <= now)
-            .order_by(PayPeriod.starts_at.desc())
-            .limit(limit)
-        )
+    query = (
+        select(PayPeriod)
+        .where(PayPeriod.ends_at > member_since, PayPeriod.starts_at <= now)
+        .order_by(PayPeriod.starts_at.desc())
+        .limit(limit)
     )
+    if after is not None:
+        query = query.where(PayPeriod.starts_at < after)
+    periods = list(await session.scalars(query))
     return [
         await _statement(session, period, driver_id, now, with_lines=False) for period in periods
     ]
@@ -478,15 +481,26 @@ def report_of(period: PayPeriod, rows: Sequence[PayStatement]) -> PeriodReport:
 
 
 async def report(
-    *, session: AsyncSession, start: date | None, end: date | None, now: datetime
+    *,
+    session: AsyncSession,
+    start: date | None,
+    end: date | None,
+    now: datetime,
+    limit: int | None = None,
+    after: datetime | None = None,
 ) -> list[PeriodReport]:
-    """Closed periods starting within [start, end], oldest first."""
+    """Closed periods starting within [start, end], oldest first: at most `limit` of them,
+    those starting after `after` (a page's cursor)."""
     await close_due(session=session, now=now)
     query = select(PayPeriod).where(PayPeriod.closed_at.is_not(None)).order_by(PayPeriod.starts_at)
     if start is not None:
         query = query.where(PayPeriod.start_date >= start)
     if end is not None:
         query = query.where(PayPeriod.start_date <= end)
+    if after is not None:
+        query = query.where(PayPeriod.starts_at > after)
+    if limit is not None:
+        query = query.limit(limit)
     periods = list(await session.scalars(query))
     rows: dict[date, list[PayStatement]] = defaultdict(list)
     if periods:
