@@ -64,7 +64,8 @@ from dispatch.core import localdev
 from dispatch.simulator.city import Simulation
 from dispatch.simulator.client import ServiceClient
 from dispatch.simulator.config import SimulationConfig
-from dispatch.simulator.service import ServiceProcess
+from dispatch.simulator.service import ServiceProcess, signal_on_parent_death
+from loadtests import keeper
 
 logger = logging.getLogger("coop.chaos")
 
@@ -259,13 +260,7 @@ class Services:
         for worker in self.workers:
             with contextlib.suppress(Exception):
                 worker.stop()
-        with contextlib.suppress(Exception):
-            os.kill(self.redis_pid(), signal.SIGCONT)
-        localdev.redis_down(self.base)
-        cluster = (self.base / "pg").resolve() if (self.base / "pg").exists() else None
-        localdev.pg_down(self.base)
-        if cluster is not None and cluster != self.base / "pg":
-            shutil.rmtree(cluster, ignore_errors=True)
+        keeper.stop_stores(self.base)
 
 
 # --- faults ----------------------------------------------------------------------------------
@@ -723,6 +718,33 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
+class Stopped(KeyboardInterrupt):
+    """The run was told to stop from outside (SIGTERM, SIGHUP, or its parent died): it stops as
+    after a Ctrl-C, everything it started first. A KeyboardInterrupt, so that asyncio lets it
+    through to the clean-up wherever it lands."""
+
+
+def _stopped(signum: int, frame: object) -> None:
+    raise Stopped(signal.Signals(signum).name)
+
+
+def stop_when_told() -> None:
+    """SIGTERM and SIGHUP stop the run as a Ctrl-C does, and so does its parent's death (the
+    kernel sends SIGTERM then: a harness or terminal killed without stopping the run)."""
+    parent = os.getppid()
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, _stopped)
+    signal_on_parent_death(signal.SIGTERM)
+    if os.getppid() != parent:  # the parent died before the request was made
+        raise Stopped("the parent process is gone")
+
+
+def ignore_stops() -> None:
+    """While the run stops what it started, further signals do not cut that short."""
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, signal.SIG_IGN)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.ERROR)
@@ -732,6 +754,8 @@ def main(argv: list[str] | None = None) -> int:
         log("the open-files limit is too low for that many sockets (ulimit -n)")
         return 2
     base = Path(tempfile.mkdtemp(prefix="coop-chaos-"))
+    # Stops the private services and removes the folder should this process die outright.
+    guard = keeper.start(base, keep=args.keep)
     ping_s = min(10.0, args.grace_s / 3)
     env = {
         **os.environ,
@@ -749,6 +773,7 @@ def main(argv: list[str] | None = None) -> int:
     services = Services(base, env)
     started = time.monotonic()
     try:
+        stop_when_told()
         log(f"private PostgreSQL and Redis in {base}")
         services.start_stores()
         env["COOP_DATABASE_URL"] = localdev.pg_url(base)
@@ -764,12 +789,20 @@ def main(argv: list[str] | None = None) -> int:
             f"{load[0]:.1f}, at the end {os.getloadavg()[0]:.1f} ({os.cpu_count()} cores)"
         )
         return code
+    except Stopped as stop:
+        log(f"stopped from outside ({stop}): stopping what the run started")
+        return 128 + signal.SIGTERM
+    except KeyboardInterrupt:
+        log("interrupted: stopping what the run started")
+        return 128 + signal.SIGINT
     finally:
+        ignore_stops()
         services.stop()
         if not args.keep:
             shutil.rmtree(base, ignore_errors=True)
         else:
             log(f"kept {base}")
+        keeper.release(guard)
 
 
 if __name__ == "__main__":

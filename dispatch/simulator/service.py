@@ -10,7 +10,6 @@ command that started it.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import ctypes
 import os
 import signal
@@ -57,10 +56,18 @@ def tail(path: Path, lines: int = 20) -> str:
         return ""
 
 
+def signal_on_parent_death(signum: int) -> bool:
+    """Asks Linux to send this process `signum` when its parent dies (`PR_SET_PDEATHSIG`);
+    False where that cannot be asked. The request is kept across exec but not by children."""
+    try:
+        return int(ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signum)) == 0
+    except (OSError, AttributeError):
+        return False
+
+
 def _stop_with_parent() -> None:
     """In the child, before exec: SIGINT (uvicorn's graceful stop) when the parent dies."""
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGINT)
+    signal_on_parent_death(signal.SIGINT)
 
 
 def serve_argv(host: str, port: int) -> list[str]:
