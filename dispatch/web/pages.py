@@ -971,9 +971,9 @@ async def _receipt(session: AsyncSession, trip: Trip, principal: Principal) -> R
 async def _statements(
     request: Request, driver: Driver, session: AsyncSession, now: datetime, size: int
 ) -> dict[str, Any]:
-    """A driver's pay statements, newest first, a page at a time. The API's list of statements
-    takes a `limit` only (a driver has one period a week or two): the page's cursor holds the
-    page's number, and the page reads the statements up to its end."""
+    """A driver's pay statements, newest first, a page at a time. A driver has one period a
+    week or two, so the page's cursor holds the page's number and the page reads the
+    statements up to its end through the API's list (its first page of `limit`)."""
     cursor = page_cursor(request, "statements")
     number = 1
     if cursor is not None:
@@ -981,7 +981,9 @@ async def _statements(
         if not 1 <= number <= STATEMENTS_MAX // size + 1:
             raise paging.BadCursor()
     wanted = min(number * size + 1, STATEMENTS_MAX)
-    found = await pay_routes.list_statements(driver=driver, session=session, now=now, limit=wanted)
+    found = await pay_routes.list_statements(
+        request=request, response=Response(), driver=driver, session=session, now=now, limit=wanted
+    )
     shown = found[(number - 1) * size : number * size]
     more = len(found) > number * size
     next_cursor = paging.encode_cursor("statements", (number + 1,)) if more else None
