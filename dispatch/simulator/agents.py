@@ -37,6 +37,37 @@ from dispatch.simulator.stats import TERMINAL_STATUSES, CityStats
 
 # Error frames that refuse one position and nothing else (docs/protocol.md, "Realtime").
 LOCATION_REFUSALS = frozenset({"rate_limited", "implausible_position"})
+# How long an app keeps to the report gap an `overloaded` frame asks for (docs/protocol.md).
+OVERLOADED_HOLD_S = 10.0
+
+
+class ReportPace:
+    """Backpressure, the app's side: the report gap the service last asked for in an
+    `overloaded` error frame, kept for OVERLOADED_HOLD_S after each ask."""
+
+    def __init__(self, clock: Clock = time.monotonic) -> None:
+        self.clock = clock
+        self.every_s = 0.0
+        self.until = 0.0
+
+    def asked(self, frame: dict[str, Any]) -> bool:
+        """Takes an `overloaded` frame's ask; False (and nothing kept) when it carries none."""
+        every_ms = frame.get("report_every_ms")
+        if (
+            frame.get("code") != "overloaded"
+            or not isinstance(every_ms, int)
+            or isinstance(every_ms, bool)
+            or every_ms <= 0
+        ):
+            return False
+        self.every_s = every_ms / 1000
+        self.until = self.clock() + OVERLOADED_HOLD_S
+        return True
+
+    def gap_s(self, interval_s: float) -> float:
+        """Seconds until the next location frame: the usual interval, or longer while asked."""
+        return max(interval_s, self.every_s) if self.clock() < self.until else interval_s
+
 
 logger = logging.getLogger("coop.simulator")
 
@@ -143,6 +174,7 @@ class SimDriver:
         self.websocket: ClientConnection | None = None
         # Trips this driver completed: the pay watcher reads the statements of drivers who have.
         self.trips_completed = 0
+        self.pace = ReportPace()
 
     @property
     def trip_id(self) -> str | None:
@@ -227,6 +259,13 @@ class SimDriver:
                 self._adopt(frame["trip"])
             elif kind == "ping":
                 await self._send({"type": "pong"}, websocket=websocket)
+            elif kind == "error" and frame.get("code") == "overloaded":
+                if self.pace.asked(frame):
+                    logger.info(
+                        "driver %s: asked to report every %s ms",
+                        self.number,
+                        frame["report_every_ms"],
+                    )
             elif kind == "error" and frame.get("code") in LOCATION_REFUSALS:
                 self.stats.location_refusals += 1
                 logger.info("driver %s: a position was refused: %s", self.number, frame)
@@ -309,7 +348,8 @@ class SimDriver:
     async def _drive(self, websocket: ClientConnection) -> None:
         last = self.clock()
         while True:
-            await asyncio.sleep(self.config.frame_interval_s(busy=self.phase != "roaming"))
+            interval_s = self.config.frame_interval_s(busy=self.phase != "roaming")
+            await asyncio.sleep(self.pace.gap_s(interval_s))
             now = self.clock()
             sim_s = (now - last) * self.config.speedup
             last = now

@@ -34,6 +34,7 @@ from dispatch.app import create_app
 from dispatch.core.db import create_sessionmaker, utcnow
 from dispatch.core.geo import ServiceArea
 from dispatch.core.settings import PACKAGE_DIR, Settings
+from dispatch.simulator.agents import OVERLOADED_HOLD_S, ReportPace
 from dispatch.simulator.city import Simulation, SimulationError
 from dispatch.simulator.client import parse_frame, ws_url
 from dispatch.simulator.config import (
@@ -261,6 +262,29 @@ def test_frames_never_come_faster_than_the_floor() -> None:
     slow = SimulationConfig(speedup=1)
     assert slow.frame_interval_s(busy=False) == 4.0
     assert slow.frame_interval_s(busy=True) == 2.0
+
+
+def test_a_driver_reports_no_faster_than_an_overloaded_service_asks() -> None:
+    now = [100.0]
+    pace = ReportPace(clock=lambda: now[0])
+    assert pace.gap_s(0.5) == 0.5
+    ask = {"type": "error", "code": "overloaded", "message": "catching up"}
+    assert pace.asked({**ask, "report_every_ms": 4000})
+    assert pace.gap_s(0.5) == 4.0
+    assert pace.gap_s(6.0) == 6.0  # never faster than it would have anyway
+    now[0] += OVERLOADED_HOLD_S - 0.1
+    assert pace.gap_s(0.5) == 4.0
+    now[0] += 0.1  # the ask lapses unless repeated
+    assert pace.gap_s(0.5) == 0.5
+    for bad in (
+        {},
+        {"report_every_ms": "soon"},
+        {"report_every_ms": -5},
+        {"report_every_ms": True},
+    ):
+        assert not pace.asked({**ask, **bad})
+    assert not pace.asked({"type": "error", "code": "rate_limited", "report_every_ms": 4000})
+    assert pace.gap_s(0.5) == 0.5
 
 
 def test_websocket_addresses_follow_the_base_url() -> None:
