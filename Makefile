@@ -9,7 +9,7 @@ LOCALDEV := $(PY) -m dispatch.core.localdev
 .PHONY: venv services demo serve test check lint format typecheck imports architecture stop messages \
 	agreement-schema docs \
 	bench load chaos clean \
-	bench-realtime bench-quick bench-realtime-quick bench-replay bench-fairness bench-ops-map
+	bench-realtime bench-quick bench-realtime-quick bench-replay bench-fairness bench-ops-map bench-eta
 
 venv: $(VENV)/.installed
 
@@ -88,6 +88,9 @@ OPS_MAP_ARGS ?=
 bench-ops-map: venv ## the live map in Chromium with 40, then 5,000 drivers: frame times and JS heap (docs/web.md)
 	@$(LOCALDEV) browser >/dev/null
 	@$(LOCALDEV) run -- $(PY) -m loadtests.bench_ops_map $(OPS_MAP_ARGS)
+
+bench-eta: venv ## the learned travel-time model against the constant speeds on real taxi trips (docs/eta.md)
+	$(PY) -m loadtests.bench_eta
 
 bench-fairness: venv ## a simulated working day on real demand through the matcher, per fairness policy (docs/fairness.md)
 	$(PY) -m loadtests.bench_fairness

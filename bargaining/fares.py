@@ -11,17 +11,37 @@ import math
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal, localcontext
+from typing import Protocol
 
 from bargaining.terms import CENT, Terms, money_str
 from dispatch.core.geo import haversine_m
 
 # A quote knows only the straight line between pickup and dropoff. Streets are longer than the
 # line: on a city grid a trip is about 1.3 times the great-circle distance (Manhattan distance is
-# at most sqrt(2) times, and routes are rarely worst case). Average city speed, stops included:
-# 25 km/h. A quote is an estimate; the metered fare is what is charged.
+# at most sqrt(2) times, and routes are rarely worst case). How long the route takes comes from
+# the service's travel-time model, learned from the co-op's trips (a `RouteDuration` the caller
+# passes in: bargaining does not know where it comes from); without one, and as that model's
+# prior before any trip, the average city speed, stops included: 25 km/h. A quote is an
+# estimate; the metered fare is what is charged.
 QUOTE_DETOUR_FACTOR = Decimal("1.3")
 QUOTE_SPEED_KMH = Decimal("25")
 QUOTE_SPEED_MPS = QUOTE_SPEED_KMH * 1000 / 3600
+
+
+class RouteDuration(Protocol):
+    """Whole seconds expected to drive a route of `distance_m` road metres between two points
+    (filled in by the composition root with the learned travel-time model)."""
+
+    def __call__(
+        self,
+        *,
+        pickup_lat: float,
+        pickup_lon: float,
+        dropoff_lat: float,
+        dropoff_lon: float,
+        distance_m: int,
+    ) -> int: ...
+
 
 _PRECISION = 50
 
@@ -186,12 +206,28 @@ def cap_to_quote(terms: Terms, fare: Fare, *, service_class: str, quote_total: D
 
 
 def estimate_route(
-    *, pickup_lat: float, pickup_lon: float, dropoff_lat: float, dropoff_lon: float
+    *,
+    pickup_lat: float,
+    pickup_lon: float,
+    dropoff_lat: float,
+    dropoff_lon: float,
+    duration: RouteDuration | None = None,
 ) -> tuple[int, int]:
-    """(distance_m, duration_s) expected between two points, by the documented factor and speed."""
+    """(distance_m, duration_s) expected between two points: the documented factor over the
+    straight line, and `duration`'s estimate for it (without one, the documented speed)."""
     line_m = Decimal(repr(haversine_m(pickup_lat, pickup_lon, dropoff_lat, dropoff_lon)))
     distance_m = int((line_m * QUOTE_DETOUR_FACTOR).to_integral_value(rounding=ROUND_HALF_UP))
-    duration_s = math.ceil(Decimal(distance_m) / QUOTE_SPEED_MPS)
+    if duration is None:
+        return distance_m, math.ceil(Decimal(distance_m) / QUOTE_SPEED_MPS)
+    duration_s = duration(
+        pickup_lat=pickup_lat,
+        pickup_lon=pickup_lon,
+        dropoff_lat=dropoff_lat,
+        dropoff_lon=dropoff_lon,
+        distance_m=distance_m,
+    )
+    if duration_s < 0:
+        raise ValueError(f"a route's duration cannot be negative (got {duration_s})")
     return distance_m, duration_s
 
 
@@ -204,13 +240,16 @@ def quote(
     pickup_lon: float,
     dropoff_lat: float,
     dropoff_lon: float,
+    duration: RouteDuration | None = None,
 ) -> Quote:
-    """The fare expected for a trip: the metered formula over the estimated route."""
+    """The fare expected for a trip: the metered formula over the estimated route (its duration
+    from `duration`, the travel-time model, when given)."""
     distance_m, duration_s = estimate_route(
         pickup_lat=pickup_lat,
         pickup_lon=pickup_lon,
         dropoff_lat=dropoff_lat,
         dropoff_lon=dropoff_lon,
+        duration=duration,
     )
     fare = price_trip(
         terms,

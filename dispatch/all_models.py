@@ -6,6 +6,7 @@ from dispatch.core.auth import AuthToken
 from dispatch.core.db import Base
 from dispatch.core.riders.models import Rider
 from dispatch.locations.models import DriverPosition, TrailPoint
+from dispatch.matching.models import TravelCell, TravelModelVersion
 from dispatch.pay.models import PayPeriod, PayStatement, PayStatementLine
 from dispatch.trips.models import Offer, Trip, TripRequestKey
 from drivers.models import Driver, DriverStatusChange, DriverVehicle
@@ -32,6 +33,8 @@ __all__ = [
     "Rider",
     "SupportCase",
     "TrailPoint",
+    "TravelCell",
+    "TravelModelVersion",
     "Trip",
     "TripRequestKey",
 ]

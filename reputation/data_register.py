@@ -394,6 +394,16 @@ NOT_PERSONAL: tuple[NotPersonal, ...] = (
         "audit_entry",
         "ids of decisions, versions, counts and outcomes only; never a name, reason or statement",
     ),
+    NotPersonal(
+        "matching_travel_cell",
+        "the travel-time model: metres, seconds and a count of trips summed per map cell and hour "
+        "of the week, over every driver; about no one",
+    ),
+    NotPersonal(
+        "matching_travel_model",
+        "when the travel-time model was recomputed and how far through the completed trips it "
+        "read (the id and end time of the last one); no person",
+    ),
 )
 
 NONE_SOLD = N_(

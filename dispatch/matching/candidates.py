@@ -26,6 +26,7 @@ last completed trip, or since they came on duty if that is later (docs/dispatch.
 
 from __future__ import annotations
 
+import math
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -102,7 +103,8 @@ _CANDIDATES_BY_DRIVER = text(
     SELECT c.trip_id, p.driver_id, c.distance_m,
            GREATEST(COALESCE(p.available_since, p.last_seen_at), last.ended_at) AS waiting_since,
            last.ended_at AS last_trip_ended_at,
-           {_SHIFT_COLUMNS}, c.requested_at
+           {_SHIFT_COLUMNS}, c.requested_at,
+           ST_Y(p.position::geometry), ST_X(p.position::geometry), c.pickup_lat, c.pickup_lon
     FROM location_driver_position p
     JOIN driver d ON d.id = p.driver_id AND d.status = {_ACTIVE_DRIVER_SQL}
     JOIN driver_vehicle v ON v.driver_id = p.driver_id
@@ -113,7 +115,8 @@ _CANDIDATES_BY_DRIVER = text(
     {_SHIFT_EARNINGS}
     CROSS JOIN LATERAL (
         SELECT t.id AS trip_id, ST_Distance(t.pickup, p.position) AS distance_m,
-               t.requested_at
+               t.requested_at,
+               ST_Y(t.pickup::geometry) AS pickup_lat, ST_X(t.pickup::geometry) AS pickup_lon
         FROM trip t
         WHERE t.status = {WAITING_SQL}
           AND t.region = :region
@@ -149,7 +152,8 @@ _CANDIDATES_BY_DRIVER = text(
 _CANDIDATES = text(
     f"""
     SELECT t.id, c.driver_id, c.distance_m, c.waiting_since, c.last_trip_ended_at,
-           c.shift_earnings, c.shift_online_s, t.requested_at
+           c.shift_earnings, c.shift_online_s, t.requested_at,
+           c.driver_lat, c.driver_lon, ST_Y(t.pickup::geometry), ST_X(t.pickup::geometry)
     FROM trip t
     CROSS JOIN LATERAL (
         SELECT p.driver_id,
@@ -157,7 +161,8 @@ _CANDIDATES = text(
                GREATEST(COALESCE(p.available_since, p.last_seen_at), last.ended_at)
                    AS waiting_since,
                last.ended_at AS last_trip_ended_at,
-               {_SHIFT_COLUMNS}
+               {_SHIFT_COLUMNS},
+               ST_Y(p.position::geometry) AS driver_lat, ST_X(p.position::geometry) AS driver_lon
         FROM location_driver_position p
         JOIN driver d ON d.id = p.driver_id AND d.status = {_ACTIVE_DRIVER_SQL}
         JOIN driver_vehicle v ON v.driver_id = p.driver_id
@@ -211,6 +216,12 @@ class Candidate:
     shift_online_s: float = 0.0
     # Seconds the request has waited since it was made (the rider's credit).
     request_wait_s: float = 0.0
+    # Where the driver is and where the pickup is (the travel-time model's cells); NaN where
+    # unknown (the benchmarks' synthetic candidates), which the model prices at the city's pace.
+    driver_lat: float = math.nan
+    driver_lon: float = math.nan
+    pickup_lat: float = math.nan
+    pickup_lon: float = math.nan
 
 
 async def open_requests(*, session: AsyncSession, region: str, now: datetime) -> list[uuid.UUID]:
@@ -333,6 +344,10 @@ def _candidates(rows: Any, now: datetime) -> list[Candidate]:
         shift_earnings,
         shift_online_s,
         requested_at,
+        driver_lat,
+        driver_lon,
+        pickup_lat,
+        pickup_lon,
     ) in rows:
         candidates.append(
             Candidate(
@@ -345,6 +360,10 @@ def _candidates(rows: Any, now: datetime) -> list[Candidate]:
                 shift_earnings=float(shift_earnings),
                 shift_online_s=float(shift_online_s),
                 request_wait_s=max(0.0, (now - requested_at).total_seconds()),
+                driver_lat=float(driver_lat),
+                driver_lon=float(driver_lon),
+                pickup_lat=float(pickup_lat),
+                pickup_lon=float(pickup_lon),
             )
         )
     return candidates

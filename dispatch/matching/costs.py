@@ -4,7 +4,10 @@ Pure: no I/O. The cost of offering request r to driver d is the time the rider w
 pickup, less a credit for the driver (fairness among drivers) and a credit for the rider's wait
 (fairness among riders):
 
-    pickup_eta_s   = round(pickup_distance_m * DETOUR_FACTOR / PICKUP_SPEED_MPS)
+    pickup_eta_s   = the travel-time model's estimate from the driver to the pickup
+                     (`dispatch.matching.traveltime`: distance x detour / the learned speeds
+                     of the cells on the way at this hour of the week); `pickup_eta_s` below
+                     is the model's prior, before any trip: round(distance x 1.3 / 25 km/h)
     idle_credit    = fairness_weight * min(idle_s, IDLE_CREDIT_CAP_S)
     earnings_credit = earnings_credit_max_s * shortfall(d)
     driver_credit  = min(idle_credit + earnings_credit, fairness_credit_max_s)
@@ -45,13 +48,15 @@ from decimal import Decimal
 import numpy as np
 import numpy.typing as npt
 
+from dispatch.matching import traveltime
+
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 
-# Assumed average city driving speed on the way to a pickup: 8.3 m/s is 30 km/h.
-PICKUP_SPEED_MPS: float = 8.3
-# Road distance over straight-line distance; about 1.3 on a city street grid.
-DETOUR_FACTOR: float = 1.3
+# The travel-time model's prior (before it has learned from any trip): 25 km/h on roads 1.3
+# times the straight line. The matcher itself asks the model (`Matcher.travel`).
+PICKUP_SPEED_MPS: float = traveltime.PRIOR_SPEED_MPS
+DETOUR_FACTOR: float = traveltime.DETOUR_FACTOR
 # Time since the last trip stops earning credit after an hour, so that one very long wait cannot
 # pull a driver across the city past many nearer ones.
 IDLE_CREDIT_CAP_S: int = 3600
@@ -63,12 +68,15 @@ EARNINGS_PRIOR_H: float = 1.0
 # long (shorter shifts say little about a rate).
 REFERENCE_MIN_ONLINE_S: float = 1800.0
 
+_PRIOR = traveltime.TravelModel.prior()
+
 
 def pickup_eta_s(distance_m: float) -> int:
-    """Estimated seconds to drive to a pickup `distance_m` away as the crow flies."""
+    """Estimated seconds to drive to a pickup `distance_m` away as the crow flies, under the
+    travel-time model's prior (what the model answers anywhere before any trip)."""
     if not math.isfinite(distance_m) or distance_m < 0:
         raise ValueError(f"a pickup distance must be finite and >= 0 metres (got {distance_m})")
-    return round(distance_m * DETOUR_FACTOR / PICKUP_SPEED_MPS)
+    return int(pickup_eta_s_array(np.array([distance_m], dtype=np.float64))[0])
 
 
 def edge_cost(
@@ -103,11 +111,20 @@ def edge_cost(
 
 
 def pickup_eta_s_array(distance_m: FloatArray) -> IntArray:
-    """`pickup_eta_s` for an array of distances (the matcher's whole batch at once)."""
+    """`pickup_eta_s` for an array of distances: the prior model's answer where the points are
+    not known (the benchmarks' synthetic batches)."""
     distance_m = np.asarray(distance_m, dtype=np.float64)
     if distance_m.size and not (np.isfinite(distance_m).all() and distance_m.min() >= 0):
         raise ValueError("pickup distances must be finite and >= 0 metres")
-    return np.rint(distance_m * DETOUR_FACTOR / PICKUP_SPEED_MPS).astype(np.int64)
+    unknown = np.full(distance_m.shape, np.nan)
+    return _PRIOR.pickup_eta_s_array(
+        distance_m=distance_m,
+        from_lat=unknown,
+        from_lon=unknown,
+        to_lat=unknown,
+        to_lon=unknown,
+        hour=0,
+    )
 
 
 def edge_cost_array(

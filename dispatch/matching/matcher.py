@@ -31,6 +31,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 import numpy as np
 import numpy.typing as npt
@@ -50,7 +51,7 @@ from bargaining.terms import DispatchTerms
 from dispatch.core.db import utcnow
 from dispatch.core.redis_client import Redis
 from dispatch.core.settings import Settings
-from dispatch.matching import assignment, costs
+from dispatch.matching import assignment, costs, travelstore, traveltime
 from dispatch.matching.candidates import (
     Candidate,
     Search,
@@ -58,6 +59,8 @@ from dispatch.matching.candidates import (
     find_all,
     reference_rate_per_h,
 )
+from dispatch.matching.travelstore import TravelTimes
+from dispatch.matching.traveltime import IntArray, TravelModel
 from dispatch.trips import push
 from dispatch.trips import service as trips_service
 from dispatch.trips.models import Offer, Trip
@@ -241,14 +244,18 @@ def plan(
     timings: dict[str, float] | None = None,
     *,
     reference_per_h: float | None = None,
+    model: TravelModel | None = None,
+    hour: int = 0,
 ) -> Plan:
     """The edges of the batch and their costs, solved.
 
-    Pure apart from the solver. The costs of the whole batch are computed at once with the array
-    forms of `costs`, the path `loadtests.bench_matching` measures. `timings`, when given,
-    receives the seconds spent on "costs" (with the drafts and their explanations) and "solve".
-    `reference_per_h` is the median shift earnings per online hour of the drivers online (the
-    earnings credit's reference; None: no earnings credit this batch)."""
+    Pure apart from the solver. The pickup ETAs come from the travel-time `model` (the prior
+    when none is given) at `hour` of the week; the costs of the whole batch are computed at
+    once with the array forms of `costs` and of the model, the path `loadtests.bench_matching`
+    measures. `timings`, when given, receives the seconds spent on "costs" (with the drafts and
+    their explanations) and "solve". `reference_per_h` is the median shift earnings per online
+    hour of the drivers online (the earnings credit's reference; None: no earnings credit this
+    batch)."""
     began = time.perf_counter()
     count = len(candidates)
     trips = sorted({c.trip_id for c in candidates})
@@ -257,9 +264,7 @@ def plan(
     driver_index = {driver_id: i for i, driver_id in enumerate(drivers)}
     requests = np.fromiter((trip_index[c.trip_id] for c in candidates), np.int64, count)
     drivers_of = np.fromiter((driver_index[c.driver_id] for c in candidates), np.int64, count)
-    etas = costs.pickup_eta_s_array(
-        np.fromiter((c.distance_m for c in candidates), np.float64, count)
-    )
+    etas = pickup_etas(candidates, trips, drivers, requests, drivers_of, model, hour)
     shortfall = None
     if terms.earnings_credit_max_s:
         shortfall = costs.earnings_shortfall_array(
@@ -329,6 +334,40 @@ def plan(
         timings["solve"] = solved - solving
         timings["costs"] = (solving - began) + (time.perf_counter() - solved)
     return Plan(drafts, count, len(drivers), frozenset(uncontested))
+
+
+def pickup_etas(
+    candidates: list[Candidate],
+    trips: list[uuid.UUID],
+    drivers: list[uuid.UUID],
+    requests: IntArray,
+    drivers_of: IntArray,
+    model: TravelModel | None,
+    hour: int,
+) -> IntArray:
+    """Each edge's pickup ETA from the model; each driver's and each pickup's cell is found
+    once (an edge shares them with the other edges of its driver and its request)."""
+    count = len(candidates)
+    model = model if model is not None else TravelModel.prior()
+    learned = model.cells.size > 0
+    driver_lat = np.full(len(drivers), np.nan)
+    driver_lon = np.full(len(drivers), np.nan)
+    pickup_lat = np.full(len(trips), np.nan)
+    pickup_lon = np.full(len(trips), np.nan)
+    for c, r, d in zip(candidates, requests.tolist(), drivers_of.tolist(), strict=True):
+        driver_lat[d], driver_lon[d] = c.driver_lat, c.driver_lon
+        pickup_lat[r], pickup_lon[r] = c.pickup_lat, c.pickup_lon
+    return model.pickup_eta_s_array(
+        distance_m=np.fromiter((c.distance_m for c in candidates), np.float64, count),
+        from_lat=driver_lat[drivers_of],
+        from_lon=driver_lon[drivers_of],
+        to_lat=pickup_lat[requests],
+        to_lon=pickup_lon[requests],
+        hour=hour,
+        # The prior has no cells to look up: no need to find any.
+        from_cell=traveltime.cells_of(driver_lat, driver_lon)[drivers_of] if learned else None,
+        to_cell=traveltime.cells_of(pickup_lat, pickup_lon)[requests] if learned else None,
+    )
 
 
 _CREATE_OFFERS = text(
@@ -482,6 +521,7 @@ class Matcher:
         redis: Redis,
         settings: Settings,
         metrics: MatcherMetrics | None = None,
+        travel: TravelTimes | None = None,
     ) -> None:
         self.engine = engine
         self.sessionmaker = sessionmaker
@@ -496,6 +536,14 @@ class Matcher:
         self.full_batches = 0
         self.offers_made = 0
         self.metrics = metrics if metrics is not None else MatcherMetrics()
+        # The travel-time model the ETAs come from; its leader recomputes it (`learn_travel`).
+        self.travel = (
+            travel
+            if travel is not None
+            else TravelTimes(sessionmaker, ZoneInfo(settings.time_zone))
+        )
+        self.travel_recomputes = 0
+        self.travel_recompute_failures = 0
 
     async def run_batch(self, *, now: datetime | None = None, early: bool = False) -> BatchReport:
         """One batch: sweeps, candidates, costs, solve, offers, pushes.
@@ -540,7 +588,15 @@ class Matcher:
                 return report
             timings: dict[str, float] = {}
             solved = await asyncio.to_thread(
-                functools.partial(plan, reference_per_h=reference), candidates, terms, timings
+                functools.partial(
+                    plan,
+                    reference_per_h=reference,
+                    model=self.travel.model,
+                    hour=self.travel.hour(now),
+                ),
+                candidates,
+                terms,
+                timings,
             )
             report.stages.update(timings)
             clock.last = time.perf_counter()
@@ -637,10 +693,13 @@ class Matcher:
                 return
             logger.info("leading the %s matcher", self.region)
             self.leading = True
+            learner = asyncio.create_task(self._learn_travel(), name=f"traveltime-{self.region}")
             try:
                 await self._batches(lock_connection)
             finally:
                 self.leading = False
+                learner.cancel()
+                await asyncio.gather(learner, return_exceptions=True)
                 # A session-level lock outlives transactions: release it, or drop the
                 # connection (which releases it) rather than return it to the pool still held.
                 try:
@@ -654,6 +713,55 @@ class Matcher:
                     # re-raising this one instead would turn a cancelled leader into one that
                     # retries for ever.
                     await lock_connection.invalidate()
+
+    async def learn_travel(self, *, now: datetime | None = None) -> travelstore.Recomputed:
+        """Folds the trips completed since the last recompute into the stored travel-time model
+        (under the agreement's plausible speed), then reloads it here. Raises what the database
+        raises; the model in use stays."""
+        now = now or utcnow()
+        async with self.sessionmaker() as session:
+            try:
+                agreement = await bargaining_service.in_force(session=session, at=now)
+            except NoAgreementInForce:
+                return travelstore.Recomputed(None, 0, 0)
+            await session.commit()
+            done = await travelstore.recompute(
+                session=session,
+                now=now,
+                zone=self.travel.zone,
+                max_speed_kmh=float(agreement.terms.dispatch.max_plausible_speed_kmh),
+            )
+        self.travel_recomputes += 1
+        if done.version is not None:
+            logger.info(
+                "travel-time model %d: %d trips, %d passages folded in",
+                done.version,
+                done.trips,
+                done.passages,
+            )
+        await self.travel.refresh()
+        return done
+
+    async def _learn_travel(self) -> None:
+        """While leading: `learn_travel` every few minutes; after a failure (the database
+        restarting), the last model stays in use and it tries again sooner."""
+        while True:
+            try:
+                done = await self.learn_travel()
+                # A backlog (the first recompute on a database of old trips) goes on at once.
+                full = done.trips >= travelstore.RECOMPUTE_MAX_TRIPS
+                delay = 1.0 if full else travelstore.RECOMPUTE_INTERVAL_S
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                self.travel_recompute_failures += 1
+                logger.warning(
+                    "recomputing the travel-time model failed; keeping version %d, retrying",
+                    self.travel.model.version,
+                    exc_info=True,
+                )
+                delay = travelstore.RECOMPUTE_RETRY_S
+            await asyncio.sleep(delay)
 
     @staticmethod
     async def _unlock(connection: AsyncConnection, key: int) -> None:

@@ -158,6 +158,21 @@ class DispatchCollector:
         yield CounterMetricFamily(
             "coop_matcher_offers", "Offers made by this worker", value=self.matcher.offers_made
         )
+        yield GaugeMetricFamily(
+            "coop_travel_model_version",
+            "The travel-time model version this worker quotes and matches with (0: the prior)",
+            value=self.matcher.travel.model.version,
+        )
+        yield CounterMetricFamily(
+            "coop_travel_model_reload_failures",
+            "Times reading the travel-time model failed (the one in use was kept)",
+            value=self.matcher.travel.failures,
+        )
+        yield CounterMetricFamily(
+            "coop_travel_model_recompute_failures",
+            "Times this worker's leader failed to recompute the travel-time model",
+            value=self.matcher.travel_recompute_failures,
+        )
 
 
 @contextlib.asynccontextmanager
@@ -204,6 +219,8 @@ async def running(app: FastAPI) -> AsyncIterator[None]:
         await refresh_ingest_terms(app)
     except Exception:  # no database yet: the founding limit holds until the next read
         logger.warning("reading the agreement's speed limit failed at start", exc_info=True)
+    # The travel-time model quotes and ETAs use (the prior until it reads one; kept if it fails).
+    await matcher.travel.try_refresh()
     tasks: list[asyncio.Task[None]] = []
     if settings.background_tasks:
         tasks.append(
@@ -217,6 +234,7 @@ async def running(app: FastAPI) -> AsyncIterator[None]:
             )
         )
         tasks.append(asyncio.create_task(matcher.run(), name=f"matcher-{matcher.region}"))
+        tasks.append(asyncio.create_task(matcher.travel.run(), name="traveltime-reload"))
     try:
         yield
     finally:

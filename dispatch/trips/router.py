@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import logging
 import uuid
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Header, Request, Response, status
 
+from bargaining.fares import RouteDuration
 from dispatch.core import pubsub
 from dispatch.core.auth import CurrentPrincipal
 from dispatch.core.db import SessionDep, utcnow
@@ -44,11 +46,19 @@ def _check_area(area: ServiceAreaDep, ask: TripAsk) -> None:
 
 @router.post("/quotes", response_model=QuoteOut, responses=_PROBLEMS)
 async def quote(
-    ask: TripAsk, rider: CurrentRider, session: SessionDep, area: ServiceAreaDep
+    ask: TripAsk, request: Request, rider: CurrentRider, session: SessionDep, area: ServiceAreaDep
 ) -> QuoteOut:
     """The expected fare of a trip under the agreement in force now."""
     _check_area(area, ask)
-    return await service.quote(session=session, ask=ask, now=utcnow())
+    now = utcnow()
+    return await service.quote(
+        session=session, ask=ask, now=now, duration=_route_duration(request, now)
+    )
+
+
+def _route_duration(request: Request, now: datetime) -> RouteDuration:
+    """The quote's duration: the travel-time model this worker has loaded, at this hour."""
+    return state_of(request.app, DispatchState).matcher.travel.route_duration(now)
 
 
 @router.post(
@@ -79,13 +89,15 @@ async def request_trip(
     """Asks for a ride: `201` with the trip (`requested`); matching starts at the next batch."""
     _check_area(area, ask)
     key = service.check_idempotency_key(idempotency_key)
+    now = utcnow()
     trip, created = await service.request(
         session=session,
         rider_id=rider.id,
         ask=ask,
         region=state_of(request.app, DispatchState).settings.matcher_region,
         idempotency_key=key,
-        now=utcnow(),
+        now=now,
+        duration=_route_duration(request, now),
     )
     views = await service.views(session=session, trip=trip)
     if created:

@@ -226,13 +226,22 @@ async def _agreement_in_force(session: AsyncSession, at: datetime) -> AgreementV
     return await bargaining_service.in_force(session=session, at=at)
 
 
-async def quote(*, session: AsyncSession, ask: TripAsk, now: datetime) -> QuoteOut:
-    """The expected fare under the agreement in force now."""
+async def quote(
+    *,
+    session: AsyncSession,
+    ask: TripAsk,
+    now: datetime,
+    duration: fares.RouteDuration | None = None,
+) -> QuoteOut:
+    """The expected fare under the agreement in force now, the route's duration from the
+    travel-time model (`duration`; without it, the model's prior)."""
     agreement = await _agreement_in_force(session, now)
-    return QuoteOut.model_validate(_quote(agreement, ask))
+    return QuoteOut.model_validate(_quote(agreement, ask, duration))
 
 
-def _quote(agreement: AgreementVersion, ask: TripAsk) -> dict[str, object]:
+def _quote(
+    agreement: AgreementVersion, ask: TripAsk, duration: fares.RouteDuration | None
+) -> dict[str, object]:
     terms = agreement.terms
     service_class = fares.service_class_for(terms, wheelchair_accessible=ask.wheelchair_accessible)
     return fares.quote(
@@ -243,6 +252,7 @@ def _quote(agreement: AgreementVersion, ask: TripAsk) -> dict[str, object]:
         pickup_lon=ask.pickup.lon,
         dropoff_lat=ask.dropoff.lat,
         dropoff_lon=ask.dropoff.lon,
+        duration=duration,
     ).to_wire()
 
 
@@ -296,8 +306,10 @@ async def request(
     region: str,
     idempotency_key: str | None,
     now: datetime,
+    duration: fares.RouteDuration | None = None,
 ) -> tuple[Trip, bool]:
-    """Creates a trip request (or finds the one this Idempotency-Key made): (trip, created)."""
+    """Creates a trip request (or finds the one this Idempotency-Key made): (trip, created).
+    Its quote's duration comes from `duration` (the travel-time model), as `quote`'s does."""
     fingerprint = _fingerprint(ask)
     if idempotency_key is not None:
         earlier = await _replay(session, rider_id, idempotency_key, fingerprint)
@@ -318,7 +330,7 @@ async def request(
         ),
         agreement_version=agreement.version,
         currency=terms.currency,
-        quote=_quote(agreement, ask),
+        quote=_quote(agreement, ask, duration),
         requested_at=now,
         matching_deadline_at=now + timedelta(seconds=terms.dispatch.max_wait_s),
     )

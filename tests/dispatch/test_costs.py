@@ -33,14 +33,15 @@ weights = st.decimals(min_value=0, max_value=2, places=2)
 
 
 def test_the_constants_are_a_city_street_grid() -> None:
-    assert PICKUP_SPEED_MPS == pytest.approx(30 / 3.6, rel=0.01)  # 30 km/h
+    # The travel-time model's prior: the quote's 25 km/h (docs/eta.md).
+    assert PICKUP_SPEED_MPS == pytest.approx(25 / 3.6)
     assert DETOUR_FACTOR == 1.3
     assert IDLE_CREDIT_CAP_S == 3600
 
 
 @pytest.mark.parametrize(
     ("distance_m", "eta_s"),
-    [(0, 0), (830, 130), (1000, 157), (6000, 940)],
+    [(0, 0), (830, 155), (1000, 187), (6000, 1123)],
 )
 def test_pickup_eta_drives_the_detoured_distance_at_city_speed(
     distance_m: float, eta_s: int
