@@ -3,7 +3,8 @@
 Instances: uniform and clustered cities of 100x200, 1000x2000 and 3000x5000 requests x drivers.
 Timed for our pipeline: candidates (K nearest drivers within the max pickup distance, by
 scipy's cKDTree on projected metres; the service asks PostGIS instead, measured separately),
-costs (`dispatch.matching.costs`, array forms) and solve (`dispatch.matching.assignment`). On the
+costs (pickup ETAs from a learned `dispatch.matching.traveltime` model, then
+`dispatch.matching.costs`, array forms) and solve (`dispatch.matching.assignment`). On the
 same candidates and costs, two baselines: scipy's sparse min_weight_full_bipartite_matching (the
 optimum, and a speed reference) and greedy nearest-first (a quality reference). Every instance
 is checked: our solver's (assigned, total cost) must equal scipy's; a mismatch is printed loudly
@@ -39,8 +40,10 @@ from scipy.sparse.csgraph import min_weight_full_bipartite_matching
 from scipy.spatial import cKDTree
 
 from dispatch.core.geo import EARTH_RADIUS_M
+from dispatch.matching import traveltime
 from dispatch.matching.assignment import Edge, solve, solve_arrays
 from dispatch.matching.costs import edge_cost_array, pickup_eta_s_array
+from dispatch.matching.traveltime import TravelModel
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -93,6 +96,9 @@ class Row:
     edges: list[int] = field(default_factory=list)
     candidates_s: list[float] = field(default_factory=list)
     costs_s: list[float] = field(default_factory=list)
+    # The same costs with the distance-only ETA of the model's prior (no cell lookups): the
+    # baseline the travel-time model's lookups are measured against, in the same run.
+    costs_constant_s: list[float] = field(default_factory=list)
     solve_s: list[float] = field(default_factory=list)
     pipeline_s: list[float] = field(default_factory=list)
     edge_list_solve_s: list[float] = field(default_factory=list)
@@ -192,11 +198,52 @@ def find_candidates(instance: Instance, *, k: int, max_pickup_distance_m: float)
     )
 
 
+def city_travel_model(seed: int = 14) -> TravelModel:
+    """A learned travel-time model over the synthetic city: 20,000 passages at 8-60 km/h
+    spread over its cells and the week's hours, so every lookup meets a learned cell."""
+    rng = np.random.default_rng(seed)
+    n = 20_000
+    lat = CITY_LAT + (rng.random(n) - 0.5) * CITY_HEIGHT_M / 111_195
+    lon = CITY_LON + (rng.random(n) - 0.5) * CITY_WIDTH_M / (111_195 * np.cos(np.radians(CITY_LAT)))
+    distance = rng.uniform(100, 1000, n)
+    passages = traveltime.Passages(
+        cell=traveltime.cells_of(lat, lon),
+        hour=rng.integers(0, traveltime.HOURS, n),
+        distance_m=distance,
+        duration_s=distance / rng.uniform(8 / 3.6, 60 / 3.6, n),
+    )
+    return traveltime.learn(traveltime.CellStats.of(passages), version=1)
+
+
+_CITY_MODEL: list[TravelModel] = []
+# The hour of the week the batches are costed at (Thursday 08h: a busy one).
+BENCH_HOUR = 3 * 24 + 8
+
+
+def pickup_etas(instance: Instance, candidates: Candidates) -> IntArray:
+    """Pickup ETAs from the learned travel-time model, as the matcher computes them: each
+    driver's and each request's cell once, the midpoints' per edge."""
+    if not _CITY_MODEL:
+        _CITY_MODEL.append(city_travel_model())
+    driver_cells = traveltime.cells_of(instance.driver_lat, instance.driver_lon)
+    request_cells = traveltime.cells_of(instance.request_lat, instance.request_lon)
+    return _CITY_MODEL[0].pickup_eta_s_array(
+        distance_m=candidates.distance_m,
+        from_lat=instance.driver_lat[candidates.drivers],
+        from_lon=instance.driver_lon[candidates.drivers],
+        to_lat=instance.request_lat[candidates.requests],
+        to_lon=instance.request_lon[candidates.requests],
+        hour=BENCH_HOUR,
+        from_cell=driver_cells[candidates.drivers],
+        to_cell=request_cells[candidates.requests],
+    )
+
+
 def edge_costs(
     instance: Instance, candidates: Candidates, fairness_weight: Decimal
 ) -> tuple[IntArray, IntArray]:
-    """(pickup ETA, cost) of every candidate edge."""
-    eta_s = pickup_eta_s_array(candidates.distance_m)
+    """(pickup ETA, cost) of every candidate edge, the ETA from the learned travel-time model."""
+    eta_s = pickup_etas(instance, candidates)
     cost = edge_cost_array(
         pickup_eta_s=eta_s,
         idle_s=instance.driver_idle_s[candidates.drivers],
@@ -323,6 +370,14 @@ def run_once(
         lambda: find_candidates(instance, k=k, max_pickup_distance_m=max_pickup_distance_m)
     )
     (eta_s, cost), t_costs = timed(lambda: edge_costs(instance, candidates, zero))
+    _, t_constant = timed(
+        lambda: edge_cost_array(
+            pickup_eta_s=pickup_eta_s_array(candidates.distance_m),
+            idle_s=instance.driver_idle_s[candidates.drivers],
+            fairness_weight=zero,
+        )
+    )
+    row.costs_constant_s.append(t_constant)
     ours, t_solve = timed(lambda: solve_arrays(r, d, candidates.requests, candidates.drivers, cost))
     row.edges.append(int(cost.size))
     row.candidates_s.append(t_candidates)
@@ -408,9 +463,9 @@ def report(rows: list[Row], args: argparse.Namespace, elapsed_s: float) -> str:
         "Time (ms) of one batch at fairness weight 0, median / p99 over the repeats; the solve "
         "ratios compare medians of the solve step alone:",
         "",
-        "| size | layout | runs | edges | candidates | costs | solve | **pipeline** "
-        "| via Edge list | scipy LAPJVsp | scipy / ours | greedy | greedy / ours |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| size | layout | runs | edges | candidates | costs | costs, constant ETA | solve "
+        "| **pipeline** | via Edge list | scipy LAPJVsp | scipy / ours | greedy | greedy / ours |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for row in rows:
         lines.append(
@@ -418,6 +473,7 @@ def report(rows: list[Row], args: argparse.Namespace, elapsed_s: float) -> str:
             f"| {int(np.median(row.edges))} "
             f"| {ms(row.candidates_s, 50)} / {ms(row.candidates_s, 99)} "
             f"| {ms(row.costs_s, 50)} / {ms(row.costs_s, 99)} "
+            f"| {ms(row.costs_constant_s, 50)} / {ms(row.costs_constant_s, 99)} "
             f"| {ms(row.solve_s, 50)} / {ms(row.solve_s, 99)} "
             f"| **{ms(row.pipeline_s, 50)} / {ms(row.pipeline_s, 99)}** "
             f"| {ms(row.edge_list_solve_s, 50)} / {ms(row.edge_list_solve_s, 99)} "
