@@ -247,6 +247,9 @@ class LocationIngest:
         self.flush_failures = 0
         self.trail_points_dropped = 0
         self.reports_shed = 0
+        # Driver sockets closed (1013) for sending faster than they were asked (the session
+        # counts them here, next to the shedding).
+        self.sockets_closed_for_ignoring = 0
         self._redis = redis
         self._grace_s = grace_s
         self._latest: dict[uuid.UUID, _Latest] = {}

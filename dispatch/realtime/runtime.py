@@ -147,6 +147,11 @@ class DispatchCollector:
             "Location frames shed (an `overloaded` error frame) while flushes fell behind",
             value=self.ingest.reports_shed,
         )
+        yield CounterMetricFamily(
+            "coop_ws_closed_overloaded",
+            "Driver sockets closed (1013) for sending location frames faster than asked",
+            value=self.ingest.sockets_closed_for_ignoring,
+        )
         yield GaugeMetricFamily(
             "coop_matcher_leading",
             "1 while this worker's matcher leads its region",

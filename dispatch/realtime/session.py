@@ -63,6 +63,13 @@ PONG = PongFrame(type="pong").encode()
 # While the server sheds location frames, a driver socket that sends one hears so (with the
 # gap it asks for) at most this often.
 OVERLOADED_NOTICE_S = 5.0
+# A driver socket that keeps sending location frames faster than it was asked (this many shed
+# since the last ask, at least IGNORED_ASK_GRACE_S after it) is closed with 1013 (try again
+# later): reading its frames is itself what overloads the worker, and dropping them after
+# reading cannot stop that. An app that heeds the ask never comes near it.
+IGNORED_ASK_SHEDS = 10
+IGNORED_ASK_GRACE_S = 2.0
+CLOSE_TRY_AGAIN_LATER = 1013
 
 
 class SocketSession:
@@ -86,6 +93,7 @@ class SocketSession:
         self._last_ts: datetime | None = None
         self._last_taken = 0.0  # when this socket's last location frame was taken (monotonic)
         self._told_overloaded = -OVERLOADED_NOTICE_S
+        self._shed_since_ask = 0
 
     # --- handshake ---------------------------------------------------------------------------
 
@@ -354,8 +362,20 @@ class SocketSession:
                 gap_s = self.ingest.shed_gap_s
                 if gap_s > 0.0 and now - self._told_overloaded >= OVERLOADED_NOTICE_S:
                     self._told_overloaded = now
+                    self._shed_since_ask = 0
                     connection.push(frames.overloaded(round(gap_s * 1000)).encode())
                 if not taken:
+                    self._shed_since_ask += 1
+                    if (
+                        self._shed_since_ask >= IGNORED_ASK_SHEDS
+                        and now - self._told_overloaded >= IGNORED_ASK_GRACE_S
+                    ):
+                        self.ingest.sockets_closed_for_ignoring += 1
+                        connection.shut(
+                            CLOSE_TRY_AGAIN_LATER,
+                            f"report at most every {round(gap_s * 1000)} ms; reconnect later",
+                        )
+                        return
                     continue
                 self._last_taken = now
             limit = self.settings.ws_max_frame_bytes

@@ -408,7 +408,10 @@ async def test_when_flushes_fall_behind_drivers_are_asked_to_report_less_and_the
         ingest = app.state.locations
         flusher = asyncio.create_task(ingest.run(0.05))
         try:
-            async with socket(base_url, "/v1/ws/driver", driver.token) as ws:
+            async with (
+                socket(base_url, "/v1/ws/driver", driver.token) as ws,
+                socket(base_url, "/v1/ws/driver", driver.token) as again,
+            ):
                 sent = 0
 
                 async def report() -> None:
@@ -442,13 +445,35 @@ async def test_when_flushes_fall_behind_drivers_are_asked_to_report_less_and_the
                         await asyncio.sleep(0.15)
                     assert ingest.reports_shed > shed
                     await ws.nothing("error")
+                    # The other socket goes on sending far faster than asked: it is closed
+                    # with 1013 (try again later), within a bound.
+                    deadline = time.monotonic() + 15
+                    while True:
+                        assert time.monotonic() < deadline, "an ignoring socket kept open"
+                        try:
+                            await again.send(
+                                {
+                                    "type": "location",
+                                    "lat": DOWNTOWN["lat"] + sent * 1e-5,
+                                    "lon": DOWNTOWN["lon"],
+                                }
+                            )
+                            sent += 1
+                            await again.next("pong", timeout_s=0.15)
+                        except TimeoutError:
+                            continue
+                        except ConnectionClosed as closed:
+                            assert closed.rcvd is not None and closed.rcvd.code == 1013
+                            break
                     await blocker.rollback()
                 # Once the database takes writes again, nothing taken in stays behind.
                 await until(lambda: ingest.pending == 0, what="the buffer emptying")
                 await ws.send({"type": "ping"})
-                await ws.next("pong")  # the connection was kept throughout
+                await ws.next("pong")  # the first socket, which heeded, was kept throughout
+            async with AsyncClient(base_url=base_url) as http:
+                metrics = (await http.get("/metrics")).text
+            assert "coop_ws_closed_overloaded_total 1.0" in metrics
+            assert f"coop_location_reports_shed_total {float(ingest.reports_shed)}" in metrics
         finally:
             flusher.cancel()
             await asyncio.gather(flusher, return_exceptions=True)
-    metrics = (await client.get("/metrics")).text
-    assert "coop_location_reports_shed_total" in metrics
