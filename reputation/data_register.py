@@ -204,8 +204,9 @@ REGISTER: tuple[DataKind, ...] = (
         key="offers",
         description=N_(
             "Each trip offered to a driver: pickup distance and time, the driver's time "
-            "waiting since their last trip, why they were offered it, and whether they accepted, "
-            "declined or let it expire (declining carries no penalty)"
+            "waiting since their last trip, why they were offered it (when fairness decided it, "
+            "with the wait and shift earnings of the unnamed nearer driver it passed over), and "
+            "whether they accepted, declined or let it expire (declining carries no penalty)"
         ),
         purpose=N_("to dispatch, and to explain every offer"),
         stored=(Storage("trip_offer"),),
@@ -216,9 +217,13 @@ REGISTER: tuple[DataKind, ...] = (
     DataKind(
         key="driver_presence",
         description=N_(
-            "A driver's latest position, heading, speed, and whether they are available"
+            "A driver's latest position, heading, speed, whether they are available, and when "
+            "their current shift began and how long they have been online in it"
         ),
-        purpose=N_("to offer each trip to the nearest available drivers"),
+        purpose=N_(
+            "to offer each trip to the nearest available drivers, and to weigh the earnings per "
+            "online hour of their shift (the agreement's earnings credit)"
+        ),
         stored=(
             Storage("location_driver_position"),
             Storage(
