@@ -52,14 +52,15 @@ MAX_BUFFERED_TRAIL_POINTS = 100_000
 MAX_TRAIL_POINTS_PER_DRIVER = 50
 # Flushes are behind when one runs longer than this (or none ended for four times it while
 # reports wait).
-CONGESTED_AFTER_S = 2.0
+CONGESTED_AFTER_S = 1.0
 # While they are, a driver's location reports are taken at most this often (the gap doubles
 # while the congestion lasts, up to the maximum): the rest are shed, and counted.
 MIN_SHED_GAP_S = 1.0
 MAX_SHED_GAP_S = 8.0
-# The gap shrinks (halves) once flushes keep up, at most this often: the sockets were asked to
-# report less often for 10 s (docs/protocol.md, `overloaded`), so shrinking at once would
-# bring their full rate back and the congestion with it.
+# The gap shrinks (halves) once flushes keep up, and widens (doubles) while they do not, at most
+# this often: the sockets were asked to report less often for 10 s (docs/protocol.md,
+# `overloaded`), so shrinking at once would bring their full rate back and the congestion with
+# it, and widening at once would not give them the time to heed the ask.
 SHED_RELAX_S = 5.0
 # A driver's app reports every few seconds, more often on a trip; one report per 100 ms is the
 # most a socket may send (docs/protocol.md): faster ones are refused with `rate_limited`.
@@ -579,8 +580,12 @@ class LocationIngest:
             return
         now = time.monotonic()
         if took_s > CONGESTED_AFTER_S or self.congested:
-            self._shed_gap_s = min(MAX_SHED_GAP_S, max(MIN_SHED_GAP_S, self._shed_gap_s * 2))
-            self._shed_changed = now
+            # Widened at most every SHED_RELAX_S too: the sockets need a moment to hear the ask
+            # and heed it, and the backlog of frames sent before it to drain; widening at every
+            # slow flush meanwhile would ask for far fewer reports than the worker can take.
+            if self._shed_gap_s == 0.0 or now - self._shed_changed >= SHED_RELAX_S:
+                self._shed_gap_s = min(MAX_SHED_GAP_S, max(MIN_SHED_GAP_S, self._shed_gap_s * 2))
+                self._shed_changed = now
         elif (
             took_s < interval_s
             and self._shed_gap_s > 0.0

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
@@ -27,6 +28,7 @@ from dispatch.core.frames import Frame
 from dispatch.core.settings import Settings
 from dispatch.locations import service as locations_service
 from dispatch.realtime.hub import CLOSE_TOO_SLOW
+from dispatch.trips.models import Offer
 from tests.builders import (
     DOWNTOWN,
     LONGUEUIL,
@@ -331,6 +333,16 @@ async def test_offers_that_lapse_or_are_called_off_are_withdrawn_on_the_drivers_
         await app.state.matcher.run_batch()
         offer = await ws.next("offer")
         assert offer["trip_id"] == first["id"]
+        # The worker records that the socket wrote it just after the write: an offer expiring
+        # before that record would be `undelivered`, not `expired`.
+        deadline = asyncio.get_running_loop().time() + 15
+        while True:
+            async with app.state.sessionmaker() as session:
+                seen = await session.get(Offer, uuid.UUID(offer["offer_id"]))
+                if seen is not None and seen.delivered_at is not None:
+                    break
+            assert asyncio.get_running_loop().time() < deadline, "the offer's receipt"
+            await asyncio.sleep(0.05)
         await app.state.matcher.run_batch(now=utcnow() + timedelta(seconds=16))
         withdrawn = await ws.next("offer_withdrawn")
         assert withdrawn == {
