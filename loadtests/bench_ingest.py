@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 
 import httpx
 
+from dispatch.simulator.agents import ReportPace
 from dispatch.simulator.service import ServiceProcess
 from loadtests.benchenv import BenchEnv, Member, insert_accounts, positions_in_area
 from loadtests.metrics import Samples, scrape, service_pauses, value
@@ -58,15 +59,10 @@ class Driver:
     lon: float
     seq: int = 0
     sent_at: dict[int, float] | None = None
-    # What the server asked for in its last `overloaded` frame (docs/protocol.md), and until when
-    # (monotonic); the last time a report was sent.
-    report_every_s: float = 0.0
-    slow_until: float = 0.0
+    # The gap the server asked for in `overloaded` frames, kept as the simulator's drivers keep
+    # it; and when a report was last sent (monotonic).
+    pace: ReportPace = field(default_factory=ReportPace)
     last_sent: float = 0.0
-
-
-# How long a client keeps to the gap an `overloaded` frame asked for (docs/protocol.md).
-OVERLOADED_HOLD_S = 10.0
 
 
 def heed_overloaded(drivers: Sequence[Driver]) -> FrameHandler:
@@ -74,14 +70,8 @@ def heed_overloaded(drivers: Sequence[Driver]) -> FrameHandler:
     for in `overloaded` error frames, as a client following docs/protocol.md does."""
 
     def handle(client: WsClient, received_at: float, text: str) -> None:
-        if '"overloaded"' not in text:
-            return
-        frame = json.loads(text)
-        every_ms = frame.get("report_every_ms")
-        if frame.get("code") == "overloaded" and isinstance(every_ms, int):
-            driver = drivers[client.index]
-            driver.report_every_s = every_ms / 1000
-            driver.slow_until = time.monotonic() + OVERLOADED_HOLD_S
+        if '"overloaded"' in text:
+            drivers[client.index].pace.asked(json.loads(text))
 
     return handle
 
@@ -145,7 +135,7 @@ class Sender:
                 index = self._next
                 self._next = (index + 1) % count
                 client, driver = self.clients[index], self.drivers[index]
-                if driver.slow_until > clock and clock - driver.last_sent < driver.report_every_s:
+                if clock - driver.last_sent < driver.pace.gap_s(0.0):
                     self.withheld += 1  # asked to wait: the next turn sends the newest
                     continue
                 if client.open:

@@ -44,6 +44,7 @@ from tests.builders import (
     request_trip,
     socket,
 )
+from tests.dispatch.test_resilience import until
 
 
 @dataclass
@@ -333,16 +334,15 @@ async def test_offers_that_lapse_or_are_called_off_are_withdrawn_on_the_drivers_
         await app.state.matcher.run_batch()
         offer = await ws.next("offer")
         assert offer["trip_id"] == first["id"]
+
         # The worker records that the socket wrote it just after the write: an offer expiring
         # before that record would be `undelivered`, not `expired`.
-        deadline = asyncio.get_running_loop().time() + 15
-        while True:
+        async def delivered() -> bool:
             async with app.state.sessionmaker() as session:
                 seen = await session.get(Offer, uuid.UUID(offer["offer_id"]))
-                if seen is not None and seen.delivered_at is not None:
-                    break
-            assert asyncio.get_running_loop().time() < deadline, "the offer's receipt"
-            await asyncio.sleep(0.05)
+                return seen is not None and seen.delivered_at is not None
+
+        await until(delivered, what="the offer's receipt")
         await app.state.matcher.run_batch(now=utcnow() + timedelta(seconds=16))
         withdrawn = await ws.next("offer_withdrawn")
         assert withdrawn == {
