@@ -16,10 +16,18 @@ requests, trips and shifts).
 
 Reported per policy: riders (share served, mean and p90 pickup ETA, mean and p99 wait to offer),
 drivers (earnings per online hour: median, p10 and Gini; p90 idle between trips; offers per online
-hour), the city (empty km per trip). The table and the frontier plot (mean pickup ETA against
-earnings Gini, per family over its parameter) go into docs/fairness.md and docs/fairness.png.
+hour), the city (empty km per trip). Every policy replays several days (`--seeds`): the detailed
+table is the first day's, a second table gives each policy's mean ± standard deviation over the
+days and against nearest-first's on the same day, and a third takes nearest-first's Gini apart
+(shift timing alone; the fares' spread alone). Besides the service's own policies, it runs
+experiments the service does not have (a credit scaled by the request's fare, a penalty for
+drivers above the median rate, more candidates per request: `experimental_credit`) and two
+diagnostics of what dispatch can reach at all ("floor": the lowest earner in reach gets each trip,
+whatever the distance). The tables and the frontier plot (mean pickup ETA against earnings Gini,
+per family over its parameter, mean of the days) go into docs/fairness.md and docs/fairness.png.
 
-    python -m loadtests.bench_fairness              # the working day, a few minutes
+    python -m loadtests.bench_fairness              # four working days, about 6 minutes
+    python -m loadtests.bench_fairness --seed 15 --no-docs   # one other day, printed
     python -m loadtests.bench_fairness --quick      # two hours, a handful of policies
 """
 
@@ -40,7 +48,7 @@ import numpy.typing as npt
 from scipy.spatial import cKDTree
 
 from bargaining.terms import DispatchTerms, load_founding_terms
-from dispatch.matching import costs
+from dispatch.matching import assignment, costs
 from dispatch.matching.candidates import Candidate
 from dispatch.matching.matcher import plan
 from loadtests.realdemand import new_york, uber_pickups, yellow_trips
@@ -64,14 +72,29 @@ class Policy:
     credit_max_s: int | None
     earnings_max_s: int | None = None
     rider_max_s: int | None = None
+    # Candidates per request: each request's `k` nearest free drivers within the agreement's
+    # radius (the service's COOP_MATCHER_CANDIDATES_K, 8); 0: every free driver within it.
+    k: int = K_NEAREST
+    # Experiments, not terms of the service (`experimental_costs`): the earnings credit scaled by
+    # the request's fare against the recent median fare, at most `value_cap` times; `signed`,
+    # drivers above the median rate get the mirror penalty. A policy with either is costed by the
+    # benchmark itself, not by `dispatch.matching.costs`.
+    value_cap: float | None = None
+    signed: bool = False
+
+    @property
+    def experimental(self) -> bool:
+        return self.value_cap is not None or self.signed
 
     @property
     def tag(self) -> str:
         """The family's parameter, for the plot."""
         if self.family == "linear":
             return str(self.weight)
-        if self.family == "earnings":
+        if self.family == "earnings" or self.family.startswith("value-aware, signed, unbounded"):
             return str(self.earnings_max_s)
+        if self.family == "candidates per request":
+            return str(self.k)
         return str(self.credit_max_s)
 
     def terms(self, base: DispatchTerms) -> DispatchTerms:
@@ -90,7 +113,7 @@ def policies(quick: bool, only: str | None = None) -> list[Policy]:
     zero, idle = Decimal("0"), Decimal("0.2")
     chosen = [
         Policy("nearest", "nearest (weight 0)", zero, None),
-        Policy("linear", "linear 0.2 (founding until now)", idle, None),
+        Policy("linear", "linear 0.2 (founding until 2026-11)", idle, None),
         Policy(
             "earnings + idle, bounded",
             "earnings 1800 + idle 0.2, max 400 s (founding)",
@@ -100,7 +123,20 @@ def policies(quick: bool, only: str | None = None) -> list[Policy]:
         ),
     ]
     if quick:
-        rest = [Policy("earnings", "earnings 480", zero, None, 480)]
+        rest = [
+            Policy("earnings", "earnings 480", zero, None, 480),
+            Policy(
+                "value-aware, signed, unbounded",
+                "value-aware signed 3600 + idle 0.2, 32 candidates (experiment)",
+                idle,
+                None,
+                3600,
+                k=32,
+                value_cap=VALUE_CAP,
+                signed=True,
+            ),
+            *floors(),
+        ]
     else:
         rest = [
             *[Policy("linear", f"linear {w}", Decimal(w), None) for w in ("0.05", "0.1", "0.4")],
@@ -123,11 +159,98 @@ def policies(quick: bool, only: str | None = None) -> list[Policy]:
                 )
                 for m in (200, 300, 600)
             ],
+            *[
+                Policy(
+                    "candidates per request",
+                    f"founding terms, {'every driver in reach' if k == 0 else k} candidates",
+                    idle,
+                    400,
+                    1800,
+                    k=k,
+                )
+                for k in (16, 32, 0)
+            ],
+            *[
+                Policy(
+                    "value-aware, signed, bounded",
+                    f"value-aware signed {e} + idle 0.2, max {m} s, 32 candidates (experiment)",
+                    idle,
+                    m,
+                    e,
+                    k=32,
+                    value_cap=VALUE_CAP,
+                    signed=True,
+                )
+                for e, m in ((3600, 400), (3600, 600), (7200, 1200), (7200, 2400))
+            ],
+            *[
+                Policy(
+                    "value-aware, signed, unbounded",
+                    f"value-aware signed {e} + idle 0.2, 32 candidates (experiment)",
+                    idle,
+                    None,
+                    e,
+                    k=32,
+                    value_cap=VALUE_CAP,
+                    signed=True,
+                )
+                for e in (1800, 3600, 5000, 7200, 20000)
+            ],
+            *[
+                Policy(
+                    "value-aware, signed, unbounded, every driver in reach",
+                    f"value-aware signed {e} + idle 0.4, every driver in reach (experiment)",
+                    Decimal("0.4"),
+                    None,
+                    e,
+                    k=0,
+                    value_cap=VALUE_CAP,
+                    signed=True,
+                )
+                for e in (3600, 5500, 7200)
+            ],
+            *floors(),
         ]
     everything = [*chosen, *rest]
     if only:
         everything = [p for p in everything if p.family in ("nearest", *only.split(","))]
     return everything
+
+
+# The value-aware experiments scale the earnings credit by the request's fare against the median
+# fare of the last hour's requests, at most this many times.
+VALUE_CAP = 2.0
+VALUE_WINDOW_S = 3600.0
+# A credit that outweighs any pickup within the radius: the floors' "whatever it costs riders".
+FLOOR_CREDIT_S = 1_000_000
+
+
+def floors() -> list[Policy]:
+    """Diagnostics, not policies for service: what dispatch could reach at all on the day when
+    the earnings credit outweighs every pickup ETA and every free driver within the radius is a
+    candidate."""
+    zero = Decimal("0")
+    return [
+        Policy(
+            "floor",
+            "floor: lowest earner in reach first (diagnostic)",
+            zero,
+            None,
+            FLOOR_CREDIT_S,
+            k=0,
+            signed=True,
+        ),
+        Policy(
+            "floor",
+            "floor: lowest earner in reach first, dearest trips to the lowest (diagnostic)",
+            zero,
+            None,
+            FLOOR_CREDIT_S,
+            k=0,
+            value_cap=3.0,
+            signed=True,
+        ),
+    ]
 
 
 @dataclass
@@ -270,6 +393,9 @@ class Result:
     idle_p90_s: float
     offers_per_hour: float
     empty_km_per_trip: float
+    trips_gini: float
+    timing_gini: float
+    lottery_gini: float
     seconds: float
 
 
@@ -284,11 +410,17 @@ def gini(values: npt.NDArray[np.float64]) -> float:
 
 
 def simulate(
-    day: Day, terms: DispatchTerms, batch_s: float, window_start: float | None = None
+    day: Day,
+    terms: DispatchTerms,
+    batch_s: float,
+    window_start: float | None = None,
+    policy: Policy | None = None,
 ) -> dict[str, float]:
-    """Replays `day` under `terms`. With `window_start`, answers instead the riders' figures of
-    the requests made from then on: share served, wait to offer mean and p99 of those served,
-    and the longest any request waited while a newer one nearby was served before it."""
+    """Replays `day` under `terms` (and the candidates per request and experimental credit of
+    `policy`, when given). With `window_start`, answers instead the riders' figures of the
+    requests made from then on: share served, wait to offer mean and p99 of those served, and
+    the longest any request waited while a newer one nearby was served before it."""
+    k_nearest = policy.k if policy is not None else K_NEAREST
     n_req = len(day.request_at)
     n_drv = len(day.shift_start)
     horizon = float(day.shift_end.max())
@@ -301,6 +433,13 @@ def simulate(
     free_since = day.shift_start.copy()
     had_trip = np.zeros(n_drv, dtype=bool)
     earnings = np.zeros(n_drv)
+    trips_done = np.zeros(n_drv)
+    # Each served trip's fare shared out among every driver on duty when it was offered, and
+    # its count likewise: what perfectly even dispatch would give each driver (shift timing is
+    # then all that separates them).
+    fluid_earned = np.zeros(n_drv)
+    fluid_trips = np.zeros(n_drv)
+    served_fares: list[float] = []
     # Fares are the driver's shift earnings once the trip ends (what the matcher reads).
     pending = np.zeros(n_drv)
     offers = np.zeros(n_drv)
@@ -329,48 +468,64 @@ def simulate(
         online_s = np.maximum(now - day.shift_start, 0.0)
         reference = costs.reference_rate_per_h(shift_earned[on_duty], online_s[on_duty])
         if open_reqs and len(free):
-            tree = cKDTree(pos[free])
-            k = min(K_NEAREST, len(free))
-            dist, idx = tree.query(day.request_xy[open_reqs], k=k, distance_upper_bound=radius)
-            dist = np.asarray(dist).reshape(len(open_reqs), k)
-            idx = np.asarray(idx).reshape(len(open_reqs), k)
-            candidates = []
-            for row, r in enumerate(open_reqs):
-                for d, j in zip(dist[row], idx[row], strict=True):
-                    if not math.isfinite(d):
-                        break
-                    drv = int(free[j])
-                    candidates.append(
-                        Candidate(
-                            trip_id=trip_ids[r],
-                            driver_id=driver_ids[drv],
-                            distance_m=float(d),
-                            idle_s=now - free_since[drv],
-                            since_last_trip=bool(had_trip[drv]),
-                            shift_earnings=float(shift_earned[drv]),
-                            shift_online_s=float(online_s[drv]),
-                            request_wait_s=now - day.request_at[r],
-                        )
+            edge_r, edge_d, edge_m = _edges(pos, free, day.request_xy, open_reqs, radius, k_nearest)
+            chosen: list[tuple[int, int, int, float]] = []  # request, driver, ETA, distance
+            if len(edge_r) and policy is not None and policy.experimental:
+                recent = (day.request_at <= now) & (day.request_at > now - VALUE_WINDOW_S)
+                credit = experimental_credit(
+                    policy,
+                    idle_s=now - free_since[edge_d],
+                    earnings=shift_earned[edge_d],
+                    online_s=online_s[edge_d],
+                    reference_per_h=reference,
+                    fare_ratio=day.trip_fare[edge_r] / float(np.median(day.trip_fare[recent])),
+                )
+                chosen = _solve(edge_r, edge_d, edge_m, credit)
+            elif len(edge_r):
+                candidates = [
+                    Candidate(
+                        trip_id=trip_ids[r],
+                        driver_id=driver_ids[drv],
+                        distance_m=float(m),
+                        idle_s=now - free_since[drv],
+                        since_last_trip=bool(had_trip[drv]),
+                        shift_earnings=float(shift_earned[drv]),
+                        shift_online_s=float(online_s[drv]),
+                        request_wait_s=now - day.request_at[r],
                     )
-            drafts = plan(candidates, terms, reference_per_h=reference).drafts if candidates else []
+                    for r, drv, m in zip(edge_r.tolist(), edge_d.tolist(), edge_m, strict=True)
+                ]
+                drafts = plan(candidates, terms, reference_per_h=reference).drafts
+                chosen = [
+                    (
+                        trip_index[d.trip_id],
+                        driver_index[d.driver_id],
+                        d.pickup_eta_s,
+                        float(d.pickup_distance_m),
+                    )
+                    for d in drafts
+                ]
             taken = set()
-            for draft in drafts:
-                r = trip_index[draft.trip_id]
-                drv = driver_index[draft.driver_id]
+            on_duty_now = np.flatnonzero(on_duty)
+            for r, drv, pickup_s, distance_m in chosen:
                 taken.add(r)
                 served += 1
                 offers[drv] += 1
                 if had_trip[drv]:
                     idle_gaps.append(now - free_since[drv])
-                etas.append(draft.pickup_eta_s)
+                etas.append(pickup_s)
                 waits.append(now - day.request_at[r])
                 offered_at[r] = now
-                empty_m += draft.pickup_distance_m * costs.DETOUR_FACTOR
-                end = now + draft.pickup_eta_s + day.trip_s[r]
+                empty_m += distance_m * costs.DETOUR_FACTOR
+                end = now + pickup_s + day.trip_s[r]
                 busy_until[drv] = end
                 free_since[drv] = end
                 had_trip[drv] = True
                 earnings[drv] += day.trip_fare[r]
+                trips_done[drv] += 1
+                fluid_earned[on_duty_now] += day.trip_fare[r] / len(on_duty_now)
+                fluid_trips[on_duty_now] += 1.0 / len(on_duty_now)
+                served_fares.append(float(day.trip_fare[r]))
                 pending[drv] = day.trip_fare[r]
                 pos[drv] = day.request_xy[r] + day.trip_dxy[r]
             open_reqs = [r for r in open_reqs if r not in taken]
@@ -394,7 +549,131 @@ def simulate(
         "idle_p90_s": float(np.percentile(idle_gaps, 90)) if idle_gaps else 0.0,
         "offers_per_hour": float(offers[worked].sum() / online_h[worked].sum()),
         "empty_km_per_trip": empty_m / 1000.0 / max(served, 1),
+        "trips_gini": gini(trips_done[worked] / online_h[worked]),
+        "timing_gini": gini(fluid_earned[worked] / online_h[worked]),
+        "lottery_gini": fare_lottery_gini(
+            fluid_trips[worked], online_h[worked], np.asarray(served_fares), seed=n_req
+        ),
     }
+
+
+def fare_lottery_gini(
+    expected_trips: npt.NDArray[np.float64],
+    online_h: npt.NDArray[np.float64],
+    fares: npt.NDArray[np.float64],
+    seed: int,
+    draws: int = 20,
+) -> float:
+    """The Gini of earnings per online hour if each driver had exactly their even share of the
+    trips (`expected_trips`, rounded at random to a whole number) and each trip's fare were one
+    of the day's fares drawn at random: what the spread of fares alone leaves, averaged over
+    `draws` draws."""
+    if not len(fares):
+        return 0.0
+    rng = np.random.default_rng(seed)
+    values = []
+    for _ in range(draws):
+        whole = np.floor(expected_trips + rng.random(len(expected_trips))).astype(np.int64)
+        drawn = rng.choice(fares, size=int(whole.sum()))
+        owner = np.repeat(np.arange(len(whole)), whole)
+        earned = np.bincount(owner, weights=drawn, minlength=len(whole))
+        values.append(gini(earned / online_h))
+    return float(np.mean(values))
+
+
+def _edges(
+    pos: npt.NDArray[np.float64],
+    free: npt.NDArray[np.int64],
+    request_xy: npt.NDArray[np.float64],
+    open_reqs: list[int],
+    radius: float,
+    k: int,
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.float64]]:
+    """Each open request's candidate drivers within `radius`: its `k` nearest free drivers
+    (0: every free driver within it), as parallel arrays of request, driver and distance."""
+    tree = cKDTree(pos[free])
+    points = request_xy[open_reqs]
+    rs: list[int] = []
+    ds: list[int] = []
+    ms: list[float] = []
+    if k == 0:
+        for row, near in enumerate(tree.query_ball_point(points, radius)):
+            near = np.asarray(near, dtype=np.int64)
+            dist = np.hypot(*(pos[free[near]] - points[row]).T) if len(near) else []
+            rs += [open_reqs[row]] * len(near)
+            ds += free[near].tolist()
+            ms += list(dist)
+    else:
+        kk = min(k, len(free))
+        dist, idx = tree.query(points, k=kk, distance_upper_bound=radius)
+        dist = np.asarray(dist).reshape(len(open_reqs), kk)
+        idx = np.asarray(idx).reshape(len(open_reqs), kk)
+        for row, r in enumerate(open_reqs):
+            for d, j in zip(dist[row], idx[row], strict=True):
+                if not math.isfinite(d):
+                    break
+                rs.append(r)
+                ds.append(int(free[j]))
+                ms.append(float(d))
+    return (
+        np.asarray(rs, dtype=np.int64),
+        np.asarray(ds, dtype=np.int64),
+        np.asarray(ms, dtype=np.float64),
+    )
+
+
+def experimental_credit(
+    policy: Policy,
+    *,
+    idle_s: npt.NDArray[np.float64],
+    earnings: npt.NDArray[np.float64],
+    online_s: npt.NDArray[np.float64],
+    reference_per_h: float | None,
+    fare_ratio: npt.NDArray[np.float64],
+) -> npt.NDArray[np.float64]:
+    """Each edge's driver credit under the benchmark's experiments (not a form the service
+    has): the idle credit, plus `earnings_max_s` x the shift-rate shortfall (signed with
+    `policy.signed`: a driver above the median rate gets the mirror penalty, down to -1) x
+    min(value_cap, the request's fare / the last hour's median fare); under the bound, the
+    credit spans at most `credit_max_s` (from -half to +half of it when signed)."""
+    credit = float(policy.weight) * np.clip(idle_s, 0.0, float(costs.IDLE_CREDIT_CAP_S))
+    if policy.earnings_max_s and reference_per_h:
+        hours = online_s / 3600.0
+        prior = costs.EARNINGS_PRIOR_H
+        shrunk = (earnings + reference_per_h * prior) / (hours + prior)
+        shortfall = np.clip(
+            (reference_per_h - shrunk) / reference_per_h, -1.0 if policy.signed else 0.0, 1.0
+        )
+        value = np.minimum(policy.value_cap, fare_ratio) if policy.value_cap else 1.0
+        credit = credit + policy.earnings_max_s * shortfall * value
+    if policy.credit_max_s is not None:
+        half = policy.credit_max_s / 2 if policy.signed else 0.0
+        credit = np.clip(credit, -half, policy.credit_max_s - half)
+    return credit
+
+
+def _solve(
+    edge_r: npt.NDArray[np.int64],
+    edge_d: npt.NDArray[np.int64],
+    edge_m: npt.NDArray[np.float64],
+    credit: npt.NDArray[np.float64],
+) -> list[tuple[int, int, int, float]]:
+    """The batch's min-cost assignment (the matcher's solver) at pickup ETA - credit."""
+    eta = costs.pickup_eta_s_array(edge_m)
+    cost = np.rint(eta - credit).astype(np.int64)
+    requests, r_index = np.unique(edge_r, return_inverse=True)
+    drivers, d_index = np.unique(edge_d, return_inverse=True)
+    chosen = assignment.solve_arrays(len(requests), len(drivers), r_index, d_index, cost)
+    edge_of = {(int(r), int(d)): i for i, (r, d) in enumerate(zip(r_index, d_index, strict=True))}
+    return [
+        (
+            int(requests[r]),
+            int(drivers[d]),
+            int(eta[edge_of[(r, d)]]),
+            float(edge_m[edge_of[(r, d)]]),
+        )
+        for r, d in chosen.items()
+    ]
 
 
 def overload_figures(
@@ -443,27 +722,40 @@ def table(results: list[Result]) -> str:
     return head + "\n".join(rows) + "\n"
 
 
-def plot(results: list[Result], path: Path) -> None:
+def plot(runs: dict[int, list[Result]], seeds: list[int], path: Path) -> None:
+    """The frontier: per family over its parameter, mean pickup ETA against the earnings Gini,
+    each the mean over the seeds."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    base = next(r for r in results if r.policy.family == "nearest")
-    ax.scatter([base.earn_gini], [base.eta_mean_s], color="black", zorder=3)
-    ax.annotate("nearest", (base.earn_gini, base.eta_mean_s))
+    results = runs[seeds[0]]
+    eta = [m for m, _ in _per_policy(runs, seeds, "eta_mean_s")]
+    g = [m for m, _ in _per_policy(runs, seeds, "earn_gini")]
+    point = {id(r): (g[i], eta[i]) for i, r in enumerate(results)}
+    fig, ax = plt.subplots(figsize=(8, 5.5))
+    base = results[0]
+    bx, by = point[id(base)]
+    ax.scatter([bx], [by], color="black", zorder=3)
+    ax.annotate("nearest", (bx, by))
     markers = {
         "linear": "o-",
         "bounded": "s-",
         "earnings": "^-",
         "earnings, bounded": "v-",
         "earnings + idle, bounded": "D-",
+        "candidates per request": "P-",
+        "value-aware, signed, bounded": "X--",
+        "value-aware, signed, unbounded": "*--",
+        "value-aware, signed, unbounded, every driver in reach": "h--",
+        "floor": "kx",
     }
     for family, marker in markers.items():
         members = [r for r in results if r.policy.family == family]
         members.sort(
             key=lambda r: (
+                r.policy.k if r.policy.k else 10**6,
                 r.policy.earnings_max_s or 0,
                 r.policy.credit_max_s or 0,
                 r.policy.weight,
@@ -472,31 +764,35 @@ def plot(results: list[Result], path: Path) -> None:
         if not members:
             continue
         ax.plot(
-            [r.earn_gini for r in members],
-            [r.eta_mean_s for r in members],
+            [point[id(r)][0] for r in members],
+            [point[id(r)][1] for r in members],
             marker,
-            label=family,
-            markersize=4,
+            label=family + (" (diagnostic)" if family == "floor" else ""),
+            markersize=5,
         )
         for r in members:
-            ax.annotate(r.policy.tag, (r.earn_gini, r.eta_mean_s), fontsize=6)
+            tag = "floor" if family == "floor" else r.policy.tag
+            ax.annotate(tag, point[id(r)], fontsize=6)
     founding = next((r for r in results if "(founding)" in r.policy.label), None)
     if founding is not None:
         ax.scatter(
-            [founding.earn_gini],
-            [founding.eta_mean_s],
+            [point[id(founding)][0]],
+            [point[id(founding)][1]],
             s=120,
             facecolors="none",
             edgecolors="red",
             zorder=4,
             label="founding default",
         )
-    ax.axhline(base.eta_mean_s * 1.10, color="grey", linestyle=":", label="ETA +10%")
-    ax.axvline(base.earn_gini * 0.70, color="grey", linestyle="--", label="Gini -30%")
+    ax.axhline(by * 1.10, color="grey", linestyle=":", label="ETA +10%")
+    ax.axvline(bx * 0.70, color="grey", linestyle="--", label="Gini -30%")
     ax.set_xlabel("earnings per online hour, Gini coefficient")
     ax.set_ylabel("mean pickup ETA (s)")
-    ax.set_title("Riders' pickup ETA against drivers' earnings inequality")
-    ax.legend(fontsize=7)
+    ax.set_title(
+        "Riders' pickup ETA against drivers' earnings inequality "
+        f"(mean of {len(seeds)} day{'s' if len(seeds) > 1 else ''})"
+    )
+    ax.legend(fontsize=6)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -517,56 +813,159 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--drivers", type=int, default=400)
     parser.add_argument("--demand-share", type=float, default=0.15)
     parser.add_argument("--batch-s", type=float, default=10.0)
-    parser.add_argument("--seed", type=int, default=14)
-    parser.add_argument("--quick", action="store_true", help="two hours, three policies")
+    parser.add_argument(
+        "--seeds",
+        default=",".join(str(s) for s in SEEDS),
+        help="the days to draw, comma-separated: every policy replays each; the figures are "
+        "the mean and standard deviation over them, the detailed table is the first's",
+    )
+    parser.add_argument("--seed", type=int, help="one day only (the same as --seeds N)")
+    parser.add_argument("--quick", action="store_true", help="two hours, a few policies, one day")
     parser.add_argument("--no-docs", action="store_true", help="print only")
     parser.add_argument("--only", help="families to run besides nearest, comma-separated")
     parser.add_argument("--overload-drivers", type=int, default=150)
     parser.add_argument("--no-overload", action="store_true", help="skip the riders' overload")
     args = parser.parse_args(argv)
+    seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
+    if args.seed is not None:
+        seeds = [args.seed]
     if args.quick:
         args.hours, args.drivers, args.demand_share = 2.0, 150, 0.3
-    day = build_day(
-        hours=args.hours,
-        start_hour=args.start_hour,
-        drivers=args.drivers,
-        demand_share=args.demand_share,
-        seed=args.seed,
-    )
+        seeds = seeds[:1]
+    args.seed = seeds[0]
     base_terms = load_founding_terms().dispatch
-    print(
-        f"{len(day.request_at)} requests over {args.hours:g} h from {args.start_hour}:00, "
-        f"{len(day.shift_start)} drivers, batches every {args.batch_s:g} s",
-        flush=True,
-    )
-    results = []
-    for policy in policies(args.quick, args.only):
-        terms = policy.terms(base_terms)
-        started = time.perf_counter()
-        figures = simulate(day, terms, args.batch_s)
-        result = Result(policy=policy, seconds=time.perf_counter() - started, **figures)
-        results.append(result)
+    chosen = policies(args.quick, args.only)
+    runs: dict[int, list[Result]] = {}
+    days: dict[int, Day] = {}
+    for seed in seeds:
+        day = days[seed] = build_day(
+            hours=args.hours,
+            start_hour=args.start_hour,
+            drivers=args.drivers,
+            demand_share=args.demand_share,
+            seed=seed,
+        )
         print(
-            f"{policy.label:28} ETA {result.eta_mean_s:6.1f} s  Gini {result.earn_gini:.3f}  "
-            f"served {result.served_share:.1%}  ({result.seconds:.0f} s)",
+            f"seed {seed}: {len(day.request_at)} requests over {args.hours:g} h from "
+            f"{args.start_hour}:00, {len(day.shift_start)} drivers, batches every "
+            f"{args.batch_s:g} s",
             flush=True,
         )
-    out = table(results)
+        runs[seed] = []
+        for policy in chosen:
+            terms = policy.terms(base_terms)
+            started = time.perf_counter()
+            figures = simulate(day, terms, args.batch_s, policy=policy)
+            result = Result(policy=policy, seconds=time.perf_counter() - started, **figures)
+            runs[seed].append(result)
+            print(
+                f"{policy.label:28} ETA {result.eta_mean_s:6.1f} s  Gini {result.earn_gini:.3f}"
+                f"  served {result.served_share:.1%}  ({result.seconds:.0f} s)",
+                flush=True,
+            )
+    first = runs[seeds[0]]
+    out = table(first)
     print(out)
+    summary = seeds_table(runs, seeds)
+    print(summary)
+    decomposition = decomposition_table(runs, seeds)
+    print(decomposition)
     overload = overload_table(args, base_terms) if not args.no_overload else ""
     print(overload)
     if args.no_docs or args.quick or args.only:
         return 0
+    day = days[seeds[0]]
     setup = (
         f"{len(day.request_at)} requests over {args.hours:g} simulated hours from "
         f"{args.start_hour}:00, {len(day.shift_start)} drivers on shifts of 4 to 9 h, batches "
-        f"every {args.batch_s:g} s, seed {args.seed}.\n\n"
+        f"every {args.batch_s:g} s, seed {seeds[0]}; pickup ETAs at "
+        f"{costs.PICKUP_SPEED_MPS * 3.6:.0f} km/h x {costs.DETOUR_FACTOR:g}.\n\n"
     )
-    plot(results, PLOT)
+    plot(runs, seeds, PLOT)
     write_doc(setup + out)
+    write_doc(summary + "\n" + decomposition, SEEDS_BEGIN, SEEDS_END)
     if overload:
         write_doc(overload, OVERLOAD_BEGIN, OVERLOAD_END)
     return 0
+
+
+SEEDS = (14, 15, 16, 17)
+SEEDS_BEGIN = "<!-- bench-fairness seeds: generated by make bench-fairness; do not edit -->"
+SEEDS_END = "<!-- /bench-fairness seeds -->"
+
+
+def _per_policy(
+    runs: dict[int, list[Result]], seeds: list[int], figure: str, relative: bool = False
+) -> list[tuple[float, float]]:
+    """Per policy, the mean and standard deviation over the seeds of `figure` (with `relative`,
+    of its ratio to nearest's on the same day)."""
+    out = []
+    for i in range(len(runs[seeds[0]])):
+        values = []
+        for seed in seeds:
+            value = float(getattr(runs[seed][i], figure))
+            if relative:
+                value /= float(getattr(runs[seed][0], figure))
+            values.append(value)
+        out.append(
+            (float(np.mean(values)), float(np.std(values, ddof=1) if len(values) > 1 else 0))
+        )
+    return out
+
+
+def seeds_table(runs: dict[int, list[Result]], seeds: list[int]) -> str:
+    """Every policy over the seeds: mean ± standard deviation, and against nearest's on the
+    same day (the target: ETA x1.10 or less, Gini x0.70 or less)."""
+    eta = _per_policy(runs, seeds, "eta_mean_s")
+    eta_x = _per_policy(runs, seeds, "eta_mean_s", relative=True)
+    g = _per_policy(runs, seeds, "earn_gini")
+    g_x = _per_policy(runs, seeds, "earn_gini", relative=True)
+    p10 = _per_policy(runs, seeds, "earn_p10")
+    served = _per_policy(runs, seeds, "served_share")
+    rows = []
+    for i, result in enumerate(runs[seeds[0]]):
+        meets = eta_x[i][0] <= 1.10 and g_x[i][0] <= 0.70
+        rows.append(
+            f"| {result.policy.label} | {served[i][0]:.1%} | {eta[i][0]:.0f} ± {eta[i][1]:.0f} "
+            f"| ×{eta_x[i][0]:.3f} ± {eta_x[i][1]:.3f} | {g[i][0]:.3f} ± {g[i][1]:.3f} "
+            f"| ×{g_x[i][0]:.3f} ± {g_x[i][1]:.3f} | {p10[i][0]:.2f} "
+            f"| {'yes' if meets else 'no'} |"
+        )
+    return (
+        f"Mean ± standard deviation over {len(seeds)} days (seeds "
+        f'{", ".join(str(s) for s in seeds)}); "× nearest" is the ratio to nearest-first\'s '
+        "figure on the same day. The target: pickup ETA ×1.10 or less and Gini ×0.70 or less.\n\n"
+        "| policy | served | pickup ETA mean (s) | ETA × nearest | earnings Gini "
+        "| Gini × nearest | p10 (USD/h) | meets the target |\n"
+        "|---|---|---|---|---|---|---|---|\n" + "\n".join(rows) + "\n"
+    )
+
+
+def decomposition_table(runs: dict[int, list[Result]], seeds: list[int]) -> str:
+    """Where nearest-first's Gini comes from, over the seeds: the Gini of earnings per online
+    hour as dispatched; of trips per online hour; with each trip's fare shared evenly among the
+    drivers on duty when it was offered (shift timing alone); with each driver given exactly
+    their even share of trips at fares drawn at random (the fares' spread alone)."""
+    rows = []
+    for i, result in enumerate(runs[seeds[0]]):
+        if result.policy.family not in ("nearest", "floor") and "(founding)" not in (
+            result.policy.label
+        ):
+            continue
+        cells = [
+            _per_policy(runs, seeds, figure)[i]
+            for figure in ("earn_gini", "trips_gini", "timing_gini", "lottery_gini")
+        ]
+        rows.append(
+            f"| {result.policy.label} | "
+            + " | ".join(f"{mean:.3f} ± {sd:.3f}" for mean, sd in cells)
+            + " |"
+        )
+    return (
+        "| policy | earnings Gini | trips per online hour, Gini | shift timing alone "
+        "(fares shared evenly among drivers on duty) | fares' spread alone (even share of "
+        "trips, fares drawn at random) |\n|---|---|---|---|---|\n" + "\n".join(rows) + "\n"
+    )
 
 
 def overload_table(args: argparse.Namespace, base_terms: DispatchTerms) -> str:
