@@ -81,10 +81,12 @@ class Policy:
     # benchmark itself, not by `dispatch.matching.costs`.
     value_cap: float | None = None
     signed: bool = False
+    # Hours at the median a shift rate is shrunk by (the service's `costs.EARNINGS_PRIOR_H`, 1).
+    prior_h: float = costs.EARNINGS_PRIOR_H
 
     @property
     def experimental(self) -> bool:
-        return self.value_cap is not None or self.signed
+        return self.value_cap is not None or self.signed or self.prior_h != costs.EARNINGS_PRIOR_H
 
     @property
     def tag(self) -> str:
@@ -94,7 +96,9 @@ class Policy:
         if self.family == "earnings" or self.family.startswith("value-aware, signed, unbounded"):
             return str(self.earnings_max_s)
         if self.family == "candidates per request":
-            return str(self.k)
+            return str(self.k) if self.k else "all"
+        if self.family == "shrinkage":
+            return f"{self.prior_h:g} h"
         return str(self.credit_max_s)
 
     def terms(self, base: DispatchTerms) -> DispatchTerms:
@@ -208,6 +212,17 @@ def policies(quick: bool, only: str | None = None) -> list[Policy]:
                     signed=True,
                 )
                 for e in (3600, 5500, 7200)
+            ],
+            *[
+                Policy(
+                    "shrinkage",
+                    f"earnings 1800 + idle 0.2, max 400 s, shrunk by {h:g} h (experiment)",
+                    idle,
+                    400,
+                    1800,
+                    prior_h=h,
+                )
+                for h in (0.25, 0.5, 2.0)
             ],
             *floors(),
         ]
@@ -634,12 +649,14 @@ def experimental_credit(
     """Each edge's driver credit under the benchmark's experiments (not a form the service
     has): the idle credit, plus `earnings_max_s` x the shift-rate shortfall (signed with
     `policy.signed`: a driver above the median rate gets the mirror penalty, down to -1) x
-    min(value_cap, the request's fare / the last hour's median fare); under the bound, the
-    credit spans at most `credit_max_s` (from -half to +half of it when signed)."""
+    min(value_cap, the request's fare / the last hour's median fare), the shift rate shrunk
+    toward the median by `policy.prior_h` hours; under the bound, the credit spans at most
+    `credit_max_s` (from -half to +half of it when signed). With none of these, it gives the
+    same costs as `dispatch.matching.costs` (the same figures, checked on seed 14)."""
     credit = float(policy.weight) * np.clip(idle_s, 0.0, float(costs.IDLE_CREDIT_CAP_S))
     if policy.earnings_max_s and reference_per_h:
         hours = online_s / 3600.0
-        prior = costs.EARNINGS_PRIOR_H
+        prior = policy.prior_h
         shrunk = (earnings + reference_per_h * prior) / (hours + prior)
         shortfall = np.clip(
             (reference_per_h - shrunk) / reference_per_h, -1.0 if policy.signed else 0.0, 1.0
@@ -749,6 +766,7 @@ def plot(runs: dict[int, list[Result]], seeds: list[int], path: Path) -> None:
         "value-aware, signed, bounded": "X--",
         "value-aware, signed, unbounded": "*--",
         "value-aware, signed, unbounded, every driver in reach": "h--",
+        "shrinkage": "1:",
         "floor": "kx",
     }
     for family, marker in markers.items():
