@@ -228,7 +228,9 @@ def policies(quick: bool, only: str | None = None) -> list[Policy]:
         ]
     everything = [*chosen, *rest]
     if only:
-        everything = [p for p in everything if p.family in ("nearest", *only.split(","))]
+        # Family names hold commas ("earnings, bounded"): the list is semicolon-separated.
+        wanted = {name.strip() for name in only.split(";")}
+        everything = [p for p in everything if p.family == "nearest" or p.family in wanted]
     return everything
 
 
@@ -840,7 +842,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, help="one day only (the same as --seeds N)")
     parser.add_argument("--quick", action="store_true", help="two hours, a few policies, one day")
     parser.add_argument("--no-docs", action="store_true", help="print only")
-    parser.add_argument("--only", help="families to run besides nearest, comma-separated")
+    parser.add_argument(
+        "--only",
+        help="families to run besides nearest, semicolon-separated "
+        '(e.g. "earnings, bounded;floor")',
+    )
     parser.add_argument("--overload-drivers", type=int, default=150)
     parser.add_argument("--no-overload", action="store_true", help="skip the riders' overload")
     args = parser.parse_args(argv)
