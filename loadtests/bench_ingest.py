@@ -92,14 +92,21 @@ class Step:
     service_pauses: str = ""
 
 
-def location_frame(driver: Driver) -> str:
+def location_frame(driver: Driver, ts: str) -> str:
+    """The driver's next report, stamped `ts` (RFC 3339), as an app stamps its fixes."""
     driver.seq += 1
     wobble = (driver.seq % 20) * 1e-5
     heading = (driver.seq % SEQ_WRAP) / 100
     return (
         f'{{"type":"location","lat":{driver.lat + wobble:.6f},"lon":{driver.lon:.6f},'
-        f'"heading":{heading:.2f},"speed_mps":8.0}}'
+        f'"ts":"{ts}","heading":{heading:.2f},"speed_mps":8.0}}'
     )
+
+
+def stamp(epoch_s: float) -> str:
+    """An RFC 3339 UTC time to the millisecond."""
+    whole = time.gmtime(epoch_s)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", whole) + f".{int(epoch_s % 1 * 1000):03d}Z"
 
 
 class Sender:
@@ -131,6 +138,7 @@ class Sender:
             # lower sent rate instead of a burst.
             due = min(due, max(1, int(rate * 0.1)))
             now, clock = time.time(), time.monotonic()
+            ts = stamp(now)  # one stamp per tick: the frames of a tick leave together
             for _ in range(max(0, due)):
                 index = self._next
                 self._next = (index + 1) % count
@@ -139,7 +147,7 @@ class Sender:
                     self.withheld += 1  # asked to wait: the next turn sends the newest
                     continue
                 if client.open:
-                    client.send_text(location_frame(driver))
+                    client.send_text(location_frame(driver, ts))
                     driver.last_sent = clock
                     if driver.sent_at is not None:
                         driver.sent_at[driver.seq % SEQ_WRAP] = now
@@ -486,6 +494,34 @@ async def _window(
     return moved / (t1 - t0), (sent1 - sent0) / (t1 - t0), list(probe.delays), deltas
 
 
+async def _trace(base_url: str) -> None:
+    """Logs the worker's backpressure every second: the gap asked, the reading delay, and the
+    reports taken, shed (of them stale) and flushes per second."""
+    names = (
+        "coop_location_reports_total",
+        "coop_location_reports_shed_total",
+        "coop_location_reports_stale_total",
+        "coop_location_flushes_total",
+    )
+    before: list[float] | None = None
+    then = time.monotonic()
+    while True:
+        samples = await _scrape_if_answered(base_url)
+        if samples is not None:
+            now, at = [value(samples, name) for name in names], time.monotonic()
+            if before is not None:
+                taken, shed, stale, flushes = (
+                    (a - b) / (at - then) for a, b in zip(now, before, strict=True)
+                )
+                log(
+                    f"gap {value(samples, 'coop_location_report_gap_seconds'):.2f} s, reading "
+                    f"delay {value(samples, 'coop_location_queue_delay_seconds'):.2f} s; /s: "
+                    f"taken {taken:.0f}, shed {shed:.0f} (stale {stale:.0f}), flushes {flushes:.1f}"
+                )
+            before, then = now, at
+        await asyncio.sleep(1.0)
+
+
 async def _scrape_if_answered(base_url: str) -> Samples | None:
     """/metrics, or None when the service is too busy to answer it in time (an overloaded worker
     without backpressure may not: that is one of the things the baseline shows)."""
@@ -535,6 +571,7 @@ async def run_overload(
         freeze_generator()
         probe = DelayProbe(env, drivers)
         probe.start()
+        tracer = asyncio.create_task(_trace(server.base_url)) if args.trace else None
         rss: list[float] = []
         sender = Sender(clients, drivers)
         sender.start(args.overload)
@@ -572,6 +609,9 @@ async def run_overload(
         result.rss_mib.append(rss[-1])
         await sender.stop()
         await probe.stop()
+        if tracer is not None:
+            tracer.cancel()
+            await asyncio.gather(tracer, return_exceptions=True)
         normal = max(2 * result.sustained_p99, 1.0)
         # Recovered from the first second after which no sampled delay is above normal.
         late = [seen for seen, delay in probe.timed if delay > normal]
@@ -627,13 +667,16 @@ async def run(args: argparse.Namespace) -> int:
     overrides = {"COOP_GC_STATS": "true"} if args.gc_stats else {}
     overrides.update(dict(item.split("=", 1) for item in args.env))
     if args.overload:
-        results = [await run_overload(env, members, args, backpressure=True, heed=True)]
-        print(overload_report(results, args), flush=True)  # kept if a later row fails
-        results.append(await run_overload(env, members, args, backpressure=True, heed=False))
-        print(overload_report(results, args), flush=True)
-        if args.baseline:
-            results.append(await run_overload(env, members, args, backpressure=False))
-            print(overload_report(results, args))
+        results: list[Overload] = []
+        rows = {"heed": (True, True), "ignore": (True, False), "off": (False, False)}
+        for name in args.setups:
+            if name == "off" and not args.baseline:
+                continue
+            backpressure, heed = rows[name]
+            results.append(
+                await run_overload(env, members, args, backpressure=backpressure, heed=heed)
+            )
+            print(overload_report(results, args), flush=True)  # kept if a later row fails
         return 0
     steps: list[Step] = []
     if args.baseline:
@@ -653,6 +696,14 @@ async def run(args: argparse.Namespace) -> int:
         steps += await run_setup(env, name, servers, members, args.rates, args)
     print(report(steps, args, time.monotonic() - started))
     return 0
+
+
+def _setups(text: str) -> list[str]:
+    names = text.split(",")
+    unknown = sorted(set(names) - {"heed", "ignore", "off"})
+    if unknown:
+        raise argparse.ArgumentTypeError(f"unknown setups {unknown}: heed, ignore or off")
+    return names
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -685,6 +736,16 @@ def main(argv: list[str] | None = None) -> int:
         "--overload-s, then RATE again; with backpressure, and off as the baseline",
     )
     parser.add_argument("--overload-s", type=float, default=60.0)
+    parser.add_argument(
+        "--trace", action="store_true", help="log the overloaded worker's backpressure each second"
+    )
+    parser.add_argument(
+        "--setups",
+        type=_setups,
+        default=["heed", "ignore", "off"],
+        help="the overload's rows: clients that heed `overloaded`, clients that ignore it, "
+        "backpressure off (default heed,ignore,off)",
+    )
     parser.add_argument("--recovery-s", type=float, default=30.0)
     parser.add_argument(
         "--env", action="append", default=[], metavar="COOP_X=VALUE", help="service settings"

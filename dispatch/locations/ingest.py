@@ -26,6 +26,8 @@ from __future__ import annotations
 import asyncio
 import enum
 import logging
+import math
+import re
 import time
 import uuid
 from dataclasses import dataclass
@@ -52,16 +54,41 @@ MAX_BUFFERED_TRAIL_POINTS = 100_000
 MAX_TRAIL_POINTS_PER_DRIVER = 50
 # Flushes are behind when one runs longer than this (or none ended for four times it while
 # reports wait).
-CONGESTED_AFTER_S = 1.0
-# While they are, a driver's location reports are taken at most this often (the gap doubles
+CONGESTED_AFTER_S = 1.5
+# While they are, a driver's location reports are taken at most this often (the gap widens
 # while the congestion lasts, up to the maximum): the rest are shed, and counted.
 MIN_SHED_GAP_S = 1.0
 MAX_SHED_GAP_S = 8.0
-# The gap shrinks (halves) once flushes keep up, and widens (doubles) while they do not, at most
-# this often: the sockets were asked to report less often for 10 s (docs/protocol.md,
-# `overloaded`), so shrinking at once would bring their full rate back and the congestion with
-# it, and widening at once would not give them the time to heed the ask.
+# The gap widens (x SHED_STEP) while congestion lasts and narrows (/ SHED_STEP) once flushes
+# and reading keep up, at most every SHED_RELAX_S: the sockets were asked to report less often
+# for 10 s (docs/protocol.md, `overloaded`), so narrowing at once would bring their full rate
+# back and the congestion with it, and widening at once would not give them the time to heed
+# the ask. Below MIN_SHED_GAP_S, shedding stops.
+SHED_STEP = 1.5
 SHED_RELAX_S = 5.0
+# When shedding starts, the gap asked is the drivers' mean report interval of the last
+# RATE_WINDOW_S divided by ONSET_SHARE: every socket reports half as often as it did, whatever
+# its apps' own pace (every 4 s, or every second on a trip), and the steps above then adjust it.
+ONSET_SHARE = 0.5
+RATE_WINDOW_S = 2.0
+# A frame is taken when at least this share of the gap has passed since the socket's last one
+# taken: an app that keeps the gap sees its frames arrive a little early or late (the network,
+# the server's own scheduling), and must not lose them for it.
+SHED_GAP_TOLERANCE = 0.8
+# How long a report waited before the service read it (in the network, the socket's buffers and
+# the server's queue) is told by its `ts` against the socket's usual (`QueueClock`). When the
+# median over the reports of a QUEUE_WINDOW_S is above CONGESTED_QUEUE_S, the worker reads behind
+# what its sockets send: that is congestion too, seen before any flush slows down. While
+# shedding, a report that waited over STALE_REPORT_S is dropped unused: a newer one of the same
+# driver is behind it, and reading through a backlog of stale positions is what keeps every
+# position late.
+QUEUE_WINDOW_S = 0.5
+QUEUE_MIN_SAMPLES = 20
+CONGESTED_QUEUE_S = 1.0
+STALE_REPORT_S = 2.0
+# The usual delay of a socket is the least seen over the last one to two minutes: a clock set
+# anew or a slower network is learned again within that time.
+QUEUE_BASELINE_S = 60.0
 # A driver's app reports every few seconds, more often on a trip; one report per 100 ms is the
 # most a socket may send (docs/protocol.md): faster ones are refused with `rate_limited`.
 MIN_REPORT_INTERVAL = timedelta(milliseconds=100)
@@ -72,6 +99,53 @@ DEFAULT_MAX_PLAUSIBLE_SPEED_KMH = 130.0
 # again from their stored position); the sweep runs at most this often.
 TRACK_IDLE_S = 600.0
 TRACK_SWEEP_INTERVAL_S = 60.0
+
+
+class Take(enum.Enum):
+    """Backpressure's verdict on a location frame before it is read (`LocationIngest.takes`)."""
+
+    taken = "taken"
+    shed = "shed"  # within the gap the service asked for: the socket sends too often
+    stale = "stale"  # waited too long before it was read: a newer report follows it
+
+
+class QueueClock:
+    """One socket's view of how long its reports wait before the service reads them: the
+    report's `ts` (the device's clock) against the time it is read, less the least such
+    difference seen lately (which holds the clocks' offset and the network's usual delay)."""
+
+    __slots__ = ("_current", "_previous", "_started")
+
+    def __init__(self) -> None:
+        self._current = math.inf
+        self._previous = math.inf
+        self._started: float | None = None
+
+    def queued_s(self, ts: float, read_at: float) -> float:
+        """Seconds the report stamped `ts` (epoch seconds) waited beyond this socket's usual,
+        read at `read_at` (epoch seconds)."""
+        offset = read_at - ts
+        if self._started is None or read_at - self._started >= QUEUE_BASELINE_S:
+            self._previous, self._current, self._started = self._current, offset, read_at
+        elif offset < self._current:
+            self._current = offset
+        return max(0.0, offset - min(self._current, self._previous))
+
+
+_TS = re.compile(r'"ts"\s*:\s*"([^"]{10,40})"')
+
+
+def stamped_at(raw: str) -> float | None:
+    """A location frame's `ts` in epoch seconds, read without parsing the frame (None when it
+    has none, or not one that reads as a time with its offset: the frame's parsing says why)."""
+    found = _TS.search(raw)
+    if found is None:
+        return None
+    try:
+        stamp = datetime.fromisoformat(found.group(1))
+    except ValueError:
+        return None
+    return stamp.timestamp() if stamp.tzinfo is not None else None
 
 
 class Intake(enum.StrEnum):
@@ -248,6 +322,15 @@ class LocationIngest:
         self.flush_failures = 0
         self.trail_points_dropped = 0
         self.reports_shed = 0
+        self.reports_stale = 0  # of the shed: those dropped for having waited too long
+        self._frames_read = 0  # location frames backpressure looked at
+        self._rate_mark = (time.monotonic(), 0)
+        self._reporting: set[uuid.UUID] = set()  # drivers admitted in this rate window
+        self._report_interval_s = 0.0  # their mean report interval over the last window
+        self._queue_samples: list[float] = []
+        self._queue_window = time.monotonic()
+        self._queue_delay_s = 0.0
+        self._queue_measured = time.monotonic()
         # Driver sockets closed (1013) for sending faster than they were asked (the session
         # counts them here, next to the shedding).
         self.sockets_closed_for_ignoring = 0
@@ -301,6 +384,7 @@ class LocationIngest:
             self.reports_rate_limited += 1
             return False
         checks.last_admitted = received_at
+        self._reporting.add(driver_id)
         return True
 
     def receive(
@@ -548,50 +632,101 @@ class LocationIngest:
         started = self._flush_started
         if started is not None and now - started > CONGESTED_AFTER_S:
             return True
+        if self.queue_delay_s > CONGESTED_QUEUE_S:
+            return True
         return (
             self._periodic
             and bool(self._latest)
             and now - self._last_attempt > CONGESTED_AFTER_S * 4
         )
 
-    def takes(self, last_taken: float, now: float) -> bool:
+    def note_queued(self, queued_s: float, now: float) -> None:
+        """A report's wait before it was read (`QueueClock.queued_s`); the median over each
+        QUEUE_WINDOW_S is the worker's reading delay (`queue_delay_s`)."""
+        self._queue_samples.append(queued_s)
+        if now - self._queue_window < QUEUE_WINDOW_S:
+            return
+        samples, self._queue_samples = self._queue_samples, []
+        self._queue_window = now
+        if len(samples) >= QUEUE_MIN_SAMPLES:
+            samples.sort()
+            self._queue_delay_s = samples[len(samples) // 2]
+            self._queue_measured = now
+
+    @property
+    def queue_delay_s(self) -> float:
+        """The median wait of the reports read in the last window (0 when too few said when
+        they were sent, or none came lately)."""
+        if time.monotonic() - self._queue_measured > 4 * QUEUE_WINDOW_S:
+            return 0.0
+        return self._queue_delay_s
+
+    def takes(self, last_taken: float, now: float, queued_s: float | None = None) -> Take:
         """Backpressure: whether a socket whose previous location frame was taken at
-        `last_taken` (monotonic) may have this one taken. Always, unless flushes fall behind:
-        then a driver's frames are taken at most every `shed_gap_s`, a gap that doubles while the
-        congestion lasts (up to MAX_SHED_GAP_S) and shrinks back once flushes keep up. The
-        newest position of each driver still arrives within the gap."""
+        `last_taken` (monotonic) may have this one, which waited `queued_s` before it was read
+        (None: unknown), taken. Always, unless flushes or reading fall behind: then a driver's
+        frames are taken at most every `shed_gap_s`, a gap that widens while the congestion
+        lasts (up to MAX_SHED_GAP_S) and narrows back once flushes keep up, and a frame that
+        waited over STALE_REPORT_S is dropped. The newest position of each driver still arrives
+        within the gap."""
+        self._frames_read += 1
         if self._shed_gap_s <= 0.0:
             if not self._backpressure or not self.congested:
-                return True
-            self._shed_gap_s = MIN_SHED_GAP_S
-            self._shed_changed = now
-        if now - last_taken >= self._shed_gap_s:
-            return True
+                return Take.taken
+            self._start_shedding(now)
+        if queued_s is not None and queued_s > STALE_REPORT_S:
+            self.reports_shed += 1
+            self.reports_stale += 1
+            return Take.stale
+        if now - last_taken >= self._shed_gap_s * SHED_GAP_TOLERANCE:
+            return Take.taken
         self.reports_shed += 1
-        return False
+        return Take.shed
 
     @property
     def shed_gap_s(self) -> float:
         """How often each driver's location frames are taken while shedding (0: not shedding)."""
         return self._shed_gap_s
 
+    def _start_shedding(self, now: float) -> None:
+        """The first gap: the drivers' mean report interval lately, over ONSET_SHARE."""
+        gap = self._report_interval_s / ONSET_SHARE
+        self._shed_gap_s = min(MAX_SHED_GAP_S, max(MIN_SHED_GAP_S, gap))
+        self._shed_changed = now
+
+    def _measure_rate(self, now: float) -> None:
+        """The drivers' mean report interval over the last RATE_WINDOW_S: the drivers heard
+        from over the location frames read per second."""
+        started, read = self._rate_mark
+        if now - started < RATE_WINDOW_S:
+            return
+        frames = self._frames_read - read
+        if frames > 0 and self._reporting:
+            self._report_interval_s = len(self._reporting) / (frames / (now - started))
+        self._rate_mark = (now, self._frames_read)
+        self._reporting = set()
+
     def _adjust_shedding(self, took_s: float, interval_s: float) -> None:
         if not self._backpressure:
             return
         now = time.monotonic()
+        self._measure_rate(now)
         if took_s > CONGESTED_AFTER_S or self.congested:
             # Widened at most every SHED_RELAX_S too: the sockets need a moment to hear the ask
             # and heed it, and the backlog of frames sent before it to drain; widening at every
             # slow flush meanwhile would ask for far fewer reports than the worker can take.
-            if self._shed_gap_s == 0.0 or now - self._shed_changed >= SHED_RELAX_S:
-                self._shed_gap_s = min(MAX_SHED_GAP_S, max(MIN_SHED_GAP_S, self._shed_gap_s * 2))
+            if self._shed_gap_s == 0.0:
+                self._start_shedding(now)
+            elif now - self._shed_changed >= SHED_RELAX_S:
+                self._shed_gap_s = min(MAX_SHED_GAP_S, self._shed_gap_s * SHED_STEP)
                 self._shed_changed = now
         elif (
             took_s < interval_s
             and self._shed_gap_s > 0.0
             and now - self._shed_changed >= SHED_RELAX_S
         ):
-            self._shed_gap_s = self._shed_gap_s / 2 if self._shed_gap_s > MIN_SHED_GAP_S else 0.0
+            narrower = self._shed_gap_s / SHED_STEP
+            self._shed_gap_s = narrower if narrower >= MIN_SHED_GAP_S else 0.0
             self._shed_changed = now
 
     async def close(self) -> None:

@@ -245,7 +245,8 @@ class ErrorFrame(Frame):
         default=None,
         description="With `overloaded` only: send `location` frames at most this often (keeping "
         "only the newest position) for the next 10 s, and again whenever told; reports sent "
-        "faster are dropped while the server catches up",
+        "faster, or that waited over 2 s before the server read them (by their `ts`), are dropped "
+        "while the server catches up",
         examples=[2000],
     )
 

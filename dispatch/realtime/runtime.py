@@ -148,6 +148,22 @@ class DispatchCollector:
             value=self.ingest.reports_shed,
         )
         yield CounterMetricFamily(
+            "coop_location_reports_stale",
+            "Of the shed location frames, those dropped for waiting over 2 s before being read",
+            value=self.ingest.reports_stale,
+        )
+        yield GaugeMetricFamily(
+            "coop_location_report_gap_seconds",
+            "How often each driver's location frames are taken while shedding (0: not shedding)",
+            value=self.ingest.shed_gap_s,
+        )
+        yield GaugeMetricFamily(
+            "coop_location_queue_delay_seconds",
+            "Median wait of the location frames read lately before the service read them "
+            "(by their ts, against each socket's usual)",
+            value=self.ingest.queue_delay_s,
+        )
+        yield CounterMetricFamily(
             "coop_ws_closed_overloaded",
             "Driver sockets closed (1013) for sending location frames faster than asked",
             value=self.ingest.sockets_closed_for_ignoring,

@@ -35,7 +35,7 @@ from dispatch.core.ratelimit import SocketSlots, new_connection_id
 from dispatch.core.riders.models import Rider
 from dispatch.core.state import state_of
 from dispatch.locations import service as locations_service
-from dispatch.locations.ingest import Intake
+from dispatch.locations.ingest import Intake, QueueClock, Take, stamped_at
 from dispatch.realtime import frames
 from dispatch.realtime.frames import (
     AvailabilityFrame,
@@ -94,6 +94,7 @@ class SocketSession:
         self._last_taken = 0.0  # when this socket's last location frame was taken (monotonic)
         self._told_overloaded = -OVERLOADED_NOTICE_S
         self._shed_since_ask = 0
+        self._queue_clock = QueueClock()
 
     # --- handshake ---------------------------------------------------------------------------
 
@@ -353,18 +354,27 @@ class SocketSession:
                 )
                 continue
             if self.role is Role.driver and "location" in raw:
-                # Backpressure: while flushes fall behind, a busy driver's reports are shed
-                # before any parsing, so the event loop gets back to the flush; and every
-                # driver socket that reports is asked to report less often, so the frames
-                # stop costing the reading at all.
+                # Backpressure: while flushes or reading fall behind, a busy driver's reports
+                # are shed before any parsing, so the event loop gets back to the flush; and
+                # every driver socket that reports is asked to report less often, so the frames
+                # stop costing the reading at all. How long the frame waited before it was read
+                # (its `ts` against the socket's usual) tells the worker it reads behind, and a
+                # frame that waited too long is dropped while shedding: a newer one follows.
                 now = time.monotonic()
-                taken = self.ingest.takes(self._last_taken, now)
+                stamp = stamped_at(raw)
+                queued_s = None
+                if stamp is not None:
+                    queued_s = self._queue_clock.queued_s(stamp, time.time())
+                    self.ingest.note_queued(queued_s, now)
+                take = self.ingest.takes(self._last_taken, now, queued_s)
                 gap_s = self.ingest.shed_gap_s
                 if gap_s > 0.0 and now - self._told_overloaded >= OVERLOADED_NOTICE_S:
                     self._told_overloaded = now
                     self._shed_since_ask = 0
                     connection.push(frames.overloaded(round(gap_s * 1000)).encode())
-                if not taken:
+                if take is Take.stale:
+                    continue  # sent before the worker caught up: not the app's fault
+                if take is Take.shed:
                     self._shed_since_ask += 1
                     if (
                         self._shed_since_ask >= IGNORED_ASK_SHEDS
