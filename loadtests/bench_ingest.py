@@ -616,6 +616,17 @@ async def run_overload(
         # Recovered from the first second after which no sampled delay is above normal.
         late = [seen for seen, delay in probe.timed if delay > normal]
         result.recovered_after_s = (max(late) - switched) if late else 0.0
+        if args.trace:  # the sampled delays after the overload, by 2 s of when they were seen
+            buckets: dict[int, list[float]] = {}
+            for seen, delay in probe.timed:
+                buckets.setdefault(int((seen - switched) // 2), []).append(delay)
+            log(
+                f"after the overload (normal: up to {ms(normal)} ms), p99 by 2 s: "
+                + ", ".join(
+                    f"{2 * k}-{2 * k + 2} s {ms(percentile(v, 99))}"
+                    for k, v in sorted(buckets.items())
+                )
+            )
         after = [delay for seen, delay in probe.timed if seen - switched > 10]
         result.after_p99 = percentile(after, 99) if after else 0.0
     finally:

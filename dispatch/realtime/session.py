@@ -8,6 +8,7 @@ any of them ends (the client left, the queue overflowed, the server stops), the 
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
 import time
@@ -64,10 +65,13 @@ PONG = PongFrame(type="pong").encode()
 # gap it asks for) at most this often.
 OVERLOADED_NOTICE_S = 5.0
 # A driver socket that keeps sending location frames faster than it was asked (this many shed
-# since the last ask, at least IGNORED_ASK_GRACE_S after it) is closed with 1013 (try again
-# later): reading its frames is itself what overloads the worker, and dropping them after
-# reading cannot stop that. An app that heeds the ask never comes near it.
-IGNORED_ASK_SHEDS = 10
+# within the gap in the last IGNORED_ASK_WINDOW_S, the last ask at least IGNORED_ASK_GRACE_S
+# old) is closed with 1013 (try again later): reading its frames is itself what overloads the
+# worker, and dropping them after reading cannot stop that. An app that heeds the ask never
+# comes near it: it is told again at once whenever the gap changes, and loses at most the
+# frames it had in flight then.
+IGNORED_ASK_SHEDS = 6
+IGNORED_ASK_WINDOW_S = 10.0
 IGNORED_ASK_GRACE_S = 2.0
 CLOSE_TRY_AGAIN_LATER = 1013
 
@@ -93,7 +97,8 @@ class SocketSession:
         self._last_ts: datetime | None = None
         self._last_taken = 0.0  # when this socket's last location frame was taken (monotonic)
         self._told_overloaded = -OVERLOADED_NOTICE_S
-        self._shed_since_ask = 0
+        self._told_gap_s = 0.0
+        self._shed_at: collections.deque[float] = collections.deque()
         self._queue_clock = QueueClock()
 
     # --- handshake ---------------------------------------------------------------------------
@@ -368,16 +373,19 @@ class SocketSession:
                     self.ingest.note_queued(queued_s, now)
                 take = self.ingest.takes(self._last_taken, now, queued_s)
                 gap_s = self.ingest.shed_gap_s
-                if gap_s > 0.0 and now - self._told_overloaded >= OVERLOADED_NOTICE_S:
-                    self._told_overloaded = now
-                    self._shed_since_ask = 0
+                if gap_s > 0.0 and (
+                    gap_s != self._told_gap_s or now - self._told_overloaded >= OVERLOADED_NOTICE_S
+                ):
+                    self._told_overloaded, self._told_gap_s = now, gap_s
                     connection.push(frames.overloaded(round(gap_s * 1000)).encode())
                 if take is Take.stale:
                     continue  # sent before the worker caught up: not the app's fault
                 if take is Take.shed:
-                    self._shed_since_ask += 1
+                    self._shed_at.append(now)
+                    while self._shed_at[0] < now - IGNORED_ASK_WINDOW_S:
+                        self._shed_at.popleft()
                     if (
-                        self._shed_since_ask >= IGNORED_ASK_SHEDS
+                        len(self._shed_at) >= IGNORED_ASK_SHEDS
                         and now - self._told_overloaded >= IGNORED_ASK_GRACE_S
                     ):
                         self.ingest.sockets_closed_for_ignoring += 1
