@@ -402,84 +402,92 @@ async def test_completion_meters_the_trail_buffered_by_the_worker_holding_the_so
 # --- Overload: backpressure ------------------------------------------------------------------
 
 
-async def test_when_flushes_fall_behind_drivers_are_asked_to_report_less_and_the_rest_is_shed(
-    settings: Settings, engine: AsyncEngine, client: AsyncClient, admin_headers: dict[str, str]
-) -> None:
-    driver = await make_driver(client, admin_headers)
+@asynccontextmanager
+async def flushing_server(settings: Settings) -> AsyncIterator[tuple[str, Any]]:
+    """A live service whose position buffer is flushed every 50 ms, as `serve` flushes it:
+    its base URL and its ingest."""
     app = create_app(settings)
     async with live_server(app) as base_url:
         ingest = app.state.locations
         flusher = asyncio.create_task(ingest.run(0.05))
         try:
-            async with (
-                socket(base_url, "/v1/ws/driver", driver.token) as ws,
-                socket(base_url, "/v1/ws/driver", driver.token) as again,
-            ):
-                sent = 0
-
-                async def report() -> None:
-                    nonlocal sent
-                    sent += 1
-                    await ws.send(
-                        {
-                            "type": "location",
-                            "lat": DOWNTOWN["lat"] + sent * 1e-5,
-                            "lon": DOWNTOWN["lon"],
-                        }
-                    )
-
-                async with engine.connect() as blocker:
-                    # Flushes cannot finish while the table is locked: they fall behind.
-                    await blocker.execute(
-                        text("LOCK TABLE location_driver_position IN ACCESS EXCLUSIVE MODE")
-                    )
-                    notice: dict[str, Any] | None = None
-                    deadline = time.monotonic() + 20
-                    while notice is None:
-                        assert time.monotonic() < deadline, "no overloaded frame within 20 s"
-                        await report()
-                        with contextlib.suppress(TimeoutError):
-                            notice = await ws.next("error", code="overloaded", timeout_s=0.15)
-                    # The socket is asked to report less often, in so many milliseconds.
-                    assert notice["report_every_ms"] >= MIN_SHED_GAP_S * 1000
-                    shed = ingest.reports_shed
-                    for _ in range(4):  # faster than asked: shed, and said once only
-                        await report()
-                        await asyncio.sleep(0.15)
-                    assert ingest.reports_shed > shed
-                    await ws.nothing("error")
-                    # The other socket goes on sending far faster than asked: it is closed
-                    # with 1013 (try again later), within a bound.
-                    deadline = time.monotonic() + 15
-                    while True:
-                        assert time.monotonic() < deadline, "an ignoring socket kept open"
-                        try:
-                            await again.send(
-                                {
-                                    "type": "location",
-                                    "lat": DOWNTOWN["lat"] + sent * 1e-5,
-                                    "lon": DOWNTOWN["lon"],
-                                }
-                            )
-                            sent += 1
-                            await again.next("pong", timeout_s=0.15)
-                        except TimeoutError:
-                            continue
-                        except ConnectionClosed as closed:
-                            assert closed.rcvd is not None and closed.rcvd.code == 1013
-                            break
-                    await blocker.rollback()
-                # Once the database takes writes again, nothing taken in stays behind.
-                await until(lambda: ingest.pending == 0, what="the buffer emptying")
-                await ws.send({"type": "ping"})
-                await ws.next("pong")  # the first socket, which heeded, was kept throughout
-            async with AsyncClient(base_url=base_url) as http:
-                metrics = (await http.get("/metrics")).text
-            assert "coop_ws_closed_overloaded_total 1.0" in metrics
-            assert f"coop_location_reports_shed_total {float(ingest.reports_shed)}" in metrics
+            yield base_url, ingest
         finally:
             flusher.cancel()
             await asyncio.gather(flusher, return_exceptions=True)
+
+
+async def test_when_flushes_fall_behind_drivers_are_asked_to_report_less_and_the_rest_is_shed(
+    settings: Settings, engine: AsyncEngine, client: AsyncClient, admin_headers: dict[str, str]
+) -> None:
+    driver = await make_driver(client, admin_headers)
+    async with flushing_server(settings) as (base_url, ingest):
+        async with (
+            socket(base_url, "/v1/ws/driver", driver.token) as ws,
+            socket(base_url, "/v1/ws/driver", driver.token) as again,
+        ):
+            sent = 0
+
+            async def report() -> None:
+                nonlocal sent
+                sent += 1
+                await ws.send(
+                    {
+                        "type": "location",
+                        "lat": DOWNTOWN["lat"] + sent * 1e-5,
+                        "lon": DOWNTOWN["lon"],
+                    }
+                )
+
+            async with engine.connect() as blocker:
+                # Flushes cannot finish while the table is locked: they fall behind.
+                await blocker.execute(
+                    text("LOCK TABLE location_driver_position IN ACCESS EXCLUSIVE MODE")
+                )
+                notice: dict[str, Any] | None = None
+                deadline = time.monotonic() + 20
+                while notice is None:
+                    assert time.monotonic() < deadline, "no overloaded frame within 20 s"
+                    await report()
+                    with contextlib.suppress(TimeoutError):
+                        notice = await ws.next("error", code="overloaded", timeout_s=0.15)
+                # The socket is asked to report less often, in so many milliseconds.
+                assert notice["report_every_ms"] >= MIN_SHED_GAP_S * 1000
+                shed = ingest.reports_shed
+                for _ in range(4):  # faster than asked: shed, and said once only
+                    await report()
+                    await asyncio.sleep(0.15)
+                assert ingest.reports_shed > shed
+                await ws.nothing("error")
+                # The other socket goes on sending far faster than asked: it is closed
+                # with 1013 (try again later), within a bound.
+                deadline = time.monotonic() + 15
+                while True:
+                    assert time.monotonic() < deadline, "an ignoring socket kept open"
+                    try:
+                        await again.send(
+                            {
+                                "type": "location",
+                                "lat": DOWNTOWN["lat"] + sent * 1e-5,
+                                "lon": DOWNTOWN["lon"],
+                            }
+                        )
+                        sent += 1
+                        await again.next("pong", timeout_s=0.15)
+                    except TimeoutError:
+                        continue
+                    except ConnectionClosed as closed:
+                        assert closed.rcvd is not None and closed.rcvd.code == 1013
+                        break
+                await blocker.rollback()
+            # Once the database takes writes again, nothing taken in stays behind.
+            await until(lambda: ingest.pending == 0, what="the buffer emptying")
+            await ws.send({"type": "ping"})
+            await ws.next("pong")  # the first socket, which heeded, was kept throughout
+        async with AsyncClient(base_url=base_url) as http:
+            metrics = (await http.get("/metrics")).text
+        assert "coop_ws_closed_overloaded_total 1.0" in metrics
+        assert f"coop_location_reports_shed_total {float(ingest.reports_shed)}" in metrics
 
 
 async def test_reports_that_waited_long_before_being_read_make_congestion_and_are_dropped(
@@ -489,81 +497,74 @@ async def test_reports_that_waited_long_before_being_read_make_congestion_and_ar
     a frame that waited over STALE_REPORT_S is dropped without counting against its socket,
     and a fresh one of the same socket is still taken."""
     drivers = [await make_driver(client, admin_headers) for _ in range(3)]
-    app = create_app(settings)
-    async with live_server(app) as base_url:
-        ingest = app.state.locations
-        flusher = asyncio.create_task(ingest.run(0.05))
-        try:
-            async with (
-                socket(base_url, "/v1/ws/driver", drivers[0].token) as first,
-                socket(base_url, "/v1/ws/driver", drivers[1].token) as second,
-                socket(base_url, "/v1/ws/driver", drivers[2].token) as third,
-            ):
-                sockets = [first, second, third]
-                sent = 0
+    async with flushing_server(settings) as (base_url, ingest):
+        async with (
+            socket(base_url, "/v1/ws/driver", drivers[0].token) as first,
+            socket(base_url, "/v1/ws/driver", drivers[1].token) as second,
+            socket(base_url, "/v1/ws/driver", drivers[2].token) as third,
+        ):
+            sockets = [first, second, third]
+            sent = 0
 
-                async def report(ws: Any, late_s: float) -> None:
-                    nonlocal sent
-                    sent += 1
-                    stamp = datetime.now(UTC) - timedelta(seconds=late_s)
-                    await ws.send(
-                        {
-                            "type": "location",
-                            "lat": DOWNTOWN["lat"] + sent * 1e-6,
-                            "lon": DOWNTOWN["lon"],
-                            "ts": stamp.isoformat(),
-                        }
-                    )
+            async def report(ws: Any, late_s: float) -> None:
+                nonlocal sent
+                sent += 1
+                stamp = datetime.now(UTC) - timedelta(seconds=late_s)
+                await ws.send(
+                    {
+                        "type": "location",
+                        "lat": DOWNTOWN["lat"] + sent * 1e-6,
+                        "lon": DOWNTOWN["lon"],
+                        "ts": stamp.isoformat(),
+                    }
+                )
 
-                for ws in sockets:  # what each socket's reports usually take
-                    await report(ws, 0.0)
-                assert not ingest.congested
-                # The frames now read were stamped 3 s ago: they waited (as behind a backlog)
-                # on every socket; within a bound the worker sees it reads behind, though
-                # its flushes are quick.
-                notice: dict[str, Any] | None = None
-                deadline = time.monotonic() + 20
-                while notice is None:
-                    assert time.monotonic() < deadline, "no overloaded frame within 20 s"
-                    for ws in sockets:
-                        await report(ws, 3.0)
-                    await asyncio.sleep(0.03)
-                    with contextlib.suppress(TimeoutError):
-                        notice = await first.next("error", code="overloaded", timeout_s=0.01)
-                assert ingest.queue_delay_s > CONGESTED_QUEUE_S
-                stale = ingest.reports_stale
-                # Late frames go on arriving, past the grace and the count that would close a
-                # socket sending faster than asked: they are dropped, and the socket kept.
-                ends = time.monotonic() + IGNORED_ASK_GRACE_S + 0.5
-                while time.monotonic() < ends:
-                    await report(first, 3.0)
-                    await asyncio.sleep(0.05)
-                assert ingest.reports_stale >= stale + IGNORED_ASK_SHEDS
-                await first.send({"type": "ping"})
-                await first.next("pong")
-                # A fresh report, past the gap asked, is taken and written.
-                await asyncio.sleep(ingest.shed_gap_s)
-                await report(first, 0.0)
-                latest = (DOWNTOWN["lat"] + sent * 1e-6, DOWNTOWN["lon"])
+            for ws in sockets:  # what each socket's reports usually take
+                await report(ws, 0.0)
+            assert not ingest.congested
+            # The frames now read were stamped 3 s ago: they waited (as behind a backlog)
+            # on every socket; within a bound the worker sees it reads behind, though
+            # its flushes are quick.
+            notice: dict[str, Any] | None = None
+            deadline = time.monotonic() + 20
+            while notice is None:
+                assert time.monotonic() < deadline, "no overloaded frame within 20 s"
+                for ws in sockets:
+                    await report(ws, 3.0)
+                await asyncio.sleep(0.03)
+                with contextlib.suppress(TimeoutError):
+                    notice = await first.next("error", code="overloaded", timeout_s=0.01)
+            assert ingest.queue_delay_s > CONGESTED_QUEUE_S
+            stale = ingest.reports_stale
+            # Late frames go on arriving, past the grace and the count that would close a
+            # socket sending faster than asked: they are dropped, and the socket kept.
+            ends = time.monotonic() + IGNORED_ASK_GRACE_S + 0.5
+            while time.monotonic() < ends:
+                await report(first, 3.0)
+                await asyncio.sleep(0.05)
+            assert ingest.reports_stale >= stale + IGNORED_ASK_SHEDS
+            await first.send({"type": "ping"})
+            await first.next("pong")
+            # A fresh report, past the gap asked, is taken and written.
+            await asyncio.sleep(ingest.shed_gap_s)
+            await report(first, 0.0)
+            latest = (DOWNTOWN["lat"] + sent * 1e-6, DOWNTOWN["lon"])
 
-                async def written() -> bool:
-                    async with engine.connect() as connection:
-                        row = (
-                            await connection.execute(
-                                text(
-                                    "SELECT ST_Y(position::geometry) FROM "
-                                    "location_driver_position WHERE driver_id = :id"
-                                ),
-                                {"id": drivers[0].id},
-                            )
-                        ).one_or_none()
-                    return row is not None and abs(row[0] - latest[0]) < 1e-9
+            async def written() -> bool:
+                async with engine.connect() as connection:
+                    row = (
+                        await connection.execute(
+                            text(
+                                "SELECT ST_Y(position::geometry) FROM "
+                                "location_driver_position WHERE driver_id = :id"
+                            ),
+                            {"id": drivers[0].id},
+                        )
+                    ).one_or_none()
+                return row is not None and abs(row[0] - latest[0]) < 1e-9
 
-                await until(written, what="the fresh report written")
-            async with AsyncClient(base_url=base_url) as http:
-                metrics = (await http.get("/metrics")).text
-            assert f"coop_location_reports_stale_total {float(ingest.reports_stale)}" in metrics
-            assert "coop_ws_closed_overloaded_total 0.0" in metrics
-        finally:
-            flusher.cancel()
-            await asyncio.gather(flusher, return_exceptions=True)
+            await until(written, what="the fresh report written")
+        async with AsyncClient(base_url=base_url) as http:
+            metrics = (await http.get("/metrics")).text
+        assert f"coop_location_reports_stale_total {float(ingest.reports_stale)}" in metrics
+        assert "coop_ws_closed_overloaded_total 0.0" in metrics
