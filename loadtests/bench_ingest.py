@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import heapq
 import json
 import math
 import sys
@@ -63,6 +64,7 @@ class Driver:
     # it; and when a report was last sent (monotonic).
     pace: ReportPace = field(default_factory=ReportPace)
     last_sent: float = 0.0
+    deferred: bool = False  # withheld, and due to send its newest position once the gap passed
 
 
 def heed_overloaded(drivers: Sequence[Driver]) -> FrameHandler:
@@ -132,6 +134,12 @@ class Sender:
     async def _run(self, rate: float) -> None:
         started, done = time.monotonic(), 0
         count = len(self.clients)
+        # Drivers withheld by the server's ask, by when its gap has passed: each then sends its
+        # newest position at once, as docs/protocol.md asks of an app (not at its next turn,
+        # which would stretch the gap to a whole number of turns).
+        deferred: list[tuple[float, int]] = []
+        for driver in self.drivers:  # a sender stopped before left them deferred
+            driver.deferred = False
         while True:
             due = int(rate * (time.monotonic() - started)) - done
             # Never more than 0.1 s of frames in one go: a stalled generator stays visible as a
@@ -139,21 +147,33 @@ class Sender:
             due = min(due, max(1, int(rate * 0.1)))
             now, clock = time.time(), time.monotonic()
             ts = stamp(now)  # one stamp per tick: the frames of a tick leave together
+            while deferred and deferred[0][0] <= clock:
+                _, index = heapq.heappop(deferred)
+                self.drivers[index].deferred = False
+                self._send(index, ts, now, clock)
             for _ in range(max(0, due)):
                 index = self._next
                 self._next = (index + 1) % count
-                client, driver = self.clients[index], self.drivers[index]
-                if clock - driver.last_sent < driver.pace.gap_s(0.0):
-                    self.withheld += 1  # asked to wait: the next turn sends the newest
+                driver = self.drivers[index]
+                gap = driver.pace.gap_s(0.0)
+                if clock - driver.last_sent < gap:
+                    self.withheld += 1  # asked to wait: it sends its newest when the gap passed
+                    if not driver.deferred:
+                        driver.deferred = True
+                        heapq.heappush(deferred, (driver.last_sent + gap, index))
                     continue
-                if client.open:
-                    client.send_text(location_frame(driver, ts))
-                    driver.last_sent = clock
-                    if driver.sent_at is not None:
-                        driver.sent_at[driver.seq % SEQ_WRAP] = now
-                    self.sent += 1
+                self._send(index, ts, now, clock)
             done += max(0, due)
             await asyncio.sleep(TICK_S)
+
+    def _send(self, index: int, ts: str, now: float, clock: float) -> None:
+        client, driver = self.clients[index], self.drivers[index]
+        if client.open:
+            client.send_text(location_frame(driver, ts))
+            driver.last_sent = clock
+            if driver.sent_at is not None:
+                driver.sent_at[driver.seq % SEQ_WRAP] = now
+            self.sent += 1
 
 
 async def visible(env: BenchEnv, ids: list[uuid.UUID] | None = None) -> dict[uuid.UUID, int]:
@@ -495,8 +515,9 @@ async def _window(
 
 
 async def _trace(base_url: str) -> None:
-    """Logs the worker's backpressure every second: the gap asked, the reading delay, and the
-    reports taken, shed (of them stale) and flushes per second."""
+    """Logs the worker's backpressure every second: the gap asked, the reading delay, the
+    slowest flush of the last 5 s, and the reports taken, shed (of them stale) and flushes per
+    second."""
     names = (
         "coop_location_reports_total",
         "coop_location_reports_shed_total",
@@ -515,7 +536,8 @@ async def _trace(base_url: str) -> None:
                 )
                 log(
                     f"gap {value(samples, 'coop_location_report_gap_seconds'):.2f} s, reading "
-                    f"delay {value(samples, 'coop_location_queue_delay_seconds'):.2f} s; /s: "
+                    f"delay {value(samples, 'coop_location_queue_delay_seconds'):.2f} s, slowest "
+                    f"flush {value(samples, 'coop_location_flush_slowest_seconds'):.2f} s; /s: "
                     f"taken {taken:.0f}, shed {shed:.0f} (stale {stale:.0f}), flushes {flushes:.1f}"
                 )
             before, then = now, at

@@ -30,6 +30,7 @@ import math
 import re
 import time
 import uuid
+from collections import deque
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -55,22 +56,55 @@ MAX_TRAIL_POINTS_PER_DRIVER = 50
 # Flushes are behind when one runs longer than this (or none ended for four times it while
 # reports wait).
 CONGESTED_AFTER_S = 1.5
-# While they are, a driver's location reports are taken at most this often (the gap widens
-# while the congestion lasts, up to the maximum): the rest are shed, and counted.
+# `/metrics` gives the slowest flush of this window (coop_location_flush_slowest_seconds).
+FLUSH_WINDOW_S = 5.0
+# While they are, a driver's location reports are taken at most this often (`ShedGap`): the
+# rest are shed, and counted. Below MIN_SHED_GAP_S, shedding stops.
 MIN_SHED_GAP_S = 1.0
 MAX_SHED_GAP_S = 8.0
-# The gap widens (x SHED_STEP) while congestion lasts and narrows (/ SHED_STEP) once flushes
-# and reading keep up, at most every SHED_RELAX_S: the sockets were asked to report less often
-# for 10 s (docs/protocol.md, `overloaded`), so narrowing at once would bring their full rate
-# back and the congestion with it, and widening at once would not give them the time to heed
-# the ask. Below MIN_SHED_GAP_S, shedding stops.
-SHED_STEP = 1.5
-SHED_RELAX_S = 5.0
-# When shedding starts, the gap asked is the drivers' mean report interval of the last
-# RATE_WINDOW_S divided by ONSET_SHARE: every socket reports half as often as it did, whatever
-# its apps' own pace (every 4 s, or every second on a trip), and the steps above then adjust it.
-ONSET_SHARE = 0.5
+# When shedding starts, the gap asked is the drivers' mean report interval as the worker read
+# them lately (the frames read since the last RATE_WINDOW_S began, or over that whole window
+# when it began under RATE_MIN_S ago) divided by ONSET_SHARE. A worker that reads behind reads
+# about as fast as it can, so every socket is asked for a little less than its share of what the
+# worker managed, whatever its app's own pace (every 4 s, or every second on a trip); one whose
+# flushes alone fall behind reads what the apps send, and the widening below takes over.
+ONSET_SHARE = 0.75
 RATE_WINDOW_S = 2.0
+RATE_MIN_S = 0.5
+# Then the gap follows the worker's capacity in small steps, since twice its sustained rate
+# and its sustained rate are only a step of 2 apart, and a flush's time grows steeply as the
+# rate nears what the worker can write:
+# - congestion still there (a flush over CONGESTED_AFTER_S, or reading behind) widens the gap
+#   by SHED_WIDEN, at most every SHED_WIDEN_AFTER_S (the sockets need a moment to hear the ask
+#   and heed it, and the frames sent before it to drain); the gap it widened from is
+#   remembered for SHED_MEMORY_S, and the gap does not narrow back within SHED_MEMORY_MARGIN of
+#   it meanwhile: that rate overloaded the worker a moment ago;
+# - it narrows only after SHED_HOLD_S since a widening, then at most every SHED_RELAX_S (the
+#   sockets were asked to report less often for 10 s, docs/protocol.md, `overloaded`), by how
+#   busy the worker was over the last FLUSH_WINDOW_S: the share of it the process used the
+#   CPU (a worker is one event loop: near one whole core it reads and flushes as fast as it
+#   can), or the share its flushes ran, whichever is higher: by the first step of
+#   SHED_NARROWING whose share it is under (the idler, the larger), not at all above the last
+#   (near capacity);
+# - shedding stops when the gap narrows below MIN_SHED_GAP_S. When congestion comes back
+#   within SHED_MEMORY_S of that, the apps' own rate is still too much: shedding starts again
+#   at the gap it stopped from, widened once, and the next stop waits twice as long as the
+#   last (from SHED_MEMORY_S, up to SHED_STOP_HOLD_MAX_S), so the worker is not overloaded
+#   again every half minute by the full rate coming back.
+SHED_WIDEN = 1.2
+SHED_WIDEN_AFTER_S = 5.0
+SHED_MEMORY_S = 30.0
+SHED_MEMORY_MARGIN = 1.1
+SHED_HOLD_S = 10.0
+SHED_RELAX_S = 5.0
+SHED_NARROWING = ((0.5, 1.5), (0.75, 1.25), (0.9, 1.1))  # (busy under, the gap divided by)
+SHED_STOP_HOLD_MAX_S = 300.0
+# Each socket is asked for the gap times its own spread, drawn once between 1 - GAP_SPREAD and
+# 1 + GAP_SPREAD (`gap_for`): apps that all reported within their usual interval before the
+# ask would otherwise keep reporting within that interval of each other, now once a gap, and
+# the worker would read in bursts, slow flush after each, and idle between; with the spread
+# their reports drift apart within a few gaps.
+GAP_SPREAD = 0.2
 # A frame is taken when at least this share of the gap has passed since the socket's last one
 # taken: an app that keeps the gap sees its frames arrive a little early or late (the network,
 # the server's own scheduling), and must not lose them for it.
@@ -107,6 +141,95 @@ class Take(enum.Enum):
     taken = "taken"
     shed = "shed"  # within the gap the service asked for: the socket sends too often
     stale = "stale"  # waited too long before it was read: a newer report follows it
+
+
+class ShedGap:
+    """How often each driver's location reports are taken while the worker sheds (`gap_s`, 0
+    when it does not): chosen when shedding starts from the drivers' report rate, then widened
+    while congestion lasts and narrowed while flushes leave the worker idle enough, in the
+    steps above. Pure: the caller says what it saw and when."""
+
+    __slots__ = (
+        "_changed",
+        "_failed_at",
+        "_failed_gap_s",
+        "_judged",
+        "_started",
+        "_stop_hold_s",
+        "_stopped_at",
+        "_stopped_from_s",
+        "_wait_s",
+        "gap_s",
+    )
+
+    def __init__(self) -> None:
+        self.gap_s = 0.0
+        self._changed = -math.inf  # when the gap last changed
+        self._judged = -math.inf  # when narrowing was last considered (or the gap changed)
+        self._wait_s = 0.0  # how long after that it is considered again
+        self._failed_gap_s = 0.0  # the last gap (or report interval) the worker could not take
+        self._failed_at = -math.inf
+        self._started = -math.inf  # when shedding last started
+        self._stopped_at = -math.inf  # when it last stopped, and the gap it stopped from
+        self._stopped_from_s = 0.0
+        self._stop_hold_s = SHED_MEMORY_S  # how long shedding lasts at least before it stops
+
+    def start(self, report_interval_s: float, now: float) -> None:
+        """Shedding starts: each driver is asked for ONSET_SHARE of the rate it was read at
+        lately, or, when shedding stopped only a moment ago, for the gap it stopped from widened
+        once."""
+        self._failed_gap_s, self._failed_at = report_interval_s, now
+        gap = report_interval_s / ONSET_SHARE
+        if now - self._stopped_at < SHED_MEMORY_S:
+            # not from the rate measured lately: the apps still heed the last ask
+            gap = self._stopped_from_s * SHED_WIDEN
+            self._stop_hold_s = min(SHED_STOP_HOLD_MAX_S, self._stop_hold_s * 2)
+        else:
+            self._stop_hold_s = SHED_MEMORY_S
+        self._started = now
+        self._change(min(MAX_SHED_GAP_S, max(MIN_SHED_GAP_S, gap)), now, SHED_HOLD_S)
+
+    def adjust(self, *, busy: float, congested: bool, now: float) -> bool:
+        """After a flush, with the flushes lately keeping the worker `busy` that share of the
+        time and the worker `congested` or not: whether the gap changed. Not shedding, nothing
+        changes (the caller starts it)."""
+        if self.gap_s <= 0.0:
+            return False
+        if congested:
+            if now - self._changed < SHED_WIDEN_AFTER_S:
+                return False
+            self._failed_gap_s, self._failed_at = self.gap_s, now
+            self._change(min(MAX_SHED_GAP_S, self.gap_s * SHED_WIDEN), now, SHED_HOLD_S)
+            return True
+        if now - self._judged < self._wait_s:
+            return False
+        self._judged, self._wait_s = now, SHED_RELAX_S
+        step = next((step for under, step in SHED_NARROWING if busy < under), None)
+        if step is None:  # near capacity: judged again after another while
+            return False
+        narrower = self.gap_s / step
+        if now - self._failed_at < SHED_MEMORY_S:
+            narrower = max(narrower, self._failed_gap_s * SHED_MEMORY_MARGIN)
+        if narrower < MIN_SHED_GAP_S:
+            if now - self._started < self._stop_hold_s:
+                narrower = MIN_SHED_GAP_S
+            else:
+                self._stopped_at, self._stopped_from_s = now, self.gap_s
+                narrower = 0.0
+        if narrower >= self.gap_s:
+            return False
+        self._change(narrower, now, SHED_RELAX_S)
+        return True
+
+    def for_socket(self, spread: float) -> float:
+        """The gap asked of a socket whose spread (GAP_SPREAD) is `spread`: 0 when not
+        shedding, else within the protocol's bounds."""
+        if self.gap_s <= 0.0:
+            return 0.0
+        return min(MAX_SHED_GAP_S, max(MIN_SHED_GAP_S, self.gap_s * spread))
+
+    def _change(self, gap_s: float, now: float, wait_s: float) -> None:
+        self.gap_s, self._changed, self._judged, self._wait_s = gap_s, now, now, wait_s
 
 
 class QueueClock:
@@ -316,8 +439,9 @@ class LocationIngest:
         self._backpressure = backpressure
         self._last_attempt = time.monotonic()  # when the last flush ended, written or not
         self._flush_started: float | None = None
-        self._shed_gap_s = 0.0
-        self._shed_changed = time.monotonic()
+        self._gap = ShedGap()
+        # (ended, took, the process's CPU seconds then) of the flushes lately
+        self._flush_times: deque[tuple[float, float, float]] = deque()
         self._periodic = False  # `run` flushes by itself (not so in tests, which call flush())
         self.flush_failures = 0
         self.trail_points_dropped = 0
@@ -618,7 +742,7 @@ class LocationIngest:
                 if not failing:  # once per outage, not four times a second
                     logger.warning("flushing driver positions failed (%s); buffering", exc)
                 failing = True
-            self._adjust_shedding(time.monotonic() - started, interval_s)
+            self._adjust_shedding(time.monotonic() - started)
 
     @property
     def buffered_trail_points(self) -> int:
@@ -661,24 +785,26 @@ class LocationIngest:
             return 0.0
         return self._queue_delay_s
 
-    def takes(self, last_taken: float, now: float, queued_s: float | None = None) -> Take:
+    def takes(
+        self, last_taken: float, now: float, queued_s: float | None = None, spread: float = 1.0
+    ) -> Take:
         """Backpressure: whether a socket whose previous location frame was taken at
         `last_taken` (monotonic) may have this one, which waited `queued_s` before it was read
         (None: unknown), taken. Always, unless flushes or reading fall behind: then a driver's
         frames are taken at most every `shed_gap_s`, a gap that widens while the congestion
         lasts (up to MAX_SHED_GAP_S) and narrows back once flushes keep up, and a frame that
         waited over STALE_REPORT_S is dropped. The newest position of each driver still arrives
-        within the gap."""
+        within the gap (`gap_for` the socket's `spread`)."""
         self._frames_read += 1
-        if self._shed_gap_s <= 0.0:
+        if self._gap.gap_s <= 0.0:
             if not self._backpressure or not self.congested:
                 return Take.taken
-            self._start_shedding(now)
+            self._gap.start(self._recent_interval_s(now), now)
         if queued_s is not None and queued_s > STALE_REPORT_S:
             self.reports_shed += 1
             self.reports_stale += 1
             return Take.stale
-        if now - last_taken >= self._shed_gap_s * SHED_GAP_TOLERANCE:
+        if now - last_taken >= self.gap_for(spread) * SHED_GAP_TOLERANCE:
             return Take.taken
         self.reports_shed += 1
         return Take.shed
@@ -686,48 +812,67 @@ class LocationIngest:
     @property
     def shed_gap_s(self) -> float:
         """How often each driver's location frames are taken while shedding (0: not shedding)."""
-        return self._shed_gap_s
+        return self._gap.gap_s
 
-    def _start_shedding(self, now: float) -> None:
-        """The first gap: the drivers' mean report interval lately, over ONSET_SHARE."""
-        gap = self._report_interval_s / ONSET_SHARE
-        self._shed_gap_s = min(MAX_SHED_GAP_S, max(MIN_SHED_GAP_S, gap))
-        self._shed_changed = now
+    def gap_for(self, spread: float) -> float:
+        """The gap asked of a socket whose spread is `spread` (0: not shedding)."""
+        return self._gap.for_socket(spread)
+
+    @property
+    def slowest_flush_s(self) -> float:
+        """The slowest flush of the last FLUSH_WINDOW_S, or the one running if slower."""
+        now = time.monotonic()
+        self._forget_flushes(now)
+        slowest = max((took for _, took, _ in self._flush_times), default=0.0)
+        started = self._flush_started
+        return max(slowest, now - started) if started is not None else slowest
 
     def _measure_rate(self, now: float) -> None:
         """The drivers' mean report interval over the last RATE_WINDOW_S: the drivers heard
         from over the location frames read per second."""
-        started, read = self._rate_mark
+        started, _ = self._rate_mark
         if now - started < RATE_WINDOW_S:
             return
-        frames = self._frames_read - read
-        if frames > 0 and self._reporting:
-            self._report_interval_s = len(self._reporting) / (frames / (now - started))
+        self._report_interval_s = self._recent_interval_s(now)
         self._rate_mark = (now, self._frames_read)
         self._reporting = set()
 
-    def _adjust_shedding(self, took_s: float, interval_s: float) -> None:
+    def _recent_interval_s(self, now: float) -> float:
+        """The drivers' mean report interval since the current rate window began, or over the
+        last whole one when this one is too young to tell."""
+        started, read = self._rate_mark
+        frames = self._frames_read - read
+        if now - started < RATE_MIN_S or frames <= 0 or not self._reporting:
+            return self._report_interval_s
+        return len(self._reporting) / (frames / (now - started))
+
+    def _busy(self) -> float:
+        """How busy the worker was over the flushes of the last FLUSH_WINDOW_S: the share of
+        that time its process used the CPU, or its flushes ran, whichever is higher."""
+        flushes = self._flush_times
+        if len(flushes) < 2:
+            return 0.0
+        (first, _, cpu_then), (last, _, cpu_now) = flushes[0], flushes[-1]
+        cpu = (cpu_now - cpu_then) / (last - first) if last > first else 0.0
+        return max(cpu, sum(took for _, took, _ in flushes) / FLUSH_WINDOW_S)
+
+    def _forget_flushes(self, now: float) -> None:
+        while self._flush_times and self._flush_times[0][0] < now - FLUSH_WINDOW_S:
+            self._flush_times.popleft()
+
+    def _adjust_shedding(self, took_s: float) -> None:
+        now = time.monotonic()
+        self._flush_times.append((now, took_s, time.process_time()))
+        self._forget_flushes(now)
         if not self._backpressure:
             return
-        now = time.monotonic()
         self._measure_rate(now)
-        if took_s > CONGESTED_AFTER_S or self.congested:
-            # Widened at most every SHED_RELAX_S too: the sockets need a moment to hear the ask
-            # and heed it, and the backlog of frames sent before it to drain; widening at every
-            # slow flush meanwhile would ask for far fewer reports than the worker can take.
-            if self._shed_gap_s == 0.0:
-                self._start_shedding(now)
-            elif now - self._shed_changed >= SHED_RELAX_S:
-                self._shed_gap_s = min(MAX_SHED_GAP_S, self._shed_gap_s * SHED_STEP)
-                self._shed_changed = now
-        elif (
-            took_s < interval_s
-            and self._shed_gap_s > 0.0
-            and now - self._shed_changed >= SHED_RELAX_S
-        ):
-            narrower = self._shed_gap_s / SHED_STEP
-            self._shed_gap_s = narrower if narrower >= MIN_SHED_GAP_S else 0.0
-            self._shed_changed = now
+        congested = took_s > CONGESTED_AFTER_S or self.congested
+        if self._gap.gap_s <= 0.0:
+            if congested:
+                self._gap.start(self._recent_interval_s(now), now)
+            return
+        self._gap.adjust(busy=self._busy(), congested=congested, now=now)
 
     async def close(self) -> None:
         """Closes the flush's own connection."""

@@ -158,6 +158,11 @@ class DispatchCollector:
             value=self.ingest.shed_gap_s,
         )
         yield GaugeMetricFamily(
+            "coop_location_flush_slowest_seconds",
+            "The slowest bulk write of positions in the last 5 s (or the one running)",
+            value=self.ingest.slowest_flush_s,
+        )
+        yield GaugeMetricFamily(
             "coop_location_queue_delay_seconds",
             "Median wait of the location frames read lately before the service read them "
             "(by their ts, against each socket's usual)",

@@ -11,6 +11,7 @@ import asyncio
 import collections
 import contextlib
 import logging
+import random
 import time
 import uuid
 from collections.abc import Callable
@@ -36,7 +37,7 @@ from dispatch.core.ratelimit import SocketSlots, new_connection_id
 from dispatch.core.riders.models import Rider
 from dispatch.core.state import state_of
 from dispatch.locations import service as locations_service
-from dispatch.locations.ingest import Intake, QueueClock, Take, stamped_at
+from dispatch.locations.ingest import GAP_SPREAD, Intake, QueueClock, Take, stamped_at
 from dispatch.realtime import frames
 from dispatch.realtime.frames import (
     AvailabilityFrame,
@@ -98,6 +99,8 @@ class SocketSession:
         self._last_taken = 0.0  # when this socket's last location frame was taken (monotonic)
         self._told_overloaded = -OVERLOADED_NOTICE_S
         self._told_gap_s = 0.0
+        # This socket's share of the gap backpressure asks for (ingest.GAP_SPREAD).
+        self._gap_spread = random.uniform(1 - GAP_SPREAD, 1 + GAP_SPREAD)
         self._shed_at: collections.deque[float] = collections.deque()
         self._queue_clock = QueueClock()
 
@@ -371,8 +374,8 @@ class SocketSession:
                 if stamp is not None:
                     queued_s = self._queue_clock.queued_s(stamp, time.time())
                     self.ingest.note_queued(queued_s, now)
-                take = self.ingest.takes(self._last_taken, now, queued_s)
-                gap_s = self.ingest.shed_gap_s
+                take = self.ingest.takes(self._last_taken, now, queued_s, self._gap_spread)
+                gap_s = self.ingest.gap_for(self._gap_spread)
                 if gap_s > 0.0 and (
                     gap_s != self._told_gap_s or now - self._told_overloaded >= OVERLOADED_NOTICE_S
                 ):

@@ -26,7 +26,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from dispatch.app import create_app
 from dispatch.core.geo import haversine_m
 from dispatch.core.settings import Settings
-from dispatch.locations.ingest import CONGESTED_QUEUE_S, MIN_SHED_GAP_S
+from dispatch.locations.ingest import CONGESTED_QUEUE_S, GAP_SPREAD, MIN_SHED_GAP_S
 from dispatch.realtime.hub import Connection
 from dispatch.realtime.session import IGNORED_ASK_GRACE_S, IGNORED_ASK_SHEDS
 from dispatch.trips.models import Offer, OfferStatus
@@ -546,7 +546,7 @@ async def test_reports_that_waited_long_before_being_read_make_congestion_and_ar
             await first.send({"type": "ping"})
             await first.next("pong")
             # A fresh report, past the gap asked, is taken and written.
-            await asyncio.sleep(ingest.shed_gap_s)
+            await asyncio.sleep(ingest.gap_for(1 + GAP_SPREAD))
             await report(first, 0.0)
             latest = (DOWNTOWN["lat"] + sent * 1e-6, DOWNTOWN["lon"])
 
