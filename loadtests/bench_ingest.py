@@ -536,7 +536,8 @@ async def _trace(base_url: str) -> None:
                 )
                 log(
                     f"gap {value(samples, 'coop_location_report_gap_seconds'):.2f} s, reading "
-                    f"delay {value(samples, 'coop_location_queue_delay_seconds'):.2f} s, slowest "
+                    f"delay {value(samples, 'coop_location_queue_delay_seconds'):.2f} s, busy "
+                    f"{value(samples, 'coop_location_busy_ratio'):.2f}, slowest "
                     f"flush {value(samples, 'coop_location_flush_slowest_seconds'):.2f} s; /s: "
                     f"taken {taken:.0f}, shed {shed:.0f} (stale {stale:.0f}), flushes {flushes:.1f}"
                 )

@@ -270,6 +270,11 @@ def pg_up(base: Path) -> bool:
             # A private development instance: durability is traded for speed.
             "-c fsync=off -c synchronous_commit=off -c full_page_writes=off",
             "-c max_connections=200",
+            # Every worker rewrites each driver's position row several times a second, and an
+            # update that moves the indexed position cannot be a HOT one: the table gathers
+            # hundreds of thousands of dead rows within the default minute between autovacuum
+            # runs, and flushes slow down until the next (docs/reliability.md).
+            "-c autovacuum_naptime=10s",
         ]
     )
     log("starting PostgreSQL")

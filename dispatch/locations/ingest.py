@@ -65,9 +65,10 @@ MAX_SHED_GAP_S = 8.0
 # When shedding starts, the gap asked is the drivers' mean report interval as the worker read
 # them lately (the frames read since the last RATE_WINDOW_S began, or over that whole window
 # when it began under RATE_MIN_S ago) divided by ONSET_SHARE. A worker that reads behind reads
-# about as fast as it can, so every socket is asked for a little less than its share of what the
-# worker managed, whatever its app's own pace (every 4 s, or every second on a trip); one whose
-# flushes alone fall behind reads what the apps send, and the widening below takes over.
+# about as fast as it can, so every socket is asked for three quarters of its share of what the
+# worker managed (the backlog the overload left drains meanwhile), whatever its app's own pace
+# (every 4 s, or every second on a trip); a worker whose flushes alone fall behind reads what
+# the apps send, and the widening below takes over.
 ONSET_SHARE = 0.75
 RATE_WINDOW_S = 2.0
 RATE_MIN_S = 0.5
@@ -846,7 +847,8 @@ class LocationIngest:
             return self._report_interval_s
         return len(self._reporting) / (frames / (now - started))
 
-    def _busy(self) -> float:
+    @property
+    def busy(self) -> float:
         """How busy the worker was over the flushes of the last FLUSH_WINDOW_S: the share of
         that time its process used the CPU, or its flushes ran, whichever is higher."""
         flushes = self._flush_times
@@ -872,7 +874,7 @@ class LocationIngest:
             if congested:
                 self._gap.start(self._recent_interval_s(now), now)
             return
-        self._gap.adjust(busy=self._busy(), congested=congested, now=now)
+        self._gap.adjust(busy=self.busy, congested=congested, now=now)
 
     async def close(self) -> None:
         """Closes the flush's own connection."""

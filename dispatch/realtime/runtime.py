@@ -158,6 +158,13 @@ class DispatchCollector:
             value=self.ingest.shed_gap_s,
         )
         yield GaugeMetricFamily(
+            "coop_location_busy_ratio",
+            "How busy the worker was over the last 5 s: its process's share of one core, or its "
+            "flushes' share of the time, whichever is higher (backpressure narrows the gap "
+            "under 0.9)",
+            value=self.ingest.busy,
+        )
+        yield GaugeMetricFamily(
             "coop_location_flush_slowest_seconds",
             "The slowest bulk write of positions in the last 5 s (or the one running)",
             value=self.ingest.slowest_flush_s,
