@@ -144,6 +144,12 @@ class Take(enum.Enum):
     stale = "stale"  # waited too long before it was read: a newer report follows it
 
 
+def _within_bounds(gap_s: float) -> float:
+    """A gap to ask for, within the protocol's `report_every_ms` (MIN_SHED_GAP_S to
+    MAX_SHED_GAP_S)."""
+    return min(MAX_SHED_GAP_S, max(MIN_SHED_GAP_S, gap_s))
+
+
 class ShedGap:
     """How often each driver's location reports are taken while the worker sheds (`gap_s`, 0
     when it does not): chosen when shedding starts from the drivers' report rate, then widened
@@ -188,7 +194,7 @@ class ShedGap:
         else:
             self._stop_hold_s = SHED_MEMORY_S
         self._started = now
-        self._change(min(MAX_SHED_GAP_S, max(MIN_SHED_GAP_S, gap)), now, SHED_HOLD_S)
+        self._change(_within_bounds(gap), now, SHED_HOLD_S)
 
     def adjust(self, *, busy: float, congested: bool, now: float) -> bool:
         """After a flush, with the flushes lately keeping the worker `busy` that share of the
@@ -200,7 +206,7 @@ class ShedGap:
             if now - self._changed < SHED_WIDEN_AFTER_S:
                 return False
             self._failed_gap_s, self._failed_at = self.gap_s, now
-            self._change(min(MAX_SHED_GAP_S, self.gap_s * SHED_WIDEN), now, SHED_HOLD_S)
+            self._change(_within_bounds(self.gap_s * SHED_WIDEN), now, SHED_HOLD_S)
             return True
         if now - self._judged < self._wait_s:
             return False
@@ -227,7 +233,7 @@ class ShedGap:
         shedding, else within the protocol's bounds."""
         if self.gap_s <= 0.0:
             return 0.0
-        return min(MAX_SHED_GAP_S, max(MIN_SHED_GAP_S, self.gap_s * spread))
+        return _within_bounds(self.gap_s * spread)
 
     def _change(self, gap_s: float, now: float, wait_s: float) -> None:
         self.gap_s, self._changed, self._judged, self._wait_s = gap_s, now, now, wait_s
