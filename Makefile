@@ -6,14 +6,16 @@ PY := $(VENV)/bin/python
 export COOP_DATA_DIR ?= $(CURDIR)/.var
 LOCALDEV := $(PY) -m dispatch.core.localdev
 
-.PHONY: venv services demo serve test check lint format typecheck imports architecture stop messages \
+.PHONY: venv lock upgrade-check fuzz services demo serve test check lint format typecheck imports architecture stop messages \
 	agreement-schema docs \
 	bench load chaos clean \
 	bench-realtime bench-quick bench-realtime-quick bench-replay bench-fairness bench-ops-map bench-eta
 
 venv: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml
+# Installed from requirements.lock only, every file checked against its hash; the project itself
+# goes in editable and without its dependencies (they are the lock's). `make lock` rewrites it.
+$(VENV)/.installed: requirements.lock pyproject.toml
 	@$(PYTHON) -m venv $(VENV) 2>/dev/null || { \
 	  rm -rf $(VENV); \
 	  if [ "$$(id -u)" = 0 ]; then \
@@ -22,8 +24,29 @@ $(VENV)/.installed: pyproject.toml
 	    DEBIAN_FRONTEND=noninteractive apt-get install -y -q python3-venv >/dev/null && \
 	    $(PYTHON) -m venv $(VENV); \
 	  else echo "'$(PYTHON) -m venv' failed: install it with: sudo apt-get install python3-venv"; exit 1; fi; }
-	$(PY) -m pip install -q --disable-pip-version-check -e '.[dev]'
+	@echo "installing the locked dependencies into $(VENV) (requirements.lock, hashes checked)"
+	$(PY) -m pip install -q --disable-pip-version-check --require-hashes --no-deps -r requirements.lock
+	$(PY) -m pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e .
+	$(PY) -m pip check --disable-pip-version-check
 	@touch $@
+
+LOCK_ARGS ?=
+lock: venv ## rewrite requirements.lock with the newest versions pyproject.toml's ranges allow
+	$(VENV)/bin/uv pip compile pyproject.toml --extra dev --universal --python-version 3.11 \
+	  --generate-hashes --no-emit-package coop-ride --custom-compile-command "make lock" \
+	  --upgrade $(LOCK_ARGS) -o requirements.lock
+
+upgrade-check: venv ## the suite in a throwaway virtualenv of the newest allowed versions (no lock)
+	@$(LOCALDEV) run -- bash .ci/upgrade-check
+
+# The suite's fuzzing is seeded and bounded; this is the open-ended search. It prints its seed
+# (FUZZ_SEED=... replays a run); what it finds becomes an explicit case in the suite (docs/testing.md).
+export FUZZ_SEED ?=
+export FUZZ_SECONDS ?= 300
+fuzz: venv ## randomized search: schemathesis over the whole API, then every property test (HYPOTHESIS_PROFILE=fuzz)
+	@$(LOCALDEV) run -- $(PY) -m pytest -p no:cacheprovider -m fuzz -s tests/dispatch/test_security.py
+	@HYPOTHESIS_PROFILE=fuzz $(LOCALDEV) run -- $(PY) -m pytest -p no:cacheprovider -q \
+	  $$(grep -rl --include='test_*.py' 'from hypothesis import' tests)
 
 services: venv ## start the private PostgreSQL/PostGIS and Redis (left running; `make stop`)
 	@$(LOCALDEV) up >/dev/null

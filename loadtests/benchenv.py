@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 from sqlalchemy import insert
 from sqlalchemy.engine import URL, make_url
@@ -21,6 +20,7 @@ from sqlalchemy.engine import URL, make_url
 from dispatch.core.auth import AuthToken, Role, hash_token, new_token
 from dispatch.core.db import create_engine
 from dispatch.core.geo import ServiceArea
+from dispatch.core.redis_client import with_redis_db
 from dispatch.core.riders.models import Rider
 from dispatch.core.settings import Settings, get_settings
 from dispatch.simulator.movement import Point, random_point_in
@@ -43,14 +43,6 @@ def asyncpg_kwargs(url: URL) -> dict[str, Any]:
         "database": url.database,
     }
     return {key: value for key, value in kwargs.items() if value is not None}
-
-
-def with_redis_db(redis_url: str, db: int) -> str:
-    parts = urlsplit(redis_url)
-    if parts.scheme == "unix":
-        query = "&".join(q for q in parts.query.split("&") if q and not q.startswith("db="))
-        return urlunsplit(parts._replace(query="&".join(filter(None, [query, f"db={db}"]))))
-    return urlunsplit(parts._replace(path=f"/{db}"))
 
 
 @dataclass

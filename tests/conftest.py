@@ -13,9 +13,9 @@ import tempfile
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
+import hypothesis
 import pytest
 import pytest_asyncio
 from asgi_lifespan import LifespanManager
@@ -28,11 +28,21 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from dispatch.all_models import Base
 from dispatch.app import create_app
 from dispatch.core.db import create_engine, create_sessionmaker
-from dispatch.core.redis_client import Redis, create_redis
+from dispatch.core.redis_client import Redis, create_redis, with_redis_db
 from dispatch.core.settings import Settings
 from dispatch.migrate import upgrade
 
 TEST_REDIS_DB = int(os.environ.get("COOP_TEST_REDIS_DB", "1"))
+
+# Property tests draw the same examples on every run (derandomized, from each test's own source)
+# and keep no example database between runs, so a commit passes or fails for what it is. The
+# `fuzz` profile (`make fuzz`) searches at random and prints how to reproduce what it finds; a
+# finding is then kept as an explicit `@example` on its test (docs/testing.md).
+hypothesis.settings.register_profile("ci", derandomize=True, database=None, print_blob=True)
+hypothesis.settings.register_profile(
+    "fuzz", derandomize=False, database=None, max_examples=2000, print_blob=True
+)
+hypothesis.settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
 def asyncpg_kwargs(url: URL) -> dict[str, Any]:
@@ -45,15 +55,6 @@ def asyncpg_kwargs(url: URL) -> dict[str, Any]:
         "database": url.database,
     }
     return {key: value for key, value in kwargs.items() if value is not None}
-
-
-def with_redis_db(redis_url: str, db: int) -> str:
-    """The same server, another database number (Unix sockets take it as `?db=`)."""
-    parts = urlsplit(redis_url)
-    if parts.scheme == "unix":
-        query = "&".join(q for q in parts.query.split("&") if q and not q.startswith("db="))
-        return urlunsplit(parts._replace(query="&".join(filter(None, [query, f"db={db}"]))))
-    return urlunsplit(parts._replace(path=f"/{db}"))
 
 
 async def recreate_database(url: URL) -> None:

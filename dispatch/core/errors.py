@@ -220,17 +220,44 @@ async def _problem_handler(request: Request, exc: Exception) -> JSONResponse:
     return exc.response()
 
 
-async def _validation_handler(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, RequestValidationError)
-    errors = field_errors(exc.errors())
+# FastAPI's answer when a body cannot be read as text (a body that is not UTF-8): a 400 the
+# OpenAPI document cannot name per route. Every unreadable body is a `validation_error` instead.
+UNREADABLE_BODY_DETAIL = "There was an error parsing the body"
+NOT_JSON_REASON = "the body must be a JSON document sent as Content-Type: application/json"
+NOT_UTF8_REASON = "the body must be JSON encoded in UTF-8"
+
+
+def _is_json(content_type: str | None) -> bool:
+    media_type = (content_type or "").split(";", 1)[0].strip().lower()
+    return media_type == "application/json" or (
+        media_type.startswith("application/") and media_type.endswith("+json")
+    )
+
+
+def _validation_problem(errors: list[dict[str, str]]) -> JSONResponse:
     detail = "; ".join(f"{e['field']}: {e['reason']}" for e in errors)
     return problem_response(
         422, "validation_error", "The request is not valid", detail, errors=errors
     )
 
 
+async def _validation_handler(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = field_errors(exc.errors())
+    if not _is_json(request.headers.get("content-type")):
+        # A body without a JSON Content-Type is handed over as bytes, so pydantic's reason ("a
+        # valid dictionary") would not tell the client what it did wrong.
+        errors = [
+            {"field": "body", "reason": NOT_JSON_REASON} if error["field"] == "body" else error
+            for error in errors
+        ]
+    return _validation_problem(errors)
+
+
 async def _http_handler(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == 400 and exc.detail == UNREADABLE_BODY_DETAIL and exc.__cause__:
+        return _validation_problem([{"field": "body", "reason": NOT_UTF8_REASON}])
     type_, title = HTTP_TYPES.get(exc.status_code, ("http_error", "HTTP error"))
     detail = exc.detail if isinstance(exc.detail, str) else title
     if exc.status_code == 404 and detail == "Not Found":

@@ -47,7 +47,8 @@ DESCRIPTIONS = {
     404: "No such resource (or not one this caller may know of)",
     409: "Not possible in the resource's current state",
     413: "Body over `COOP_MAX_BODY_BYTES` (`payload_too_large`), refused unread",
-    422: "Invalid request (`validation_error` names each field, or a domain type)",
+    422: "Invalid request (`validation_error` names each field, or a domain type); a body that"
+    " is not UTF-8, not JSON or not sent as `application/json` is a `validation_error` too",
     429: "Rate limit reached (`rate_limited`); retry after `Retry-After` seconds",
 }
 

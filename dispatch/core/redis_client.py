@@ -4,6 +4,7 @@ presence, offer deadlines and idempotency keys are PostgreSQL's, so losing Redis
 from __future__ import annotations
 
 from typing import Annotated
+from urllib.parse import urlsplit, urlunsplit
 
 import redis.asyncio as aioredis
 from fastapi import Depends, Request
@@ -26,6 +27,17 @@ def create_redis(redis_url: str) -> Redis:
         socket_timeout=SOCKET_TIMEOUT_S,
         health_check_interval=30,
     )
+
+
+def with_redis_db(redis_url: str, db: int) -> str:
+    """The same server, another database number (a Unix socket's URL takes it as `?db=`)."""
+    parts = urlsplit(redis_url)
+    if parts.scheme == "unix":
+        # Written by hand: urlunsplit drops the empty authority and gives `unix:/path`, which
+        # redis-py 8 refuses (it wants `unix:///path`).
+        query = "&".join(q for q in parts.query.split("&") if q and not q.startswith("db="))
+        return f"unix://{parts.path}?" + "&".join(filter(None, [query, f"db={db}"]))
+    return urlunsplit(parts._replace(path=f"/{db}"))
 
 
 def get_redis(request: Request) -> Redis:

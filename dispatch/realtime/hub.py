@@ -431,7 +431,7 @@ class Hub:
         self._in_flight = {}
         if pubsub is not None:
             with contextlib.suppress(Exception):
-                await pubsub.aclose()  # type: ignore[no-untyped-call]
+                await pubsub.aclose()
 
     async def _listen(self) -> None:
         failures = 0

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import secrets
 import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -13,6 +15,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 import psutil
@@ -326,12 +329,24 @@ def test_production_takes_a_random_admin_token() -> None:
 
 # --- the whole API, fuzzed ---------------------------------------------------------------------
 
+# In the suite: the same cases on every run (a fixed seed, a fixed number of examples, no time
+# budget, no example database), so a commit passes or fails for what it is. `make fuzz` runs the
+# open-ended search (test_fuzz_the_whole_api); each case it finds becomes an explicit test
+# (tests/dispatch/test_fuzz_findings.py).
 EXAMPLES_PER_OPERATION = 3
-SECONDS_PER_CALLER = 8
 SEED = 20261130
+FUZZ_EXAMPLES_PER_OPERATION = 200
 
 
-async def _schemathesis(base_url: str, token: str | None, report: Path) -> tuple[int, str]:
+async def _schemathesis(
+    base_url: str,
+    token: str | None,
+    report: Path,
+    *,
+    seed: int,
+    examples: int,
+    max_time_s: int | None = None,
+) -> tuple[int, str]:
     command = [
         sys.executable,
         "-m",
@@ -341,16 +356,15 @@ async def _schemathesis(base_url: str, token: str | None, report: Path) -> tuple
         "--checks",
         "not_a_server_error,status_code_conformance",
         "--max-examples",
-        str(EXAMPLES_PER_OPERATION),
-        "--max-time",
-        str(SECONDS_PER_CALLER),
+        str(examples),
         "--phases",
         "examples,coverage,fuzzing",
         "--seed",
-        str(SEED),
+        str(seed),
+        "--generation-database",
+        "none",
         "--workers",
         "1",
-        "--no-shrink",
         "--request-timeout",
         "10",
         # Revoking the caller's own token would leave the rest of its run unauthenticated.
@@ -361,24 +375,27 @@ async def _schemathesis(base_url: str, token: str | None, report: Path) -> tuple
         "--report-junit-path",
         str(report),
     ]
+    if max_time_s is None:
+        command.append("--no-shrink")
+    else:
+        # Fuzzing repeats until the budget is spent: a search, not a test.
+        command += ["--max-time", str(max_time_s)]
     if token is not None:
         command += ["--header", f"Authorization: Bearer {token}"]
     process = await asyncio.create_subprocess_exec(
         *command, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
     )
-    output, _ = await asyncio.wait_for(process.communicate(), SECONDS_PER_CALLER * 6)
+    output, _ = await asyncio.wait_for(process.communicate(), (max_time_s or 60) * 4)
     assert process.returncode is not None
     return process.returncode, output.decode(errors="replace")
 
 
-async def test_no_input_makes_a_server_error(
-    real_service: ServiceProcess, settings: Settings, tmp_path: Path
-) -> None:
-    """Schemathesis over /openapi.json against the real service, as an anonymous caller, a
-    rider, a driver and the admin at once: whatever it sends, no answer is a 5xx, and every
-    status answered is one the document names for that route. Bounded: a few examples per
-    operation, a time limit per caller, a fixed seed."""
-    base = real_service.base_url
+async def _fuzz_as_every_caller(
+    service: ServiceProcess, settings: Settings, tmp_path: Path, **run: Any
+) -> dict[str, str]:
+    """Schemathesis as an anonymous caller, a rider, a driver and the admin at once; what each
+    failed run printed, by caller."""
+    base = service.base_url
     admin = {"Authorization": f"Bearer {settings.admin_token}"}
     async with AsyncClient(base_url=base) as http:
         rider = await make_rider(http)
@@ -390,14 +407,51 @@ async def test_no_input_makes_a_server_error(
         "admin": settings.admin_token,
     }
     results = await asyncio.gather(
-        *(_schemathesis(base, token, tmp_path / f"{name}.xml") for name, token in callers.items())
+        *(
+            _schemathesis(base, token, tmp_path / f"{name}.xml", **run)
+            for name, token in callers.items()
+        )
     )
-    failed = {
+    return {
         name: output[-6000:]
         for name, (code, output) in zip(callers, results, strict=True)
         if code != 0
     }
+
+
+async def test_no_input_makes_a_server_error(
+    real_service: ServiceProcess, settings: Settings, tmp_path: Path
+) -> None:
+    """Schemathesis over /openapi.json against the real service: whatever it sends, no answer is
+    a 5xx, and every status answered is one the document names for that route. Seeded and
+    bounded by a number of examples per operation, so every run sends the same cases."""
+    failed = await _fuzz_as_every_caller(
+        real_service, settings, tmp_path, seed=SEED, examples=EXAMPLES_PER_OPERATION
+    )
     assert not failed, "\n\n".join(f"--- {name}\n{output}" for name, output in failed.items())
+
+
+@pytest.mark.fuzz
+async def test_fuzz_the_whole_api(
+    real_service: ServiceProcess, settings: Settings, tmp_path: Path
+) -> None:
+    """`make fuzz`: the same checks with a new seed (or FUZZ_SEED), many more examples, and
+    FUZZ_SECONDS per caller. The seed is printed first, so any run can be replayed."""
+    seed = int(os.environ.get("FUZZ_SEED") or secrets.randbelow(2**31))
+    seconds = int(os.environ.get("FUZZ_SECONDS") or 300)
+    print(f"\nfuzz: seed {seed}, {seconds} s per caller (replay: make fuzz FUZZ_SEED={seed})")
+    failed = await _fuzz_as_every_caller(
+        real_service,
+        settings,
+        tmp_path,
+        seed=seed,
+        examples=FUZZ_EXAMPLES_PER_OPERATION,
+        max_time_s=seconds,
+    )
+    assert not failed, (
+        f"seed {seed}: add each case below to tests/dispatch/test_fuzz_findings.py\n\n"
+        + "\n\n".join(f"--- {name}\n{output}" for name, output in failed.items())
+    )
 
 
 # --- the real service in its own process: logs, bodies, operators' endpoints ------------------

@@ -300,7 +300,7 @@ async def test_a_reviewer_removes_a_rating_and_the_appellant_is_told(
         assert frame["appeal"]["outcome"] == "rating_removed"
     finally:
         await subscription.unsubscribe()
-        await subscription.aclose()  # type: ignore[no-untyped-call]
+        await subscription.aclose()
 
     # The rating stays visible, marked why it no longer counts.
     mine = (await client.get("/v1/drivers/me/ratings", headers=scene["driver"].headers)).json()
