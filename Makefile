@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 export COOP_DATA_DIR ?= $(CURDIR)/.var
-LOCALDEV := $(PY) -m dispatch.core.localdev
+LOCALDEV := $(PY) -m devtools.localdev
 
 .PHONY: venv lock upgrade-check fuzz services demo serve test check lint format typecheck imports architecture stop messages \
 	agreement-schema docs \
@@ -52,10 +52,10 @@ services: venv ## start the private PostgreSQL/PostGIS and Redis (left running; 
 	@$(LOCALDEV) up >/dev/null
 
 demo: venv ## the service and a simulated city on it; Ctrl-C stops everything it started
-	@$(LOCALDEV) run -- $(PY) -m dispatch demo
+	@$(LOCALDEV) run -- $(PY) -m devtools.demo
 
 serve: venv ## just the service, in the foreground
-	@$(LOCALDEV) run -- $(PY) -m dispatch serve
+	@$(LOCALDEV) run -- $(PY) -m server serve
 
 test: venv ## the whole suite against private PostgreSQL/PostGIS and Redis (and Chromium)
 	@$(LOCALDEV) browser >/dev/null
@@ -65,9 +65,9 @@ check: lint typecheck imports
 
 messages: venv ## bring the pages' French catalogue up to date with the templates and code
 	$(VENV)/bin/pybabel extract -F babel.cfg -k N_ -k translate:2 --no-location --sort-output \
-	  --omit-header -o dispatch/web/translations/messages.pot .
-	$(VENV)/bin/pybabel update -i dispatch/web/translations/messages.pot \
-	  -d dispatch/web/translations --no-fuzzy-matching --ignore-obsolete -w 100
+	  --omit-header -o server/web/translations/messages.pot .
+	$(VENV)/bin/pybabel update -i server/web/translations/messages.pot \
+	  -d server/web/translations --no-fuzzy-matching --ignore-obsolete -w 100
 
 imports: venv ## the import contracts of .importlinter (the architecture's layers)
 	$(VENV)/bin/lint-imports --no-cache
@@ -140,7 +140,7 @@ chaos: venv ## two workers under a simulated city while PostgreSQL, Redis and a 
 	$(PY) -m loadtests.chaos $(CHAOS_ARGS)
 
 stop: ## stop the private instances of this COOP_DATA_DIR
-	@$(PYTHON) -m dispatch.core.localdev down
+	@$(PYTHON) -m devtools.localdev down
 
 clean: stop
 	rm -rf $(VENV) $(COOP_DATA_DIR) .mypy_cache .ruff_cache .pytest_cache .hypothesis

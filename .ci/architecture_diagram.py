@@ -54,10 +54,18 @@ def diagram(contracts_text: str) -> str:
         if contract.get("type") != "forbidden":
             continue
         sources = contract["source_modules"].split()
-        for source in sources:
-            for forbidden in contract["forbidden_modules"].split():
-                lines.append(f'  {_node_id(source)} -. "never" .-x {_node_id(forbidden)}')
-                lines.append(f'  {_node_id(forbidden)}["{forbidden}"]')
+        forbidden_modules = contract["forbidden_modules"].split()
+        if len(sources) > 2:
+            # Every package of a layer (what is shipped, say): one box for them all.
+            group = f"{_node_id(section)}_sources"
+            lines.append(f'  {group}(["{contract.get("name", section)}"])')
+            sources_drawn = [group]
+        else:
+            sources_drawn = [_node_id(source) for source in sources]
+        for forbidden in forbidden_modules:
+            lines.append(f'  {_node_id(forbidden)}["{forbidden}"]')
+            for source in sources_drawn:
+                lines.append(f'  {source} -. "never" .-x {_node_id(forbidden)}')
     lines.append("```")
     return "\n".join(lines)
 

@@ -1,5 +1,5 @@
 """Request-scoped inputs of the bargaining routes: the clock (the service's one, from
-`dispatch.core.clock`) and the completed-trips source."""
+`coop.clock`) and the completed-trips source."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from fastapi import Depends, Request
 
 from bargaining.dividend import PatronageSource
 from bargaining.impact import CompletedTripsSource
-from dispatch.core.clock import Now
-from dispatch.core.state import CoreState, state_of
+from coop.clock import Now
+from coop.state import CoreState, state_of
 
 __all__ = [
     "BallotMaster",
@@ -25,7 +25,7 @@ __all__ = [
 
 
 class BargainingState(CoreState):
-    """Bargaining's part of the application state (`dispatch.core.state`)."""
+    """Bargaining's part of the application state (`coop.state`)."""
 
     # Installed by the composition root: dispatch owns the trips.
     completed_trips_source: CompletedTripsSource

@@ -31,8 +31,8 @@ from bargaining.models import (
 )
 from bargaining.service import in_force, put_to_vote
 from bargaining.terms import money_str
-from dispatch.core import paging
-from dispatch.core.errors import Forbidden
+from coop import paging
+from coop.errors import Forbidden
 from drivers.models import Driver, DriverStatus
 
 # Called with (session, start, end, basis): each driver's patronage over trips that ended in

@@ -1,6 +1,6 @@
 """A member's own bargaining records in their personal-data export (GET /v1/drivers/me/export).
 
-The composition root installs these as export sections (`dispatch.exports`). Ballots are secret:
+The composition root installs these as export sections (`server.exports`). Ballots are secret:
 each query is bound to the one member, as `GET /v1/proposals/{id}/ballot` is.
 """
 

@@ -14,7 +14,7 @@ from decimal import ROUND_HALF_UP, Decimal, localcontext
 from typing import Protocol
 
 from bargaining.terms import CENT, Terms, money_str
-from dispatch.core.geo import haversine_m
+from coop.geo import haversine_m
 
 # A quote knows only the straight line between pickup and dropoff. Streets are longer than the
 # line: on a city grid a trip is about 1.3 times the great-circle distance (Manhattan distance is

@@ -11,7 +11,7 @@ from decimal import Decimal
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bargaining.models import PatronageAllocation, PatronageLine, Proposal
-from dispatch.core import audit
+from coop import audit
 
 AUDIT_PATRONAGE_ALLOCATED = "patronage.allocated"
 

@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bargaining import service
-from dispatch.core.db import utcnow
+from coop.db import utcnow
 
 logger = logging.getLogger("coop.bargaining")
 

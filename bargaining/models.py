@@ -26,7 +26,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from bargaining.terms import Terms, stored_terms
-from dispatch.core.db import Base, utcnow
+from coop.db import Base, utcnow
 
 
 class AgreementVersion(Base):

@@ -23,8 +23,8 @@ from bargaining.schemas import (
     ProposalOut,
 )
 from bargaining.terms import money_str
-from dispatch.core import paging
-from dispatch.core.db import SessionDep
+from coop import paging
+from coop.db import SessionDep
 from drivers.dependencies import CommitteeMember, CurrentDriver
 
 router = APIRouter(tags=["bargaining"])

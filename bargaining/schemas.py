@@ -30,8 +30,8 @@ from bargaining.models import (
 )
 from bargaining.secrecy import OwnBallot
 from bargaining.terms import Terms, money_str
-from dispatch.core.messages import N_
-from dispatch.core.text import FreeText, Title
+from coop.messages import N_
+from coop.text import FreeText, Title
 
 _SURPLUS = re.compile(r"^[0-9]{1,12}(\.[0-9]+)?$")
 MAX_SURPLUS = Decimal("999999999999.99")

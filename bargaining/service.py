@@ -40,9 +40,9 @@ from bargaining.models import (
 )
 from bargaining.secrecy import OwnBallot
 from bargaining.terms import Terms, load_founding_terms, terms_sha256, terms_to_wire
-from dispatch.core import audit, paging
-from dispatch.core.errors import Forbidden
-from dispatch.core.messages import N_
+from coop import audit, paging
+from coop.errors import Forbidden
+from coop.messages import N_
 from drivers.models import Driver, DriverStatus, status_lock_key
 
 logger = logging.getLogger("coop.bargaining")

@@ -32,7 +32,7 @@ from pydantic import (
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
-from dispatch.core.messages import N_
+from coop.messages import N_
 
 FOUNDING_AGREEMENT_PATH = Path(__file__).resolve().parent / "founding_agreement.yaml"
 

@@ -6,9 +6,9 @@ from typing import Annotated
 
 from fastapi import Depends
 
-from dispatch.core.auth import CurrentPrincipal, Role, require_role
-from dispatch.core.db import SessionDep
-from dispatch.core.errors import Forbidden, Unauthorized
+from coop.auth import CurrentPrincipal, Role, require_role
+from coop.db import SessionDep
+from coop.errors import Forbidden, Unauthorized
 from drivers import service
 from drivers.models import Driver
 

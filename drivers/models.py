@@ -10,7 +10,7 @@ from datetime import datetime
 from sqlalchemy import Boolean, DateTime, Enum, ForeignKey, SmallInteger, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from dispatch.core.db import Base, utcnow
+from coop.db import Base, utcnow
 
 REASON_MAX_CHARS = 2000
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter, status
 
-from dispatch.core.auth import AccountCreated, Admin
-from dispatch.core.db import SessionDep
+from coop.auth import AccountCreated, Admin
+from coop.db import SessionDep
 from drivers import service
 from drivers.dependencies import CurrentDriver
 from drivers.schemas import DriverCreate, DriverOut

@@ -6,7 +6,7 @@ import uuid
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from dispatch.core.text import MemberNumber, Name
+from coop.text import MemberNumber, Name
 from drivers.models import DriverStatus
 
 

@@ -8,8 +8,8 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from dispatch.core.auth import Role, issue_token
-from dispatch.core.errors import Conflict, NotFound
+from coop.auth import Role, issue_token
+from coop.errors import Conflict, NotFound
 from drivers.models import Driver, DriverStatus, DriverStatusChange, DriverVehicle
 from drivers.schemas import DriverCreate
 

@@ -15,11 +15,11 @@ from pydantic import BaseModel, ConfigDict
 from sqlalchemy import select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from dispatch.core import audit
-from dispatch.core.auth import Admin
-from dispatch.core.db import SessionDep, utcnow
-from dispatch.core.errors import Conflict, NotFound
-from dispatch.core.text import FreeText
+from coop import audit
+from coop.auth import Admin
+from coop.db import SessionDep, utcnow
+from coop.errors import Conflict, NotFound
+from coop.text import FreeText
 from drivers.models import (
     REASON_MAX_CHARS,
     Driver,

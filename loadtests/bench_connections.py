@@ -1,7 +1,7 @@
 """Connections benchmark: the service's memory per idle driver socket at 10,000 sockets, and
 whether every one of them still answers.
 
-One service process (`python -m dispatch serve`) against the private PostgreSQL and Redis of
+One service process (`python -m server serve`) against the private PostgreSQL and Redis of
 COOP_DATA_DIR (bench database `<db>_bench`); drivers are written straight into the database
 with their tokens. One generator process opens the sockets (`loadtests.baseline.WsClient`, a
 bare asyncio protocol per socket) and waits for each one's `hello` (authenticated, subscribed,
@@ -26,7 +26,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 
-from dispatch.simulator.service import ServiceProcess
+from devtools.processes import ServiceProcess
 from loadtests.benchenv import BenchEnv, insert_accounts
 from loadtests.metrics import scrape, service_pauses
 from loadtests.procstats import CpuMeter, own_cpu_s, pids, raise_open_files_limit, rss_kib

@@ -42,9 +42,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bargaining import service as bargaining_service
 from bargaining.terms import DispatchTerms
-from dispatch.core.db import create_engine, create_sessionmaker
-from dispatch.core.geo import EARTH_RADIUS_M, haversine_m
-from dispatch.core.redis_client import create_redis
+from coop.db import create_engine, create_sessionmaker
+from coop.geo import EARTH_RADIUS_M, haversine_m
+from coop.redis_client import create_redis
 from dispatch.matching.candidates import Search, find, present_drivers
 from dispatch.matching.matcher import Matcher
 from loadtests.benchenv import BenchEnv, insert_accounts, positions_in_area

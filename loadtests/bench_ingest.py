@@ -34,14 +34,14 @@ from dataclasses import dataclass, field
 
 import httpx
 
-from dispatch.simulator.agents import ReportPace
-from dispatch.simulator.service import ServiceProcess
+from devtools.processes import ServiceProcess
 from loadtests.benchenv import BenchEnv, Member, insert_accounts, positions_in_area
 from loadtests.metrics import Samples, scrape, service_pauses, value
 from loadtests.procstats import CpuMeter, own_cpu_s, pids, raise_open_files_limit
 from loadtests.report import log, machine_line, median, percentile
 from loadtests.runtime import GcWatch, LoopLag, freeze_generator, run_bench
 from loadtests.wsclient import FrameHandler, WsClient, open_sockets, ready_on
+from server.simulator.agents import ReportPace
 
 SEQ_WRAP = 36_000  # heading = (seq % SEQ_WRAP) / 100 stays within 0..360
 SAMPLE_EVERY = 20  # one driver in 20 is polled for the end-to-end delay

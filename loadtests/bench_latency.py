@@ -40,9 +40,8 @@ from typing import Any
 
 import httpx
 
-from dispatch.core.geo import ServiceArea
-from dispatch.core.settings import get_settings
-from dispatch.simulator.movement import random_destination, random_point_in
+from coop.geo import ServiceArea
+from coop.settings import get_settings
 from loadtests.bench_ingest import Driver, Sender
 from loadtests.benchenv import BenchEnv, Member, insert_accounts, positions_in_area
 from loadtests.metrics import scrape, service_pauses
@@ -50,6 +49,7 @@ from loadtests.procstats import CpuMeter, own_cpu_s, pids, raise_open_files_limi
 from loadtests.report import log, machine_line, median, percentile
 from loadtests.runtime import GcWatch, LoopLag, freeze_generator, run_bench
 from loadtests.wsclient import WsClient, await_all, frame_type, open_sockets, ready_on
+from server.simulator.movement import random_destination, random_point_in
 
 OFFER_WAIT_S = 10.0  # a request without an offer by then counts as missed
 

@@ -39,7 +39,7 @@ from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import min_weight_full_bipartite_matching
 from scipy.spatial import cKDTree
 
-from dispatch.core.geo import EARTH_RADIUS_M
+from coop.geo import EARTH_RADIUS_M
 from dispatch.matching import traveltime
 from dispatch.matching.assignment import Edge, solve, solve_arrays
 from dispatch.matching.costs import edge_cost_array, pickup_eta_s_array

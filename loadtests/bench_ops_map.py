@@ -1,6 +1,6 @@
 """The live operations map (/ops) in a real browser with 5,000 drivers: is it still smooth?
 
-One service process (`python -m dispatch serve`, matcher included) on the benchmarks' own
+One service process (`python -m server serve`, matcher included) on the benchmarks' own
 database; 5,000 drivers written straight into it, their positions published straight into
 `location_driver_position` once per batch interval (each a few metres further on, four in five
 available), and riders requesting trips at a steady rate so every batch draws offer lines.

@@ -3,7 +3,7 @@
 The requests are real (`loadtests/data`, provenance in its SOURCES.md): 1,840 trips picked up on
 Thursday 10 March 2016 between 07:07 and 07:19, each requested at its real pickup time (relative
 to the first), from its real pickup point to its real drop-off. The service runs as `make serve`
-runs it (one `python -m dispatch serve`, matcher included, the founding agreement), on the New
+runs it (one `python -m server serve`, matcher included, the founding agreement), on the New
 York service area, against the private PostgreSQL and Redis of COOP_DATA_DIR (bench database
 `<db>_bench`).
 
@@ -37,7 +37,7 @@ from typing import Any
 
 import httpx
 
-from dispatch.core.geo import haversine_m
+from coop.geo import haversine_m
 from loadtests.benchenv import BenchEnv, Member, insert_accounts
 from loadtests.metrics import Samples, histogram_delta, histogram_quantile, scrape
 from loadtests.procstats import CpuMeter, own_cpu_s, pids, raise_open_files_limit

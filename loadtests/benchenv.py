@@ -17,16 +17,16 @@ from typing import Any
 from sqlalchemy import insert
 from sqlalchemy.engine import URL, make_url
 
-from dispatch.core.auth import AuthToken, Role, hash_token, new_token
-from dispatch.core.db import create_engine
-from dispatch.core.geo import ServiceArea
-from dispatch.core.redis_client import with_redis_db
-from dispatch.core.riders.models import Rider
-from dispatch.core.settings import Settings, get_settings
-from dispatch.simulator.movement import Point, random_point_in
-from dispatch.simulator.service import ServiceProcess, free_port
+from coop.auth import AuthToken, Role, hash_token, new_token
+from coop.db import create_engine
+from coop.geo import ServiceArea
+from coop.redis_client import with_redis_db
+from coop.settings import Settings, get_settings
+from devtools.processes import ServiceProcess, free_port
 from drivers.models import Driver, DriverStatus, DriverVehicle
 from loadtests.procstats import children_of, postmaster_pid, redis_pid
+from riders.models import Rider
+from server.simulator.movement import Point, random_point_in
 
 BENCH_REDIS_DB = 3
 # A benchmark's service gets longer to stop gracefully than the demo's: it may hold 10,000 sockets.
@@ -60,7 +60,7 @@ class BenchEnv:
     async def create(cls) -> BenchEnv:
         import asyncpg
 
-        from dispatch.migrate import upgrade
+        from server.migrate import upgrade
 
         settings = get_settings()
         main_url = make_url(settings.database_url)
@@ -74,7 +74,7 @@ class BenchEnv:
         database_url = bench_url.render_as_string(hide_password=False)
         await asyncio.to_thread(upgrade, database_url)
         redis_url = with_redis_db(settings.redis_url, BENCH_REDIS_DB)
-        from dispatch.core.redis_client import create_redis
+        from coop.redis_client import create_redis
 
         redis = create_redis(redis_url)
         try:
@@ -102,7 +102,7 @@ class BenchEnv:
         return env
 
     def service(self, name: str, **overrides: str) -> ServiceProcess:
-        """`python -m dispatch serve` on a free loopback port, on the bench database."""
+        """`python -m server serve` on a free loopback port, on the bench database."""
         return ServiceProcess(
             host="127.0.0.1",
             port=free_port(),

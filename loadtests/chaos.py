@@ -6,7 +6,7 @@ a fixed schedule; then the invariants, and a table of what each fault did.
 
 It starts a private PostgreSQL and Redis of its own (in a temporary folder, so nothing else on
 the machine is disturbed), migrates, and starts two `serve` workers behind no load balancer:
-the simulated city (`dispatch.simulator`) is split in two, each half talking to one worker. On a
+the simulated city (`server.simulator`) is split in two, each half talking to one worker. On a
 fixed schedule (fractions of the duration) it then:
 
 1. kills one worker with SIGKILL and starts it again;
@@ -60,12 +60,12 @@ from sqlalchemy import text
 from websockets.asyncio.client import ClientConnection
 from websockets.protocol import State
 
-from dispatch.core import localdev
-from dispatch.simulator.city import Simulation
-from dispatch.simulator.client import ServiceClient
-from dispatch.simulator.config import SimulationConfig
-from dispatch.simulator.service import ServiceProcess, signal_on_parent_death
+from devtools import localdev
+from devtools.processes import ServiceProcess, signal_on_parent_death
 from loadtests import keeper
+from server.simulator.city import Simulation
+from server.simulator.client import ServiceClient
+from server.simulator.config import SimulationConfig
 
 logger = logging.getLogger("coop.chaos")
 
@@ -535,8 +535,8 @@ class Chaos:
     # --- afterwards ---
 
     async def _check(self, http: httpx.AsyncClient) -> bool:
-        from dispatch.core.audit import describe, verify_database
-        from dispatch.core.db import create_engine
+        from coop.audit import describe, verify_database
+        from coop.db import create_engine
         from loadtests import invariants
 
         database_url = self.services.env["COOP_DATABASE_URL"]

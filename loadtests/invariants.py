@@ -27,7 +27,7 @@ from datetime import UTC, datetime
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from dispatch.core.db import create_engine
+from coop.db import create_engine
 
 TERMINAL = ("completed", "cancelled", "unfulfilled")
 SHOWN_PER_CHECK = 10
@@ -242,7 +242,7 @@ def _timestamp(value: str) -> datetime:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from dispatch.core.settings import get_settings
+    from coop.settings import get_settings
 
     parser = argparse.ArgumentParser(prog="python -m loadtests.invariants", description=__doc__)
     parser.add_argument("--database-url", help="default COOP_DATABASE_URL")

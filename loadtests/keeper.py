@@ -25,7 +25,7 @@ import sys
 from pathlib import Path
 from typing import IO
 
-from dispatch.core import localdev
+from devtools import localdev
 
 
 def stop_stores(base: Path) -> None:

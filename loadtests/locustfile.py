@@ -26,17 +26,17 @@ from locust.exception import StopUser
 from websockets.exceptions import ConnectionClosed, InvalidHandshake
 from websockets.sync.client import ClientConnection, connect
 
-from dispatch.core.geo import ServiceArea
-from dispatch.core.settings import DEV_ADMIN_TOKEN, PACKAGE_DIR
-from dispatch.simulator.city import busy_centre
-from dispatch.simulator.client import parse_frame, ws_url
-from dispatch.simulator.config import (
+from coop.geo import ServiceArea
+from coop.settings import DEV_ADMIN_TOKEN, PACKAGE_DIR
+from server.simulator.city import busy_centre
+from server.simulator.client import parse_frame, ws_url
+from server.simulator.config import (
     SimulationConfig,
     accepts_offer,
     rating_for,
     rider_patience_s,
 )
-from dispatch.simulator.movement import Car, Point, random_destination, random_point_near
+from server.simulator.movement import Car, Point, random_destination, random_point_near
 
 ADMIN_TOKEN = os.environ.get("COOP_ADMIN_TOKEN") or DEV_ADMIN_TOKEN
 SPEEDUP = float(os.environ.get("COOP_LOAD_SPEEDUP", "10"))

@@ -17,8 +17,8 @@ from pathlib import Path
 import numpy as np
 import shapely
 
-from dispatch.core.geo import ServiceArea
-from dispatch.core.settings import PACKAGE_DIR
+from coop.geo import ServiceArea
+from coop.settings import PACKAGE_DIR
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
 YELLOW_TRIPS = DATA_DIR / "yellow_tripdata_2016-03.csv.gz"

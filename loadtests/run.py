@@ -17,8 +17,8 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-from dispatch.core.settings import get_settings
-from dispatch.simulator.service import ServiceError, ServiceProcess
+from coop.settings import get_settings
+from devtools.processes import ServiceError, ServiceProcess
 
 LOCUSTFILE = Path(__file__).resolve().parent / "locustfile.py"
 
@@ -49,8 +49,8 @@ def locust_command(
 
 
 def main(argv: list[str] | None = None) -> int:
-    from dispatch.migrate import upgrade
     from loadtests import invariants
+    from server.migrate import upgrade
 
     settings = get_settings()
     parser = argparse.ArgumentParser(prog="python -m loadtests.run", description=__doc__)

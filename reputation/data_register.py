@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from dispatch.core.messages import N_
+from coop.messages import N_
 
 ALL_COLUMNS = "*"
 

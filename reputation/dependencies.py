@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from dispatch.core.state import state_of
+from coop.state import state_of
 from reputation.policy import PolicySource
 from reputation.state import ReputationState
 

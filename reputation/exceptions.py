@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dispatch.core.errors import Conflict, Forbidden, NotFound
+from coop.errors import Conflict, Forbidden, NotFound
 
 
 class TripNotCompleted(Conflict):

@@ -16,9 +16,8 @@ from fastapi.encoders import jsonable_encoder
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from dispatch.core.auth import AuthToken
-from dispatch.core.riders.models import Rider
-from dispatch.core.state import state_of
+from coop.auth import AuthToken
+from coop.state import state_of
 from drivers import service as drivers_service
 from drivers.models import Driver
 from reputation import service
@@ -26,6 +25,7 @@ from reputation.models import Appeal
 from reputation.policy import PolicySource
 from reputation.state import Audience, ExportSection, ReputationState
 from reputation.views import appeal_out, rating_for_driver, rating_for_rider
+from riders.models import Rider
 
 BUILT_IN = {
     "driver": (

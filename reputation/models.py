@@ -22,7 +22,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from dispatch.core.db import Base, utcnow
+from coop.db import Base, utcnow
 
 COMMENT_MAX_CHARS = 1000
 STATEMENT_MAX_CHARS = 2000

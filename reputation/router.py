@@ -10,13 +10,12 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query, Request, Response, status
 from redis.exceptions import RedisError
 
-from dispatch.core import paging, pubsub
-from dispatch.core.auth import Admin
-from dispatch.core.clock import Now
-from dispatch.core.db import SessionDep
-from dispatch.core.errors import Forbidden
-from dispatch.core.redis_client import RedisDep
-from dispatch.core.riders.dependencies import CurrentRider
+from coop import paging, pubsub
+from coop.auth import Admin
+from coop.clock import Now
+from coop.db import SessionDep
+from coop.errors import Forbidden
+from coop.redis_client import RedisDep
 from drivers.dependencies import CurrentDriver, Reviewer
 from reputation import data_register, export, service, transparency
 from reputation.dependencies import PolicySourceDep, PseudonymKey
@@ -39,6 +38,7 @@ from reputation.schemas import (
 from reputation.score import FORMULA, METHOD, explain
 from reputation.tags import TAGS
 from reputation.views import appeal_out, rating_for_driver, rating_for_rider
+from riders.dependencies import CurrentRider
 
 logger = logging.getLogger("coop.reputation")
 

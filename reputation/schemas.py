@@ -15,8 +15,8 @@ from pydantic import (
     field_validator,
 )
 
-from dispatch.core.frames import Frame
-from dispatch.core.text import FreeText
+from coop.frames import Frame
+from coop.text import FreeText
 from reputation.models import (
     COMMENT_MAX_CHARS,
     REASON_MAX_CHARS,

@@ -4,7 +4,7 @@ No operation here reads or writes a driver's status: a rating, a score or an app
 changes whether someone drives (see `drivers.status` for the one recorded, human path).
 
 No operation reads the clock: the caller passes `now` (the routes take it from
-`dispatch.core.clock`), so the tests can set the time.
+`coop.clock`), so the tests can set the time.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from dispatch.core import audit, paging
+from coop import audit, paging
 from reputation import score as scoring
 from reputation.exceptions import (
     AlreadyAppealed,

@@ -1,4 +1,4 @@
-"""Reputation's part of the application state (`dispatch.core.state`): what the composition root
+"""Reputation's part of the application state (`coop.state`): what the composition root
 hands reputation, which never imports the packages that provide it."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from typing import Any, Literal
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from dispatch.core.state import CoreState
+from coop.state import CoreState
 from reputation.policy import PolicySource
 
 Audience = Literal["driver", "rider"]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from dispatch.core.messages import N_
+from coop.messages import N_
 
 
 @dataclass(frozen=True)

@@ -212,7 +212,7 @@ async def place_driver(
     available: bool = True,
 ) -> None:
     """Puts a driver on the map without a socket: present, at `position`, available or not."""
-    from dispatch.core.db import utcnow
+    from coop.db import utcnow
     from dispatch.locations import service as locations_service
 
     async with app.state.sessionmaker() as session:

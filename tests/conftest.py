@@ -25,12 +25,12 @@ from sqlalchemy import text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from dispatch.all_models import Base
-from dispatch.app import create_app
-from dispatch.core.db import create_engine, create_sessionmaker
-from dispatch.core.redis_client import Redis, create_redis, with_redis_db
-from dispatch.core.settings import Settings
-from dispatch.migrate import upgrade
+from coop.db import create_engine, create_sessionmaker
+from coop.redis_client import Redis, create_redis, with_redis_db
+from coop.settings import Settings
+from server.all_models import Base
+from server.app import create_app
+from server.migrate import upgrade
 
 TEST_REDIS_DB = int(os.environ.get("COOP_TEST_REDIS_DB", "1"))
 

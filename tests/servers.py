@@ -7,9 +7,9 @@ import os
 import subprocess
 from pathlib import Path
 
-from dispatch.core.localdev import find_redis_server
-from dispatch.core.settings import Settings
-from dispatch.simulator.service import ServiceProcess
+from coop.settings import Settings
+from devtools.localdev import find_redis_server
+from devtools.processes import ServiceProcess
 
 
 class ThrowawayRedis:
@@ -67,7 +67,7 @@ def free_port() -> int:
 
 
 def service_process(settings: Settings, log_path: Path, **overrides: str) -> ServiceProcess:
-    """`python -m dispatch serve` in its own process, on the test database and Redis database:
+    """`python -m server serve` in its own process, on the test database and Redis database:
     the service as it really runs (its own logging set-up, uvicorn's access log). `overrides`
     are more COOP_ settings, e.g. `COOP_API_LIMIT="5/minute"`."""
     env = {key: value for key, value in os.environ.items() if not key.startswith("COOP_")}

@@ -18,7 +18,7 @@ from typing import IO
 
 import pytest
 
-from dispatch.core import localdev
+from devtools import localdev
 
 
 # About a minute and a half on two idle cores; a busy machine stretches every wait in it.

@@ -68,8 +68,8 @@ def _move_existing_ballots() -> None:
     for proposal_id, status in proposals:
         if status == "open":
             if master is None:
-                from dispatch.core.keys import service_key
-                from dispatch.core.settings import get_settings
+                from coop.keys import service_key
+                from coop.settings import get_settings
 
                 settings = get_settings()
                 master = service_key(

@@ -1,6 +1,6 @@
 """A driver's positions in their personal-data export (GET /v1/drivers/me/export).
 
-The composition root installs `positions` as an export section (`dispatch.exports`).
+The composition root installs `positions` as an export section (`server.exports`).
 """
 
 from __future__ import annotations

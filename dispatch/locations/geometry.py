@@ -6,7 +6,7 @@ from geoalchemy2 import WKBElement
 from geoalchemy2.shape import from_shape, to_shape
 from shapely import Point
 
-from dispatch.core.geo import Position
+from coop.geo import Position
 
 
 def geography_point(lat: float, lon: float) -> WKBElement:

@@ -37,9 +37,9 @@ from datetime import datetime, timedelta
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from dispatch.core.db import create_engine
-from dispatch.core.pubsub import rider_channel
-from dispatch.core.redis_client import Redis
+from coop.db import create_engine
+from coop.pubsub import rider_channel
+from coop.redis_client import Redis
 from dispatch.locations.plausibility import Fix, Track, Verdict, kmh_to_mps
 from dispatch.locations.shifts import SHIFT_BREAK_S
 from dispatch.realtime.frames import DriverLocationFrame

@@ -9,7 +9,7 @@ from geoalchemy2 import Geography, WKBElement
 from sqlalchemy import BigInteger, Boolean, DateTime, Float, ForeignKey, Identity, Index, text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from dispatch.core.db import Base
+from coop.db import Base
 
 
 class DriverPosition(Base):

@@ -19,7 +19,7 @@ import enum
 from dataclasses import dataclass
 from datetime import datetime
 
-from dispatch.core.geo import haversine_m
+from coop.geo import haversine_m
 
 # A phone's fix wanders by a few metres even when it stands still; twice the usual accuracy of a
 # city fix is allowed on top of the distance the speed allows.

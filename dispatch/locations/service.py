@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from dispatch.core.geo import Position
+from coop.geo import Position
 from dispatch.locations.shifts import SHIFT_BREAK_S
 
 # Going available starts a new stretch of waiting unless the driver was already available and

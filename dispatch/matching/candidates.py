@@ -35,7 +35,7 @@ from typing import Any, Literal
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from dispatch.core.db import sql_literal
+from coop.db import sql_literal
 from dispatch.matching import costs
 from dispatch.trips.states import (
     CANCELLED_SQL,

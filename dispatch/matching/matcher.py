@@ -48,9 +48,9 @@ from sqlalchemy.ext.asyncio import (
 from bargaining import service as bargaining_service
 from bargaining.exceptions import NoAgreementInForce
 from bargaining.terms import DispatchTerms
-from dispatch.core.db import utcnow
-from dispatch.core.redis_client import Redis
-from dispatch.core.settings import Settings
+from coop.db import utcnow
+from coop.redis_client import Redis
+from coop.settings import Settings
 from dispatch.matching import assignment, costs, travelstore, traveltime
 from dispatch.matching.candidates import (
     Candidate,

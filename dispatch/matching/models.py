@@ -14,7 +14,7 @@ from datetime import datetime
 from sqlalchemy import BigInteger, DateTime, Float, Identity, Integer, SmallInteger, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
 
-from dispatch.core.db import Base
+from coop.db import Base
 
 
 class TravelCell(Base):

@@ -43,7 +43,7 @@ import h3
 import numpy as np
 import numpy.typing as npt
 
-from dispatch.core.geo import EARTH_RADIUS_M, haversine_m
+from coop.geo import EARTH_RADIUS_M, haversine_m
 from dispatch.locations.plausibility import Fix, Track, Verdict, kmh_to_mps
 
 FloatArray = npt.NDArray[np.float64]
@@ -341,7 +341,7 @@ class TravelModel:
 def haversine_array(
     lat1: FloatArray, lon1: FloatArray, lat2: FloatArray, lon2: FloatArray
 ) -> FloatArray:
-    """Great-circle distances in metres (`dispatch.core.geo.haversine_m`, vectorised)."""
+    """Great-circle distances in metres (`coop.geo.haversine_m`, vectorised)."""
     p1, p2 = np.radians(lat1), np.radians(lat2)
     dp, dl = p2 - p1, np.radians(np.asarray(lon2) - np.asarray(lon1))
     a = np.sin(dp / 2) ** 2 + np.cos(p1) * np.cos(p2) * np.sin(dl / 2) ** 2

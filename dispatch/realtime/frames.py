@@ -1,7 +1,7 @@
 """The frames of the dispatch sockets (docs/protocol.md, "Realtime"), both ways, as models:
 parsing what clients send, and the frames the service sends (`Frame.encode` writes them).
 
-`dispatch.asyncapi` publishes these same models, so `/asyncapi.json` is what is sent. Pure: no
+`server.asyncapi` publishes these same models, so `/asyncapi.json` is what is sent. Pure: no
 I/O. Every frame is one JSON object with a `type`. A frame that is not valid JSON, not an object,
 of an unknown type or with bad fields is a `BadFrame`, answered with an error frame; the
 connection stays open.
@@ -23,9 +23,9 @@ from pydantic import (
     WithJsonSchema,
 )
 
-from dispatch.core.errors import field_errors
-from dispatch.core.frames import Frame
-from dispatch.core.geo import Position
+from coop.errors import field_errors
+from coop.frames import Frame
+from coop.geo import Position
 from dispatch.trips.schemas import TripOut
 
 

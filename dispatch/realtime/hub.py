@@ -1,7 +1,7 @@
 """The process's hub: which sockets are here, and one Redis listener that feeds them.
 
 A worker keeps only its own sockets. Anything for a rider or driver is published on Redis
-(`dispatch.core.pubsub`), on the channel of that rider or driver; the hub subscribes to the
+(`coop.pubsub`), on the channel of that rider or driver; the hub subscribes to the
 channels of the sockets it holds and hands each message to their send queues. So N workers
 behind any load balancer behave as one.
 
@@ -29,7 +29,7 @@ from typing import Any
 
 from redis.asyncio.client import PubSub
 
-from dispatch.core.pubsub import (
+from coop.pubsub import (
     BROADCAST_CHANNEL,
     CHANNEL_PREFIX,
     CONTROL_CHANNEL,
@@ -39,7 +39,7 @@ from dispatch.core.pubsub import (
     lost_frames,
     publish_text,
 )
-from dispatch.core.redis_client import Redis
+from coop.redis_client import Redis
 
 logger = logging.getLogger("coop.realtime")
 
@@ -314,7 +314,7 @@ class Hub:
         return len(connections)
 
     def _control(self, data: str) -> None:
-        """An order from any worker (`dispatch.core.pubsub`): close a socket, or a token's."""
+        """An order from any worker (`coop.pubsub`): close a socket, or a token's."""
         try:
             order = json.loads(data)
             if order.get("op") == "close":

@@ -16,7 +16,7 @@ import uuid
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from dispatch.core.db import utcnow
+from coop.db import utcnow
 from dispatch.trips import service as trips_service
 
 logger = logging.getLogger("coop.realtime")

@@ -12,7 +12,7 @@ from __future__ import annotations
 from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.websockets import WebSocket
 
-from dispatch.core.auth import Role
+from coop.auth import Role
 from dispatch.realtime.session import SocketSession
 
 SOCKET_ROLES = {

@@ -16,9 +16,9 @@ from fastapi import FastAPI
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from bargaining import service as bargaining_service
-from dispatch.core.auth import valid_token_keys
-from dispatch.core.ratelimit import SocketSlots
-from dispatch.core.state import state_of
+from coop.auth import valid_token_keys
+from coop.ratelimit import SocketSlots
+from coop.state import state_of
 from dispatch.locations.ingest import LocationIngest
 from dispatch.matching.matcher import Matcher, MatcherMetrics
 from dispatch.realtime.hub import Hub

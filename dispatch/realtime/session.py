@@ -20,10 +20,10 @@ from typing import Any
 
 from fastapi import WebSocket
 
-from dispatch.core import pubsub
-from dispatch.core.auth import Principal, Role, websocket_principal
-from dispatch.core.db import utcnow
-from dispatch.core.errors import (
+from coop import pubsub
+from coop.auth import Principal, Role, websocket_principal
+from coop.db import utcnow
+from coop.errors import (
     Forbidden,
     ProblemError,
     RateLimited,
@@ -32,10 +32,9 @@ from dispatch.core.errors import (
     dependency_response,
     problem_response,
 )
-from dispatch.core.frames import Frame
-from dispatch.core.ratelimit import SocketSlots, new_connection_id
-from dispatch.core.riders.models import Rider
-from dispatch.core.state import state_of
+from coop.frames import Frame
+from coop.ratelimit import SocketSlots, new_connection_id
+from coop.state import state_of
 from dispatch.locations import service as locations_service
 from dispatch.locations.ingest import GAP_SPREAD, Intake, QueueClock, Take, stamped_at
 from dispatch.realtime import frames
@@ -54,6 +53,7 @@ from dispatch.trips import push
 from dispatch.trips import service as trips_service
 from dispatch.trips.states import DRIVER_OPEN
 from drivers.models import Driver
+from riders.models import Rider
 
 logger = logging.getLogger("coop.realtime")
 

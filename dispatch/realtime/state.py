@@ -1,14 +1,14 @@
-"""The dispatch domain's part of the application state (`dispatch.core.state`): the live objects
+"""The dispatch domain's part of the application state (`coop.state`): the live objects
 the realtime runtime starts with the app, read by the sockets, the routes and the tests."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from dispatch.core.state import CoreState
+from coop.state import CoreState
 
 if TYPE_CHECKING:
-    from dispatch.core.ratelimit import SocketSlots
+    from coop.ratelimit import SocketSlots
     from dispatch.locations.ingest import LocationIngest
     from dispatch.matching.matcher import Matcher
     from dispatch.realtime.hub import Hub

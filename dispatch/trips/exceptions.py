@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dispatch.core.errors import (
+from coop.errors import (
     Conflict,
     Forbidden,
     NotFound,

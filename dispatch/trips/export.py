@@ -1,6 +1,6 @@
 """Trips and offers in the personal-data exports (GET /v1/drivers/me/export, /v1/riders/me/export).
 
-The composition root installs these as export sections (`dispatch.exports`); reputation, which
+The composition root installs these as export sections (`server.exports`); reputation, which
 assembles the exports, never reads the trips table itself. Ids and times are left to the export's
 JSON encoder; trips are already in their wire form.
 """

@@ -14,7 +14,7 @@ from geoalchemy2 import Geometry
 from sqlalchemy import cast, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from dispatch.core import paging
+from coop import paging
 from dispatch.locations.models import DriverPosition
 from dispatch.trips.models import Offer, Trip, TripStatus
 

@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from dispatch.core.geo import haversine_m
+from coop.geo import haversine_m
 from dispatch.locations.plausibility import Fix, Track, Verdict, kmh_to_mps
 
 

@@ -27,7 +27,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
-from dispatch.core.db import Base, utcnow
+from coop.db import Base, utcnow
 from dispatch.trips.states import (
     DRIVER_OPEN_SQL,
     OFFER_OPEN_SQL,

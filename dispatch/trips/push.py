@@ -10,9 +10,9 @@ from __future__ import annotations
 import logging
 import uuid
 
-from dispatch.core import pubsub
-from dispatch.core.frames import Frame
-from dispatch.core.redis_client import Redis
+from coop import pubsub
+from coop.frames import Frame
+from coop.redis_client import Redis
 from dispatch.locations.geometry import position_of
 from dispatch.realtime.frames import OfferFrame, OfferWithdrawnFrame, TripFrame
 from dispatch.trips.models import Offer, Trip

@@ -10,18 +10,18 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Header, Request, Response, status
 
 from bargaining.fares import RouteDuration
-from dispatch.core import pubsub
-from dispatch.core.auth import CurrentPrincipal
-from dispatch.core.db import SessionDep, utcnow
-from dispatch.core.geo import ServiceAreaDep
-from dispatch.core.redis_client import RedisDep
-from dispatch.core.riders.dependencies import CurrentRider
-from dispatch.core.state import state_of
+from coop import pubsub
+from coop.auth import CurrentPrincipal
+from coop.db import SessionDep, utcnow
+from coop.geo import ServiceAreaDep
+from coop.redis_client import RedisDep
+from coop.state import state_of
 from dispatch.realtime.state import DispatchState
 from dispatch.trips import push, service
 from dispatch.trips.schemas import CancelBody, OfferOut, QuoteOut, TripAsk, TripOut
 from dispatch.trips.states import Move
 from drivers.dependencies import CurrentDriver
+from riders.dependencies import CurrentRider
 
 logger = logging.getLogger("coop.trips")
 

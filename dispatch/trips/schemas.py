@@ -8,8 +8,8 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from dispatch.core.geo import Position
-from dispatch.core.text import FreeText
+from coop.geo import Position
+from coop.text import FreeText
 
 
 class TripAsk(BaseModel):

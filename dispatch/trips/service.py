@@ -22,10 +22,9 @@ from bargaining import service as bargaining_service
 from bargaining.impact import MeteredTrip
 from bargaining.models import AgreementVersion
 from bargaining.terms import money_str, plain_str
-from dispatch.core.auth import Principal, Role
-from dispatch.core.errors import InvalidTransition
-from dispatch.core.geo import haversine_m
-from dispatch.core.riders.models import Rider
+from coop.auth import Principal, Role
+from coop.errors import InvalidTransition
+from coop.geo import haversine_m
 from dispatch.locations import service as locations_service
 from dispatch.locations.geometry import geography_point, position_of
 from dispatch.trips import meter
@@ -63,6 +62,7 @@ from dispatch.trips.states import (
 )
 from drivers.models import Driver, DriverStatus
 from reputation import service as reputation_service
+from riders.models import Rider
 
 MAX_IDEMPOTENCY_KEY_LENGTH = 255
 # `arrived` and the cancellation fee read the driver's last position; one older than this says

@@ -12,7 +12,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
-from dispatch.core.db import sql_list, sql_literal
+from coop.db import sql_list, sql_literal
 
 
 class TripStatus(enum.StrEnum):

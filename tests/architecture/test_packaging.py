@@ -1,5 +1,5 @@
 """The built distributions carry what an installed service needs at run time besides the code:
-every domain's migrations (`python -m dispatch migrate` and `serve` apply them from the installed
+every domain's migrations (`python -m server migrate` and `serve` apply them from the installed
 packages), the Alembic environment and its template, the founding agreement, the service area.
 The wheel and the sdist are built here with the project's own build backend (PEP 517), from a
 copy of the sources."""
@@ -18,7 +18,10 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-PACKAGES = ("dispatch", "drivers", "reputation", "bargaining", "loadtests")
+# What the wheel ships; devtools/ (local servers, the process manager, the demo) and loadtests/
+# run from a checkout and are copied too, to show that they stay out.
+SHIPPED = ("coop", "riders", "drivers", "reputation", "bargaining", "dispatch", "pay", "server")
+PACKAGES = (*SHIPPED, "devtools", "loadtests")
 # The build's own throw-aways and the checkout's caches are not sources.
 IGNORED = shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info", "build")
 
@@ -87,15 +90,17 @@ def test_every_migrations_folder_is_in_the_wheel_and_the_sdist(
     expected = migration_files()
     # Every domain's folder, and core's environment with its versions folder, are among them.
     for folder in (
-        "dispatch/core/migrations/versions/",
-        "dispatch/trips/migrations/",
+        "coop/migrations/versions/",
+        "riders/migrations/",
+        "dispatch/migrations/",
+        "pay/migrations/",
         "drivers/migrations/",
         "bargaining/migrations/",
         "reputation/migrations/",
     ):
         assert any(name.startswith(folder) for name in expected), folder
-    assert "dispatch/core/migrations/env.py" in expected
-    assert "dispatch/core/migrations/script.py.mako" in expected
+    assert "coop/migrations/env.py" in expected
+    assert "coop/migrations/script.py.mako" in expected
     assert [name for name in expected if name not in in_wheel] == []
     assert [name for name in expected if name not in in_sdist] == []
 
@@ -106,8 +111,16 @@ def test_the_other_files_read_at_run_time_are_in_the_wheel(
     in_wheel, _ = built
     for name in (
         "bargaining/founding_agreement.yaml",
-        "dispatch/data/montreal.geojson",
-        "dispatch/web/templates/base.html",
+        "coop/data/montreal.geojson",
+        "server/web/templates/base.html",
     ):
         assert name in in_wheel, name
     assert not any("__pycache__" in name for name in in_wheel)
+
+
+def test_the_wheel_ships_the_layers_and_no_development_tooling(
+    built: tuple[set[str], set[str]],
+) -> None:
+    in_wheel, _ = built
+    top = {name.split("/", 1)[0] for name in in_wheel if "/" in name and ".dist-info" not in name}
+    assert top == set(SHIPPED)

@@ -11,7 +11,7 @@ import pytest_asyncio
 from fastapi import FastAPI
 from httpx import AsyncClient
 
-from dispatch.core.db import utcnow
+from coop.db import utcnow
 from tests.bargaining.strategies import founding_wire
 from tests.builders import Account, make_driver
 

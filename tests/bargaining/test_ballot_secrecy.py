@@ -19,9 +19,9 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bargaining import secrecy
-from dispatch.core.keys import service_key
-from dispatch.core.settings import Settings
-from dispatch.migrate import alembic_config
+from coop.keys import service_key
+from coop.settings import Settings
+from server.migrate import alembic_config
 from tests.bargaining.conftest import Clock, open_proposal, proposal_body, vote
 from tests.builders import Account, make_driver
 from tests.conftest import asyncpg_kwargs, recreate_database

@@ -13,10 +13,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bargaining import lifecycle, service
 from bargaining.models import AgreementVersion, Proposal, ProposalStatus
-from dispatch.app import create_app
-from dispatch.core.audit import AuditEntry
-from dispatch.core.db import utcnow
-from dispatch.core.settings import Settings
+from coop.audit import AuditEntry
+from coop.db import utcnow
+from coop.settings import Settings
+from server.app import create_app
 from tests.bargaining.conftest import Clock, proposal_body
 from tests.builders import make_driver
 

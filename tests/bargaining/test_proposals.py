@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bargaining import service
 from bargaining.models import AgreementVersion, Proposal
-from dispatch.core.audit import AuditEntry
+from coop.audit import AuditEntry
 from drivers.models import Driver, DriverStatus
 from tests.bargaining.conftest import Clock, open_proposal, proposal_body, vote
 from tests.builders import Account, make_driver, make_rider

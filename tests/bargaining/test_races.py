@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bargaining import service
 from bargaining.exceptions import VotingClosed
 from bargaining.models import AgreementVersion, BallotChoice, Proposal, SealedBallot
-from dispatch.core.audit import AuditEntry, verify
+from coop.audit import AuditEntry, verify
 from tests.bargaining.conftest import Clock, open_proposal, proposal_body
 from tests.builders import Account, make_driver
 

@@ -14,7 +14,7 @@ from bargaining import service
 from bargaining.exceptions import AgreementNotFound, NoAgreementInForce
 from bargaining.models import AgreementVersion
 from bargaining.terms import load_founding_terms, terms_sha256, terms_to_wire
-from dispatch.core import audit
+from coop import audit
 
 
 async def test_the_founding_agreement_is_version_1(

@@ -9,7 +9,7 @@ from httpx import AsyncClient
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from dispatch.core.auth import AuthToken, Role
+from coop.auth import AuthToken, Role
 from tests.builders import make_driver, make_rider
 
 

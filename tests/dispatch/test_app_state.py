@@ -7,14 +7,14 @@ from fastapi import FastAPI
 from httpx import AsyncClient
 
 from bargaining.dependencies import BargainingState
-from dispatch.app import AppState, create_app
-from dispatch.core.settings import Settings
-from dispatch.core.state import CoreState, state_of
+from coop.settings import Settings
+from coop.state import CoreState, state_of
 from dispatch.locations.ingest import LocationIngest
 from dispatch.matching.matcher import Matcher
 from dispatch.realtime.hub import Hub
 from dispatch.realtime.state import DispatchState
 from reputation.state import ReputationState
+from server.app import AppState, create_app
 
 
 def test_the_app_holds_every_layers_part(base_settings: Settings) -> None:

@@ -12,8 +12,8 @@ from httpx import AsyncClient
 from pydantic import BaseModel
 from websockets.asyncio.client import ClientConnection, connect
 
-from dispatch.asyncapi import MESSAGES, document
-from dispatch.simulator.client import ws_url
+from server.asyncapi import MESSAGES, document
+from server.simulator.client import ws_url
 from tests.builders import LONGUEUIL, live_server, make_driver
 
 # Protocol v1's messages, and the service's extensions (docs/protocol.md): `hello` first

@@ -16,9 +16,9 @@ from sqlalchemy import func, select, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from dispatch.core import audit
-from dispatch.core.audit import GENESIS_HASH, AuditEntry
-from dispatch.core.settings import Settings
+from coop import audit
+from coop.audit import GENESIS_HASH, AuditEntry
+from coop.settings import Settings
 
 FORGED_DIGEST = hashlib.sha256(b'{"i":9,"ok":true}').hexdigest()
 
@@ -225,7 +225,7 @@ async def test_the_chain_verifies_from_the_api_alone_as_docs_audit_md_says(
 
 def _cli(settings: Settings) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "dispatch", "verify-audit"],
+        [sys.executable, "-m", "server", "verify-audit"],
         env={"COOP_DATABASE_URL": settings.database_url, "PATH": "/usr/bin:/bin"},
         capture_output=True,
         text=True,

@@ -14,8 +14,8 @@ from httpx import AsyncClient
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from dispatch.core.errors import NOT_JSON_REASON, NOT_UTF8_REASON
-from dispatch.core.riders.models import Rider
+from coop.errors import NOT_JSON_REASON, NOT_UTF8_REASON
+from riders.models import Rider
 
 
 @dataclass(frozen=True)

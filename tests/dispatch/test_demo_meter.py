@@ -22,15 +22,15 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from bargaining import service as bargaining_service
 from bargaining.terms import load_founding_terms
-from dispatch.app import create_app
-from dispatch.core.db import create_sessionmaker
-from dispatch.core.geo import EARTH_RADIUS_M, haversine_m
-from dispatch.core.settings import Settings
-from dispatch.simulator.city import Simulation
-from dispatch.simulator.cli import demo_config, demo_service_env
-from dispatch.simulator.config import SimulationConfig
+from coop.db import create_sessionmaker
+from coop.geo import EARTH_RADIUS_M, haversine_m
+from coop.settings import Settings
+from devtools.demo import demo_config, demo_service_env
 from dispatch.trips import meter
 from dispatch.trips.models import Trip, TripStatus
+from server.app import create_app
+from server.simulator.city import Simulation
+from server.simulator.config import SimulationConfig
 from tests.builders import assigned_trip, live_server, make_driver, make_rider
 
 
@@ -126,7 +126,7 @@ DEMO_TEST_SPEEDUP = 30.0
 @pytest_asyncio.fixture
 async def demo_city(settings: Settings, engine: AsyncEngine) -> AsyncIterator[SimulationConfig]:
     """The demo's wiring on a small, quick city: the service runs on the city's clock (as
-    `python -m dispatch demo` starts it) under the founding agreement's 130 km/h."""
+    `python -m devtools.demo` starts it) under the founding agreement's 130 km/h."""
     sessionmaker = create_sessionmaker(engine)
     async with sessionmaker() as session:
         await bargaining_service.install_founding(session=session)

@@ -19,9 +19,9 @@ from httpx import AsyncClient
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from dispatch.app import create_app
-from dispatch.core.geo import haversine_m
-from dispatch.core.settings import Settings
+from coop.geo import haversine_m
+from coop.settings import Settings
+from server.app import create_app
 from tests.builders import (
     DOWNTOWN,
     Account,

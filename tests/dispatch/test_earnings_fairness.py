@@ -16,7 +16,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bargaining.terms import load_founding_terms
-from dispatch.core.db import utcnow
+from coop.db import utcnow
 from dispatch.locations import service as locations_service
 from dispatch.locations.shifts import SHIFT_BREAK_S
 from dispatch.matching import costs

@@ -14,7 +14,7 @@ from httpx import ASGITransport, AsyncClient
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from dispatch.core.observability import configure_logging
+from coop.observability import configure_logging
 from tests.builders import live_server, make_driver
 
 PROBLEM_KEYS = {"type", "title", "status", "detail"}

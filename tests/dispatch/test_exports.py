@@ -14,11 +14,11 @@ from httpx import AsyncClient
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from dispatch.app import create_app
-from dispatch.core.db import utcnow
-from dispatch.core.settings import Settings
+from coop.db import utcnow
+from coop.settings import Settings
 from reputation import data_register
 from reputation.export import BUILT_IN
+from server.app import create_app
 from tests.bargaining.conftest import Clock, open_proposal, proposal_body, vote
 from tests.builders import (
     DOWNTOWN,

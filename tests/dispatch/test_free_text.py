@@ -9,7 +9,7 @@ from datetime import timedelta
 
 from httpx import AsyncClient
 
-from dispatch.core.db import utcnow
+from coop.db import utcnow
 from tests.builders import DOWNTOWN, PLATEAU, make_driver, make_rider, request_trip
 
 NUL = "a\\u0000b"  # as a client writes it in JSON

@@ -10,9 +10,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from dispatch.core.errors import OutOfServiceArea
-from dispatch.core.geo import Position, ServiceArea, haversine_m
-from dispatch.core.settings import PACKAGE_DIR
+from coop.errors import OutOfServiceArea
+from coop.geo import Position, ServiceArea, haversine_m
+from coop.settings import PACKAGE_DIR
 
 MONTREAL = ServiceArea.from_file(PACKAGE_DIR / "data" / "montreal.geojson")
 

@@ -10,8 +10,8 @@ from asgi_lifespan import LifespanManager
 from httpx import ASGITransport, AsyncClient
 from sqlalchemy.engine import make_url
 
-from dispatch.app import create_app
-from dispatch.core.settings import Settings
+from coop.settings import Settings
+from server.app import create_app
 from tests.servers import ThrowawayRedis
 
 

@@ -20,9 +20,9 @@ from sqlalchemy import event, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from dispatch.core.db import create_engine, utcnow
-from dispatch.core.pubsub import rider_channel
-from dispatch.core.settings import Settings
+from coop.db import create_engine, utcnow
+from coop.pubsub import rider_channel
+from coop.settings import Settings
 from dispatch.locations import service as locations_service
 from dispatch.locations.ingest import MAX_TRAIL_POINTS_PER_DRIVER, LocationIngest
 from dispatch.locations.models import DriverPosition, TrailPoint

@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bargaining import service as bargaining_service
 from bargaining.service import FOUNDING_EFFECTIVE_FROM
 from bargaining.terms import load_founding_terms
-from dispatch.core.db import utcnow
+from coop.db import utcnow
 from dispatch.matching import costs
 from dispatch.matching.matcher import BatchReport, Matcher, region_lock_key
 from dispatch.trips import service as trips_service
@@ -381,7 +381,7 @@ async def test_offers_from_a_dead_worker_expire_and_the_trip_returns_to_matching
     app: FastAPI, client: AsyncClient, admin_headers: dict[str, str], settings: object
 ) -> None:
     # A worker (its own app) makes an offer and dies before anyone answers.
-    from dispatch.app import create_app
+    from server.app import create_app
     from tests.builders import live_server
 
     rider = await make_rider(client)

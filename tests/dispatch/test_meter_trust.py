@@ -24,10 +24,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bargaining.fares import cap_to_quote, price_trip
 from bargaining.terms import load_founding_terms
-from dispatch.app import create_app
-from dispatch.core.settings import Settings
+from coop.settings import Settings
 from dispatch.locations.plausibility import Fix, Track, Verdict
 from dispatch.trips import meter
+from server.app import create_app
 from tests.builders import (
     DOWNTOWN,
     SocketClient,

@@ -23,10 +23,10 @@ from sqlalchemy import Connection
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from dispatch.all_models import Base
-from dispatch.core.db import create_engine
-from dispatch.core.settings import Settings
-from dispatch.migrate import VERSION_LOCATIONS, alembic_config, revision, upgrade
+from coop.db import create_engine
+from coop.settings import Settings
+from server.all_models import Base
+from server.migrate import VERSION_LOCATIONS, alembic_config, revision, upgrade
 from tests.conftest import asyncpg_kwargs, recreate_database
 
 # The schema and alembic_version rows of a database made before each domain owned its
@@ -134,7 +134,15 @@ def _header(path: Path) -> dict[str, object]:
 
 
 def test_every_domain_has_its_folder_and_every_revision_is_in_one() -> None:
-    assert list(VERSION_LOCATIONS) == ["core", "drivers", "bargaining", "reputation", "dispatch"]
+    assert list(VERSION_LOCATIONS) == [
+        "core",
+        "riders",
+        "drivers",
+        "bargaining",
+        "reputation",
+        "dispatch",
+        "pay",
+    ]
     found = {
         _header(path)["revision"]: domain
         for domain, folder in VERSION_LOCATIONS.items()
@@ -148,6 +156,26 @@ def test_every_domain_has_its_folder_and_every_revision_is_in_one() -> None:
     assert found.get("bargaining") == "bargaining"
     assert found.get("reputation") == "reputation"
     assert found.get("dispatch") == "dispatch"
+    # Revisions live with their tables: pay's and riders' moved out of dispatch's and the core's.
+    assert found.get("dispatch_pay") == "pay"
+    assert found.get("rider_shared_first_name") == "riders"
+
+
+def test_a_domain_whose_revision_sits_inside_another_domain_chain_keeps_one_latest(
+    tmp_path: Path,
+) -> None:
+    """pay's first revision sits between two of dispatch's: dispatch's latest revisions are
+    still only those nothing of its own descends from."""
+    url = "postgresql+asyncpg://nobody@/unused"
+    locations = {domain: tmp_path / domain for domain in VERSION_LOCATIONS}
+    for domain, folder in VERSION_LOCATIONS.items():
+        shutil.copytree(folder, locations[domain], ignore=shutil.ignore_patterns("__py*"))
+    dispatch = revision(url, "dispatch", "next", rev_id="d1", locations=locations)
+    assert _header(dispatch)["down_revision"] == ("dispatch_shift", "dispatch_travel_time")
+    paid = revision(url, "pay", "next", rev_id="p1", locations=locations)
+    assert _header(paid)["down_revision"] == "dispatch_pay"
+    core = revision(url, "core", "next", rev_id="c1", locations=locations)
+    assert _header(core)["down_revision"] == "token_expiry"
 
 
 def test_a_new_revision_goes_to_its_domain_after_the_domain_latest(tmp_path: Path) -> None:
@@ -215,7 +243,7 @@ async def test_four_workers_starting_at_once_on_an_empty_database_all_serve(
     }
     workers = [
         subprocess.Popen(
-            [sys.executable, "-m", "dispatch", "serve", "--port", str(port)],
+            [sys.executable, "-m", "server", "serve", "--port", str(port)],
             env=env,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,

@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from httpx import AsyncClient
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from dispatch.core.db import utcnow
+from coop.db import utcnow
 from tests.builders import DOWNTOWN, make_driver, make_rider
 from tests.reputation.helpers import rated_trip
 

@@ -21,14 +21,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from dispatch.app import create_app
-from dispatch.core import pubsub
-from dispatch.core.db import utcnow
-from dispatch.core.frames import Frame
-from dispatch.core.settings import Settings
+from coop import pubsub
+from coop.db import utcnow
+from coop.frames import Frame
+from coop.settings import Settings
 from dispatch.locations import service as locations_service
 from dispatch.realtime.hub import CLOSE_TOO_SLOW
 from dispatch.trips.models import Offer
+from server.app import create_app
 from tests.builders import (
     DOWNTOWN,
     LONGUEUIL,

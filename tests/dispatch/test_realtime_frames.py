@@ -12,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from dispatch.core.geo import Position
+from coop.geo import Position
 from dispatch.realtime import frames
 from dispatch.realtime.frames import (
     AvailabilityFrame,

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest_asyncio
 
-from dispatch.core.redis_client import Redis, create_redis
-from dispatch.core.settings import Settings
+from coop.redis_client import Redis, create_redis
+from coop.settings import Settings
 from dispatch.realtime.hub import CLOSE_RESYNC, CLOSE_TOO_SLOW, Connection, Hub
 from tests.servers import ThrowawayRedis
 

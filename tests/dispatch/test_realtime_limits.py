@@ -11,8 +11,8 @@ import pytest
 from httpx import AsyncClient
 from websockets.exceptions import ConnectionClosedError
 
-from dispatch.app import create_app
-from dispatch.core.settings import Settings
+from coop.settings import Settings
+from server.app import create_app
 from tests.builders import DOWNTOWN, go_online, live_server, make_driver, socket
 
 MESSAGE_TOO_BIG = 1009

@@ -13,9 +13,9 @@ from asgi_lifespan import LifespanManager
 from httpx import ASGITransport, AsyncClient
 from prometheus_client import CollectorRegistry
 
-from dispatch.app import create_app
-from dispatch.core.settings import Settings
+from coop.settings import Settings
 from dispatch.realtime.pauses import LAG_PROBE_INTERVAL_S, PauseMonitor, tune_gc
+from server.app import create_app
 
 
 def sample(registry: CollectorRegistry, name: str, **labels: str) -> float:

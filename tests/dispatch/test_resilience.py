@@ -23,13 +23,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from dispatch.app import create_app
-from dispatch.core.geo import haversine_m
-from dispatch.core.settings import Settings
+from coop.geo import haversine_m
+from coop.settings import Settings
 from dispatch.locations.ingest import CONGESTED_QUEUE_S, GAP_SPREAD, MIN_SHED_GAP_S
 from dispatch.realtime.hub import Connection
 from dispatch.realtime.session import IGNORED_ASK_GRACE_S, IGNORED_ASK_SHEDS
 from dispatch.trips.models import Offer, OfferStatus
+from server.app import create_app
 from tests.builders import (
     DOWNTOWN,
     assigned_trip,
@@ -153,8 +153,8 @@ async def test_positions_are_buffered_bounded_through_an_outage_and_written_afte
     admin_headers: dict[str, str],
     short_tmp: Path,
 ) -> None:
-    from dispatch.core.db import create_engine, utcnow
-    from dispatch.core.redis_client import create_redis
+    from coop.db import create_engine, utcnow
+    from coop.redis_client import create_redis
     from dispatch.locations.ingest import LocationIngest
     from dispatch.locations.models import TrailPoint
 
@@ -281,7 +281,7 @@ async def test_an_offer_counts_as_delivered_once_the_drivers_socket_wrote_it(
 ) -> None:
     from datetime import timedelta
 
-    from dispatch.core.db import utcnow
+    from coop.db import utcnow
 
     app = create_app(settings)
     async with live_server(app) as base_url, AsyncClient(base_url=base_url) as http:
@@ -318,7 +318,7 @@ async def test_an_offer_that_never_reached_the_socket_ends_undelivered_and_is_ma
 ) -> None:
     from datetime import timedelta
 
-    from dispatch.core.db import utcnow
+    from coop.db import utcnow
 
     app = create_app(settings)
     async with live_server(app) as base_url, AsyncClient(base_url=base_url) as http:

@@ -27,14 +27,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
-from dispatch.app import create_app
-from dispatch.core.auth import Role, issue_token
-from dispatch.core.db import utcnow
-from dispatch.core.errors import RateLimited
-from dispatch.core.ratelimit import RateLimits
-from dispatch.core.settings import DEV_ADMIN_TOKEN, Settings
+from coop.auth import Role, issue_token
+from coop.db import utcnow
+from coop.errors import RateLimited
+from coop.ratelimit import RateLimits
+from coop.settings import DEV_ADMIN_TOKEN, Settings
+from devtools.processes import ServiceProcess
 from dispatch.realtime.hub import CLOSE_REPLACED, CLOSE_TOKEN_REVOKED
-from dispatch.simulator.service import ServiceProcess
+from server.app import create_app
 from tests.builders import live_server, make_driver, make_rider
 from tests.servers import ThrowawayRedis, service_process
 
@@ -461,7 +461,7 @@ async def test_fuzz_the_whole_api(
 def real_service(
     base_settings: Settings, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[ServiceProcess]:
-    """`python -m dispatch serve` as deployed behind a proxy on this machine: loopback is the
+    """`python -m server serve` as deployed behind a proxy on this machine: loopback is the
     trusted proxy, and only 10.9.9.0/24 may read the metrics without the admin token."""
     log = tmp_path_factory.mktemp("service") / "service.log"
     service = service_process(

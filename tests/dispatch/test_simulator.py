@@ -29,21 +29,24 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from bargaining import service as bargaining_service
 from bargaining.terms import load_founding_terms
-from dispatch import asyncapi
-from dispatch.app import create_app
-from dispatch.core.db import create_sessionmaker, utcnow
-from dispatch.core.geo import ServiceArea
-from dispatch.core.settings import PACKAGE_DIR, Settings
-from dispatch.simulator.agents import OVERLOADED_HOLD_S, ReportPace
-from dispatch.simulator.city import Simulation, SimulationError
-from dispatch.simulator.client import parse_frame, ws_url
-from dispatch.simulator.config import (
+from coop.db import create_sessionmaker, utcnow
+from coop.geo import ServiceArea
+from coop.settings import PACKAGE_DIR, Settings
+from dispatch.trips.models import Offer, OfferStatus, Trip, TripStatus
+from loadtests import invariants
+from loadtests.run import locust_command
+from server import asyncapi
+from server.app import create_app
+from server.simulator.agents import OVERLOADED_HOLD_S, ReportPace
+from server.simulator.city import Simulation, SimulationError
+from server.simulator.client import parse_frame, ws_url
+from server.simulator.config import (
     SimulationConfig,
     accepts_offer,
     rating_for,
     rider_patience_s,
 )
-from dispatch.simulator.movement import (
+from server.simulator.movement import (
     DOWNTOWN_MONTREAL,
     MONTREAL_GRID_BEARING_DEG,
     Car,
@@ -59,10 +62,7 @@ from dispatch.simulator.movement import (
     random_point_in,
     random_point_near,
 )
-from dispatch.simulator.stats import CityStats
-from dispatch.trips.models import Offer, OfferStatus, Trip, TripStatus
-from loadtests import invariants
-from loadtests.run import locust_command
+from server.simulator.stats import CityStats
 from tests.builders import live_server, make_driver, make_rider
 
 MONTREAL = ServiceArea.from_file(PACKAGE_DIR / "data" / "montreal.geojson")
@@ -751,7 +751,7 @@ async def test_the_locust_scenarios_run_against_a_real_service(
 
 
 def test_the_command_line_names_what_is_wrong(capsys: pytest.CaptureFixture[str]) -> None:
-    from dispatch.__main__ import main
+    from server.__main__ import main
 
     assert main(["simulate", "--speedup", "0"]) == 2
     assert "speedup must be positive" in capsys.readouterr().err

@@ -17,8 +17,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from dispatch.core.db import create_engine, create_sessionmaker, utcnow
-from dispatch.core.settings import Settings
+from coop.db import create_engine, create_sessionmaker, utcnow
+from coop.settings import Settings
 from dispatch.locations.geometry import geography_point
 from dispatch.locations.models import TrailPoint
 from dispatch.matching import costs, travelstore, traveltime

@@ -13,9 +13,9 @@ from httpx import AsyncClient
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from dispatch.app import create_app
-from dispatch.core.settings import Settings
+from coop.settings import Settings
 from dispatch.trips.models import Offer, OfferStatus
+from server.app import create_app
 from tests.builders import (
     DOWNTOWN,
     PLATEAU,

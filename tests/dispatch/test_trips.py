@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bargaining import service as bargaining_service
 from bargaining.terms import load_founding_terms
-from dispatch.core.db import utcnow
+from coop.db import utcnow
 from dispatch.trips import service as trips_service
 from dispatch.trips.models import Offer, OfferStatus, Trip, TripRequestKey
 from reputation.models import RateableTrip

@@ -16,7 +16,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from dispatch.core.db import utcnow
+from coop.db import utcnow
 from dispatch.matching.matcher import BatchReport, Matcher
 from dispatch.trips import service as trips_service
 from dispatch.trips.models import Offer, OfferStatus, Trip, TripStatus

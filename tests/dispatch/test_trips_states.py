@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from dispatch.core.geo import haversine_m
+from coop.geo import haversine_m
 from dispatch.trips import meter
 from dispatch.trips.models import TripStatus
 from dispatch.trips.states import (

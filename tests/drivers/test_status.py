@@ -12,7 +12,7 @@ from httpx import AsyncClient
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from dispatch.core.audit import AuditEntry
+from coop.audit import AuditEntry
 from drivers.models import Driver, DriverStatus, DriverStatusChange
 from tests.builders import make_driver, make_rider
 

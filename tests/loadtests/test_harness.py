@@ -16,7 +16,7 @@ import psutil
 import pytest
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 
-from dispatch.simulator.service import ServiceError, ServiceProcess, free_port
+from devtools.processes import ServiceError, ServiceProcess, free_port
 from loadtests.metrics import histogram_delta, histogram_quantile, parse, service_pauses, value
 from loadtests.procstats import children_of, cpu_s, rss_kib
 
@@ -54,7 +54,7 @@ def test_a_killed_parent_takes_its_server_with_it(tmp_path: Path) -> None:
         f"""
         import sys, time
         from pathlib import Path
-        from dispatch.simulator.service import ServiceProcess, free_port
+        from devtools.processes import ServiceProcess, free_port
         service = ServiceProcess(
             host="127.0.0.1", port=free_port(), log_path=Path({str(tmp_path / "child.log")!r}),
             argv=[sys.executable, "-c", {SLEEPER!r}, {str(marker)!r}],

@@ -12,8 +12,8 @@ from hypothesis import strategies as st
 
 from bargaining import fares, patronage
 from bargaining.terms import Terms
-from dispatch.pay import arithmetic
-from dispatch.pay.periods import Grid
+from pay import arithmetic
+from pay.periods import Grid
 from tests.bargaining.strategies import valid_terms
 
 CENTS = st.integers(min_value=0, max_value=50_000_00).map(lambda c: Decimal(c) / 100)

@@ -14,9 +14,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bargaining.models import PatronageAllocation, PatronageLine, Proposal, ProposalKind
 from bargaining.models import ProposalStatus as Status
-from dispatch.app import create_app
-from dispatch.core.db import utcnow
-from dispatch.core.settings import Settings
+from coop.db import utcnow
+from coop.settings import Settings
+from server.app import create_app
 from tests.bargaining.conftest import Clock
 from tests.builders import Account, assigned_trip, make_driver, make_rider
 from tests.pay.helpers import completed_trip, problem, shift

@@ -14,10 +14,10 @@ from sqlalchemy import func, select, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from dispatch.app import create_app
-from dispatch.core.audit import AuditEntry
-from dispatch.core.db import utcnow
-from dispatch.core.settings import Settings
+from coop.audit import AuditEntry
+from coop.db import utcnow
+from coop.settings import Settings
+from server.app import create_app
 from tests.bargaining.conftest import Clock
 from tests.builders import Account, make_driver, make_rider
 from tests.pay.helpers import completed_trip, problem

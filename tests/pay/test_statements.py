@@ -17,12 +17,12 @@ from sqlalchemy import func, select, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from dispatch.app import create_app
-from dispatch.core.audit import AuditEntry
-from dispatch.core.db import utcnow
-from dispatch.core.settings import Settings
-from dispatch.pay import service as pay_service
-from dispatch.pay.models import PayPeriod, PayStatement, PayStatementLine
+from coop.audit import AuditEntry
+from coop.db import utcnow
+from coop.settings import Settings
+from pay import service as pay_service
+from pay.models import PayPeriod, PayStatement, PayStatementLine
+from server.app import create_app
 from tests.bargaining.conftest import Clock
 from tests.builders import Account, make_driver, make_rider, request_trip
 from tests.pay.helpers import completed_trip, fee_paid_trip, problem

@@ -16,7 +16,7 @@ from fastapi import FastAPI
 from httpx import AsyncClient, Response
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from dispatch.core.db import utcnow
+from coop.db import utcnow
 from reputation import service
 from reputation.policy import ReputationPolicy
 from tests.builders import Account

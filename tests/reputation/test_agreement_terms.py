@@ -9,8 +9,8 @@ from fastapi import FastAPI
 from httpx import AsyncClient
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from dispatch.app import reputation_policy
-from dispatch.core.db import utcnow
+from coop.db import utcnow
+from server.app import reputation_policy
 from tests.bargaining.strategies import founding_wire
 from tests.builders import make_driver, make_rider
 from tests.reputation.helpers import FOUNDING, assert_problem, completed_trip, post_rating

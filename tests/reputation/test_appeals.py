@@ -14,9 +14,9 @@ from httpx import AsyncClient
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from dispatch.core.audit import AuditEntry
-from dispatch.core.pubsub import driver_channel
-from dispatch.core.redis_client import Redis
+from coop.audit import AuditEntry
+from coop.pubsub import driver_channel
+from coop.redis_client import Redis
 from reputation.models import Appeal, Rating
 from tests.builders import Account, make_driver, make_rider
 from tests.reputation.helpers import (

@@ -11,8 +11,8 @@ from pathlib import Path
 from sqlalchemy import ForeignKey
 
 import reputation
-from dispatch.all_models import Base
 from reputation import data_register
+from server.all_models import Base
 
 
 def _reputation_sources() -> list[Path]:

@@ -18,10 +18,10 @@ from httpx import ASGITransport, AsyncClient
 from pydantic import SecretStr
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from dispatch.app import create_app
-from dispatch.core import keys
-from dispatch.core.settings import Settings
+from coop import keys
+from coop.settings import Settings
 from reputation.pseudonym import derive_key, rater_pseudonym
+from server.app import create_app
 from tests.builders import make_driver, make_rider
 from tests.reputation.helpers import assert_problem, install_policy, rated_trip, terms
 

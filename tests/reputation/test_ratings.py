@@ -13,7 +13,7 @@ from httpx import AsyncClient
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from dispatch.core.db import utcnow
+from coop.db import utcnow
 from reputation import service
 from reputation.models import RateableTrip, Rating
 from tests.builders import make_driver, make_rider

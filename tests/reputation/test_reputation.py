@@ -14,7 +14,7 @@ from httpx import AsyncClient
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from dispatch.core.audit import AuditEntry
+from coop.audit import AuditEntry
 from drivers.models import Driver, DriverStatus, DriverStatusChange
 from reputation.models import SupportCase
 from tests.builders import Account, make_driver, make_rider

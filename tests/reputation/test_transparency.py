@@ -13,7 +13,7 @@ from httpx import AsyncClient
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from dispatch.core.db import utcnow
+from coop.db import utcnow
 from reputation import data_register, score
 from reputation.models import Appeal, AppealOutcome, AppealStatus, RateableTrip, Rating
 from reputation.transparency import classification_counts

@@ -10,10 +10,10 @@ from fastapi import FastAPI
 from httpx import AsyncClient
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from dispatch.app import create_app
-from dispatch.core.db import utcnow
-from dispatch.core.settings import Settings
+from coop.db import utcnow
+from coop.settings import Settings
 from dispatch.locations import service as locations_service
+from server.app import create_app
 from tests.builders import (
     DOWNTOWN,
     PLATEAU,

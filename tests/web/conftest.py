@@ -24,11 +24,11 @@ from playwright.async_api import Browser, BrowserContext, Page, async_playwright
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from dispatch.all_models import Base
-from dispatch.app import create_app
-from dispatch.core.db import utcnow
-from dispatch.core.redis_client import create_redis
-from dispatch.core.settings import Settings
+from coop.db import utcnow
+from coop.redis_client import create_redis
+from coop.settings import Settings
+from server.all_models import Base
+from server.app import create_app
 from tests.builders import Account, live_server, make_driver, make_rider
 
 ROOT = Path(__file__).resolve().parents[2]

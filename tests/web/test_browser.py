@@ -20,8 +20,8 @@ from typing import Any
 from playwright.async_api import expect
 from sqlalchemy import update
 
-from dispatch.core.db import utcnow
-from dispatch.core.settings import Settings
+from coop.db import utcnow
+from coop.settings import Settings
 from reputation.models import Appeal
 from tests.builders import DOWNTOWN, PLATEAU, offer_to, place_driver, request_trip
 from tests.web.conftest import PHONE, ROOT, Visit, Web
@@ -348,7 +348,7 @@ async def test_audit_verification_in_the_page_agrees_with_the_command(
     env = {**os.environ, "COOP_DATABASE_URL": base_settings.database_url}
     result = await asyncio.to_thread(
         subprocess.run,
-        [sys.executable, "-m", "dispatch", "verify-audit"],
+        [sys.executable, "-m", "server", "verify-audit"],
         capture_output=True,
         text=True,
         env=env,

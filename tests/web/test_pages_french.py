@@ -10,8 +10,8 @@ from typing import Any
 from fastapi import FastAPI
 from httpx import AsyncClient
 
-from dispatch.web.i18n import api_text
 from reputation import data_register
+from server.web.i18n import api_text
 from tests.builders import assigned_trip, make_driver, make_rider
 from tests.web.test_pages_http import csrf_of, sign_in
 

@@ -14,12 +14,12 @@ from fastapi import FastAPI
 from httpx import AsyncClient
 from sqlalchemy import delete
 
-from dispatch.core.auth import AuthToken, hash_token
-from dispatch.web.i18n import negotiate
+from coop.auth import AuthToken, hash_token
+from server.web.i18n import negotiate
 from tests.builders import make_driver, make_rider
 
 ROOT = Path(__file__).resolve().parents[2]
-CATALOGUE = ROOT / "dispatch" / "web" / "translations" / "fr" / "LC_MESSAGES" / "messages.po"
+CATALOGUE = ROOT / "server" / "web" / "translations" / "fr" / "LC_MESSAGES" / "messages.po"
 
 
 def csrf_of(html: str) -> str:

@@ -13,7 +13,7 @@ from fastapi import FastAPI
 from httpx import AsyncClient
 from sqlalchemy import update
 
-from dispatch.core.db import utcnow
+from coop.db import utcnow
 from reputation.models import Appeal
 from tests.builders import (
     DOWNTOWN,

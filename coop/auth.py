@@ -1,0 +1,272 @@
+"""Bearer tokens: opaque, random, stored only as their SHA-256; and who the caller is.
+
+Tokens are 256 random bits, so a fast hash is enough (there is nothing to brute-force, unlike a
+password). Domain packages turn a `Principal` into their own account (see
+`drivers.dependencies`); this module knows no domain table.
+
+A token has a creation date and may expire (`expires_at`, and `COOP_TOKEN_TTL_DAYS` counted from
+its creation); `DELETE /v1/tokens/current` revokes it. The bootstrap admin token
+(`COOP_ADMIN_TOKEN`) is no row: it is valid until *real admins exist*, that is until a personal
+admin token (issued through `POST /v1/tokens` by an admin) has been live for a day; from then on
+only personal admin tokens work, until none is left (docs/security.md).
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import hmac
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Annotated, Any
+
+from fastapi import Depends, Request, WebSocket
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel
+from sqlalchemy import DateTime, Enum, LargeBinary, func, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import Mapped, mapped_column
+
+from coop.db import Base, SessionDep, utcnow
+from coop.errors import Forbidden, Unauthorized
+from coop.state import CoreState, state_of
+
+# Once a personal admin token has been live this long, the bootstrap token stops working.
+BOOTSTRAP_GRACE = timedelta(days=1)
+
+
+class AccountCreated(BaseModel):
+    """What registering an account answers: its id and its first token (shown once)."""
+
+    id: uuid.UUID
+    token: str
+
+
+class Role(enum.StrEnum):
+    rider = "rider"
+    driver = "driver"
+    admin = "admin"
+
+
+class AuthToken(Base):
+    __tablename__ = "auth_token"
+
+    token_hash: Mapped[bytes] = mapped_column(LargeBinary(32), primary_key=True)
+    role: Mapped[Role] = mapped_column(Enum(Role, name="auth_role"))
+    subject_id: Mapped[uuid.UUID] = mapped_column(index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
+
+
+class TokenIssued(BaseModel):
+    """A new token (shown once), and its dates."""
+
+    token: str
+    role: Role
+    created_at: datetime
+    expires_at: datetime | None
+
+
+@dataclass(frozen=True)
+class Principal:
+    role: Role
+    subject_id: uuid.UUID | None  # None for the bootstrap admin, who is no account
+    # The token's hash in hex: names the token (revocation, sockets) without being it.
+    token_key: str = ""
+    expires_at: datetime | None = None
+    bootstrap: bool = False
+
+    @property
+    def account(self) -> str:
+        """The key of the account's limits: all its tokens together."""
+        return f"{self.role.value}:{self.subject_id or 'bootstrap'}"
+
+
+def hash_token(token: str) -> bytes:
+    return hashlib.sha256(token.encode("utf-8")).digest()
+
+
+def new_token() -> str:
+    return secrets.token_urlsafe(32)
+
+
+def is_bootstrap_token(token: str, admin_token: str) -> bool:
+    return hmac.compare_digest(hash_token(token), hash_token(admin_token))
+
+
+async def issue_token(
+    *,
+    session: AsyncSession,
+    role: Role,
+    subject_id: uuid.UUID,
+    expires_at: datetime | None = None,
+) -> str:
+    """Creates a token for an account; only its hash is kept. The caller commits."""
+    token = new_token()
+    session.add(
+        AuthToken(
+            token_hash=hash_token(token),
+            role=role,
+            subject_id=subject_id,
+            created_at=utcnow(),
+            expires_at=expires_at,
+        )
+    )
+    return token
+
+
+def effective_expiry(row: AuthToken, settings: Any) -> datetime | None:
+    """The earlier of the token's own expiry and its creation plus `COOP_TOKEN_TTL_DAYS`
+    (which so applies to tokens issued before it was set)."""
+    candidates = [row.expires_at] if row.expires_at is not None else []
+    if settings.token_ttl_days is not None:
+        candidates.append(row.created_at + timedelta(days=settings.token_ttl_days))
+    return min(candidates) if candidates else None
+
+
+async def bootstrap_expires_at(session: AsyncSession, now: datetime) -> datetime | None:
+    """When the bootstrap token stops (stopped) working: a day after the oldest personal admin
+    token still live was issued; None while there is none."""
+    oldest = await session.scalar(
+        select(func.min(AuthToken.created_at)).where(
+            AuthToken.role == Role.admin,
+            AuthToken.revoked_at.is_(None),
+            or_(AuthToken.expires_at.is_(None), AuthToken.expires_at > now),
+        )
+    )
+    return None if oldest is None else oldest + BOOTSTRAP_GRACE
+
+
+async def resolve(*, session: AsyncSession, token: str, settings: Any) -> Principal | None:
+    """Who `token` is, or None if it is unknown, revoked or expired."""
+    if not token:
+        return None
+    return await resolve_digest(session=session, digest=hash_token(token), settings=settings)
+
+
+async def resolve_digest(
+    *, session: AsyncSession, digest: bytes, settings: Any
+) -> Principal | None:
+    """Who holds the token with this SHA-256, or None if it is unknown, revoked or expired: the
+    one check behind bearer tokens and the web pages' sessions (which keep only the digest), so
+    both accept and refuse the same tokens."""
+    now = utcnow()
+    if hmac.compare_digest(digest, hash_token(settings.admin_token)):
+        expires = await bootstrap_expires_at(session, now)
+        if expires is not None and expires <= now:
+            return None
+        return Principal(role=Role.admin, subject_id=None, token_key=digest.hex(), bootstrap=True)
+    row = await session.scalar(select(AuthToken).where(AuthToken.token_hash == digest))
+    if row is None or row.revoked_at is not None:
+        return None
+    expires_at = effective_expiry(row, settings)
+    if expires_at is not None and expires_at <= now:
+        return None
+    return Principal(
+        role=row.role, subject_id=row.subject_id, token_key=digest.hex(), expires_at=expires_at
+    )
+
+
+async def valid_token_keys(
+    sessionmaker: async_sessionmaker[AsyncSession], token_keys: list[str], settings: Any
+) -> set[str]:
+    """Which of these token keys (hex hashes) are still valid: for open sockets, after a time
+    when revocations could have been missed."""
+    if not token_keys:
+        return set()
+    valid: set[str] = set()
+    now = utcnow()
+    bootstrap = hash_token(settings.admin_token).hex()
+    async with sessionmaker() as session:
+        if bootstrap in token_keys:
+            expires = await bootstrap_expires_at(session, now)
+            if expires is None or expires > now:
+                valid.add(bootstrap)
+        rows = await session.scalars(
+            select(AuthToken).where(
+                AuthToken.token_hash.in_([bytes.fromhex(key) for key in token_keys]),
+                AuthToken.revoked_at.is_(None),
+            )
+        )
+        for row in rows:
+            expires_at = effective_expiry(row, settings)
+            if expires_at is None or expires_at > now:
+                valid.add(row.token_hash.hex())
+    return valid
+
+
+def bearer_from_headers(authorization: str | None) -> str | None:
+    if not authorization:
+        return None
+    scheme, _, value = authorization.partition(" ")
+    if scheme.lower() != "bearer" or not value.strip():
+        return None
+    return value.strip()
+
+
+# The OpenAPI security scheme (so /docs can "Authorize"); the header is read by
+# `bearer_from_headers`, which also takes a lower-case scheme.
+bearer_scheme = HTTPBearer(
+    auto_error=False,
+    scheme_name="bearer",
+    description="A token from account creation or POST /v1/tokens, or the admin token",
+)
+
+
+async def get_principal(
+    request: Request,
+    session: SessionDep,
+    _: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
+) -> Principal:
+    """The caller, from its bearer token; counts the request against the account's rate limit
+    (the admin is exempt)."""
+    token = bearer_from_headers(request.headers.get("authorization"))
+    principal = await resolve(
+        session=session, token=token or "", settings=state_of(request.app, CoreState).settings
+    )
+    if principal is None:
+        raise Unauthorized(
+            "Send 'Authorization: Bearer <token>' with a valid token"
+            if token is None
+            else "The token is not valid (unknown, revoked or expired)"
+        )
+    if principal.role is not Role.admin:
+        await request.app.state.rate_limits.check_api(principal.account)
+    request.state.principal = principal
+    return principal
+
+
+def websocket_token(websocket: WebSocket) -> str | None:
+    """A socket's token, from the Authorization header or `?token=`."""
+    return bearer_from_headers(websocket.headers.get("authorization")) or (
+        websocket.query_params.get("token")
+    )
+
+
+async def websocket_principal(websocket: WebSocket, session: AsyncSession) -> Principal | None:
+    """The caller of a WebSocket, from the Authorization header or `?token=`."""
+    return await resolve(
+        session=session,
+        token=websocket_token(websocket) or "",
+        settings=state_of(websocket.app, CoreState).settings,
+    )
+
+
+CurrentPrincipal = Annotated[Principal, Depends(get_principal)]
+
+
+def require_role(principal: Principal, *roles: Role) -> None:
+    if principal.role not in roles:
+        wanted = " or ".join(role.value for role in roles)
+        raise Forbidden(f"This needs a {wanted} account")
+
+
+async def get_admin(principal: CurrentPrincipal) -> Principal:
+    require_role(principal, Role.admin)
+    return principal
+
+
+Admin = Annotated[Principal, Depends(get_admin)]

@@ -1,0 +1,123 @@
+"""Itemised receipts of a trip: for its rider (no driver account id), its driver (no rider id)."""
+
+from __future__ import annotations
+
+import uuid
+from decimal import Decimal
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bargaining import fares
+from bargaining import service as bargaining_service
+from bargaining.terms import money_str
+from coop.auth import Principal, Role
+from dispatch.trips.exceptions import NotYourTrip, TripNotFound
+from dispatch.trips.models import Trip, TripStatus
+from pay.exceptions import NoReceipt
+from pay.schemas import ReceiptOut, receipt_items
+
+
+async def receipt(*, session: AsyncSession, trip_id: uuid.UUID, principal: Principal) -> ReceiptOut:
+    trip = await session.get(Trip, trip_id)
+    if trip is None:
+        raise TripNotFound(f"No trip {trip_id}")
+    if principal.role is Role.rider and principal.subject_id == trip.rider_id:
+        copy_for = "rider"
+    elif principal.role is Role.driver and principal.subject_id == trip.driver_id:
+        copy_for = "driver"
+    else:
+        raise NotYourTrip("Only the trip's rider and its driver may read its receipt")
+    agreement = await bargaining_service.get_version(
+        session=session, version=trip.agreement_version
+    )
+    common = {
+        "trip_id": trip.id,
+        "copy_for": copy_for,
+        "requested_at": trip.requested_at,
+        "accepted_at": trip.assigned_at,
+        "started_at": trip.started_at,
+        "service_class": trip.service_class,
+        "currency": trip.currency,
+        "agreement_version": agreement.version,
+        "agreement_sha256": agreement.sha256,
+    }
+    if trip.status is TripStatus.completed:
+        assert trip.ended_at is not None and trip.fare_total is not None
+        distance_m, duration_s = trip.distance_m or 0, trip.duration_s or 0
+        # A fare capped at its quote was charged the cap (trust: `fares.cap_to_quote`): the items
+        # are the meter's, the total and its split the cap's.
+        items = fares.itemise(
+            agreement.terms,
+            service_class=trip.service_class,
+            distance_m=distance_m,
+            duration_s=duration_s,
+            capped_total=trip.fare_total if trip.fare_capped else None,
+        )
+        # The stored fare is what was charged; the items are worked out again from its terms.
+        assert items.total == trip.fare_total, "receipt items disagree with the charged fare"
+        quote_total = Decimal(str(trip.quote["total"]))
+        cap_percent = agreement.terms.fares[trip.service_class].max_over_quote_percent
+        return ReceiptOut.model_validate(
+            {
+                **common,
+                "kind": "trip",
+                "ended_at": trip.ended_at,
+                "distance_m": distance_m,
+                "duration_s": duration_s,
+                "items": receipt_items(items),
+                "metered": money_str(items.metered.quantize(Decimal("0.0001"))),
+                "minimum": money_str(items.minimum),
+                "minimum_applied": items.minimum_applied,
+                "metered_total": money_str(items.metered_total),
+                "quote_total": money_str(quote_total),
+                "max_over_quote_percent": f"{cap_percent.normalize():f}",
+                "fare_capped": trip.fare_capped,
+                "fare_cap_reason": trip.fare_cap_reason,
+                "total": money_str(trip.fare_total),
+                "commission_percent": f"{items.commission_percent.normalize():f}",
+                "commission_cap": (
+                    None if items.commission_cap is None else money_str(items.commission_cap)
+                ),
+                "cap_applied": items.cap_applied,
+                "driver_floor": money_str(items.driver_floor),
+                "floor_applied": items.floor_applied,
+                "commission": money_str(trip.coop_commission or Decimal("0.00")),
+                "driver_earnings": money_str(trip.driver_earnings or Decimal("0.00")),
+                "cancellation_fee": None,
+            }
+        )
+    if trip.status is TripStatus.cancelled and (trip.cancellation_fee or 0) > 0:
+        assert trip.ended_at is not None and trip.cancellation_fee is not None
+        fee = money_str(trip.cancellation_fee)
+        return ReceiptOut.model_validate(
+            {
+                **common,
+                "kind": "cancellation_fee",
+                "ended_at": trip.ended_at,
+                "distance_m": None,
+                "duration_s": None,
+                "items": [],
+                "metered": None,
+                "minimum": None,
+                "minimum_applied": False,
+                "metered_total": None,
+                "quote_total": None,
+                "max_over_quote_percent": None,
+                "fare_capped": False,
+                "fare_cap_reason": None,
+                "total": fee,
+                "commission_percent": None,
+                "commission_cap": None,
+                "cap_applied": False,
+                "driver_floor": None,
+                "floor_applied": False,
+                "commission": "0.00",
+                "driver_earnings": fee,
+                "cancellation_fee": fee,
+            }
+        )
+    raise NoReceipt(
+        f"The trip is {trip.status.value}: only a completed trip, or a cancellation that charged "
+        "a fee, has a receipt",
+        trip_status=trip.status.value,
+    )

@@ -1,0 +1,173 @@
+"""HTTP routes of pay: statements (the driver's own), receipts (the trip's rider and driver) and
+the public pay report (anyone). Thin: the work is in `service` and `receipts`."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query, Request, Response
+
+from coop import paging
+from coop.auth import CurrentPrincipal
+from coop.clock import Now
+from coop.db import SessionDep
+from coop.errors import UnprocessableEntity
+from drivers.dependencies import CurrentDriver
+from pay import receipts, service
+from pay.models import PayPeriod
+from pay.schemas import (
+    PayPeriodReportOut,
+    PayReportOut,
+    ReceiptOut,
+    StatementOut,
+    StatementSummaryOut,
+    statement_csv,
+)
+
+router = APIRouter(prefix="/v1", tags=["pay"])
+
+_PROBLEMS: dict[int | str, dict[str, Any]] = {
+    401: {"description": "Missing or invalid token"},
+    403: {"description": "Not a driver, or not this caller's trip"},
+}
+
+
+# Statements keep the bounds they had before they were paged (a year of weekly periods by
+# default, ten at most): lowering them would break a client that asks for 520.
+STATEMENTS_DEFAULT_LIMIT = 52
+STATEMENTS_MAX_LIMIT = 520
+
+
+def _period_key(period: PayPeriod) -> tuple[datetime]:
+    return (period.starts_at,)
+
+
+@router.get(
+    "/drivers/me/statements",
+    response_model=list[StatementSummaryOut],
+    responses={**_PROBLEMS, 422: {"description": "A bad limit or cursor"}},
+)
+async def list_statements(
+    request: Request,
+    response: Response,
+    driver: CurrentDriver,
+    session: SessionDep,
+    now: Now,
+    limit: Annotated[
+        int,
+        Query(
+            ge=1,
+            le=STATEMENTS_MAX_LIMIT,
+            description=f"Periods per page, 1-{STATEMENTS_MAX_LIMIT} "
+            f"(default {STATEMENTS_DEFAULT_LIMIT})",
+        ),
+    ] = STATEMENTS_DEFAULT_LIMIT,
+    cursor: paging.CursorQuery = None,
+) -> list[StatementSummaryOut]:
+    """The caller's pay periods since they joined, newest first: the open one (still filling
+    up) and the closed ones (final), each with its totals. Paged (docs/protocol.md, "Paging")."""
+    after = None if cursor is None else paging.decode_cursor(cursor, "statements", (datetime,))[0]
+    found = await service.statements(
+        session=session,
+        driver_id=driver.id,
+        member_since=driver.created_at,
+        now=now,
+        limit=limit + 1,
+        after=after,
+    )
+    page, next_cursor = paging.page_of(
+        found, limit, lambda statement: _period_key(statement.period), "statements"
+    )
+    paging.set_next(request, response, next_cursor)
+    return [StatementSummaryOut.of(statement) for statement in page]
+
+
+@router.get(
+    "/drivers/me/statements/{period_start}",
+    response_model=StatementOut,
+    responses={
+        **_PROBLEMS,
+        200: {"content": {"text/csv": {}}, "description": "The statement (JSON, or CSV)"},
+        404: {"description": "No such period (pay_period_not_found)"},
+        422: {"description": "Not a date, or not the first day of a period"},
+    },
+)
+async def read_statement(
+    period_start: date,
+    driver: CurrentDriver,
+    session: SessionDep,
+    now: Now,
+    format: Annotated[Literal["json", "csv"], Query()] = "json",
+) -> Any:
+    """Every line of one period and its totals; `?format=csv` for the same as CSV."""
+    found = await service.statement(
+        session=session, driver_id=driver.id, period_start=period_start, now=now
+    )
+    out = StatementOut.of(found)
+    if format == "csv":
+        return Response(
+            content=statement_csv(out),
+            media_type="text/csv; charset=utf-8",
+            headers={
+                "Content-Disposition": (
+                    f'attachment; filename="statement-{period_start.isoformat()}.csv"'
+                )
+            },
+        )
+    return out
+
+
+@router.get(
+    "/trips/{trip_id}/receipt",
+    response_model=ReceiptOut,
+    responses={
+        **_PROBLEMS,
+        404: {"description": "No such trip"},
+        409: {"description": "The trip has no receipt (not completed, no fee charged)"},
+    },
+)
+async def read_receipt(
+    trip_id: uuid.UUID, principal: CurrentPrincipal, session: SessionDep
+) -> ReceiptOut:
+    """The trip's itemised receipt, for its rider or its driver."""
+    return await receipts.receipt(session=session, trip_id=trip_id, principal=principal)
+
+
+@router.get(
+    "/transparency/pay",
+    response_model=PayReportOut,
+    responses={422: {"description": "`from` after `to`, a bad date, limit or cursor"}},
+)
+async def pay_report(
+    request: Request,
+    response: Response,
+    session: SessionDep,
+    now: Now,
+    from_: Annotated[date | None, Query(alias="from")] = None,
+    to: Annotated[date | None, Query()] = None,
+    limit: paging.LimitQuery = paging.DEFAULT_LIMIT,
+    cursor: paging.CursorQuery = None,
+) -> PayReportOut:
+    """The co-op's books on pay, per closed period: trips, fares, commission and the take rate,
+    cancellation fees, top-ups, and drivers' earnings per engaged hour (median and 10th
+    percentile). No personal data; periods with fewer than 5 drivers are suppressed. The
+    periods are paged (docs/protocol.md, "Paging")."""
+    if from_ is not None and to is not None and from_ > to:
+        raise UnprocessableEntity(
+            "`from` is after `to`",
+            errors=[{"field": "query.from", "reason": "Must not be after `to`"}],
+        )
+    after = None if cursor is None else paging.decode_cursor(cursor, "pay-report", (datetime,))[0]
+    reports = await service.report(
+        session=session, start=from_, end=to, now=now, limit=limit + 1, after=after
+    )
+    page, next_cursor = paging.page_of(
+        reports, limit, lambda report: _period_key(report.period), "pay-report"
+    )
+    paging.set_next(request, response, next_cursor)
+    return PayReportOut(
+        minimum_drivers=service.MIN_DRIVERS_REPORTED,
+        periods=[PayPeriodReportOut.of(report) for report in page],
+    )

@@ -1,0 +1,550 @@
+"""Pay periods, their automatic close, statements, the public pay report, and patronage measures.
+
+Periods form a chain: each starts where the previous one ended, on the calendar of the agreement
+in force at that moment (`periods.Grid`). A period closes by itself once its end has passed:
+every read and a background sweep first close what is due, from stored state only (`ends_at`,
+`closed_at`), under a transaction-scoped advisory lock and a conditional update, so a restart
+neither skips a close nor repeats one and two workers never close the same period twice.
+
+Closing posts every trip that is not on a statement yet and ended before the period's end:
+completed trips and cancellations that paid the driver a fee. A trip whose record arrived after
+its own period had closed is posted on the next period to close, marked `adjustment`. A posted
+line's primary key is its trip, so no trip is ever paid twice; statements and lines are never
+changed once written (database triggers refuse it).
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import and_, exists, func, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.elements import ColumnElement
+
+from bargaining import service as bargaining_service
+from bargaining.models import AgreementVersion
+from coop import audit
+from dispatch.trips.models import Trip, TripStatus
+from pay import arithmetic
+from pay.exceptions import NotAPeriodStart, PeriodNotFound
+from pay.models import LineKind, PayPeriod, PayStatement, PayStatementLine
+from pay.periods import Grid
+
+logger = logging.getLogger("coop.pay")
+
+# pg_advisory_xact_lock key ("cooppayp"): periods are created and closed one at a time.
+PERIODS_LOCK_KEY = 0x636F6F7070617970
+AUDIT_PERIOD_CLOSED = "pay.period_closed"
+# The public report leaves out a period with fewer drivers than this: too few to hide anyone.
+MIN_DRIVERS_REPORTED = 5
+_INSTANT = timedelta(microseconds=1)
+
+
+def grid_of(agreement: AgreementVersion) -> Grid:
+    pay = agreement.terms.pay
+    return Grid(period_days=pay.period_days, timezone=pay.timezone)
+
+
+# --- the chain of periods ----------------------------------------------------------------------
+
+
+async def _next_period(
+    session: AsyncSession, previous: PayPeriod | None, now: datetime
+) -> PayPeriod:
+    """The period after `previous` (or the one holding `now` for the first), on the calendar of
+    the agreement in force when it starts. After a change of calendar the first period runs from
+    the previous end to the new calendar's next start (at least a day)."""
+    at = previous.ends_at if previous is not None else now
+    grid = grid_of(await bargaining_service.in_force(session=session, at=at))
+    if previous is None:
+        start_date, starts_at, ends_at = grid.period_of(now)
+    else:
+        starts_at = previous.ends_at
+        start_date = grid.local_date(starts_at)
+        end_date = grid.start_after(start_date)
+        ends_at = grid.midnight(end_date)
+        while ends_at - starts_at < timedelta(days=1):
+            end_date += timedelta(days=grid.period_days)
+            ends_at = grid.midnight(end_date)
+    period = PayPeriod(
+        start_date=start_date,
+        starts_at=starts_at,
+        ends_at=ends_at,
+        timezone=grid.timezone,
+        period_days=grid.period_days,
+    )
+    session.add(period)
+    await session.flush()
+    return period
+
+
+async def _lock(session: AsyncSession) -> None:
+    await session.execute(select(func.pg_advisory_xact_lock(PERIODS_LOCK_KEY)))
+
+
+async def _last_period(session: AsyncSession) -> PayPeriod | None:
+    period: PayPeriod | None = await session.scalar(
+        select(PayPeriod)
+        .order_by(PayPeriod.starts_at.desc())
+        .limit(1)
+        .execution_options(populate_existing=True)
+    )
+    return period
+
+
+async def ensure_periods(*, session: AsyncSession, now: datetime) -> None:
+    """Creates the periods up to the one holding `now`; commits."""
+    last = await _last_period(session)
+    if last is not None and last.ends_at > now:
+        await session.commit()
+        return
+    await _lock(session)
+    last = await _last_period(session)
+    if last is None:
+        # The first period holds the installation (the founding version's writing), so every
+        # trip ever driven falls in a period.
+        installed = await session.scalar(select(func.min(AgreementVersion.created_at)))
+        last = await _next_period(session, None, min(installed or now, now))
+    while last.ends_at <= now:
+        last = await _next_period(session, last, now)
+    await session.commit()
+
+
+def _line_filter(end: datetime) -> list[ColumnElement[bool]]:
+    """Trips that pay their driver and are not on any statement yet, ended before `end`."""
+    posted = exists().where(PayStatementLine.trip_id == Trip.id)
+    return [
+        Trip.driver_id.is_not(None),
+        Trip.assigned_at.is_not(None),
+        Trip.ended_at < end,
+        or_(
+            Trip.status == TripStatus.completed,
+            and_(Trip.status == TripStatus.cancelled, Trip.cancellation_fee > 0),
+        ),
+        ~posted,
+    ]
+
+
+def _line_of(trip: Trip, period: date, period_starts_at: datetime) -> PayStatementLine:
+    assert trip.driver_id is not None and trip.assigned_at is not None
+    assert trip.ended_at is not None
+    engaged = max(0, int((trip.ended_at - trip.assigned_at).total_seconds()))
+    zero = arithmetic.ZERO
+    fare: Decimal | None = zero
+    commission: Decimal | None = zero
+    earnings: Decimal | None = zero
+    fee: Decimal | None = zero
+    if trip.status is TripStatus.completed:
+        kind = LineKind.trip
+        fare, commission, earnings = trip.fare_total, trip.coop_commission, trip.driver_earnings
+    else:
+        kind = LineKind.cancellation_fee
+        fee = trip.cancellation_fee
+    return PayStatementLine(
+        trip_id=trip.id,
+        period_start=period,
+        driver_id=trip.driver_id,
+        kind=kind,
+        adjustment=trip.ended_at < period_starts_at,
+        assigned_at=trip.assigned_at,
+        ended_at=trip.ended_at,
+        engaged_seconds=engaged,
+        distance_m=trip.distance_m if kind is LineKind.trip else None,
+        duration_s=trip.duration_s if kind is LineKind.trip else None,
+        fare_total=fare or zero,
+        commission=commission or zero,
+        driver_earnings=earnings or zero,
+        cancellation_fee=fee or zero,
+        agreement_version=trip.agreement_version,
+        currency=trip.currency,
+    )
+
+
+def _amounts(line: PayStatementLine) -> arithmetic.LineAmounts:
+    return arithmetic.LineAmounts(
+        is_trip=line.kind is LineKind.trip,
+        fare_total=line.fare_total,
+        commission=line.commission,
+        driver_earnings=line.driver_earnings,
+        cancellation_fee=line.cancellation_fee,
+        engaged_seconds=line.engaged_seconds,
+    )
+
+
+async def _close(session: AsyncSession, start_date: date, now: datetime) -> bool:
+    """Closes one period if due and still open; answers whether this call closed it."""
+    period = await session.scalar(
+        select(PayPeriod)
+        .where(PayPeriod.start_date == start_date)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    if period is None or period.closed_at is not None or period.ends_at > now:
+        return False
+    floor_version = await bargaining_service.in_force(session=session, at=period.ends_at - _INSTANT)
+    floor = floor_version.terms.pay.engaged_floor_per_hour
+    trips = list(
+        await session.scalars(
+            select(Trip).where(*_line_filter(period.ends_at)).order_by(Trip.ended_at, Trip.id)
+        )
+    )
+    by_driver: dict[uuid.UUID, list[PayStatementLine]] = defaultdict(list)
+    for trip in trips:
+        line = _line_of(trip, period.start_date, period.starts_at)
+        session.add(line)
+        by_driver[line.driver_id].append(line)
+    await session.flush()
+    for driver_id, lines in by_driver.items():
+        totals = arithmetic.totals([_amounts(line) for line in lines], floor_per_hour=floor)
+        session.add(
+            PayStatement(
+                period_start=period.start_date,
+                driver_id=driver_id,
+                trips=totals.trips,
+                fares_total=totals.fares_total,
+                commission_total=totals.commission_total,
+                earnings_total=totals.earnings_total,
+                cancellation_fees_total=totals.cancellation_fees_total,
+                engaged_seconds=totals.engaged_seconds,
+                floor_due=totals.floor_due,
+                top_up=totals.top_up,
+                pay_total=totals.pay_total,
+            )
+        )
+    period.closed_at = now
+    period.floor_version = floor_version.version
+    period.floor_per_hour = floor
+    period.currency = floor_version.terms.currency
+    await session.flush()
+    statements = list(
+        await session.scalars(
+            select(PayStatement).where(PayStatement.period_start == period.start_date)
+        )
+    )
+    await audit.append(
+        session=session,
+        kind=AUDIT_PERIOD_CLOSED,
+        subject=f"pay_period:{period.start_date.isoformat()}",
+        content={
+            "period_start": period.start_date.isoformat(),
+            "starts_at": period.starts_at,
+            "ends_at": period.ends_at,
+            "floor_version": floor_version.version,
+            "engaged_floor_per_hour": floor,
+            "statements": len(statements),
+            "lines": len(trips),
+            "pay_total": sum((s.pay_total for s in statements), arithmetic.ZERO),
+            "top_ups": sum((s.top_up for s in statements), arithmetic.ZERO),
+        },
+    )
+    return True
+
+
+async def close_due(*, session: AsyncSession, now: datetime) -> list[date]:
+    """Creates the periods up to now and closes every one whose end has passed, oldest first;
+    answers the start dates this call closed. Each close is its own transaction."""
+    await ensure_periods(session=session, now=now)
+    due = list(
+        await session.scalars(
+            select(PayPeriod.start_date)
+            .where(PayPeriod.closed_at.is_(None), PayPeriod.ends_at <= now)
+            .order_by(PayPeriod.starts_at)
+        )
+    )
+    await session.commit()
+    closed = []
+    for start_date in due:
+        await _lock(session)
+        if await _close(session, start_date, now):
+            closed.append(start_date)
+        await session.commit()
+    if closed:
+        logger.info("pay periods closed: %s", ", ".join(d.isoformat() for d in closed))
+    return closed
+
+
+# --- statements --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Statement:
+    period: PayPeriod
+    status: str  # open | closed
+    currency: str
+    floor_per_hour: Decimal
+    floor_version: int
+    lines: Sequence[PayStatementLine]
+    totals: arithmetic.Totals
+
+
+def _stored_totals(row: PayStatement) -> arithmetic.Totals:
+    return arithmetic.Totals(
+        trips=row.trips,
+        fares_total=row.fares_total,
+        commission_total=row.commission_total,
+        earnings_total=row.earnings_total,
+        cancellation_fees_total=row.cancellation_fees_total,
+        engaged_seconds=row.engaged_seconds,
+        floor_due=row.floor_due,
+        top_up=row.top_up,
+        pay_total=row.pay_total,
+    )
+
+
+async def _open_lines(
+    session: AsyncSession, driver_id: uuid.UUID, period: PayPeriod
+) -> list[PayStatementLine]:
+    """What the open period's statement holds so far (not written: it may still grow)."""
+    trips = await session.scalars(
+        select(Trip)
+        .where(Trip.driver_id == driver_id, *_line_filter(period.ends_at))
+        .order_by(Trip.ended_at, Trip.id)
+    )
+    return [_line_of(trip, period.start_date, period.starts_at) for trip in trips]
+
+
+async def _statement(
+    session: AsyncSession,
+    period: PayPeriod,
+    driver_id: uuid.UUID,
+    now: datetime,
+    *,
+    with_lines: bool = True,
+) -> Statement:
+    if period.closed_at is not None:
+        assert period.floor_per_hour is not None and period.floor_version is not None
+        lines: list[PayStatementLine] = []
+        if with_lines:
+            lines = list(
+                await session.scalars(
+                    select(PayStatementLine)
+                    .where(
+                        PayStatementLine.period_start == period.start_date,
+                        PayStatementLine.driver_id == driver_id,
+                    )
+                    .order_by(PayStatementLine.ended_at, PayStatementLine.trip_id)
+                )
+            )
+        row = await session.get(PayStatement, (period.start_date, driver_id))
+        totals = (
+            _stored_totals(row)
+            if row is not None
+            else arithmetic.totals([], floor_per_hour=period.floor_per_hour)
+        )
+        return Statement(
+            period=period,
+            status="closed",
+            currency=period.currency or "",
+            floor_per_hour=period.floor_per_hour,
+            floor_version=period.floor_version,
+            lines=lines,
+            totals=totals,
+        )
+    # Open: the floor of the version in force now (the one at the period's end decides).
+    agreement = await bargaining_service.in_force(session=session, at=now)
+    floor = agreement.terms.pay.engaged_floor_per_hour
+    lines = await _open_lines(session, driver_id, period)
+    return Statement(
+        period=period,
+        status="open",
+        currency=agreement.terms.currency,
+        floor_per_hour=floor,
+        floor_version=agreement.version,
+        lines=lines,
+        totals=arithmetic.totals([_amounts(line) for line in lines], floor_per_hour=floor),
+    )
+
+
+async def _is_grid_start(session: AsyncSession, day: date) -> bool:
+    """Whether `day` starts a period on the calendar of the agreement in force then."""
+    noon = datetime.combine(day, time(12), tzinfo=UTC)
+    return grid_of(await bargaining_service.in_force(session=session, at=noon)).is_start(day)
+
+
+async def statement(
+    *, session: AsyncSession, driver_id: uuid.UUID, period_start: date, now: datetime
+) -> Statement:
+    """The driver's statement of one period (zeros where they had nothing in it)."""
+    await close_due(session=session, now=now)
+    period = await session.get(PayPeriod, period_start)
+    if period is None:
+        if not await _is_grid_start(session, period_start):
+            raise NotAPeriodStart(
+                f"{period_start.isoformat()} is not the first day of a pay period "
+                "(periods start on a Monday; see GET /v1/drivers/me/statements)",
+                field="path.period_start",
+                value=period_start.isoformat(),
+            )
+        raise PeriodNotFound(
+            f"There is no pay period starting {period_start.isoformat()}: it is before the "
+            "first period or after the current one"
+        )
+    return await _statement(session, period, driver_id, now)
+
+
+async def statements(
+    *,
+    session: AsyncSession,
+    driver_id: uuid.UUID,
+    member_since: datetime,
+    now: datetime,
+    limit: int,
+    after: datetime | None = None,
+) -> list[Statement]:
+    """The driver's periods since they joined, newest first (open one included); with `after`
+    (a page's cursor), those that start before it."""
+    await close_due(session=session, now=now)
+    query = (
+        select(PayPeriod)
+        .where(PayPeriod.ends_at > member_since, PayPeriod.starts_at <= now)
+        .order_by(PayPeriod.starts_at.desc())
+        .limit(limit)
+    )
+    if after is not None:
+        query = query.where(PayPeriod.starts_at < after)
+    periods = list(await session.scalars(query))
+    return [
+        await _statement(session, period, driver_id, now, with_lines=False) for period in periods
+    ]
+
+
+# --- the public pay report ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PeriodReport:
+    period: PayPeriod
+    drivers: int
+    suppressed: bool
+    trips: int
+    fares_total: Decimal
+    commission_total: Decimal
+    take_rate_percent: Decimal | None
+    cancellation_fees_total: Decimal
+    top_ups_total: Decimal
+    engaged_hours: Decimal
+    earnings_per_hour_median: Decimal | None
+    earnings_per_hour_p10: Decimal | None
+    pay_per_hour_median: Decimal | None
+    pay_per_hour_p10: Decimal | None
+
+
+def report_of(period: PayPeriod, rows: Sequence[PayStatement]) -> PeriodReport:
+    """One closed period's figures; those of fewer than five drivers are withheld."""
+    zero = arithmetic.ZERO
+    drivers = len(rows)
+    if drivers < MIN_DRIVERS_REPORTED:
+        return PeriodReport(
+            period, drivers, True, 0, zero, zero, None, zero, zero, zero, None, None, None, None
+        )
+    fares = sum((r.fares_total for r in rows), zero)
+    commission = sum((r.commission_total for r in rows), zero)
+    earned = [
+        rate
+        for r in rows
+        if (
+            rate := arithmetic.per_hour(
+                r.earnings_total + r.cancellation_fees_total, r.engaged_seconds
+            )
+        )
+        is not None
+    ]
+    paid = [
+        rate
+        for r in rows
+        if (rate := arithmetic.per_hour(r.pay_total, r.engaged_seconds)) is not None
+    ]
+    tenth = Decimal("0.1")
+    return PeriodReport(
+        period=period,
+        drivers=drivers,
+        suppressed=False,
+        trips=sum(r.trips for r in rows),
+        fares_total=fares,
+        commission_total=commission,
+        take_rate_percent=arithmetic.percent(commission, fares),
+        cancellation_fees_total=sum((r.cancellation_fees_total for r in rows), zero),
+        top_ups_total=sum((r.top_up for r in rows), zero),
+        engaged_hours=arithmetic.round_cents(Decimal(sum(r.engaged_seconds for r in rows)) / 3600),
+        earnings_per_hour_median=arithmetic.median(earned) if earned else None,
+        earnings_per_hour_p10=arithmetic.nearest_rank(earned, tenth) if earned else None,
+        pay_per_hour_median=arithmetic.median(paid) if paid else None,
+        pay_per_hour_p10=arithmetic.nearest_rank(paid, tenth) if paid else None,
+    )
+
+
+async def report(
+    *,
+    session: AsyncSession,
+    start: date | None,
+    end: date | None,
+    now: datetime,
+    limit: int | None = None,
+    after: datetime | None = None,
+) -> list[PeriodReport]:
+    """Closed periods starting within [start, end], oldest first: at most `limit` of them,
+    those starting after `after` (a page's cursor)."""
+    await close_due(session=session, now=now)
+    query = select(PayPeriod).where(PayPeriod.closed_at.is_not(None)).order_by(PayPeriod.starts_at)
+    if start is not None:
+        query = query.where(PayPeriod.start_date >= start)
+    if end is not None:
+        query = query.where(PayPeriod.start_date <= end)
+    if after is not None:
+        query = query.where(PayPeriod.starts_at > after)
+    if limit is not None:
+        query = query.limit(limit)
+    periods = list(await session.scalars(query))
+    rows: dict[date, list[PayStatement]] = defaultdict(list)
+    if periods:
+        for row in await session.scalars(
+            select(PayStatement).where(
+                PayStatement.period_start.in_([p.start_date for p in periods])
+            )
+        ):
+            rows[row.period_start].append(row)
+    return [report_of(period, rows[period.start_date]) for period in periods]
+
+
+# --- the patronage measure (bargaining's dividend reads it through app.state) --------------------
+
+
+async def patronage_measures(
+    session: AsyncSession, start: datetime, end: datetime, basis: str
+) -> dict[uuid.UUID, Decimal]:
+    """Each driver's patronage over trips that ended in [start, end): engaged seconds, earnings
+    (trip earnings and cancellation fees received) or completed trips."""
+    paying = or_(
+        Trip.status == TripStatus.completed,
+        and_(Trip.status == TripStatus.cancelled, Trip.cancellation_fee > 0),
+    )
+    window = [
+        Trip.driver_id.is_not(None),
+        Trip.assigned_at.is_not(None),
+        Trip.ended_at >= start,
+        Trip.ended_at < end,
+        paying,
+    ]
+    measure: ColumnElement[Any]
+    if basis == "engaged_seconds":
+        seconds = func.floor(func.extract("epoch", Trip.ended_at - Trip.assigned_at))
+        measure = func.sum(func.greatest(seconds, 0))
+    elif basis == "driver_earnings":
+        measure = func.sum(
+            func.coalesce(Trip.driver_earnings, 0) + func.coalesce(Trip.cancellation_fee, 0)
+        )
+    elif basis == "trips":
+        measure = func.count().filter(Trip.status == TripStatus.completed)
+    else:
+        raise ValueError(f"unknown patronage basis {basis!r}")
+    rows = await session.execute(
+        select(Trip.driver_id, measure).where(*window).group_by(Trip.driver_id)
+    )
+    return {row[0]: Decimal(row[1] or 0) for row in rows if row[0] is not None}

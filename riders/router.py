@@ -1,0 +1,63 @@
+"""HTTP routes for rider accounts."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Request, status
+
+from coop.auth import AccountCreated, Role, bearer_from_headers, resolve
+from coop.clients import client_host
+from coop.db import SessionDep
+from riders import service
+from riders.dependencies import CurrentRider
+from riders.models import Rider
+from riders.schemas import RiderCreate, RiderOut, RiderUpdate
+
+router = APIRouter(prefix="/v1/riders", tags=["riders"])
+
+
+async def signup_limit(request: Request, session: SessionDep) -> None:
+    """`COOP_SIGNUP_LIMIT` accounts per client address; an admin token is exempt (an operator
+    bulk-loads accounts). Any other token changes nothing: sign-up needs none."""
+    token = bearer_from_headers(request.headers.get("authorization"))
+    if token:
+        principal = await resolve(session=session, token=token, settings=request.app.state.settings)
+        if principal is not None and principal.role is Role.admin:
+            return
+    await request.app.state.rate_limits.check_signup(client_host(request.scope))
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=AccountCreated,
+    dependencies=[Depends(signup_limit)],
+)
+async def register_rider(body: RiderCreate, session: SessionDep) -> AccountCreated:
+    """Anyone may open a rider account (`COOP_SIGNUP_LIMIT` per client address); the answer
+    carries its only copy of the token."""
+    rider, token = await service.create(session=session, name=body.name, first_name=body.first_name)
+    return AccountCreated(id=rider.id, token=token)
+
+
+def _out(rider: Rider) -> RiderOut:
+    return RiderOut(
+        id=rider.id,
+        name=rider.name,
+        first_name=rider.shared_first_name,
+        created_at=rider.created_at,
+    )
+
+
+@router.get("/me", response_model=RiderOut)
+async def read_me(rider: CurrentRider) -> RiderOut:
+    """The caller's rider account, with the first name their drivers see (if any)."""
+    return _out(rider)
+
+
+@router.patch("/me", response_model=RiderOut)
+async def update_me(body: RiderUpdate, rider: CurrentRider, session: SessionDep) -> RiderOut:
+    """Sets the first name shown to your drivers (`null` withdraws it). Drivers never see your
+    account id or full name; trips already under way show the new choice from their next
+    update."""
+    await service.share_first_name(session=session, rider=rider, first_name=body.first_name)
+    return _out(rider)

@@ -1,0 +1,40 @@
+"""Imports every table so `Base.metadata` is complete (migrations and test clean-up use it)."""
+
+from bargaining.models import AgreementVersion, Ballot, Proposal
+from coop.audit import AuditEntry
+from coop.auth import AuthToken
+from coop.db import Base
+from dispatch.locations.models import DriverPosition, TrailPoint
+from dispatch.matching.models import TravelCell, TravelModelVersion
+from dispatch.trips.models import Offer, Trip, TripRequestKey
+from drivers.models import Driver, DriverStatusChange, DriverVehicle
+from pay.models import PayPeriod, PayStatement, PayStatementLine
+from reputation.models import Appeal, RateableTrip, Rating, SupportCase
+from riders.models import Rider
+
+__all__ = [
+    "AgreementVersion",
+    "Appeal",
+    "AuditEntry",
+    "AuthToken",
+    "Ballot",
+    "Base",
+    "Driver",
+    "DriverPosition",
+    "DriverStatusChange",
+    "DriverVehicle",
+    "Offer",
+    "PayPeriod",
+    "PayStatement",
+    "PayStatementLine",
+    "Proposal",
+    "RateableTrip",
+    "Rating",
+    "Rider",
+    "SupportCase",
+    "TrailPoint",
+    "TravelCell",
+    "TravelModelVersion",
+    "Trip",
+    "TripRequestKey",
+]

@@ -1,0 +1,156 @@
+"""The application factory: routers, error handlers, and the lifespan that owns the pools."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import datetime
+
+from fastapi import FastAPI
+from sqlalchemy.ext.asyncio import AsyncSession
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
+
+from bargaining import service as bargaining_service
+from bargaining.dependencies import BargainingState
+from bargaining.lifecycle import running as bargaining_running
+from bargaining.router import router as bargaining_router
+from coop import errors, keys, openapi
+from coop.audit import router as audit_router
+from coop.bodysize import BodySizeLimit
+from coop.db import create_engine, create_sessionmaker
+from coop.geo import ServiceArea
+from coop.health import router as health_router
+from coop.observability import Metrics, RequestContextMiddleware
+from coop.ratelimit import RateLimits
+from coop.redis_client import create_redis
+from coop.settings import Settings, get_settings
+from coop.tokens import router as tokens_router
+from dispatch.realtime import runtime as dispatch_runtime
+from dispatch.realtime.router import SocketRoutes
+from dispatch.realtime.state import DispatchState
+from dispatch.trips import service as trips_service
+from dispatch.trips.router import router as trips_router
+from drivers.router import router as drivers_router
+from drivers.status import router as driver_status_router
+from pay import lifecycle as pay_lifecycle
+from pay import service as pay_service
+from pay.router import router as pay_router
+from reputation.policy import ReputationPolicy
+from reputation.pseudonym import derive_key
+from reputation.router import router as reputation_router
+from reputation.state import ReputationState
+from riders.router import router as riders_router
+from server import exports, web
+from server.asyncapi import router as asyncapi_router
+
+logger = logging.getLogger("coop.app")
+
+
+async def reputation_policy(session: AsyncSession, at: datetime) -> ReputationPolicy:
+    """The reputation terms of the agreement in force at `at` (reputation never imports them)."""
+    agreement = await bargaining_service.in_force(session=session, at=at)
+    return ReputationPolicy.from_terms(
+        agreement_version=agreement.version, terms=agreement.terms.reputation.model_dump()
+    )
+
+
+class AppState(DispatchState, BargainingState, ReputationState):
+    """The app's one state (`app.state`): every layer's declared part (`coop.state`)."""
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    metrics = Metrics()
+    state = AppState(
+        settings=settings,
+        metrics=metrics,
+        service_area=ServiceArea.from_file(settings.service_area),
+    )
+    rate_limits = RateLimits(settings, metrics.registry)
+    state.rate_limits = rate_limits
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = create_engine(
+            settings.database_url,
+            pool_size=settings.db_pool_size,
+            max_overflow=settings.db_max_overflow,
+        )
+        redis = create_redis(settings.redis_url)
+        state.engine = engine
+        state.sessionmaker = create_sessionmaker(engine)
+        state.redis = redis
+        try:
+            async with (
+                bargaining_running(state.sessionmaker, background_tasks=settings.background_tasks),
+                dispatch_runtime.running(app),
+                web.running(app),
+                pay_lifecycle.running(
+                    state.sessionmaker,
+                    lambda: state.clock(),
+                    background_tasks=settings.background_tasks,
+                ),
+            ):
+                yield
+        finally:
+            await rate_limits.close()
+            await redis.aclose()
+            await engine.dispose()
+
+    app = FastAPI(
+        title="Co-op ride-hail",
+        version="1",
+        summary="A ride-hail service owned by the drivers' union co-operative.",
+        lifespan=lifespan,
+        # Served by server.web with their assets from the service itself (no CDN).
+        docs_url=None,
+        redoc_url=None,
+    )
+    app.state = state
+    state.ballot_master_key = keys.service_key(
+        name="ballot", configured=settings.ballot_key, env=settings.env, data_dir=settings.data_dir
+    )
+    # Bargaining's impact estimates re-price the trips dispatch completed.
+    state.completed_trips_source = trips_service.completed_since
+    state.reputation_policy_source = reputation_policy
+    # The raters' pseudonyms are keyed by their own secret, never by the admin token.
+    state.pseudonym_key = derive_key(
+        keys.service_key(
+            name="pseudonym",
+            configured=settings.pseudonym_key,
+            env=settings.env,
+            data_dir=settings.data_dir,
+        ).decode()
+    )
+    # The patronage dividend measures each member's work from the trips pay reads.
+    state.patronage_source = pay_service.patronage_measures
+    # Trips, offers, positions and ballots in the personal-data exports reputation assembles.
+    exports.install(app)
+    # Innermost first: bodies over the limit are refused unread (with a correlation id).
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestContextMiddleware, metrics=metrics)
+    # The sockets skip FastAPI's routing (dispatch/realtime/router.py says why).
+    app.add_middleware(SocketRoutes)
+    # Outermost: the client's address, from X-Forwarded-For only behind COOP_TRUSTED_PROXIES.
+    app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=list(settings.trusted_proxies))
+    errors.register(app)
+    for router in (
+        health_router,
+        riders_router,
+        tokens_router,
+        drivers_router,
+        driver_status_router,
+        bargaining_router,
+        audit_router,
+        reputation_router,
+        trips_router,
+        pay_router,
+    ):
+        app.include_router(router)
+    app.include_router(asyncapi_router)
+    # The co-op's web pages; last, so the API's routes keep their paths.
+    web.install(app)
+    # Every route's problem answers in /openapi.json; sign-up is limited per address.
+    openapi.install(app, extra={("post", "/v1/riders"): [429]})
+    return app

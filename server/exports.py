@@ -1,0 +1,69 @@
+"""Composition: each package's records of a person, installed as sections of the exports.
+
+Reputation assembles `GET /v1/drivers/me/export` and `GET /v1/riders/me/export` but imports no
+other domain; the app factory calls `install` so trips, positions and ballots are in them too.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from fastapi import FastAPI
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bargaining import export as bargaining_export
+from dispatch.locations import export as locations_export
+from dispatch.trips import export as trips_export
+from pay import export as pay_export
+from reputation.export import register_section
+
+
+async def _trips_driven(session: AsyncSession, subject_id: uuid.UUID) -> Any:
+    return await trips_export.trips_driven(session=session, driver_id=subject_id)
+
+
+async def _offers_received(session: AsyncSession, subject_id: uuid.UUID) -> Any:
+    return await trips_export.offers_received(session=session, driver_id=subject_id)
+
+
+async def _positions(session: AsyncSession, subject_id: uuid.UUID) -> Any:
+    return await locations_export.positions(session=session, driver_id=subject_id)
+
+
+async def _proposals_made(session: AsyncSession, subject_id: uuid.UUID) -> Any:
+    return await bargaining_export.proposals_made(session=session, driver_id=subject_id)
+
+
+async def _pay_statements(session: AsyncSession, subject_id: uuid.UUID) -> Any:
+    return await pay_export.pay_statements(session=session, driver_id=subject_id)
+
+
+async def _patronage(session: AsyncSession, subject_id: uuid.UUID) -> Any:
+    return await bargaining_export.patronage(session=session, driver_id=subject_id)
+
+
+async def _trips_requested(session: AsyncSession, subject_id: uuid.UUID) -> Any:
+    return await trips_export.trips_requested(session=session, rider_id=subject_id)
+
+
+async def _idempotency_keys(session: AsyncSession, subject_id: uuid.UUID) -> Any:
+    return await trips_export.idempotency_keys(session=session, rider_id=subject_id)
+
+
+def install(app: FastAPI) -> None:
+    """Registers dispatch's and bargaining's sections of the drivers' and riders' exports."""
+    register_section(app, audience="driver", name="trips_driven", section=_trips_driven)
+    register_section(app, audience="driver", name="offers_received", section=_offers_received)
+    register_section(app, audience="driver", name="positions", section=_positions)
+    master: bytes = app.state.ballot_master_key
+
+    async def _ballots(session: AsyncSession, subject_id: uuid.UUID) -> Any:
+        return await bargaining_export.ballots(session=session, master=master, driver_id=subject_id)
+
+    register_section(app, audience="driver", name="ballots", section=_ballots)
+    register_section(app, audience="driver", name="proposals_made", section=_proposals_made)
+    register_section(app, audience="driver", name="pay_statements", section=_pay_statements)
+    register_section(app, audience="driver", name="patronage", section=_patronage)
+    register_section(app, audience="rider", name="trips_requested", section=_trips_requested)
+    register_section(app, audience="rider", name="idempotency_keys", section=_idempotency_keys)

@@ -1,0 +1,190 @@
+"""The live feed of the operations map: one snapshot of the city per matching batch, sent to
+every open map as Server-Sent Events.
+
+One producer per process reads the snapshot (`dispatch.trips.figures.map_snapshot`: three
+indexed queries) at the agreement's batch interval while at least one map is open, and every
+map gets the same encoded frame: a hundred open maps cost the database what one does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import statistics
+from collections.abc import AsyncIterator
+from datetime import datetime, timedelta
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi.responses import StreamingResponse
+from sqlalchemy.exc import SQLAlchemyError
+
+from bargaining import service as bargaining_service
+from coop.clock import current_time
+from coop.db import SessionDep, utcnow
+from coop.errors import Forbidden
+from dispatch.trips import figures
+from server.web.pages import PageRoute, load_viewer, require_signed_in
+from server.web.rendering import Viewer
+
+logger = logging.getLogger("coop.web.ops")
+
+# How often an open stream checks that its viewer is still signed in (revoked tokens end it).
+RECHECK_S = 30.0
+KEEPALIVE_S = 15.0
+
+
+class OpsFeed:
+    """The producer and its subscribers; lives as long as the app (see `running`)."""
+
+    def __init__(self, app: FastAPI) -> None:
+        self.app = app
+        self.frame: bytes | None = None
+        self.sequence = 0
+        self.subscribers = 0
+        self.changed = asyncio.Condition()
+        self.closing = False
+        self._task: asyncio.Task[None] | None = None
+        self._offers_since: datetime | None = None
+
+    def subscribe(self) -> None:
+        self.subscribers += 1
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._produce(), name="ops-feed")
+
+    def unsubscribe(self) -> None:
+        self.subscribers -= 1
+
+    async def _interval_s(self, now: datetime) -> float:
+        async with self.app.state.sessionmaker() as session:
+            agreement = await bargaining_service.in_force(session=session, at=now)
+        return agreement.terms.dispatch.batch_interval_ms / 1000
+
+    async def _produce(self) -> None:
+        interval_s = 2.0
+        ticks = 0
+        while self.subscribers > 0 and not self.closing:
+            clock = getattr(self.app.state, "clock", utcnow)
+            now: datetime = clock()
+            try:
+                if ticks % 15 == 0:
+                    interval_s = await self._interval_s(now)
+                frame = await self._snapshot(now, interval_s)
+            except (SQLAlchemyError, OSError):
+                logger.warning("the operations map could not read the city", exc_info=True)
+                frame = None
+            ticks += 1
+            if frame is not None:
+                async with self.changed:
+                    self.frame = frame
+                    self.sequence += 1
+                    self.changed.notify_all()
+            await asyncio.sleep(interval_s)
+
+    async def _snapshot(self, now: datetime, interval_s: float) -> bytes:
+        settings = self.app.state.settings
+        since = self._offers_since or now - timedelta(seconds=interval_s)
+        async with self.app.state.sessionmaker() as session:
+            snapshot = await figures.map_snapshot(
+                session=session, now=now, grace_s=settings.driver_grace_s, offers_since=since
+            )
+        if snapshot.last_offer_at is not None:
+            self._offers_since = snapshot.last_offer_at
+        elif self._offers_since is None:
+            self._offers_since = since
+        counts = [0, 0, 0, 0]
+        for _, _, state in snapshot.drivers:
+            counts[state] += 1
+        etas = [offer[4] for offer in snapshot.offers]
+        payload: dict[str, Any] = {
+            "at": now.isoformat(),
+            "interval_ms": round(interval_s * 1000),
+            "drivers": snapshot.drivers,
+            "requests": snapshot.requests,
+            "offers": snapshot.offers,
+            "counts": {
+                "available": counts[0],
+                "on_the_way": counts[1],
+                "on_trip": counts[2],
+                "not_taking_trips": counts[3],
+                "open_requests": len(snapshot.requests),
+                "offers": len(snapshot.offers),
+                "median_pickup_eta_s": round(statistics.median(etas)) if etas else None,
+            },
+        }
+        data = json.dumps(payload, separators=(",", ":"))
+        return f"event: city\ndata: {data}\n\n".encode()
+
+    async def next_frame(self, after: int, timeout_s: float) -> tuple[int, bytes | None]:
+        async with self.changed:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(
+                    self.changed.wait_for(lambda: self.sequence > after or self.closing),
+                    timeout_s,
+                )
+            if self.sequence > after:
+                return self.sequence, self.frame
+            return after, None
+
+    async def close(self) -> None:
+        self.closing = True
+        async with self.changed:
+            self.changed.notify_all()
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+
+@contextlib.asynccontextmanager
+async def running(app: FastAPI) -> AsyncIterator[None]:
+    app.state.ops_feed = OpsFeed(app)
+    try:
+        yield
+    finally:
+        await app.state.ops_feed.close()
+
+
+router = APIRouter(route_class=PageRoute, include_in_schema=False)
+
+
+@router.get("/ops/stream")
+async def ops_stream(
+    request: Request,
+    viewer: Annotated[Viewer, Depends(load_viewer)],
+    session: SessionDep,
+    now: Annotated[datetime, Depends(current_time)],
+) -> StreamingResponse:
+    """`text/event-stream`: one `city` event per batch, for the operators and the committee."""
+    require_signed_in(viewer)
+    if not viewer.sees_operations:
+        raise Forbidden("The operations map is for operators and the bargaining committee")
+    await session.close()  # the stream holds no database connection while it waits
+    feed: OpsFeed = request.app.state.ops_feed
+
+    async def events() -> AsyncIterator[bytes]:
+        feed.subscribe()
+        try:
+            yield b"retry: 3000\n\n"
+            seen = 0
+            loop = asyncio.get_running_loop()
+            recheck_at = loop.time() + RECHECK_S
+            while not feed.closing:
+                seen, frame = await feed.next_frame(seen, KEEPALIVE_S)
+                yield frame if frame is not None else b": keepalive\n\n"
+                if loop.time() >= recheck_at:
+                    recheck_at = loop.time() + RECHECK_S
+                    async with request.app.state.sessionmaker() as check:
+                        still = await load_viewer(request, check)
+                    if not still.sees_operations:
+                        return
+        finally:
+            feed.unsubscribe()
+
+    return StreamingResponse(
+        events(),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+    )

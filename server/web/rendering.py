@@ -1,0 +1,123 @@
+"""Templates: one Jinja environment, rendered with the request's language, user and CSRF value."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from fastapi import Request
+from fastapi.responses import HTMLResponse
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+from coop.auth import Principal, Role
+from drivers.models import Driver
+from riders.models import Rider
+from server.web import i18n, sessions
+
+WEB_DIR = Path(__file__).resolve().parent
+TEMPLATES_DIR = WEB_DIR / "templates"
+STATIC_DIR = WEB_DIR / "static"
+
+environment = Environment(
+    loader=FileSystemLoader(TEMPLATES_DIR),
+    autoescape=select_autoescape(["html"]),
+    extensions=["jinja2.ext.i18n"],
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+environment.install_null_translations(newstyle=True)  # type: ignore[attr-defined]
+
+
+@dataclass(frozen=True)
+class Viewer:
+    """Who is looking at a page, and what their account lets them do: the same flags the API
+    checks (drivers.dependencies, coop.auth)."""
+
+    principal: Principal | None = None
+    driver: Driver | None = None
+    rider: Rider | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def signed_in(self) -> bool:
+        return self.principal is not None
+
+    @property
+    def is_admin(self) -> bool:
+        return self.principal is not None and self.principal.role is Role.admin
+
+    @property
+    def is_committee(self) -> bool:
+        return self.driver is not None and self.driver.committee
+
+    @property
+    def is_reviewer(self) -> bool:
+        return self.driver is not None and self.driver.reviewer
+
+    @property
+    def sees_operations(self) -> bool:
+        """The live map shows where every driver is: operators (admin) and the committee."""
+        return self.is_admin or self.is_committee
+
+    @property
+    def name(self) -> str:
+        if self.driver is not None:
+            return self.driver.name
+        if self.rider is not None:
+            return self.rider.name
+        return "admin" if self.is_admin else ""
+
+
+def language_of(request: Request) -> str:
+    cached: str | None = getattr(request.state, "language", None)
+    if cached is None:
+        cached = i18n.negotiate(
+            request.headers.get("accept-language"), request.cookies.get(i18n.LANGUAGE_COOKIE)
+        )
+        request.state.language = cached
+    return cached
+
+
+def formatter(request: Request) -> i18n.Formatter:
+    return i18n.Formatter(
+        language=language_of(request), zone=ZoneInfo(request.app.state.settings.time_zone)
+    )
+
+
+def translate(request: Request, message: str, **variables: Any) -> str:
+    text = i18n.translations(language_of(request)).gettext(message)
+    return text % variables if variables else text
+
+
+def render(
+    request: Request,
+    template: str,
+    viewer: Viewer,
+    *,
+    status_code: int = 200,
+    **context: Any,
+) -> HTMLResponse:
+    language = language_of(request)
+    path = request.url.path
+    query = request.url.query
+    here = path + ("?" + query if query else "")
+    body = environment.get_template(template).render(
+        request=request,
+        viewer=viewer,
+        lang=language,
+        languages=i18n.LANGUAGE_NAMES,
+        here=here,
+        path=path,
+        csrf=sessions.csrf_value(request),
+        f=formatter(request),
+        **i18n.template_callables(language),
+        **context,
+    )
+    response = HTMLResponse(body, status_code=status_code)
+    response.headers["Content-Language"] = language
+    response.headers["Vary"] = "Accept-Language, Cookie"
+    response.headers["Cache-Control"] = "no-store"
+    sessions.remember_csrf(request, response)
+    return response
