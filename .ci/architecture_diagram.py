@@ -29,26 +29,36 @@ def diagram(contracts_text: str) -> str:
     parser = configparser.ConfigParser()
     parser.read_string(contracts_text)
     lines = ["```mermaid", "flowchart TB"]
-    layer_ids: list[str] = []
-    for section in parser.sections():
+    for number, section in enumerate(parser.sections()):
         contract = parser[section]
         if contract.get("type") != "layers":
             continue
+        containers = contract.get("containers", "").split()
+        prefix = f"{containers[0]}." if containers else ""
         layers = [line.strip() for line in contract["layers"].splitlines() if line.strip()]
+        indent = "  "
+        if containers:
+            # Layers inside one package: drawn in a box of their own, named after it.
+            lines.append(f'  subgraph inside_{_node_id(containers[0])}["inside {containers[0]}"]')
+            lines.append("    direction TB")
+            indent = "    "
+        layer_ids: list[str] = []
         for index, layer in enumerate(layers):
             independent = "|" in layer
-            modules = [m.strip() for m in re.split(r"[|:]", layer)]
-            layer_id = f"layer{index}"
+            modules = [prefix + m.strip() for m in re.split(r"[|:]", layer)]
+            layer_id = f"c{number}layer{index}"
             layer_ids.append(layer_id)
             label = "independent of each other" if independent else "may import each other"
             if len(modules) == 1:
                 label = ""
-            lines.append(f'  subgraph {layer_id}["{label}"]')
-            lines.append("    direction LR")
-            lines.extend(f'    {_node_id(m)}["{m}"]' for m in modules)
-            lines.append("  end")
+            lines.append(f'{indent}subgraph {layer_id}["{label}"]')
+            lines.append(f"{indent}  direction LR")
+            lines.extend(f'{indent}  {_node_id(m)}["{m}"]' for m in modules)
+            lines.append(f"{indent}end")
         for upper, lower in zip(layer_ids, layer_ids[1:], strict=False):
-            lines.append(f"  {upper} -->|imports| {lower}")
+            lines.append(f"{indent}{upper} -->|imports| {lower}")
+        if containers:
+            lines.append("  end")
     for section in parser.sections():
         contract = parser[section]
         if contract.get("type") != "forbidden":

@@ -24,7 +24,7 @@ from bargaining.schemas import (
 )
 from bargaining.terms import money_str
 from coop import paging
-from coop.db import SessionDep
+from coop.dependencies import SessionDep
 from drivers.dependencies import CommitteeMember, CurrentDriver
 
 router = APIRouter(tags=["bargaining"])

@@ -30,7 +30,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
 from coop import paging
-from coop.db import Base, SessionDep, create_engine, create_sessionmaker, utcnow
+from coop.db import Base, create_engine, create_sessionmaker, utcnow
+from coop.dependencies import SessionDep
 
 GENESIS_HASH = "0" * 64
 # pg_advisory_xact_lock key serialising appends ("coopaudt" in ASCII): two concurrent appends

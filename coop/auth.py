@@ -29,7 +29,8 @@ from sqlalchemy import DateTime, Enum, LargeBinary, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Mapped, mapped_column
 
-from coop.db import Base, SessionDep, utcnow
+from coop.db import Base, utcnow
+from coop.dependencies import SessionDep
 from coop.errors import Forbidden, Unauthorized
 from coop.state import CoreState, state_of
 

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import enum
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import Iterable
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import Depends, Request
 from sqlalchemy import MetaData
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -16,8 +15,6 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 from sqlalchemy.orm import DeclarativeBase
-
-from coop.state import CoreState, state_of
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -84,11 +81,3 @@ def create_engine(
 
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False)
-
-
-async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
-    async with state_of(request.app, CoreState).sessionmaker() as session:
-        yield session
-
-
-SessionDep = Annotated[AsyncSession, Depends(get_session)]

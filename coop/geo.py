@@ -10,16 +10,13 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
-from typing import Annotated
 
-from fastapi import Depends, Request
 from pydantic import BaseModel, ConfigDict, Field
 from shapely import Point, prepare
 from shapely.geometry import shape
 from shapely.geometry.base import BaseGeometry
 
 from coop.errors import OutOfServiceArea
-from coop.state import CoreState, state_of
 
 EARTH_RADIUS_M = 6_371_008.8  # mean Earth radius (IUGG)
 
@@ -79,10 +76,3 @@ class ServiceArea:
                 field=what,
             )
         return position
-
-
-def get_service_area(request: Request) -> ServiceArea:
-    return state_of(request.app, CoreState).service_area
-
-
-ServiceAreaDep = Annotated[ServiceArea, Depends(get_service_area)]

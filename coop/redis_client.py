@@ -3,13 +3,9 @@ presence, offer deadlines and idempotency keys are PostgreSQL's, so losing Redis
 
 from __future__ import annotations
 
-from typing import Annotated
 from urllib.parse import urlsplit, urlunsplit
 
 import redis.asyncio as aioredis
-from fastapi import Depends, Request
-
-from coop.state import CoreState, state_of
 
 Redis = aioredis.Redis
 
@@ -38,10 +34,3 @@ def with_redis_db(redis_url: str, db: int) -> str:
         query = "&".join(q for q in parts.query.split("&") if q and not q.startswith("db="))
         return f"unix://{parts.path}?" + "&".join(filter(None, [query, f"db={db}"]))
     return urlunsplit(parts._replace(path=f"/{db}"))
-
-
-def get_redis(request: Request) -> Redis:
-    return state_of(request.app, CoreState).redis
-
-
-RedisDep = Annotated[Redis, Depends(get_redis)]

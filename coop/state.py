@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from starlette.datastructures import State
 
+from coop.db import utcnow
+
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -46,8 +48,6 @@ class CoreState(State):
     redis: Redis
 
     def __init__(self, *, settings: Settings, metrics: Metrics, service_area: ServiceArea) -> None:
-        from coop.db import utcnow  # the db module reads its sessionmaker from here
-
         super().__init__()
         self.settings = settings
         self.metrics = metrics

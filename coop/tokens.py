@@ -16,7 +16,8 @@ from sqlalchemy import update
 
 from coop import pubsub
 from coop.auth import AuthToken, CurrentPrincipal, Role, TokenIssued, issue_token
-from coop.db import SessionDep, utcnow
+from coop.db import utcnow
+from coop.dependencies import SessionDep
 from coop.errors import Forbidden
 
 logger = logging.getLogger("coop.tokens")

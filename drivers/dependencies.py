@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import Depends
 
 from coop.auth import CurrentPrincipal, Role, require_role
-from coop.db import SessionDep
+from coop.dependencies import SessionDep
 from coop.errors import Forbidden, Unauthorized
 from drivers import service
 from drivers.models import Driver

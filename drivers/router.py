@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, status
 
 from coop.auth import AccountCreated, Admin
-from coop.db import SessionDep
+from coop.dependencies import SessionDep
 from drivers import service
 from drivers.dependencies import CurrentDriver
 from drivers.schemas import DriverCreate, DriverOut

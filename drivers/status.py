@@ -17,7 +17,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from coop import audit
 from coop.auth import Admin
-from coop.db import SessionDep, utcnow
+from coop.db import utcnow
+from coop.dependencies import SessionDep
 from coop.errors import Conflict, NotFound
 from coop.text import FreeText
 from drivers.models import (

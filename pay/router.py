@@ -12,7 +12,7 @@ from fastapi import APIRouter, Query, Request, Response
 from coop import paging
 from coop.auth import CurrentPrincipal
 from coop.clock import Now
-from coop.db import SessionDep
+from coop.dependencies import SessionDep
 from coop.errors import UnprocessableEntity
 from drivers.dependencies import CurrentDriver
 from pay import receipts, service

@@ -13,9 +13,8 @@ from redis.exceptions import RedisError
 from coop import paging, pubsub
 from coop.auth import Admin
 from coop.clock import Now
-from coop.db import SessionDep
+from coop.dependencies import RedisDep, SessionDep
 from coop.errors import Forbidden
-from coop.redis_client import RedisDep
 from drivers.dependencies import CurrentDriver, Reviewer
 from reputation import data_register, export, service, transparency
 from reputation.dependencies import PolicySourceDep, PseudonymKey

@@ -6,7 +6,7 @@ from fastapi import APIRouter, Depends, Request, status
 
 from coop.auth import AccountCreated, Role, bearer_from_headers, resolve
 from coop.clients import client_host
-from coop.db import SessionDep
+from coop.dependencies import SessionDep
 from riders import service
 from riders.dependencies import CurrentRider
 from riders.models import Rider

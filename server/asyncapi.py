@@ -18,18 +18,16 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
+from dispatch.locations.frames import DriverLocationFrame
 from dispatch.realtime.frames import (
     AvailabilityFrame,
-    DriverLocationFrame,
     ErrorFrame,
     HelloFrame,
     LocationFrame,
-    OfferFrame,
-    OfferWithdrawnFrame,
     PingFrame,
     PongFrame,
-    TripFrame,
 )
+from dispatch.trips.frames import OfferFrame, OfferWithdrawnFrame, TripFrame
 from reputation.schemas import AppealDecidedFrame
 
 ASYNCAPI_VERSION = "3.0.0"

@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import subprocess
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
+
+from sqlalchemy.engine import make_url
 
 from coop.settings import Settings
 from devtools.localdev import find_redis_server
@@ -130,3 +135,64 @@ class UnixRelay:
         await self.server.wait_closed()
         self.server = None
         self.listen.unlink(missing_ok=True)
+
+
+class SocketProxy:
+    """A Unix-socket TCP relay to the real PostgreSQL that the test can switch off and on."""
+
+    def __init__(self, listen: Path, upstream_host: str, upstream_port: int) -> None:
+        self.listen = listen
+        self.upstream_host = upstream_host
+        self.upstream_port = upstream_port
+        self.server: asyncio.Server | None = None
+        self.writers: set[asyncio.StreamWriter] = set()
+
+    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        with contextlib.suppress(ConnectionError, OSError):
+            while data := await reader.read(65536):
+                writer.write(data)
+                await writer.drain()
+        writer.close()
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if self.upstream_host.startswith("/"):
+            socket_path = f"{self.upstream_host}/.s.PGSQL.{self.upstream_port}"
+            up_reader, up_writer = await asyncio.open_unix_connection(socket_path)
+        else:
+            up_reader, up_writer = await asyncio.open_connection(
+                self.upstream_host, self.upstream_port
+            )
+        self.writers |= {writer, up_writer}
+        await asyncio.gather(self._pipe(reader, up_writer), self._pipe(up_reader, writer))
+
+    async def start(self) -> None:
+        self.listen.unlink(missing_ok=True)
+        self.server = await asyncio.start_unix_server(self._handle, path=str(self.listen))
+
+    async def stop(self) -> None:
+        assert self.server is not None
+        self.server.close()
+        for writer in self.writers:
+            writer.close()
+        self.writers.clear()
+        await self.server.wait_closed()
+        self.listen.unlink(missing_ok=True)
+
+
+@asynccontextmanager
+async def postgres_relay(
+    settings: Settings, folder: Path
+) -> AsyncIterator[tuple[SocketProxy, str]]:
+    """A relay to the test PostgreSQL that the test can switch off; answers it and a database
+    URL through it."""
+    url = make_url(settings.database_url)
+    proxy = SocketProxy(
+        folder / ".s.PGSQL.5432", str(url.query.get("host") or url.host), url.port or 5432
+    )
+    await proxy.start()
+    proxied = url.set(host=None, port=None).update_query_dict({"host": str(folder)})
+    try:
+        yield proxy, proxied.render_as_string(False)
+    finally:
+        if proxy.server is not None and proxy.server.is_serving():
+            await proxy.stop()

@@ -40,10 +40,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from coop.db import create_engine
 from coop.pubsub import rider_channel
 from coop.redis_client import Redis
+from dispatch.locations.frames import DriverLocationFrame
 from dispatch.locations.plausibility import Fix, Track, Verdict, kmh_to_mps
 from dispatch.locations.shifts import SHIFT_BREAK_S
-from dispatch.realtime.frames import DriverLocationFrame
-from dispatch.trips.states import DRIVER_OPEN_LIST
+from dispatch.states import DRIVER_OPEN_LIST
 
 logger = logging.getLogger("coop.locations")
 

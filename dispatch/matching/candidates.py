@@ -37,7 +37,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from coop.db import sql_literal
 from dispatch.matching import costs
-from dispatch.trips.states import (
+from dispatch.states import (
     CANCELLED_SQL,
     COMPLETED_SQL,
     DRIVER_OPEN_LIST,

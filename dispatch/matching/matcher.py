@@ -61,10 +61,10 @@ from dispatch.matching.candidates import (
 )
 from dispatch.matching.travelstore import TravelTimes
 from dispatch.matching.traveltime import IntArray, TravelModel
+from dispatch.states import DRIVER_OPEN_LIST, OFFER_OPEN_SQL, WAITING_SQL
 from dispatch.trips import push
 from dispatch.trips import service as trips_service
 from dispatch.trips.models import Offer, Trip
-from dispatch.trips.states import DRIVER_OPEN_LIST, OFFER_OPEN_SQL, WAITING_SQL
 
 logger = logging.getLogger("coop.matcher")
 

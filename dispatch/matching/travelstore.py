@@ -30,7 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bargaining.fares import RouteDuration
 from dispatch.matching import traveltime
 from dispatch.matching.traveltime import CellStats, TrailFix, TravelModel
-from dispatch.trips.states import COMPLETED_SQL
+from dispatch.states import COMPLETED_SQL
 
 logger = logging.getLogger("coop.traveltime")
 

@@ -1,5 +1,7 @@
 """The frames of the dispatch sockets (docs/protocol.md, "Realtime"), both ways, as models:
-parsing what clients send, and the frames the service sends (`Frame.encode` writes them).
+parsing what clients send, and the connection's own frames the service sends (`hello`, `error`,
+`ping`/`pong`; `Frame.encode` writes them). The frames about a trip or an offer are the trip's
+(`dispatch.trips.frames`), the driver's position the locations' (`dispatch.locations.frames`).
 
 `server.asyncapi` publishes these same models, so `/asyncapi.json` is what is sent. Pure: no
 I/O. Every frame is one JSON object with a `type`. A frame that is not valid JSON, not an object,
@@ -17,16 +19,12 @@ from typing import Annotated, Any, Literal
 from pydantic import (
     ConfigDict,
     Field,
-    PlainSerializer,
     TypeAdapter,
     ValidationError,
-    WithJsonSchema,
 )
 
 from coop.errors import field_errors
 from coop.frames import Frame
-from coop.geo import Position
-from dispatch.trips.schemas import TripOut
 
 
 class BadFrame(ValueError):
@@ -142,83 +140,6 @@ class HelloFrame(Frame):
         if self.available is None:  # a rider's hello has no `available` at all
             del wire["available"]
         return wire
-
-
-def _isoformat(value: datetime) -> str:
-    return value.isoformat()
-
-
-# An offer's deadline has always gone out as `datetime.isoformat()` writes it (`+00:00`, where the
-# trip's times say `Z`); both are RFC 3339, and the bytes stay what clients already read.
-IsoTime = Annotated[
-    datetime,
-    PlainSerializer(_isoformat, return_type=str, when_used="json"),
-    WithJsonSchema({"type": "string", "format": "date-time"}),
-]
-
-
-class OfferFrame(Frame):
-    """A trip offered to this driver, with why this driver, until `expires_at`."""
-
-    model_config = ConfigDict(title="Offer")
-
-    type: Literal["offer"]
-    offer_id: uuid.UUID
-    trip_id: uuid.UUID
-    pickup: Position
-    dropoff: Position
-    pickup_distance_m: int = Field(ge=0, description="Straight-line metres to the pickup")
-    pickup_eta_s: int = Field(ge=0, description="Estimated seconds to reach the pickup")
-    fare_estimate: str = Field(
-        pattern=r"^\d+\.\d{2}$", description="The quoted fare, a decimal string with two places"
-    )
-    currency: str = Field(examples=["CAD"])
-    expires_at: IsoTime = Field(description="Accept before this time, or the offer lapses")
-    why: str = Field(
-        description="Why this driver got this offer, in words and figures (distance, time "
-        "waiting since the last trip, ...)"
-    )
-    wheelchair_accessible: bool = Field(
-        default=False, description="The rider needs a wheelchair-accessible vehicle"
-    )
-
-
-class OfferWithdrawnFrame(Frame):
-    """An offer is no longer open; accepting it would be 409."""
-
-    model_config = ConfigDict(title="OfferWithdrawn")
-
-    type: Literal["offer_withdrawn"]
-    offer_id: uuid.UUID
-    reason: str = Field(
-        description="expired (not answered in time), cancelled (the rider cancelled the trip), "
-        "unfulfilled (the request reached its max wait), unavailable (the driver went off duty), "
-        "undelivered (timed out without ever being written to the driver's socket)",
-        examples=["expired", "cancelled", "unfulfilled", "unavailable", "undelivered"],
-    )
-
-
-class TripFrame(Frame):
-    """The trip after each change of status; also sent at once on (re)connection for the open
-    trip. The rider's copy names the driver and vehicle once assigned; the driver's copy never
-    names the rider's account (`rider_id` is null) and gives only `rider.first_name`, the first
-    name the rider chose to share."""
-
-    model_config = ConfigDict(title="Trip")
-
-    type: Literal["trip"]
-    trip: TripOut
-
-
-class DriverLocationFrame(Frame):
-    """Where the rider's driver is, while on the way to the pickup and during the trip."""
-
-    model_config = ConfigDict(title="DriverLocation")
-
-    type: Literal["driver_location"]
-    trip_id: uuid.UUID
-    lat: float = Field(ge=-90, le=90)
-    lon: float = Field(ge=-180, le=180)
 
 
 class ErrorFrame(Frame):

@@ -36,12 +36,12 @@ from coop.frames import Frame
 from coop.ratelimit import SocketSlots, new_connection_id
 from coop.state import state_of
 from dispatch.locations import service as locations_service
+from dispatch.locations.frames import DriverLocationFrame
 from dispatch.locations.ingest import GAP_SPREAD, Intake, QueueClock, Take, stamped_at
 from dispatch.realtime import frames
 from dispatch.realtime.frames import (
     AvailabilityFrame,
     BadFrame,
-    DriverLocationFrame,
     HelloFrame,
     LocationFrame,
     PingFrame,
@@ -49,9 +49,9 @@ from dispatch.realtime.frames import (
 )
 from dispatch.realtime.hub import CLOSE_REPLACED, CLOSE_TOKEN_REVOKED, Connection
 from dispatch.realtime.state import DispatchState
+from dispatch.states import DRIVER_OPEN
 from dispatch.trips import push
 from dispatch.trips import service as trips_service
-from dispatch.trips.states import DRIVER_OPEN
 from drivers.models import Driver
 from riders.models import Rider
 

@@ -3,22 +3,25 @@ the realtime runtime starts with the app, read by the sockets, the routes and th
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import TYPE_CHECKING
 
-from coop.state import CoreState
+from dispatch.trips.state import TripsState
 
 if TYPE_CHECKING:
+    from bargaining.fares import RouteDuration
     from coop.ratelimit import SocketSlots
-    from dispatch.locations.ingest import LocationIngest
     from dispatch.matching.matcher import Matcher
     from dispatch.realtime.hub import Hub
     from dispatch.realtime.receipts import OfferReceipts
 
 
-class DispatchState(CoreState):
+class DispatchState(TripsState):
     hub: Hub
-    locations: LocationIngest
     matcher: Matcher
     # Open sockets per account (COOP_WS_MAX_PER_ACCOUNT), counted in Redis.
     socket_slots: SocketSlots
     receipts: OfferReceipts
+
+    def route_duration(self, at: datetime) -> RouteDuration:
+        return self.matcher.travel.route_duration(at)

@@ -1,6 +1,6 @@
 """Tables of trips, the offers made for them, and the idempotency keys of trip requests.
 
-The statuses and their sets are `dispatch.trips.states`; the models re-export the two enums.
+The statuses and their sets are `dispatch.states`; the models re-export the two enums.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from coop.db import Base, utcnow
-from dispatch.trips.states import (
+from dispatch.states import (
     DRIVER_OPEN_SQL,
     OFFER_OPEN_SQL,
     RIDER_OPEN_SQL,

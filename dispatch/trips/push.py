@@ -14,7 +14,7 @@ from coop import pubsub
 from coop.frames import Frame
 from coop.redis_client import Redis
 from dispatch.locations.geometry import position_of
-from dispatch.realtime.frames import OfferFrame, OfferWithdrawnFrame, TripFrame
+from dispatch.trips.frames import OfferFrame, OfferWithdrawnFrame, TripFrame
 from dispatch.trips.models import Offer, Trip
 from dispatch.trips.schemas import TripOut
 from dispatch.trips.service import TripViews

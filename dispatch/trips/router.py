@@ -12,14 +12,13 @@ from fastapi import APIRouter, Body, Header, Request, Response, status
 from bargaining.fares import RouteDuration
 from coop import pubsub
 from coop.auth import CurrentPrincipal
-from coop.db import SessionDep, utcnow
-from coop.geo import ServiceAreaDep
-from coop.redis_client import RedisDep
+from coop.db import utcnow
+from coop.dependencies import RedisDep, ServiceAreaDep, SessionDep
 from coop.state import state_of
-from dispatch.realtime.state import DispatchState
+from dispatch.states import Move
 from dispatch.trips import push, service
 from dispatch.trips.schemas import CancelBody, OfferOut, QuoteOut, TripAsk, TripOut
-from dispatch.trips.states import Move
+from dispatch.trips.state import TripsState
 from drivers.dependencies import CurrentDriver
 from riders.dependencies import CurrentRider
 
@@ -58,7 +57,7 @@ async def quote(
 
 def _route_duration(request: Request, now: datetime) -> RouteDuration:
     """The quote's duration: the travel-time model this worker has loaded, at this hour."""
-    return state_of(request.app, DispatchState).matcher.travel.route_duration(now)
+    return state_of(request.app, TripsState).route_duration(now)
 
 
 @router.post(
@@ -94,7 +93,7 @@ async def request_trip(
         session=session,
         rider_id=rider.id,
         ask=ask,
-        region=state_of(request.app, DispatchState).settings.matcher_region,
+        region=state_of(request.app, TripsState).settings.matcher_region,
         idempotency_key=key,
         now=now,
         duration=_route_duration(request, now),
@@ -189,7 +188,7 @@ async def _flush_positions(request: Request, trip_id: uuid.UUID) -> None:
     """Positions this worker holds go in before a check reads them (best effort: a failed
     flush keeps them for the next one)."""
     try:
-        await state_of(request.app, DispatchState).locations.flush()
+        await state_of(request.app, TripsState).locations.flush()
     except Exception:
         logger.warning("flush before a move of trip %s failed", trip_id, exc_info=True)
 

@@ -27,6 +27,15 @@ from coop.errors import InvalidTransition
 from coop.geo import haversine_m
 from dispatch.locations import service as locations_service
 from dispatch.locations.geometry import geography_point, position_of
+from dispatch.states import (
+    DRIVER_OPEN,
+    RIDER_OPEN,
+    TRANSITIONS,
+    Move,
+    OfferStatus,
+    TripStatus,
+    refusal,
+)
 from dispatch.trips import meter
 from dispatch.trips.exceptions import (
     BadIdempotencyKey,
@@ -50,15 +59,6 @@ from dispatch.trips.schemas import (
     TripOut,
     TripRiderOut,
     VehicleOut,
-)
-from dispatch.trips.states import (
-    DRIVER_OPEN,
-    RIDER_OPEN,
-    TRANSITIONS,
-    Move,
-    OfferStatus,
-    TripStatus,
-    refusal,
 )
 from drivers.models import Driver, DriverStatus
 from reputation import service as reputation_service

@@ -11,7 +11,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from dispatch.trips.states import DRIVER_OPEN, TERMINAL
+from dispatch.states import DRIVER_OPEN, TERMINAL
 
 # The statuses as the wire spells them (the frames carry plain strings).
 ON_TRIP_STATUSES = frozenset(status.value for status in DRIVER_OPEN)

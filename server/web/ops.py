@@ -23,7 +23,8 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from bargaining import service as bargaining_service
 from coop.clock import current_time
-from coop.db import SessionDep, utcnow
+from coop.db import utcnow
+from coop.dependencies import SessionDep
 from coop.errors import Forbidden
 from dispatch.trips import figures
 from server.web.pages import PageRoute, load_viewer, require_signed_in

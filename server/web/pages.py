@@ -34,7 +34,7 @@ from bargaining.terms import terms_to_wire
 from coop import audit, paging
 from coop.auth import Principal, Role, hash_token, resolve_digest
 from coop.clock import Now
-from coop.db import SessionDep
+from coop.dependencies import SessionDep
 from coop.errors import Forbidden, ProblemError, field_errors
 from dispatch.trips import figures
 from dispatch.trips import service as trips_service

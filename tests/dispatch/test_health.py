@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from pathlib import Path
 
 from asgi_lifespan import LifespanManager
@@ -12,7 +10,7 @@ from sqlalchemy.engine import make_url
 
 from coop.settings import Settings
 from server.app import create_app
-from tests.servers import ThrowawayRedis
+from tests.servers import SocketProxy, ThrowawayRedis
 
 
 async def test_healthz(client: AsyncClient) -> None:
@@ -35,48 +33,6 @@ async def test_metrics_are_prometheus_text(client: AsyncClient) -> None:
     assert 'coop_http_requests_total{method="GET",route="/healthz",status="200"} 1.0' in (
         response.text
     )
-
-
-class SocketProxy:
-    """A Unix-socket TCP relay to the real PostgreSQL that the test can switch off and on."""
-
-    def __init__(self, listen: Path, upstream_host: str, upstream_port: int) -> None:
-        self.listen = listen
-        self.upstream_host = upstream_host
-        self.upstream_port = upstream_port
-        self.server: asyncio.Server | None = None
-        self.writers: set[asyncio.StreamWriter] = set()
-
-    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        with contextlib.suppress(ConnectionError, OSError):
-            while data := await reader.read(65536):
-                writer.write(data)
-                await writer.drain()
-        writer.close()
-
-    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        if self.upstream_host.startswith("/"):
-            socket_path = f"{self.upstream_host}/.s.PGSQL.{self.upstream_port}"
-            up_reader, up_writer = await asyncio.open_unix_connection(socket_path)
-        else:
-            up_reader, up_writer = await asyncio.open_connection(
-                self.upstream_host, self.upstream_port
-            )
-        self.writers |= {writer, up_writer}
-        await asyncio.gather(self._pipe(reader, up_writer), self._pipe(up_reader, writer))
-
-    async def start(self) -> None:
-        self.listen.unlink(missing_ok=True)
-        self.server = await asyncio.start_unix_server(self._handle, path=str(self.listen))
-
-    async def stop(self) -> None:
-        assert self.server is not None
-        self.server.close()
-        for writer in self.writers:
-            writer.close()
-        self.writers.clear()
-        await self.server.wait_closed()
-        self.listen.unlink(missing_ok=True)
 
 
 async def test_readyz_is_503_while_postgres_is_down(settings: Settings, short_tmp: Path) -> None:

@@ -27,7 +27,7 @@ from dispatch.locations import service as locations_service
 from dispatch.locations.ingest import MAX_TRAIL_POINTS_PER_DRIVER, LocationIngest
 from dispatch.locations.models import DriverPosition, TrailPoint
 from tests.builders import DOWNTOWN, PLATEAU, assigned_trip, make_driver, make_rider, place_driver
-from tests.dispatch.test_health import SocketProxy
+from tests.servers import SocketProxy
 
 
 @pytest.fixture

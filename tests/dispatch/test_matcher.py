@@ -32,6 +32,7 @@ from tests.builders import (
     place_driver,
     request_trip,
 )
+from tests.polling import until
 
 
 @pytest.fixture(params=["requests", "drivers"])
@@ -418,16 +419,16 @@ async def test_one_matcher_leads_a_region_at_a_time(app: FastAPI) -> None:
     first, second = matcher(), matcher()
     first_task = asyncio.create_task(first.run())
     try:
-        await _until(lambda: first.leading)
+        await until(lambda: first.leading)
         second_task = asyncio.create_task(second.run())
-        await _until(lambda: second.leadership_tries >= 1)  # it asked, and was refused
+        await until(lambda: second.leadership_tries >= 1)  # it asked, and was refused
         assert first.leading and not second.leading and second.batches == 0
         # The leader stops (a restart, a dead worker): the lock is released and the other leads.
         first_task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await first_task
         assert not first.leading
-        await _until(lambda: second.leading, timeout_s=10)
+        await until(lambda: second.leading, timeout_s=10)
     finally:
         for task in (first_task, locals().get("second_task")):
             if isinstance(task, asyncio.Task):
@@ -439,16 +440,6 @@ async def test_one_matcher_leads_a_region_at_a_time(app: FastAPI) -> None:
         key = region_lock_key(app.state.settings.matcher_region)
         assert await connection.scalar(text("SELECT pg_try_advisory_lock(:k)"), {"k": key})
         await connection.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
-
-
-async def _until(condition: object, *, timeout_s: float = 5.0) -> None:
-    """Waits until `condition()` holds, for at most `timeout_s`."""
-    assert callable(condition)
-    deadline = asyncio.get_running_loop().time() + timeout_s
-    while not condition():
-        if asyncio.get_running_loop().time() > deadline:
-            raise TimeoutError("condition not reached")
-        await asyncio.sleep(0.02)
 
 
 async def test_the_matcher_ignores_other_regions_and_trips_past_their_deadline(
@@ -514,7 +505,7 @@ async def test_a_batch_that_fails_is_an_error_with_its_traceback(
     with caplog.at_level(logging.INFO, logger="coop.matcher"):
         task = asyncio.create_task(failing.run())
         try:
-            await _until(lambda: any("failed" in r.msg for r in caplog.records))
+            await until(lambda: any("failed" in r.msg for r in caplog.records))
         finally:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -287,3 +287,66 @@ async def test_four_workers_starting_at_once_on_an_empty_database_all_serve(
             await admin.execute(f'DROP DATABASE IF EXISTS "{fresh.database}" WITH (FORCE)')
         finally:
             await admin.close()
+
+
+def _unordered(schema: dict[str, list[tuple[object, ...]]]) -> dict[str, object]:
+    columns = sorted((row[0], row[1], *row[3:]) for row in schema["columns"])
+    return {**schema, "columns": columns}
+
+
+def _roots_and_parents() -> dict[str, set[str]]:
+    """For each domain, the revisions its oldest revisions revise (`base` for the foundation):
+    downgrading to them unapplies every revision of the domain."""
+    config = alembic_config("postgresql+asyncpg://nobody@/unused")
+    scripts = ScriptDirectory.from_config(config)
+    every = {script.revision: script for script in scripts.walk_revisions()}
+    targets: dict[str, set[str]] = {}
+    for domain, folder in VERSION_LOCATIONS.items():
+        own = {
+            revision
+            for revision, script in every.items()
+            if Path(script.path).resolve().parent == folder.resolve()
+        }
+        for name in own:
+            down = every[name].down_revision
+            parents = () if down is None else (down,) if isinstance(down, str) else tuple(down)
+            if not parents:
+                targets.setdefault(domain, set()).add("base")
+            targets.setdefault(domain, set()).update(p for p in parents if p not in own)
+    return targets
+
+
+async def test_every_domain_downgrades_and_upgrades_again_to_the_same_schema(
+    base_settings: Settings,
+) -> None:
+    """Upgrade, downgrade each domain's revisions (and what depends on them), upgrade again: the
+    schema comes back identical, so every `downgrade()` undoes its `upgrade()`."""
+    from alembic import command
+
+    url = make_url(base_settings.database_url)
+    trip = url.set(database=f"{url.database}_roundtrip")
+    trip_url = trip.render_as_string(hide_password=False)
+    await recreate_database(trip)
+    try:
+        await asyncio.to_thread(upgrade, trip_url)
+        migrated = await _schema(trip_url)
+        targets = _roots_and_parents()
+        assert set(targets) == set(VERSION_LOCATIONS)
+        for target in sorted(set().union(*targets.values())):
+            await asyncio.to_thread(command.downgrade, alembic_config(trip_url), target)
+            down = await _schema(trip_url)
+            if target == "base":
+                assert down["heads"] == [], down["heads"]
+            else:
+                assert (target,) in down["heads"], (target, down["heads"])
+            await asyncio.to_thread(upgrade, trip_url)
+            again = await _schema(trip_url)
+            # PostgreSQL never renumbers columns: one dropped and added again comes last, so
+            # columns are compared without their position.
+            assert _unordered(again) == _unordered(migrated), f"after a downgrade to {target}"
+    finally:
+        admin = await asyncpg.connect(**asyncpg_kwargs(url.set(database="postgres")))
+        try:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{trip.database}" WITH (FORCE)')
+        finally:
+            await admin.close()

@@ -44,7 +44,7 @@ from tests.builders import (
     request_trip,
     socket,
 )
-from tests.dispatch.test_resilience import until
+from tests.polling import until
 
 
 @dataclass
@@ -268,7 +268,7 @@ async def test_a_disconnected_driver_stays_offerable_only_for_the_grace_period(
     async with socket(served.base_url, "/v1/ws/driver", driver.token) as ws:
         await go_online(ws, DOWNTOWN)
     await served.app.state.locations.flush()
-    await _until(lambda: served.app.state.hub.connections == 0)
+    await until(lambda: served.app.state.hub.connections == 0)
     await request_trip(served.http, rider)
     grace = served.app.state.settings.driver_grace_s
     # A batch after the grace period finds nobody; one within it finds the driver.
@@ -438,16 +438,7 @@ async def test_a_client_that_reads_too_slowly_is_dropped_with_4008(
             assert closed.value.rcvd is not None
             assert closed.value.rcvd.code == CLOSE_TOO_SLOW
             assert "too slow" in closed.value.rcvd.reason
-        await _until(lambda: hub.connections == 0)
-
-
-async def _until(condition: object, *, timeout_s: float = 5.0) -> None:
-    assert callable(condition)
-    deadline = asyncio.get_running_loop().time() + timeout_s
-    while not condition():
-        if asyncio.get_running_loop().time() > deadline:
-            raise TimeoutError("condition not reached")
-        await asyncio.sleep(0.02)
+        await until(lambda: hub.connections == 0)
 
 
 async def test_many_sockets_of_one_driver_all_hear_and_unsubscribe_cleanly(
@@ -463,7 +454,7 @@ async def test_many_sockets_of_one_driver_all_hear_and_unsubscribe_cleanly(
         await pubsub.to_driver(served.app.state.redis, driver.id, Note(type="note", n=1))
         for ws in sockets:
             assert (await ws.next("note"))["n"] == 1
-    await _until(lambda: hub.connections == 0)
+    await until(lambda: hub.connections == 0)
     # Nobody listens any more: a publish reaches no one and nothing is kept.
     receivers = await served.app.state.redis.publish(pubsub.driver_channel(driver.id), "{}")
     assert receivers == 0

@@ -13,19 +13,18 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from coop.geo import Position
+from dispatch.locations.frames import DriverLocationFrame
 from dispatch.realtime import frames
 from dispatch.realtime.frames import (
     AvailabilityFrame,
     BadFrame,
-    DriverLocationFrame,
     ErrorFrame,
     HelloFrame,
     LocationFrame,
-    OfferFrame,
-    OfferWithdrawnFrame,
     PingFrame,
     PongFrame,
 )
+from dispatch.trips.frames import OfferFrame, OfferWithdrawnFrame
 
 
 def test_a_full_location_frame() -> None:

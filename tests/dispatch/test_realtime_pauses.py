@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import gc
 import time
-from collections.abc import Callable
 
 import pytest
 from asgi_lifespan import LifespanManager
@@ -16,18 +15,12 @@ from prometheus_client import CollectorRegistry
 from coop.settings import Settings
 from dispatch.realtime.pauses import LAG_PROBE_INTERVAL_S, PauseMonitor, tune_gc
 from server.app import create_app
+from tests.polling import until
 
 
 def sample(registry: CollectorRegistry, name: str, **labels: str) -> float:
     value = registry.get_sample_value(name, labels)
     return 0.0 if value is None else value
-
-
-async def _until(condition: Callable[[], bool], timeout_s: float = 5.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout_s
-    while not condition():
-        assert asyncio.get_running_loop().time() < deadline, "condition not reached"
-        await asyncio.sleep(0.01)
 
 
 async def test_collections_and_loop_lag_are_recorded() -> None:
@@ -40,7 +33,7 @@ async def test_collections_and_loop_lag_are_recorded() -> None:
         await asyncio.sleep(0)  # one turn of the loop: the probe starts its sleep
         # Blocks the loop for the probe's interval and 0.12 s more: it wakes at least that late.
         time.sleep(LAG_PROBE_INTERVAL_S + 0.12)
-        await _until(lambda: sample(registry, "coop_event_loop_lag_seconds_count") >= 1)
+        await until(lambda: sample(registry, "coop_event_loop_lag_seconds_count") >= 1)
         assert sample(registry, "coop_gc_pause_seconds_count", generation="2") >= 1
         assert sample(registry, "coop_gc_pause_seconds_count", generation="0") >= 1
         assert sample(registry, "coop_gc_pause_max_seconds", generation="2") > 0

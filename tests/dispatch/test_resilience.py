@@ -9,7 +9,7 @@ import contextlib
 import json
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -18,7 +18,6 @@ from typing import Any
 import pytest
 from httpx import AsyncClient
 from sqlalchemy import select, text
-from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
@@ -39,27 +38,8 @@ from tests.builders import (
     request_trip,
     socket,
 )
-from tests.dispatch.test_health import SocketProxy
-from tests.servers import ThrowawayRedis, UnixRelay
-
-
-async def until(
-    check: Callable[[], Awaitable[bool]] | Callable[[], bool],
-    *,
-    timeout_s: float = 15.0,
-    what: str = "the event",
-) -> None:
-    """Waits for `check` to hold (polling every 50 ms), at most `timeout_s`."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        result = check()
-        if isinstance(result, Awaitable):
-            result = await result
-        if result:
-            return
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what} did not happen within {timeout_s} s")
-        await asyncio.sleep(0.05)
+from tests.polling import until
+from tests.servers import ThrowawayRedis, UnixRelay, postgres_relay
 
 
 def ws_url(base_url: str, path: str, token: str) -> str:
@@ -91,25 +71,6 @@ async def close_code(client: Any, timeout_s: float = 15.0) -> int:
         assert closed.rcvd is not None
         return closed.rcvd.code
     raise AssertionError("unreachable")
-
-
-@asynccontextmanager
-async def postgres_relay(
-    settings: Settings, folder: Path
-) -> AsyncIterator[tuple[SocketProxy, str]]:
-    """A relay to the test PostgreSQL that the test can switch off; answers it and a database
-    URL through it."""
-    url = make_url(settings.database_url)
-    proxy = SocketProxy(
-        folder / ".s.PGSQL.5432", str(url.query.get("host") or url.host), url.port or 5432
-    )
-    await proxy.start()
-    proxied = url.set(host=None, port=None).update_query_dict({"host": str(folder)})
-    try:
-        yield proxy, proxied.render_as_string(False)
-    finally:
-        if proxy.server is not None and proxy.server.is_serving():
-            await proxy.stop()
 
 
 # --- PostgreSQL unreachable ------------------------------------------------------------------

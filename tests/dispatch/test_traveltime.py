@@ -27,7 +27,8 @@ from dispatch.matching.travelstore import TravelTimes
 from dispatch.matching.traveltime import CellStats, TravelModel
 from dispatch.trips.models import Trip, TripStatus
 from tests.builders import DOWNTOWN, PLATEAU, make_driver, make_rider
-from tests.dispatch.test_resilience import postgres_relay, until
+from tests.polling import until
+from tests.servers import postgres_relay
 
 ZONE = ZoneInfo("America/Toronto")
 # Two places about 2.3 km apart, each well inside its own H3 cell: a jammed one and a fast one.

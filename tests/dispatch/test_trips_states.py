@@ -9,9 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from coop.geo import haversine_m
-from dispatch.trips import meter
-from dispatch.trips.models import TripStatus
-from dispatch.trips.states import (
+from dispatch.states import (
     DRIVER_OPEN,
     RIDER_OPEN,
     TERMINAL,
@@ -20,6 +18,8 @@ from dispatch.trips.states import (
     allowed,
     refusal,
 )
+from dispatch.trips import meter
+from dispatch.trips.models import TripStatus
 
 S = TripStatus
 

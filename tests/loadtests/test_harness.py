@@ -19,6 +19,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, generate_la
 from devtools.processes import ServiceError, ServiceProcess, free_port
 from loadtests.metrics import histogram_delta, histogram_quantile, parse, service_pauses, value
 from loadtests.procstats import children_of, cpu_s, rss_kib
+from tests.polling import until_sync
 
 # A child that says it is ready, sleeps until SIGINT, then writes a file saying so and exits 0.
 SLEEPER = textwrap.dedent(
@@ -34,15 +35,6 @@ SLEEPER = textwrap.dedent(
         time.sleep(0.05)
     """
 )
-
-
-def _wait_for(predicate: object, timeout_s: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if predicate():  # type: ignore[operator]
-            return
-        time.sleep(0.02)
-    raise AssertionError("condition not met in time")
 
 
 def test_a_killed_parent_takes_its_server_with_it(tmp_path: Path) -> None:
@@ -66,14 +58,14 @@ def test_a_killed_parent_takes_its_server_with_it(tmp_path: Path) -> None:
     )
     parent = subprocess.Popen([sys.executable, "-c", parent_code])
     try:
-        _wait_for(pid_file.exists)
-        _wait_for(Path(f"{marker}.ready").exists)
+        until_sync(pid_file.exists)
+        until_sync(Path(f"{marker}.ready").exists)
         child_pid = int(pid_file.read_text())
         assert psutil.pid_exists(child_pid)
         parent.send_signal(signal.SIGKILL)
         parent.wait(timeout=10)
-        _wait_for(lambda: marker.exists() and marker.read_text() == "stopped by SIGINT")
-        _wait_for(lambda: not psutil.pid_exists(child_pid) or _is_zombie(child_pid))
+        until_sync(lambda: marker.exists() and marker.read_text() == "stopped by SIGINT")
+        until_sync(lambda: not psutil.pid_exists(child_pid) or _is_zombie(child_pid))
     finally:
         if parent.poll() is None:
             parent.kill()
@@ -96,7 +88,7 @@ def test_stop_sends_sigint_first_and_answers_the_exit_code(tmp_path: Path) -> No
     )
     with service:
         assert psutil.pid_exists(service.pid)
-        _wait_for(Path(f"{marker}.ready").exists)
+        until_sync(Path(f"{marker}.ready").exists)
     assert marker.read_text() == "stopped by SIGINT"
     assert service.process is None
     assert service.stop() is None  # stopping twice is harmless
@@ -161,7 +153,7 @@ def test_process_statistics_of_a_real_process() -> None:
     busy_then_idle = "import time; sum(range(10**7)); time.sleep(30)"
     child = subprocess.Popen([sys.executable, "-c", busy_then_idle])
     try:
-        _wait_for(lambda: cpu_s(child.pid) > 0.05)
+        until_sync(lambda: cpu_s(child.pid) > 0.05)
         assert child.pid in children_of(os.getpid())
         assert rss_kib(child.pid) > 1000
     finally:

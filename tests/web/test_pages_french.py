@@ -13,15 +13,7 @@ from httpx import AsyncClient
 from reputation import data_register
 from server.web.i18n import api_text
 from tests.builders import assigned_trip, make_driver, make_rider
-from tests.web.test_pages_http import csrf_of, sign_in
-
-FR = {"Accept-Language": "fr-CA,fr;q=0.9"}
-EN = {"Accept-Language": "en-CA,en;q=0.9"}
-
-
-def text_of(page: str) -> str:
-    """The page's words, tags removed, entities read."""
-    return html.unescape(re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", page)))
+from tests.web.pages import EN, FR, csrf_of, sign_in, text_of
 
 
 def field_errors(page: str) -> dict[str, str]:

@@ -16,25 +16,12 @@ from sqlalchemy import delete
 
 from coop.auth import AuthToken, hash_token
 from server.web.i18n import negotiate
+from server.web.sessions import SESSION_COOKIE
 from tests.builders import make_driver, make_rider
+from tests.web.pages import csrf_of, sign_in
 
 ROOT = Path(__file__).resolve().parents[2]
 CATALOGUE = ROOT / "server" / "web" / "translations" / "fr" / "LC_MESSAGES" / "messages.po"
-
-
-def csrf_of(html: str) -> str:
-    match = re.search(r'name="csrf" value="([^"]+)"', html)
-    assert match, "the page has no CSRF field"
-    return match.group(1)
-
-
-async def sign_in(client: AsyncClient, token: str) -> None:
-    page = await client.get("/signin")
-    response = await client.post(
-        "/signin", data={"token": token, "csrf": csrf_of(page.text), "next": "/me"}
-    )
-    assert response.status_code == 303, response.text
-    assert response.headers["location"] == "/me"
 
 
 async def test_sign_in_sets_a_safe_cookie_and_sign_out_ends_the_session(
@@ -69,6 +56,8 @@ async def test_the_cookie_is_secure_over_https(app: FastAPI, admin_headers: dict
             "/signin", data={"token": rider.token, "csrf": csrf_of(page.text)}
         )
         cookies = response.headers.get_list("set-cookie")
+        # Signing in sets the session cookie, and every cookie set over HTTPS is Secure.
+        assert any(cookie.startswith(f"{SESSION_COOKIE}=") for cookie in cookies), cookies
         assert all("Secure" in cookie for cookie in cookies), cookies
 
 

@@ -23,8 +23,7 @@ from tests.builders import (
     make_rider,
     place_driver,
 )
-from tests.web.test_pages_french import EN, FR, text_of
-from tests.web.test_pages_http import sign_in
+from tests.web.pages import EN, FR, sign_in, text_of
 
 
 def next_link(page: str, name: str) -> str | None:

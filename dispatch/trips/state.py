@@ -1,0 +1,26 @@
+"""The trips' part of the application state (`coop.state`): what their routes read of the live
+objects the realtime runtime starts. The travel-time model belongs to the matcher, above trips,
+so trips declare what they need of it (`route_duration`) and the dispatch domain's state
+(`dispatch.realtime.state.DispatchState`) answers it."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from coop.state import CoreState
+
+if TYPE_CHECKING:
+    from bargaining.fares import RouteDuration
+    from dispatch.locations.ingest import LocationIngest
+
+
+class TripsState(CoreState):
+    # The positions this worker holds, flushed before a move reads them.
+    locations: LocationIngest
+
+    def route_duration(self, at: datetime) -> RouteDuration:
+        """A quote's duration at `at`, from the travel-time model this worker has loaded."""
+        raise NotImplementedError(
+            "the dispatch domain's state answers this: make the app with server.app.create_app"
+        )
