@@ -36,7 +36,14 @@ from coop.frames import Frame
 from coop.ratelimit import SocketSlots, new_connection_id
 from coop.state import state_of
 from dispatch.locations import service as locations_service
-from dispatch.locations.ingest import GAP_SPREAD, Intake, QueueClock, Take, stamped_at
+from dispatch.locations.ingest import (
+    GAP_SPREAD,
+    REPORT_BURST,
+    Intake,
+    QueueClock,
+    Take,
+    stamped_at,
+)
 from dispatch.realtime import frames
 from dispatch.realtime.frames import (
     AvailabilityFrame,
@@ -442,7 +449,8 @@ class SocketSession:
         now = utcnow()
         if not self.ingest.admit(self.subject_id, now):
             raise BadFrame(
-                "At most one location frame per 100 ms; this one was dropped",
+                f"At most one location frame per 100 ms on average ({REPORT_BURST} at once); "
+                "this one was dropped",
                 code="rate_limited",
             )
         if not self.area.contains(frame.lat, frame.lon):
