@@ -134,6 +134,10 @@ QUEUE_BASELINE_S = 60.0
 # ones are refused with `rate_limited`.
 MIN_REPORT_INTERVAL = timedelta(milliseconds=100)
 REPORT_BURST = 10
+# An `availability` frame is a database transaction: one a second on average, AVAILABILITY_BURST
+# at once (a driver taps on and off duty; a loop of them would otherwise be a flood of writes).
+MIN_AVAILABILITY_INTERVAL = timedelta(seconds=1)
+AVAILABILITY_BURST = 3
 # The founding agreement's `dispatch.max_plausible_speed_kmh`, until the agreement in force is
 # read (`set_max_plausible_speed`).
 DEFAULT_MAX_PLAUSIBLE_SPEED_KMH = 130.0
@@ -406,13 +410,14 @@ class _TrailPoint:
 
 class _Checks:
     """What `admit` and `receive` remember of one driver: when their last report was let in,
-    the pace of their reports, and the positions believed of them."""
+    the pace of their reports and availability changes, and the positions believed of them."""
 
-    __slots__ = ("last_admitted", "pace", "track")
+    __slots__ = ("availability_pace", "last_admitted", "pace", "track")
 
     def __init__(self, track: Track) -> None:
         self.last_admitted: datetime | None = None
         self.pace = Pace()
+        self.availability_pace = Pace()
         self.track = track
 
 
@@ -486,6 +491,7 @@ class LocationIngest:
         self._flush_lock = asyncio.Lock()
         self.reports_received = 0
         self.reports_rate_limited = 0
+        self.availability_rate_limited = 0
         self.reports_implausible = 0
         self.flushes = 0
 
@@ -522,6 +528,19 @@ class LocationIngest:
             return False
         checks.last_admitted = received_at
         self._reporting.add(driver_id)
+        return True
+
+    def admit_availability(self, driver_id: uuid.UUID, received_at: datetime) -> bool:
+        """Whether an availability change from the driver may be handled: no more than one per
+        MIN_AVAILABILITY_INTERVAL on average, AVAILABILITY_BURST at once. A refused one is
+        dropped."""
+        checks = self._checks_of(driver_id)
+        if not checks.availability_pace.allows(
+            received_at, interval=MIN_AVAILABILITY_INTERVAL, burst=AVAILABILITY_BURST
+        ):
+            self.availability_rate_limited += 1
+            return False
+        checks.last_admitted = received_at  # a sign of activity: not forgotten by the sweep
         return True
 
     def receive(

@@ -115,6 +115,11 @@ class DispatchCollector:
             value=self.ingest.reports_rate_limited,
         )
         yield CounterMetricFamily(
+            "coop_availability_rate_limited",
+            "Availability frames refused (`rate_limited`) for coming faster than the pace",
+            value=self.ingest.availability_rate_limited,
+        )
+        yield CounterMetricFamily(
             "coop_location_reports_implausible",
             "Location reports not believed: an impossible speed since the last one",
             value=self.ingest.reports_implausible,

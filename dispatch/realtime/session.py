@@ -37,6 +37,7 @@ from coop.ratelimit import SocketSlots, new_connection_id
 from coop.state import state_of
 from dispatch.locations import service as locations_service
 from dispatch.locations.ingest import (
+    AVAILABILITY_BURST,
     GAP_SPREAD,
     REPORT_BURST,
     Intake,
@@ -484,6 +485,13 @@ class SocketSession:
     async def _set_availability(self, frame: AvailabilityFrame, connection: Connection) -> None:
         assert self.subject_id is not None
         now = utcnow()
+        if not self.ingest.admit_availability(self.subject_id, now):
+            raise BadFrame(
+                "At most one availability frame a second on average "
+                f"({AVAILABILITY_BURST} at once); "
+                "this one was dropped",
+                code="rate_limited",
+            )
         async with self.sessionmaker() as session:
             await locations_service.set_availability(
                 session=session,
