@@ -32,6 +32,7 @@ import re
 import time
 import uuid
 from collections import deque
+from collections.abc import Hashable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -41,7 +42,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from coop.db import create_engine
 from coop.pubsub import rider_channel
 from coop.redis_client import Redis
-from dispatch.locations.admission import Pace
+from dispatch.locations.admission import Pace, ReadingDelay
 from dispatch.locations.plausibility import Fix, Track, Verdict, kmh_to_mps
 from dispatch.locations.shifts import SHIFT_BREAK_S
 from dispatch.realtime.frames import DriverLocationFrame
@@ -113,14 +114,17 @@ GAP_SPREAD = 0.2
 # the server's own scheduling), and must not lose them for it.
 SHED_GAP_TOLERANCE = 0.8
 # How long a report waited before the service read it (in the network, the socket's buffers and
-# the server's queue) is told by its `ts` against the socket's usual (`QueueClock`). When the
-# median over the reports of a QUEUE_WINDOW_S is above CONGESTED_QUEUE_S, the worker reads behind
-# what its sockets send: that is congestion too, seen before any flush slows down. While
+# the server's queue) is told by its `ts` against the socket's usual (`QueueClock`). Only reports
+# parsed and admitted are counted, each socket once a QUEUE_WINDOW_S (its latest), so a socket
+# that floods stamped frames weighs no more than one that reports every few seconds
+# (`admission.ReadingDelay`). When the median over the sockets of a window (at least
+# QUEUE_MIN_SOCKETS) is above CONGESTED_QUEUE_S, the worker reads behind what its sockets send:
+# that is congestion too, seen before any flush slows down. While
 # shedding, a report that waited over STALE_REPORT_S is dropped unused: a newer one of the same
 # driver is behind it, and reading through a backlog of stale positions is what keeps every
 # position late.
 QUEUE_WINDOW_S = 0.5
-QUEUE_MIN_SAMPLES = 20
+QUEUE_MIN_SOCKETS = 3
 CONGESTED_QUEUE_S = 1.0
 STALE_REPORT_S = 2.0
 # The usual delay of a socket is the least seen over the last one to two minutes: a clock set
@@ -471,10 +475,9 @@ class LocationIngest:
         self._rate_mark = (time.monotonic(), 0)
         self._reporting: set[uuid.UUID] = set()  # drivers admitted in this rate window
         self._report_interval_s = 0.0  # their mean report interval over the last window
-        self._queue_samples: list[float] = []
-        self._queue_window = time.monotonic()
-        self._queue_delay_s = 0.0
-        self._queue_measured = time.monotonic()
+        self._reading_delay = ReadingDelay(
+            window_s=QUEUE_WINDOW_S, min_sockets=QUEUE_MIN_SOCKETS, now=time.monotonic()
+        )
         # Driver sockets closed (1013) for sending faster than they were asked (the session
         # counts them here, next to the shedding).
         self.sockets_closed_for_ignoring = 0
@@ -796,26 +799,19 @@ class LocationIngest:
             and now - self._last_attempt > CONGESTED_AFTER_S * 4
         )
 
-    def note_queued(self, queued_s: float, now: float) -> None:
-        """A report's wait before it was read (`QueueClock.queued_s`); the median over each
-        QUEUE_WINDOW_S is the worker's reading delay (`queue_delay_s`)."""
-        self._queue_samples.append(queued_s)
-        if now - self._queue_window < QUEUE_WINDOW_S:
-            return
-        samples, self._queue_samples = self._queue_samples, []
-        self._queue_window = now
-        if len(samples) >= QUEUE_MIN_SAMPLES:
-            samples.sort()
-            self._queue_delay_s = samples[len(samples) // 2]
-            self._queue_measured = now
+    def note_queued(self, socket: Hashable, queued_s: float, now: float) -> None:
+        """An admitted report's wait before it was read (`QueueClock.queued_s`), from `socket`;
+        the median over the sockets of each QUEUE_WINDOW_S is the worker's reading delay
+        (`queue_delay_s`)."""
+        self._reading_delay.note(socket, queued_s, now)
 
     @property
     def queue_delay_s(self) -> float:
-        """The median wait of the reports read in the last window (0 when too few said when
-        they were sent, or none came lately)."""
-        if time.monotonic() - self._queue_measured > 4 * QUEUE_WINDOW_S:
+        """The median over the sockets of their reports' wait in the last window (0 when too
+        few sockets said when they sent them, or none came lately)."""
+        if time.monotonic() - self._reading_delay.measured_at > 4 * QUEUE_WINDOW_S:
             return 0.0
-        return self._queue_delay_s
+        return self._reading_delay.delay_s
 
     def takes(
         self, last_taken: float, now: float, queued_s: float | None = None, spread: float = 1.0

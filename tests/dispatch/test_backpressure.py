@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from dispatch.locations.admission import ReadingDelay
 from dispatch.locations.ingest import (
     CONGESTED_AFTER_S,
     GAP_SPREAD,
@@ -216,3 +217,20 @@ def test_near_capacity_the_gap_holds() -> None:
     for tick in range(1, 400):  # 100 s of flushes keeping the worker busy, yet not congested
         assert not gap.adjust(busy=0.95, congested=False, now=tick / 4)
     assert gap.gap_s == pytest.approx(1.25)
+
+
+def test_the_reading_delay_counts_each_socket_once_and_a_minority_cannot_move_it() -> None:
+    delay = ReadingDelay(window_s=0.5, min_sockets=3, now=0.0)
+    for n in range(1000):  # one socket's flood of late reports
+        delay.note("flooder", 5.0, n * 0.0001)
+    delay.note("a", 0.0, 0.2)
+    delay.note("b", 0.1, 0.3)
+    delay.note("c", 0.0, 0.6)  # closes the window: four sockets, one late
+    assert delay.delay_s == 0.0 and delay.measured_at == 0.6
+    for socket, late_s in (("flooder", 5.0), ("a", 3.0), ("b", 3.0)):
+        delay.note(socket, late_s, 0.8)
+    delay.note("c", 0.0, 1.2)  # most sockets late: the worker reads behind
+    assert delay.delay_s == 3.0
+    delay.note("flooder", 5.0, 1.3)
+    delay.note("flooder", 5.0, 1.8)  # too few sockets to tell: the last figure stands
+    assert delay.delay_s == 3.0 and delay.measured_at == 1.2
