@@ -117,12 +117,14 @@ SHED_GAP_TOLERANCE = 0.8
 # the server's queue) is told by its `ts` against the socket's usual (`QueueClock`). Only reports
 # parsed and admitted are counted, each socket once a QUEUE_WINDOW_S (its latest), so a socket
 # that floods stamped frames weighs no more than one that reports every few seconds
-# (`admission.ReadingDelay`). When the median over the sockets of a window (at least
-# QUEUE_MIN_SOCKETS) is above CONGESTED_QUEUE_S, the worker reads behind what its sockets send:
-# that is congestion too, seen before any flush slows down. While
-# shedding, a report that waited over STALE_REPORT_S is dropped unused: a newer one of the same
-# driver is behind it, and reading through a backlog of stale positions is what keeps every
-# position late.
+# (`admission.ReadingDelay`). When the lower median over the sockets of a window (at least
+# QUEUE_MIN_SOCKETS; the lower, so that half of them or fewer cannot raise it) is above
+# CONGESTED_QUEUE_S, the worker reads behind what its sockets send: that is congestion too, seen
+# before any flush slows down. While shedding, a report that waited over STALE_REPORT_S is
+# dropped unused: a newer one of the same driver is behind it, and reading through a backlog of
+# stale positions is what keeps every position late (the socket is not blamed for it, unless
+# it stamped them closer together than any app may send: the session counts those as sent
+# faster than asked).
 QUEUE_WINDOW_S = 0.5
 QUEUE_MIN_SOCKETS = 3
 CONGESTED_QUEUE_S = 1.0
