@@ -15,6 +15,9 @@ import uvicorn
 from fastapi import FastAPI
 from httpx import AsyncClient
 
+from coop.settings import Settings
+from server.app import create_app
+
 _member_numbers = itertools.count(1000)
 
 DOWNTOWN = {"lat": 45.5017, "lon": -73.5673}
@@ -280,3 +283,18 @@ async def assigned_trip(
     assert response.json()["id"] == trip["id"]
     accepted: dict[str, Any] = response.json()
     return accepted
+
+
+@asynccontextmanager
+async def flushing_server(settings: Settings) -> AsyncIterator[tuple[str, Any]]:
+    """A live service whose position buffer is flushed every 50 ms, as `serve` flushes it:
+    its base URL and its ingest."""
+    app = create_app(settings)
+    async with live_server(app) as base_url:
+        ingest = app.state.locations
+        flusher = asyncio.create_task(ingest.run(0.05))
+        try:
+            yield base_url, ingest
+        finally:
+            flusher.cancel()
+            await asyncio.gather(flusher, return_exceptions=True)

@@ -14,8 +14,9 @@ round trip, on the ingest's own connection):
 After it, each rider whose driver moved gets a `driver_location` frame. Tests call
 `flush()` directly.
 
-What a socket hands in is checked first (`receive`): one report per driver per
-`MIN_REPORT_INTERVAL` at most (faster ones are refused, never buffered), and only believable
+What a socket hands in is checked first (`admit`, then `receive`): one report per driver per
+`MIN_REPORT_INTERVAL` on average, in bursts of at most `REPORT_BURST` (faster ones are refused,
+never buffered), and only believable
 positions (`dispatch.locations.plausibility`, under the agreement's
 `dispatch.max_plausible_speed_kmh`) are buffered; the others are counted on the driver's open
 trip at the next flush.
@@ -31,6 +32,7 @@ import re
 import time
 import uuid
 from collections import deque
+from collections.abc import Hashable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -40,6 +42,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from coop.db import create_engine
 from coop.pubsub import rider_channel
 from coop.redis_client import Redis
+from dispatch.locations.admission import Pace, ReadingDelay
 from dispatch.locations.frames import DriverLocationFrame
 from dispatch.locations.plausibility import Fix, Track, Verdict, kmh_to_mps
 from dispatch.locations.shifts import SHIFT_BREAK_S
@@ -111,22 +114,36 @@ GAP_SPREAD = 0.2
 # the server's own scheduling), and must not lose them for it.
 SHED_GAP_TOLERANCE = 0.8
 # How long a report waited before the service read it (in the network, the socket's buffers and
-# the server's queue) is told by its `ts` against the socket's usual (`QueueClock`). When the
-# median over the reports of a QUEUE_WINDOW_S is above CONGESTED_QUEUE_S, the worker reads behind
-# what its sockets send: that is congestion too, seen before any flush slows down. While
-# shedding, a report that waited over STALE_REPORT_S is dropped unused: a newer one of the same
-# driver is behind it, and reading through a backlog of stale positions is what keeps every
-# position late.
+# the server's queue) is told by its `ts` against the socket's usual (`QueueClock`). Only reports
+# parsed and admitted are counted, each socket once a QUEUE_WINDOW_S (its latest), so a socket
+# that floods stamped frames weighs no more than one that reports every few seconds
+# (`admission.ReadingDelay`). When the lower median over the sockets of a window (at least
+# QUEUE_MIN_SOCKETS; the lower, so that half of them or fewer cannot raise it) is above
+# CONGESTED_QUEUE_S, the worker reads behind what its sockets send: that is congestion too, seen
+# before any flush slows down. While shedding, a report that waited over STALE_REPORT_S is
+# dropped unused: a newer one of the same driver is behind it, and reading through a backlog of
+# stale positions is what keeps every position late (the socket is not blamed for it, unless
+# it stamped them closer together than any app may send: the session counts those as sent
+# faster than asked).
 QUEUE_WINDOW_S = 0.5
-QUEUE_MIN_SAMPLES = 20
+QUEUE_MIN_SOCKETS = 3
 CONGESTED_QUEUE_S = 1.0
 STALE_REPORT_S = 2.0
 # The usual delay of a socket is the least seen over the last one to two minutes: a clock set
 # anew or a slower network is learned again within that time.
 QUEUE_BASELINE_S = 60.0
-# A driver's app reports every few seconds, more often on a trip; one report per 100 ms is the
-# most a socket may send (docs/protocol.md): faster ones are refused with `rate_limited`.
+# A driver's app reports every few seconds, more often on a trip; one report per 100 ms on
+# average is the most a driver may send (docs/protocol.md), counted when the server reads them.
+# Reports sent a second apart reach it closer together when it reads in bursts (a busy event
+# loop, a network that held them, a worker that stalled for a few seconds), so REPORT_BURST of
+# them may come at once: an app within the pace never has its newest position refused. Faster
+# ones are refused with `rate_limited`.
 MIN_REPORT_INTERVAL = timedelta(milliseconds=100)
+REPORT_BURST = 10
+# An `availability` frame is a database transaction: one a second on average, AVAILABILITY_BURST
+# at once (a driver taps on and off duty; a loop of them would otherwise be a flood of writes).
+MIN_AVAILABILITY_INTERVAL = timedelta(seconds=1)
+AVAILABILITY_BURST = 3
 # The founding agreement's `dispatch.max_plausible_speed_kmh`, until the agreement in force is
 # read (`set_max_plausible_speed`).
 DEFAULT_MAX_PLAUSIBLE_SPEED_KMH = 130.0
@@ -398,13 +415,15 @@ class _TrailPoint:
 
 
 class _Checks:
-    """What `receive` remembers of one driver: when their last report was let in, and the
-    positions believed of them."""
+    """What `admit` and `receive` remember of one driver: when their last report was let in,
+    the pace of their reports and availability changes, and the positions believed of them."""
 
-    __slots__ = ("last_admitted", "track")
+    __slots__ = ("availability_pace", "last_admitted", "pace", "track")
 
     def __init__(self, track: Track) -> None:
         self.last_admitted: datetime | None = None
+        self.pace = Pace()
+        self.availability_pace = Pace()
         self.track = track
 
 
@@ -458,10 +477,9 @@ class LocationIngest:
         self._rate_mark = (time.monotonic(), 0)
         self._reporting: set[uuid.UUID] = set()  # drivers admitted in this rate window
         self._report_interval_s = 0.0  # their mean report interval over the last window
-        self._queue_samples: list[float] = []
-        self._queue_window = time.monotonic()
-        self._queue_delay_s = 0.0
-        self._queue_measured = time.monotonic()
+        self._reading_delay = ReadingDelay(
+            window_s=QUEUE_WINDOW_S, min_sockets=QUEUE_MIN_SOCKETS, now=time.monotonic()
+        )
         # Driver sockets closed (1013) for sending faster than they were asked (the session
         # counts them here, next to the shedding).
         self.sockets_closed_for_ignoring = 0
@@ -478,6 +496,7 @@ class LocationIngest:
         self._flush_lock = asyncio.Lock()
         self.reports_received = 0
         self.reports_rate_limited = 0
+        self.availability_rate_limited = 0
         self.reports_implausible = 0
         self.flushes = 0
 
@@ -507,15 +526,26 @@ class LocationIngest:
 
     def admit(self, driver_id: uuid.UUID, received_at: datetime) -> bool:
         """Whether a report from the driver may be handled at all: no more than one per
-        MIN_REPORT_INTERVAL (counted from the last one let in). A refused one is dropped."""
+        MIN_REPORT_INTERVAL on average, REPORT_BURST at once. A refused one is dropped."""
         checks = self._checks_of(driver_id)
-        if checks.last_admitted is not None and (
-            received_at - checks.last_admitted < MIN_REPORT_INTERVAL
-        ):
+        if not checks.pace.allows(received_at, interval=MIN_REPORT_INTERVAL, burst=REPORT_BURST):
             self.reports_rate_limited += 1
             return False
         checks.last_admitted = received_at
         self._reporting.add(driver_id)
+        return True
+
+    def admit_availability(self, driver_id: uuid.UUID, received_at: datetime) -> bool:
+        """Whether an availability change from the driver may be handled: no more than one per
+        MIN_AVAILABILITY_INTERVAL on average, AVAILABILITY_BURST at once. A refused one is
+        dropped."""
+        checks = self._checks_of(driver_id)
+        if not checks.availability_pace.allows(
+            received_at, interval=MIN_AVAILABILITY_INTERVAL, burst=AVAILABILITY_BURST
+        ):
+            self.availability_rate_limited += 1
+            return False
+        checks.last_admitted = received_at  # a sign of activity: not forgotten by the sweep
         return True
 
     def receive(
@@ -771,26 +801,19 @@ class LocationIngest:
             and now - self._last_attempt > CONGESTED_AFTER_S * 4
         )
 
-    def note_queued(self, queued_s: float, now: float) -> None:
-        """A report's wait before it was read (`QueueClock.queued_s`); the median over each
-        QUEUE_WINDOW_S is the worker's reading delay (`queue_delay_s`)."""
-        self._queue_samples.append(queued_s)
-        if now - self._queue_window < QUEUE_WINDOW_S:
-            return
-        samples, self._queue_samples = self._queue_samples, []
-        self._queue_window = now
-        if len(samples) >= QUEUE_MIN_SAMPLES:
-            samples.sort()
-            self._queue_delay_s = samples[len(samples) // 2]
-            self._queue_measured = now
+    def note_queued(self, socket: Hashable, queued_s: float, now: float) -> None:
+        """An admitted report's wait before it was read (`QueueClock.queued_s`), from `socket`;
+        the median over the sockets of each QUEUE_WINDOW_S is the worker's reading delay
+        (`queue_delay_s`)."""
+        self._reading_delay.note(socket, queued_s, now)
 
     @property
     def queue_delay_s(self) -> float:
-        """The median wait of the reports read in the last window (0 when too few said when
-        they were sent, or none came lately)."""
-        if time.monotonic() - self._queue_measured > 4 * QUEUE_WINDOW_S:
+        """The median over the sockets of their reports' wait in the last window (0 when too
+        few sockets said when they sent them, or none came lately)."""
+        if time.monotonic() - self._reading_delay.measured_at > 4 * QUEUE_WINDOW_S:
             return 0.0
-        return self._queue_delay_s
+        return self._reading_delay.delay_s
 
     def takes(
         self, last_taken: float, now: float, queued_s: float | None = None, spread: float = 1.0

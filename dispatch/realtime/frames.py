@@ -150,7 +150,8 @@ class ErrorFrame(Frame):
     type: Literal["error"]
     code: str = Field(
         description="A short stable code: bad_message, out_of_service_area, unavailable, "
-        "rate_limited (a location frame under 100 ms after the last one let in: dropped), "
+        "rate_limited (a location frame beyond one per 100 ms on average, 10 at once, or an "
+        "availability frame beyond one a second on average, 3 at once: dropped), "
         "implausible_position (a location implying an impossible speed: not used, counted on "
         "the trip), overloaded (the service sheds this socket's location frames for a while)",
         examples=[

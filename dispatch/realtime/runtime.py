@@ -111,8 +111,13 @@ class DispatchCollector:
         )
         yield CounterMetricFamily(
             "coop_location_reports_rate_limited",
-            "Location reports dropped: faster than one per 100 ms from a driver",
+            "Location reports dropped: beyond one per 100 ms on average from a driver",
             value=self.ingest.reports_rate_limited,
+        )
+        yield CounterMetricFamily(
+            "coop_availability_rate_limited",
+            "Availability frames refused (`rate_limited`) for coming faster than the pace",
+            value=self.ingest.availability_rate_limited,
         )
         yield CounterMetricFamily(
             "coop_location_reports_implausible",

@@ -11,6 +11,7 @@ import asyncio
 import collections
 import contextlib
 import logging
+import math
 import random
 import time
 import uuid
@@ -37,7 +38,17 @@ from coop.ratelimit import SocketSlots, new_connection_id
 from coop.state import state_of
 from dispatch.locations import service as locations_service
 from dispatch.locations.frames import DriverLocationFrame
-from dispatch.locations.ingest import GAP_SPREAD, Intake, QueueClock, Take, stamped_at
+from dispatch.locations.ingest import (
+    AVAILABILITY_BURST,
+    GAP_SPREAD,
+    MIN_REPORT_INTERVAL,
+    REPORT_BURST,
+    SHED_GAP_TOLERANCE,
+    Intake,
+    QueueClock,
+    Take,
+    stamped_at,
+)
 from dispatch.realtime import frames
 from dispatch.realtime.frames import (
     AvailabilityFrame,
@@ -105,6 +116,7 @@ class SocketSession:
         self._gap_spread = random.uniform(1 - GAP_SPREAD, 1 + GAP_SPREAD)
         self._shed_at: collections.deque[float] = collections.deque()
         self._queue_clock = QueueClock()
+        self._last_stale_stamp = -math.inf  # the `ts` of this socket's last stale frame
 
     # --- handshake ---------------------------------------------------------------------------
 
@@ -367,15 +379,15 @@ class SocketSession:
                 # Backpressure: while flushes or reading fall behind, a busy driver's reports
                 # are shed before any parsing, so the event loop gets back to the flush; and
                 # every driver socket that reports is asked to report less often, so the frames
-                # stop costing the reading at all. How long the frame waited before it was read
-                # (its `ts` against the socket's usual) tells the worker it reads behind, and a
-                # frame that waited too long is dropped while shedding: a newer one follows.
+                # stop costing the reading at all. A frame that waited too long before it was read
+                # (its `ts` against the socket's usual) is dropped while shedding: a newer one
+                # follows. What it says of the worker's delay counts only once it is parsed and
+                # admitted (`_report`): this frame may be anything that contains "location".
                 now = time.monotonic()
                 stamp = stamped_at(raw)
                 queued_s = None
                 if stamp is not None:
                     queued_s = self._queue_clock.queued_s(stamp, time.time())
-                    self.ingest.note_queued(queued_s, now)
                 take = self.ingest.takes(self._last_taken, now, queued_s, self._gap_spread)
                 gap_s = self.ingest.gap_for(self._gap_spread)
                 if gap_s > 0.0 and (
@@ -383,9 +395,9 @@ class SocketSession:
                 ):
                     self._told_overloaded, self._told_gap_s = now, gap_s
                     connection.push(frames.overloaded(round(gap_s * 1000)).encode())
-                if take is Take.stale:
+                if take is Take.stale and self._sent_apart(stamp):
                     continue  # sent before the worker caught up: not the app's fault
-                if take is Take.shed:
+                if take is not Take.taken:  # shed, or stale frames stamped closer than allowed
                     self._shed_at.append(now)
                     while self._shed_at[0] < now - IGNORED_ASK_WINDOW_S:
                         self._shed_at.popleft()
@@ -422,6 +434,16 @@ class SocketSession:
                     ).encode()
                 )
 
+    def _sent_apart(self, stamp: float | None) -> bool:
+        """Whether a stale frame stamped `stamp` was sent within the protocol's pace after the
+        socket's last stale one (by their stamps, which is when the app sent them): an app's
+        backlog is, and is not held against it; frames stamped closer together than any app
+        may send them count as sent faster than asked."""
+        if stamp is None:
+            return True
+        last, self._last_stale_stamp = self._last_stale_stamp, stamp
+        return stamp - last >= MIN_REPORT_INTERVAL.total_seconds() * SHED_GAP_TOLERANCE
+
     # --- what clients send -------------------------------------------------------------------
 
     async def _handle(self, raw: str, connection: Connection) -> None:
@@ -442,7 +464,8 @@ class SocketSession:
         now = utcnow()
         if not self.ingest.admit(self.subject_id, now):
             raise BadFrame(
-                "At most one location frame per 100 ms; this one was dropped",
+                f"At most one location frame per 100 ms on average ({REPORT_BURST} at once); "
+                "this one was dropped",
                 code="rate_limited",
             )
         if not self.area.contains(frame.lat, frame.lon):
@@ -457,6 +480,10 @@ class SocketSession:
             if self._last_ts is not None and frame.ts < self._last_ts:
                 return  # an older report arriving late: the newer one stands
             self._last_ts = frame.ts
+            # Parsed and admitted: what it waited now tells the worker's reading delay, this
+            # socket's once however often it sends (admission.ReadingDelay).
+            queued_s = self._queue_clock.queued_s(frame.ts.timestamp(), time.time())
+            self.ingest.note_queued(id(self), queued_s, time.monotonic())
         intake = self.ingest.receive(
             self.subject_id,
             lat=frame.lat,
@@ -476,6 +503,13 @@ class SocketSession:
     async def _set_availability(self, frame: AvailabilityFrame, connection: Connection) -> None:
         assert self.subject_id is not None
         now = utcnow()
+        if not self.ingest.admit_availability(self.subject_id, now):
+            raise BadFrame(
+                "At most one availability frame a second on average "
+                f"({AVAILABILITY_BURST} at once); "
+                "this one was dropped",
+                code="rate_limited",
+            )
         async with self.sessionmaker() as session:
             await locations_service.set_availability(
                 session=session,

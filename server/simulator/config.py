@@ -41,7 +41,7 @@ class SimulationConfig:
     speed_max_mps: float = 12.0
     location_interval_s: float = 4.0  # sim; between location frames while roaming
     trip_location_interval_s: float = 2.0  # sim; on the way to a pickup and on a trip
-    # real; a high speedup never floods the service (which takes one per 100 ms at most)
+    # real; a high speedup never floods the service (which takes one per 100 ms on average at most)
     min_frame_interval_s: float = 0.5
     accessible_share: float = 0.15  # of the drivers, whose vehicle is wheelchair accessible
     wheelchair_share: float = 0.03  # of the requests, that need an accessible vehicle

@@ -4,10 +4,13 @@ the gap it asks of the drivers' sockets as the worker's flushes slow or speed up
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
+from dispatch.locations.admission import Pace, ReadingDelay
 from dispatch.locations.ingest import (
     CONGESTED_AFTER_S,
     GAP_SPREAD,
@@ -216,3 +219,53 @@ def test_near_capacity_the_gap_holds() -> None:
     for tick in range(1, 400):  # 100 s of flushes keeping the worker busy, yet not congested
         assert not gap.adjust(busy=0.95, congested=False, now=tick / 4)
     assert gap.gap_s == pytest.approx(1.25)
+
+
+def test_the_reading_delay_counts_each_socket_once_and_a_minority_cannot_move_it() -> None:
+    delay = ReadingDelay(window_s=0.5, min_sockets=3, now=0.0)
+    for n in range(1000):  # one socket's flood of late reports
+        delay.note("flooder", 5.0, n * 0.0001)
+    delay.note("a", 0.0, 0.2)
+    delay.note("b", 0.1, 0.3)
+    delay.note("c", 0.0, 0.6)  # closes the window: four sockets, one late
+    assert delay.delay_s == 0.0 and delay.measured_at == 0.6
+    for socket, late_s in (("flooder", 5.0), ("a", 3.0), ("b", 3.0)):
+        delay.note(socket, late_s, 0.8)
+    delay.note("c", 0.0, 1.2)  # most sockets late: the worker reads behind
+    assert delay.delay_s == 3.0
+    delay.note("flooder", 5.0, 1.3)
+    delay.note("flooder", 5.0, 1.8)  # too few sockets to tell: the last figure stands
+    assert delay.delay_s == 3.0 and delay.measured_at == 1.2
+
+
+INTERVAL = timedelta(milliseconds=100)
+
+
+@given(st.lists(st.integers(min_value=0, max_value=3_000), min_size=1, max_size=200))
+def test_a_pace_lets_in_at_most_its_burst_and_its_rate_and_never_refuses_one_within_it(
+    gaps_ms: list[int],
+) -> None:
+    pace = Pace()
+    at = datetime(2026, 1, 1, tzinfo=UTC)
+    allowed: list[datetime] = []
+    within = True  # every event so far came an interval or more after the one before
+    for n, gap_ms in enumerate(gaps_ms):
+        at += timedelta(milliseconds=gap_ms)
+        within = within and (n == 0 or gap_ms >= 100)
+        if pace.allows(at, interval=INTERVAL, burst=10):
+            allowed.append(at)
+        else:
+            assert not within and len(allowed) >= 10
+    # Over any stretch, no more than the burst and one per interval.
+    for i, first in enumerate(allowed):
+        for j in range(i, len(allowed)):
+            span = allowed[j] - first
+            assert j - i + 1 <= 10 + span // INTERVAL
+
+
+def test_reports_a_second_apart_read_ten_at_once_are_all_let_in() -> None:
+    pace = Pace()
+    at = datetime(2026, 1, 1, tzinfo=UTC)
+    assert all(pace.allows(at, interval=INTERVAL, burst=10) for _ in range(10))
+    assert not pace.allows(at, interval=INTERVAL, burst=10)
+    assert pace.allows(at + INTERVAL, interval=INTERVAL, burst=10)

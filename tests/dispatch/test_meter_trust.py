@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bargaining.fares import cap_to_quote, price_trip
 from bargaining.terms import load_founding_terms
 from coop.settings import Settings
+from dispatch.locations.ingest import REPORT_BURST
 from dispatch.locations.plausibility import Fix, Track, Verdict
 from dispatch.trips import meter
 from server.app import create_app
@@ -275,12 +276,16 @@ async def test_frames_faster_than_one_per_100_ms_are_dropped_not_buffered(
         driver = await make_driver(client, admin_headers)
     async with socket(base_url, "/v1/ws/driver", driver.token) as driver_socket:
         before = app.state.locations.reports_received
-        await driver_socket.send({"type": "location", **DOWNTOWN})
-        await driver_socket.send({"type": "location", "lat": 45.5018, "lon": -73.5673})
+        sent = 3 * REPORT_BURST
+        for n in range(sent):  # at once: a burst is let in, not three
+            await driver_socket.send(
+                {"type": "location", "lat": DOWNTOWN["lat"] + n * 1e-6, "lon": DOWNTOWN["lon"]}
+            )
         error = await driver_socket.next("error")
         assert error["code"] == "rate_limited"
-        # The first was taken in, the second dropped; the socket still answers.
-        assert app.state.locations.reports_received == before + 1
+        # The burst was taken in, the rest dropped; the socket still answers.
+        taken = app.state.locations.reports_received - before
+        assert REPORT_BURST <= taken < 2 * REPORT_BURST
         await driver_socket.send({"type": "ping"})
         await driver_socket.next("pong")
 
