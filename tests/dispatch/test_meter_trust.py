@@ -96,14 +96,11 @@ def test_a_new_start_is_not_metered_from_the_point_before_it() -> None:
 
 
 def test_the_distance_never_exceeds_what_the_duration_allows() -> None:
-    # Jitter under the GPS allowance, ten times a second for 10 s: believable one by one,
-    # 4 km in all, but 10 s at 130 km/h is 361 m.
-    points = [
-        meter.TrailPoint(45.50 + (0.0002 if i % 2 else 0.0), -73.57, at(0.1 * i))
-        for i in range(181)
-    ]
+    # 40 m a second for 10 s: each step and the whole way within the allowances (10 s at
+    # 130 km/h is 361 m, plus 1 s and 25 m: 422 m), 400 m in all, but the trip lasted 10 s.
+    points = [meter.TrailPoint(45.50 + i * 40 / 111_195, -73.57, at(i)) for i in range(11)]
     reading = meter.read(points, max_speed_kmh=130, duration_s=10)
-    assert reading.trail_distance_m > 3000
+    assert reading.implausible == 0 and reading.trail_distance_m == 400
     assert reading.distance_m == reading.distance_cap_m == 361
     assert reading.distance_capped
 
