@@ -27,7 +27,7 @@ from coop.errors import InvalidTransition
 from coop.geo import haversine_m
 from dispatch.locations import service as locations_service
 from dispatch.locations.geometry import geography_point, position_of
-from dispatch.trips import meter
+from dispatch.trips import meter, reviews
 from dispatch.trips.exceptions import (
     BadIdempotencyKey,
     DriverBusy,
@@ -801,6 +801,12 @@ async def complete(
         else None
     )
     distance_m = reading.distance_m
+    review_reason = reviews.reason(
+        capped=fare.capped,
+        distance_m=distance_m,
+        route_distance_m=int(current.quote["distance_m"]),
+        implausible=current.implausible_positions + reading.implausible,
+    )
     trip = await session.scalar(
         update(Trip)
         .where(
@@ -819,6 +825,7 @@ async def complete(
             coop_commission=fare.coop_commission,
             fare_capped=fare.capped,
             fare_cap_reason=cap_reason,
+            fare_review_reason=review_reason,
             # Reports the ingest let through but the meter did not believe (a driver
             # reporting through two connections at once) join those counted as they came.
             implausible_positions=Trip.implausible_positions + reading.implausible,

@@ -9,16 +9,19 @@ network timing (25 m, 1 s) were granted to every report, so reports 100 ms apart
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import pytest_asyncio
 from fastapi import FastAPI
 from httpx import AsyncClient
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from coop.settings import Settings
 from dispatch.locations.plausibility import Fix, Track, Verdict
-from dispatch.trips import meter
+from dispatch.trips import meter, reviews
 from server.app import create_app
 from tests.builders import (
     DOWNTOWN,
@@ -129,3 +132,78 @@ async def test_hopping_in_place_every_110_ms_is_counted_on_the_trip(
     assert codes.count("implausible_position") >= 15
     assert completed["implausible_positions"] == codes.count("implausible_position")
     assert completed["fare"]["distance_m"] <= completed["fare"]["duration_s"] * LIMIT_MPS
+
+
+# --- fares that hit the cap, or go far past the quote's route, wait for a person -------------
+
+
+def test_a_meter_far_past_the_quote_s_route_is_a_reason_to_review() -> None:
+    honest = reviews.reason(capped=False, distance_m=3300, route_distance_m=3000, implausible=0)
+    assert honest is None
+    # Half again, but not a kilometre more: a short trip's one-way streets.
+    short = reviews.reason(capped=False, distance_m=1600, route_distance_m=1000, implausible=0)
+    assert short is None
+    far = reviews.reason(capped=False, distance_m=10_111, route_distance_m=3000, implausible=9)
+    assert far is not None
+    assert "10111 m" in far and "3000 m" in far and "9 reported positions" in far
+    capped = reviews.reason(capped=True, distance_m=3000, route_distance_m=3000, implausible=0)
+    assert capped == "The fare hit the cap over its quote."
+
+
+async def test_a_fare_that_hits_the_cap_goes_to_the_review_list_until_a_person_closes_it(
+    served: tuple[FastAPI, str], admin_headers: dict[str, str], session: AsyncSession
+) -> None:
+    app, base_url = served
+    async with AsyncClient(base_url=base_url) as client:
+        rider = await make_rider(client)
+        driver = await make_driver(client, admin_headers)
+        async with socket(base_url, "/v1/ws/driver", driver.token) as driver_socket:
+            await go_online(driver_socket, DOWNTOWN)
+            trip = await request_trip(client, rider, pickup=DOWNTOWN)
+            await app.state.locations.flush()
+            offer_id = await offer_to(app, driver)
+            await client.post(f"/v1/offers/{offer_id}/accept", headers=driver.headers)
+            for step in ("arrived", "start"):
+                path = f"/v1/trips/{trip['id']}/{step}"
+                response = await client.post(path, headers=driver.headers)
+                assert response.status_code == 200, response.text
+            # Two hours under way: the fare hits the cap over the quote.
+            await session.execute(
+                text("UPDATE trip SET started_at = started_at - interval '2 hours' WHERE id = :id"),
+                {"id": trip["id"]},
+            )
+            await session.commit()
+            done = await client.post(f"/v1/trips/{trip['id']}/complete", headers=driver.headers)
+            assert done.status_code == 200, done.text
+            assert done.json()["fare_capped"] is True
+
+        # Only an admin reads the list.
+        for headers in (rider.headers, driver.headers):
+            refused = await client.get("/v1/fare-reviews", headers=headers)
+            assert refused.status_code == 403, refused.text
+        listed = await client.get("/v1/fare-reviews?status=open", headers=admin_headers)
+        assert listed.status_code == 200, listed.text
+        mine = [review for review in listed.json() if review["trip_id"] == trip["id"]]
+        assert len(mine) == 1
+        review = mine[0]
+        assert review["reason"].startswith("The fare hit the cap over its quote.")
+        assert review["fare_capped"] is True and review["reviewed_at"] is None
+        assert review["quote_total"] == done.json()["quote"]["total"]
+        assert review["route_distance_m"] == done.json()["quote"]["distance_m"]
+
+        path = f"/v1/fare-reviews/{trip['id']}/close"
+        refused = await client.post(path, json={"note": "Jam on the bridge"}, headers=rider.headers)
+        assert refused.status_code == 403, refused.text
+        closed = await client.post(path, json={"note": "Jam on the bridge"}, headers=admin_headers)
+        assert closed.status_code == 200, closed.text
+        assert closed.json()["note"] == "Jam on the bridge" and closed.json()["reviewed_at"]
+        again = await client.post(path, json={"note": "twice"}, headers=admin_headers)
+        assert again.status_code == 409 and again.json()["type"] == "fare_review_closed"
+        unknown = await client.post(
+            f"/v1/fare-reviews/{uuid.uuid4()}/close", json={"note": "?"}, headers=admin_headers
+        )
+        assert unknown.status_code == 404 and unknown.json()["type"] == "fare_review_not_found"
+        open_now = await client.get("/v1/fare-reviews?status=open", headers=admin_headers)
+        assert trip["id"] not in {review["trip_id"] for review in open_now.json()}
+        everything = await client.get("/v1/fare-reviews?status=all", headers=admin_headers)
+        assert trip["id"] in {review["trip_id"] for review in everything.json()}
