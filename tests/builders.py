@@ -298,3 +298,36 @@ async def flushing_server(settings: Settings) -> AsyncIterator[tuple[str, Any]]:
         finally:
             flusher.cancel()
             await asyncio.gather(flusher, return_exceptions=True)
+
+
+class Collector:
+    """Reads every frame of a socket while the test sends (a flood's answers must be read, or
+    the server closes a client that reads too slowly)."""
+
+    def __init__(self, client: SocketClient) -> None:
+        self.client = client
+        self.frames: list[dict[str, Any]] = []
+        self._task = asyncio.create_task(self._run())
+
+    async def _run(self) -> None:
+        while True:
+            frame = json.loads(await self.client.connection.recv())
+            self.frames.append(frame)
+            if frame["type"] == "ping":
+                await self.client.send({"type": "pong"})
+
+    def codes(self) -> list[str]:
+        return [f["code"] for f in self.frames if f["type"] == "error"]
+
+    async def wait_for(self, type_: str, timeout_s: float = 10.0) -> dict[str, Any]:
+        deadline = asyncio.get_running_loop().time() + timeout_s
+        while asyncio.get_running_loop().time() < deadline:
+            for frame in self.frames:
+                if frame["type"] == type_:
+                    return frame
+            await asyncio.sleep(0.02)
+        raise TimeoutError(f"no {type_} frame within {timeout_s} s")
+
+    async def stop(self) -> None:
+        self._task.cancel()
+        await asyncio.gather(self._task, return_exceptions=True)

@@ -321,16 +321,18 @@ _FLUSH = text(
     ),
     latest AS (
         INSERT INTO location_driver_position AS p
-            (driver_id, position, heading_deg, speed_mps, reported_at, available, last_seen_at)
+            (driver_id, position, heading_deg, speed_mps, reported_at, available, last_seen_at,
+             anchored_at)
         SELECT u.driver_id,
                CASE WHEN u.lat IS NULL THEN NULL
                     ELSE CAST(ST_SetSRID(ST_MakePoint(u.lon, u.lat), 4326) AS geography) END,
-               u.heading_deg, u.speed_mps, u.reported_at, false, u.seen_at
+               u.heading_deg, u.speed_mps, u.reported_at, false, u.seen_at, u.anchored_at
         FROM unnest(
             CAST(:driver_ids AS uuid[]), CAST(:lats AS float8[]), CAST(:lons AS float8[]),
             CAST(:headings AS float8[]), CAST(:speeds AS float8[]),
-            CAST(:reported AS timestamptz[]), CAST(:seen AS timestamptz[])
-        ) AS u(driver_id, lat, lon, heading_deg, speed_mps, reported_at, seen_at)
+            CAST(:reported AS timestamptz[]), CAST(:seen AS timestamptz[]),
+            CAST(:anchored AS timestamptz[])
+        ) AS u(driver_id, lat, lon, heading_deg, speed_mps, reported_at, seen_at, anchored_at)
         JOIN driver d ON d.id = u.driver_id
         ON CONFLICT (driver_id) DO UPDATE SET
             position = CASE WHEN EXCLUDED.position IS NULL
@@ -343,6 +345,7 @@ _FLUSH = text(
                                OR EXCLUDED.reported_at < p.reported_at
                              THEN p.speed_mps ELSE EXCLUDED.speed_mps END,
             reported_at = GREATEST(p.reported_at, EXCLUDED.reported_at),
+            anchored_at = GREATEST(p.anchored_at, EXCLUDED.anchored_at),
             -- silent for longer than the grace period: a new stretch of waiting begins
             available_since = CASE
                 WHEN p.available AND p.last_seen_at
@@ -403,6 +406,8 @@ class _Latest:
     speed_mps: float | None
     reported_at: datetime | None
     seen_at: datetime
+    # The newest report of the batch believed only as a new start (Verdict.anchored).
+    anchored_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -576,6 +581,7 @@ class LocationIngest:
             speed_mps=speed_mps,
             received_at=received_at,
             segment_start=verdict is Verdict.anchored,
+            anchored=verdict is Verdict.anchored,
         )
         return Intake.accepted
 
@@ -627,6 +633,7 @@ class LocationIngest:
             speed_mps=speed_mps,
             received_at=received_at,
             segment_start=True,
+            anchored=False,  # the server's own placement: trusted, not a re-anchor
         )
 
     def _buffer(
@@ -639,11 +646,18 @@ class LocationIngest:
         speed_mps: float | None,
         received_at: datetime,
         segment_start: bool,
+        anchored: bool,
     ) -> None:
         """Buffers a position for the next flush (it also says the driver is present).
-        `segment_start`: the meter counts no distance from the trail's point before this one."""
+        `segment_start`: the meter counts no distance from the trail's point before this one.
+        `anchored`: believed only after a run of rejected positions (or from no reference), so
+        it says nothing of the way the driver came (`arrived` and the fee look at it)."""
+        earlier = self._latest.get(driver_id)
+        anchored_at = earlier.anchored_at if earlier is not None else None
+        if anchored:
+            anchored_at = received_at
         self._latest[driver_id] = _Latest(
-            lat, lon, heading_deg, speed_mps, received_at, received_at
+            lat, lon, heading_deg, speed_mps, received_at, received_at, anchored_at
         )
         self.reports_received += 1
         count = self._trail_counts.get(driver_id, 0)
@@ -709,6 +723,7 @@ class LocationIngest:
                     "speeds": [row.speed_mps for row in rows],
                     "reported": [row.reported_at for row in rows],
                     "seen": [row.seen_at for row in rows],
+                    "anchored": [row.anchored_at for row in rows],
                     "grace_s": self._grace_s,
                     "shift_break_s": SHIFT_BREAK_S,
                     "trail_ids": [point.driver_id for point in trail],
@@ -736,6 +751,8 @@ class LocationIngest:
             elif newer.lat is None and row.lat is not None:
                 row.seen_at = max(row.seen_at, newer.seen_at)
                 self._latest[driver_id] = row
+            elif newer.anchored_at is None:
+                newer.anchored_at = row.anchored_at  # a re-anchor is never forgotten
         merged = trail + self._trail
         if len(merged) > self._max_trail_points:
             dropped = len(merged) - self._max_trail_points

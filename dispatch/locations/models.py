@@ -34,6 +34,10 @@ class DriverPosition(Base):
     heading_deg: Mapped[float | None] = mapped_column(Float, nullable=True)
     speed_mps: Mapped[float | None] = mapped_column(Float, nullable=True)
     reported_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    # When a report was last believed only as a new start (rejected positions that agreed for a
+    # while, dispatch.locations.plausibility): the position since then is not joined by believed
+    # moves to where the driver was before, so it proves no approach (`arrived`, the fee).
+    anchored_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     available: Mapped[bool] = mapped_column(Boolean, default=False)
     # Start of the current stretch of availability: going off duty, or being silent longer than
     # the grace period, starts a new one. The fairness term counts waiting from here at most.

@@ -5,9 +5,14 @@ since the last position believed is not believed: it is not metered and does not
 driver on the map. The speed is measured over the server's receipt times, which a client cannot
 forge, with small allowances for the jitter of a phone's GPS fix and of the network.
 
+The allowances hold per stretch of time, not per report: a new position must be believable
+after each position believed in the last `WINDOW_S`, with the way driven since (the sum of the
+moves believed) in place of the straight line. Otherwise reports a tenth of a second apart
+would each earn the whole allowance, and 60 m hops standing still would pass as 650 m/s.
+
 One wrong position must not lock a driver out either (a first fix from cell towers can be
 kilometres off, and every later true position would then look like a jump). When the rejected
-positions agree with each other (each believable after the one before it) for
+positions agree with each other (a stretch of their own, by the same rule) for
 `REANCHOR_AFTER_S` and at least `REANCHOR_MIN_FIXES` reports, the driver is believed to be
 there: the newest of them becomes the reference, as a new start. The jump itself is never
 metered, so moving the reference this way gains a cheating meter nothing.
@@ -16,6 +21,7 @@ metered, so moving the reference this way gains a cheating meter nothing.
 from __future__ import annotations
 
 import enum
+from collections import deque
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -32,6 +38,12 @@ TIMING_ALLOWANCE_S = 1.0
 # How long, and over how many reports, rejected positions must agree before they are believed.
 REANCHOR_AFTER_S = 10.0
 REANCHOR_MIN_FIXES = 3
+# How far back a new position is checked against the way driven (see the module's docstring):
+# over this long, the allowances add at most (25 m + 1 s at the speed limit) / 10 s, 6 m/s at
+# 130 km/h, to what the speed allows; the meter's cap takes even that back.
+WINDOW_S = 10.0
+# Positions kept for the window (one per 100 ms at most is let in: 10 s of them).
+WINDOW_MAX_FIXES = 100
 
 
 class Verdict(enum.StrEnum):
@@ -51,48 +63,76 @@ def kmh_to_mps(kmh: float) -> float:
     return kmh / 3.6
 
 
-def believable(before: Fix, after: Fix, *, max_speed_mps: float) -> bool:
-    """Whether `after` can follow `before` at no more than `max_speed_mps` (plus the GPS and
-    timing allowances)."""
-    elapsed_s = max(0.0, (after.at - before.at).total_seconds()) + TIMING_ALLOWANCE_S
-    moved_m = haversine_m(before.lat, before.lon, after.lat, after.lon)
-    return moved_m <= max_speed_mps * elapsed_s + GPS_ALLOWANCE_M
+class Stretch:
+    """Positions that follow one another believably, the last `WINDOW_S` of them, each with
+    the way driven to it (metres, summed from the stretch's start)."""
+
+    __slots__ = ("_fixes",)
+
+    def __init__(self, start: Fix) -> None:
+        self._fixes: deque[tuple[Fix, float]] = deque([(start, 0.0)], maxlen=WINDOW_MAX_FIXES)
+
+    @property
+    def last(self) -> Fix:
+        return self._fixes[-1][0]
+
+    def admits(self, fix: Fix, *, max_speed_mps: float) -> bool:
+        """Whether `fix` can follow the last position, and the way from each earlier one in
+        the window can be driven in the time since it, at `max_speed_mps` (plus the GPS and
+        timing allowances, once)."""
+        last, way_m = self._fixes[-1]
+        way_m += haversine_m(last.lat, last.lon, fix.lat, fix.lon)
+        for before, before_way_m in self._fixes:
+            elapsed_s = max(0.0, (fix.at - before.at).total_seconds()) + TIMING_ALLOWANCE_S
+            if way_m - before_way_m > max_speed_mps * elapsed_s + GPS_ALLOWANCE_M:
+                return False
+        return True
+
+    def extend(self, fix: Fix) -> None:
+        last, way_m = self._fixes[-1]
+        self._fixes.append((fix, way_m + haversine_m(last.lat, last.lon, fix.lat, fix.lon)))
+        while (fix.at - self._fixes[0][0].at).total_seconds() > WINDOW_S:
+            self._fixes.popleft()
 
 
 class Track:
     """The positions believed of one driver, one report at a time."""
 
-    __slots__ = ("_rejected", "_rejected_first", "_rejected_last", "reference")
+    __slots__ = ("_rejected", "_rejected_since", "_run", "_stretch")
 
     def __init__(self, reference: Fix | None = None) -> None:
-        self.reference = reference
-        # The run of rejected positions that agree with each other: its first, last and length.
-        self._rejected_first: Fix | None = None
-        self._rejected_last: Fix | None = None
+        self._stretch = None if reference is None else Stretch(reference)
+        # The run of rejected positions that agree with each other, and how many they are.
+        self._run: Stretch | None = None
         self._rejected = 0
+        self._rejected_since: datetime | None = None
+
+    @property
+    def reference(self) -> Fix | None:
+        """The last position believed."""
+        return None if self._stretch is None else self._stretch.last
 
     def judge(self, fix: Fix, *, max_speed_mps: float) -> Verdict:
-        if self.reference is None:
-            self.reference = fix
+        if self._stretch is None:
+            self._stretch = Stretch(fix)
             return Verdict.anchored
-        if believable(self.reference, fix, max_speed_mps=max_speed_mps):
-            self.reference = fix
-            self._rejected_first = self._rejected_last = None
-            self._rejected = 0
+        if self._stretch.admits(fix, max_speed_mps=max_speed_mps):
+            self._stretch.extend(fix)
+            self._run, self._rejected = None, 0
             return Verdict.moved
-        last = self._rejected_last
-        if last is None or not believable(last, fix, max_speed_mps=max_speed_mps):
+        run = self._run
+        if run is None or not run.admits(fix, max_speed_mps=max_speed_mps):
             # The first rejection, or one that disagrees with the run: a new run starts here.
-            self._rejected_first, self._rejected = fix, 0
-        self._rejected_last = fix
+            self._run, self._rejected, self._rejected_since = Stretch(fix), 1, fix.at
+            return Verdict.implausible
+        run.extend(fix)
         self._rejected += 1
-        assert self._rejected_first is not None
+        assert self._rejected_since is not None
         if (
             self._rejected >= REANCHOR_MIN_FIXES
-            and (fix.at - self._rejected_first.at).total_seconds() >= REANCHOR_AFTER_S
+            and (fix.at - self._rejected_since).total_seconds() >= REANCHOR_AFTER_S
         ):
-            self.reference = fix
-            self._rejected_first = self._rejected_last = None
-            self._rejected = 0
+            self._stretch = Stretch(fix)
+            self._run, self._rejected = None, 0
             return Verdict.anchored
         return Verdict.implausible

@@ -84,6 +84,7 @@ class Presence:
     position: Position | None
     last_seen_at: datetime
     reported_at: datetime | None = None  # when the position was received
+    anchored_at: datetime | None = None  # when it was last believed only as a new start
 
 
 async def presence(*, session: AsyncSession, driver_id: uuid.UUID) -> Presence | None:
@@ -93,7 +94,7 @@ async def presence(*, session: AsyncSession, driver_id: uuid.UUID) -> Presence |
             text(
                 """
                 SELECT available, ST_Y(position::geometry), ST_X(position::geometry),
-                       last_seen_at, reported_at
+                       last_seen_at, reported_at, anchored_at
                 FROM location_driver_position WHERE driver_id = :driver_id
                 """
             ),
@@ -103,7 +104,13 @@ async def presence(*, session: AsyncSession, driver_id: uuid.UUID) -> Presence |
     if row is None:
         return None
     position = None if row[1] is None else Position(lat=row[1], lon=row[2])
-    return Presence(available=row[0], position=position, last_seen_at=row[3], reported_at=row[4])
+    return Presence(
+        available=row[0],
+        position=position,
+        last_seen_at=row[3],
+        reported_at=row[4],
+        anchored_at=row[5],
+    )
 
 
 async def trail(

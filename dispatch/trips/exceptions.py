@@ -60,6 +60,16 @@ class DriverNotActive(Conflict):
     title = "Only an active member can take trips"
 
 
+class FareReviewNotFound(NotFound):
+    type = "fare_review_not_found"
+    title = "No such trip on the fare review list"
+
+
+class FareReviewClosed(Conflict):
+    type = "fare_review_closed"
+    title = "This fare was reviewed already"
+
+
 class NotAtPickup(Conflict):
     type = "not_at_pickup"
     title = "The driver's last position is not at the pickup"

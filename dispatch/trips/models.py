@@ -62,6 +62,13 @@ class Trip(Base):
             unique=True,
             postgresql_where=text(RIDER_OPEN_SQL),
         ),
+        # The fare review list, oldest first.
+        Index(
+            "ix_trip_fare_review",
+            "ended_at",
+            "id",
+            postgresql_where=text("fare_review_reason IS NOT NULL"),
+        ),
         # The matcher's queue: open requests of a region, oldest first.
         Index(
             "ix_trip_requested_region",
@@ -131,6 +138,14 @@ class Trip(Base):
     # The metered fare was above the quote by more than the agreement allows: capped, and why.
     fare_capped: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
     fare_cap_reason: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    # The fare review list (docs/pay.md, "Fares a person reviews"): why a completed trip's fare
+    # waits for a person (it hit the cap, or the meter drove far past the quote's route), and
+    # when and how a person reviewed it.
+    fare_review_reason: Mapped[str | None] = mapped_column(String(1000), nullable=True)
+    fare_reviewed_at: Mapped[datetime | None] = mapped_column(
+        DateTime(timezone=True), nullable=True
+    )
+    fare_review_note: Mapped[str | None] = mapped_column(String(500), nullable=True)
 
 
 class Offer(Base):

@@ -5,19 +5,29 @@ from __future__ import annotations
 import logging
 import uuid
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Body, Header, Request, Response, status
+from fastapi import APIRouter, Body, Header, Query, Request, Response, status
 
 from bargaining.fares import RouteDuration
-from coop import pubsub
-from coop.auth import CurrentPrincipal
+from coop import paging, pubsub
+from coop.auth import Admin, CurrentPrincipal
+from coop.clock import Now
 from coop.db import utcnow
 from coop.dependencies import RedisDep, ServiceAreaDep, SessionDep
 from coop.state import state_of
 from dispatch.states import Move
-from dispatch.trips import push, service
-from dispatch.trips.schemas import CancelBody, OfferOut, QuoteOut, TripAsk, TripOut
+from dispatch.trips import push, reviews, service
+from dispatch.trips.models import Trip
+from dispatch.trips.schemas import (
+    CancelBody,
+    FareReviewClose,
+    FareReviewOut,
+    OfferOut,
+    QuoteOut,
+    TripAsk,
+    TripOut,
+)
 from dispatch.trips.state import TripsState
 from drivers.dependencies import CurrentDriver
 from riders.dependencies import CurrentRider
@@ -202,8 +212,8 @@ async def arrived(
     redis: RedisDep,
 ) -> TripOut:
     """The driver is at the pickup (`assigned` -> `arrived`): only when their last position,
-    received in the last minute, is within the agreement's `dispatch.arrival_radius_m` of it,
-    else `409 not_at_pickup`."""
+    received in the last minute, is within the agreement's `dispatch.arrival_radius_m` of it
+    and was not believed as a new start since the offer, else `409 not_at_pickup`."""
     await _flush_positions(request, trip_id)
     return await _advance(Move.arrive, trip_id, driver.id, session, redis)
 
@@ -244,3 +254,60 @@ async def complete(
     views = await service.views(session=session, trip=trip)
     await push.trip_changed(redis, views)
     return views.driver
+
+
+# --- the fare review list (docs/pay.md, "Fares a person reviews") ------------------------------
+
+
+def _review_out(trip: Trip) -> FareReviewOut:
+    assert trip.ended_at is not None and trip.fare_review_reason is not None
+    return FareReviewOut(
+        trip_id=trip.id,
+        driver_id=trip.driver_id,
+        ended_at=trip.ended_at,
+        reason=trip.fare_review_reason,
+        distance_m=trip.distance_m,
+        route_distance_m=int(trip.quote["distance_m"]),
+        duration_s=trip.duration_s,
+        fare_total=None if trip.fare_total is None else f"{trip.fare_total:.2f}",
+        quote_total=str(trip.quote["total"]),
+        fare_capped=trip.fare_capped,
+        implausible_positions=trip.implausible_positions,
+        reviewed_at=trip.fare_reviewed_at,
+        note=trip.fare_review_note,
+    )
+
+
+@router.get("/fare-reviews", response_model=list[FareReviewOut])
+async def list_fare_reviews(
+    request: Request,
+    response: Response,
+    session: SessionDep,
+    _: Admin,
+    status_filter: Annotated[Literal["open", "all"] | None, Query(alias="status")] = None,
+    limit: paging.LimitQuery = paging.DEFAULT_LIMIT,
+    cursor: paging.CursorQuery = None,
+) -> list[FareReviewOut]:
+    """Completed trips whose fare waits for a person (admin only): it hit the cap over its
+    quote, or the meter went far past the quote's route; `?status=open` for those not yet
+    reviewed; paged, oldest first."""
+    after = (
+        None
+        if cursor is None
+        else paging.decode_cursor(cursor, "fare-reviews", (datetime, uuid.UUID))
+    )
+    trips = await reviews.list_reviews(
+        session=session, open_only=status_filter == "open", limit=limit + 1, after=after
+    )
+    page, next_cursor = paging.page_of(trips, limit, reviews.review_key, "fare-reviews")
+    paging.set_next(request, response, next_cursor)
+    return [_review_out(trip) for trip in page]
+
+
+@router.post("/fare-reviews/{trip_id}/close", response_model=FareReviewOut)
+async def close_fare_review(
+    trip_id: uuid.UUID, body: FareReviewClose, session: SessionDep, _: Admin, now: Now
+) -> FareReviewOut:
+    """Records a person's review of a fare (admin only), taking it off the open list."""
+    trip = await reviews.close(session=session, trip_id=trip_id, note=body.note, now=now)
+    return _review_out(trip)

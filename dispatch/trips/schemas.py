@@ -125,3 +125,33 @@ class OfferOut(BaseModel):
     trip_id: uuid.UUID
     status: str
     responded_at: datetime | None
+
+
+# A person's note on a fare they reviewed.
+FARE_REVIEW_NOTE_MAX_CHARS = 500
+
+
+class FareReviewClose(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    note: Annotated[str, FreeText(max_chars=FARE_REVIEW_NOTE_MAX_CHARS)] = Field(
+        description="What the reviewer found, and did (a refund, a word with the driver)"
+    )
+
+
+class FareReviewOut(BaseModel):
+    """A trip on the fare review list, with what a reviewer needs to judge it."""
+
+    trip_id: uuid.UUID
+    driver_id: uuid.UUID | None
+    ended_at: datetime
+    reason: str = Field(description="Why the fare waits for a person")
+    distance_m: int | None = Field(description="What the meter charged for")
+    route_distance_m: int = Field(description="The route the quote assumed")
+    duration_s: int | None
+    fare_total: str | None
+    quote_total: str
+    fare_capped: bool
+    implausible_positions: int
+    reviewed_at: datetime | None
+    note: str | None

@@ -36,7 +36,7 @@ from dispatch.states import (
     TripStatus,
     refusal,
 )
-from dispatch.trips import meter
+from dispatch.trips import meter, reviews
 from dispatch.trips.exceptions import (
     BadIdempotencyKey,
     DriverBusy,
@@ -656,10 +656,22 @@ class WhereFromPickup:
 
     distance_m: float | None  # None: no position received within POSITION_FRESH_S
     radius_m: int
+    # When the driver's positions were re-anchored since they were offered the trip (None: never).
+    # A re-anchor believes a position because rejected ones agreed for a while, not because the
+    # driver was seen to get there: it is no approach, and nothing after it is one either.
+    reanchored_at: datetime | None = None
+
+    @property
+    def approach_believed(self) -> bool:
+        return self.distance_m is not None and self.reanchored_at is None
 
     @property
     def at_pickup(self) -> bool:
-        return self.distance_m is not None and self.distance_m <= self.radius_m
+        return (
+            self.approach_believed
+            and self.distance_m is not None
+            and self.distance_m <= self.radius_m
+        )
 
 
 async def _where_from_pickup(
@@ -675,7 +687,19 @@ async def _where_from_pickup(
         return WhereFromPickup(None, terms_radius_m)
     pickup = position_of(trip.pickup)
     distance = haversine_m(presence.position.lat, presence.position.lon, pickup.lat, pickup.lon)
-    return WhereFromPickup(distance, terms_radius_m)
+    reanchored_at = None
+    if presence.anchored_at is not None:
+        offered_at = await session.scalar(
+            select(Offer.created_at).where(
+                Offer.trip_id == trip.id,
+                Offer.driver_id == driver_id,
+                Offer.status == OfferStatus.accepted,
+            )
+        )
+        # Without the offer there is no believed start to approach from.
+        if offered_at is None or presence.anchored_at >= offered_at:
+            reanchored_at = presence.anchored_at
+    return WhereFromPickup(distance, terms_radius_m, reanchored_at)
 
 
 async def _require_at_pickup(
@@ -696,6 +720,16 @@ async def _require_at_pickup(
             "location, then say you have arrived",
             distance_m=None,
             arrival_radius_m=radius_m,
+        )
+    if where.reanchored_at is not None:
+        raise NotAtPickup(
+            f"Your positions were believed only as a new start at "
+            f"{where.reanchored_at.isoformat()} (after positions that implied an impossible "
+            "move), since you were offered this trip: they do not show you driving to the "
+            "pickup, so 'arrived' cannot be accepted on this trip",
+            distance_m=round(where.distance_m),
+            arrival_radius_m=radius_m,
+            reanchored_at=where.reanchored_at.isoformat(),
         )
     raise NotAtPickup(
         f"Your last position is {round(where.distance_m)} m from the pickup; 'arrived' is "
@@ -767,6 +801,12 @@ async def complete(
         else None
     )
     distance_m = reading.distance_m
+    review_reason = reviews.reason(
+        capped=fare.capped,
+        distance_m=distance_m,
+        route_distance_m=int(current.quote["distance_m"]),
+        implausible=current.implausible_positions + reading.implausible,
+    )
     trip = await session.scalar(
         update(Trip)
         .where(
@@ -785,6 +825,7 @@ async def complete(
             coop_commission=fare.coop_commission,
             fare_capped=fare.capped,
             fare_cap_reason=cap_reason,
+            fare_review_reason=review_reason,
             # Reports the ingest let through but the meter did not believe (a driver
             # reporting through two connections at once) join those counted as they came.
             implausible_positions=Trip.implausible_positions + reading.implausible,
@@ -875,6 +916,11 @@ async def _rider_cancellation_fee(
         return Decimal("0.00"), (
             f"No position of the driver was received in the last {POSITION_FRESH_S} s, so "
             "they could not be shown to be approaching the pickup: free."
+        )
+    if where.reanchored_at is not None:
+        return Decimal("0.00"), (
+            "The driver's positions were believed only as a new start after they were offered "
+            "the trip, so they could not be shown to be approaching the pickup: free."
         )
     approaching = where.at_pickup or (
         offered_m is not None and where.distance_m <= offered_m - APPROACH_MIN_PROGRESS_M

@@ -43,9 +43,9 @@ FARTHER = {"lat": 45.5110, "lon": -73.5720}  # about 1.1 km from DOWNTOWN
 DROPOFF = {"lat": 45.5850, "lon": -73.6350}  # Montréal-Nord
 NEAR_PICKUP = {"lat": 45.5030, "lon": -73.5680}  # about 155 m from DOWNTOWN
 # The first metres of the ride, as the app reports them: one position every 110 ms (the service
-# takes one per 100 ms at most), 20 m apart (a believable move at any speed: the meter's GPS
-# allowance), so the meter's sum is known exactly.
-ROUTE = [{"lat": round(45.5030 + 0.00018 * i, 6), "lon": -73.5680} for i in range(15)]
+# takes one per 100 ms at most), 2.2 m apart (20 m/s, believable over any stretch of them: the
+# meter's allowances hold per stretch, not per report), so the meter's sum is known exactly.
+ROUTE = [{"lat": round(45.5030 + 0.00002 * i, 6), "lon": -73.5680} for i in range(15)]
 REPORT_EVERY_S = 0.11
 
 

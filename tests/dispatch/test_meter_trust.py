@@ -9,11 +9,9 @@ frames, the count on the trip, and a sane fare.
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import Any
 
 import pytest
 import pytest_asyncio
@@ -31,7 +29,7 @@ from dispatch.trips import meter
 from server.app import create_app
 from tests.builders import (
     DOWNTOWN,
-    SocketClient,
+    Collector,
     go_online,
     live_server,
     make_driver,
@@ -97,14 +95,11 @@ def test_a_new_start_is_not_metered_from_the_point_before_it() -> None:
 
 
 def test_the_distance_never_exceeds_what_the_duration_allows() -> None:
-    # Jitter under the GPS allowance, ten times a second for 10 s: believable one by one,
-    # 4 km in all, but 10 s at 130 km/h is 361 m.
-    points = [
-        meter.TrailPoint(45.50 + (0.0002 if i % 2 else 0.0), -73.57, at(0.1 * i))
-        for i in range(181)
-    ]
+    # 40 m a second for 10 s: each step and the whole way within the allowances (10 s at
+    # 130 km/h is 361 m, plus 1 s and 25 m: 422 m), 400 m in all, but the trip lasted 10 s.
+    points = [meter.TrailPoint(45.50 + i * 40 / 111_195, -73.57, at(i)) for i in range(11)]
     reading = meter.read(points, max_speed_kmh=130, duration_s=10)
-    assert reading.trail_distance_m > 3000
+    assert reading.implausible == 0 and reading.trail_distance_m == 400
     assert reading.distance_m == reading.distance_cap_m == 361
     assert reading.distance_capped
 
@@ -135,39 +130,6 @@ async def served(settings: Settings) -> AsyncIterator[tuple[FastAPI, str]]:
     app = create_app(settings)
     async with live_server(app) as base_url:
         yield app, base_url
-
-
-class Collector:
-    """Reads every frame of a socket while the test sends (a flood's answers must be read, or
-    the server closes a client that reads too slowly)."""
-
-    def __init__(self, client: SocketClient) -> None:
-        self.client = client
-        self.frames: list[dict[str, Any]] = []
-        self._task = asyncio.create_task(self._run())
-
-    async def _run(self) -> None:
-        while True:
-            frame = json.loads(await self.client.connection.recv())
-            self.frames.append(frame)
-            if frame["type"] == "ping":
-                await self.client.send({"type": "pong"})
-
-    def codes(self) -> list[str]:
-        return [f["code"] for f in self.frames if f["type"] == "error"]
-
-    async def wait_for(self, type_: str, timeout_s: float = 10.0) -> dict[str, Any]:
-        deadline = asyncio.get_running_loop().time() + timeout_s
-        while asyncio.get_running_loop().time() < deadline:
-            for frame in self.frames:
-                if frame["type"] == type_:
-                    return frame
-            await asyncio.sleep(0.02)
-        raise TimeoutError(f"no {type_} frame within {timeout_s} s")
-
-    async def stop(self) -> None:
-        self._task.cancel()
-        await asyncio.gather(self._task, return_exceptions=True)
 
 
 async def test_the_teleporting_meter_attack_gets_errors_and_a_sane_fare(

@@ -170,6 +170,9 @@ def test_a_domain_whose_revision_sits_inside_another_domain_chain_keeps_one_late
     locations = {domain: tmp_path / domain for domain in VERSION_LOCATIONS}
     for domain, folder in VERSION_LOCATIONS.items():
         shutil.copytree(folder, locations[domain], ignore=shutil.ignore_patterns("__py*"))
+    # The scenario as the tree had it then: a later dispatch revision joins the two heads.
+    for later in locations["dispatch"].glob("2026-12-*.py"):
+        later.unlink()
     dispatch = revision(url, "dispatch", "next", rev_id="d1", locations=locations)
     assert _header(dispatch)["down_revision"] == ("dispatch_shift", "dispatch_travel_time")
     paid = revision(url, "pay", "next", rev_id="p1", locations=locations)

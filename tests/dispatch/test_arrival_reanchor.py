@@ -1,0 +1,141 @@
+"""Issue 23, finding 3: a re-anchor is no approach.
+
+A driver 5 km from the pickup reported the pickup once a second for 12 s: the rejected positions
+agreed with each other for 10 s, so they became the driver's new start, and `arrived` was
+accepted (then a fare for 0 m, or the rider's cancellation fee). A position believed that way
+says where the phone claims to be, not that the driver drove there: over real sockets against
+the real service, `arrived` is now refused and the rider cancels free.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest_asyncio
+from fastapi import FastAPI
+from httpx import AsyncClient
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from coop.settings import Settings
+from server.app import create_app
+from tests.builders import (
+    DOWNTOWN,
+    Collector,
+    go_online,
+    live_server,
+    make_driver,
+    make_rider,
+    offer_to,
+    request_trip,
+    socket,
+)
+
+# About 4.4 km north-west of DOWNTOWN: within the founding 6 km pickup radius.
+FAR = {"lat": 45.5300, "lon": -73.6050}
+
+
+@pytest_asyncio.fixture
+async def served(settings: Settings) -> AsyncIterator[tuple[FastAPI, str]]:
+    app = create_app(settings)
+    async with live_server(app) as base_url:
+        yield app, base_url
+
+
+async def test_a_driver_re_anchored_at_the_pickup_cannot_arrive_nor_earn_the_fee(
+    served: tuple[FastAPI, str], admin_headers: dict[str, str], session: AsyncSession
+) -> None:
+    app, base_url = served
+    async with AsyncClient(base_url=base_url) as client:
+        rider = await make_rider(client)
+        driver = await make_driver(client, admin_headers)
+        async with socket(base_url, "/v1/ws/driver", driver.token) as driver_socket:
+            await go_online(driver_socket, FAR)
+            trip = await request_trip(client, rider, pickup=DOWNTOWN)
+            await app.state.locations.flush()
+            offer_id = await offer_to(app, driver)
+            accepted = await client.post(f"/v1/offers/{offer_id}/accept", headers=driver.headers)
+            assert accepted.status_code == 200, accepted.text
+            collector = Collector(driver_socket)
+            try:
+                # The attack: the pickup, once a second for 12 s, from 4.4 km away.
+                loop = asyncio.get_running_loop()
+                began = loop.time()
+                for i in range(12):
+                    await driver_socket.send({"type": "location", **DOWNTOWN})
+                    await asyncio.sleep(max(0.0, began + 1.0 * (i + 1) - loop.time()))
+                await driver_socket.send({"type": "ping"})
+                await collector.wait_for("pong")
+            finally:
+                await collector.stop()
+            codes = collector.codes()
+            # Rejected for 10 s, then believed as a new start: the map shows the driver there.
+            assert codes == ["implausible_position"] * codes.count("implausible_position")
+            assert 9 <= len(codes) <= 11
+            await app.state.locations.flush()
+            where = (
+                await session.execute(
+                    text(
+                        "SELECT ST_Y(position::geometry), anchored_at "
+                        "FROM location_driver_position WHERE driver_id = :id"
+                    ),
+                    {"id": driver.id},
+                )
+            ).one()
+            await session.commit()
+            assert abs(where[0] - DOWNTOWN["lat"]) < 1e-6 and where[1] is not None
+
+            arrived = await client.post(f"/v1/trips/{trip['id']}/arrived", headers=driver.headers)
+            assert arrived.status_code == 409, arrived.text
+            problem = arrived.json()
+            assert problem["type"] == "not_at_pickup"
+            assert problem["distance_m"] < problem["arrival_radius_m"]
+            assert problem["reanchored_at"]
+            assert "new start" in problem["detail"]
+            # So no `start` either: the meter never runs on this trip.
+            started = await client.post(f"/v1/trips/{trip['id']}/start", headers=driver.headers)
+            assert started.status_code == 409, started.text
+
+            # After the free period the rider cancels: the driver was not seen approaching.
+            await session.execute(
+                text(
+                    "UPDATE trip SET assigned_at = assigned_at - interval '180 seconds' "
+                    "WHERE id = :id"
+                ),
+                {"id": trip["id"]},
+            )
+            await session.commit()
+            cancelled = await client.post(f"/v1/trips/{trip['id']}/cancel", headers=rider.headers)
+            assert cancelled.status_code == 200, cancelled.text
+            body = cancelled.json()
+            assert body["cancellation_fee"] == "0.00"
+            assert "new start" in body["cancellation_fee_reason"]
+
+
+async def test_a_driver_who_drives_to_the_pickup_still_arrives(
+    served: tuple[FastAPI, str], admin_headers: dict[str, str]
+) -> None:
+    """The first fix of a new socket is believed as a start too, before any offer: it does not
+    stand in the way of an approach seen from there."""
+    app, base_url = served
+    async with AsyncClient(base_url=base_url) as client:
+        rider = await make_rider(client)
+        driver = await make_driver(client, admin_headers)
+        near = {"lat": DOWNTOWN["lat"] + 0.003, "lon": DOWNTOWN["lon"]}  # 333 m north
+        async with socket(base_url, "/v1/ws/driver", driver.token) as driver_socket:
+            await go_online(driver_socket, near)
+            trip = await request_trip(client, rider, pickup=DOWNTOWN)
+            await app.state.locations.flush()
+            offer_id = await offer_to(app, driver)
+            accepted = await client.post(f"/v1/offers/{offer_id}/accept", headers=driver.headers)
+            assert accepted.status_code == 200, accepted.text
+            await asyncio.sleep(2.5)  # 133 m in 2.5 s: believable
+            await driver_socket.send(
+                {"type": "location", "lat": DOWNTOWN["lat"] + 0.0018, "lon": DOWNTOWN["lon"]}
+            )
+            await driver_socket.send({"type": "ping"})
+            await driver_socket.next("pong")
+            await app.state.locations.flush()
+            arrived = await client.post(f"/v1/trips/{trip['id']}/arrived", headers=driver.headers)
+            assert arrived.status_code == 200, arrived.text
