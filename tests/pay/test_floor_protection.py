@@ -1,0 +1,105 @@
+"""The hourly floor cannot be farmed: a trip left open ends by the agreement's terms
+(docs/dispatch.md, "Trips left open"). Over HTTP against the real database, Redis and matcher."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI
+from httpx import AsyncClient
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tests.builders import DOWNTOWN, Account, assigned_trip, make_driver, make_rider
+from tests.pay.helpers import problem, shift
+
+# The founding agreement's terms (bargaining/founding_agreement.yaml).
+NO_SHOW_WAIT_S = 300
+OVERRUN_S = 300
+
+
+async def _post(client: AsyncClient, path: str, account: Account) -> dict[str, Any]:
+    response = await client.post(path, headers=account.headers)
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+async def _waiting_at_own_pickup(
+    app: FastAPI, client: AsyncClient, driver: Account
+) -> tuple[Account, dict[str, Any]]:
+    """The attack's set-up: the driver's own rider account asks for a trip where the driver
+    stands; the driver accepts it and says they have arrived."""
+    own_rider = await make_rider(client, "Second Phone")
+    trip = await assigned_trip(app, client, own_rider, driver, at=DOWNTOWN)
+    await _post(client, f"/v1/trips/{trip['id']}/arrived", driver)
+    return own_rider, trip
+
+
+async def test_an_arrived_trip_becomes_a_no_show_after_the_agreements_wait(
+    app: FastAPI, client: AsyncClient, session: AsyncSession, admin_headers: dict[str, str]
+) -> None:
+    driver = await make_driver(client, admin_headers)
+    own_rider, trip = await _waiting_at_own_pickup(app, client, driver)
+    await shift(session, trip["id"], "assigned_at", NO_SHOW_WAIT_S - 50)
+    await shift(session, trip["id"], "arrived_at", NO_SHOW_WAIT_S - 60)
+    await app.state.matcher.run_batch()
+    read = (await client.get(f"/v1/trips/{trip['id']}", headers=driver.headers)).json()
+    assert read["status"] == "arrived" and read["timed_out"] is None
+
+    await shift(session, trip["id"], "assigned_at", 70)
+    await shift(session, trip["id"], "arrived_at", 70)
+    await app.state.matcher.run_batch()
+    ended = (await client.get(f"/v1/trips/{trip['id']}", headers=own_rider.headers)).json()
+    assert (ended["status"], ended["timed_out"], ended["cancelled_by"]) == (
+        "cancelled",
+        "no_show",
+        "rider",
+    )
+    # The fee rules apply: the driver had arrived and the free period was over.
+    assert ended["cancellation_fee"] == "5.00"
+    assert "no-show" in ended["cancellation_fee_reason"]
+    # Nothing is left to cancel, and the driver is free for the next trip.
+    problem(
+        await client.post(f"/v1/trips/{trip['id']}/cancel", headers=own_rider.headers),
+        409,
+        "invalid_transition",
+    )
+    problem(
+        await client.post(f"/v1/trips/{trip['id']}/start", headers=driver.headers),
+        409,
+        "invalid_transition",
+    )
+
+
+async def _under_way(
+    app: FastAPI, client: AsyncClient, driver: Account
+) -> tuple[Account, dict[str, Any], int]:
+    rider = await make_rider(client)
+    trip = await assigned_trip(app, client, rider, driver, at=DOWNTOWN)
+    await _post(client, f"/v1/trips/{trip['id']}/arrived", driver)
+    started = await _post(client, f"/v1/trips/{trip['id']}/start", driver)
+    quote_s = int(started["quote"]["duration_s"])
+    return rider, started, 2 * quote_s + OVERRUN_S
+
+
+async def test_a_ride_past_its_plausible_length_is_ended_for_review(
+    app: FastAPI, client: AsyncClient, session: AsyncSession, admin_headers: dict[str, str]
+) -> None:
+    driver = await make_driver(client, admin_headers)
+    rider, trip, plausible_s = await _under_way(app, client, driver)
+    await shift(session, trip["id"], "started_at", plausible_s - 30)
+    await app.state.matcher.run_batch()
+    still = (await client.get(f"/v1/trips/{trip['id']}", headers=rider.headers)).json()
+    assert still["status"] == "in_progress"
+
+    await shift(session, trip["id"], "started_at", 3600)
+    await app.state.matcher.run_batch()
+    ended = (await client.get(f"/v1/trips/{trip['id']}", headers=rider.headers)).json()
+    assert (ended["status"], ended["timed_out"]) == ("completed", "ride_overrun")
+    # Metered only up to its plausible end, not the hour it was left open.
+    assert ended["fare"]["duration_s"] == plausible_s
+    problem(
+        await client.post(f"/v1/trips/{trip['id']}/complete", headers=driver.headers),
+        409,
+        "invalid_transition",
+    )
