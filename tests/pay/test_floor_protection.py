@@ -1,5 +1,6 @@
-"""The hourly floor cannot be farmed: a trip left open ends by the agreement's terms
-(docs/dispatch.md, "Trips left open"). Over HTTP against the real database, Redis and matcher."""
+"""The hourly floor cannot be farmed (docs/pay.md, "What the floor pays for"): a trip left open
+ends by the agreement's terms, and engaged time is bounded per trip. Over HTTP against the real
+database, Redis and matcher."""
 
 from __future__ import annotations
 
@@ -24,6 +25,12 @@ async def _post(client: AsyncClient, path: str, account: Account) -> dict[str, A
     return body
 
 
+async def _open_statement(client: AsyncClient, driver: Account) -> dict[str, Any]:
+    [current] = (await client.get("/v1/drivers/me/statements", headers=driver.headers)).json()
+    assert current["status"] == "open"
+    return dict(current)
+
+
 async def _waiting_at_own_pickup(
     app: FastAPI, client: AsyncClient, driver: Account
 ) -> tuple[Account, dict[str, Any]]:
@@ -33,6 +40,27 @@ async def _waiting_at_own_pickup(
     trip = await assigned_trip(app, client, own_rider, driver, at=DOWNTOWN)
     await _post(client, f"/v1/trips/{trip['id']}/arrived", driver)
     return own_rider, trip
+
+
+async def test_waiting_at_ones_own_pickup_earns_no_top_up(
+    app: FastAPI, client: AsyncClient, session: AsyncSession, admin_headers: dict[str, str]
+) -> None:
+    driver = await make_driver(client, admin_headers)
+    own_rider, trip = await _waiting_at_own_pickup(app, client, driver)
+    # 9 s to "arrive", 900 s waiting; no sweep ran meanwhile, and the rider cancels.
+    await shift(session, trip["id"], "assigned_at", 909)
+    await shift(session, trip["id"], "arrived_at", 900)
+    cancelled = await _post(client, f"/v1/trips/{trip['id']}/cancel", own_rider)
+    assert cancelled["cancellation_fee"] == "5.00"
+
+    statement = await _open_statement(client, driver)
+    # Was: engaged 909, floor_due 6.06, top_up 1.06. The wait counts up to the no-show wait.
+    assert statement["engaged_seconds"] == 9 + NO_SHOW_WAIT_S
+    assert (statement["floor_due"], statement["top_up"], statement["pay_total"]) == (
+        "2.06",
+        "0.00",
+        "5.00",
+    )
 
 
 async def test_an_arrived_trip_becomes_a_no_show_after_the_agreements_wait(
@@ -69,6 +97,9 @@ async def test_an_arrived_trip_becomes_a_no_show_after_the_agreements_wait(
         409,
         "invalid_transition",
     )
+    statement = await _open_statement(client, driver)
+    assert statement["engaged_seconds"] <= 10 + NO_SHOW_WAIT_S
+    assert statement["top_up"] == "0.00"
 
 
 async def _under_way(
@@ -103,3 +134,17 @@ async def test_a_ride_past_its_plausible_length_is_ended_for_review(
         409,
         "invalid_transition",
     )
+    statement = await _open_statement(client, driver)
+    assert statement["engaged_seconds"] <= OVERRUN_S + plausible_s + 5
+
+
+async def test_a_ride_completed_late_counts_only_its_plausible_length(
+    app: FastAPI, client: AsyncClient, session: AsyncSession, admin_headers: dict[str, str]
+) -> None:
+    driver = await make_driver(client, admin_headers)
+    _, trip, plausible_s = await _under_way(app, client, driver)
+    # Two hours "under way", completed by the driver before any sweep saw it.
+    await shift(session, trip["id"], "started_at", 7200)
+    await _post(client, f"/v1/trips/{trip['id']}/complete", driver)
+    statement = await _open_statement(client, driver)
+    assert plausible_s <= statement["engaged_seconds"] <= plausible_s + 5
