@@ -1,6 +1,6 @@
-"""The hourly floor cannot be farmed (docs/pay.md, "What the floor pays for"): a trip left open
-ends by the agreement's terms, and engaged time is bounded per trip. Over HTTP against the real
-database, Redis and matcher."""
+"""The hourly floor cannot be farmed (docs/pay.md, "How the floor is protected"): a trip left open
+ends by the agreement's terms, engaged time is bounded per trip, and the operators get a review
+list. Over HTTP against the real database, Redis and matcher."""
 
 from __future__ import annotations
 
@@ -8,10 +8,13 @@ from typing import Any
 
 from fastapi import FastAPI
 from httpx import AsyncClient
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tests.builders import DOWNTOWN, Account, assigned_trip, make_driver, make_rider
-from tests.pay.helpers import problem, shift
+from coop.db import utcnow
+from tests.bargaining.conftest import Clock
+from tests.builders import DOWNTOWN, Account, assigned_trip, make_driver, make_rider, place_driver
+from tests.pay.helpers import completed_trip, problem, shift
 
 # The founding agreement's terms (bargaining/founding_agreement.yaml).
 NO_SHOW_WAIT_S = 300
@@ -137,6 +140,11 @@ async def test_a_ride_past_its_plausible_length_is_ended_for_review(
     statement = await _open_statement(client, driver)
     assert statement["engaged_seconds"] <= OVERRUN_S + plausible_s + 5
 
+    review = await client.get("/v1/pay/review", headers=admin_headers)
+    assert review.status_code == 200, review.text
+    [overrun] = review.json()["overrun_rides"]
+    assert (overrun["trip_id"], overrun["driver_id"]) == (trip["id"], str(driver.id))
+
 
 async def test_a_ride_completed_late_counts_only_its_plausible_length(
     app: FastAPI, client: AsyncClient, session: AsyncSession, admin_headers: dict[str, str]
@@ -148,3 +156,60 @@ async def test_a_ride_completed_late_counts_only_its_plausible_length(
     await _post(client, f"/v1/trips/{trip['id']}/complete", driver)
     statement = await _open_statement(client, driver)
     assert plausible_s <= statement["engaged_seconds"] <= plausible_s + 5
+
+
+async def test_operators_get_a_review_list_that_acts_on_no_one(
+    app: FastAPI, client: AsyncClient, session: AsyncSession, admin_headers: dict[str, str]
+) -> None:
+    clock = Clock(utcnow())
+    app.state.clock = clock
+    farmer = await make_driver(client, admin_headers, name="Farmer")
+    own_rider = await make_rider(client, "Second Phone")
+    # Three trips with their own rider account, picked up where they stand; an hour engaged on
+    # the first: 3720 s engaged, 24.80 due, 19.32 earned, a top-up of 5.48 when the others earn
+    # above the floor.
+    for engaged_s in (3600, 60, 60):
+        await completed_trip(app, client, session, own_rider, farmer, engaged_s=engaged_s)
+    others = [await make_driver(client, admin_headers, name=f"Other {n}") for n in range(2)]
+    for other in others:
+        rider = await make_rider(client, "A Stranger")
+        await completed_trip(app, client, session, rider, other, engaged_s=60)
+        # Their pickup was a kilometre away: not "at the driver's position".
+        await session.execute(
+            text(
+                "UPDATE trip_offer SET pickup_distance_m = 1000 "
+                "WHERE driver_id = :id AND status = 'accepted'"
+            ),
+            {"id": other.id},
+        )
+        await session.commit()
+
+    for forbidden in (farmer, own_rider):
+        problem(await client.get("/v1/pay/review", headers=forbidden.headers), 403, "forbidden")
+    problem(
+        await client.get("/v1/pay/review?days=0", headers=admin_headers), 422, "validation_error"
+    )
+
+    clock.advance(days=15)  # the period closes
+    review = await client.get("/v1/pay/review?days=30", headers=admin_headers)
+    assert review.status_code == 200, review.text
+    body = review.json()
+    [pair] = body["repeated_pairs"]
+    assert (pair["driver_id"], pair["rider_id"], pair["trips"]) == (
+        str(farmer.id),
+        str(own_rider.id),
+        3,
+    )
+    assert {row["driver_id"] for row in body["new_riders_at_driver"]} == {str(farmer.id)}
+    assert len(body["new_riders_at_driver"]) == 3
+    [high] = body["high_top_ups"]
+    assert (high["driver_id"], high["top_up"], high["median_top_up"]) == (
+        str(farmer.id),
+        "5.48",
+        "0.00",
+    )
+    assert body["overrun_rides"] == []
+    # A list, not an action: the farmer can still take trips.
+    await place_driver(app, farmer.id, DOWNTOWN)
+    me = await client.get("/v1/drivers/me", headers=farmer.headers)
+    assert me.status_code == 200 and me.json()["status"] == "active"
