@@ -655,11 +655,16 @@ class Matcher:
     async def _sweep(self, session: AsyncSession, now: datetime, report: BatchReport) -> None:
         expired = await trips_service.expire_offers(session=session, now=now)
         unfulfilled, withdrawn = await trips_service.expire_requests(session=session, now=now)
-        timed_out = await trip_timeouts.time_out(
-            session=session,
-            now=now,
-            region=self.region,
-            time_scale=self.settings.meter_time_scale,
+        # Minutes-long waits: the full batches (every batch_interval_ms) are often enough.
+        timed_out = (
+            []
+            if report.early
+            else await trip_timeouts.time_out(
+                session=session,
+                now=now,
+                region=self.region,
+                time_scale=self.settings.meter_time_scale,
+            )
         )
         report.expired_offers = len(expired)
         report.unfulfilled = len(unfulfilled)

@@ -12,8 +12,19 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from coop.db import utcnow
+from coop.settings import Settings
+from server.app import create_app
 from tests.bargaining.conftest import Clock
-from tests.builders import DOWNTOWN, Account, assigned_trip, make_driver, make_rider, place_driver
+from tests.builders import (
+    DOWNTOWN,
+    Account,
+    assigned_trip,
+    live_server,
+    make_driver,
+    make_rider,
+    place_driver,
+    socket,
+)
 from tests.pay.helpers import completed_trip, problem, shift
 
 # The founding agreement's terms (bargaining/founding_agreement.yaml).
@@ -67,42 +78,54 @@ async def test_waiting_at_ones_own_pickup_earns_no_top_up(
 
 
 async def test_an_arrived_trip_becomes_a_no_show_after_the_agreements_wait(
-    app: FastAPI, client: AsyncClient, session: AsyncSession, admin_headers: dict[str, str]
+    settings: Settings, session: AsyncSession, admin_headers: dict[str, str]
 ) -> None:
-    driver = await make_driver(client, admin_headers)
-    own_rider, trip = await _waiting_at_own_pickup(app, client, driver)
-    await shift(session, trip["id"], "assigned_at", NO_SHOW_WAIT_S - 50)
-    await shift(session, trip["id"], "arrived_at", NO_SHOW_WAIT_S - 60)
-    await app.state.matcher.run_batch()
-    read = (await client.get(f"/v1/trips/{trip['id']}", headers=driver.headers)).json()
-    assert read["status"] == "arrived" and read["timed_out"] is None
+    app = create_app(settings)
+    async with live_server(app) as base_url, AsyncClient(base_url=base_url) as client:
+        driver = await make_driver(client, admin_headers)
+        own_rider, trip = await _waiting_at_own_pickup(app, client, driver)
+        async with (
+            socket(base_url, "/v1/ws/driver", driver.token) as driver_socket,
+            socket(base_url, "/v1/ws/rider", own_rider.token) as rider_socket,
+        ):
+            await shift(session, trip["id"], "assigned_at", NO_SHOW_WAIT_S - 50)
+            await shift(session, trip["id"], "arrived_at", NO_SHOW_WAIT_S - 60)
+            await app.state.matcher.run_batch()
+            read = (await client.get(f"/v1/trips/{trip['id']}", headers=driver.headers)).json()
+            assert read["status"] == "arrived" and read["timed_out"] is None
 
-    await shift(session, trip["id"], "assigned_at", 70)
-    await shift(session, trip["id"], "arrived_at", 70)
-    await app.state.matcher.run_batch()
-    ended = (await client.get(f"/v1/trips/{trip['id']}", headers=own_rider.headers)).json()
-    assert (ended["status"], ended["timed_out"], ended["cancelled_by"]) == (
-        "cancelled",
-        "no_show",
-        "rider",
-    )
-    # The fee rules apply: the driver had arrived and the free period was over.
-    assert ended["cancellation_fee"] == "5.00"
-    assert "no-show" in ended["cancellation_fee_reason"]
-    # Nothing is left to cancel, and the driver is free for the next trip.
-    problem(
-        await client.post(f"/v1/trips/{trip['id']}/cancel", headers=own_rider.headers),
-        409,
-        "invalid_transition",
-    )
-    problem(
-        await client.post(f"/v1/trips/{trip['id']}/start", headers=driver.headers),
-        409,
-        "invalid_transition",
-    )
-    statement = await _open_statement(client, driver)
-    assert statement["engaged_seconds"] <= 10 + NO_SHOW_WAIT_S
-    assert statement["top_up"] == "0.00"
+            await shift(session, trip["id"], "assigned_at", 70)
+            await shift(session, trip["id"], "arrived_at", 70)
+            await app.state.matcher.run_batch()
+            # Both parties are told, each with their own view of the trip.
+            for pushed in (
+                await rider_socket.trip("cancelled"),
+                await driver_socket.trip("cancelled"),
+            ):
+                assert (pushed["id"], pushed["timed_out"]) == (trip["id"], "no_show")
+        ended = (await client.get(f"/v1/trips/{trip['id']}", headers=own_rider.headers)).json()
+        assert (ended["status"], ended["timed_out"], ended["cancelled_by"]) == (
+            "cancelled",
+            "no_show",
+            "rider",
+        )
+        # The fee rules apply: the driver had arrived and the free period was over.
+        assert ended["cancellation_fee"] == "5.00"
+        assert "no-show" in ended["cancellation_fee_reason"]
+        # Nothing is left to cancel or start.
+        problem(
+            await client.post(f"/v1/trips/{trip['id']}/cancel", headers=own_rider.headers),
+            409,
+            "invalid_transition",
+        )
+        problem(
+            await client.post(f"/v1/trips/{trip['id']}/start", headers=driver.headers),
+            409,
+            "invalid_transition",
+        )
+        statement = await _open_statement(client, driver)
+        assert statement["engaged_seconds"] <= 10 + NO_SHOW_WAIT_S
+        assert statement["top_up"] == "0.00"
 
 
 async def _under_way(
