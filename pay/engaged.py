@@ -15,7 +15,7 @@ for, so a driver cannot turn an idle trip of their own into hours of top-up. Pur
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from bargaining.terms import DispatchTerms
 from dispatch.trips.timeouts import overrun_s
@@ -38,10 +38,14 @@ def bounds_of(terms: DispatchTerms, *, pickup_eta_s: int | None, quote_duration_
     )
 
 
-def _leg_s(start: datetime | None, end: datetime | None, bound_s: int) -> float:
+_NONE = timedelta(0)
+
+
+def _leg(start: datetime | None, end: datetime | None, bound_s: int) -> timedelta:
+    # In timedelta, exact to the microsecond: three float sums could lose a whole second.
     if start is None or end is None:
-        return 0.0
-    return min(max(0.0, (end - start).total_seconds()), float(bound_s))
+        return _NONE
+    return min(max(_NONE, end - start), timedelta(seconds=bound_s))
 
 
 def engaged_seconds(
@@ -56,8 +60,9 @@ def engaged_seconds(
     whole seconds (as the unbounded time was)."""
     pickup_end = arrived_at or started_at or ended_at
     wait_end = started_at or ended_at
-    return int(
-        _leg_s(assigned_at, pickup_end, bounds.pickup_s)
-        + _leg_s(arrived_at, wait_end, bounds.wait_s)
-        + _leg_s(started_at, ended_at, bounds.ride_s)
+    total = (
+        _leg(assigned_at, pickup_end, bounds.pickup_s)
+        + _leg(arrived_at, wait_end, bounds.wait_s)
+        + _leg(started_at, ended_at, bounds.ride_s)
     )
+    return int(total.total_seconds())
