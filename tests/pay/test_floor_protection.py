@@ -77,6 +77,24 @@ async def test_waiting_at_ones_own_pickup_earns_no_top_up(
     )
 
 
+async def test_waiting_at_ones_own_pickup_without_arriving_earns_no_top_up(
+    app: FastAPI, client: AsyncClient, session: AsyncSession, admin_headers: dict[str, str]
+) -> None:
+    driver = await make_driver(client, admin_headers)
+    own_rider = await make_rider(client, "Second Phone")
+    trip = await assigned_trip(app, client, own_rider, driver, at=DOWNTOWN)
+    # Never says "arrived": 900 s standing at the pickup, then the rider cancels (the driver is
+    # within the arrival radius, so the fee is due).
+    await shift(session, trip["id"], "assigned_at", 900)
+    await place_driver(app, driver.id, DOWNTOWN)
+    cancelled = await _post(client, f"/v1/trips/{trip['id']}/cancel", own_rider)
+    assert cancelled["cancellation_fee"] == "5.00"
+    statement = await _open_statement(client, driver)
+    # The offer's pickup estimate was 0 s: the pickup counts up to the overrun alone.
+    assert statement["engaged_seconds"] == OVERRUN_S
+    assert (statement["floor_due"], statement["top_up"]) == ("2.00", "0.00")
+
+
 async def test_an_arrived_trip_becomes_a_no_show_after_the_agreements_wait(
     settings: Settings, session: AsyncSession, admin_headers: dict[str, str]
 ) -> None:
