@@ -158,6 +158,15 @@ class DispatchTerms(_Strict):
     max_plausible_speed_kmh: Annotated[int, Field(strict=True, ge=10, le=1_000)]
     # `arrived` is refused unless the driver's last position is this close to the pickup.
     arrival_radius_m: Annotated[int, Field(strict=True, ge=10, le=5_000)]
+    # An `arrived` trip whose ride has not started this long after the arrival ends as the
+    # rider's no-show (the cancellation fee's rules apply); also the most waiting at a pickup
+    # that counts as engaged time toward the hourly floor (docs/pay.md).
+    no_show_wait_s: Annotated[int, Field(strict=True, ge=60, le=3_600)]
+    # How far a pickup or a ride may run over its estimate (the offer's pickup_eta_s, the quote's
+    # duration_s): estimate x (1 + overrun_percent / 100) + overrun_s. A ride still under way
+    # past that is ended for a person to review, and engaged time beyond it does not count.
+    overrun_percent: Annotated[int, Field(strict=True, ge=0, le=1_000)]
+    overrun_s: Annotated[int, Field(strict=True, ge=0, le=7_200)]
     # Between full batches, an early batch every this many ms offers the requests nobody else
     # competes for (docs/dispatch.md). Absent (versions ratified before it existed): no early
     # batches, every request waits for the full batch_interval_ms as those versions said.
@@ -376,6 +385,9 @@ def invariant_violations(terms: Terms) -> list[tuple[tuple[str, ...], str, objec
 LATER_TERMS: tuple[tuple[tuple[str, ...], object], ...] = (
     (("dispatch", "max_plausible_speed_kmh"), 130),
     (("dispatch", "arrival_radius_m"), 250),
+    (("dispatch", "no_show_wait_s"), 300),
+    (("dispatch", "overrun_percent"), 100),
+    (("dispatch", "overrun_s"), 300),
     (("fares", "*", "max_over_quote_percent"), "50"),
     (("reputation", "reveal_after_ratings"), 0),
     (

@@ -35,6 +35,15 @@ class OfferStatus(enum.StrEnum):
     undelivered = "undelivered"
 
 
+class TripTimeout(enum.StrEnum):
+    """Why the service itself ended a trip its driver left open (the agreement's terms)."""
+
+    # `arrived` for dispatch.no_show_wait_s and never started: cancelled as the rider's no-show.
+    no_show = "no_show"
+    # `in_progress` past its quote's duration with the overrun allowed: completed for review.
+    ride_overrun = "ride_overrun"
+
+
 class Move(enum.StrEnum):
     assign = "assign"  # a driver accepted an offer
     arrive = "arrive"

@@ -10,12 +10,12 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query, Request, Response
 
 from coop import paging
-from coop.auth import CurrentPrincipal
+from coop.auth import Admin, CurrentPrincipal
 from coop.clock import Now
 from coop.dependencies import SessionDep
 from coop.errors import UnprocessableEntity
 from drivers.dependencies import CurrentDriver
-from pay import receipts, service
+from pay import receipts, review, service
 from pay.models import PayPeriod
 from pay.schemas import (
     PayPeriodReportOut,
@@ -38,6 +38,9 @@ _PROBLEMS: dict[int | str, dict[str, Any]] = {
 # default, ten at most): lowering them would break a client that asks for 520.
 STATEMENTS_DEFAULT_LIMIT = 52
 STATEMENTS_MAX_LIMIT = 520
+# The review list looks back a month by default; a quarter at most keeps it one answer.
+REVIEW_DEFAULT_DAYS = 30
+REVIEW_MAX_DAYS = 92
 
 
 def _period_key(period: PayPeriod) -> tuple[datetime]:
@@ -171,3 +174,27 @@ async def pay_report(
         minimum_drivers=service.MIN_DRIVERS_REPORTED,
         periods=[PayPeriodReportOut.of(report) for report in page],
     )
+
+
+@router.get(
+    "/pay/review",
+    response_model=review.ReviewList,
+    responses={
+        401: {"description": "Missing or invalid token"},
+        403: {"description": "Not an admin token"},
+        422: {"description": "A bad number of days"},
+    },
+)
+async def read_review_list(
+    _: Admin,
+    session: SessionDep,
+    now: Now,
+    days: Annotated[
+        int, Query(ge=1, le=REVIEW_MAX_DAYS, description=f"The window, 1-{REVIEW_MAX_DAYS} days")
+    ] = REVIEW_DEFAULT_DAYS,
+) -> review.ReviewList:
+    """The operators' review list of the hourly floor over the last `days` (admin only): pairs
+    of a driver and a rider who keep meeting, new riders picked up where their driver already
+    was, top-ups far above the period's median, rides ended for running too long. A list for a
+    person to look at: nothing here acts on anyone (docs/pay.md)."""
+    return await review.review_list(session=session, now=now, days=days)

@@ -30,9 +30,11 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from bargaining import service as bargaining_service
 from bargaining.models import AgreementVersion
+from bargaining.terms import DispatchTerms
 from coop import audit
-from dispatch.trips.models import Trip, TripStatus
+from dispatch.trips.models import Offer, OfferStatus, Trip, TripStatus
 from pay import arithmetic
+from pay import engaged as engaged_time
 from pay.exceptions import NotAPeriodStart, PeriodNotFound
 from pay.models import LineKind, PayPeriod, PayStatement, PayStatementLine
 from pay.periods import Grid
@@ -132,10 +134,46 @@ def _line_filter(end: datetime) -> list[ColumnElement[bool]]:
     ]
 
 
-def _line_of(trip: Trip, period: date, period_starts_at: datetime) -> PayStatementLine:
+async def engaged_of(session: AsyncSession, trips: Sequence[Trip]) -> dict[uuid.UUID, int]:
+    """Each trip's engaged seconds, its legs bounded by its own agreement version's terms and
+    its accepted offer's pickup estimate (`pay.engaged`)."""
+    if not trips:
+        return {}
+    rows = await session.execute(
+        select(Offer.trip_id, Offer.pickup_eta_s).where(
+            Offer.trip_id.in_([trip.id for trip in trips]),
+            Offer.status == OfferStatus.accepted,
+        )
+    )
+    etas: dict[uuid.UUID, int] = dict(rows.all())
+    terms: dict[int, DispatchTerms] = {}
+    engaged: dict[uuid.UUID, int] = {}
+    for trip in trips:
+        assert trip.assigned_at is not None and trip.ended_at is not None
+        if trip.agreement_version not in terms:
+            version = await bargaining_service.get_version(
+                session=session, version=trip.agreement_version
+            )
+            terms[trip.agreement_version] = version.terms.dispatch
+        engaged[trip.id] = engaged_time.engaged_seconds(
+            assigned_at=trip.assigned_at,
+            arrived_at=trip.arrived_at,
+            started_at=trip.started_at,
+            ended_at=trip.ended_at,
+            bounds=engaged_time.bounds_of(
+                terms[trip.agreement_version],
+                pickup_eta_s=etas.get(trip.id),
+                quote_duration_s=int(trip.quote["duration_s"]),
+            ),
+        )
+    return engaged
+
+
+def _line_of(
+    trip: Trip, period: date, period_starts_at: datetime, engaged: int
+) -> PayStatementLine:
     assert trip.driver_id is not None and trip.assigned_at is not None
     assert trip.ended_at is not None
-    engaged = max(0, int((trip.ended_at - trip.assigned_at).total_seconds()))
     zero = arithmetic.ZERO
     fare: Decimal | None = zero
     commission: Decimal | None = zero
@@ -196,8 +234,9 @@ async def _close(session: AsyncSession, start_date: date, now: datetime) -> bool
         )
     )
     by_driver: dict[uuid.UUID, list[PayStatementLine]] = defaultdict(list)
+    engaged = await engaged_of(session, trips)
     for trip in trips:
-        line = _line_of(trip, period.start_date, period.starts_at)
+        line = _line_of(trip, period.start_date, period.starts_at, engaged[trip.id])
         session.add(line)
         by_driver[line.driver_id].append(line)
     await session.flush()
@@ -302,12 +341,15 @@ async def _open_lines(
     session: AsyncSession, driver_id: uuid.UUID, period: PayPeriod
 ) -> list[PayStatementLine]:
     """What the open period's statement holds so far (not written: it may still grow)."""
-    trips = await session.scalars(
-        select(Trip)
-        .where(Trip.driver_id == driver_id, *_line_filter(period.ends_at))
-        .order_by(Trip.ended_at, Trip.id)
+    trips = list(
+        await session.scalars(
+            select(Trip)
+            .where(Trip.driver_id == driver_id, *_line_filter(period.ends_at))
+            .order_by(Trip.ended_at, Trip.id)
+        )
     )
-    return [_line_of(trip, period.start_date, period.starts_at) for trip in trips]
+    engaged = await engaged_of(session, trips)
+    return [_line_of(trip, period.start_date, period.starts_at, engaged[trip.id]) for trip in trips]
 
 
 async def _statement(
@@ -534,9 +576,15 @@ async def patronage_measures(
     ]
     measure: ColumnElement[Any]
     if basis == "engaged_seconds":
-        seconds = func.floor(func.extract("epoch", Trip.ended_at - Trip.assigned_at))
-        measure = func.sum(func.greatest(seconds, 0))
-    elif basis == "driver_earnings":
+        # The floor's engaged time, bounded the same way: idle hours raise no one's share.
+        trips = list(await session.scalars(select(Trip).where(*window)))
+        engaged = await engaged_of(session, trips)
+        totals: dict[uuid.UUID, Decimal] = defaultdict(Decimal)
+        for trip in trips:
+            assert trip.driver_id is not None
+            totals[trip.driver_id] += engaged[trip.id]
+        return dict(totals)
+    if basis == "driver_earnings":
         measure = func.sum(
             func.coalesce(Trip.driver_earnings, 0) + func.coalesce(Trip.cancellation_fee, 0)
         )

@@ -186,6 +186,11 @@ REGISTER: tuple[DataKind, ...] = (
                 "the trip's rider and driver (a driver's export of their trips leaves out the "
                 "rider's account id)"
             ),
+            N_(
+                "the co-op's operators (an admin token), in the hourly floor's review list: "
+                "which driver drove which rider account, how often, how new the account was, "
+                "and how far the pickup was from the driver"
+            ),
         ),
         exported=(InExport("driver", "trips_driven"), InExport("rider", "trips_requested")),
     ),

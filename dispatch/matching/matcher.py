@@ -64,6 +64,7 @@ from dispatch.matching.traveltime import IntArray, TravelModel
 from dispatch.states import DRIVER_OPEN_LIST, OFFER_OPEN_SQL, WAITING_SQL
 from dispatch.trips import push
 from dispatch.trips import service as trips_service
+from dispatch.trips import timeouts as trip_timeouts
 from dispatch.trips.models import Offer, Trip
 
 logger = logging.getLogger("coop.matcher")
@@ -654,6 +655,17 @@ class Matcher:
     async def _sweep(self, session: AsyncSession, now: datetime, report: BatchReport) -> None:
         expired = await trips_service.expire_offers(session=session, now=now)
         unfulfilled, withdrawn = await trips_service.expire_requests(session=session, now=now)
+        # Minutes-long waits: the full batches (every batch_interval_ms) are often enough.
+        timed_out = (
+            []
+            if report.early
+            else await trip_timeouts.time_out(
+                session=session,
+                now=now,
+                region=self.region,
+                time_scale=self.settings.meter_time_scale,
+            )
+        )
         report.expired_offers = len(expired)
         report.unfulfilled = len(unfulfilled)
         for closed in [*expired, *withdrawn]:
@@ -663,7 +675,7 @@ class Matcher:
                 offer_id=closed.offer_id,
                 reason=closed.reason,
             )
-        for trip in unfulfilled:
+        for trip in [*unfulfilled, *timed_out]:
             await push.trip_changed(
                 self.redis, await trips_service.views(session=session, trip=trip)
             )

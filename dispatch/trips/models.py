@@ -36,9 +36,18 @@ from dispatch.states import (
     WITH_DRIVER_LIST,
     OfferStatus,
     TripStatus,
+    TripTimeout,
 )
 
-__all__ = ["CancelledBy", "Offer", "OfferStatus", "Trip", "TripRequestKey", "TripStatus"]
+__all__ = [
+    "CancelledBy",
+    "Offer",
+    "OfferStatus",
+    "Trip",
+    "TripRequestKey",
+    "TripStatus",
+    "TripTimeout",
+]
 
 
 class CancelledBy(enum.StrEnum):
@@ -125,6 +134,11 @@ class Trip(Base):
     # Why the rider's cancellation cost what it did (a fee only after a real arrival, or after
     # the free period with the driver approaching: docs/dispatch.md, "Cancelling").
     cancellation_fee_reason: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    # Set when the service ended the trip itself (a no-show, or a ride past its plausible
+    # length, which the operators' review list shows): docs/dispatch.md, "Trips left open".
+    timed_out: Mapped[TripTimeout | None] = mapped_column(
+        Enum(TripTimeout, name="trip_timeout", native_enum=False, length=16), nullable=True
+    )
     # Positions the driver reported while holding the trip that were not believed (an
     # impossible speed): counted as they arrive, and by the meter on completion.
     implausible_positions: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))

@@ -116,6 +116,13 @@ class TripOut(BaseModel):
         "max_over_quote_percent and was capped there",
     )
     fare_cap_reason: str | None = Field(default=None, description="Why the fare was capped")
+    timed_out: str | None = Field(
+        default=None,
+        description="Set when the service ended the trip itself: no_show (arrived, and the ride "
+        "had not started within the agreement's dispatch.no_show_wait_s) or ride_overrun (under "
+        "way past its quote's duration with the agreement's overrun; ended for a person to "
+        "review)",
+    )
 
 
 class OfferOut(BaseModel):

@@ -34,6 +34,7 @@ from dispatch.states import (
     Move,
     OfferStatus,
     TripStatus,
+    TripTimeout,
     refusal,
 )
 from dispatch.trips import meter, reviews
@@ -131,6 +132,7 @@ async def views(*, session: AsyncSession, trip: Trip) -> TripViews:
         implausible_positions=trip.implausible_positions,
         fare_capped=trip.fare_capped,
         fare_cap_reason=trip.fare_cap_reason,
+        timed_out=trip.timed_out.value if trip.timed_out is not None else None,
     )
     first_name = await session.scalar(
         select(Rider.shared_first_name).where(Rider.id == trip.rider_id)
@@ -746,9 +748,13 @@ async def complete(
     driver_id: uuid.UUID,
     now: datetime,
     time_scale: float = 1.0,
+    metered_until: datetime | None = None,
+    timed_out: TripTimeout | None = None,
 ) -> Trip:
     """Ends the ride: meters the trail, prices it with the trip's agreement version, and hands
-    reputation the rateable-trip record, all in one transaction."""
+    reputation the rateable-trip record, all in one transaction. A ride the service ends itself
+    (`timed_out`) is metered only up to `metered_until`, the plausible end it outlasted."""
+    metered_until = now if metered_until is None else min(metered_until, now)
     transition = TRANSITIONS[Move.complete]
     current = await _load(session, trip_id)
     if current.driver_id != driver_id:
@@ -758,11 +764,11 @@ async def complete(
             refusal(Move.complete, current.status), trip_status=current.status.value
         )
     points = await locations_service.trail_fixes(
-        session=session, trip_id=trip_id, since=current.started_at, until=now
+        session=session, trip_id=trip_id, since=current.started_at, until=metered_until
     )
     # `time_scale` is 1 but in a sped-up demo (COOP_METER_TIME_SCALE): its minutes are paid,
     # and its cars' moves are judged by the same clock (dispatch.trips.meter).
-    duration_s = round(meter.duration_s(current.started_at, now) * time_scale)
+    duration_s = round(meter.duration_s(current.started_at, metered_until) * time_scale)
     agreement = await bargaining_service.get_version(
         session=session, version=current.agreement_version
     )
@@ -826,6 +832,7 @@ async def complete(
             fare_capped=fare.capped,
             fare_cap_reason=cap_reason,
             fare_review_reason=review_reason,
+            timed_out=timed_out,
             # Reports the ingest let through but the meter did not believe (a driver
             # reporting through two connections at once) join those counted as they came.
             implausible_positions=Trip.implausible_positions + reading.implausible,
@@ -880,7 +887,7 @@ def _fare_cap_reason(
 # --- cancellation --------------------------------------------------------------------------
 
 
-async def _rider_cancellation_fee(
+async def rider_cancellation_fee(
     session: AsyncSession, trip: Trip, now: datetime
 ) -> tuple[Decimal, str]:
     """What the rider's cancellation costs, and why. The fee is due only after the agreement's
@@ -961,7 +968,7 @@ async def cancel(
         fee: Decimal | None = None
         fee_reason: str | None = None
         if party is CancelledBy.rider:
-            fee, fee_reason = await _rider_cancellation_fee(session, current, now)
+            fee, fee_reason = await rider_cancellation_fee(session, current, now)
         party_column = Trip.rider_id if party is CancelledBy.rider else Trip.driver_id
         trip = await session.scalar(
             update(Trip)

@@ -210,6 +210,25 @@ def test_a_proposal_must_state_the_trust_terms_but_old_versions_read_their_found
     assert json.dumps(wire, sort_keys=True) == before
 
 
+def test_the_floor_protection_terms_are_founding_checked_and_filled_in_for_old_versions() -> None:
+    terms = load_founding_terms().dispatch
+    assert (terms.no_show_wait_s, terms.overrun_percent, terms.overrun_s) == (300, 100, 300)
+    wire = founding_wire()
+    wire["dispatch"]["no_show_wait_s"] = 30
+    wire["dispatch"]["overrun_percent"] = "100"
+    wire["dispatch"]["overrun_s"] = -1
+    assert set(errors_of(wire)) == {
+        "dispatch.no_show_wait_s",
+        "dispatch.overrun_percent",
+        "dispatch.overrun_s",
+    }
+    wire = founding_wire()
+    for term in ("no_show_wait_s", "overrun_percent", "overrun_s"):
+        del wire["dispatch"][term]
+    assert "dispatch.no_show_wait_s" in errors_of(wire)
+    assert stored_terms(wire) == load_founding_terms()
+
+
 def test_early_batches_are_optional_and_keep_older_versions_hashes() -> None:
     wire = founding_wire()
     wire["dispatch"].pop("min_batch_interval_ms")

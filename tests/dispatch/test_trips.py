@@ -58,6 +58,7 @@ TRIP_KEYS = {
     "implausible_positions",
     "fare_capped",
     "fare_cap_reason",
+    "timed_out",
 }
 
 

@@ -33,9 +33,17 @@ async def completed_trip(
     engaged_s: float = 600,
 ) -> dict[str, Any]:
     """A trip `driver` accepted `engaged_s` seconds before completing it (no positions: the
-    agreement's minimum fare, 7.00: 6.44 to the driver, 0.56 to the co-op)."""
+    agreement's minimum fare, 7.00: 6.44 to the driver, 0.56 to the co-op). The time is a long
+    pickup, and the offer said it would be, so all of it counts as engaged (pay.engaged)."""
     trip = await assigned_trip(app, client, rider, driver)
     await shift(session, trip["id"], "assigned_at", engaged_s)
+    await session.execute(
+        text(
+            "UPDATE trip_offer SET pickup_eta_s = :eta WHERE trip_id = :id AND status = 'accepted'"
+        ),
+        {"eta": round(engaged_s), "id": uuid.UUID(trip["id"])},
+    )
+    await session.commit()
     for step in ("arrived", "start", "complete"):
         response = await client.post(f"/v1/trips/{trip['id']}/{step}", headers=driver.headers)
         assert response.status_code == 200, response.text
