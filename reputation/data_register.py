@@ -160,8 +160,8 @@ REGISTER: tuple[DataKind, ...] = (
         stored=(
             Storage(
                 None,
-                other="Redis: rate-limit windows keyed by client address or account id, and "
-                "the ids of open sockets per account",
+                other="Redis: rate-limit windows keyed by client address (an IPv6 one by its "
+                "/64) or account id, and the ids of open sockets per account",
             ),
         ),
         retention=N_(
