@@ -153,8 +153,8 @@ REGISTER: tuple[DataKind, ...] = (
     DataKind(
         key="rate_limit_counters",
         description=N_(
-            "The client address of each account creation, and the times of an "
-            "account's recent requests and which sockets it has open"
+            "The client address of each account creation and of recent requests made without "
+            "an account, the times of an account's recent requests, and which sockets it has open"
         ),
         purpose=N_("to stop floods of accounts and requests (docs/security.md)"),
         stored=(
