@@ -70,7 +70,8 @@ class LimiterBusy(Exception):
 
 
 class LimiterDown(Exception):
-    """Redis refused the connection or did not answer: a real outage."""
+    """Redis refused the connection or did not answer: a real outage (no args: already known,
+    within the skip that followed it)."""
 
 
 def limits_uri(redis_url: str) -> str:
@@ -105,17 +106,16 @@ class RateLimits:
         self.api = parse_many(settings.api_limit)
         self.anonymous = parse_many(settings.anonymous_limit)
         connections = settings.rate_limit_redis_connections
-        # Blocking: a command that finds every connection taken waits rather than failing with
-        # MaxConnectionsError, which redis-py files under ConnectionError (an outage's class).
-        self._pool: aioredis.ConnectionPool = aioredis.BlockingConnectionPool.from_url(
+        self._pool: aioredis.ConnectionPool = aioredis.ConnectionPool.from_url(
             settings.redis_url,
             max_connections=connections,
-            timeout=WAIT_S,
             socket_timeout=REDIS_TIMEOUT_S,
             socket_connect_timeout=REDIS_TIMEOUT_S,
         )
         self.redis: aioredis.Redis = aioredis.Redis(connection_pool=self._pool)
-        # One command in flight per connection: the queue forms here, where its wait is bounded.
+        # One command in flight per connection: the queue forms here, where its wait is bounded,
+        # and the pool never runs out (redis-py files its MaxConnectionsError under
+        # ConnectionError, an outage's class: that is how a burst used to pass for an outage).
         self._gate = asyncio.Semaphore(connections)
         self.storage = RedisStorage(
             limits_uri(settings.redis_url),
@@ -171,14 +171,12 @@ class RateLimits:
         except TimeoutError:
             raise LimiterBusy() from None
         try:
+            if time.monotonic() < self._skip_until:  # went down while this one waited its turn
+                raise LimiterDown()
             return await command()
-        except RateLimited:
-            raise
         except (StorageError, RedisError, OSError) as exc:
             cause = exc.storage_error if isinstance(exc, StorageError) else exc
-            if isinstance(cause, MaxConnectionsError) or (
-                isinstance(cause, RedisError) and "No connection available" in str(cause)
-            ):
+            if isinstance(cause, MaxConnectionsError):  # cannot happen behind the gate
                 raise LimiterBusy() from exc
             raise LimiterDown(type(cause).__name__) from exc
         finally:
@@ -223,7 +221,10 @@ class RateLimits:
                     retry_after_s=BUSY_RETRY_AFTER_S,
                 ) from None
             except LimiterDown as down:  # fail open (see the module's docstring)
-                self.note_down(str(down))
+                if down.args:
+                    self.note_down(str(down))
+                else:
+                    self.unavailable.inc()
                 return
             retry_after = max(1, math.ceil(stats.reset_time - time.time()))
             self.refused.labels(name).inc()
@@ -295,7 +296,7 @@ class SocketSlots:
             raise SocketCapUnavailable("limiter busy") from None
         except LimiterDown as down:
             now = time.monotonic()
-            if now - self._warned_at >= WARN_EVERY_S:
+            if down.args and now - self._warned_at >= WARN_EVERY_S:
                 self._warned_at = now
                 logger.warning("sockets refused: socket limit uncountable, Redis down (%s)", down)
             raise SocketCapUnavailable("Redis unreachable") from None
