@@ -29,6 +29,7 @@ from sqlalchemy import DateTime, Enum, LargeBinary, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Mapped, mapped_column
 
+from coop.clients import client_host
 from coop.db import Base, utcnow
 from coop.dependencies import SessionDep
 from coop.errors import Forbidden, Unauthorized
@@ -235,7 +236,7 @@ async def get_principal(
             else "The token is not valid (unknown, revoked or expired)"
         )
     if principal.role is not Role.admin:
-        await request.app.state.rate_limits.check_api(principal.account)
+        await state_of(request.app, CoreState).rate_limits.check_api(principal.account)
     request.state.principal = principal
     return principal
 
@@ -257,6 +258,33 @@ async def websocket_principal(websocket: WebSocket, session: AsyncSession) -> Pr
 
 
 CurrentPrincipal = Annotated[Principal, Depends(get_principal)]
+
+
+def needs_principal(dependant: Any) -> bool:
+    """Whether a route's dependencies include `get_principal` (which counts it per account)."""
+    return dependant.call is get_principal or any(
+        needs_principal(sub) for sub in dependant.dependencies
+    )
+
+
+async def count_public_request(request: Request, session: SessionDep) -> None:
+    """Counts a request to a route that needs no token: with a valid token against its
+    account's `COOP_API_LIMIT` (the admin exempt), otherwise per client address
+    (`COOP_ANONYMOUS_LIMIT`), so a public route is never unlimited and a made-up token lifts
+    nothing. Routes that need a token are counted by `get_principal` instead."""
+    dependant = getattr(request.scope.get("route"), "dependant", None)
+    if dependant is not None and needs_principal(dependant):
+        return
+    limits = state_of(request.app, CoreState).rate_limits
+    token = bearer_from_headers(request.headers.get("authorization"))
+    if token:
+        settings = state_of(request.app, CoreState).settings
+        principal = await resolve(session=session, token=token, settings=settings)
+        if principal is not None:
+            if principal.role is not Role.admin:
+                await limits.check_api(principal.account)
+            return
+    await limits.check_anonymous(client_host(request.scope))
 
 
 def require_role(principal: Principal, *roles: Role) -> None:

@@ -80,6 +80,8 @@ def statuses(method: str, path: str, operation: Mapping[str, Any]) -> set[int]:
     in_path = any(parameter.get("in") == "path" for parameter in parameters)
     if operation.get("security"):
         found |= {401, 403, 429}
+    elif path.startswith("/v1/") or path == "/asyncapi.json":
+        found.add(429)  # public routes are counted per client address (COOP_ANONYMOUS_LIMIT)
     if "requestBody" in operation:
         found |= {413, 422}
     if operation.get("parameters"):

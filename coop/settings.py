@@ -83,10 +83,19 @@ class Settings(BaseSettings):
     gc_thresholds: tuple[int, int, int] | None = (50_000, 10, 1)
     # Abuse limits (docs/security.md). Rate limits are `limits` strings ("20/hour", "120/minute",
     # "10 per second"), counted in Redis so that they hold across workers; the admin is exempt.
-    # Account creation per client address.
+    # Account creation per client address (an IPv6 address counts by its /64).
     signup_limit: str = "20/hour"
-    # Requests per account on every authenticated route (all of the account's tokens together).
+    # Account creation for the whole service, whatever the addresses: the ceiling that holds
+    # when someone rotates through many addresses.
+    signup_global_limit: str = "60/minute"
+    # Requests per account on every authenticated route and page (all of the account's tokens
+    # and page sessions together).
     api_limit: str = "120/minute"
+    # Requests without an account (public routes, pages not signed in) per client address.
+    anonymous_limit: str = "120/minute"
+    # The limiter's own Redis connections per worker, and so its commands in flight; a burst
+    # beyond them waits its turn (coop/ratelimit.py), never exhausts the pool.
+    rate_limit_redis_connections: int = Field(default=50, ge=1, le=1000)
     # Open WebSockets per account; one more closes the oldest with code 4009.
     ws_max_per_account: int = Field(default=3, ge=1, le=100)
     # The addresses (or networks) of the reverse proxies whose X-Forwarded-For is believed.
@@ -146,7 +155,7 @@ class Settings(BaseSettings):
             problem = weak_admin_token(self.admin_token)
             if problem is not None:
                 raise ValueError(f"COOP_ADMIN_TOKEN {problem} in production")
-        for name in ("signup_limit", "api_limit"):
+        for name in ("signup_limit", "signup_global_limit", "api_limit", "anonymous_limit"):
             value = getattr(self, name)
             try:
                 parse_many(value)

@@ -153,15 +153,15 @@ REGISTER: tuple[DataKind, ...] = (
     DataKind(
         key="rate_limit_counters",
         description=N_(
-            "The client address of each account creation, and the times of an "
-            "account's recent requests and which sockets it has open"
+            "The client address of each account creation and of recent requests made without "
+            "an account, the times of an account's recent requests, and which sockets it has open"
         ),
         purpose=N_("to stop floods of accounts and requests (docs/security.md)"),
         stored=(
             Storage(
                 None,
-                other="Redis: rate-limit windows keyed by client address or account id, and "
-                "the ids of open sockets per account",
+                other="Redis: rate-limit windows keyed by client address (an IPv6 one by its "
+                "/64) or account id, and the ids of open sockets per account",
             ),
         ),
         retention=N_(

@@ -16,7 +16,8 @@ router = APIRouter(prefix="/v1/riders", tags=["riders"])
 
 
 async def signup_limit(request: Request, session: SessionDep) -> None:
-    """`COOP_SIGNUP_LIMIT` accounts per client address; an admin token is exempt (an operator
+    """`COOP_SIGNUP_LIMIT` accounts per client address (an IPv6 one by its /64), and
+    `COOP_SIGNUP_GLOBAL_LIMIT` for the whole service; an admin token is exempt (an operator
     bulk-loads accounts). Any other token changes nothing: sign-up needs none."""
     token = bearer_from_headers(request.headers.get("authorization"))
     if token:
@@ -33,8 +34,9 @@ async def signup_limit(request: Request, session: SessionDep) -> None:
     dependencies=[Depends(signup_limit)],
 )
 async def register_rider(body: RiderCreate, session: SessionDep) -> AccountCreated:
-    """Anyone may open a rider account (`COOP_SIGNUP_LIMIT` per client address); the answer
-    carries its only copy of the token."""
+    """Anyone may open a rider account (`COOP_SIGNUP_LIMIT` per client address, an IPv6 one
+    by its /64; `COOP_SIGNUP_GLOBAL_LIMIT` in all); the answer carries its only copy of the
+    token."""
     rider, token = await service.create(session=session, name=body.name, first_name=body.first_name)
     return AccountCreated(id=rider.id, token=token)
 

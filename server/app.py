@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import datetime
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from sqlalchemy.ext.asyncio import AsyncSession
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
@@ -17,6 +17,7 @@ from bargaining.lifecycle import running as bargaining_running
 from bargaining.router import router as bargaining_router
 from coop import errors, keys, openapi
 from coop.audit import router as audit_router
+from coop.auth import count_public_request
 from coop.bodysize import BodySizeLimit
 from coop.db import create_engine, create_sessionmaker
 from coop.geo import ServiceArea
@@ -135,8 +136,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Outermost: the client's address, from X-Forwarded-For only behind COOP_TRUSTED_PROXIES.
     app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=list(settings.trusted_proxies))
     errors.register(app)
+    # Probes and metrics are read often by the operators' tools, and cost nothing to answer.
+    app.include_router(health_router)
+    # Every API route is counted: per account (get_principal) or, public, per address.
+    counted = [Depends(count_public_request)]
     for router in (
-        health_router,
         riders_router,
         tokens_router,
         drivers_router,
@@ -147,10 +151,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         trips_router,
         pay_router,
     ):
-        app.include_router(router)
-    app.include_router(asyncapi_router)
+        app.include_router(router, dependencies=counted)
+    app.include_router(asyncapi_router, dependencies=counted)
     # The co-op's web pages; last, so the API's routes keep their paths.
     web.install(app)
-    # Every route's problem answers in /openapi.json; sign-up is limited per address.
-    openapi.install(app, extra={("post", "/v1/riders"): [429]})
+    # Every route's problem answers in /openapi.json.
+    openapi.install(app)
     return app

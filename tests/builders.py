@@ -11,6 +11,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+import httpx
 import uvicorn
 from fastapi import FastAPI
 from httpx import AsyncClient
@@ -331,3 +332,29 @@ class Collector:
     async def stop(self) -> None:
         self._task.cancel()
         await asyncio.gather(self._task, return_exceptions=True)
+
+
+@dataclass
+class Served:
+    app: FastAPI
+    base_url: str
+    http: AsyncClient
+
+    def ws_url(self, path: str) -> str:
+        return self.base_url.replace("http://", "ws://", 1) + path
+
+
+@asynccontextmanager
+async def serve(settings: Settings, **overrides: object) -> AsyncIterator[Served]:
+    """One worker: the app on a real uvicorn server. Two of them share PostgreSQL and Redis
+    like two workers behind a load balancer."""
+    app = create_app(settings.model_copy(update=overrides))
+    async with live_server(app) as base_url, AsyncClient(base_url=base_url) as http:
+        yield Served(app, base_url, http)
+
+
+def assert_rate_limited(response: httpx.Response) -> None:
+    assert response.status_code == 429, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["type"] == "rate_limited"
+    assert 1 <= int(response.headers["retry-after"]) <= 3600

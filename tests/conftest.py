@@ -86,6 +86,8 @@ async def base_settings() -> Settings:
             # are tested with their own low settings (tests/dispatch/test_security.py).
             "signup_limit": "100000/minute",
             "api_limit": "100000/minute",
+            "signup_global_limit": "100000/minute",
+            "anonymous_limit": "100000/minute",
         }
     )
 

@@ -86,6 +86,8 @@ def service_process(settings: Settings, log_path: Path, **overrides: str) -> Ser
         COOP_LOG_JSON="true",
         COOP_SIGNUP_LIMIT=settings.signup_limit,
         COOP_API_LIMIT=settings.api_limit,
+        COOP_SIGNUP_GLOBAL_LIMIT=settings.signup_global_limit,
+        COOP_ANONYMOUS_LIMIT=settings.anonymous_limit,
         COOP_GC_FREEZE="false",
         PYTHONPATH=str(Path(__file__).resolve().parents[1]),
     )

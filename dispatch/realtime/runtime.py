@@ -241,7 +241,7 @@ async def running(app: FastAPI) -> AsyncIterator[None]:
     receipts = OfferReceipts(state.sessionmaker)
     hub.flush_positions = ingest.flush
     state.hub = hub
-    state.socket_slots = SocketSlots(state.redis, settings.ws_max_per_account)
+    state.socket_slots = SocketSlots(state.rate_limits, settings.ws_max_per_account)
     state.receipts = receipts
     state.locations = ingest
     state.matcher = matcher

@@ -34,7 +34,7 @@ from coop.errors import (
     problem_response,
 )
 from coop.frames import Frame
-from coop.ratelimit import SocketSlots, new_connection_id
+from coop.ratelimit import SocketCapUnavailable, SocketSlots, new_connection_id
 from coop.state import state_of
 from dispatch.locations import service as locations_service
 from dispatch.locations.frames import DriverLocationFrame
@@ -195,7 +195,20 @@ class SocketSession:
         expiry: asyncio.TimerHandle | None = None
         try:
             # At most COOP_WS_MAX_PER_ACCOUNT open: this one takes the place of the oldest.
-            for evicted in await self.slots.claim(account, connection.id):
+            try:
+                evicted_ids = await self.slots.claim(account, connection.id)
+            except SocketCapUnavailable as unavailable:
+                # Not counted, not kept: a burst of handshakes must not exceed the cap.
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(
+                        self.websocket.close(
+                            CLOSE_TRY_AGAIN_LATER,
+                            f"socket limit not checked ({unavailable}); reconnect",
+                        ),
+                        CLOSE_TIMEOUT_S,
+                    )
+                return
+            for evicted in evicted_ids:
                 await pubsub.close_connection(
                     self.redis,
                     evicted,

@@ -27,7 +27,7 @@ from coop.db import utcnow
 from coop.dependencies import SessionDep
 from coop.errors import Forbidden
 from dispatch.trips import figures
-from server.web.pages import PageRoute, load_viewer, require_signed_in
+from server.web.pages import PageRoute, counted_viewer, load_viewer, require_signed_in
 from server.web.rendering import Viewer
 
 logger = logging.getLogger("coop.web.ops")
@@ -154,7 +154,7 @@ router = APIRouter(route_class=PageRoute, include_in_schema=False)
 @router.get("/ops/stream")
 async def ops_stream(
     request: Request,
-    viewer: Annotated[Viewer, Depends(load_viewer)],
+    viewer: Annotated[Viewer, Depends(counted_viewer)],
     session: SessionDep,
     now: Annotated[datetime, Depends(current_time)],
 ) -> StreamingResponse:

@@ -33,9 +33,11 @@ from bargaining.schemas import AgreementOut, BallotIn, ProposalCreate, ProposalO
 from bargaining.terms import terms_to_wire
 from coop import audit, paging
 from coop.auth import Principal, Role, hash_token, resolve_digest
+from coop.clients import client_host
 from coop.clock import Now
 from coop.dependencies import SessionDep
 from coop.errors import Forbidden, ProblemError, field_errors
+from coop.state import CoreState, state_of
 from dispatch.trips import figures
 from dispatch.trips import service as trips_service
 from dispatch.trips.models import Trip, TripStatus
@@ -67,7 +69,7 @@ class PageRoute(APIRoute):
             try:
                 return await handler(request)
             except ProblemError as problem:
-                return render(
+                page = render(
                     request,
                     "error.html",
                     getattr(request.state, "viewer", Viewer()),
@@ -75,6 +77,8 @@ class PageRoute(APIRoute):
                     problem=problem,
                     message=problem_message(request, problem),
                 )
+                page.headers.update(problem.headers)  # e.g. Retry-After on a 429
+                return page
 
         return page_handler
 
@@ -108,7 +112,21 @@ async def _viewer_for(principal: Principal, session: AsyncSession) -> Viewer:
     return Viewer(principal=principal)
 
 
-ViewerDep = Annotated[Viewer, Depends(load_viewer)]
+async def counted_viewer(request: Request, session: SessionDep) -> Viewer:
+    """The visitor, counted as the API counts its callers: a signed-in member's page requests
+    against their account's `COOP_API_LIMIT`, with their API requests (the admin exempt), and
+    anyone else's per client address (`COOP_ANONYMOUS_LIMIT`). A page does the work of the API
+    routes it shows, so it is no way around their limit."""
+    viewer = await load_viewer(request, session)
+    limits = state_of(request.app, CoreState).rate_limits
+    if viewer.principal is None:
+        await limits.check_anonymous(client_host(request.scope))
+    elif viewer.principal.role is not Role.admin:
+        await limits.check_api(viewer.principal.account)
+    return viewer
+
+
+ViewerDep = Annotated[Viewer, Depends(counted_viewer)]
 
 
 class NotSignedIn(ProblemError):
@@ -349,7 +367,7 @@ async def signin_form(request: Request, viewer: ViewerDep, next: str = "/") -> R
     return render(request, "signin.html", viewer, next=safe_next(next), error=None)
 
 
-@router.post("/signin", response_class=HTMLResponse)
+@router.post("/signin", response_class=HTMLResponse, dependencies=[Depends(counted_viewer)])
 async def signin(
     request: Request,
     session: SessionDep,

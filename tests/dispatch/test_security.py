@@ -11,13 +11,10 @@ import secrets
 import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-import httpx
 import psutil
 import pytest
 from fastapi import FastAPI
@@ -34,35 +31,8 @@ from coop.ratelimit import RateLimits
 from coop.settings import DEV_ADMIN_TOKEN, Settings
 from devtools.processes import ServiceProcess
 from dispatch.realtime.hub import CLOSE_REPLACED, CLOSE_TOKEN_REVOKED
-from server.app import create_app
-from tests.builders import live_server, make_driver, make_rider
+from tests.builders import assert_rate_limited, live_server, make_driver, make_rider, serve
 from tests.servers import ThrowawayRedis, service_process
-
-
-@dataclass
-class Served:
-    app: FastAPI
-    base_url: str
-    http: AsyncClient
-
-    def ws_url(self, path: str) -> str:
-        return self.base_url.replace("http://", "ws://", 1) + path
-
-
-@asynccontextmanager
-async def serve(settings: Settings, **overrides: object) -> AsyncIterator[Served]:
-    """One worker: the app on a real uvicorn server. Two of them share PostgreSQL and Redis
-    like two workers behind a load balancer."""
-    app = create_app(settings.model_copy(update=overrides))
-    async with live_server(app) as base_url, AsyncClient(base_url=base_url) as http:
-        yield Served(app, base_url, http)
-
-
-def assert_rate_limited(response: httpx.Response) -> None:
-    assert response.status_code == 429, response.text
-    assert response.headers["content-type"] == "application/problem+json"
-    assert response.json()["type"] == "rate_limited"
-    assert 1 <= int(response.headers["retry-after"]) <= 3600
 
 
 async def wait_closed(connection: object, within_s: float = 5.0) -> int | None:
