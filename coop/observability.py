@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from contextvars import ContextVar
 from types import TracebackType
 from typing import IO, Any
+from urllib.parse import unquote_plus
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from pythonjsonlogger.json import JsonFormatter
@@ -36,17 +37,25 @@ class _RequestIdFilter(logging.Filter):
 
 
 # A token in a URL (`?token=`, as a WebSocket from a browser sends it) or in an Authorization
-# header value: never written to a log, whoever logs it (uvicorn's access log included).
-_TOKEN_PATTERNS = (
-    re.compile(r"([?&;](?:access_)?token=)[^&\s\"'#]+", re.IGNORECASE),
-    re.compile(r"(\bbearer\s+)[^\s\"',;]+", re.IGNORECASE),
-)
+# header value: never written to a log, whoever logs it (uvicorn's access log included). A
+# query parameter is recognised by its name once percent-decoded, as the server reads it:
+# `?%74oken=` is `?token=` to the socket's handshake, so it must be to the log too.
+_QUERY_PARAMETER = re.compile(r"([?&;])([^=&;?\s\"'#]+)=([^&\s\"'#]*)")
+_TOKEN_PARAMETERS = frozenset({"token", "access_token"})
+_BEARER = re.compile(r"(\bbearer\s+)[^\s\"',;]+", re.IGNORECASE)
 REDACTED = "[redacted]"
 
 
+def _redact_parameter(match: re.Match[str]) -> str:
+    separator, name, value = match.groups()
+    if value and unquote_plus(name).lower() in _TOKEN_PARAMETERS:
+        return f"{separator}{name}={REDACTED}"
+    return match.group(0)
+
+
 def redact(text: str, secrets: Sequence[str] = ()) -> str:
-    for pattern in _TOKEN_PATTERNS:
-        text = pattern.sub(lambda match: match.group(1) + REDACTED, text)
+    text = _QUERY_PARAMETER.sub(_redact_parameter, text)
+    text = _BEARER.sub(lambda match: match.group(1) + REDACTED, text)
     for secret in secrets:
         if secret:
             text = text.replace(secret, REDACTED)

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import ipaddress
+import math
+import zlib
+from collections import Counter
+from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -11,10 +15,16 @@ from limits import parse_many
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from coop.keys import MIN_KEY_CHARS, MIN_KEY_DISTINCT_CHARS
+
 # The kernel's package folder; its `data/` holds the shipped service areas.
 PACKAGE_DIR = Path(__file__).resolve().parent
 DEV_ADMIN_TOKEN = "dev-admin-token-change-me"
-MIN_ADMIN_TOKEN_CHARS = 32
+MIN_ADMIN_TOKEN_CHARS = MIN_KEY_CHARS
+# The least estimated entropy of a production admin token (`estimated_entropy_bits`): 16 random
+# bytes in hex (`openssl rand -hex 16`) estimate at about 94 bits or more; `abab...`, a repeated
+# word or a run like `abcdef...` far below.
+MIN_ADMIN_TOKEN_ENTROPY_BITS = 80
 # COOP_METER_TIME_SCALE's range: real time (1) up to the fastest demo clock.
 METER_TIME_SCALE_RANGE = (1.0, 100.0)
 
@@ -179,7 +189,34 @@ def weak_admin_token(token: str) -> str | None:
         return f"must be at least {MIN_ADMIN_TOKEN_CHARS} characters"
     if len(set(token)) == 1:
         return "must not be one repeated character"
+    if len(set(token)) < MIN_KEY_DISTINCT_CHARS:
+        return f"must have at least {MIN_KEY_DISTINCT_CHARS} different characters"
+    if estimated_entropy_bits(token) < MIN_ADMIN_TOKEN_ENTROPY_BITS:
+        return (
+            "is too predictable (a repeated pattern or a run); use a random one, such as "
+            "`python -c 'import secrets; print(secrets.token_urlsafe(32))'`"
+        )
     return None
+
+
+def estimated_entropy_bits(secret: str) -> float:
+    """A rough upper bound of a secret's entropy, on the safe side for patterns: the least of
+    its characters' Shannon entropy (counts every character once), its deflated length times
+    the bits of its alphabet (sees a repeated pattern) and the Shannon entropy of its steps
+    between neighbours (sees a run such as `abcdef` or `13579`). A random secret scores about
+    its true entropy on all three."""
+    steps = [ord(after) - ord(before) for before, after in zip(secret, secret[1:], strict=False)]
+    deflated_bytes = max(0, len(zlib.compress(secret.encode(), 9)) - _DEFLATED_EMPTY_BYTES)
+    deflated_bits = deflated_bytes * math.log2(max(len(set(secret)), 1))
+    return min(_shannon_bits(secret), deflated_bits, _shannon_bits(steps))
+
+
+_DEFLATED_EMPTY_BYTES = len(zlib.compress(b"", 9))
+
+
+def _shannon_bits(symbols: Sequence[object]) -> float:
+    total = len(symbols)
+    return -sum(n * math.log2(n / total) for n in Counter(symbols).values())
 
 
 @lru_cache

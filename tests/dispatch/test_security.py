@@ -315,6 +315,13 @@ async def test_the_bootstrap_token_expires_a_day_after_real_admins_exist(
         (DEV_ADMIN_TOKEN, "development default"),
         ("x" * 40, "repeated character"),
         ("s3cret-but-short-0123456789", "at least 32"),
+        ("ab" * 20, "at least 8 different"),
+        ("abcdefgh" * 5, "too predictable"),
+        ("k" + "Zq8-" * 10, "at least 8 different"),
+        ("Zq8-Kp3!" * 5, "too predictable"),
+        ("Zq8-Kp3!wX" * 4, "too predictable"),
+        ("abcdefghijklmnopqrstuvwxyz0123456789", "too predictable"),
+        ("2468" + "13579" * 8, "too predictable"),
     ],
 )
 def test_production_refuses_a_weak_admin_token(token: str, reason: str) -> None:
@@ -324,7 +331,12 @@ def test_production_refuses_a_weak_admin_token(token: str, reason: str) -> None:
 
 
 def test_production_takes_a_random_admin_token() -> None:
-    assert Settings(env="production", admin_token="k" + "Zq8-" * 10).env == "production"
+    # As `secrets.token_urlsafe(32)` and `openssl rand -hex 16` make them.
+    for token in (
+        "Kk5zsZF_n6AJNW4MS3lG93S5XxHNa4Z8j9Tgq9wGfLI",
+        "febb7db2211d92fcb744fbfa514cf5c1",
+    ):
+        assert Settings(env="production", admin_token=token).env == "production"
 
 
 # --- the whole API, fuzzed ---------------------------------------------------------------------
@@ -489,6 +501,10 @@ async def test_no_token_is_ever_written_to_the_log(
         url = base.replace("http://", "ws://") + f"/v1/ws/driver?token={driver.token}"
         async with connect(url, ping_interval=None) as connection:
             assert json.loads(await asyncio.wait_for(connection.recv(), 5))["type"] == "hello"
+        # The parameter's name percent-encoded: the handshake decodes it, and so does the log.
+        encoded = base.replace("http://", "ws://") + f"/v1/ws/driver?x=1&%74oken={driver.token}"
+        async with connect(encoded, ping_interval=None) as connection:
+            assert json.loads(await asyncio.wait_for(connection.recv(), 5))["type"] == "hello"
         wrong = "wrong" + uuid.uuid4().hex
         with pytest.raises(InvalidStatus):
             async with connect(base.replace("http://", "ws://") + f"/v1/ws/rider?token={wrong}"):
@@ -501,6 +517,7 @@ async def test_no_token_is_ever_written_to_the_log(
     for secret in (driver.token, rider.token, wrong, settings.admin_token):
         assert secret not in log
     assert "/v1/ws/driver?token=[redacted]" in log  # uvicorn's access line, redacted
+    assert "/v1/ws/driver?x=1&%74oken=[redacted]" in log
 
 
 async def _wait_for_in_log(path: Path, needle: str, within_s: float = 10.0) -> str:
