@@ -223,6 +223,27 @@ async def get_principal(
 ) -> Principal:
     """The caller, from its bearer token; counts the request against the account's rate limit
     (the admin is exempt)."""
+    principal = await _caller(request, session)
+    if principal.role is not Role.admin:
+        await request.app.state.rate_limits.check_api(principal.account)
+    return principal
+
+
+async def get_ballot_principal(
+    request: Request,
+    session: SessionDep,
+    _: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
+) -> Principal:
+    """The caller of a route about their own ballot: counted per day (`check_ballot`), never in
+    the account's moving window, which keeps each request's moment under the account's name and
+    so would date the ballot (docs/agreement.md, "Ballot secrecy")."""
+    principal = await _caller(request, session)
+    if principal.role is not Role.admin:
+        await request.app.state.rate_limits.check_ballot(principal.account)
+    return principal
+
+
+async def _caller(request: Request, session: AsyncSession) -> Principal:
     token = bearer_from_headers(request.headers.get("authorization"))
     principal = await resolve(
         session=session, token=token or "", settings=state_of(request.app, CoreState).settings
@@ -233,8 +254,6 @@ async def get_principal(
             if token is None
             else "The token is not valid (unknown, revoked or expired)"
         )
-    if principal.role is not Role.admin:
-        await request.app.state.rate_limits.check_api(principal.account)
     request.state.principal = principal
     return principal
 
@@ -256,6 +275,7 @@ async def websocket_principal(websocket: WebSocket, session: AsyncSession) -> Pr
 
 
 CurrentPrincipal = Annotated[Principal, Depends(get_principal)]
+BallotPrincipal = Annotated[Principal, Depends(get_ballot_principal)]
 
 
 def require_role(principal: Principal, *roles: Role) -> None:

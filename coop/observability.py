@@ -82,6 +82,28 @@ class RedactTokens(logging.Filter):
         return True
 
 
+# The requests about a member's own ballot (the API's, and the page where one votes), kept out
+# of the access log altogether: its line would say from which address a ballot came and when,
+# and a line's place among the others dates it even without a time of its own
+# (docs/agreement.md, "Ballot secrecy"). /metrics still counts them, by route.
+_BALLOT_PATHS = re.compile(
+    r"^/(?:v1/)?proposals/[^/?#]+/ballot(?:[?#]|$)"  # the API's and the pages' ballot
+    r"|^/proposals/[^/?#]+(?:[?#]|$)"  # the page where one votes, and lands after voting
+)
+
+
+class QuietBallots(logging.Filter):
+    """Drops uvicorn's access lines of ballot requests (`_BALLOT_PATHS`)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.name != "uvicorn.access" or not isinstance(record.args, tuple):
+            return True
+        # uvicorn's access record: (client address, method, path with query, HTTP version,
+        # status).
+        path = record.args[2] if len(record.args) > 2 else None
+        return not (isinstance(path, str) and _BALLOT_PATHS.match(path))
+
+
 ExcInfo = tuple[type[BaseException], BaseException, TracebackType | None]
 
 
@@ -151,6 +173,7 @@ def configure_logging(
     else:
         handler.setFormatter(SafeFormatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
     handler.addFilter(_RequestIdFilter())
+    handler.addFilter(QuietBallots())
     handler.addFilter(RedactTokens(secrets))
     root = logging.getLogger()
     root.handlers = [handler]

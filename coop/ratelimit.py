@@ -4,6 +4,9 @@
 - Requests per account on every authenticated route, HTTP and WebSocket handshakes
   (`COOP_API_LIMIT`). Per account rather than per token: issuing more tokens raises nothing.
 - Open WebSockets per account (`COOP_WS_MAX_PER_ACCOUNT`): one more closes the oldest (4009).
+- Ballot requests per account and UTC day (`COOP_BALLOT_REQUESTS_PER_DAY`), in a plain counter
+  rather than the moving window: a window keeps each request's moment under the account's
+  name, which would date a member's ballot (docs/agreement.md, "Ballot secrecy").
 
 The windows are the `limits` library's moving windows in its Redis storage. The admin (the
 bootstrap token and personal admin tokens) is exempt: an operator bulk-loads accounts.
@@ -41,6 +44,7 @@ SKIP_AFTER_FAILURE_S = 1.0
 WARN_EVERY_S = 30.0
 REDIS_TIMEOUT_S = 0.5
 KEY_PREFIX = "coop:limits"
+SECONDS_PER_DAY = 86400
 
 
 def limits_uri(redis_url: str) -> str:
@@ -57,6 +61,7 @@ class RateLimits:
     def __init__(self, settings: Settings, registry: CollectorRegistry | None = None) -> None:
         self.signup = parse_many(settings.signup_limit)
         self.api = parse_many(settings.api_limit)
+        self.ballot_requests_per_day = settings.ballot_requests_per_day
         self._pool: aioredis.ConnectionPool = aioredis.ConnectionPool.from_url(
             settings.redis_url,
             socket_timeout=REDIS_TIMEOUT_S,
@@ -92,6 +97,41 @@ class RateLimits:
 
     async def check_api(self, account: str) -> None:
         await self._hit("api", self.api, account, what="requests")
+
+    async def check_ballot(self, account: str) -> None:
+        """Counts a ballot request against the account's day. The counter holds a number and
+        expires at a fixed hour (the end of the next UTC day), whenever it was first set: no
+        moment of any request is kept."""
+        now = time.monotonic()
+        if now < self._skip_until:
+            self.unavailable.inc()
+            return
+        day = int(time.time() // SECONDS_PER_DAY)
+        key = f"{KEY_PREFIX}/ballot/{account}/{day}"
+        try:
+            async with aioredis.Redis(connection_pool=self._pool) as client:
+                async with client.pipeline(transaction=True) as pipe:
+                    pipe.incr(key)
+                    pipe.expireat(key, (day + 2) * SECONDS_PER_DAY)
+                    count, _ = await pipe.execute()
+        except Exception as exc:  # Redis away: fail open, as every other limit
+            self._unavailable(now, exc)
+            return
+        if count > self.ballot_requests_per_day:
+            retry_after = max(1, math.ceil((day + 1) * SECONDS_PER_DAY - time.time()))
+            self.refused.labels("ballot").inc()
+            raise RateLimited(
+                f"At most {self.ballot_requests_per_day} ballot requests per day; "
+                f"try again in {retry_after} s",
+                retry_after_s=retry_after,
+            )
+
+    def _unavailable(self, now: float, exc: Exception) -> None:
+        self._skip_until = now + SKIP_AFTER_FAILURE_S
+        self.unavailable.inc()
+        if now - self._warned_at >= WARN_EVERY_S:
+            self._warned_at = now
+            logger.warning("rate limits not enforced: Redis unreachable (%s)", type(exc).__name__)
 
     async def _hit(self, name: str, items: list[RateLimitItem], key: str, *, what: str) -> None:
         now = time.monotonic()

@@ -97,6 +97,9 @@ class Settings(BaseSettings):
     signup_limit: str = "20/hour"
     # Requests per account on every authenticated route (all of the account's tokens together).
     api_limit: str = "120/minute"
+    # A member's ballot requests (casting and reading their own) per account and UTC day,
+    # counted apart from COOP_API_LIMIT so that no record keeps their moment (coop.ratelimit).
+    ballot_requests_per_day: int = Field(default=200, ge=1)
     # Open WebSockets per account; one more closes the oldest with code 4009.
     ws_max_per_account: int = Field(default=3, ge=1, le=100)
     # The addresses (or networks) of the reverse proxies whose X-Forwarded-For is believed.

@@ -160,8 +160,9 @@ REGISTER: tuple[DataKind, ...] = (
         stored=(
             Storage(
                 None,
-                other="Redis: rate-limit windows keyed by client address or account id, and "
-                "the ids of open sockets per account",
+                other="Redis: rate-limit windows keyed by client address or account id, "
+                "the ids of open sockets per account, and per account a count of ballot "
+                "requests per UTC day, without their times, until the next day ends",
             ),
         ),
         retention=N_(

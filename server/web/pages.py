@@ -86,11 +86,22 @@ router = APIRouter(route_class=PageRoute, include_in_schema=False)
 
 
 async def load_viewer(request: Request, session: SessionDep) -> Viewer:
+    return await _load_viewer(request, session, touch=True)
+
+
+async def load_viewer_quietly(request: Request, session: SessionDep) -> Viewer:
+    """The viewer of a vote's pages, whose session's idle time is not restarted (its expiry
+    would date the ballot: `sessions.current`)."""
+    return await _load_viewer(request, session, touch=False)
+
+
+async def _load_viewer(request: Request, session: AsyncSession, *, touch: bool) -> Viewer:
     page = await sessions.current(
         request=request,
         redis=request.app.state.redis,
         session=session,
         settings=request.app.state.settings,
+        touch=touch,
     )
     viewer = Viewer()
     if page is not None:
@@ -109,6 +120,7 @@ async def _viewer_for(principal: Principal, session: AsyncSession) -> Viewer:
 
 
 ViewerDep = Annotated[Viewer, Depends(load_viewer)]
+QuietViewerDep = Annotated[Viewer, Depends(load_viewer_quietly)]
 
 
 class NotSignedIn(ProblemError):
@@ -816,7 +828,7 @@ async def _driver_of(viewer: Viewer, session: AsyncSession) -> Any:
 async def proposal_page(
     proposal_id: uuid.UUID,
     request: Request,
-    viewer: ViewerDep,
+    viewer: QuietViewerDep,
     session: SessionDep,
     now: Now,
     voted: bool = False,
@@ -849,7 +861,7 @@ async def proposal_page(
 async def vote(
     proposal_id: uuid.UUID,
     request: Request,
-    viewer: ViewerDep,
+    viewer: QuietViewerDep,
     session: SessionDep,
     now: Now,
     choice: Annotated[str, Form(max_length=16)] = "",
