@@ -110,8 +110,10 @@ class Settings(BaseSettings):
     )
     # The largest request body read, in bytes; a larger one is 413, unread.
     max_body_bytes: int = Field(default=65536, ge=1024)
-    # Days before a rider's or driver's token expires (none: until revoked).
-    token_ttl_days: float | None = Field(default=None, gt=0)
+    # Days a token lasts from its creation (riders', drivers' and personal admins'); renewed by
+    # minting a fresh one with it (POST /v1/tokens). None: until revoked, which leaves a stolen
+    # token good for ever, so not the default.
+    token_ttl_days: float | None = Field(default=30.0, gt=0)
     # The web pages (server/web, docs/web.md). The operations map's base layer: a tile URL
     # template such as `https://tiles.example/{z}/{x}/{y}.png`; empty, the map shows the service
     # area and the points on a plain background (no request leaves the service).
