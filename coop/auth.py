@@ -201,17 +201,18 @@ async def bootstrap_expires_at(
     """When the bootstrap token stops (stopped) working: a day after the oldest personal admin
     token still live was issued; None while there is none. Tokens of another bootstrap token
     are not live: after a change of `COOP_ADMIN_TOKEN` the new one works at once."""
-    oldest = await session.scalar(
-        select(func.min(AuthToken.created_at)).where(
-            AuthToken.role == Role.admin,
-            AuthToken.revoked_at.is_(None),
-            or_(AuthToken.expires_at.is_(None), AuthToken.expires_at > now),
-            or_(
-                AuthToken.bootstrap_fingerprint.is_(None),
-                AuthToken.bootstrap_fingerprint == bootstrap_fingerprint(settings.admin_token),
-            ),
-        )
-    )
+    live = [
+        AuthToken.role == Role.admin,
+        AuthToken.revoked_at.is_(None),
+        or_(AuthToken.expires_at.is_(None), AuthToken.expires_at > now),
+        or_(
+            AuthToken.bootstrap_fingerprint.is_(None),
+            AuthToken.bootstrap_fingerprint == bootstrap_fingerprint(settings.admin_token),
+        ),
+    ]
+    if settings.token_ttl_days is not None:  # as `effective_expiry`: dead tokens lock no one out
+        live.append(AuthToken.created_at > now - timedelta(days=settings.token_ttl_days))
+    oldest = await session.scalar(select(func.min(AuthToken.created_at)).where(*live))
     return None if oldest is None else oldest + BOOTSTRAP_GRACE
 
 

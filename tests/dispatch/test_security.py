@@ -425,6 +425,24 @@ async def test_changing_the_bootstrap_token_revokes_the_personal_admin_tokens_it
         assert (await new.http.get("/v1/support-cases", headers=bearer(rotated))).is_success
 
 
+async def test_a_personal_admin_token_past_its_ttl_locks_no_one_out(
+    settings: Settings, client: AsyncClient, engine: AsyncEngine
+) -> None:
+    """With tokens expiring by default, an old personal admin token that expired by its age
+    alone must not keep the bootstrap token refused, or no admin token would work at all."""
+    bootstrap = bearer(settings.admin_token)
+    personal = (await client.post("/v1/tokens", headers=bootstrap)).json()["token"]
+    async with engine.begin() as connection:  # issued before expiry dates were recorded
+        await connection.execute(
+            text(
+                "UPDATE auth_token SET created_at = now() - interval '31 days', expires_at = NULL"
+                " WHERE role = 'admin'"
+            )
+        )
+    assert (await client.get("/v1/support-cases", headers=bearer(personal))).status_code == 401
+    assert (await client.get("/v1/support-cases", headers=bootstrap)).status_code == 200
+
+
 async def test_tokens_expire_by_default_and_are_renewed_by_minting(
     settings: Settings, engine: AsyncEngine
 ) -> None:
