@@ -82,18 +82,15 @@ class RedactTokens(logging.Filter):
         return True
 
 
-# The requests about a member's own ballot (the API's, and the page where one votes), kept out
-# of the access log altogether: its line would say from which address a ballot came and when,
-# and a line's place among the others dates it even without a time of its own
-# (docs/agreement.md, "Ballot secrecy"). /metrics still counts them, by route.
-_BALLOT_PATHS = re.compile(
-    r"^/(?:v1/)?proposals/[^/?#]+/ballot(?:[?#]|$)"  # the API's and the pages' ballot
-    r"|^/proposals/[^/?#]+(?:[?#]|$)"  # the page where one votes, and lands after voting
-)
+class UnloggedPaths(logging.Filter):
+    """Drops uvicorn's access lines of the requests whose path matches: those that must leave
+    no trace of who made them and when (the composition root says which: a member's ballot).
+    Left out altogether, since a line's place among the others dates it even without a time of
+    its own; /metrics still counts them, by route."""
 
-
-class QuietBallots(logging.Filter):
-    """Drops uvicorn's access lines of ballot requests (`_BALLOT_PATHS`)."""
+    def __init__(self, pattern: re.Pattern[str]) -> None:
+        super().__init__()
+        self.pattern = pattern
 
     def filter(self, record: logging.LogRecord) -> bool:
         if record.name != "uvicorn.access" or not isinstance(record.args, tuple):
@@ -101,7 +98,7 @@ class QuietBallots(logging.Filter):
         # uvicorn's access record: (client address, method, path with query, HTTP version,
         # status).
         path = record.args[2] if len(record.args) > 2 else None
-        return not (isinstance(path, str) and _BALLOT_PATHS.match(path))
+        return not (isinstance(path, str) and self.pattern.match(path))
 
 
 ExcInfo = tuple[type[BaseException], BaseException, TracebackType | None]
@@ -161,6 +158,7 @@ def configure_logging(
     json_logs: bool = True,
     stream: IO[str] | None = None,
     secrets: Sequence[str] = (),
+    unlogged_paths: re.Pattern[str] | None = None,
 ) -> None:
     handler = logging.StreamHandler(stream or sys.stderr)
     if json_logs:
@@ -173,7 +171,8 @@ def configure_logging(
     else:
         handler.setFormatter(SafeFormatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
     handler.addFilter(_RequestIdFilter())
-    handler.addFilter(QuietBallots())
+    if unlogged_paths is not None:  # before RedactTokens, which flattens the record's args
+        handler.addFilter(UnloggedPaths(unlogged_paths))
     handler.addFilter(RedactTokens(secrets))
     root = logging.getLogger()
     root.handlers = [handler]
