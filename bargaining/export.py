@@ -38,7 +38,7 @@ async def ballots(
                 "proposal_id": proposal_id,
                 "title": title,
                 "choice": own.choice.value if own.choice is not None else None,
-                "cast_at": own.cast_at,
+                "cast_at": None,  # a ballot keeps no date (docs/agreement.md)
                 "sealed": own.sealed,
             }
         )

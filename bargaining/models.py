@@ -138,7 +138,8 @@ class SealedBallot(Base):
     """A choice, under the voter's tag: HMAC-SHA256 of the member's id under the proposal's
     ballot key (`bargaining.secrecy`). One row per voter and proposal; voting again overwrites
     the choice. No column names the member, and the tag cannot be recomputed from the database
-    alone; once the proposal closes, by no one."""
+    alone; once the proposal closes, by no one. Nor is it dated: a moment, even a day, could be
+    joined with whatever else records who did something then."""
 
     __tablename__ = "bargaining_sealed_ballot"
 
@@ -147,7 +148,6 @@ class SealedBallot(Base):
     )
     voter_tag: Mapped[bytes] = mapped_column(LargeBinary(32), primary_key=True)
     choice: Mapped[BallotChoice] = mapped_column(Enum(BallotChoice, name="ballot_choice"))
-    cast_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
 class BallotKey(Base):

@@ -25,7 +25,7 @@ from bargaining.schemas import (
 from bargaining.terms import money_str
 from coop import paging
 from coop.dependencies import SessionDep
-from drivers.dependencies import CommitteeMember, CurrentDriver
+from drivers.dependencies import BallotDriver, CommitteeMember, CurrentDriver
 
 router = APIRouter(tags=["bargaining"])
 
@@ -140,7 +140,7 @@ async def read_proposal(proposal_id: uuid.UUID, session: SessionDep, now: Now) -
 async def cast_ballot(
     proposal_id: uuid.UUID,
     body: BallotIn,
-    driver: CurrentDriver,
+    driver: BallotDriver,
     session: SessionDep,
     now: Now,
     master: BallotMaster,
@@ -159,7 +159,7 @@ async def cast_ballot(
 
 @router.get("/v1/proposals/{proposal_id}/ballot", response_model=BallotOut)
 async def read_own_ballot(
-    proposal_id: uuid.UUID, driver: CurrentDriver, session: SessionDep, master: BallotMaster
+    proposal_id: uuid.UUID, driver: BallotDriver, session: SessionDep, master: BallotMaster
 ) -> BallotOut:
     """The caller's own ballot: the only ballot anyone can read, and only until the close."""
     ballot = await service.own_ballot(

@@ -299,7 +299,10 @@ class BallotOut(BaseModel):
     choice: BallotChoice | None = Field(
         description="The caller's choice while the vote is open; null if none, or once sealed"
     )
-    cast_at: datetime | None
+    cast_at: datetime | None = Field(
+        default=None,
+        description="Always null: a ballot keeps no date (docs/agreement.md, 'Ballot secrecy')",
+    )
     sealed: bool = Field(
         default=False,
         description="The vote has closed and its ballot key is destroyed: no one can tell any "
@@ -312,7 +315,6 @@ class BallotOut(BaseModel):
             proposal_id=proposal_id,
             eligible=ballot.eligible,
             choice=ballot.choice,
-            cast_at=ballot.cast_at,
             sealed=ballot.sealed,
         )
 

@@ -23,7 +23,6 @@ import hmac
 import secrets
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
 
 from bargaining.models import BallotChoice
 
@@ -47,9 +46,9 @@ def voter_tag(key: bytes, driver_id: uuid.UUID) -> bytes:
 @dataclass(frozen=True)
 class OwnBallot:
     """A member's own ballot as they may see it: on the roll or not, their choice while the
-    vote is open, and `sealed` once it has closed (the link to them is gone)."""
+    vote is open, and `sealed` once it has closed (the link to them is gone). No date: a ballot
+    keeps none (docs/agreement.md, "Ballot secrecy")."""
 
     eligible: bool
     choice: BallotChoice | None
-    cast_at: datetime | None
     sealed: bool

@@ -11,7 +11,7 @@ import logging
 import uuid
 from datetime import UTC, datetime
 
-from sqlalchemy import delete, func, insert, literal, select, text
+from sqlalchemy import delete, func, insert, literal, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -518,19 +518,26 @@ async def cast_ballot(
     if tag is None:  # the key goes only at the close, under the lock this ballot shares
         await session.rollback()
         raise VotingClosed(f"Voting on proposal {proposal_id} closed at {closes_at.isoformat()}")
-    # Only the sealed row is written: nothing that names the member changes with a ballot, so
-    # not even the rows' transaction ids link a member to a choice.
+    # Only the sealed rows are written: nothing that names the member changes with a ballot, so
+    # not even the rows' transaction ids link a member to a choice. The row keeps no date, and
+    # every row of the proposal is rewritten with it: transaction ids grow with time, so each
+    # row's own would date its ballot; now they all carry the last one's.
     statement = pg_insert(SealedBallot).values(
-        proposal_id=proposal_id, voter_tag=tag, choice=choice, cast_at=now
+        proposal_id=proposal_id, voter_tag=tag, choice=choice
     )
     await session.execute(
         statement.on_conflict_do_update(
             index_elements=[SealedBallot.proposal_id, SealedBallot.voter_tag],
-            set_={"choice": statement.excluded.choice, "cast_at": statement.excluded.cast_at},
+            set_={"choice": statement.excluded.choice},
         )
     )
+    await session.execute(
+        update(SealedBallot)
+        .where(SealedBallot.proposal_id == proposal_id)
+        .values(choice=SealedBallot.choice)
+    )
     await session.commit()
-    return OwnBallot(eligible=True, choice=choice, cast_at=now, sealed=False)
+    return OwnBallot(eligible=True, choice=choice, sealed=False)
 
 
 async def own_ballot(
@@ -541,13 +548,13 @@ async def own_ballot(
     if await session.get(Proposal, proposal_id) is None:
         raise ProposalNotFound(f"There is no proposal {proposal_id}")
     if await session.get(Ballot, (proposal_id, driver_id)) is None:
-        return OwnBallot(eligible=False, choice=None, cast_at=None, sealed=False)
+        return OwnBallot(eligible=False, choice=None, sealed=False)
     tag = await _voter_tag(
         session=session, master=master, proposal_id=proposal_id, driver_id=driver_id
     )
     if tag is None:
-        return OwnBallot(eligible=True, choice=None, cast_at=None, sealed=True)
+        return OwnBallot(eligible=True, choice=None, sealed=True)
     sealed = await session.get(SealedBallot, (proposal_id, tag))
     if sealed is None:
-        return OwnBallot(eligible=True, choice=None, cast_at=None, sealed=False)
-    return OwnBallot(eligible=True, choice=sealed.choice, cast_at=sealed.cast_at, sealed=False)
+        return OwnBallot(eligible=True, choice=None, sealed=False)
+    return OwnBallot(eligible=True, choice=sealed.choice, sealed=False)

@@ -4,11 +4,15 @@ Tokens are 256 random bits, so a fast hash is enough (there is nothing to brute-
 password). Domain packages turn a `Principal` into their own account (see
 `drivers.dependencies`); this module knows no domain table.
 
-A token has a creation date and may expire (`expires_at`, and `COOP_TOKEN_TTL_DAYS` counted from
-its creation); `DELETE /v1/tokens/current` revokes it. The bootstrap admin token
-(`COOP_ADMIN_TOKEN`) is no row: it is valid until *real admins exist*, that is until a personal
-admin token (issued through `POST /v1/tokens` by an admin) has been live for a day; from then on
-only personal admin tokens work, until none is left (docs/security.md).
+A token has a creation date and expires (`expires_at`, and `COOP_TOKEN_TTL_DAYS` counted from
+its creation); `DELETE /v1/tokens/current` revokes it. Tokens form families: one minted with
+another (`POST /v1/tokens`) records it as its parent, and revoking a token revokes every token
+it minted, and theirs (`revoke_families`), so a stolen token's offspring die with it. The
+bootstrap admin token (`COOP_ADMIN_TOKEN`) is no row: it is valid until *real admins exist*,
+that is until a personal admin token (issued through `POST /v1/tokens` by an admin) has been
+live for a day; from then on only personal admin tokens work, until none is left. The personal
+admin tokens carry the fingerprint of the bootstrap token they descend from, and stop working
+when it changes (docs/security.md).
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ from typing import Annotated, Any
 from fastapi import Depends, Request, WebSocket
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel
-from sqlalchemy import DateTime, Enum, LargeBinary, func, or_, select
+from sqlalchemy import DateTime, Enum, LargeBinary, func, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -61,6 +65,15 @@ class AuthToken(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
+    # How its owner names the token (`GET /v1/tokens`): random, unrelated to the token.
+    id: Mapped[uuid.UUID] = mapped_column(
+        unique=True, default=uuid.uuid4, server_default=text("gen_random_uuid()")
+    )
+    # The token this one was minted with (`POST /v1/tokens`); None for an account's first token
+    # and for those the bootstrap token minted.
+    parent_hash: Mapped[bytes | None] = mapped_column(LargeBinary(32), index=True, default=None)
+    # An admin token descending from the bootstrap token: that token's `bootstrap_fingerprint`.
+    bootstrap_fingerprint: Mapped[bytes | None] = mapped_column(LargeBinary(32), default=None)
 
 
 class TokenIssued(BaseModel):
@@ -80,6 +93,8 @@ class Principal:
     token_key: str = ""
     expires_at: datetime | None = None
     bootstrap: bool = False
+    # The bootstrap fingerprint the token's family carries (admins only; `AuthToken`).
+    family_fingerprint: bytes | None = None
 
     @property
     def account(self) -> str:
@@ -99,12 +114,20 @@ def is_bootstrap_token(token: str, admin_token: str) -> bool:
     return hmac.compare_digest(hash_token(token), hash_token(admin_token))
 
 
+def bootstrap_fingerprint(admin_token: str) -> bytes:
+    """Names a bootstrap token in the rows of the admin tokens it minted; not its bearer hash,
+    so the row cannot stand for the token anywhere a hash is looked up."""
+    return hashlib.sha256(b"coop.bootstrap-fingerprint.v1\x00" + admin_token.encode()).digest()
+
+
 async def issue_token(
     *,
     session: AsyncSession,
     role: Role,
     subject_id: uuid.UUID,
     expires_at: datetime | None = None,
+    parent_hash: bytes | None = None,
+    fingerprint: bytes | None = None,
 ) -> str:
     """Creates a token for an account; only its hash is kept. The caller commits."""
     token = new_token()
@@ -115,9 +138,54 @@ async def issue_token(
             subject_id=subject_id,
             created_at=utcnow(),
             expires_at=expires_at,
+            parent_hash=parent_hash,
+            bootstrap_fingerprint=fingerprint,
         )
     )
     return token
+
+
+def _orphaned(row: AuthToken, settings: Any) -> bool:
+    """Whether the token descends from a bootstrap token that is no longer the configured one."""
+    fingerprint = row.bootstrap_fingerprint
+    return fingerprint is not None and not hmac.compare_digest(
+        fingerprint, bootstrap_fingerprint(settings.admin_token)
+    )
+
+
+def is_live(row: AuthToken, settings: Any, now: datetime) -> bool:
+    """Not revoked, not expired, and not orphaned by a change of the bootstrap token."""
+    if row.revoked_at is not None or _orphaned(row, settings):
+        return False
+    expires_at = effective_expiry(row, settings)
+    return expires_at is None or expires_at > now
+
+
+async def revoke_families(
+    *, session: AsyncSession, roots: list[bytes], now: datetime
+) -> list[bytes]:
+    """Revokes these tokens and every token minted from them, however deep; answers the hashes
+    revoked now (for their sockets). The caller commits."""
+    if not roots:
+        return []
+    family = (
+        select(AuthToken.token_hash)
+        .where(AuthToken.token_hash.in_(roots))
+        .cte("family", recursive=True)
+    )
+    family = family.union(
+        select(AuthToken.token_hash).join(family, AuthToken.parent_hash == family.c.token_hash)
+    )
+    result = await session.execute(
+        update(AuthToken)
+        .where(
+            AuthToken.token_hash.in_(select(family.c.token_hash)),
+            AuthToken.revoked_at.is_(None),
+        )
+        .values(revoked_at=now)
+        .returning(AuthToken.token_hash)
+    )
+    return list(result.scalars())
 
 
 def effective_expiry(row: AuthToken, settings: Any) -> datetime | None:
@@ -129,16 +197,24 @@ def effective_expiry(row: AuthToken, settings: Any) -> datetime | None:
     return min(candidates) if candidates else None
 
 
-async def bootstrap_expires_at(session: AsyncSession, now: datetime) -> datetime | None:
+async def bootstrap_expires_at(
+    session: AsyncSession, now: datetime, settings: Any
+) -> datetime | None:
     """When the bootstrap token stops (stopped) working: a day after the oldest personal admin
-    token still live was issued; None while there is none."""
-    oldest = await session.scalar(
-        select(func.min(AuthToken.created_at)).where(
-            AuthToken.role == Role.admin,
-            AuthToken.revoked_at.is_(None),
-            or_(AuthToken.expires_at.is_(None), AuthToken.expires_at > now),
-        )
-    )
+    token still live was issued; None while there is none. Tokens of another bootstrap token
+    are not live: after a change of `COOP_ADMIN_TOKEN` the new one works at once."""
+    live = [
+        AuthToken.role == Role.admin,
+        AuthToken.revoked_at.is_(None),
+        or_(AuthToken.expires_at.is_(None), AuthToken.expires_at > now),
+        or_(
+            AuthToken.bootstrap_fingerprint.is_(None),
+            AuthToken.bootstrap_fingerprint == bootstrap_fingerprint(settings.admin_token),
+        ),
+    ]
+    if settings.token_ttl_days is not None:  # as `effective_expiry`: dead tokens lock no one out
+        live.append(AuthToken.created_at > now - timedelta(days=settings.token_ttl_days))
+    oldest = await session.scalar(select(func.min(AuthToken.created_at)).where(*live))
     return None if oldest is None else oldest + BOOTSTRAP_GRACE
 
 
@@ -157,18 +233,25 @@ async def resolve_digest(
     both accept and refuse the same tokens."""
     now = utcnow()
     if hmac.compare_digest(digest, hash_token(settings.admin_token)):
-        expires = await bootstrap_expires_at(session, now)
+        expires = await bootstrap_expires_at(session, now, settings)
         if expires is not None and expires <= now:
             return None
-        return Principal(role=Role.admin, subject_id=None, token_key=digest.hex(), bootstrap=True)
+        return Principal(
+            role=Role.admin,
+            subject_id=None,
+            token_key=digest.hex(),
+            bootstrap=True,
+            family_fingerprint=bootstrap_fingerprint(settings.admin_token),
+        )
     row = await session.scalar(select(AuthToken).where(AuthToken.token_hash == digest))
-    if row is None or row.revoked_at is not None:
-        return None
-    expires_at = effective_expiry(row, settings)
-    if expires_at is not None and expires_at <= now:
+    if row is None or not is_live(row, settings, now):
         return None
     return Principal(
-        role=row.role, subject_id=row.subject_id, token_key=digest.hex(), expires_at=expires_at
+        role=row.role,
+        subject_id=row.subject_id,
+        token_key=digest.hex(),
+        expires_at=effective_expiry(row, settings),
+        family_fingerprint=row.bootstrap_fingerprint,
     )
 
 
@@ -184,7 +267,7 @@ async def valid_token_keys(
     bootstrap = hash_token(settings.admin_token).hex()
     async with sessionmaker() as session:
         if bootstrap in token_keys:
-            expires = await bootstrap_expires_at(session, now)
+            expires = await bootstrap_expires_at(session, now, settings)
             if expires is None or expires > now:
                 valid.add(bootstrap)
         rows = await session.scalars(
@@ -194,8 +277,7 @@ async def valid_token_keys(
             )
         )
         for row in rows:
-            expires_at = effective_expiry(row, settings)
-            if expires_at is None or expires_at > now:
+            if is_live(row, settings, now):
                 valid.add(row.token_hash.hex())
     return valid
 
@@ -225,6 +307,27 @@ async def get_principal(
 ) -> Principal:
     """The caller, from its bearer token; counts the request against the account's rate limit
     (the admin is exempt)."""
+    principal = await _caller(request, session)
+    if principal.role is not Role.admin:
+        await request.app.state.rate_limits.check_api(principal.account)
+    return principal
+
+
+async def get_ballot_principal(
+    request: Request,
+    session: SessionDep,
+    _: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
+) -> Principal:
+    """The caller of a route about their own ballot: counted per day (`check_ballot`), never in
+    the account's moving window, which keeps each request's moment under the account's name and
+    so would date the ballot (docs/agreement.md, "Ballot secrecy")."""
+    principal = await _caller(request, session)
+    if principal.role is not Role.admin:
+        await request.app.state.rate_limits.check_ballot(principal.account)
+    return principal
+
+
+async def _caller(request: Request, session: AsyncSession) -> Principal:
     token = bearer_from_headers(request.headers.get("authorization"))
     principal = await resolve(
         session=session, token=token or "", settings=state_of(request.app, CoreState).settings
@@ -235,8 +338,6 @@ async def get_principal(
             if token is None
             else "The token is not valid (unknown, revoked or expired)"
         )
-    if principal.role is not Role.admin:
-        await state_of(request.app, CoreState).rate_limits.check_api(principal.account)
     request.state.principal = principal
     return principal
 
@@ -258,11 +359,13 @@ async def websocket_principal(websocket: WebSocket, session: AsyncSession) -> Pr
 
 
 CurrentPrincipal = Annotated[Principal, Depends(get_principal)]
+BallotPrincipal = Annotated[Principal, Depends(get_ballot_principal)]
 
 
 def needs_principal(dependant: Any) -> bool:
-    """Whether a route's dependencies include `get_principal` (which counts it per account)."""
-    return dependant.call is get_principal or any(
+    """Whether a route's dependencies include `get_principal` or `get_ballot_principal` (which
+    count it per account, or per day for a ballot)."""
+    return dependant.call in (get_principal, get_ballot_principal) or any(
         needs_principal(sub) for sub in dependant.dependencies
     )
 
@@ -271,7 +374,8 @@ async def count_public_request(request: Request, session: SessionDep) -> None:
     """Counts a request to a route that needs no token: with a valid token against its
     account's `COOP_API_LIMIT` (the admin exempt), otherwise per client address
     (`COOP_ANONYMOUS_LIMIT`), so a public route is never unlimited and a made-up token lifts
-    nothing. Routes that need a token are counted by `get_principal` instead."""
+    nothing. Routes that need a token are counted by `get_principal` (or, for a ballot,
+    `get_ballot_principal`) instead."""
     dependant = getattr(request.scope.get("route"), "dependant", None)
     if dependant is not None and needs_principal(dependant):
         return

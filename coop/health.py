@@ -7,7 +7,8 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 from sqlalchemy import text
 
 from coop.auth import Role, bearer_from_headers, is_bootstrap_token, resolve
@@ -88,6 +89,9 @@ async def readyz(request: Request) -> JSONResponse:
     return problem_response(503, "not_ready", "Not ready", "The service is not ready")
 
 
+METRICS_CONTENT_TYPE = CONTENT_TYPE_PLAIN_0_0_4
+
+
 @router.get("/metrics", responses={403: {"description": "Not from an allowed address"}})
 async def metrics(request: Request) -> Response:
     """Prometheus text format; from `COOP_METRICS_ALLOW` or with an admin token."""
@@ -96,7 +100,10 @@ async def metrics(request: Request) -> Response:
             "Metrics are read from the operators' addresses (COOP_METRICS_ALLOW) "
             "or with an admin token"
         )
+    # The classic text format, version 0.0.4, as docs/protocol.md says: what `generate_latest`
+    # writes (names escaped to underscores). The library's "latest" content type announces
+    # version 1.0.0, a format this body is not, and changed under us once already.
     return Response(
         generate_latest(state_of(request.app, CoreState).metrics.registry),
-        media_type=CONTENT_TYPE_LATEST,
+        media_type=METRICS_CONTENT_TYPE,
     )

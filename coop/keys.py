@@ -16,6 +16,7 @@ from pathlib import Path
 from pydantic import SecretStr
 
 MIN_KEY_CHARS = 32
+MIN_KEY_DISTINCT_CHARS = 8
 
 
 class MissingKey(RuntimeError):
@@ -27,7 +28,7 @@ def service_key(*, name: str, configured: SecretStr | None, env: str, data_dir: 
     variable = f"COOP_{name.upper()}_KEY"
     if configured is not None:
         value = configured.get_secret_value()
-        if len(value) < MIN_KEY_CHARS or len(set(value)) < 8:
+        if len(value) < MIN_KEY_CHARS or len(set(value)) < MIN_KEY_DISTINCT_CHARS:
             raise MissingKey(
                 f"{variable} must be a random secret of at least {MIN_KEY_CHARS} characters"
             )

@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from contextvars import ContextVar
 from types import TracebackType
 from typing import IO, Any
+from urllib.parse import unquote_plus
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from pythonjsonlogger.json import JsonFormatter
@@ -36,17 +37,25 @@ class _RequestIdFilter(logging.Filter):
 
 
 # A token in a URL (`?token=`, as a WebSocket from a browser sends it) or in an Authorization
-# header value: never written to a log, whoever logs it (uvicorn's access log included).
-_TOKEN_PATTERNS = (
-    re.compile(r"([?&;](?:access_)?token=)[^&\s\"'#]+", re.IGNORECASE),
-    re.compile(r"(\bbearer\s+)[^\s\"',;]+", re.IGNORECASE),
-)
+# header value: never written to a log, whoever logs it (uvicorn's access log included). A
+# query parameter is recognised by its name once percent-decoded, as the server reads it:
+# `?%74oken=` is `?token=` to the socket's handshake, so it must be to the log too.
+_QUERY_PARAMETER = re.compile(r"([?&;])([^=&;?\s\"'#]+)=([^&\s\"'#]*)")
+_TOKEN_PARAMETERS = frozenset({"token", "access_token"})
+_BEARER = re.compile(r"(\bbearer\s+)[^\s\"',;]+", re.IGNORECASE)
 REDACTED = "[redacted]"
 
 
+def _redact_parameter(match: re.Match[str]) -> str:
+    separator, name, value = match.groups()
+    if value and unquote_plus(name).lower() in _TOKEN_PARAMETERS:
+        return f"{separator}{name}={REDACTED}"
+    return match.group(0)
+
+
 def redact(text: str, secrets: Sequence[str] = ()) -> str:
-    for pattern in _TOKEN_PATTERNS:
-        text = pattern.sub(lambda match: match.group(1) + REDACTED, text)
+    text = _QUERY_PARAMETER.sub(_redact_parameter, text)
+    text = _BEARER.sub(lambda match: match.group(1) + REDACTED, text)
     for secret in secrets:
         if secret:
             text = text.replace(secret, REDACTED)
@@ -71,6 +80,25 @@ class RedactTokens(logging.Filter):
         if record.exc_text:
             record.exc_text = redact(record.exc_text, self.secrets)
         return True
+
+
+class UnloggedPaths(logging.Filter):
+    """Drops uvicorn's access lines of the requests whose path matches: those that must leave
+    no trace of who made them and when (the composition root says which: a member's ballot).
+    Left out altogether, since a line's place among the others dates it even without a time of
+    its own; /metrics still counts them, by route."""
+
+    def __init__(self, pattern: re.Pattern[str]) -> None:
+        super().__init__()
+        self.pattern = pattern
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.name != "uvicorn.access" or not isinstance(record.args, tuple):
+            return True
+        # uvicorn's access record: (client address, method, path with query, HTTP version,
+        # status).
+        path = record.args[2] if len(record.args) > 2 else None
+        return not (isinstance(path, str) and self.pattern.match(path))
 
 
 ExcInfo = tuple[type[BaseException], BaseException, TracebackType | None]
@@ -130,6 +158,7 @@ def configure_logging(
     json_logs: bool = True,
     stream: IO[str] | None = None,
     secrets: Sequence[str] = (),
+    unlogged_paths: re.Pattern[str] | None = None,
 ) -> None:
     handler = logging.StreamHandler(stream or sys.stderr)
     if json_logs:
@@ -142,6 +171,8 @@ def configure_logging(
     else:
         handler.setFormatter(SafeFormatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
     handler.addFilter(_RequestIdFilter())
+    if unlogged_paths is not None:  # before RedactTokens, which flattens the record's args
+        handler.addFilter(UnloggedPaths(unlogged_paths))
     handler.addFilter(RedactTokens(secrets))
     root = logging.getLogger()
     root.handlers = [handler]

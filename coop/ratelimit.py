@@ -7,6 +7,9 @@
 - Requests without an account (public routes and pages) per client address
   (`COOP_ANONYMOUS_LIMIT`).
 - Open WebSockets per account (`COOP_WS_MAX_PER_ACCOUNT`): one more closes the oldest (4009).
+- Ballot requests per account and UTC day (`COOP_BALLOT_REQUESTS_PER_DAY`), in a plain counter
+  rather than the moving window: a window keeps each request's moment under the account's
+  name, which would date a member's ballot (docs/agreement.md, "Ballot secrecy").
 
 The windows are the `limits` library's moving windows in its Redis storage. The admin (the
 bootstrap token and personal admin tokens) is exempt: an operator bulk-loads accounts.
@@ -61,6 +64,7 @@ WAIT_S = 2.0
 # What a refusal for busyness asks the client to wait.
 BUSY_RETRY_AFTER_S = 1
 KEY_PREFIX = "coop:limits"
+SECONDS_PER_DAY = 86400
 
 T = TypeVar("T")
 
@@ -105,6 +109,7 @@ class RateLimits:
         self.signup_global = parse_many(settings.signup_global_limit)
         self.api = parse_many(settings.api_limit)
         self.anonymous = parse_many(settings.anonymous_limit)
+        self.ballot_requests_per_day = settings.ballot_requests_per_day
         connections = settings.rate_limit_redis_connections
         self._pool: aioredis.ConnectionPool = aioredis.ConnectionPool.from_url(
             settings.redis_url,
@@ -159,6 +164,46 @@ class RateLimits:
 
     async def check_api(self, account: str) -> None:
         await self._hit("api", self.api, account, what="requests")
+
+    async def check_ballot(self, account: str) -> None:
+        """Counts a ballot request against the account's day. The counter holds a number and
+        expires at a fixed hour (the end of the next UTC day), whenever it was first set: no
+        moment of any request is kept. Through the limiter's turns, as every other limit."""
+        if time.monotonic() < self._skip_until:
+            self.unavailable.inc()
+            return
+        day = int(time.time() // SECONDS_PER_DAY)
+        key = f"{KEY_PREFIX}/ballot/{account}/{day}"
+
+        async def count() -> int:
+            async with self.redis.pipeline(transaction=True) as pipe:
+                pipe.incr(key)
+                pipe.expireat(key, (day + 2) * SECONDS_PER_DAY)
+                counted, _ = await pipe.execute()
+            return int(counted)
+
+        try:
+            counted = await self.run(count)
+        except LimiterBusy:
+            self.note_busy("ballot")
+            raise RateLimited(
+                f"Too many requests at once; try again in {BUSY_RETRY_AFTER_S} s",
+                retry_after_s=BUSY_RETRY_AFTER_S,
+            ) from None
+        except LimiterDown as down:  # fail open, as every other limit
+            if down.args:
+                self.note_down(str(down))
+            else:
+                self.unavailable.inc()
+            return
+        if counted > self.ballot_requests_per_day:
+            retry_after = max(1, math.ceil((day + 1) * SECONDS_PER_DAY - time.time()))
+            self.refused.labels("ballot").inc()
+            raise RateLimited(
+                f"At most {self.ballot_requests_per_day} ballot requests per day; "
+                f"try again in {retry_after} s",
+                retry_after_s=retry_after,
+            )
 
     async def check_anonymous(self, client_address: str) -> None:
         await self._hit("anonymous", self.anonymous, address_key(client_address), what="requests")

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import ipaddress
+import math
+import zlib
+from collections import Counter
+from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -11,10 +15,16 @@ from limits import parse_many
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from coop.keys import MIN_KEY_CHARS, MIN_KEY_DISTINCT_CHARS
+
 # The kernel's package folder; its `data/` holds the shipped service areas.
 PACKAGE_DIR = Path(__file__).resolve().parent
 DEV_ADMIN_TOKEN = "dev-admin-token-change-me"
-MIN_ADMIN_TOKEN_CHARS = 32
+MIN_ADMIN_TOKEN_CHARS = MIN_KEY_CHARS
+# The least estimated entropy of a production admin token (`estimated_entropy_bits`): 16 random
+# bytes in hex (`openssl rand -hex 16`) estimate at about 94 bits or more; `abab...`, a repeated
+# word or a run like `abcdef...` far below.
+MIN_ADMIN_TOKEN_ENTROPY_BITS = 80
 # COOP_METER_TIME_SCALE's range: real time (1) up to the fastest demo clock.
 METER_TIME_SCALE_RANGE = (1.0, 100.0)
 
@@ -96,6 +106,9 @@ class Settings(BaseSettings):
     # The limiter's own Redis connections per worker, and so its commands in flight; a burst
     # beyond them waits its turn (coop/ratelimit.py), never exhausts the pool.
     rate_limit_redis_connections: int = Field(default=50, ge=1, le=1000)
+    # A member's ballot requests (casting and reading their own) per account and UTC day,
+    # counted apart from COOP_API_LIMIT so that no record keeps their moment (coop.ratelimit).
+    ballot_requests_per_day: int = Field(default=200, ge=1)
     # Open WebSockets per account; one more closes the oldest with code 4009.
     ws_max_per_account: int = Field(default=3, ge=1, le=100)
     # The addresses (or networks) of the reverse proxies whose X-Forwarded-For is believed.
@@ -106,8 +119,10 @@ class Settings(BaseSettings):
     )
     # The largest request body read, in bytes; a larger one is 413, unread.
     max_body_bytes: int = Field(default=65536, ge=1024)
-    # Days before a rider's or driver's token expires (none: until revoked).
-    token_ttl_days: float | None = Field(default=None, gt=0)
+    # Days a token lasts from its creation (riders', drivers' and personal admins'); renewed by
+    # minting a fresh one with it (POST /v1/tokens). None: until revoked, which leaves a stolen
+    # token good for ever, so not the default.
+    token_ttl_days: float | None = Field(default=30.0, gt=0)
     # The web pages (server/web, docs/web.md). The operations map's base layer: a tile URL
     # template such as `https://tiles.example/{z}/{x}/{y}.png`; empty, the map shows the service
     # area and the points on a plain background (no request leaves the service).
@@ -188,7 +203,34 @@ def weak_admin_token(token: str) -> str | None:
         return f"must be at least {MIN_ADMIN_TOKEN_CHARS} characters"
     if len(set(token)) == 1:
         return "must not be one repeated character"
+    if len(set(token)) < MIN_KEY_DISTINCT_CHARS:
+        return f"must have at least {MIN_KEY_DISTINCT_CHARS} different characters"
+    if estimated_entropy_bits(token) < MIN_ADMIN_TOKEN_ENTROPY_BITS:
+        return (
+            "is too predictable (a repeated pattern or a run); use a random one, such as "
+            "`python -c 'import secrets; print(secrets.token_urlsafe(32))'`"
+        )
     return None
+
+
+def estimated_entropy_bits(secret: str) -> float:
+    """A rough upper bound of a secret's entropy, on the safe side for patterns: the least of
+    its characters' Shannon entropy (counts every character once), its deflated length times
+    the bits of its alphabet (sees a repeated pattern) and the Shannon entropy of its steps
+    between neighbours (sees a run such as `abcdef` or `13579`). A random secret scores about
+    its true entropy on all three."""
+    steps = [ord(after) - ord(before) for before, after in zip(secret, secret[1:], strict=False)]
+    deflated_bytes = max(0, len(zlib.compress(secret.encode(), 9)) - _DEFLATED_EMPTY_BYTES)
+    deflated_bits = deflated_bytes * math.log2(max(len(set(secret)), 1))
+    return min(_shannon_bits(secret), deflated_bits, _shannon_bits(steps))
+
+
+_DEFLATED_EMPTY_BYTES = len(zlib.compress(b"", 9))
+
+
+def _shannon_bits(symbols: Sequence[object]) -> float:
+    total = len(symbols)
+    return -sum(n * math.log2(n / total) for n in Counter(symbols).values())
 
 
 @lru_cache

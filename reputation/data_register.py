@@ -161,7 +161,9 @@ REGISTER: tuple[DataKind, ...] = (
             Storage(
                 None,
                 other="Redis: rate-limit windows keyed by client address (an IPv6 one by its "
-                "/64) or account id, and the ids of open sockets per account",
+                "/64) or account id, the ids of open sockets per account, and per account a "
+                "count of ballot requests per UTC day, without their times, until the next day "
+                "ends",
             ),
         ),
         retention=N_(

@@ -3,9 +3,18 @@
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 
 from coop.settings import get_settings
+
+# A member's ballot requests (the API's, and the page where one votes and lands after voting):
+# never in the access log, whose line would say from which address a ballot came and when
+# (docs/agreement.md, "Nothing dates your ballot").
+UNLOGGED_PATHS = re.compile(
+    r"^/(?:v1/)?proposals/[^/?#]+/ballot(?:[?#]|$)"
+    r"|^/proposals/[^/?#]+(?:[?#]|$)"
+)
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -17,7 +26,12 @@ def _serve(args: argparse.Namespace) -> int:
     from server.migrate import upgrade
 
     settings = get_settings()
-    configure_logging(settings.log_level, settings.log_json, secrets=[settings.admin_token])
+    configure_logging(
+        settings.log_level,
+        settings.log_json,
+        secrets=[settings.admin_token],
+        unlogged_paths=UNLOGGED_PATHS,
+    )
     upgrade(settings.database_url)
     app = create_app(settings)
     # After the imports, the app and the migrations: what exists now lives as long as the process.

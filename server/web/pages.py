@@ -90,11 +90,22 @@ router = APIRouter(route_class=PageRoute, include_in_schema=False)
 
 
 async def load_viewer(request: Request, session: SessionDep) -> Viewer:
+    return await _load_viewer(request, session, touch=True)
+
+
+async def load_viewer_quietly(request: Request, session: SessionDep) -> Viewer:
+    """The viewer of a vote's pages, whose session's idle time is not restarted (its expiry
+    would date the ballot: `sessions.current`)."""
+    return await _load_viewer(request, session, touch=False)
+
+
+async def _load_viewer(request: Request, session: AsyncSession, *, touch: bool) -> Viewer:
     page = await sessions.current(
         request=request,
         redis=request.app.state.redis,
         session=session,
         settings=request.app.state.settings,
+        touch=touch,
     )
     viewer = Viewer()
     if page is not None:
@@ -118,15 +129,32 @@ async def counted_viewer(request: Request, session: SessionDep) -> Viewer:
     anyone else's per client address (`COOP_ANONYMOUS_LIMIT`). A page does the work of the API
     routes it shows, so it is no way around their limit."""
     viewer = await load_viewer(request, session)
+    await _count(request, viewer, ballot=False)
+    return viewer
+
+
+async def counted_viewer_quietly(request: Request, session: SessionDep) -> Viewer:
+    """The viewer of a vote's pages: counted like the ballot routes, per day
+    (`check_ballot`), never in the account's moving window, and its session's idle time is not
+    restarted; either would keep the moment of a ballot under the voter's name."""
+    viewer = await load_viewer_quietly(request, session)
+    await _count(request, viewer, ballot=True)
+    return viewer
+
+
+async def _count(request: Request, viewer: Viewer, *, ballot: bool) -> None:
     limits = state_of(request.app, CoreState).rate_limits
     if viewer.principal is None:
         await limits.check_anonymous(client_host(request.scope))
     elif viewer.principal.role is not Role.admin:
-        await limits.check_api(viewer.principal.account)
-    return viewer
+        if ballot:
+            await limits.check_ballot(viewer.principal.account)
+        else:
+            await limits.check_api(viewer.principal.account)
 
 
 ViewerDep = Annotated[Viewer, Depends(counted_viewer)]
+QuietViewerDep = Annotated[Viewer, Depends(counted_viewer_quietly)]
 
 
 class NotSignedIn(ProblemError):
@@ -834,7 +862,7 @@ async def _driver_of(viewer: Viewer, session: AsyncSession) -> Any:
 async def proposal_page(
     proposal_id: uuid.UUID,
     request: Request,
-    viewer: ViewerDep,
+    viewer: QuietViewerDep,
     session: SessionDep,
     now: Now,
     voted: bool = False,
@@ -867,7 +895,7 @@ async def proposal_page(
 async def vote(
     proposal_id: uuid.UUID,
     request: Request,
-    viewer: ViewerDep,
+    viewer: QuietViewerDep,
     session: SessionDep,
     now: Now,
     choice: Annotated[str, Form(max_length=16)] = "",

@@ -86,9 +86,16 @@ async def end(*, redis: Redis, request: Request, response: Response) -> None:
 
 
 async def current(
-    *, request: Request, redis: Redis, session: AsyncSession, settings: Settings
+    *,
+    request: Request,
+    redis: Redis,
+    session: AsyncSession,
+    settings: Settings,
+    touch: bool = True,
 ) -> PageSession | None:
-    """Who is signed in on this request, checked against the tokens now, or None."""
+    """Who is signed in on this request, checked against the tokens now, or None. Each request
+    restarts the session's idle time (`touch`), except the pages of a vote: the session's
+    expiry, under a key that leads to the member's token, would record when they voted."""
     session_id = request.cookies.get(SESSION_COOKIE)
     if not session_id or len(session_id) > 128:
         return None
@@ -108,7 +115,8 @@ async def current(
     if principal is None:  # the token was revoked or has expired since: the session ends
         await redis.delete(key)
         return None
-    await redis.expire(key, settings.web_session_idle_s)
+    if touch:
+        await redis.expire(key, settings.web_session_idle_s)
     return PageSession(session_id=session_id, principal=principal)
 
 

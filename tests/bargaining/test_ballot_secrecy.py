@@ -8,23 +8,31 @@ import asyncio
 import hashlib
 import hmac
 import uuid
+from pathlib import Path
 from typing import Any
 
 import asyncpg
 from alembic import command
+from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
-from httpx import AsyncClient
+from httpx import ASGITransport, AsyncClient
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bargaining import secrecy
+from coop.db import utcnow
 from coop.keys import service_key
+from coop.ratelimit import SECONDS_PER_DAY
+from coop.redis_client import Redis, create_redis
 from coop.settings import Settings
+from server.app import create_app
 from server.migrate import alembic_config
 from tests.bargaining.conftest import Clock, open_proposal, proposal_body, vote
 from tests.builders import Account, make_driver
 from tests.conftest import asyncpg_kwargs, recreate_database
+from tests.servers import service_process
+from tests.web.pages import csrf_of, sign_in
 
 
 async def _rows(session: AsyncSession, query: str, **params: object) -> list[dict[str, Any]]:
@@ -92,7 +100,7 @@ async def test_a_database_reader_cannot_link_a_member_to_a_choice(
         "SELECT *, xmin::text AS xmin FROM bargaining_sealed_ballot WHERE proposal_id = :p",
         p=pid,
     )
-    assert set(sealed[0]) == {"proposal_id", "voter_tag", "choice", "cast_at", "xmin"}
+    assert set(sealed[0]) == {"proposal_id", "voter_tag", "choice", "xmin"}
     assert sorted(str(row["choice"]) for row in sealed) == ["abstain", "no", "yes", "yes"]
     # Neither the voters' rows nor their accounts were touched by voting (no row lock either):
     # no transaction id joins a member's row to a sealed ballot.
@@ -233,3 +241,151 @@ async def test_the_migration_seals_the_ballots_already_cast(base_settings: Setti
             await admin.execute(f'DROP DATABASE IF EXISTS "{url.database}" WITH (FORCE)')
         finally:
             await admin.close()
+
+
+async def _redis_state(redis: Redis) -> dict[str, tuple[Any, int]]:
+    """Every key of the service's Redis database: its content and absolute expiry (ms)."""
+    state: dict[str, tuple[Any, int]] = {}
+    async for raw in redis.scan_iter(count=1000):
+        key = raw.decode() if isinstance(raw, bytes) else str(raw)
+        kind_raw = await redis.type(key)
+        kind = kind_raw.decode() if isinstance(kind_raw, bytes) else str(kind_raw)
+        if kind == "string":
+            content: Any = await redis.get(key)
+        elif kind == "list":
+            content = await redis.lrange(key, 0, -1)
+        elif kind == "zset":
+            content = await redis.zrange(key, 0, -1, withscores=True)
+        elif kind == "hash":
+            content = await redis.hgetall(key)
+        elif kind == "set":
+            content = sorted(await redis.smembers(key))
+        else:
+            content = kind
+        state[key] = (content, await redis.pexpiretime(key))
+    return state
+
+
+async def test_no_store_dates_a_ballot_or_keeps_its_moment_under_the_voters_name(
+    settings: Settings, session: AsyncSession, tmp_path: Path
+) -> None:
+    """The tester's join, replayed on the real service (its own process, its own logging): a
+    sealed ballot's time, the voter's rate-limit window in Redis (whose key names them) and the
+    access log's ballot line matched to the millisecond. Members vote over the API and over the
+    pages; then every store a reader of the database, Redis or the logs has is read: no ballot
+    carries a time or a transaction id of its own, and nothing the ballot requests left in
+    Redis or the log holds their moment under anyone's name."""
+    service = service_process(settings, tmp_path / "service.log", COOP_LOG_LEVEL="INFO")
+    redis = create_redis(settings.redis_url)
+    try:
+        with service:
+            await service.wait_ready_async()
+            async with (
+                AsyncClient(base_url=service.base_url) as http,
+                AsyncClient(base_url=service.base_url) as pages,
+            ):
+                admin = {"Authorization": f"Bearer {settings.admin_token}"}
+                committee = await make_driver(http, admin, name="Chair", committee=True)
+                members = [await make_driver(http, admin, name=f"Voter {i}") for i in range(3)]
+                proposal = await open_proposal(http, committee, proposal_body(Clock(utcnow())))
+                pid = proposal["id"]
+                # Ordinary requests first: each member has a rate-limit window, and the one
+                # voting on the pages a page session.
+                for member in members:
+                    assert (await http.get("/v1/drivers/me", headers=member.headers)).is_success
+                await sign_in(pages, members[2].token)
+                before = await _redis_state(redis)
+
+                await vote(http, members[0], pid, "yes")
+                assert (
+                    await http.get(f"/v1/proposals/{pid}/ballot", headers=members[0].headers)
+                ).json()["cast_at"] is None
+                await vote(http, members[1], pid, "no")
+                page = await pages.get(f"/proposals/{pid}")
+                voted = await pages.post(
+                    f"/proposals/{pid}/ballot", data={"choice": "yes", "csrf": csrf_of(page.text)}
+                )
+                assert voted.status_code == 303, voted.text
+                assert (await pages.get(voted.headers["location"])).status_code == 200
+
+                after = await _redis_state(redis)
+                marker = f"/v1/end-of-ballot-test-{uuid.uuid4().hex}"
+                await http.get(marker)
+            log = await _wait_for_in_log(service.log_path, marker)
+    finally:
+        await redis.aclose()
+
+    # The database: the sealed ballots keep no time, and one transaction id for all of them.
+    columns = await _rows(
+        session,
+        "SELECT column_name, data_type FROM information_schema.columns"
+        " WHERE table_name = 'bargaining_sealed_ballot'",
+    )
+    assert not [c for c in columns if "time" in c["data_type"] or c["data_type"] == "date"]
+    sealed = await _rows(
+        session,
+        "SELECT xmin::text AS xmin FROM bargaining_sealed_ballot WHERE proposal_id = :p",
+        p=uuid.UUID(pid),
+    )
+    assert len(sealed) == 3 and len({row["xmin"] for row in sealed}) == 1
+
+    # Redis: whatever the ballot requests changed holds no moment. The voters' rate-limit
+    # windows are as they were; the ballots' own counter is a number per day, expiring at a
+    # fixed hour whenever it was set.
+    changed = {key for key in before.keys() | after.keys() if before.get(key) != after.get(key)}
+    # What names a voter: their id, or their token's digest (a page session's, which the
+    # database's auth_token rows turn into the id).
+    names = {str(m.id) for m in members}
+    names |= {hashlib.sha256(m.token.encode()).hexdigest() for m in members}
+    for key in changed:
+        named = {name for name in names if name in key or name in str(after.get(key))}
+        if not named:
+            continue
+        assert key.startswith("coop:limits/ballot/"), key
+        count, expires_ms = after[key]
+        assert int(count) >= 1 and expires_ms % (SECONDS_PER_DAY * 1000) == 0, key
+    assert any(key.startswith("coop:limits/ballot/") for key in changed)
+
+    # The log: no line of a ballot request, nor of the page where one votes.
+    lines = [line for line in log.splitlines() if "uvicorn.access" in line or "HTTP/1.1" in line]
+    assert any("/v1/drivers/me" in line for line in lines)  # the access log is on
+    assert not [line for line in lines if "/ballot" in line or f"/proposals/{pid}" in line]
+
+
+async def _wait_for_in_log(path: Path, needle: str, within_s: float = 10.0) -> str:
+    deadline = asyncio.get_running_loop().time() + within_s
+    while True:
+        content = path.read_text(errors="replace")
+        if needle in content:
+            return content
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"{needle} not in the log within {within_s} s")
+        await asyncio.sleep(0.05)
+
+
+async def test_ballot_requests_have_a_daily_limit_of_their_own(
+    settings: Settings, admin_headers: dict[str, str]
+) -> None:
+    """Kept out of the account's moving window, ballot requests are still limited: per day."""
+    app = create_app(
+        settings.model_copy(update={"api_limit": "3/minute", "ballot_requests_per_day": 4})
+    )
+    async with (
+        LifespanManager(app),
+        AsyncClient(transport=ASGITransport(app=app), base_url="http://test") as http,
+    ):
+        committee = await make_driver(http, admin_headers, name="Chair", committee=True)
+        member = await make_driver(http, admin_headers, name="Voter")
+        pid = (await open_proposal(http, committee, proposal_body(Clock(utcnow()))))["id"]
+        ballot = f"/v1/proposals/{pid}/ballot"
+        for choice in ("yes", "no"):
+            await vote(http, member, pid, choice)
+            assert (await http.get(ballot, headers=member.headers)).json()["choice"] == choice
+        refused = await http.post(ballot, json={"choice": "yes"}, headers=member.headers)
+        assert refused.status_code == 429, refused.text
+        assert refused.json()["type"] == "rate_limited"
+        assert 1 <= int(refused.headers["retry-after"]) <= SECONDS_PER_DAY
+        # Four ballot requests, none of them in the account's window of 3 a minute.
+        for _ in range(3):
+            assert (await http.get("/v1/drivers/me", headers=member.headers)).status_code == 200
+        assert (await http.get("/v1/drivers/me", headers=member.headers)).status_code == 429

@@ -193,11 +193,10 @@ async def test_a_driver_sees_their_trips_offers_positions_and_ballot(
             "proposal_id": city.proposal_id,
             "title": "Raise the per-km rate",
             "choice": "yes",
-            "cast_at": export["ballots"][0]["cast_at"],
+            "cast_at": None,  # a ballot keeps no date
             "sealed": False,
         }
     ]
-    assert export["ballots"][0]["cast_at"]
     assert export["proposals_made"] == []
 
     # Nothing of the riders, of the other driver, or of their trip and ballot.

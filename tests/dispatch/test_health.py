@@ -29,7 +29,10 @@ async def test_metrics_are_prometheus_text(client: AsyncClient) -> None:
     await client.get("/healthz")
     response = await client.get("/metrics")
     assert response.status_code == 200
-    assert response.headers["content-type"].startswith("text/plain")
+    # The Prometheus text format as docs/protocol.md names it, version and all.
+    assert response.headers["content-type"] == "text/plain; version=0.0.4; charset=utf-8"
+    documented = (Path(__file__).parents[2] / "docs" / "protocol.md").read_text()
+    assert "`text/plain; version=0.0.4; charset=utf-8`" in documented
     assert 'coop_http_requests_total{method="GET",route="/healthz",status="200"} 1.0' in (
         response.text
     )

@@ -5,6 +5,7 @@ tokens, log readers, and strangers reading the operators' metrics."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import os
 import secrets
@@ -183,7 +184,7 @@ async def test_a_fresh_token_and_revoking_the_one_in_use(settings: Settings) -> 
         issued = await one.http.post("/v1/tokens", headers=driver.headers)
         assert issued.status_code == 201
         body = issued.json()
-        assert body["role"] == "driver" and body["expires_at"] is None
+        assert body["role"] == "driver" and body["expires_at"] is not None
         fresh = {"Authorization": f"Bearer {body['token']}"}
         assert (await two.http.get("/v1/drivers/me", headers=fresh)).json()["id"] == str(driver.id)
 
@@ -196,15 +197,13 @@ async def test_a_fresh_token_and_revoking_the_one_in_use(settings: Settings) -> 
         assert revoked.status_code == 204
         assert (await one.http.get("/v1/drivers/me", headers=driver.headers)).status_code == 401
         assert await wait_closed(socket) == CLOSE_TOKEN_REVOKED
-        assert (await one.http.get("/v1/drivers/me", headers=fresh)).status_code == 200
+        # What it minted goes with it (tests below: the attack this stops).
+        assert (await one.http.get("/v1/drivers/me", headers=fresh)).status_code == 401
         # Revoked stays revoked; a revoked token cannot revoke or issue either.
         assert (
             await one.http.delete("/v1/tokens/current", headers=driver.headers)
         ).status_code == 401
         assert (await one.http.post("/v1/tokens", headers=driver.headers)).status_code == 401
-        export = (await one.http.get("/v1/drivers/me/export", headers=fresh)).json()
-        tokens = export["access_tokens"]
-        assert len(tokens) == 2 and sum(1 for t in tokens if t["revoked_at"]) == 1
 
 
 async def test_tokens_expire_after_the_ttl(settings: Settings, engine: AsyncEngine) -> None:
@@ -273,10 +272,166 @@ async def test_the_bootstrap_token_expires_a_day_after_real_admins_exist(
     # The personal admin's next token is the same admin's.
     again = (await client.post("/v1/tokens", headers=personal)).json()
     assert again["role"] == "admin"
-    # Once no personal admin token is left, the bootstrap token is the way back in.
-    for headers in (personal, {"Authorization": f"Bearer {again['token']}"}):
-        assert (await client.delete("/v1/tokens/current", headers=headers)).status_code == 204
+    # Once no personal admin token is left, the bootstrap token is the way back in. (Revoking
+    # the first revokes the one it minted.)
+    assert (await client.delete("/v1/tokens/current", headers=personal)).status_code == 204
+    again_headers = {"Authorization": f"Bearer {again['token']}"}
+    assert (await client.delete("/v1/tokens/current", headers=again_headers)).status_code == 401
     assert (await client.get("/v1/support-cases", headers=bootstrap)).status_code == 200
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+async def test_tokens_minted_with_a_stolen_token_die_with_it(settings: Settings) -> None:
+    """Round two, finding 5: whoever holds a token mints new ones; revoking the stolen token
+    used to leave them valid."""
+    async with serve(settings) as one, serve(settings) as two:
+        driver = await make_driver(one.http, bearer(settings.admin_token))
+        # The thief, holding the driver's token, mints two generations on another worker and
+        # opens a socket with the youngest.
+        child = (await two.http.post("/v1/tokens", headers=driver.headers)).json()["token"]
+        grandchild = (await two.http.post("/v1/tokens", headers=bearer(child))).json()["token"]
+        socket = await connect(
+            two.ws_url("/v1/ws/driver"), additional_headers=bearer(grandchild), ping_interval=None
+        )
+        assert json.loads(await asyncio.wait_for(socket.recv(), 5))["type"] == "hello"
+
+        # The owner sees every token of the account, and how each was minted; never a secret.
+        listed = await one.http.get("/v1/tokens", headers=driver.headers)
+        assert listed.status_code == 200
+        tokens = listed.json()
+        assert [t["current"] for t in tokens] == [True, False, False]
+        assert [t["minted_by"] for t in tokens] == [None, tokens[0]["id"], tokens[1]["id"]]
+        assert all(t["expires_at"] for t in tokens)
+        for secret in (driver.token, child, grandchild):
+            assert secret not in listed.text
+            assert hashlib.sha256(secret.encode()).hexdigest() not in listed.text
+
+        revoked = await one.http.delete("/v1/tokens/current", headers=driver.headers)
+        assert revoked.status_code == 204
+        for token in (driver.token, child, grandchild):
+            assert (await two.http.get("/v1/drivers/me", headers=bearer(token))).status_code == 401
+        assert await wait_closed(socket) == CLOSE_TOKEN_REVOKED
+
+
+async def test_revoking_all_of_ones_tokens_leaves_one_new_token(settings: Settings) -> None:
+    async with serve(settings) as one:
+        admin = bearer(settings.admin_token)
+        driver = await make_driver(one.http, admin)
+        rider = await make_rider(one.http)
+        # Two families of the driver's: the first token's, and a thief's child of it.
+        stolen = (await one.http.post("/v1/tokens", headers=driver.headers)).json()["token"]
+        socket = await connect(
+            one.ws_url("/v1/ws/driver"), additional_headers=bearer(stolen), ping_interval=None
+        )
+        assert json.loads(await asyncio.wait_for(socket.recv(), 5))["type"] == "hello"
+
+        reset = await one.http.delete("/v1/tokens", headers=driver.headers)
+        assert reset.status_code == 200, reset.text
+        body = reset.json()
+        assert body["revoked"] == 2 and body["replacement"]["role"] == "driver"
+        for token in (driver.token, stolen):
+            assert (await one.http.get("/v1/drivers/me", headers=bearer(token))).status_code == 401
+        assert await wait_closed(socket) == CLOSE_TOKEN_REVOKED
+        fresh = bearer(body["replacement"]["token"])
+        assert (await one.http.get("/v1/drivers/me", headers=fresh)).json()["id"] == str(driver.id)
+        [own] = (await one.http.get("/v1/tokens", headers=fresh)).json()
+        assert own["current"] and own["minted_by"] is None
+        export = (await one.http.get("/v1/drivers/me/export", headers=fresh)).json()
+        assert sum(1 for t in export["access_tokens"] if t["revoked_at"]) == 2
+        # Another account's tokens are untouched; the bootstrap token has none to revoke.
+        assert (await one.http.get("/v1/riders/me", headers=rider.headers)).status_code == 200
+        assert (await one.http.delete("/v1/tokens", headers=admin)).status_code == 403
+        assert (await one.http.get("/v1/tokens", headers=admin)).status_code == 403
+
+
+async def test_an_operator_revokes_every_token_of_an_account(settings: Settings) -> None:
+    async with serve(settings) as one:
+        admin = bearer(settings.admin_token)
+        driver = await make_driver(one.http, admin)
+        other = await make_driver(one.http, admin)
+        child = (await one.http.post("/v1/tokens", headers=driver.headers)).json()["token"]
+        socket = await connect(
+            one.ws_url("/v1/ws/driver"), additional_headers=driver.headers, ping_interval=None
+        )
+        assert json.loads(await asyncio.wait_for(socket.recv(), 5))["type"] == "hello"
+        path = f"/v1/accounts/{driver.id}/tokens"
+        refused = await one.http.delete(path, headers=other.headers)
+        assert refused.status_code == 403 and refused.json()["type"] == "forbidden"
+
+        revoked = await one.http.delete(path, headers=admin)
+        assert revoked.status_code == 200, revoked.text
+        assert revoked.json()["revoked"] == 2
+        for token in (driver.token, child):
+            assert (await one.http.get("/v1/drivers/me", headers=bearer(token))).status_code == 401
+        assert await wait_closed(socket) == CLOSE_TOKEN_REVOKED
+        assert (await one.http.get("/v1/drivers/me", headers=other.headers)).status_code == 200
+        # Audited, in the public log that names no one.
+        entries = (await one.http.get("/v1/audit")).json()
+        [entry] = [e for e in entries if e["kind"] == "account_tokens_revoked"]
+        assert entry["seq"] == revoked.json()["audit_seq"]
+        assert str(driver.id) not in json.dumps(entry)
+
+
+async def test_changing_the_bootstrap_token_revokes_the_personal_admin_tokens_it_minted(
+    settings: Settings,
+) -> None:
+    """A personal admin token minted with a leaked bootstrap token used to outlive the change of
+    COOP_ADMIN_TOKEN that answers the leak."""
+    async with serve(settings) as old:
+        leaked = bearer(settings.admin_token)
+        personal = (await old.http.post("/v1/tokens", headers=leaked)).json()["token"]
+        minted = (await old.http.post("/v1/tokens", headers=bearer(personal))).json()["token"]
+        for token in (personal, minted):
+            assert (await old.http.get("/v1/support-cases", headers=bearer(token))).is_success
+    rotated = "Kk5zsZF_n6AJNW4MS3lG93S5XxHNa4Z8j9Tgq9wGfLI"
+    async with serve(settings, admin_token=rotated) as new:
+        for token in (personal, minted, settings.admin_token):
+            refused = await new.http.get("/v1/support-cases", headers=bearer(token))
+            assert refused.status_code == 401, token
+        # The new bootstrap token works at once: no live personal admin token is its.
+        assert (await new.http.get("/v1/support-cases", headers=bearer(rotated))).is_success
+
+
+async def test_a_personal_admin_token_past_its_ttl_locks_no_one_out(
+    settings: Settings, client: AsyncClient, engine: AsyncEngine
+) -> None:
+    """With tokens expiring by default, an old personal admin token that expired by its age
+    alone must not keep the bootstrap token refused, or no admin token would work at all."""
+    bootstrap = bearer(settings.admin_token)
+    personal = (await client.post("/v1/tokens", headers=bootstrap)).json()["token"]
+    async with engine.begin() as connection:  # issued before expiry dates were recorded
+        await connection.execute(
+            text(
+                "UPDATE auth_token SET created_at = now() - interval '31 days', expires_at = NULL"
+                " WHERE role = 'admin'"
+            )
+        )
+    assert (await client.get("/v1/support-cases", headers=bearer(personal))).status_code == 401
+    assert (await client.get("/v1/support-cases", headers=bootstrap)).status_code == 200
+
+
+async def test_tokens_expire_by_default_and_are_renewed_by_minting(
+    settings: Settings, engine: AsyncEngine
+) -> None:
+    assert Settings.model_fields["token_ttl_days"].default == 30
+    async with serve(settings, token_ttl_days=30.0) as one:
+        rider = await make_rider(one.http)
+        renewed = (await one.http.post("/v1/tokens", headers=rider.headers)).json()
+        async with engine.begin() as connection:  # the sign-up token is 31 days old
+            await connection.execute(
+                text(
+                    "UPDATE auth_token SET created_at = now() - interval '31 days' "
+                    "WHERE subject_id = :id AND parent_hash IS NULL"
+                ),
+                {"id": rider.id},
+            )
+        assert (await one.http.get("/v1/riders/me", headers=rider.headers)).status_code == 401
+        # The renewed token outlives the one it was minted with: expiry is not revocation.
+        fresh = bearer(renewed["token"])
+        assert (await one.http.get("/v1/riders/me", headers=fresh)).status_code == 200
 
 
 @pytest.mark.parametrize(
@@ -285,6 +440,13 @@ async def test_the_bootstrap_token_expires_a_day_after_real_admins_exist(
         (DEV_ADMIN_TOKEN, "development default"),
         ("x" * 40, "repeated character"),
         ("s3cret-but-short-0123456789", "at least 32"),
+        ("ab" * 20, "at least 8 different"),
+        ("abcdefgh" * 5, "too predictable"),
+        ("k" + "Zq8-" * 10, "at least 8 different"),
+        ("Zq8-Kp3!" * 5, "too predictable"),
+        ("Zq8-Kp3!wX" * 4, "too predictable"),
+        ("abcdefghijklmnopqrstuvwxyz0123456789", "too predictable"),
+        ("2468" + "13579" * 8, "too predictable"),
     ],
 )
 def test_production_refuses_a_weak_admin_token(token: str, reason: str) -> None:
@@ -294,7 +456,12 @@ def test_production_refuses_a_weak_admin_token(token: str, reason: str) -> None:
 
 
 def test_production_takes_a_random_admin_token() -> None:
-    assert Settings(env="production", admin_token="k" + "Zq8-" * 10).env == "production"
+    # As `secrets.token_urlsafe(32)` and `openssl rand -hex 16` make them.
+    for token in (
+        "Kk5zsZF_n6AJNW4MS3lG93S5XxHNa4Z8j9Tgq9wGfLI",
+        "febb7db2211d92fcb744fbfa514cf5c1",
+    ):
+        assert Settings(env="production", admin_token=token).env == "production"
 
 
 # --- the whole API, fuzzed ---------------------------------------------------------------------
@@ -337,9 +504,11 @@ async def _schemathesis(
         "1",
         "--request-timeout",
         "10",
-        # Revoking the caller's own token would leave the rest of its run unauthenticated.
+        # Revoking the caller's own tokens would leave the rest of its run unauthenticated.
         "--exclude-path",
         "/v1/tokens/current",
+        "--exclude-name",
+        "DELETE /v1/tokens",
         "--report",
         "junit",
         "--report-junit-path",
@@ -459,6 +628,10 @@ async def test_no_token_is_ever_written_to_the_log(
         url = base.replace("http://", "ws://") + f"/v1/ws/driver?token={driver.token}"
         async with connect(url, ping_interval=None) as connection:
             assert json.loads(await asyncio.wait_for(connection.recv(), 5))["type"] == "hello"
+        # The parameter's name percent-encoded: the handshake decodes it, and so does the log.
+        encoded = base.replace("http://", "ws://") + f"/v1/ws/driver?x=1&%74oken={driver.token}"
+        async with connect(encoded, ping_interval=None) as connection:
+            assert json.loads(await asyncio.wait_for(connection.recv(), 5))["type"] == "hello"
         wrong = "wrong" + uuid.uuid4().hex
         with pytest.raises(InvalidStatus):
             async with connect(base.replace("http://", "ws://") + f"/v1/ws/rider?token={wrong}"):
@@ -471,6 +644,7 @@ async def test_no_token_is_ever_written_to_the_log(
     for secret in (driver.token, rider.token, wrong, settings.admin_token):
         assert secret not in log
     assert "/v1/ws/driver?token=[redacted]" in log  # uvicorn's access line, redacted
+    assert "/v1/ws/driver?x=1&%74oken=[redacted]" in log
 
 
 async def _wait_for_in_log(path: Path, needle: str, within_s: float = 10.0) -> str:
