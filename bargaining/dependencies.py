@@ -6,15 +6,20 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials
 
 from bargaining.dividend import PatronageSource
 from bargaining.impact import CompletedTripsSource
+from coop.auth import Role, bearer_scheme, get_principal
 from coop.clock import Now
+from coop.db import SessionDep
 from coop.state import CoreState, state_of
+from drivers.models import Driver
 
 __all__ = [
     "BallotMaster",
     "BargainingState",
+    "MemberReader",
     "Now",
     "PatronageSrc",
     "TripsSource",
@@ -55,3 +60,23 @@ def patronage_source(request: Request) -> PatronageSource:
 
 
 PatronageSrc = Annotated[PatronageSource, Depends(patronage_source)]
+
+
+async def reads_as_member(
+    request: Request,
+    session: SessionDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
+) -> bool:
+    """Whether the caller of a public read sent a member's token (a driver's, not one of the
+    simulated city's): only members see a dividend's lines. No token reads as the public; a bad
+    one is refused as on any route."""
+    if request.headers.get("authorization") is None:
+        return False
+    principal = await get_principal(request, session, credentials)
+    if principal.role is not Role.driver or principal.subject_id is None:
+        return False
+    driver = await session.get(Driver, principal.subject_id)
+    return driver is not None and not driver.simulated
+
+
+MemberReader = Annotated[bool, Depends(reads_as_member)]

@@ -30,7 +30,7 @@ from bargaining.models import (
     ProposalStatus,
 )
 from bargaining.service import in_force, put_to_vote
-from bargaining.terms import money_str
+from bargaining.terms import PAY_PERIOD_ANCHOR, PayTerms, money_str
 from coop import paging
 from coop.errors import Forbidden
 from drivers.models import Driver, DriverStatus
@@ -46,8 +46,40 @@ PatronageSource = Callable[
 PATRONAGE_LOCK_KEY = 0x636F6F7070617472
 
 
+# A dividend over fewer members than this would publish each one's work almost exactly: the
+# same threshold under which the public pay report withholds a period's figures.
+MIN_MEMBERS_SHARED = 5
+
+
 def _overlaps(a_from: date, a_to: date, b_from: date, b_to: date) -> bool:
     return a_from <= b_to and b_from <= a_to
+
+
+def _starts_period(day: date, pay: PayTerms) -> bool:
+    return (day - PAY_PERIOD_ANCHOR).days % pay.period_days == 0
+
+
+def _whole_periods(period_from: date, period_to: date, pay: PayTerms) -> list[dict[str, str]]:
+    """Problems with a period that is not a run of whole pay periods: a shorter span (one day)
+    would let anyone read each member's work on that day from the lines."""
+    errors = []
+    if not _starts_period(period_from, pay):
+        errors.append(
+            {
+                "field": "period.from",
+                "reason": f"Must be the first day of a pay period (a Monday; periods are "
+                f"{pay.period_days} days): a dividend is shared over whole pay periods",
+            }
+        )
+    if not _starts_period(period_to + timedelta(days=1), pay):
+        errors.append(
+            {
+                "field": "period.to",
+                "reason": f"Must be the last day of a pay period (a Sunday; periods are "
+                f"{pay.period_days} days): a dividend is shared over whole pay periods",
+            }
+        )
+    return errors
 
 
 async def open_patronage_proposal(
@@ -83,6 +115,7 @@ async def open_patronage_proposal(
                 "a dividend is shared over work already done",
             }
         )
+    errors.extend(_whole_periods(period_from, period_to, terms.pay))
     if errors:
         raise InvalidProposal(
             "; ".join(f"{e['field']}: {e['reason']}" for e in errors), errors=errors
@@ -92,6 +125,14 @@ async def open_patronage_proposal(
     start = datetime.combine(period_from, time(0), tzinfo=zone)
     end = datetime.combine(period_to + timedelta(days=1), time(0), tzinfo=zone)
     measures = await source(session, start, end, terms.patronage.basis)
+    if 0 < len(measures) < MIN_MEMBERS_SHARED:
+        await session.rollback()
+        reason = (
+            f"{len(measures)} members had patronage in this period; a dividend is shared among "
+            f"at least {MIN_MEMBERS_SHARED}, so that no line is one member's work laid bare: "
+            "choose a longer period"
+        )
+        raise InvalidProposal(f"period: {reason}", errors=[{"field": "period", "reason": reason}])
     members = dict(
         (
             await session.execute(

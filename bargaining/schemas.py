@@ -201,13 +201,14 @@ class PatronageOut(BaseModel):
     total_measure: str
     members: int = Field(description="Members with patronage in the period: each gets a share")
     tie_rule: str
-    lines: list[PatronageLineOut] = Field(
-        description="Each member's measure and share, largest first, without names or ids: "
-        "a member reads their own line at GET /v1/drivers/me/patronage"
+    lines: list[PatronageLineOut] | None = Field(
+        description="Each member's measure and share, largest first, without names or ids; "
+        "only for a caller with a member's (driver's) token, null for anyone else: a member "
+        "reads their own line at GET /v1/drivers/me/patronage"
     )
 
     @classmethod
-    def of(cls, shown: dict[str, Any]) -> PatronageOut:
+    def of(cls, shown: dict[str, Any], *, with_lines: bool) -> PatronageOut:
         return cls(
             period={
                 "from": date.fromisoformat(shown["period"]["from"]),
@@ -226,7 +227,9 @@ class PatronageOut(BaseModel):
             lines=[
                 PatronageLineOut(measure=line["measure"], share=line["share"])
                 for line in shown["lines"]
-            ],
+            ]
+            if with_lines
+            else None,
         )
 
 
@@ -251,7 +254,8 @@ class ProposalOut(BaseModel):
     version: int | None = Field(description="The agreement version it became, once ratified")
 
     @classmethod
-    def of(cls, proposal: Proposal, diff: list[Change]) -> ProposalOut:
+    def of(cls, proposal: Proposal, diff: list[Change], *, member: bool) -> ProposalOut:
+        """`member`: whether the reader is a member, who alone sees a dividend's lines."""
         tally = None
         if proposal.status is not ProposalStatus.open:
             assert proposal.turnout_percent is not None and proposal.outcome_reason is not None
@@ -279,7 +283,9 @@ class ProposalOut(BaseModel):
             eligible=proposal.eligible,
             diff=[ChangeOut.of(change) for change in diff],
             impact=None if proposal.impact is None else ImpactOut.model_validate(proposal.impact),
-            patronage=None if proposal.patronage is None else PatronageOut.of(proposal.patronage),
+            patronage=None
+            if proposal.patronage is None
+            else PatronageOut.of(proposal.patronage, with_lines=member),
             tally=tally,
             version=proposal.result_version,
         )

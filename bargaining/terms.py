@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+from datetime import date
 from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -206,6 +207,11 @@ class ReputationTerms(_Strict):
 class Governance(_Strict):
     quorum_percent: Percent
     approval_percent: ApprovalPercent
+
+
+# The Monday from which 14-day pay periods are counted: a period starts on every Monday a whole
+# number of periods from it (pay.periods; a dividend's period is a run of them).
+PAY_PERIOD_ANCHOR = date(2024, 1, 1)
 
 
 class PayTerms(_Strict):
