@@ -21,6 +21,7 @@ from bargaining.schemas import (
     PatronageAllocationOut,
     ProposalCreate,
     ProposalOut,
+    WithdrawIn,
 )
 from bargaining.terms import money_str
 from coop import paging
@@ -178,6 +179,17 @@ async def close_proposal(
 ) -> ProposalOut:
     """The committee closes a vote whose deadline has passed (it also closes by itself)."""
     proposal = await service.close(session=session, proposal_id=proposal_id, now=now)
+    return await _proposal_out(session, proposal, member=True)
+
+
+@router.post("/v1/proposals/{proposal_id}/withdraw", response_model=ProposalOut)
+async def withdraw_proposal(
+    proposal_id: uuid.UUID, body: WithdrawIn, member: CommitteeMember, session: SessionDep, now: Now
+) -> ProposalOut:
+    """The committee withdraws an open vote, giving its reason: nothing is counted or posted."""
+    proposal = await service.withdraw(
+        session=session, proposal_id=proposal_id, member=member, reason=body.reason, now=now
+    )
     return await _proposal_out(session, proposal, member=True)
 
 

@@ -179,7 +179,10 @@ class TallyOut(BaseModel):
     abstain: int
     eligible: int
     turnout_percent: str
-    reason: str = Field(description="approved, quorum_not_met or not_approved")
+    reason: str = Field(
+        description="approved, quorum_not_met, not_approved, or period_taken (a ratified "
+        "dividend whose days another dividend was posted for first: rejected, nothing posted)"
+    )
 
 
 class PatronageLineOut(BaseModel):
@@ -252,12 +255,15 @@ class ProposalOut(BaseModel):
     patronage: PatronageOut | None = Field(description="Only for a patronage proposal")
     tally: TallyOut | None = Field(description="Only once closed; never a running count")
     version: int | None = Field(description="The agreement version it became, once ratified")
+    withdrawn_reason: str | None = Field(
+        default=None, description="Why the committee withdrew it; null unless withdrawn"
+    )
 
     @classmethod
     def of(cls, proposal: Proposal, diff: list[Change], *, member: bool) -> ProposalOut:
         """`member`: whether the reader is a member, who alone sees a dividend's lines."""
         tally = None
-        if proposal.status is not ProposalStatus.open:
+        if proposal.status in (ProposalStatus.ratified, ProposalStatus.rejected):
             assert proposal.turnout_percent is not None and proposal.outcome_reason is not None
             tally = TallyOut(
                 yes=proposal.yes or 0,
@@ -288,7 +294,16 @@ class ProposalOut(BaseModel):
             else PatronageOut.of(proposal.patronage, with_lines=member),
             tally=tally,
             version=proposal.result_version,
+            withdrawn_reason=proposal.withdrawn_reason,
         )
+
+
+class WithdrawIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: Annotated[str, FreeText(max_chars=2_000)] = Field(
+        description="Why the vote is withdrawn: shown with the proposal to everyone"
+    )
 
 
 class BallotIn(BaseModel):

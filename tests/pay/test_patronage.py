@@ -166,25 +166,15 @@ async def test_a_dividend_is_voted_ratified_posted_and_each_member_sees_their_li
         )
         body409 = problem(again, 409, "patronage_period_taken")
         assert body409["proposal_id"] == proposal["id"]
-        # An earlier, separate period is fine, and while it is voted on it blocks overlaps.
-        earlier_weeks = (week_of(clock, weeks_ago=3)[0], week_of(clock, weeks_ago=2)[1])
-        earlier = await client.post(
+        # Nor before the co-op's first pay period, nor over more than max_period_days.
+        before = await client.post(
             "/v1/proposals",
-            json=dividend_over(clock, earlier_weeks, surplus="10.00"),
+            json=dividend_over(clock, week_of(clock, weeks_ago=2), surplus="10.00"),
             headers=chair.headers,
         )
-        assert earlier.status_code == 201, earlier.text
-        assert earlier.json()["patronage"]["members"] == 0  # nobody worked then: all kept
-        assert earlier.json()["patronage"]["reserve"] == "10.00"
-        problem(
-            await client.post(
-                "/v1/proposals",
-                json=dividend_over(clock, week_of(clock, weeks_ago=2)),
-                headers=chair.headers,
-            ),
-            409,
-            "patronage_period_taken",
-        )
+        assert "period.from" in [
+            e["field"] for e in problem(before, 422, "invalid_proposal")["errors"]
+        ]
 
     allocated = await session.scalar(
         select(func.count()).select_from(AuditEntry).where(AuditEntry.kind == "patronage.allocated")
@@ -286,3 +276,76 @@ async def test_a_dividend_never_lays_bare_one_members_work(
         assert [e["field"] for e in refusal["errors"]] == ["period"]
         assert "5" in refusal["detail"]
         assert (await client.get("/v1/proposals")).json() == []
+
+
+async def test_an_open_dividend_takes_no_days_and_a_period_is_bounded(
+    settings: Settings, admin_headers: dict[str, str], session: AsyncSession
+) -> None:
+    """The attack: one committee member opened a dividend closing in 9999 over a period from
+    1900, and its days were taken for good. A vote closes within governance.max_voting_days, a
+    period starts no earlier than the co-op's first pay period and lasts at most
+    patronage.max_period_days, and only a posted dividend takes days: of two overlapping ones
+    ratified, the second is rejected as `period_taken`."""
+    clock = Clock(utcnow())
+    app = create_app(settings)
+    app.state.clock = clock
+    async with (
+        LifespanManager(app),
+        AsyncClient(transport=ASGITransport(app=app), base_url="http://test") as client,
+    ):
+        chair = await make_driver(client, admin_headers, name="Chair", committee=True)
+        rider = await make_rider(client)
+        members = [await make_driver(client, admin_headers, name=f"M{n}") for n in range(5)]
+        for member in members:
+            await completed_trip(app, client, session, rider, member, engaged_s=1200)
+        week = week_of(clock)
+        clock.advance(days=7)
+
+        async def refused(body: dict[str, Any], field: str) -> None:
+            response = await client.post("/v1/proposals", json=body, headers=chair.headers)
+            fields = [e["field"] for e in problem(response, 422, "invalid_proposal")["errors"]]
+            assert field in fields, fields
+
+        forever = {**dividend_over(clock, week), "voting_closes_at": "9999-12-31T00:00:00Z"}
+        await refused(forever, "voting_closes_at")
+        just_over = dividend_over(clock, week)
+        just_over["voting_closes_at"] = (clock.now + timedelta(days=30, seconds=1)).isoformat()
+        await refused(just_over, "voting_closes_at")
+        await refused(dividend_over(clock, (date(1900, 1, 1), date(1900, 1, 7))), "period.from")
+        two_years = (week[0] - timedelta(weeks=104), week[1])
+        await refused(dividend_over(clock, two_years), "period.to")
+
+        # Two dividends over the same days may be voted on side by side.
+        first = await client.post(
+            "/v1/proposals", json=dividend_over(clock, week), headers=chair.headers
+        )
+        assert first.status_code == 201, first.text
+        later = dividend_over(clock, week, surplus="50.00")
+        later["voting_closes_at"] = (clock.now + timedelta(days=30)).isoformat()
+        second = await client.post("/v1/proposals", json=later, headers=chair.headers)
+        assert second.status_code == 201, second.text
+        for proposal in (first.json(), second.json()):
+            for member in (chair, *members):
+                cast = await client.post(
+                    f"/v1/proposals/{proposal['id']}/ballot",
+                    json={"choice": "yes"},
+                    headers=member.headers,
+                )
+                assert cast.status_code == 200, cast.text
+        clock.advance(days=31)
+        posted = (await client.get(f"/v1/proposals/{first.json()['id']}")).json()
+        assert (posted["status"], posted["tally"]["reason"]) == ("ratified", "approved")
+        too_late = (await client.get(f"/v1/proposals/{second.json()['id']}")).json()
+        assert (too_late["status"], too_late["tally"]["reason"]) == ("rejected", "period_taken")
+        totals = (await client.get("/v1/transparency/patronage")).json()
+        assert [t["proposal_id"] for t in totals] == [first.json()["id"]]
+        # Now the days are taken.
+        problem(
+            await client.post(
+                "/v1/proposals",
+                json=dividend_over(clock, week),
+                headers=chair.headers,
+            ),
+            409,
+            "patronage_period_taken",
+        )
