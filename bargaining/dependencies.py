@@ -10,7 +10,7 @@ from fastapi.security import HTTPAuthorizationCredentials
 
 from bargaining.dividend import PatronageSource
 from bargaining.impact import CompletedTripsSource
-from coop.auth import Role, bearer_scheme, get_principal
+from coop.auth import Role, bearer_from_headers, bearer_scheme, resolve
 from coop.clock import Now
 from coop.db import SessionDep
 from coop.state import CoreState, state_of
@@ -65,15 +65,18 @@ PatronageSrc = Annotated[PatronageSource, Depends(patronage_source)]
 async def reads_as_member(
     request: Request,
     session: SessionDep,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
+    _: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
 ) -> bool:
     """Whether the caller of a public read sent a member's token (a driver's, not one of the
-    simulated city's): only members see a dividend's lines. No token reads as the public; a bad
-    one is refused as on any route."""
-    if request.headers.get("authorization") is None:
+    simulated city's): only members see a dividend's lines. No token, or one that is not valid,
+    reads as the public, as these reads always answered: a client that sends a stale token to a
+    public route is not refused now."""
+    token = bearer_from_headers(request.headers.get("authorization"))
+    if token is None:
         return False
-    principal = await get_principal(request, session, credentials)
-    if principal.role is not Role.driver or principal.subject_id is None:
+    settings = state_of(request.app, CoreState).settings
+    principal = await resolve(session=session, token=token, settings=settings)
+    if principal is None or principal.role is not Role.driver or principal.subject_id is None:
         return False
     driver = await session.get(Driver, principal.subject_id)
     return driver is not None and not driver.simulated

@@ -121,7 +121,8 @@ async def test_a_dividend_is_voted_ratified_posted_and_each_member_sees_their_li
         path = f"/v1/proposals/{proposal['id']}"
         anonymous = await client.get(path)
         rider_view = await client.get(path, headers=rider.headers)
-        for public in (anonymous.json(), rider_view.json()):
+        stale = await client.get(path, headers={"Authorization": "Bearer not-a-token"})
+        for public in (anonymous.json(), rider_view.json(), stale.json()):
             assert public["patronage"]["lines"] is None
             assert public["patronage"]["members"] == 5
         listed = await client.get("/v1/proposals", headers=light.headers)
