@@ -379,12 +379,10 @@ async def _close(
         rules=base.terms.governance,
     )
     outcome, reason = result.outcome, result.reason.value
-    taken = None
     if outcome is tally_rules.Outcome.ratified and proposal.kind is ProposalKind.patronage:
         # Days are taken only by a dividend posted: of two overlapping dividends voted at the
         # same time, the first ratified is posted and the other finds its days shared already.
-        taken = await ledger.overlapping(session=session, proposal=proposal)
-        if taken is not None:
+        if await ledger.overlapping(session=session, proposal=proposal) is not None:
             outcome, reason = tally_rules.Outcome.rejected, PERIOD_TAKEN
     proposal.status = ProposalStatus(outcome.value)
     proposal.closed_at = now
