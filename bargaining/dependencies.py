@@ -6,15 +6,20 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials
 
 from bargaining.dividend import PatronageSource
 from bargaining.impact import CompletedTripsSource
+from coop.auth import Role, bearer_from_headers, bearer_scheme, resolve
 from coop.clock import Now
+from coop.dependencies import SessionDep
 from coop.state import CoreState, state_of
+from drivers.models import Driver
 
 __all__ = [
     "BallotMaster",
     "BargainingState",
+    "MemberReader",
     "Now",
     "PatronageSrc",
     "TripsSource",
@@ -55,3 +60,26 @@ def patronage_source(request: Request) -> PatronageSource:
 
 
 PatronageSrc = Annotated[PatronageSource, Depends(patronage_source)]
+
+
+async def reads_as_member(
+    request: Request,
+    session: SessionDep,
+    _: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
+) -> bool:
+    """Whether the caller of a public read sent a member's token (a driver's, not one of the
+    simulated city's): only members see a dividend's lines. No token, or one that is not valid,
+    reads as the public, as these reads always answered: a client that sends a stale token to a
+    public route is not refused now."""
+    token = bearer_from_headers(request.headers.get("authorization"))
+    if token is None:
+        return False
+    settings = state_of(request.app, CoreState).settings
+    principal = await resolve(session=session, token=token, settings=settings)
+    if principal is None or principal.role is not Role.driver or principal.subject_id is None:
+        return False
+    driver = await session.get(Driver, principal.subject_id)
+    return driver is not None and not driver.simulated
+
+
+MemberReader = Annotated[bool, Depends(reads_as_member)]

@@ -17,10 +17,10 @@ from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bargaining import patronage
+from bargaining import ledger, patronage
 from bargaining.exceptions import InvalidProposal, PatronagePeriodTaken
 from bargaining.models import (
     PatronageAllocation,
@@ -29,8 +29,8 @@ from bargaining.models import (
     ProposalKind,
     ProposalStatus,
 )
-from bargaining.service import in_force, put_to_vote
-from bargaining.terms import money_str
+from bargaining.service import get_version, in_force, put_to_vote, voting_period_problems
+from bargaining.terms import PAY_PERIOD_ANCHOR, PayTerms, money_str
 from coop import paging
 from coop.errors import Forbidden
 from drivers.models import Driver, DriverStatus
@@ -41,13 +41,37 @@ PatronageSource = Callable[
     [AsyncSession, datetime, datetime, str], Awaitable[dict[uuid.UUID, Decimal]]
 ]
 
-# pg_advisory_xact_lock key ("cooppatr"): patronage proposals open one at a time, so two
-# overlapping ones can never both be opened.
-PATRONAGE_LOCK_KEY = 0x636F6F7070617472
+
+# A dividend over fewer members than this would publish each one's work almost exactly: the
+# same threshold under which the public pay report withholds a period's figures.
+MIN_MEMBERS_SHARED = 5
 
 
-def _overlaps(a_from: date, a_to: date, b_from: date, b_to: date) -> bool:
-    return a_from <= b_to and b_from <= a_to
+def _starts_period(day: date, pay: PayTerms) -> bool:
+    return (day - PAY_PERIOD_ANCHOR).days % pay.period_days == 0
+
+
+def _whole_periods(period_from: date, period_to: date, pay: PayTerms) -> list[dict[str, str]]:
+    """Problems with a period that is not a run of whole pay periods: a shorter span (one day)
+    would let anyone read each member's work on that day from the lines."""
+    errors = []
+    if not _starts_period(period_from, pay):
+        errors.append(
+            {
+                "field": "period.from",
+                "reason": f"Must be the first day of a pay period (a Monday; periods are "
+                f"{pay.period_days} days): a dividend is shared over whole pay periods",
+            }
+        )
+    if not _starts_period(period_to + timedelta(days=1), pay):
+        errors.append(
+            {
+                "field": "period.to",
+                "reason": f"Must be the last day of a pay period (a Sunday; periods are "
+                f"{pay.period_days} days): a dividend is shared over whole pay periods",
+            }
+        )
+    return errors
 
 
 async def open_patronage_proposal(
@@ -70,11 +94,28 @@ async def open_patronage_proposal(
     terms = base.terms
     zone = ZoneInfo(terms.pay.timezone)
     today = now.astimezone(zone).date()
-    errors = []
-    if voting_closes_at <= now:
-        errors.append({"field": "voting_closes_at", "reason": "Must be in the future"})
+    errors = voting_period_problems(
+        voting_closes_at=voting_closes_at, now=now, governance=terms.governance
+    )
     if period_from > period_to:
         errors.append({"field": "period.from", "reason": "Must not be after period.to"})
+    elif (period_to - period_from).days + 1 > terms.patronage.max_period_days:
+        errors.append(
+            {
+                "field": "period.to",
+                "reason": f"The period is at most {terms.patronage.max_period_days} days "
+                "(patronage.max_period_days)",
+            }
+        )
+    first_day = await _first_pay_day(session, terms.pay)
+    if period_from < first_day:
+        errors.append(
+            {
+                "field": "period.from",
+                "reason": f"Must not be before {first_day.isoformat()}, the first day of the "
+                "co-op's first pay period: there was no work to share before it",
+            }
+        )
     if period_to >= today:
         errors.append(
             {
@@ -83,15 +124,23 @@ async def open_patronage_proposal(
                 "a dividend is shared over work already done",
             }
         )
+    errors.extend(_whole_periods(period_from, period_to, terms.pay))
     if errors:
         raise InvalidProposal(
             "; ".join(f"{e['field']}: {e['reason']}" for e in errors), errors=errors
         )
-    await session.execute(select(func.pg_advisory_xact_lock(PATRONAGE_LOCK_KEY)))
     await _refuse_overlap(session, period_from, period_to)
     start = datetime.combine(period_from, time(0), tzinfo=zone)
     end = datetime.combine(period_to + timedelta(days=1), time(0), tzinfo=zone)
     measures = await source(session, start, end, terms.patronage.basis)
+    if 0 < len(measures) < MIN_MEMBERS_SHARED:
+        await session.rollback()
+        reason = (
+            f"{len(measures)} members had patronage in this period; a dividend is shared among "
+            f"at least {MIN_MEMBERS_SHARED}, so that no line is one member's work laid bare: "
+            "choose a longer period"
+        )
+        raise InvalidProposal(f"period: {reason}", errors=[{"field": "period", "reason": reason}])
     members = dict(
         (
             await session.execute(
@@ -156,33 +205,30 @@ async def open_patronage_proposal(
 
 
 async def _refuse_overlap(session: AsyncSession, period_from: date, period_to: date) -> None:
-    for allocated in await session.scalars(select(PatronageAllocation)):
-        if _overlaps(period_from, period_to, allocated.period_from, allocated.period_to):
-            refusal = PatronagePeriodTaken(
-                f"A dividend for {allocated.period_from.isoformat()} to "
-                f"{allocated.period_to.isoformat()} was already allocated "
-                f"(proposal {allocated.proposal_id}): a period is shared out once",
-                proposal_id=str(allocated.proposal_id),
-            )
-            await session.rollback()
-            raise refusal
-    pending = await session.scalars(
-        select(Proposal).where(
-            Proposal.kind == ProposalKind.patronage, Proposal.status == ProposalStatus.open
-        )
+    """Days already shared out by a posted dividend are refused. A dividend still being voted on
+    takes no days: it could be rejected or withdrawn, and blocking its days would let one
+    proposal hold a period hostage; if two overlapping ones are ratified, the second finds its
+    days taken at its close (`service.PERIOD_TAKEN`)."""
+    allocated = await ledger.allocation_overlapping(
+        session=session, period_from=period_from, period_to=period_to
     )
-    for proposal in pending:
-        assert proposal.patronage is not None
-        other_from = date.fromisoformat(proposal.patronage["period"]["from"])
-        other_to = date.fromisoformat(proposal.patronage["period"]["to"])
-        if _overlaps(period_from, period_to, other_from, other_to):
-            refusal = PatronagePeriodTaken(
-                f"A dividend for {other_from.isoformat()} to {other_to.isoformat()} is being "
-                f"voted on (proposal {proposal.id}): wait for its result",
-                proposal_id=str(proposal.id),
-            )
-            await session.rollback()
-            raise refusal
+    if allocated is not None:
+        refusal = PatronagePeriodTaken(
+            f"A dividend for {allocated.period_from.isoformat()} to "
+            f"{allocated.period_to.isoformat()} was already allocated "
+            f"(proposal {allocated.proposal_id}): a period is shared out once",
+            proposal_id=str(allocated.proposal_id),
+        )
+        await session.rollback()
+        raise refusal
+
+
+async def _first_pay_day(session: AsyncSession, pay: PayTerms) -> date:
+    """The first day of the pay period that holds the installation (the founding version's
+    writing): the co-op's first pay period, as pay counts them."""
+    founding = await get_version(session=session, version=1)
+    day = founding.created_at.astimezone(ZoneInfo(pay.timezone)).date()
+    return day - timedelta(days=(day - PAY_PERIOD_ANCHOR).days % pay.period_days)
 
 
 # --- what members and the public read ------------------------------------------------------------

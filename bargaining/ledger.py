@@ -8,12 +8,43 @@ import uuid
 from datetime import date, datetime
 from decimal import Decimal
 
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bargaining.models import PatronageAllocation, PatronageLine, Proposal
 from coop import audit
 
 AUDIT_PATRONAGE_ALLOCATED = "patronage.allocated"
+# pg_advisory_xact_lock key ("cooppatr"): the ledger's periods are read and written one
+# transaction at a time, so no two overlapping dividends are both opened or posted.
+PATRONAGE_LOCK_KEY = 0x636F6F7070617472
+
+
+async def allocation_overlapping(
+    *, session: AsyncSession, period_from: date, period_to: date
+) -> PatronageAllocation | None:
+    """A dividend already posted whose days overlap these, under the ledger's lock."""
+    await session.execute(select(func.pg_advisory_xact_lock(PATRONAGE_LOCK_KEY)))
+    found: PatronageAllocation | None = await session.scalar(
+        select(PatronageAllocation)
+        .where(
+            PatronageAllocation.period_from <= period_to,
+            PatronageAllocation.period_to >= period_from,
+        )
+        .limit(1)
+    )
+    return found
+
+
+async def overlapping(*, session: AsyncSession, proposal: Proposal) -> PatronageAllocation | None:
+    """A dividend already posted for some of this proposal's days."""
+    shown = proposal.patronage
+    assert shown is not None, "a patronage proposal carries its allocation"
+    return await allocation_overlapping(
+        session=session,
+        period_from=date.fromisoformat(shown["period"]["from"]),
+        period_to=date.fromisoformat(shown["period"]["to"]),
+    )
 
 
 async def post(*, session: AsyncSession, proposal: Proposal, now: datetime) -> PatronageAllocation:

@@ -52,6 +52,7 @@ class ProposalStatus(enum.StrEnum):
     open = "open"
     ratified = "ratified"
     rejected = "rejected"
+    withdrawn = "withdrawn"  # by the committee before the close, with a reason; never counted
 
 
 class ProposalKind(enum.StrEnum):
@@ -104,6 +105,8 @@ class Proposal(Base):
     turnout_percent: Mapped[Decimal | None] = mapped_column(Numeric(5, 2))
     outcome_reason: Mapped[str | None] = mapped_column(String(32))
     result_version: Mapped[int | None] = mapped_column(Integer)
+    # Why the committee withdrew it (public, like the rationale); null unless withdrawn.
+    withdrawn_reason: Mapped[str | None] = mapped_column(Text)
 
     __table_args__ = (
         Index(

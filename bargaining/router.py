@@ -10,7 +10,7 @@ from fastapi import APIRouter, Path, Query, Request, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bargaining import dividend, service
-from bargaining.dependencies import BallotMaster, Now, PatronageSrc, TripsSource
+from bargaining.dependencies import BallotMaster, MemberReader, Now, PatronageSrc, TripsSource
 from bargaining.models import Proposal, ProposalStatus
 from bargaining.schemas import (
     AgreementOut,
@@ -21,6 +21,7 @@ from bargaining.schemas import (
     PatronageAllocationOut,
     ProposalCreate,
     ProposalOut,
+    WithdrawIn,
 )
 from bargaining.terms import money_str
 from coop import paging
@@ -58,8 +59,9 @@ async def diff_agreements(
     return [ChangeOut.of(change) for change in changes]
 
 
-async def _proposal_out(session: AsyncSession, proposal: Proposal) -> ProposalOut:
-    return ProposalOut.of(proposal, await service.proposal_diff(session=session, proposal=proposal))
+async def _proposal_out(session: AsyncSession, proposal: Proposal, *, member: bool) -> ProposalOut:
+    diff = await service.proposal_diff(session=session, proposal=proposal)
+    return ProposalOut.of(proposal, diff, member=member)
 
 
 @router.post("/v1/proposals", status_code=201, response_model=ProposalOut)
@@ -87,7 +89,7 @@ async def open_proposal(
             now=now,
             source=patronage_source,
         )
-        return await _proposal_out(session, proposal)
+        return await _proposal_out(session, proposal, member=True)
     assert body.terms is not None
     proposal = await service.open_proposal(
         session=session,
@@ -100,7 +102,7 @@ async def open_proposal(
         now=now,
         trips_source=trips_source,
     )
-    return await _proposal_out(session, proposal)
+    return await _proposal_out(session, proposal, member=True)
 
 
 @router.get("/v1/proposals", response_model=list[ProposalOut])
@@ -109,6 +111,7 @@ async def list_proposals(
     response: Response,
     session: SessionDep,
     now: Now,
+    member: MemberReader,
     status: Annotated[ProposalStatus | None, Query()] = None,
     limit: paging.LimitQuery = paging.DEFAULT_LIMIT,
     cursor: paging.CursorQuery = None,
@@ -126,14 +129,16 @@ async def list_proposals(
     )
     page, next_cursor = paging.page_of(proposals, limit, service.proposal_key, "proposals")
     paging.set_next(request, response, next_cursor)
-    return [await _proposal_out(session, proposal) for proposal in page]
+    return [await _proposal_out(session, proposal, member=member) for proposal in page]
 
 
 @router.get("/v1/proposals/{proposal_id}", response_model=ProposalOut)
-async def read_proposal(proposal_id: uuid.UUID, session: SessionDep, now: Now) -> ProposalOut:
-    """A proposal, with its tally once closed."""
+async def read_proposal(
+    proposal_id: uuid.UUID, session: SessionDep, now: Now, member: MemberReader
+) -> ProposalOut:
+    """A proposal, with its tally once closed (a dividend's lines only for members)."""
     proposal = await service.get_proposal(session=session, proposal_id=proposal_id, now=now)
-    return await _proposal_out(session, proposal)
+    return await _proposal_out(session, proposal, member=member)
 
 
 @router.post("/v1/proposals/{proposal_id}/ballot", response_model=BallotOut)
@@ -174,7 +179,18 @@ async def close_proposal(
 ) -> ProposalOut:
     """The committee closes a vote whose deadline has passed (it also closes by itself)."""
     proposal = await service.close(session=session, proposal_id=proposal_id, now=now)
-    return await _proposal_out(session, proposal)
+    return await _proposal_out(session, proposal, member=True)
+
+
+@router.post("/v1/proposals/{proposal_id}/withdraw", response_model=ProposalOut)
+async def withdraw_proposal(
+    proposal_id: uuid.UUID, body: WithdrawIn, member: CommitteeMember, session: SessionDep, now: Now
+) -> ProposalOut:
+    """The committee withdraws an open vote, giving its reason: nothing is counted or posted."""
+    proposal = await service.withdraw(
+        session=session, proposal_id=proposal_id, member=member, reason=body.reason, now=now
+    )
+    return await _proposal_out(session, proposal, member=True)
 
 
 @router.get("/v1/drivers/me/patronage", response_model=list[MemberPatronageOut])

@@ -179,7 +179,10 @@ class TallyOut(BaseModel):
     abstain: int
     eligible: int
     turnout_percent: str
-    reason: str = Field(description="approved, quorum_not_met or not_approved")
+    reason: str = Field(
+        description="approved, quorum_not_met, not_approved, or period_taken (a ratified "
+        "dividend whose days another dividend was posted for first: rejected, nothing posted)"
+    )
 
 
 class PatronageLineOut(BaseModel):
@@ -201,13 +204,14 @@ class PatronageOut(BaseModel):
     total_measure: str
     members: int = Field(description="Members with patronage in the period: each gets a share")
     tie_rule: str
-    lines: list[PatronageLineOut] = Field(
-        description="Each member's measure and share, largest first, without names or ids: "
-        "a member reads their own line at GET /v1/drivers/me/patronage"
+    lines: list[PatronageLineOut] | None = Field(
+        description="Each member's measure and share, largest first, without names or ids; "
+        "only for a caller with a member's (driver's) token, null for anyone else: a member "
+        "reads their own line at GET /v1/drivers/me/patronage"
     )
 
     @classmethod
-    def of(cls, shown: dict[str, Any]) -> PatronageOut:
+    def of(cls, shown: dict[str, Any], *, with_lines: bool) -> PatronageOut:
         return cls(
             period={
                 "from": date.fromisoformat(shown["period"]["from"]),
@@ -226,7 +230,9 @@ class PatronageOut(BaseModel):
             lines=[
                 PatronageLineOut(measure=line["measure"], share=line["share"])
                 for line in shown["lines"]
-            ],
+            ]
+            if with_lines
+            else None,
         )
 
 
@@ -249,11 +255,15 @@ class ProposalOut(BaseModel):
     patronage: PatronageOut | None = Field(description="Only for a patronage proposal")
     tally: TallyOut | None = Field(description="Only once closed; never a running count")
     version: int | None = Field(description="The agreement version it became, once ratified")
+    withdrawn_reason: str | None = Field(
+        default=None, description="Why the committee withdrew it; null unless withdrawn"
+    )
 
     @classmethod
-    def of(cls, proposal: Proposal, diff: list[Change]) -> ProposalOut:
+    def of(cls, proposal: Proposal, diff: list[Change], *, member: bool) -> ProposalOut:
+        """`member`: whether the reader is a member, who alone sees a dividend's lines."""
         tally = None
-        if proposal.status is not ProposalStatus.open:
+        if proposal.status in (ProposalStatus.ratified, ProposalStatus.rejected):
             assert proposal.turnout_percent is not None and proposal.outcome_reason is not None
             tally = TallyOut(
                 yes=proposal.yes or 0,
@@ -279,10 +289,21 @@ class ProposalOut(BaseModel):
             eligible=proposal.eligible,
             diff=[ChangeOut.of(change) for change in diff],
             impact=None if proposal.impact is None else ImpactOut.model_validate(proposal.impact),
-            patronage=None if proposal.patronage is None else PatronageOut.of(proposal.patronage),
+            patronage=None
+            if proposal.patronage is None
+            else PatronageOut.of(proposal.patronage, with_lines=member),
             tally=tally,
             version=proposal.result_version,
+            withdrawn_reason=proposal.withdrawn_reason,
         )
+
+
+class WithdrawIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: Annotated[str, FreeText(max_chars=2_000)] = Field(
+        description="Why the vote is withdrawn: shown with the proposal to everyone"
+    )
 
 
 class BallotIn(BaseModel):

@@ -7,9 +7,10 @@ counted or refused, never lost; version numbers are handed out under an advisory
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import delete, func, insert, literal, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -39,13 +40,22 @@ from bargaining.models import (
     SealedBallot,
 )
 from bargaining.secrecy import OwnBallot
-from bargaining.terms import Terms, load_founding_terms, terms_sha256, terms_to_wire
+from bargaining.terms import (
+    Governance,
+    Terms,
+    load_founding_terms,
+    terms_sha256,
+    terms_to_wire,
+)
 from coop import audit, paging
 from coop.errors import Forbidden
 from coop.messages import N_
 from drivers.models import Driver, DriverStatus, status_lock_key
 
 logger = logging.getLogger("coop.bargaining")
+
+# A ratified dividend whose days another dividend was posted for while it was voted on.
+PERIOD_TAKEN = "period_taken"
 
 # The founding agreement is the one the co-op started with: no trip can predate it, so it is in
 # force from the start of time (the Unix epoch) until a ratified version replaces it.
@@ -56,6 +66,7 @@ VERSIONS_LOCK_KEY = 0x636F6F7076657273
 AUDIT_AGREEMENT_VERSION = "agreement.version"
 AUDIT_PROPOSAL_OPENED = "proposal.opened"
 AUDIT_PROPOSAL_CLOSED = "proposal.closed"
+AUDIT_PROPOSAL_WITHDRAWN = "proposal.withdrawn"
 
 
 # --- versions ---------------------------------------------------------------------------------
@@ -146,6 +157,25 @@ async def install_founding(*, session: AsyncSession) -> None:
 # --- proposals --------------------------------------------------------------------------------
 
 
+def voting_period_problems(
+    *, voting_closes_at: datetime, now: datetime, governance: Governance
+) -> list[dict[str, str]]:
+    """A vote closes in the future and within `governance.max_voting_days`: a vote kept open for
+    years would hold its question (and a dividend's members) hostage."""
+    if voting_closes_at <= now:
+        return [{"field": "voting_closes_at", "reason": N_("Must be in the future")}]
+    if voting_closes_at > now + timedelta(days=governance.max_voting_days):
+        return [
+            {
+                "field": "voting_closes_at",
+                "reason": N_(
+                    "Must be at most {days} days from now (governance.max_voting_days)"
+                ).format(days=governance.max_voting_days),
+            }
+        ]
+    return []
+
+
 async def check_proposal(
     *,
     session: AsyncSession,
@@ -156,9 +186,10 @@ async def check_proposal(
 ) -> AgreementVersion:
     """Every rule a proposal must meet to be put to a vote (besides the terms' own validation);
     raises `InvalidProposal` naming each field that breaks one. Answers the version in force."""
-    errors = []
-    if voting_closes_at <= now:
-        errors.append({"field": "voting_closes_at", "reason": N_("Must be in the future")})
+    base = await in_force(session=session, at=now)
+    errors = voting_period_problems(
+        voting_closes_at=voting_closes_at, now=now, governance=base.terms.governance
+    )
     if effective_from is not None and effective_from < voting_closes_at:
         errors.append(
             {
@@ -169,7 +200,6 @@ async def check_proposal(
                 ),
             }
         )
-    base = await in_force(session=session, at=now)
     if not diff_terms(base.terms, terms):
         errors.append(
             {
@@ -348,16 +378,22 @@ async def _close(
         eligible=proposal.eligible,
         rules=base.terms.governance,
     )
-    proposal.status = ProposalStatus(result.outcome.value)
+    outcome, reason = result.outcome, result.reason.value
+    if outcome is tally_rules.Outcome.ratified and proposal.kind is ProposalKind.patronage:
+        # Days are taken only by a dividend posted: of two overlapping dividends voted at the
+        # same time, the first ratified is posted and the other finds its days shared already.
+        if await ledger.overlapping(session=session, proposal=proposal) is not None:
+            outcome, reason = tally_rules.Outcome.rejected, PERIOD_TAKEN
+    proposal.status = ProposalStatus(outcome.value)
     proposal.closed_at = now
     proposal.yes, proposal.no, proposal.abstain = result.yes, result.no, result.abstain
     proposal.turnout_percent = result.turnout_percent
-    proposal.outcome_reason = result.reason.value
+    proposal.outcome_reason = reason
     await session.flush()
     new_version = None
-    if result.outcome is tally_rules.Outcome.ratified and proposal.kind is ProposalKind.patronage:
+    if outcome is tally_rules.Outcome.ratified and proposal.kind is ProposalKind.patronage:
         await ledger.post(session=session, proposal=proposal, now=now)
-    elif result.outcome is tally_rules.Outcome.ratified:
+    elif outcome is tally_rules.Outcome.ratified:
         # Never earlier than the ratification itself: a version must not reach back in time
         # and change the terms of trips already requested.
         effective_from = max(proposal.effective_from or now, now)
@@ -375,7 +411,7 @@ async def _close(
         content={
             "proposal_id": proposal.id,
             "status": proposal.status.value,
-            "reason": result.reason.value,
+            "reason": reason,
             "yes": result.yes,
             "no": result.no,
             "abstain": result.abstain,
@@ -385,13 +421,50 @@ async def _close(
         },
     )
     await session.commit()
-    logger.info("proposal %s closed: %s (%s)", proposal.id, proposal.status, result.reason)
+    logger.info("proposal %s closed: %s (%s)", proposal.id, proposal.status, reason)
     return proposal, True
 
 
 async def close(*, session: AsyncSession, proposal_id: uuid.UUID, now: datetime) -> Proposal:
     """The committee's close: only once voting_closes_at has passed; a closed one is answered."""
     proposal, _ = await _close(session=session, proposal_id=proposal_id, now=now, requested=True)
+    return proposal
+
+
+async def withdraw(
+    *, session: AsyncSession, proposal_id: uuid.UUID, member: Driver, reason: str, now: datetime
+) -> Proposal:
+    """The committee withdraws an open vote, with a reason: nothing is counted, the ballots cast
+    are deleted with their key (no partial count can ever be read), and the audit log records
+    it with the reason's digest."""
+    if member.status is not DriverStatus.active:
+        raise Forbidden("Only an active member of the committee may withdraw a vote")
+    await close_if_due(session=session, proposal_id=proposal_id, now=now)
+    proposal = await _locked_proposal(session=session, proposal_id=proposal_id, share=False)
+    if proposal.status is not ProposalStatus.open:
+        refusal = VotingClosed(
+            f"Proposal {proposal_id} is {proposal.status.value}: only an open vote is withdrawn"
+        )
+        await session.rollback()
+        raise refusal
+    await session.execute(delete(SealedBallot).where(SealedBallot.proposal_id == proposal_id))
+    await session.execute(delete(BallotKey).where(BallotKey.proposal_id == proposal_id))
+    proposal.status = ProposalStatus.withdrawn
+    proposal.closed_at = now
+    proposal.withdrawn_reason = reason
+    await audit.append(
+        session=session,
+        kind=AUDIT_PROPOSAL_WITHDRAWN,
+        subject=f"proposal:{proposal.id}",
+        content={
+            # Not who withdrew it: the log is public, and which member acts for the committee is
+            # theirs to read only (docs/data-register.md, "proposers").
+            "proposal_id": proposal.id,
+            "reason_sha256": hashlib.sha256(reason.encode("utf-8")).hexdigest(),
+        },
+    )
+    await session.commit()
+    logger.info("proposal %s withdrawn by the committee", proposal.id)
     return proposal
 
 

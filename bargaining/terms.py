@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+from datetime import date
 from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -215,6 +216,14 @@ class ReputationTerms(_Strict):
 class Governance(_Strict):
     quorum_percent: Percent
     approval_percent: ApprovalPercent
+    # The longest a vote may run: a proposal closing later is refused, so no vote (and no
+    # dividend's days held by one) can be kept open for years.
+    max_voting_days: Annotated[int, Field(strict=True, ge=1, le=365)]
+
+
+# The Monday from which 14-day pay periods are counted: a period starts on every Monday a whole
+# number of periods from it (pay.periods; a dividend's period is a run of them).
+PAY_PERIOD_ANCHOR = date(2024, 1, 1)
 
 
 class PayTerms(_Strict):
@@ -271,6 +280,8 @@ class PatronageTerms(_Strict):
     basis: PatronageBasis
     # The share of a surplus kept as the co-op's indivisible reserve.
     reserve_percent: Percent
+    # The longest period one dividend may cover (53 weeks: a fiscal year of whole pay periods).
+    max_period_days: Annotated[int, Field(strict=True, ge=7, le=1_096)]
 
 
 class Terms(_Strict):
@@ -395,6 +406,8 @@ LATER_TERMS: tuple[tuple[tuple[str, ...], object], ...] = (
         {"period_days": 7, "timezone": "America/Toronto", "engaged_floor_per_hour": "24.00"},
     ),
     (("patronage",), {"basis": "engaged_seconds", "reserve_percent": "30"}),
+    (("governance", "max_voting_days"), 30),
+    (("patronage", "max_period_days"), 371),
 )
 
 

@@ -11,6 +11,8 @@ One convention for every list of the API (docs/protocol.md, "Paging"):
 - Pages are keyset pages: a cursor holds the sort key of the last item served, so an item
   inserted or removed meanwhile never shifts a page (nothing is skipped or served twice
   that existed throughout). A cursor belongs to its list: another list's cursor is refused.
+- A cursor is signed (a truncated HMAC under the key `install_cursor_key` sets), so one the
+  service did not give, made up or altered, is refused even when it decodes to a key.
 
 Integer query parameters everywhere are bounded (`BoundedInt` below), so no number reaches the
 database that it cannot hold.
@@ -20,7 +22,10 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
+import hmac
 import json
+import secrets
 import uuid
 from collections.abc import Callable, Sequence
 from datetime import date, datetime
@@ -55,6 +60,27 @@ CursorQuery = Annotated[
 
 T = TypeVar("T")
 
+# The tag that ends every cursor: the first 16 bytes of HMAC-SHA256 of the rest, unpadded
+# URL-safe base64 (22 characters).
+_TAG_BYTES = 16
+_TAG_CHARS = 22
+# Until the app installs the key every worker shares, a key of this process alone: cursors
+# still work within it, and one from anywhere else is refused rather than trusted.
+_cursor_key = secrets.token_bytes(32)
+
+
+def install_cursor_key(key: bytes) -> None:
+    """Sets the key cursors are signed with: the app factory derives it from a service key, so
+    a cursor given by one worker is good on every other, and after a restart."""
+    global _cursor_key
+    _cursor_key = key
+
+
+def _tag(payload: str) -> str:
+    digest = hmac.new(_cursor_key, payload.encode(), hashlib.sha256).digest()[:_TAG_BYTES]
+    return base64.urlsafe_b64encode(digest).decode().rstrip("=")
+
+
 # How each kind of key value travels in a cursor, and back.
 _ENCODERS: dict[type, Callable[[Any], Any]] = {
     datetime: lambda value: value.isoformat(),
@@ -78,13 +104,17 @@ class BadCursor(UnprocessableEntity):
 def encode_cursor(listing: str, key: Sequence[Any]) -> str:
     values = [_ENCODERS[type(value) if type(value) in _ENCODERS else str](value) for value in key]
     raw = json.dumps([listing, *values], separators=(",", ":")).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+    payload = base64.urlsafe_b64encode(raw).decode().rstrip("=")
+    return payload + _tag(payload)
 
 
 def decode_cursor(cursor: str, listing: str, types: Sequence[type]) -> tuple[Any, ...]:
     """The key a cursor holds, typed; `BadCursor` for anything this list did not give."""
+    payload, tag = cursor[:-_TAG_CHARS], cursor[-_TAG_CHARS:]
+    if not payload or not hmac.compare_digest(tag, _tag(payload)):
+        raise BadCursor()  # not one this service gave: made up, altered or truncated
     try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        raw = base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))
         decoded = json.loads(raw)
         if not isinstance(decoded, list) or decoded[:1] != [listing]:
             raise BadCursor()

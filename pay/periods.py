@@ -13,7 +13,9 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-ANCHOR = date(2024, 1, 1)  # a Monday
+from bargaining.terms import PAY_PERIOD_ANCHOR
+
+ANCHOR = PAY_PERIOD_ANCHOR  # a Monday; the agreement's (a dividend's period is counted from it)
 
 
 @dataclass(frozen=True)

@@ -407,7 +407,11 @@ async def _statement(
 async def _is_grid_start(session: AsyncSession, day: date) -> bool:
     """Whether `day` starts a period on the calendar of the agreement in force then."""
     noon = datetime.combine(day, time(12), tzinfo=UTC)
-    return grid_of(await bargaining_service.in_force(session=session, at=noon)).is_start(day)
+    # Before the founding version nothing was in force, yet such a day is still asked about:
+    # its calendar is the founding one, so a Monday then is a period start that never existed
+    # (404), not a missing agreement (503).
+    at = max(noon, bargaining_service.FOUNDING_EFFECTIVE_FROM)
+    return grid_of(await bargaining_service.in_force(session=session, at=at)).is_start(day)
 
 
 async def statement(

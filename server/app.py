@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -15,7 +17,7 @@ from bargaining import service as bargaining_service
 from bargaining.dependencies import BargainingState
 from bargaining.lifecycle import running as bargaining_running
 from bargaining.router import router as bargaining_router
-from coop import errors, keys, openapi
+from coop import errors, keys, openapi, paging
 from coop.audit import router as audit_router
 from coop.auth import count_public_request
 from coop.bodysize import BodySizeLimit
@@ -111,6 +113,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state = state
     state.ballot_master_key = keys.service_key(
         name="ballot", configured=settings.ballot_key, env=settings.env, data_dir=settings.data_dir
+    )
+    # Paging cursors are signed so that a made-up one is refused (coop.paging). The key is
+    # derived under its own label from the ballot key rather than a secret of its own: one more
+    # required secret would stop every running installation from starting after an upgrade,
+    # and a derived key reveals nothing of the key it comes from.
+    paging.install_cursor_key(
+        hmac.new(state.ballot_master_key, b"coop.paging cursor key", hashlib.sha256).digest()
     )
     # Bargaining's impact estimates re-price the trips dispatch completed.
     state.completed_trips_source = trips_service.completed_since

@@ -3,7 +3,9 @@ every open map as Server-Sent Events.
 
 One producer per process reads the snapshot (`dispatch.trips.figures.map_snapshot`: three
 indexed queries) at the agreement's batch interval while at least one map is open, and every
-map gets the same encoded frame: a hundred open maps cost the database what one does.
+map gets the same encoded frame: a hundred open maps cost the database what one does. Two
+frames, in fact: the operators' exact one, and the committee's, whose riders' pickup points are
+blurred (`blur_pickups`).
 """
 
 from __future__ import annotations
@@ -35,6 +37,28 @@ logger = logging.getLogger("coop.web.ops")
 # How often an open stream checks that its viewer is still signed in (revoked tokens end it).
 RECHECK_S = 30.0
 KEEPALIVE_S = 15.0
+# The committee sees where riders wait to about 100 m (0.001 degree of latitude is 111 m): enough
+# to read demand, not to find a rider's door. Only the operators, who dispatch, see them exactly.
+BLURRED_PICKUP_DECIMALS = 3
+
+
+def blur_pickups(payload: dict[str, Any]) -> dict[str, Any]:
+    """The frame for viewers who are not operators: every pickup point rounded to about 100 m
+    (open requests, and the pickup end of each offer); drivers' positions are unchanged."""
+    digits = BLURRED_PICKUP_DECIMALS
+    return {
+        **payload,
+        "requests": [(round(lat, digits), round(lon, digits)) for lat, lon in payload["requests"]],
+        "offers": [
+            (dlat, dlon, round(plat, digits), round(plon, digits), *rest)
+            for dlat, dlon, plat, plon, *rest in payload["offers"]
+        ],
+    }
+
+
+def _event(payload: dict[str, Any]) -> bytes:
+    data = json.dumps(payload, separators=(",", ":"))
+    return f"event: city\ndata: {data}\n\n".encode()
 
 
 class OpsFeed:
@@ -42,7 +66,8 @@ class OpsFeed:
 
     def __init__(self, app: FastAPI) -> None:
         self.app = app
-        self.frame: bytes | None = None
+        self.frame: bytes | None = None  # the operators' (exact)
+        self.blurred_frame: bytes | None = None  # everyone else's (`blur_pickups`)
         self.sequence = 0
         self.subscribers = 0
         self.changed = asyncio.Condition()
@@ -72,19 +97,20 @@ class OpsFeed:
             try:
                 if ticks % 15 == 0:
                     interval_s = await self._interval_s(now)
-                frame = await self._snapshot(now, interval_s)
+                payload = await self._snapshot(now, interval_s)
             except (SQLAlchemyError, OSError):
                 logger.warning("the operations map could not read the city", exc_info=True)
-                frame = None
+                payload = None
             ticks += 1
-            if frame is not None:
+            if payload is not None:
                 async with self.changed:
-                    self.frame = frame
+                    self.frame = _event(payload)
+                    self.blurred_frame = _event(blur_pickups(payload))
                     self.sequence += 1
                     self.changed.notify_all()
             await asyncio.sleep(interval_s)
 
-    async def _snapshot(self, now: datetime, interval_s: float) -> bytes:
+    async def _snapshot(self, now: datetime, interval_s: float) -> dict[str, Any]:
         settings = self.app.state.settings
         since = self._offers_since or now - timedelta(seconds=interval_s)
         async with self.app.state.sessionmaker() as session:
@@ -115,10 +141,12 @@ class OpsFeed:
                 "median_pickup_eta_s": round(statistics.median(etas)) if etas else None,
             },
         }
-        data = json.dumps(payload, separators=(",", ":"))
-        return f"event: city\ndata: {data}\n\n".encode()
+        return payload
 
-    async def next_frame(self, after: int, timeout_s: float) -> tuple[int, bytes | None]:
+    async def next_frame(
+        self, after: int, timeout_s: float, *, exact: bool
+    ) -> tuple[int, bytes | None]:
+        """The next frame after `after`: the exact one for operators, else the blurred one."""
         async with self.changed:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(
@@ -126,7 +154,7 @@ class OpsFeed:
                     timeout_s,
                 )
             if self.sequence > after:
-                return self.sequence, self.frame
+                return self.sequence, self.frame if exact else self.blurred_frame
             return after, None
 
     async def close(self) -> None:
@@ -164,6 +192,7 @@ async def ops_stream(
         raise Forbidden("The operations map is for operators and the bargaining committee")
     await session.close()  # the stream holds no database connection while it waits
     feed: OpsFeed = request.app.state.ops_feed
+    exact = viewer.is_admin  # the operators dispatch; the committee reads demand, blurred
 
     async def events() -> AsyncIterator[bytes]:
         feed.subscribe()
@@ -173,7 +202,7 @@ async def ops_stream(
             loop = asyncio.get_running_loop()
             recheck_at = loop.time() + RECHECK_S
             while not feed.closing:
-                seen, frame = await feed.next_frame(seen, KEEPALIVE_S)
+                seen, frame = await feed.next_frame(seen, KEEPALIVE_S, exact=exact)
                 yield frame if frame is not None else b": keepalive\n\n"
                 if loop.time() >= recheck_at:
                     recheck_at = loop.time() + RECHECK_S

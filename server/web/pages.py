@@ -726,6 +726,7 @@ async def _proposal_list_context(
             response=response,
             session=session,
             now=now,
+            member=False,  # the pages show no dividend's lines
             status=status,
             limit=page_size(request),
             cursor=page_cursor(request, name),
@@ -868,7 +869,7 @@ async def proposal_page(
     voted: bool = False,
 ) -> Response:
     proposal = await bargaining_routes.read_proposal(
-        proposal_id=proposal_id, session=session, now=now
+        proposal_id=proposal_id, session=session, now=now, member=False
     )
     base = await bargaining_service.get_version(session=session, version=proposal.base_version)
     ballot = None

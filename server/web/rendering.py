@@ -39,6 +39,19 @@ class Viewer:
     driver: Driver | None = None
     rider: Rider | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    # What the pages show of the account, read once while it is loaded: a service that refuses
+    # rolls its transaction back, which expires the ORM objects, and the error page must not
+    # load them again (a lazy load outside the async driver's context is a 500, not the page).
+    _shown: tuple[str, bool, bool] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.driver is not None:
+            shown = (self.driver.name, self.driver.committee, self.driver.reviewer)
+        elif self.rider is not None:
+            shown = (self.rider.name, False, False)
+        else:
+            shown = ("admin" if self.is_admin else "", False, False)
+        object.__setattr__(self, "_shown", shown)
 
     @property
     def signed_in(self) -> bool:
@@ -50,11 +63,11 @@ class Viewer:
 
     @property
     def is_committee(self) -> bool:
-        return self.driver is not None and self.driver.committee
+        return self._shown[1]
 
     @property
     def is_reviewer(self) -> bool:
-        return self.driver is not None and self.driver.reviewer
+        return self._shown[2]
 
     @property
     def sees_operations(self) -> bool:
@@ -63,11 +76,7 @@ class Viewer:
 
     @property
     def name(self) -> str:
-        if self.driver is not None:
-            return self.driver.name
-        if self.rider is not None:
-            return self.rider.name
-        return "admin" if self.is_admin else ""
+        return self._shown[0]
 
 
 def language_of(request: Request) -> str:

@@ -7,14 +7,17 @@
   signs the page session out too.
 - The cookie is HttpOnly, SameSite=Lax, Secure when the page was served over HTTPS, and the
   session ends after `COOP_WEB_SESSION_IDLE_S` unused or when the person signs out.
-- CSRF: every page sets a `coop_csrf` cookie (random, HttpOnly) and every form carries the same
-  value in a hidden field (scripts send it as `X-CSRF-Token`); a POST whose field and cookie
-  differ, or whose `Origin` is another site, is refused. The value changes at sign-in and
-  sign-out.
+- CSRF: a signed-in visitor's forms carry a value derived from their session id (a hash of it:
+  it names the session without revealing its id), so it is tied to the session: a value planted
+  in a cookie, or taken from another session, does not pass. Before signing in, every page sets
+  a `coop_csrf` cookie (random, HttpOnly) and the forms carry the same value. Scripts send it as
+  `X-CSRF-Token`. A POST whose value is not the expected one, or whose `Origin` is another
+  site, is refused. The value changes at sign-in and sign-out.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import json
@@ -120,8 +123,23 @@ async def current(
     return PageSession(session_id=session_id, principal=principal)
 
 
+def _session_id(request: Request) -> str | None:
+    session_id = request.cookies.get(SESSION_COOKIE)
+    return session_id if session_id and len(session_id) <= 128 else None
+
+
+def _session_csrf(session_id: str) -> str:
+    """The CSRF value of a page session: computable only by whoever holds the session's id."""
+    digest = hashlib.sha256(b"coop web csrf\0" + session_id.encode()).digest()
+    return base64.urlsafe_b64encode(digest).decode().rstrip("=")
+
+
 def csrf_value(request: Request) -> str:
-    """The CSRF value for this page's forms (a new one if the browser has none yet)."""
+    """The CSRF value for this page's forms: the session's own when signed in; otherwise the
+    cookie's (a new one if the browser has none yet)."""
+    session_id = _session_id(request)
+    if session_id is not None:
+        return _session_csrf(session_id)
     existing = request.cookies.get(CSRF_COOKIE)
     if existing and 20 <= len(existing) <= 128:
         return existing
@@ -141,14 +159,18 @@ def remember_csrf(request: Request, response: Response) -> None:
 
 def csrf_ok(request: Request, submitted: str | None) -> bool:
     """A state-changing request is the service's own page's: same-site origin and the form's
-    (or header's) CSRF value equal to the cookie's."""
+    (or header's) CSRF value equal to the session's (signed in) or else to the cookie's. A
+    cookie alone can be planted by a neighbouring site; the session's id cannot be guessed."""
     origin = request.headers.get("origin")
     if origin:
         own = f"{request.url.scheme}://{request.url.netloc}"
         if origin != own:
             return False
-    cookie = request.cookies.get(CSRF_COOKIE)
     submitted = submitted or request.headers.get(CSRF_HEADER)
-    if not cookie or not submitted:
+    session_id = _session_id(request)
+    expected = (
+        _session_csrf(session_id) if session_id is not None else request.cookies.get(CSRF_COOKIE)
+    )
+    if not expected or not submitted:
         return False
-    return hmac.compare_digest(cookie.encode(), submitted.encode())
+    return hmac.compare_digest(expected.encode(), submitted.encode())

@@ -144,6 +144,10 @@ async def test_bad_dates_and_empty_changes_are_refused(
     cases.append((early, "effective_from"))
     same = proposal_body(clock, changes={"fares.standard.per_km": "1.05"})
     cases.append((same, "terms"))
+    # A vote kept open for years (it held its question hostage): governance.max_voting_days.
+    forever = {**proposal_body(clock), "voting_closes_at": "9999-12-31T00:00:00Z"}
+    cases.append((forever, "voting_closes_at"))
+    cases.append((proposal_body(clock, closes_in_s=30 * 86_400 + 1), "voting_closes_at"))
     for body, field in cases:
         response = await client.post("/v1/proposals", json=body, headers=committee.headers)
         assert response.status_code == 422, response.text

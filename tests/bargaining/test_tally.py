@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from bargaining.tally import Outcome, Reason, count
 from bargaining.terms import Governance
 
-RULES = Governance(quorum_percent=Decimal("30"), approval_percent=Decimal("50"))
+RULES = Governance(quorum_percent=Decimal("30"), approval_percent=Decimal("50"), max_voting_days=30)
 
 
 def test_quorum_is_met_exactly_at_its_percentage() -> None:
@@ -40,7 +40,9 @@ def test_approval_must_be_above_its_percentage() -> None:
 
 
 def test_fractional_thresholds_are_exact() -> None:
-    rules = Governance(quorum_percent=Decimal("33.34"), approval_percent=Decimal("66.66"))
+    rules = Governance(
+        quorum_percent=Decimal("33.34"), approval_percent=Decimal("66.66"), max_voting_days=30
+    )
     # 1 of 3 is 33.333... %: under 33.34.
     assert count(yes=1, no=0, abstain=0, eligible=3, rules=rules).reason is Reason.quorum_not_met
     # 2 of 3 yes is 66.666... %: above 66.66.
@@ -51,7 +53,9 @@ def test_fractional_thresholds_are_exact() -> None:
 
 
 def test_nobody_eligible_ratifies_nothing() -> None:
-    zero_quorum = Governance(quorum_percent=Decimal("0"), approval_percent=Decimal("0"))
+    zero_quorum = Governance(
+        quorum_percent=Decimal("0"), approval_percent=Decimal("0"), max_voting_days=30
+    )
     result = count(yes=0, no=0, abstain=0, eligible=0, rules=zero_quorum)
     assert (result.outcome, result.turnout_percent) == (Outcome.rejected, Decimal("0.00"))
 
@@ -75,7 +79,7 @@ def test_the_outcome_is_the_rule_of_agreement_md(
     yes: int, no: int, abstain: int, spare: int, quorum: Decimal, approval: Decimal
 ) -> None:
     eligible = yes + no + abstain + spare
-    rules = Governance(quorum_percent=quorum, approval_percent=approval)
+    rules = Governance(quorum_percent=quorum, approval_percent=approval, max_voting_days=30)
     result = count(yes=yes, no=no, abstain=abstain, eligible=eligible, rules=rules)
     from fractions import Fraction
 

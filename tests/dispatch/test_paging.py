@@ -3,6 +3,9 @@ parameters, over HTTP against the real database."""
 
 from __future__ import annotations
 
+import base64
+import json
+import uuid
 from datetime import timedelta
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -133,6 +136,27 @@ async def test_bad_cursors_and_out_of_range_integers_are_422_naming_the_paramete
         ("/v1/drivers/me/ratings", {"cursor": "WyJyYXRpbmdzIiwxXQ"}, "query.cursor"),
         ("/v1/agreements/9223372036854775808", {}, "path.version"),
     ]
+    # Made up: a well-formed key of the right list, but not a cursor the service gave (it was
+    # taken as where to start). And a real cursor altered by one character.
+    made_up = (
+        base64.urlsafe_b64encode(
+            json.dumps(["proposals", "2999-01-01T00:00:00+00:00", str(uuid.uuid4())]).encode()
+        )
+        .decode()
+        .rstrip("=")
+    )
+    for forged in (made_up, made_up + "A" * 22):
+        bad_queries.append(("/v1/proposals", {"cursor": forged}, "query.cursor"))
+    for status in ("inactive", "active"):  # two audit entries beside the founding version's
+        response = await client.post(
+            f"/v1/drivers/{driver.id}/status",
+            json={"status": status, "reason": "paging test"},
+            headers=admin_headers,
+        )
+        assert response.status_code == 200, response.text
+    given = (await client.get("/v1/audit", params={"limit": 1})).headers["x-next-cursor"]
+    altered = given[:-1] + ("A" if given[-1] != "A" else "B")
+    bad_queries.append(("/v1/audit", {"cursor": altered}, "query.cursor"))
     for path, params, field in bad_queries:
         response = await client.get(path, params=params, headers=driver.headers)
         assert response.status_code == 422, (path, params, response.text)

@@ -163,18 +163,21 @@ def test_the_reserve_and_the_shares_add_up_to_the_surplus(
 
 
 def test_the_worked_example_of_docs_pay_md() -> None:
+    hours = {"M-103": 12, "M-101": 40, "M-105": 5, "M-102": 25, "M-104": 8}
     allocation = patronage.allocate(
         surplus=Decimal("1000.00"),
         reserve_percent=Decimal("30"),
-        measures={"M-103": Decimal(43200), "M-101": Decimal(144000), "M-102": Decimal(90000)},
+        measures={member: Decimal(h * 3600) for member, h in hours.items()},
     )
     assert (allocation.reserve, allocation.distributable) == (Decimal("300.00"), Decimal("700.00"))
-    # 363.636..., 227.272..., 109.090...: 699.99 rounded down; the last cent to the largest
-    # remainder (0.636 of a cent).
+    # 311.111..., 194.444..., 93.333..., 62.222..., 38.888...: 699.98 rounded down; the two
+    # cents left to the largest remainders (0.89 and 0.44 of a cent).
     assert [(s.member, s.share) for s in allocation.shares] == [
-        ("M-101", Decimal("363.64")),
-        ("M-102", Decimal("227.27")),
-        ("M-103", Decimal("109.09")),
+        ("M-101", Decimal("311.11")),
+        ("M-102", Decimal("194.45")),
+        ("M-103", Decimal("93.33")),
+        ("M-104", Decimal("62.22")),
+        ("M-105", Decimal("38.89")),
     ]
 
 

@@ -115,6 +115,17 @@ async def test_statements_refuse_bad_input_and_other_accounts(
     problem(
         await client.get(f"{path}/2020-01-06", headers=driver.headers), 404, "pay_period_not_found"
     )
+    # Before the founding agreement: a Monday is a period that never was, any other day no
+    # period start at all; neither is a missing agreement (was 503 no_agreement_in_force).
+    problem(
+        await client.get(f"{path}/1969-12-29", headers=driver.headers), 404, "pay_period_not_found"
+    )
+    problem(
+        await client.get(f"{path}/0001-01-01", headers=driver.headers), 404, "pay_period_not_found"
+    )
+    problem(
+        await client.get(f"{path}/1969-12-30", headers=driver.headers), 422, "not_a_period_start"
+    )
     far = (start + timedelta(days=70)).isoformat()
     problem(await client.get(f"{path}/{far}", headers=driver.headers), 404, "pay_period_not_found")
     problem(await client.get(f"{path}/2026-02-30", headers=driver.headers), 422, "validation_error")

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from babel.messages.pofile import read_po
 from fastapi import FastAPI
-from httpx import AsyncClient
+from httpx import ASGITransport, AsyncClient
 from sqlalchemy import delete
 
 from coop.auth import AuthToken, hash_token
@@ -47,8 +47,6 @@ async def test_sign_in_sets_a_safe_cookie_and_sign_out_ends_the_session(
 
 
 async def test_the_cookie_is_secure_over_https(app: FastAPI, admin_headers: dict[str, str]) -> None:
-    from httpx import ASGITransport
-
     async with AsyncClient(transport=ASGITransport(app=app), base_url="https://coop.test") as http:
         rider = await make_rider(http)
         page = await http.get("/signin")
@@ -98,6 +96,29 @@ async def test_every_form_refuses_a_missing_or_foreign_csrf_value(
     )
     assert response.status_code == 403
     assert (await client.get("/me")).status_code == 200  # still signed in
+
+
+async def test_a_csrf_value_planted_in_a_cookie_does_not_pass_for_a_signed_in_member(
+    app: FastAPI, client: AsyncClient, admin_headers: dict[str, str]
+) -> None:
+    """The attack: a neighbouring site sets `coop_csrf` to a value it chose and posts a form
+    carrying the same value. The value a signed-in member's forms need is their session's."""
+    member = await make_driver(client, admin_headers, name="Nadia")
+    await sign_in(client, member.token)
+    own = csrf_of((await client.get("/me")).text)
+    planted = "planted-by-a-neighbouring-site-0123456789"
+    client.cookies.set("coop_csrf", planted)
+    refused = await client.post("/signout", data={"csrf": planted})
+    assert refused.status_code == 403
+    assert (await client.get("/me")).status_code == 200  # still signed in
+    # Another session's value does not pass either; the member's own page's does.
+    async with AsyncClient(transport=ASGITransport(app=app), base_url="http://test") as other:
+        await sign_in(other, member.token)
+        theirs = csrf_of((await other.get("/me")).text)
+    assert theirs != own
+    assert (await client.post("/signout", data={"csrf": theirs})).status_code == 403
+    assert (await client.post("/signout", data={"csrf": own})).status_code == 303
+    assert (await client.get("/me")).status_code == 401
 
 
 async def test_a_revoked_token_ends_the_page_session(
