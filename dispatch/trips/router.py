@@ -15,6 +15,7 @@ from coop.auth import Admin, CurrentPrincipal
 from coop.clock import Now
 from coop.db import utcnow
 from coop.dependencies import RedisDep, ServiceAreaDep, SessionDep
+from coop.errors import dependency_down
 from coop.state import state_of
 from dispatch.states import Move
 from dispatch.trips import push, reviews, service
@@ -199,8 +200,13 @@ async def _flush_positions(request: Request, trip_id: uuid.UUID) -> None:
     flush keeps them for the next one)."""
     try:
         await state_of(request.app, TripsState).locations.flush()
-    except Exception:
-        logger.warning("flush before a move of trip %s failed", trip_id, exc_info=True)
+    except Exception as exc:
+        # PostgreSQL away is an outage: the move goes on with what is stored. Anything else is
+        # a bug, answered and logged as one.
+        dependency = dependency_down(exc)
+        if dependency is None:
+            raise
+        logger.warning("flush before a move of trip %s failed: %s unreachable", trip_id, dependency)
 
 
 @router.post("/trips/{trip_id}/arrived", response_model=TripOut, responses=_PROBLEMS)
@@ -242,8 +248,15 @@ async def complete(
     await _flush_positions(request, trip_id)
     try:
         await pubsub.request_flush(redis, pubsub.driver_channel(driver.id))
-    except Exception:
-        logger.warning("no flush of other workers before completing trip %s", trip_id)
+    except Exception as exc:
+        dependency = dependency_down(exc)
+        if dependency is None:
+            raise
+        logger.warning(
+            "no flush of other workers before completing trip %s: %s unreachable",
+            trip_id,
+            dependency,
+        )
     trip = await service.complete(
         session=session,
         trip_id=trip_id,

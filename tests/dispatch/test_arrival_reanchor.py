@@ -10,21 +10,16 @@ the real service, `arrived` is now refused and the rider cancels free.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 
-import pytest_asyncio
 from fastapi import FastAPI
 from httpx import AsyncClient
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from coop.settings import Settings
-from server.app import create_app
 from tests.builders import (
     DOWNTOWN,
     Collector,
     go_online,
-    live_server,
     make_driver,
     make_rider,
     offer_to,
@@ -36,17 +31,10 @@ from tests.builders import (
 FAR = {"lat": 45.5300, "lon": -73.6050}
 
 
-@pytest_asyncio.fixture
-async def served(settings: Settings) -> AsyncIterator[tuple[FastAPI, str]]:
-    app = create_app(settings)
-    async with live_server(app) as base_url:
-        yield app, base_url
-
-
 async def test_a_driver_re_anchored_at_the_pickup_cannot_arrive_nor_earn_the_fee(
-    served: tuple[FastAPI, str], admin_headers: dict[str, str], session: AsyncSession
+    served_app: tuple[FastAPI, str], admin_headers: dict[str, str], session: AsyncSession
 ) -> None:
-    app, base_url = served
+    app, base_url = served_app
     async with AsyncClient(base_url=base_url) as client:
         rider = await make_rider(client)
         driver = await make_driver(client, admin_headers)
@@ -114,11 +102,11 @@ async def test_a_driver_re_anchored_at_the_pickup_cannot_arrive_nor_earn_the_fee
 
 
 async def test_a_driver_who_drives_to_the_pickup_still_arrives(
-    served: tuple[FastAPI, str], admin_headers: dict[str, str]
+    served_app: tuple[FastAPI, str], admin_headers: dict[str, str]
 ) -> None:
     """The first fix of a new socket is believed as a start too, before any offer: it does not
     stand in the way of an approach seen from there."""
-    app, base_url = served
+    app, base_url = served_app
     async with AsyncClient(base_url=base_url) as client:
         rider = await make_rider(client)
         driver = await make_driver(client, admin_headers)

@@ -8,12 +8,10 @@ import asyncio
 import contextlib
 import json
 import time
-from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import pytest_asyncio
 from fastapi import FastAPI
 from httpx import AsyncClient
 from sqlalchemy import text
@@ -23,15 +21,7 @@ from websockets.exceptions import ConnectionClosed
 from coop.settings import Settings
 from dispatch.locations.ingest import AVAILABILITY_BURST, CONGESTED_QUEUE_S
 from dispatch.realtime.session import CLOSE_TRY_AGAIN_LATER
-from server.app import create_app
-from tests.builders import DOWNTOWN, SocketClient, flushing_server, live_server, make_driver, socket
-
-
-@pytest_asyncio.fixture
-async def served(settings: Settings) -> AsyncIterator[tuple[FastAPI, str]]:
-    app = create_app(settings)
-    async with live_server(app) as base_url:
-        yield app, base_url
+from tests.builders import DOWNTOWN, SocketClient, flushing_server, make_driver, socket
 
 
 def stamp(late_s: float) -> str:
@@ -154,12 +144,12 @@ async def test_a_socket_flooding_stale_frames_while_the_worker_sheds_is_closed(
 
 
 async def test_a_flood_of_availability_frames_is_limited_and_nothing_half_written(
-    served: tuple[FastAPI, str], admin_headers: dict[str, str], engine: AsyncEngine
+    served_app: tuple[FastAPI, str], admin_headers: dict[str, str], engine: AsyncEngine
 ) -> None:
     """Finding 16: 200 availability frames at once (each would be a database transaction) are
     admitted at the pace of one a second, AVAILABILITY_BURST at once; the rest get
     `rate_limited`, the socket is kept, and the stored availability is the last one echoed."""
-    app, base_url = served
+    app, base_url = served_app
     async with AsyncClient(base_url=base_url) as http:
         driver = await make_driver(http, admin_headers)
     async with socket(base_url, "/v1/ws/driver", driver.token) as ws:
@@ -192,11 +182,11 @@ async def test_a_flood_of_availability_frames_is_limited_and_nothing_half_writte
 
 
 async def test_reports_sent_apart_but_read_together_are_all_taken_and_the_newest_stands(
-    served: tuple[FastAPI, str], admin_headers: dict[str, str], engine: AsyncEngine
+    served_app: tuple[FastAPI, str], admin_headers: dict[str, str], engine: AsyncEngine
 ) -> None:
     """Finding 18: five reports stamped a second apart reach the server at once (the network or
     a busy worker held them): none is refused, and the newest is the driver's position."""
-    app, base_url = served
+    app, base_url = served_app
     ingest = app.state.locations
     async with AsyncClient(base_url=base_url) as http:
         driver = await make_driver(http, admin_headers)

@@ -15,7 +15,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from coop.observability import configure_logging
-from tests.builders import live_server, make_driver
+from tests.builders import assigned_trip, live_server, make_driver, make_rider
 
 PROBLEM_KEYS = {"type", "title", "status", "detail"}
 
@@ -136,3 +136,32 @@ async def test_a_real_database_failure_is_logged_without_parameters_or_body(
 async def test_every_response_carries_a_request_id(client: AsyncClient) -> None:
     response = await client.get("/healthz")
     assert len(response.headers["x-request-id"]) >= 16
+
+
+async def test_a_failed_flush_before_a_move_is_an_outage_only_when_the_database_is_away(
+    served_app: tuple[FastAPI, str], admin_headers: dict[str, str]
+) -> None:
+    """The positions a worker holds go in before a move; PostgreSQL away is an outage (the move
+    goes on with what is stored), anything else a bug: a 500 with its correlation id, never a
+    warning that lets it pass."""
+    app, base_url = served_app
+    ingest = app.state.locations
+
+    async def database_away() -> None:
+        raise ConnectionRefusedError(111, "Connection refused")
+
+    async def a_bug() -> None:
+        raise ZeroDivisionError("a bug in the flush")
+
+    async with AsyncClient(base_url=base_url) as client:
+        rider = await make_rider(client)
+        driver = await make_driver(client, admin_headers)
+        trip = await assigned_trip(app, client, rider, driver)
+        ingest.flush = a_bug
+        broken = await client.post(f"/v1/trips/{trip['id']}/arrived", headers=driver.headers)
+        assert broken.status_code == 500, broken.text
+        assert broken.json()["type"] == "internal_error"
+        ingest.flush = database_away
+        moved = await client.post(f"/v1/trips/{trip['id']}/arrived", headers=driver.headers)
+        assert moved.status_code == 200, moved.text
+        assert moved.json()["status"] == "arrived"

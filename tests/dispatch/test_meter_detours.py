@@ -10,24 +10,19 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
-import pytest_asyncio
 from fastapi import FastAPI
 from httpx import AsyncClient
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from coop.settings import Settings
 from dispatch.locations.plausibility import Fix, Track, Verdict
 from dispatch.trips import meter, reviews
-from server.app import create_app
 from tests.builders import (
     DOWNTOWN,
     Collector,
     go_online,
-    live_server,
     make_driver,
     make_rider,
     offer_to,
@@ -85,17 +80,10 @@ def test_a_car_at_50_kmh_reporting_every_second_is_believed_all_the_way() -> Non
     assert verdicts[1:] == [Verdict.moved] * 119
 
 
-@pytest_asyncio.fixture
-async def served(settings: Settings) -> AsyncIterator[tuple[FastAPI, str]]:
-    app = create_app(settings)
-    async with live_server(app) as base_url:
-        yield app, base_url
-
-
 async def test_hopping_in_place_every_110_ms_is_counted_on_the_trip(
-    served: tuple[FastAPI, str], admin_headers: dict[str, str]
+    served_app: tuple[FastAPI, str], admin_headers: dict[str, str]
 ) -> None:
-    app, base_url = served
+    app, base_url = served_app
     async with AsyncClient(base_url=base_url) as client:
         rider = await make_rider(client)
         driver = await make_driver(client, admin_headers)
@@ -151,9 +139,9 @@ def test_a_meter_far_past_the_quote_s_route_is_a_reason_to_review() -> None:
 
 
 async def test_a_fare_that_hits_the_cap_goes_to_the_review_list_until_a_person_closes_it(
-    served: tuple[FastAPI, str], admin_headers: dict[str, str], session: AsyncSession
+    served_app: tuple[FastAPI, str], admin_headers: dict[str, str], session: AsyncSession
 ) -> None:
-    app, base_url = served
+    app, base_url = served_app
     async with AsyncClient(base_url=base_url) as client:
         rider = await make_rider(client)
         driver = await make_driver(client, admin_headers)

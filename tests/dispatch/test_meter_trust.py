@@ -9,12 +9,10 @@ frames, the count on the trip, and a sane fare.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
-import pytest_asyncio
 from fastapi import FastAPI
 from httpx import AsyncClient
 from sqlalchemy import text
@@ -22,16 +20,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bargaining.fares import cap_to_quote, price_trip
 from bargaining.terms import load_founding_terms
-from coop.settings import Settings
 from dispatch.locations.ingest import REPORT_BURST
 from dispatch.locations.plausibility import Fix, Track, Verdict
 from dispatch.trips import meter
-from server.app import create_app
 from tests.builders import (
     DOWNTOWN,
     Collector,
     go_online,
-    live_server,
     make_driver,
     make_rider,
     offer_to,
@@ -125,17 +120,10 @@ def test_a_fare_far_above_its_quote_is_capped_and_the_split_still_adds_up() -> N
 # --- over the real protocol -------------------------------------------------------------------
 
 
-@pytest_asyncio.fixture
-async def served(settings: Settings) -> AsyncIterator[tuple[FastAPI, str]]:
-    app = create_app(settings)
-    async with live_server(app) as base_url:
-        yield app, base_url
-
-
 async def test_the_teleporting_meter_attack_gets_errors_and_a_sane_fare(
-    served: tuple[FastAPI, str], admin_headers: dict[str, str], session: AsyncSession
+    served_app: tuple[FastAPI, str], admin_headers: dict[str, str], session: AsyncSession
 ) -> None:
-    app, base_url = served
+    app, base_url = served_app
     async with AsyncClient(base_url=base_url) as client:
         rider = await make_rider(client)
         driver = await make_driver(client, admin_headers)
@@ -188,9 +176,9 @@ async def test_the_teleporting_meter_attack_gets_errors_and_a_sane_fare(
 
 
 async def test_a_long_trip_is_capped_at_its_quote_and_the_rider_sees_why(
-    served: tuple[FastAPI, str], admin_headers: dict[str, str], session: AsyncSession
+    served_app: tuple[FastAPI, str], admin_headers: dict[str, str], session: AsyncSession
 ) -> None:
-    app, base_url = served
+    app, base_url = served_app
     async with AsyncClient(base_url=base_url) as client:
         rider = await make_rider(client)
         driver = await make_driver(client, admin_headers)
@@ -231,9 +219,9 @@ async def test_a_long_trip_is_capped_at_its_quote_and_the_rider_sees_why(
 
 
 async def test_frames_faster_than_one_per_100_ms_are_dropped_not_buffered(
-    served: tuple[FastAPI, str], admin_headers: dict[str, str]
+    served_app: tuple[FastAPI, str], admin_headers: dict[str, str]
 ) -> None:
-    app, base_url = served
+    app, base_url = served_app
     async with AsyncClient(base_url=base_url) as client:
         driver = await make_driver(client, admin_headers)
     async with socket(base_url, "/v1/ws/driver", driver.token) as driver_socket:
@@ -253,9 +241,9 @@ async def test_frames_faster_than_one_per_100_ms_are_dropped_not_buffered(
 
 
 async def test_an_implausible_position_neither_moves_the_driver_nor_closes_the_socket(
-    served: tuple[FastAPI, str], admin_headers: dict[str, str]
+    served_app: tuple[FastAPI, str], admin_headers: dict[str, str]
 ) -> None:
-    app, base_url = served
+    app, base_url = served_app
     async with AsyncClient(base_url=base_url) as client:
         driver = await make_driver(client, admin_headers)
     async with socket(base_url, "/v1/ws/driver", driver.token) as driver_socket:

@@ -1,0 +1,21 @@
+"""What the dispatch tests share beyond tests/conftest.py: the app served on a real uvicorn
+server, for tests that speak the real protocol over sockets."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest_asyncio
+from fastapi import FastAPI
+
+from coop.settings import Settings
+from server.app import create_app
+from tests.builders import live_server
+
+
+@pytest_asyncio.fixture
+async def served_app(settings: Settings) -> AsyncIterator[tuple[FastAPI, str]]:
+    """The app and its base URL on a live server."""
+    app = create_app(settings)
+    async with live_server(app) as base_url:
+        yield app, base_url
