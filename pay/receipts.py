@@ -10,8 +10,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bargaining import fares
 from bargaining import service as bargaining_service
 from bargaining.terms import money_str
-from coop.auth import Principal, Role
-from dispatch.trips.exceptions import NotYourTrip, TripNotFound
+from coop.auth import Principal
+from dispatch.trips import service as trips_service
+from dispatch.trips.exceptions import TripNotFound
 from dispatch.trips.models import Trip, TripStatus
 from pay.exceptions import NoReceipt
 from pay.schemas import ReceiptOut, receipt_items
@@ -21,12 +22,7 @@ async def receipt(*, session: AsyncSession, trip_id: uuid.UUID, principal: Princ
     trip = await session.get(Trip, trip_id)
     if trip is None:
         raise TripNotFound(f"No trip {trip_id}")
-    if principal.role is Role.rider and principal.subject_id == trip.rider_id:
-        copy_for = "rider"
-    elif principal.role is Role.driver and principal.subject_id == trip.driver_id:
-        copy_for = "driver"
-    else:
-        raise NotYourTrip("Only the trip's rider and its driver may read its receipt")
+    copy_for = trips_service.party_to(trip, principal, to="read its receipt").value
     agreement = await bargaining_service.get_version(
         session=session, version=trip.agreement_version
     )

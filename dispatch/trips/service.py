@@ -157,19 +157,20 @@ async def _load(session: AsyncSession, trip_id: uuid.UUID) -> Trip:
     return trip
 
 
-def _check_party(trip: Trip, principal: Principal) -> CancelledBy:
-    """The caller's part in the trip; anyone else is refused."""
+def party_to(trip: Trip, principal: Principal, *, to: str = "see or change it") -> CancelledBy:
+    """The caller's part in the trip (its rider or its driver): the one rule of who is a party
+    to a trip, for every read and move of it (and its receipt); anyone else is refused."""
     if principal.role is Role.rider and principal.subject_id == trip.rider_id:
         return CancelledBy.rider
     if principal.role is Role.driver and principal.subject_id == trip.driver_id:
         return CancelledBy.driver
-    raise NotYourTrip("Only the trip's rider and its driver may see or change it")
+    raise NotYourTrip(f"Only the trip's rider and its driver may {to}")
 
 
 async def get_for(*, session: AsyncSession, trip_id: uuid.UUID, principal: Principal) -> Trip:
     """The trip, if the caller is its rider or its driver."""
     trip = await _load(session, trip_id)
-    _check_party(trip, principal)
+    party_to(trip, principal)
     return trip
 
 
@@ -960,7 +961,7 @@ async def cancel(
     # only move forward, so a lost race is retried at most once per later status.
     for _ in range(len(transition.sources) + 1):
         current = await _load(session, trip_id)
-        party = _check_party(current, principal)
+        party = party_to(current, principal)
         if current.status not in transition.sources:
             raise InvalidTransition(
                 refusal(Move.cancel, current.status), trip_status=current.status.value
