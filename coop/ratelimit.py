@@ -20,12 +20,15 @@ the pool, and one that waits longer is **busy**: refused (`429`; the socket cap 
 with 1013), counted in `coop_rate_limit_busy_total` and logged as such. A burst is something a
 caller can cause, so it never lets requests through uncounted.
 
-Only a real outage (Redis refuses the connection or does not answer) **fails open** for the rate
-limits: requests go through uncounted, a warning is logged (at most once per `WARN_EVERY_S`) and
-`coop_rate_limit_unavailable_total` counts them. Redis is already what carries every socket's
-frames; failing closed would turn its outage into an outage of every authenticated route, while
-failing open loses only the abuse limit for the length of an outage, which nobody outside can
-cause. The socket cap fails closed in every case (sockets are refused without Redis anyway).
+A command that timed out while Redis answers a PING on a connection of its own was late because
+this worker's own loop was held up (a burst): busy too. Only a real outage (Redis refuses the
+connection, or answers neither the command nor that PING within `PROBE_TIMEOUT_S`) **fails
+open** for the rate limits: requests go through uncounted, a warning is logged (at most once per
+`WARN_EVERY_S`) and `coop_rate_limit_unavailable_total` counts them. Redis is already what
+carries every socket's frames; failing closed would turn its outage into an outage of every
+authenticated route, while failing open loses only the abuse limit for the length of an outage,
+which nobody outside can cause. The socket cap fails closed in every case (sockets are refused
+without Redis anyway).
 """
 
 from __future__ import annotations
@@ -47,6 +50,7 @@ from limits.aio.strategies import MovingWindowRateLimiter
 from limits.errors import StorageError
 from prometheus_client import CollectorRegistry, Counter
 from redis.exceptions import MaxConnectionsError, RedisError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from coop.errors import RateLimited
 from coop.settings import Settings
@@ -63,6 +67,10 @@ REDIS_TIMEOUT_S = 0.5
 WAIT_S = 2.0
 # What a refusal for busyness asks the client to wait.
 BUSY_RETRY_AFTER_S = 1
+# A command that timed out is an outage only if Redis does not answer a PING on a connection of
+# its own within this: a worker's event loop held up by a burst makes answers late to read, and
+# a burst is something a caller can cause.
+PROBE_TIMEOUT_S = 2.0
 KEY_PREFIX = "coop:limits"
 SECONDS_PER_DAY = 86400
 
@@ -131,6 +139,8 @@ class RateLimits:
         )
         self.limiter = MovingWindowRateLimiter(self.storage)
         self._skip_until = 0.0
+        self._redis_url = settings.redis_url
+        self._probe: asyncio.Future[bool] | None = None
         self._warned_at = -math.inf
         self._busy_warned_at = -math.inf
         self._busy_since_warning = 0
@@ -223,9 +233,31 @@ class RateLimits:
             cause = exc.storage_error if isinstance(exc, StorageError) else exc
             if isinstance(cause, MaxConnectionsError):  # cannot happen behind the gate
                 raise LimiterBusy() from exc
+            if isinstance(cause, RedisTimeoutError | TimeoutError) and await self.answers():
+                raise LimiterBusy() from exc
             raise LimiterDown(type(cause).__name__) from exc
         finally:
             self._gate.release()
+
+    async def answers(self) -> bool:
+        """Whether Redis answers a PING now, on a connection of its own (one probe at a time,
+        shared by every command that timed out meanwhile)."""
+        if self._probe is None or self._probe.done():
+            self._probe = asyncio.ensure_future(self._ping())
+        return await asyncio.shield(self._probe)
+
+    async def _ping(self) -> bool:
+        client = aioredis.Redis.from_url(
+            self._redis_url,
+            socket_timeout=PROBE_TIMEOUT_S,
+            socket_connect_timeout=PROBE_TIMEOUT_S,
+        )
+        try:
+            return bool(await client.ping())
+        except (RedisError, OSError):
+            return False
+        finally:
+            await client.aclose()
 
     def note_busy(self, name: str) -> None:
         """Counts and (at most every `WARN_EVERY_S`) logs a refusal for busyness."""

@@ -372,8 +372,10 @@ def redis_up(base: Path) -> bool:
         ],
         check=True,
     )
+    # Ready once it listens and its pid file names it: the daemon may write the file after it
+    # opens the socket, and whatever stops it later finds it by that file.
     deadline = time.monotonic() + 20
-    while not socket.exists():
+    while not (socket.exists() and pid_alive(pidfile)):
         if time.monotonic() > deadline:
             raise SetupError(f"Redis did not start; see {folder / 'redis.log'}")
         time.sleep(0.05)

@@ -6,12 +6,15 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
+import os
+import signal
 import uuid
 from pathlib import Path
 
 import httpx
 import pytest
 from httpx import AsyncClient
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import InvalidStatus
 
@@ -129,3 +132,39 @@ async def test_an_outage_still_fails_open_and_the_socket_cap_closed(
     finally:
         await limits.close()
         redis.stop()
+
+
+async def _answered_late() -> bool:
+    """A limiter command whose answer came after the socket timeout, as redis-py reports it."""
+    raise RedisTimeoutError("Timeout reading from socket")
+
+
+async def test_a_late_answer_is_an_outage_only_if_redis_does_not_answer_a_ping(
+    settings: Settings, short_tmp: Path
+) -> None:
+    """A worker whose own loop is held up by a burst reads Redis's answers late: while Redis
+    answers a PING on a connection of its own, that is busy (refused and counted), never an
+    outage that would let the burst through. A paused Redis answers neither: an outage."""
+    limits = RateLimits(settings)
+    try:
+        with pytest.raises(ratelimit.LimiterBusy):
+            await limits.run(_answered_late)
+        assert await limits.answers()
+    finally:
+        await limits.close()
+
+    paused = ThrowawayRedis(short_tmp)
+    await paused.start()
+    assert paused.process is not None
+    os.kill(paused.process.pid, signal.SIGSTOP)
+    limits = RateLimits(settings.model_copy(update={"redis_url": paused.url}))
+    try:
+        with pytest.raises(ratelimit.LimiterDown):
+            await limits.run(_answered_late)
+        # The rate limits then fail open, as for any outage.
+        await limits.check_api("rider:paused")
+        assert limits.unavailable._value.get() == 1
+    finally:
+        await limits.close()
+        os.kill(paused.process.pid, signal.SIGCONT)
+        paused.stop()
