@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 
 Check = Callable[[], Awaitable[bool]] | Callable[[], bool]
 
@@ -43,3 +44,14 @@ def until_sync(
         if time.monotonic() > deadline:
             raise AssertionError(f"{what} did not happen within {timeout_s} s")
         time.sleep(interval_s)
+
+
+async def text_with(path: Path, needle: str, *, timeout_s: float = 10.0) -> str:
+    """Waits until the file at `path` holds `needle` (a log being written); answers its text."""
+    await until(
+        lambda: needle in path.read_text(errors="replace"),
+        timeout_s=timeout_s,
+        interval_s=0.05,
+        what=f"{needle!r} in {path.name}",
+    )
+    return path.read_text(errors="replace")

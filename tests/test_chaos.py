@@ -12,13 +12,13 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import IO
 
 import pytest
 
 from devtools import localdev
+from tests.polling import until_sync
 
 
 # About a minute and a half on two idle cores; a busy machine stretches every wait in it.
@@ -83,13 +83,6 @@ def _children(pid: int) -> set[int]:
     return {child for child in found if _alive(child)}
 
 
-def _wait_until(predicate: Callable[[], bool], timeout_s: float, what: str) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not predicate():
-        assert time.monotonic() < deadline, f"not within {timeout_s:g} s: {what}"
-        time.sleep(0.1)
-
-
 class Lines:
     """A child's output, read by a thread, waited on with a bound."""
 
@@ -138,8 +131,10 @@ def test_a_chaos_run_stopped_with_sigterm_leaves_nothing_running() -> None:
         run.send_signal(signal.SIGTERM)
         assert run.wait(timeout=120) == 128 + signal.SIGTERM, "\n".join(output.seen)
         output.wait_for(r"stopped from outside \(SIGTERM\)", 10)
-        _wait_until(lambda: not any(_alive(pid) for pid in started), 60, f"{started} gone")
-        _wait_until(lambda: not base.exists(), 10, f"{base} removed")
+        until_sync(
+            lambda: not any(_alive(pid) for pid in started), timeout_s=60, what=f"{started} gone"
+        )
+        until_sync(lambda: not base.exists(), timeout_s=10, what=f"{base} removed")
     finally:
         if run.poll() is None:
             run.kill()
@@ -150,10 +145,6 @@ def test_the_keeper_stops_a_runs_redis_once_the_run_is_killed(short_tmp: Path) -
     """A run killed outright (SIGKILL) cannot stop what it started: its keeper does."""
     base = short_tmp / "run"
     base.mkdir()
-    localdev.redis_up(base)
-    redis = localdev.pid_alive(base / "redis" / "redis.pid")
-    assert redis is not None
-    os.kill(redis, signal.SIGSTOP)  # paused, as the chaos run's last fault leaves it a while
     script = (
         "import sys, time\n"
         "from pathlib import Path\n"
@@ -162,20 +153,25 @@ def test_the_keeper_stops_a_runs_redis_once_the_run_is_killed(short_tmp: Path) -
         "print(guard.pid, flush=True)\n"
         "time.sleep(300)\n"
     )
-    run = subprocess.Popen(
-        [sys.executable, "-c", script, str(base)], stdout=subprocess.PIPE, text=True
-    )
-    try:
+    run: subprocess.Popen[str] | None = None
+    try:  # whatever fails, nothing this test started outlives it
+        localdev.redis_up(base)
+        redis = localdev.pid_alive(base / "redis" / "redis.pid")
+        assert redis is not None
+        os.kill(redis, signal.SIGSTOP)  # paused, as the chaos run's last fault leaves it a while
+        run = subprocess.Popen(
+            [sys.executable, "-c", script, str(base)], stdout=subprocess.PIPE, text=True
+        )
         assert run.stdout is not None
         guard = int(run.stdout.readline())
         assert _alive(guard) and _alive(redis)
         run.kill()
         run.wait(timeout=10)
-        _wait_until(lambda: not _alive(redis), 30, "Redis stopped")
-        _wait_until(lambda: not _alive(guard), 30, "the keeper gone")
+        until_sync(lambda: not _alive(redis), timeout_s=30, what="Redis stopped")
+        until_sync(lambda: not _alive(guard), timeout_s=30, what="the keeper gone")
         assert not base.exists()
     finally:
-        if run.poll() is None:
+        if run is not None and run.poll() is None:
             run.kill()
             run.wait()
         if (pid := localdev.pid_alive(base / "redis" / "redis.pid")) is not None:
@@ -212,8 +208,12 @@ def test_a_chaos_run_whose_parent_dies_is_told_to_stop(short_tmp: Path) -> None:
         assert run.stdout.readline().strip() == "ready"
         run.kill()
         run.wait(timeout=10)
-        _wait_until(lambda: marker.exists() and marker.read_text() == "SIGTERM", 20, "stopped")
-        _wait_until(lambda: not _alive(pid), 20, "the run gone")
+        until_sync(
+            lambda: marker.exists() and marker.read_text() == "SIGTERM",
+            timeout_s=20,
+            what="stopped",
+        )
+        until_sync(lambda: not _alive(pid), timeout_s=20, what="the run gone")
     finally:
         if run.poll() is None:
             run.kill()

@@ -8,7 +8,15 @@ import ast
 from pathlib import Path
 
 TESTS = Path(__file__).resolve().parents[1]
-POLLING_NAMES = {"until", "_until", "wait_until", "_wait_for", "wait_for_condition"}
+POLLING_NAMES = {
+    "until",
+    "_until",
+    "wait_until",
+    "_wait_until",
+    "_wait_for",
+    "_wait_for_in_log",
+    "wait_for_condition",
+}
 
 
 def _test_modules() -> list[Path]:

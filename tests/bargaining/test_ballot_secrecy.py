@@ -31,6 +31,7 @@ from server.migrate import alembic_config
 from tests.bargaining.conftest import Clock, open_proposal, proposal_body, vote
 from tests.builders import Account, make_driver
 from tests.conftest import asyncpg_kwargs, recreate_database
+from tests.polling import text_with
 from tests.servers import service_process
 from tests.web.pages import csrf_of, sign_in
 
@@ -311,7 +312,7 @@ async def test_no_store_dates_a_ballot_or_keeps_its_moment_under_the_voters_name
                 after = await _redis_state(redis)
                 marker = f"/v1/end-of-ballot-test-{uuid.uuid4().hex}"
                 await http.get(marker)
-            log = await _wait_for_in_log(service.log_path, marker)
+            log = await text_with(service.log_path, marker)
     finally:
         await redis.aclose()
 
@@ -350,17 +351,6 @@ async def test_no_store_dates_a_ballot_or_keeps_its_moment_under_the_voters_name
     lines = [line for line in log.splitlines() if "uvicorn.access" in line or "HTTP/1.1" in line]
     assert any("/v1/drivers/me" in line for line in lines)  # the access log is on
     assert not [line for line in lines if "/ballot" in line or f"/proposals/{pid}" in line]
-
-
-async def _wait_for_in_log(path: Path, needle: str, within_s: float = 10.0) -> str:
-    deadline = asyncio.get_running_loop().time() + within_s
-    while True:
-        content = path.read_text(errors="replace")
-        if needle in content:
-            return content
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"{needle} not in the log within {within_s} s")
-        await asyncio.sleep(0.05)
 
 
 async def test_ballot_requests_have_a_daily_limit_of_their_own(

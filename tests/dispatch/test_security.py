@@ -33,6 +33,7 @@ from coop.settings import DEV_ADMIN_TOKEN, Settings
 from devtools.processes import ServiceProcess
 from dispatch.realtime.hub import CLOSE_REPLACED, CLOSE_TOKEN_REVOKED
 from tests.builders import assert_rate_limited, live_server, make_driver, make_rider, serve
+from tests.polling import text_with
 from tests.servers import ThrowawayRedis, service_process
 
 
@@ -643,22 +644,11 @@ async def test_no_token_is_ever_written_to_the_log(
         await http.get("/v1/drivers/me", headers={"Authorization": f"Bearer {wrong}"})
         marker = f"/v1/end-of-log-test-{uuid.uuid4().hex}"
         await http.get(marker)
-    log = await _wait_for_in_log(real_service.log_path, marker)
+    log = await text_with(real_service.log_path, marker)
     for secret in (driver.token, rider.token, wrong, settings.admin_token):
         assert secret not in log
     assert "/v1/ws/driver?token=[redacted]" in log  # uvicorn's access line, redacted
     assert "/v1/ws/driver?x=1&%74oken=[redacted]" in log
-
-
-async def _wait_for_in_log(path: Path, needle: str, within_s: float = 10.0) -> str:
-    deadline = asyncio.get_running_loop().time() + within_s
-    while True:
-        content = path.read_text(errors="replace")
-        if needle in content:
-            return content
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"{needle} not in the log within {within_s} s")
-        await asyncio.sleep(0.05)
 
 
 HUNG_UP = 0
