@@ -286,6 +286,27 @@ async def assigned_trip(
     return accepted
 
 
+async def accepted_over_socket(
+    app: FastAPI,
+    client: AsyncClient,
+    driver_socket: SocketClient,
+    rider: Account,
+    driver: Account,
+    *,
+    at: dict[str, float],
+    pickup: dict[str, float] = DOWNTOWN,
+) -> dict[str, Any]:
+    """A trip of `rider` that `driver`, gone online over `driver_socket` at `at`, was offered
+    and accepted: the trip as requested."""
+    await go_online(driver_socket, at)
+    trip = await request_trip(client, rider, pickup=pickup)
+    await app.state.locations.flush()
+    offer_id = await offer_to(app, driver)
+    accepted = await client.post(f"/v1/offers/{offer_id}/accept", headers=driver.headers)
+    assert accepted.status_code == 200, accepted.text
+    return trip
+
+
 @asynccontextmanager
 async def flushing_server(settings: Settings) -> AsyncIterator[tuple[str, Any]]:
     """A live service whose position buffer is flushed every 50 ms, as `serve` flushes it:

@@ -19,11 +19,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from tests.builders import (
     DOWNTOWN,
     Collector,
-    go_online,
+    accepted_over_socket,
     make_driver,
     make_rider,
-    offer_to,
-    request_trip,
     socket,
 )
 
@@ -39,12 +37,9 @@ async def test_a_driver_re_anchored_at_the_pickup_cannot_arrive_nor_earn_the_fee
         rider = await make_rider(client)
         driver = await make_driver(client, admin_headers)
         async with socket(base_url, "/v1/ws/driver", driver.token) as driver_socket:
-            await go_online(driver_socket, FAR)
-            trip = await request_trip(client, rider, pickup=DOWNTOWN)
-            await app.state.locations.flush()
-            offer_id = await offer_to(app, driver)
-            accepted = await client.post(f"/v1/offers/{offer_id}/accept", headers=driver.headers)
-            assert accepted.status_code == 200, accepted.text
+            trip = await accepted_over_socket(
+                app, client, driver_socket, rider, driver, at=FAR, pickup=DOWNTOWN
+            )
             collector = Collector(driver_socket)
             try:
                 # The attack: the pickup, once a second for 12 s, from 4.4 km away.
@@ -112,12 +107,9 @@ async def test_a_driver_who_drives_to_the_pickup_still_arrives(
         driver = await make_driver(client, admin_headers)
         near = {"lat": DOWNTOWN["lat"] + 0.003, "lon": DOWNTOWN["lon"]}  # 333 m north
         async with socket(base_url, "/v1/ws/driver", driver.token) as driver_socket:
-            await go_online(driver_socket, near)
-            trip = await request_trip(client, rider, pickup=DOWNTOWN)
-            await app.state.locations.flush()
-            offer_id = await offer_to(app, driver)
-            accepted = await client.post(f"/v1/offers/{offer_id}/accept", headers=driver.headers)
-            assert accepted.status_code == 200, accepted.text
+            trip = await accepted_over_socket(
+                app, client, driver_socket, rider, driver, at=near, pickup=DOWNTOWN
+            )
             await asyncio.sleep(2.5)  # 133 m in 2.5 s: believable
             await driver_socket.send(
                 {"type": "location", "lat": DOWNTOWN["lat"] + 0.0018, "lon": DOWNTOWN["lon"]}

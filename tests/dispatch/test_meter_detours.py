@@ -22,11 +22,9 @@ from dispatch.trips import meter, reviews
 from tests.builders import (
     DOWNTOWN,
     Collector,
-    go_online,
+    accepted_over_socket,
     make_driver,
     make_rider,
-    offer_to,
-    request_trip,
     socket,
 )
 
@@ -88,12 +86,9 @@ async def test_hopping_in_place_every_110_ms_is_counted_on_the_trip(
         rider = await make_rider(client)
         driver = await make_driver(client, admin_headers)
         async with socket(base_url, "/v1/ws/driver", driver.token) as driver_socket:
-            await go_online(driver_socket, DOWNTOWN)
-            trip = await request_trip(client, rider, pickup=DOWNTOWN)
-            await app.state.locations.flush()
-            offer_id = await offer_to(app, driver)
-            accepted = await client.post(f"/v1/offers/{offer_id}/accept", headers=driver.headers)
-            assert accepted.status_code == 200, accepted.text
+            trip = await accepted_over_socket(
+                app, client, driver_socket, rider, driver, at=DOWNTOWN, pickup=DOWNTOWN
+            )
             for step in ("arrived", "start"):
                 path = f"/v1/trips/{trip['id']}/{step}"
                 response = await client.post(path, headers=driver.headers)
@@ -146,11 +141,9 @@ async def test_a_fare_that_hits_the_cap_goes_to_the_review_list_until_a_person_c
         rider = await make_rider(client)
         driver = await make_driver(client, admin_headers)
         async with socket(base_url, "/v1/ws/driver", driver.token) as driver_socket:
-            await go_online(driver_socket, DOWNTOWN)
-            trip = await request_trip(client, rider, pickup=DOWNTOWN)
-            await app.state.locations.flush()
-            offer_id = await offer_to(app, driver)
-            await client.post(f"/v1/offers/{offer_id}/accept", headers=driver.headers)
+            trip = await accepted_over_socket(
+                app, client, driver_socket, rider, driver, at=DOWNTOWN, pickup=DOWNTOWN
+            )
             for step in ("arrived", "start"):
                 path = f"/v1/trips/{trip['id']}/{step}"
                 response = await client.post(path, headers=driver.headers)

@@ -26,11 +26,10 @@ from dispatch.trips import meter
 from tests.builders import (
     DOWNTOWN,
     Collector,
+    accepted_over_socket,
     go_online,
     make_driver,
     make_rider,
-    offer_to,
-    request_trip,
     socket,
 )
 
@@ -128,12 +127,9 @@ async def test_the_teleporting_meter_attack_gets_errors_and_a_sane_fare(
         rider = await make_rider(client)
         driver = await make_driver(client, admin_headers)
         async with socket(base_url, "/v1/ws/driver", driver.token) as driver_socket:
-            await go_online(driver_socket, DOWNTOWN)
-            trip = await request_trip(client, rider)
-            await app.state.locations.flush()
-            offer_id = await offer_to(app, driver)
-            accepted = await client.post(f"/v1/offers/{offer_id}/accept", headers=driver.headers)
-            assert accepted.status_code == 200, accepted.text
+            trip = await accepted_over_socket(
+                app, client, driver_socket, rider, driver, at=DOWNTOWN
+            )
             for step in ("arrived", "start"):
                 response = await client.post(
                     f"/v1/trips/{trip['id']}/{step}", headers=driver.headers
@@ -183,11 +179,9 @@ async def test_a_long_trip_is_capped_at_its_quote_and_the_rider_sees_why(
         rider = await make_rider(client)
         driver = await make_driver(client, admin_headers)
         async with socket(base_url, "/v1/ws/driver", driver.token) as driver_socket:
-            await go_online(driver_socket, DOWNTOWN)
-            trip = await request_trip(client, rider)
-            await app.state.locations.flush()
-            offer_id = await offer_to(app, driver)
-            await client.post(f"/v1/offers/{offer_id}/accept", headers=driver.headers)
+            trip = await accepted_over_socket(
+                app, client, driver_socket, rider, driver, at=DOWNTOWN
+            )
             for step in ("arrived", "start"):
                 response = await client.post(
                     f"/v1/trips/{trip['id']}/{step}", headers=driver.headers
