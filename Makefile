@@ -7,7 +7,7 @@ export COOP_DATA_DIR ?= $(CURDIR)/.var
 LOCALDEV := $(PY) -m devtools.localdev
 
 .PHONY: venv lock upgrade-check fuzz services demo serve test check lint format typecheck imports architecture stop messages \
-	agreement-schema docs \
+	agreement-schema jurisdiction-schema docs \
 	bench load chaos clean \
 	bench-realtime bench-quick bench-realtime-quick bench-replay bench-fairness bench-ops-map bench-eta
 
@@ -78,7 +78,10 @@ architecture: venv ## redraw the layer diagram in docs/architecture.md from .imp
 agreement-schema: venv ## rewrite the terms schema table in docs/agreement.md from bargaining/terms.py
 	$(PY) .ci/terms_schema.py
 
-docs: architecture agreement-schema ## every generated part of docs/ (tests check they are current)
+jurisdiction-schema: venv ## rewrite the profile tables in docs/jurisdiction.md from coop/jurisdiction.py
+	$(PY) .ci/jurisdiction_schema.py
+
+docs: architecture agreement-schema jurisdiction-schema ## every generated part of docs/ (tests check they are current)
 
 lint: venv
 	$(VENV)/bin/ruff check .

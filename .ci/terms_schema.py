@@ -135,6 +135,11 @@ def _founding(wire: Any, path: list[str]) -> str:
     for step in path:
         nxt: list[tuple[str, Any]] = []
         for key, value in values:
+            if step == "[]" and isinstance(value, list):
+                for index, item in enumerate(value):
+                    name = (item.get("key") or item.get("code")) if isinstance(item, dict) else None
+                    nxt.append((str(name or index), item))
+                continue
             if not isinstance(value, dict):
                 continue
             if step == "*":
@@ -148,6 +153,8 @@ def _founding(wire: Any, path: list[str]) -> str:
     def show(value: Any) -> str:
         if value is None:
             return "none"
+        if isinstance(value, bool):
+            return f"`{str(value).lower()}`"
         if isinstance(value, dict):
             return ""
         if isinstance(value, list):
@@ -162,6 +169,21 @@ def _founding(wire: Any, path: list[str]) -> str:
 
 
 Row = tuple[str, str, str, str]
+
+
+def _is_model(annotation: Any) -> bool:
+    return isinstance(annotation, type) and issubclass(annotation, BaseModel)
+
+
+def _count(wire: Any, path: list[str]) -> str:
+    """How many items a list holds in `wire` ("none" for an empty or absent one)."""
+    values: list[Any] = [wire]
+    for step in path:
+        values = [v[step] for v in values if isinstance(v, dict) and v.get(step) is not None]
+    sizes = [len(v) for v in values if isinstance(v, list)]
+    if not sizes or not any(sizes):
+        return "none"
+    return f"{sizes[0]} items" if sizes[0] != 1 else "1 item"
 
 
 def _rows(model: type[BaseModel], prefix: list[str], wire: Any) -> Iterator[Row]:
@@ -204,6 +226,11 @@ def _rows(model: type[BaseModel], prefix: list[str], wire: Any) -> Iterator[Row]
             else:
                 kind, values = _scalar(value_bare, _constraints(_split(value_type)[1]))
                 yield "`" + ".".join(child) + "`", kind, values, _founding(wire, [*path, "*"])
+        elif origin is list and _is_model(_split(get_args(bare)[0])[0]):
+            item_bare = _split(get_args(bare)[0])[0]
+            allowed = ["each item: an object with the fields below", _length(c, "items"), *notes]
+            yield label, "array", "; ".join(a for a in allowed if a), _count(wire, path)
+            yield from _rows(item_bare, [*path, "[]"], wire)
         elif origin is list:
             (item_type,) = get_args(bare)
             item_bare, item_meta = _split(item_type)

@@ -15,6 +15,8 @@ from limits import parse_many
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from coop import jurisdiction
+from coop.jurisdiction import DEFAULT_JURISDICTION
 from coop.keys import MIN_KEY_CHARS, MIN_KEY_DISTINCT_CHARS
 
 # The kernel's package folder; its `data/` holds the shipped service areas.
@@ -140,6 +142,11 @@ class Settings(BaseSettings):
     meter_time_scale: float = Field(
         default=1.0, ge=METER_TIME_SCALE_RANGE[0], le=METER_TIME_SCALE_RANGE[1]
     )
+    # The law where the co-op runs: a profile in coop/data/jurisdictions (docs/jurisdiction.md).
+    jurisdiction: str = DEFAULT_JURISDICTION
+    # The co-op's registration number for each of the profile's sales taxes, printed on
+    # receipts: `gst=123456789RT0001,qst=1234567890TQ0001` (by the profile's tax codes).
+    tax_registrations: Annotated[dict[str, str], NoDecode] = Field(default_factory=dict)
 
     @property
     def ws_transport_max_bytes(self) -> int:
@@ -147,6 +154,18 @@ class Settings(BaseSettings):
         `ws_max_frame_bytes`, so a frame just over it still gets a bad_message error frame,
         while a huge one is refused as soon as its length is known, unread (close code 1009)."""
         return max(self.ws_max_frame_bytes * 2, 65536)
+
+    @field_validator("tax_registrations", mode="before")
+    @classmethod
+    def _registrations(cls, value: Any) -> Any:
+        """`gst=123456789RT0001,qst=1234567890TQ0001` in the environment; empty for none."""
+        if isinstance(value, str):
+            pairs = [item.strip() for item in value.split(",") if item.strip()]
+            if any("=" not in pair for pair in pairs):
+                raise ValueError("write each registration as code=number, comma-separated")
+            split = [pair.split("=", 1) for pair in pairs]
+            return {code.strip(): number.strip() for code, number in split}
+        return value
 
     @field_validator("trusted_proxies", "metrics_allow", mode="before")
     @classmethod
@@ -187,6 +206,15 @@ class Settings(BaseSettings):
             and self.pseudonym_key.get_secret_value() == self.admin_token
         ):
             raise ValueError("COOP_PSEUDONYM_KEY must be a secret of its own, not COOP_ADMIN_TOKEN")
+        try:
+            profile = jurisdiction.load(self.jurisdiction)
+        except jurisdiction.UnknownJurisdiction as exc:
+            raise ValueError(f"COOP_JURISDICTION: {exc}") from exc
+        problem = jurisdiction.registration_problem(
+            profile, self.tax_registrations, required=self.env == "production"
+        )
+        if problem is not None:
+            raise ValueError(f"COOP_TAX_REGISTRATIONS: {problem}")
         if self.ws_ping_interval_s >= self.driver_grace_s:
             raise ValueError(
                 "COOP_WS_PING_INTERVAL_S must be shorter than COOP_DRIVER_GRACE_S, or connected "

@@ -112,6 +112,8 @@ def test_the_other_files_read_at_run_time_are_in_the_wheel(
     for name in (
         "bargaining/founding_agreement.yaml",
         "coop/data/montreal.geojson",
+        "coop/data/jurisdictions/quebec.yaml",
+        "coop/data/jurisdictions/none.yaml",
         "server/web/templates/base.html",
     ):
         assert name in in_wheel, name

@@ -462,7 +462,9 @@ def test_production_takes_a_random_admin_token() -> None:
         "Kk5zsZF_n6AJNW4MS3lG93S5XxHNa4Z8j9Tgq9wGfLI",
         "febb7db2211d92fcb744fbfa514cf5c1",
     ):
-        assert Settings(env="production", admin_token=token).env == "production"
+        registered = {"gst": "123456789RT0001", "qst": "1234567890TQ0001"}
+        production = Settings(env="production", admin_token=token, tax_registrations=registered)
+        assert production.env == "production"
 
 
 # --- the whole API, fuzzed ---------------------------------------------------------------------
