@@ -13,7 +13,7 @@ import pytest
 import yaml
 from pydantic import ValidationError
 
-from coop import jurisdiction
+from coop import jurisdiction, levies
 from coop.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -147,3 +147,43 @@ def test_the_docs_tables_are_generated_from_the_profiles() -> None:
         "| 0.90 CAD a trip |", "| 0.80 CAD a trip |"
     )
     assert "| 9.975 % |" in doc and "`0.90`" in doc
+
+
+# --- what the law adds to a fare -----------------------------------------------------------------
+
+
+def test_quebec_adds_the_dues_then_each_tax_on_fare_and_dues_without_compounding() -> None:
+    quebec = jurisdiction.load("quebec")
+    billed = levies.charges(quebec, Decimal("12.34"), REGISTERED)
+    # base 12.34 + 0.90 = 13.24; GST 5 % = 0.662 -> 0.66; QST 9.975 % = 1.32069 -> 1.32
+    assert [(levy.code, levy.amount) for levy in billed.levies] == [
+        ("dues", Decimal("0.90")),
+        ("gst", Decimal("0.66")),
+        ("qst", Decimal("1.32")),
+    ]
+    assert billed.dues == Decimal("0.90")
+    assert billed.total == Decimal("15.22")
+    assert [levy.registration for levy in billed.taxes] == ["123456789RT0001", "1234567890TQ0001"]
+    assert billed.taxes[1].name.in_language("fr") == "TVQ"
+
+
+def test_taxes_round_half_up_to_the_cent() -> None:
+    quebec = jurisdiction.load("quebec")
+    # base 9.10 + 0.90 = 10.00: GST 0.50 exactly; QST 0.9975 -> 1.00
+    assert [levy.amount for levy in levies.charges(quebec, Decimal("9.10")).taxes] == [
+        Decimal("0.50"),
+        Decimal("1.00"),
+    ]
+    # base 0.10 + 0.90 = 1.00: GST 0.05; QST 0.09975 -> 0.10
+    assert levies.charges(quebec, Decimal("0.10")).total == Decimal("1.15")
+
+
+def test_a_jurisdiction_without_dues_or_taxes_bills_the_fare() -> None:
+    billed = levies.charges(jurisdiction.load("none"), Decimal("7.50"))
+    assert billed.levies == () and billed.total == Decimal("7.50")
+
+
+@pytest.mark.parametrize("fare", [Decimal("-0.01"), Decimal("1.005")])
+def test_a_fare_is_whole_cents_and_never_negative(fare: Decimal) -> None:
+    with pytest.raises(ValueError, match="whole cents"):
+        levies.charges(jurisdiction.load("quebec"), fare)
