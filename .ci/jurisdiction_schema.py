@@ -94,8 +94,16 @@ def _clauses(profile: jurisdiction.Profile) -> list[tuple[str, str, str]]:
     for tax in profile.taxes:
         found.append((f"{tax.name.en} ({tax.name.fr})", f"{tax.percent} %", tax.clause))
     for item in profile.qualifications:
-        validity = f", valid {item.valid_days} days" if item.valid_days else ""
-        found.append((f"{item.subject}: {item.name.en}", f"{item.kind}{validity}", item.clause))
+        figure = f"valid {item.valid_days} days" if item.valid_days else "required"
+        if item.when is not None:
+            conditions = [
+                f"{item.when.vehicle_age_years_at_least} years old"
+                if item.when.vehicle_age_years_at_least is not None
+                else "",
+                f"{item.when.odometer_km_at_least} km" if item.when.odometer_km_at_least else "",
+            ]
+            figure += " for a car of " + " or ".join(c for c in conditions if c) + " or more"
+        found.append((f"{item.subject}: {item.name.en}", figure, item.clause))
     for report in profile.reports:
         found.append(
             (

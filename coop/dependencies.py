@@ -1,4 +1,5 @@
-"""The kernel's FastAPI dependencies: a database session, Redis, the service area, read from
+"""The kernel's FastAPI dependencies: a database session, Redis, the service area, the
+jurisdiction profile, read from
 the application state (`coop.state`). Apart from the modules that make those objects, so that
 the state can name their types and they never import the state."""
 
@@ -10,6 +11,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from coop import jurisdiction
 from coop.geo import ServiceArea
 from coop.redis_client import Redis
 from coop.state import CoreState, state_of
@@ -35,3 +37,11 @@ def get_redis(request: Request) -> Redis:
 
 
 RedisDep = Annotated[Redis, Depends(get_redis)]
+
+
+def get_jurisdiction(request: Request) -> jurisdiction.Profile:
+    """The law where the co-op runs (`COOP_JURISDICTION`, checked when the settings load)."""
+    return jurisdiction.load(state_of(request.app, CoreState).settings.jurisdiction)
+
+
+JurisdictionDep = Annotated[jurisdiction.Profile, Depends(get_jurisdiction)]

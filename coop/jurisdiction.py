@@ -116,27 +116,52 @@ class ApplicabilityRule(_Strict):
         return self
 
 
-class Qualification(_Strict):
-    """One item of the qualification register, recorded as a fact by an operator."""
+# The facts the qualification register records (drivers/qualifications.py), by item: whose they
+# are, and whether the item is a dated certificate whose validity a profile may limit. A profile
+# chooses which of them its law requires; a new kind of fact is code, its requirement is data.
+QualificationKey = Literal[
+    "licence_number",
+    "training_certificate",
+    "record_check",
+    "authorization",
+    "vehicle_identity",
+    "mechanical_inspection",
+]
+FACT_SUBJECT: dict[str, Literal["driver", "vehicle"]] = {
+    "licence_number": "driver",
+    "training_certificate": "driver",
+    "record_check": "driver",
+    "authorization": "driver",
+    "vehicle_identity": "vehicle",
+    "mechanical_inspection": "vehicle",
+}
+DATED_FACTS = frozenset({"training_certificate", "record_check"})
 
-    key: Key
-    subject: Literal["driver", "vehicle"]
+
+class Qualification(_Strict):
+    """One item of the qualification register that the law requires, recorded by an operator."""
+
+    key: QualificationKey
     name: Named
-    # number: a file number recorded once; date: a date recorded once; check: a dated outcome
-    # (a person's finding) valid for `valid_days`; expiry: a date after which it is void.
-    kind: Literal["number", "date", "check", "expiry"]
     valid_days: int | None = Field(
-        default=None, ge=1, le=36500, description="how long a dated item stays valid"
+        default=None, ge=1, le=36500, description="how long a dated certificate stays valid"
     )
     when: ApplicabilityRule | None = Field(
         default=None, description="required only of cars that meet this rule"
     )
     clause: Clause
 
+    @property
+    def subject(self) -> Literal["driver", "vehicle"]:
+        return FACT_SUBJECT[self.key]
+
     @model_validator(mode="after")
-    def _validity_fits_the_kind(self) -> Qualification:
-        if self.valid_days is not None and self.kind not in ("check", "date"):
-            raise ValueError(f"`valid_days` applies to a dated item, not to a {self.kind}")
+    def _fits_the_fact(self) -> Qualification:
+        if self.valid_days is not None and self.key not in DATED_FACTS:
+            raise ValueError(
+                f"`valid_days` applies to a dated certificate "
+                f"({', '.join(sorted(DATED_FACTS))}), not to {self.key}"
+            )
         if self.when is not None and self.subject != "vehicle":
             raise ValueError("`when` applies to a car's items only")
         return self

@@ -5,9 +5,9 @@ from __future__ import annotations
 import enum
 import hashlib
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 
-from sqlalchemy import Boolean, DateTime, Enum, ForeignKey, SmallInteger, String
+from sqlalchemy import Boolean, Date, DateTime, Enum, ForeignKey, Integer, SmallInteger, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from coop.db import Base, utcnow
@@ -48,8 +48,35 @@ class DriverVehicle(Base):
     plate: Mapped[str] = mapped_column(String(16))
     seats: Mapped[int] = mapped_column(SmallInteger)
     wheelchair_accessible: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The car's register (drivers/qualifications.py): facts an operator recorded from the
+    # documents, never the scans. All optional: a car without them is registered, not offered.
+    vin: Mapped[str | None] = mapped_column(String(17), default=None)
+    make: Mapped[str | None] = mapped_column(String(40), default=None)
+    model: Mapped[str | None] = mapped_column(String(40), default=None)
+    year: Mapped[int | None] = mapped_column(SmallInteger, default=None)
+    colour: Mapped[str | None] = mapped_column(String(30), default=None)
+    owner: Mapped[str | None] = mapped_column(String(200), default=None)
+    odometer_km: Mapped[int | None] = mapped_column(Integer, default=None)
+    inspection_due_on: Mapped[date | None] = mapped_column(Date, default=None)
 
     driver: Mapped[Driver] = relationship(back_populates="vehicle")
+
+
+class DriverQualification(Base):
+    """A driver's qualification register: what the law requires of them, as recorded facts."""
+
+    __tablename__ = "driver_qualification"
+
+    driver_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("driver.id", ondelete="CASCADE"), primary_key=True
+    )
+    licence_number: Mapped[str | None] = mapped_column(String(32), default=None)
+    training_certificate_on: Mapped[date | None] = mapped_column(Date, default=None)
+    record_check_on: Mapped[date | None] = mapped_column(Date, default=None)
+    # The outcome as a person recorded it: clear, or a record the law's committee must weigh.
+    record_check_clear: Mapped[bool | None] = mapped_column(Boolean, default=None)
+    authorization_expires_on: Mapped[date | None] = mapped_column(Date, default=None)
+    recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
 class DriverStatusChange(Base):

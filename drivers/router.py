@@ -1,25 +1,175 @@
-"""HTTP routes of the drivers domain."""
+"""HTTP routes of the drivers domain: registering members, and the qualification register."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, status
+import uuid
+from datetime import date
+from typing import Annotated
+
+from fastapi import APIRouter, Query, status
+from pydantic import BaseModel
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from coop.auth import AccountCreated, Admin
-from coop.dependencies import SessionDep
-from drivers import service
+from coop.clock import Now
+from coop.dependencies import JurisdictionDep, SessionDep
+from coop.errors import UnprocessableEntity
+from coop.jurisdiction import Profile
+from drivers import qualifications, service
 from drivers.dependencies import CurrentDriver
-from drivers.schemas import DriverCreate, DriverOut
+from drivers.models import DriverQualification
+from drivers.schemas import (
+    DriverCreate,
+    DriverOut,
+    ItemName,
+    QualificationIn,
+    QualificationItemOut,
+    QualificationOut,
+    QualificationStanding,
+    VehicleIn,
+)
 
 router = APIRouter(prefix="/v1/drivers", tags=["drivers"])
 
 
+class DatedInTheFuture(UnprocessableEntity):
+    type = "dated_in_the_future"
+    title = "A certificate cannot be dated after today"
+
+
+def _no_future_certificates(facts: QualificationIn | None, today: date) -> None:
+    if facts is None:
+        return
+    for name in ("training_certificate_on", "record_check_on"):
+        issued: date | None = getattr(facts, name)
+        if issued is not None and issued > today:
+            raise DatedInTheFuture(f"{name} is {issued}, after today ({today})")
+
+
+async def _standing(
+    session: AsyncSession, profile: Profile, driver_id: uuid.UUID, now: Now
+) -> QualificationStanding:
+    found = await qualifications.standing(
+        session=session, profile=profile, driver_id=driver_id, now=now
+    )
+    record = await session.get(DriverQualification, driver_id)
+    return QualificationStanding(
+        driver_id=driver_id,
+        jurisdiction=profile.key,
+        today=found.today,
+        eligible=found.eligible,
+        missing=[state.item.key for state in found.missing],
+        expiring=[state.item.key for state in found.expiring],
+        items=[
+            QualificationItemOut(
+                key=state.item.key,
+                subject=state.item.subject,
+                name=ItemName(fr=state.item.name.fr, en=state.item.name.en),
+                valid=state.valid,
+                valid_through=state.valid_through,
+                clause=state.item.clause,
+            )
+            for state in found.items
+        ],
+        qualification=None if record is None else QualificationOut.model_validate(record),
+    )
+
+
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=AccountCreated)
-async def register_driver(body: DriverCreate, session: SessionDep, _: Admin) -> AccountCreated:
-    """Registers a union member as a driver (admin only)."""
-    driver, token = await service.create(session=session, data=body)
+async def register_driver(
+    body: DriverCreate, session: SessionDep, profile: JurisdictionDep, now: Now, _: Admin
+) -> AccountCreated:
+    """Registers a union member as a driver (admin only), with their car and, when given, their
+    qualification; one without what the jurisdiction requires is registered, not offered trips."""
+    _no_future_certificates(body.qualification, qualifications.today_in(profile, now))
+    driver, token = await service.create(session=session, data=body, now=now)
     return AccountCreated(id=driver.id, token=token)
 
 
 @router.get("/me", response_model=DriverOut)
 async def read_me(driver: CurrentDriver) -> DriverOut:
     return DriverOut.model_validate(driver)
+
+
+@router.get("/me/qualification", response_model=QualificationStanding)
+async def read_my_qualification(
+    driver: CurrentDriver, session: SessionDep, profile: JurisdictionDep, now: Now
+) -> QualificationStanding:
+    """Whether the law lets me carry riders today, and what to provide if not."""
+    return await _standing(session, profile, driver.id, now)
+
+
+class Renewal(BaseModel):
+    driver_id: uuid.UUID
+    driver_name: str
+    item: str
+    name: ItemName
+    valid_through: date
+
+
+@router.get("/qualifications/expiring", response_model=list[Renewal])
+async def read_expiring(
+    session: SessionDep,
+    profile: JurisdictionDep,
+    now: Now,
+    _: Admin,
+    within_days: Annotated[int, Query(ge=0, le=366)] = 30,
+) -> list[Renewal]:
+    """Every valid item that lapses within `within_days`, soonest first (admin only)."""
+    due = await qualifications.renewals_due(
+        session=session, profile=profile, now=now, within_days=within_days
+    )
+    return [
+        Renewal(
+            driver_id=renewal.driver_id,
+            driver_name=renewal.driver_name,
+            item=renewal.item.key,
+            name=ItemName(fr=renewal.item.name.fr, en=renewal.item.name.en),
+            valid_through=renewal.valid_through,
+        )
+        for renewal in due
+    ]
+
+
+@router.get("/{driver_id}/qualification", response_model=QualificationStanding)
+async def read_qualification(
+    driver_id: uuid.UUID, session: SessionDep, profile: JurisdictionDep, now: Now, _: Admin
+) -> QualificationStanding:
+    """A driver's qualification standing (admin only)."""
+    return await _standing(session, profile, driver_id, now)
+
+
+@router.put("/{driver_id}/qualification", response_model=QualificationStanding)
+async def record_qualification(
+    driver_id: uuid.UUID,
+    body: QualificationIn,
+    session: SessionDep,
+    profile: JurisdictionDep,
+    now: Now,
+    _: Admin,
+) -> QualificationStanding:
+    """Records a driver's qualification as read from the documents (admin only): it replaces
+    the previous record, so a renewal gives every fact again."""
+    _no_future_certificates(body, qualifications.today_in(profile, now))
+    await qualifications.record_qualification(
+        session=session, driver_id=driver_id, facts=body.model_dump(), now=now
+    )
+    await session.commit()
+    return await _standing(session, profile, driver_id, now)
+
+
+@router.put("/{driver_id}/vehicle", response_model=QualificationStanding)
+async def record_vehicle(
+    driver_id: uuid.UUID,
+    body: VehicleIn,
+    session: SessionDep,
+    profile: JurisdictionDep,
+    now: Now,
+    _: Admin,
+) -> QualificationStanding:
+    """Records a driver's car and its register (admin only), replacing the previous facts."""
+    await qualifications.record_vehicle(
+        session=session, driver_id=driver_id, facts=body.model_dump()
+    )
+    await session.commit()
+    return await _standing(session, profile, driver_id, now)

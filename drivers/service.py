@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -10,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from coop.auth import Role, issue_token
 from coop.errors import Conflict, NotFound
+from drivers import qualifications
 from drivers.models import Driver, DriverStatus, DriverStatusChange, DriverVehicle
 from drivers.schemas import DriverCreate
 
@@ -19,8 +21,9 @@ class DuplicateMemberNumber(Conflict):
     title = "A member with this number exists"
 
 
-async def create(*, session: AsyncSession, data: DriverCreate) -> tuple[Driver, str]:
-    """Registers a member with a vehicle; answers the driver and their new token."""
+async def create(*, session: AsyncSession, data: DriverCreate, now: datetime) -> tuple[Driver, str]:
+    """Registers a member with a vehicle (and, when given, their qualification); answers the
+    driver and their new token."""
     driver = Driver(
         id=uuid.uuid4(),
         name=data.name,
@@ -39,6 +42,13 @@ async def create(*, session: AsyncSession, data: DriverCreate) -> tuple[Driver, 
         raise DuplicateMemberNumber(
             f"Member number {data.member_number!r} is already registered"
         ) from exc
+    if data.qualification is not None:
+        await qualifications.record_qualification(
+            session=session,
+            driver_id=driver.id,
+            facts=data.qualification.model_dump(),
+            now=now,
+        )
     token = await issue_token(session=session, role=Role.driver, subject_id=driver.id)
     await session.commit()
     return driver, token

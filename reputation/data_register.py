@@ -127,12 +127,44 @@ REGISTER: tuple[DataKind, ...] = (
     ),
     DataKind(
         key="vehicle",
-        description=N_("A driver's vehicle: plate, seats, wheelchair access"),
+        description=N_("A driver's vehicle: plate, seats, wheelchair access, make, model, colour"),
         purpose=N_("to offer trips the vehicle suits, and so riders recognise it"),
-        stored=(Storage("driver_vehicle"),),
+        stored=(
+            Storage(
+                "driver_vehicle",
+                ("driver_id", "plate", "seats", "wheelchair_accessible", "make", "model", "colour"),
+            ),
+        ),
         retention=WHILE_MEMBER,
         readers=(THE_DRIVER, TRIP_RIDER),
-        exported=(InExport("driver", "account"),),
+        exported=(InExport("driver", "account"), InExport("driver", "qualification")),
+    ),
+    DataKind(
+        key="vehicle_register",
+        description=N_(
+            "A car's register as the law asks for it: identification number, year, owner, "
+            "odometer at registration, mechanical inspection due date"
+        ),
+        purpose=N_("to offer trips only in a car the law allows (docs/jurisdiction.md)"),
+        stored=(
+            Storage("driver_vehicle", ("vin", "year", "owner", "odometer_km", "inspection_due_on")),
+        ),
+        retention=WHILE_MEMBER,
+        readers=(THE_DRIVER, ADMINS),
+        exported=(InExport("driver", "qualification"),),
+    ),
+    DataKind(
+        key="driver_qualification",
+        description=N_(
+            "A driver's legal qualification as an operator recorded it from the documents (no "
+            "scan): licence file number, training certificate date, criminal-record check date "
+            "and outcome, authorization expiry"
+        ),
+        purpose=N_("to offer trips only to a driver the law allows (docs/jurisdiction.md)"),
+        stored=(Storage("driver_qualification"),),
+        retention=WHILE_MEMBER,
+        readers=(THE_DRIVER, ADMINS),
+        exported=(InExport("driver", "qualification"),),
     ),
     DataKind(
         key="access_tokens",

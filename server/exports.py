@@ -15,8 +15,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bargaining import export as bargaining_export
 from dispatch.locations import export as locations_export
 from dispatch.trips import export as trips_export
+from drivers import export as drivers_export
 from pay import export as pay_export
 from reputation.export import register_section
+
+
+async def _qualification(session: AsyncSession, subject_id: uuid.UUID) -> Any:
+    return await drivers_export.qualification(session=session, driver_id=subject_id)
 
 
 async def _trips_driven(session: AsyncSession, subject_id: uuid.UUID) -> Any:
@@ -52,7 +57,8 @@ async def _idempotency_keys(session: AsyncSession, subject_id: uuid.UUID) -> Any
 
 
 def install(app: FastAPI) -> None:
-    """Registers dispatch's and bargaining's sections of the drivers' and riders' exports."""
+    """Registers the sections of the drivers' and riders' exports that other packages keep."""
+    register_section(app, audience="driver", name="qualification", section=_qualification)
     register_section(app, audience="driver", name="trips_driven", section=_trips_driven)
     register_section(app, audience="driver", name="offers_received", section=_offers_received)
     register_section(app, audience="driver", name="positions", section=_positions)

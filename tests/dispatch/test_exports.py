@@ -32,6 +32,7 @@ from tests.builders import (
 )
 
 DRIVER_SECTIONS = {
+    "qualification",
     "trips_driven",
     "offers_received",
     "positions",
@@ -287,6 +288,19 @@ async def test_sections_of_a_person_with_no_records_are_empty(
 ) -> None:
     driver = await export_of(client, await make_driver(client, admin_headers), "driver")
     assert {name: driver[name] for name in DRIVER_SECTIONS} == {
+        # The car's facts are recorded at registration; the register holds nothing else yet.
+        "qualification": {
+            "driver": None,
+            "vehicle": {
+                "plate": "FXK 123",
+                "seats": 4,
+                "wheelchair_accessible": False,
+                **dict.fromkeys(
+                    ("vin", "make", "model", "year", "colour", "owner", "odometer_km"), None
+                ),
+                "inspection_due_on": None,
+            },
+        },
         "trips_driven": [],
         "offers_received": [],
         "positions": {"latest": None, "trails": []},

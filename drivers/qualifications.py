@@ -1,0 +1,281 @@
+"""The qualification register: whether the law lets a driver and their car carry riders today.
+
+What the law requires, and how long a certificate stays valid, is the jurisdiction profile's
+(`coop/jurisdiction.py`); what a driver and a car have is recorded here as facts by an operator who
+saw the documents (no scan is kept). A driver is offered trips only while every required item is
+valid (`qualified`, for the candidate search): that is the law's condition for driving, not a
+judgement of the driver, so it never changes `driver.status` and no rating ever reaches it. A
+suspension stays a person's recorded decision (`drivers/status.py`).
+
+Each item is one named SQL rule (`item_rules`): whether it is recorded, and the last day it is
+valid. The candidate search, the standing a driver and an operator read, and the operators' list
+of renewals all use those same expressions, so they cannot disagree.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import ColumnElement, Select, and_, case, literal, null, or_, select, true
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from coop import audit
+from coop.errors import NotFound
+from coop.jurisdiction import Profile, Qualification
+from drivers.models import Driver, DriverQualification, DriverVehicle
+
+AUDIT_KIND = "driver_qualification_recorded"
+VEHICLE_AUDIT_KIND = "driver_vehicle_recorded"
+
+# The facts of `driver_qualification` a renewal replaces, and those of `driver_vehicle`.
+QUALIFICATION_FACTS = (
+    "licence_number",
+    "training_certificate_on",
+    "record_check_on",
+    "record_check_clear",
+    "authorization_expires_on",
+)
+VEHICLE_FACTS = (
+    "plate",
+    "seats",
+    "wheelchair_accessible",
+    "vin",
+    "make",
+    "model",
+    "year",
+    "colour",
+    "owner",
+    "odometer_km",
+    "inspection_due_on",
+)
+
+
+def today_in(profile: Profile, now: datetime) -> date:
+    """The law's day: the date in the jurisdiction's time zone."""
+    return now.astimezone(ZoneInfo(profile.time_zone)).date()
+
+
+@dataclass(frozen=True)
+class ItemRule:
+    """One required item as SQL over `driver_vehicle` and `driver_qualification` (outer-joined):
+    whether it is recorded, and the last day it is valid (NULL: no end)."""
+
+    item: Qualification
+    present: ColumnElement[bool]
+    valid_through: ColumnElement[Any]
+
+    def valid_on(self, today: date) -> ColumnElement[bool]:
+        return and_(
+            self.present,
+            or_(self.valid_through.is_(None), self.valid_through >= literal(today)),
+        )
+
+
+def _applies(item: Qualification, today: date) -> ColumnElement[bool]:
+    """Whether a car must have `item`: any condition of its `when` (a car of unknown age meets
+    the age condition, on the safe side)."""
+    if item.when is None:
+        return true()
+    v = DriverVehicle
+    conditions: list[ColumnElement[bool]] = []
+    if item.when.vehicle_age_years_at_least is not None:
+        oldest_year = today.year - item.when.vehicle_age_years_at_least
+        conditions += [v.year.is_(None), v.year <= oldest_year]
+    if item.when.odometer_km_at_least is not None:
+        conditions.append(v.odometer_km >= item.when.odometer_km_at_least)
+    return or_(*conditions)
+
+
+def _certificate_end(issued_on: Any, item: Qualification) -> ColumnElement[Any]:
+    """The last valid day of a dated certificate: issued on day 0, valid `valid_days` days."""
+    if item.valid_days is None:
+        return null()
+    end: ColumnElement[Any] = issued_on + (item.valid_days - 1)
+    return end
+
+
+def _rule(item: Qualification, today: date) -> ItemRule:
+    q, v = DriverQualification, DriverVehicle
+    if item.key == "licence_number":
+        return ItemRule(item, q.licence_number.is_not(None), null())
+    if item.key == "training_certificate":
+        on = q.training_certificate_on
+        return ItemRule(item, on.is_not(None), _certificate_end(on, item))
+    if item.key == "record_check":
+        on = q.record_check_on
+        clear = and_(on.is_not(None), q.record_check_clear.is_(True))
+        return ItemRule(item, clear, _certificate_end(on, item))
+    if item.key == "authorization":
+        expires = q.authorization_expires_on
+        return ItemRule(item, expires.is_not(None), expires.expression)
+    if item.key == "vehicle_identity":
+        recorded = (v.vin, v.make, v.model, v.year, v.owner)
+        return ItemRule(item, and_(*(column.is_not(None) for column in recorded)), null())
+    # mechanical_inspection: due by a date, for the cars the profile's rule names; a car it
+    # does not name has no inspection to lapse.
+    applies = _applies(item, today)
+    return ItemRule(
+        item,
+        or_(~applies, v.inspection_due_on.is_not(None)),
+        case((applies, v.inspection_due_on), else_=null()),
+    )
+
+
+def item_rules(profile: Profile, today: date) -> list[ItemRule]:
+    """The rule of every item the profile requires, in the profile's order."""
+    return [_rule(item, today) for item in profile.qualifications]
+
+
+def qualified(profile: Profile, today: date) -> ColumnElement[bool]:
+    """Whether a driver and their car meet every requirement today. Reads `driver_vehicle` and
+    `driver_qualification`: a query using it joins them as `with_register` does."""
+    rules = item_rules(profile, today)
+    return and_(*(rule.valid_on(today) for rule in rules)) if rules else true()
+
+
+def with_register(query: Select[Any]) -> Select[Any]:
+    """`query` (selecting from `driver`) joined to what `qualified` and the item rules read."""
+    return query.join(DriverVehicle, DriverVehicle.driver_id == Driver.id).outerjoin(
+        DriverQualification, DriverQualification.driver_id == Driver.id
+    )
+
+
+@dataclass(frozen=True)
+class ItemState:
+    item: Qualification
+    valid: bool
+    valid_through: date | None
+
+
+@dataclass(frozen=True)
+class Standing:
+    """A driver's and their car's qualification on `today`."""
+
+    driver_id: uuid.UUID
+    today: date
+    items: list[ItemState]
+    warning_days: int
+
+    @property
+    def eligible(self) -> bool:
+        return all(state.valid for state in self.items)
+
+    @property
+    def missing(self) -> list[ItemState]:
+        return [state for state in self.items if not state.valid]
+
+    @property
+    def expiring(self) -> list[ItemState]:
+        """Valid items whose last valid day falls within the profile's earliest warning."""
+        horizon = self.today + timedelta(days=self.warning_days)
+        return [
+            state
+            for state in self.items
+            if state.valid and state.valid_through is not None and state.valid_through <= horizon
+        ]
+
+
+async def standing(
+    *, session: AsyncSession, profile: Profile, driver_id: uuid.UUID, now: datetime
+) -> Standing:
+    """Each required item of one driver, valid or not, with its last valid day."""
+    today = today_in(profile, now)
+    rules = item_rules(profile, today)
+    columns: list[ColumnElement[Any]] = [Driver.id.expression]
+    for rule in rules:
+        columns += [rule.valid_on(today), rule.valid_through]
+    row = (
+        await session.execute(with_register(select(*columns)).where(Driver.id == driver_id))
+    ).one_or_none()
+    if row is None:
+        raise NotFound(f"No driver {driver_id}")
+    items = [
+        ItemState(rule.item, valid=bool(row[1 + 2 * index]), valid_through=row[2 + 2 * index])
+        for index, rule in enumerate(rules)
+    ]
+    warning_days = max(profile.expiry_warnings_days, default=0)
+    return Standing(driver_id=driver_id, today=today, items=items, warning_days=warning_days)
+
+
+@dataclass(frozen=True)
+class Renewal:
+    """A valid item that lapses soon: who, what, and its last valid day."""
+
+    driver_id: uuid.UUID
+    driver_name: str
+    item: Qualification
+    valid_through: date
+
+
+async def renewals_due(
+    *, session: AsyncSession, profile: Profile, now: datetime, within_days: int
+) -> list[Renewal]:
+    """Every valid item that lapses within `within_days`, soonest first: the operators' list of
+    renewals to chase before a driver stops being offered trips."""
+    today = today_in(profile, now)
+    horizon = today + timedelta(days=within_days)
+    found: list[Renewal] = []
+    for rule in item_rules(profile, today):
+        rows = await session.execute(
+            with_register(select(Driver.id, Driver.name, rule.valid_through)).where(
+                rule.valid_on(today), rule.valid_through <= literal(horizon)
+            )
+        )
+        found += [Renewal(driver_id, name, rule.item, through) for driver_id, name, through in rows]
+    return sorted(found, key=lambda due: (due.valid_through, due.item.key, str(due.driver_id)))
+
+
+def _recorded(facts: dict[str, Any], names: Sequence[str]) -> list[str]:
+    return sorted(name for name in names if facts.get(name) is not None)
+
+
+async def record_qualification(
+    *, session: AsyncSession, driver_id: uuid.UUID, facts: dict[str, Any], now: datetime
+) -> None:
+    """Replaces a driver's recorded qualification with `facts` (a renewal: what is not given is
+    no longer recorded), with its audit entry, in the caller's transaction."""
+    # Locks the driver's row: two operators recording at once are taken one after the other.
+    locked = await session.scalar(select(Driver.id).where(Driver.id == driver_id).with_for_update())
+    if locked is None:
+        raise NotFound(f"No driver {driver_id}")
+    record = await session.get(DriverQualification, driver_id)
+    if record is None:
+        record = DriverQualification(driver_id=driver_id)
+        session.add(record)
+    for name in QUALIFICATION_FACTS:
+        setattr(record, name, facts.get(name))
+    record.recorded_at = now
+    await session.flush()
+    # The log says which facts were recorded, never the numbers or the dates.
+    await audit.append(
+        session=session,
+        kind=AUDIT_KIND,
+        subject=f"driver:{driver_id}",
+        content={"driver_id": str(driver_id), "facts": _recorded(facts, QUALIFICATION_FACTS)},
+    )
+
+
+async def record_vehicle(
+    *, session: AsyncSession, driver_id: uuid.UUID, facts: dict[str, Any]
+) -> DriverVehicle:
+    """Replaces the facts of a driver's car (a new car, or a renewed inspection), audited."""
+    vehicle = await session.scalar(
+        select(DriverVehicle).where(DriverVehicle.driver_id == driver_id).with_for_update()
+    )
+    if vehicle is None:
+        raise NotFound(f"No driver {driver_id}")
+    for name in VEHICLE_FACTS:
+        setattr(vehicle, name, facts.get(name))
+    await session.flush()
+    await audit.append(
+        session=session,
+        kind=VEHICLE_AUDIT_KIND,
+        subject=f"driver:{driver_id}",
+        content={"driver_id": str(driver_id), "facts": _recorded(facts, VEHICLE_FACTS)},
+    )
+    return vehicle
