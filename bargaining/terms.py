@@ -147,6 +147,10 @@ class Cancellation(_Strict):
     fee: Money
 
 
+# The quotes of versions ratified before `dispatch.quote_valid_s` existed stay open this long.
+QUOTE_VALID_S_BEFORE_TERM = 300
+
+
 class DispatchTerms(_Strict):
     # The bounds keep the service working (a zero batch interval would spin the matcher).
     batch_interval_ms: Annotated[int, Field(strict=True, ge=100, le=60_000)]
@@ -182,6 +186,9 @@ class DispatchTerms(_Strict):
     # Optional: a request's cost falls by one second per second it has waited, up to this many
     # (absent: no credit for waiting, as in the versions before it existed).
     rider_wait_credit_max_s: Annotated[int, Field(strict=True, ge=0, le=3_600)] | None = None
+    # How long a quote stays open to the rider's consent (its maximum price, docs/jurisdiction.md);
+    # absent (versions ratified before it existed): QUOTE_VALID_S_BEFORE_TERM.
+    quote_valid_s: Annotated[int, Field(strict=True, ge=30, le=3_600)] | None = None
 
     @model_serializer(mode="wrap")
     def _omit_unset_younger_terms(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
@@ -193,6 +200,7 @@ class DispatchTerms(_Strict):
             "fairness_credit_max_s",
             "earnings_credit_max_s",
             "rider_wait_credit_max_s",
+            "quote_valid_s",
         ):
             if younger in data and data[younger] is None:
                 del data[younger]

@@ -6,8 +6,9 @@ from coop.auth import AuthToken
 from coop.db import Base
 from dispatch.locations.models import DriverPosition, TrailPoint
 from dispatch.matching.models import TravelCell, TravelModelVersion
+from dispatch.trips.consent import TripQuote
 from dispatch.trips.models import Offer, Trip, TripRequestKey
-from drivers.models import Driver, DriverStatusChange, DriverVehicle
+from drivers.models import Driver, DriverQualification, DriverStatusChange, DriverVehicle
 from pay.models import PayPeriod, PayStatement, PayStatementLine
 from reputation.models import Appeal, RateableTrip, Rating, SupportCase
 from riders.models import Rider
@@ -21,6 +22,7 @@ __all__ = [
     "Base",
     "Driver",
     "DriverPosition",
+    "DriverQualification",
     "DriverStatusChange",
     "DriverVehicle",
     "Offer",
@@ -36,5 +38,6 @@ __all__ = [
     "TravelCell",
     "TravelModelVersion",
     "Trip",
+    "TripQuote",
     "TripRequestKey",
 ]
