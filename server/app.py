@@ -46,6 +46,7 @@ from reputation.state import ReputationState
 from riders.router import router as riders_router
 from server import exports, web
 from server.asyncapi import router as asyncapi_router
+from server.decisions import router as decisions_router
 
 logger = logging.getLogger("coop.app")
 
@@ -159,6 +160,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         reputation_router,
         trips_router,
         pay_router,
+        decisions_router,
     ):
         app.include_router(router, dependencies=counted)
     app.include_router(asyncapi_router, dependencies=counted)

@@ -1,0 +1,279 @@
+"""The register of automated decisions: every decision the service makes or supports on its own.
+
+Québec's Law 25 (Act respecting the protection of personal information in the private sector,
+s. 12.1) and the Platform Work Directive (EU 2024/2831, Arts. 9-11) ask that a person subject to
+a decision made by automated processing be told so, be told the information and the main factors
+and parameters that led to it, and be able to have it reviewed by a person. This module declares
+each such decision once: what it decides, the data it uses, its main parameters (their values are
+read at each request from the agreement in force, the settings and the jurisdiction profile, so
+they are never stale), whether a person decides or reviews, and how to ask for that review.
+`GET /v1/transparency/automated-decisions` answers it (docs/jurisdiction.md, "Automated
+decisions").
+
+A status decision (suspending or ending a membership) is listed too, as never automated: only a
+person's recorded decision changes a status (`drivers/status.py`), and no rating ever does.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from fastapi import APIRouter, Request
+from pydantic import BaseModel, Field
+
+from bargaining import service as bargaining_service
+from bargaining.terms import Terms, terms_to_wire
+from coop.clock import Now
+from coop.dependencies import JurisdictionDep, SessionDep
+from coop.jurisdiction import Profile
+from coop.settings import Settings
+from coop.state import CoreState, state_of
+
+Source = Literal["agreement", "setting", "law"]
+Importance = Literal["decisive", "major", "minor", "bound"]
+Person = Literal["decides", "reviews", "none"]
+
+
+@dataclass(frozen=True)
+class Parameter:
+    source: Source
+    path: str  # a dotted path in the agreement's terms, a setting's name, or the profile's field
+    importance: Importance
+    meaning: str
+
+
+@dataclass(frozen=True)
+class Decision:
+    key: str
+    decides: str
+    data_used: tuple[str, ...]
+    parameters: tuple[Parameter, ...]
+    person: Person
+    review: str
+
+
+REGISTER: tuple[Decision, ...] = (
+    Decision(
+        key="dispatch_offer",
+        decides="Which available driver is offered a waiting trip, in each batch",
+        data_used=(
+            "drivers' latest positions and availability",
+            "the pickup and destination of each waiting request",
+            "the travel-time model's pickup ETAs",
+            "each driver's time since their last trip and earnings per online hour this shift",
+            "how long each request has waited",
+        ),
+        parameters=(
+            Parameter("agreement", "dispatch.max_pickup_distance_m", "bound", "no driver farther"),
+            Parameter("agreement", "dispatch.fairness_weight", "major", "time since last trip"),
+            Parameter("agreement", "dispatch.fairness_credit_max_s", "bound", "its most"),
+            Parameter("agreement", "dispatch.earnings_credit_max_s", "major", "low earnings"),
+            Parameter("agreement", "dispatch.rider_wait_credit_max_s", "minor", "rider's wait"),
+            Parameter("agreement", "dispatch.offer_timeout_s", "minor", "time to answer"),
+        ),
+        person="none",
+        review=(
+            "Every offer says why it was made (`why`); declining is never held against the "
+            "driver. A driver or rider may ask a person to review an offer or its absence "
+            "through the co-op's operators."
+        ),
+    ),
+    Decision(
+        key="batch_timing",
+        decides="When waiting requests are matched, and when a request ends unfulfilled",
+        data_used=("the time each request was made", "whether other requests compete for it"),
+        parameters=(
+            Parameter("agreement", "dispatch.batch_interval_ms", "decisive", "a full batch"),
+            Parameter("agreement", "dispatch.min_batch_interval_ms", "minor", "an early batch"),
+            Parameter("agreement", "dispatch.max_wait_s", "bound", "then unfulfilled"),
+        ),
+        person="none",
+        review="The timings are the agreement's terms, which the members vote on.",
+    ),
+    Decision(
+        key="fare",
+        decides="A trip's fare, its cap, the co-op's commission and the driver's earnings",
+        data_used=(
+            "the route's distance and duration (the quote), then the driver's metered trail",
+            "the agreement version in force when the trip was requested",
+        ),
+        parameters=(
+            Parameter("agreement", "fares", "decisive", "base, per km, per minute, minimum"),
+            Parameter("agreement", "commission", "major", "the co-op's share"),
+            Parameter("agreement", "driver_floor", "major", "the driver's floor"),
+            Parameter("law", "dues", "minor", "the per-trip dues, apart from the fare"),
+            Parameter("law", "taxes", "minor", "the sales taxes"),
+        ),
+        person="reviews",
+        review=(
+            "The rider consents to the maximum before the trip. A fare the meter took far past "
+            "its quote is reviewed by a person (fare reviews, docs/pay.md)."
+        ),
+    ),
+    Decision(
+        key="implausible_positions",
+        decides="Which positions are believed, metered and count as the driver being at a place",
+        data_used=("the driver's successive positions and their times",),
+        parameters=(
+            Parameter("agreement", "dispatch.max_plausible_speed_kmh", "decisive", "faster: not"),
+            Parameter("agreement", "dispatch.arrival_radius_m", "major", "at the pickup"),
+        ),
+        person="reviews",
+        review="A fare metered on doubted positions is reviewed by a person (fare reviews).",
+    ),
+    Decision(
+        key="trip_timeouts",
+        decides="When a waiting rider is a no-show, and when an overlong ride is ended",
+        data_used=("the trip's arrival, start and estimated durations",),
+        parameters=(
+            Parameter("agreement", "dispatch.no_show_wait_s", "decisive", "wait at the pickup"),
+            Parameter("agreement", "dispatch.overrun_percent", "major", "past the estimate"),
+            Parameter("agreement", "dispatch.overrun_s", "major", "past the estimate"),
+            Parameter("agreement", "cancellation.fee", "minor", "a no-show's fee"),
+        ),
+        person="reviews",
+        review="A ride ended for overrunning is kept for a person to review (docs/dispatch.md).",
+    ),
+    Decision(
+        key="rating_counts",
+        decides="Which ratings count in a driver's score, and when a person offers support",
+        data_used=("the ratings of the driver's recent trips, their stars and tags",),
+        parameters=(
+            Parameter("agreement", "reputation.window", "major", "the last rated trips"),
+            Parameter("agreement", "reputation.min_ratings", "bound", "no score below it"),
+            Parameter("agreement", "reputation.prior_mean", "major", "the prior"),
+            Parameter("agreement", "reputation.excluded_tags", "major", "not the driver's doing"),
+            Parameter("agreement", "reputation.support_threshold", "minor", "support, never more"),
+        ),
+        person="reviews",
+        review=(
+            "Any rating can be appealed to a person (`POST /v1/ratings/{id}/appeal`), decided "
+            "within the agreement's reputation.review_due_days. A score never deactivates."
+        ),
+    ),
+    Decision(
+        key="rate_limits",
+        decides="When a caller's requests are refused for a while, and when positions are shed",
+        data_used=("the caller's account or address", "how many requests it made recently"),
+        parameters=(
+            Parameter("setting", "api_limit", "decisive", "per account"),
+            Parameter("setting", "anonymous_limit", "decisive", "per address"),
+            Parameter("setting", "signup_limit", "major", "sign-ups per address"),
+            Parameter("setting", "location_backpressure", "minor", "shed positions when loaded"),
+        ),
+        person="none",
+        review="A limit lifts by itself (`Retry-After`); the co-op's operators set the limits.",
+    ),
+    Decision(
+        key="qualification_expiry",
+        decides="Whether a driver and car are offered trips, by the law's qualification items",
+        data_used=("the facts an operator recorded from the driver's and car's documents",),
+        parameters=(Parameter("law", "qualifications", "decisive", "what the law requires"),),
+        person="decides",
+        review=(
+            "A person records every fact; the driver sees what is missing "
+            "(`GET /v1/drivers/me/qualification`) and an operator records a renewal."
+        ),
+    ),
+    Decision(
+        key="status_decisions",
+        decides="Suspending or ending a membership: never automated",
+        data_used=("a person's recorded decision and its written reason",),
+        parameters=(),
+        person="decides",
+        review=(
+            "Only a person changes a status, with a written reason, audited "
+            "(`POST /v1/drivers/{id}/status`); no rating, score or automated check ever does."
+        ),
+    ),
+)
+
+
+class ParameterOut(BaseModel):
+    source: Source
+    name: str
+    value: Any = Field(description="in force now; null where absent")
+    importance: Importance
+    meaning: str
+
+
+class DecisionOut(BaseModel):
+    key: str
+    decides: str
+    data_used: list[str]
+    parameters: list[ParameterOut]
+    person: Person = Field(description="decides: a person makes it; reviews: a person can undo it")
+    review: str
+
+
+class AutomatedDecisions(BaseModel):
+    agreement_version: int
+    jurisdiction: str
+    jurisdiction_version: int
+    decisions: list[DecisionOut]
+
+
+def _at(tree: Any, path: str) -> Any:
+    for step in path.split("."):
+        if not isinstance(tree, dict) or step not in tree:
+            return None
+        tree = tree[step]
+    return tree
+
+
+def resolve(parameter: Parameter, *, terms: Terms, settings: Settings, profile: Profile) -> Any:
+    """The value of `parameter` in force: from the agreement's terms, a setting or the law."""
+    if parameter.source == "agreement":
+        return _at(terms_to_wire(terms), parameter.path)
+    if parameter.source == "setting":
+        return getattr(settings, parameter.path)
+    return _at(profile.model_dump(mode="json"), parameter.path)
+
+
+def register_in_force(
+    *, terms: Terms, agreement_version: int, settings: Settings, profile: Profile
+) -> AutomatedDecisions:
+    return AutomatedDecisions(
+        agreement_version=agreement_version,
+        jurisdiction=profile.key,
+        jurisdiction_version=profile.version,
+        decisions=[
+            DecisionOut(
+                key=decision.key,
+                decides=decision.decides,
+                data_used=list(decision.data_used),
+                parameters=[
+                    ParameterOut(
+                        source=parameter.source,
+                        name=parameter.path,
+                        value=resolve(parameter, terms=terms, settings=settings, profile=profile),
+                        importance=parameter.importance,
+                        meaning=parameter.meaning,
+                    )
+                    for parameter in decision.parameters
+                ],
+                person=decision.person,
+                review=decision.review,
+            )
+            for decision in REGISTER
+        ],
+    )
+
+
+router = APIRouter(tags=["transparency"])
+
+
+@router.get("/v1/transparency/automated-decisions", response_model=AutomatedDecisions)
+async def automated_decisions(
+    request: Request, session: SessionDep, profile: JurisdictionDep, now: Now
+) -> AutomatedDecisions:
+    """Every decision the service makes or supports automatically, with its parameters in
+    force now and how a person reviews it (public)."""
+    agreement = await bargaining_service.in_force(session=session, at=now)
+    return register_in_force(
+        terms=agreement.terms,
+        agreement_version=agreement.version,
+        settings=state_of(request.app, CoreState).settings,
+        profile=profile,
+    )
