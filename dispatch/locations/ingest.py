@@ -45,7 +45,7 @@ from coop.redis_client import Redis
 from dispatch.locations.admission import Pace, ReadingDelay
 from dispatch.locations.frames import DriverLocationFrame
 from dispatch.locations.plausibility import Fix, Track, Verdict, kmh_to_mps
-from dispatch.locations.shifts import SHIFT_BREAK_S
+from dispatch.locations.shifts import SHIFT_BREAK_S, shift_accounting
 from dispatch.states import DRIVER_OPEN_LIST
 
 logger = logging.getLogger("coop.locations")
@@ -352,27 +352,8 @@ _FLUSH = text(
                      < EXCLUDED.last_seen_at - make_interval(secs => CAST(:grace_s AS float8))
                 THEN EXCLUDED.last_seen_at ELSE p.available_since END,
             last_seen_at = GREATEST(p.last_seen_at, EXCLUDED.last_seen_at),
-            -- the shift (dispatch.locations.shifts): a new one after a long break, else the
-            -- time since the last moment counted is online time if within the grace period
-            shift_started_at = CASE
-                WHEN p.available AND (p.shift_online_at IS NULL OR p.shift_online_at
-                     < EXCLUDED.last_seen_at
-                       - make_interval(secs => CAST(:shift_break_s AS float8)))
-                THEN EXCLUDED.last_seen_at ELSE p.shift_started_at END,
-            shift_online_s = CASE
-                WHEN p.available AND (p.shift_online_at IS NULL OR p.shift_online_at
-                     < EXCLUDED.last_seen_at
-                       - make_interval(secs => CAST(:shift_break_s AS float8)))
-                THEN 0
-                WHEN p.available AND EXCLUDED.last_seen_at > p.shift_online_at
-                     AND EXCLUDED.last_seen_at - p.shift_online_at
-                         <= make_interval(secs => CAST(:grace_s AS float8))
-                THEN p.shift_online_s
-                     + EXTRACT(EPOCH FROM EXCLUDED.last_seen_at - p.shift_online_at)
-                ELSE p.shift_online_s END,
-            shift_online_at = CASE WHEN p.available
-                THEN GREATEST(p.shift_online_at, EXCLUDED.last_seen_at)
-                ELSE p.shift_online_at END
+            -- the shift (dispatch.locations.shifts): a sign of life keeps the duty it had
+            {shift_accounting(on_duty="p.available")}
         RETURNING p.driver_id
     ),
     appended AS (

@@ -4,18 +4,18 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from coop.geo import Position
-from dispatch.locations.shifts import SHIFT_BREAK_S
+from dispatch.locations.shifts import SHIFT_BREAK_S, shift_accounting
 
 # Going available starts a new stretch of waiting unless the driver was already available and
 # present (within the grace period); going off duty ends it.
 _SET_AVAILABILITY = text(
-    """
+    f"""
     INSERT INTO location_driver_position AS p
         (driver_id, available, available_since, last_seen_at, shift_started_at, shift_online_at)
     VALUES (
@@ -27,28 +27,14 @@ _SET_AVAILABILITY = text(
         CASE WHEN CAST(:available AS boolean) THEN CAST(:now AS timestamptz) END
     )
     ON CONFLICT (driver_id) DO UPDATE SET
-        -- the shift (dispatch.locations.shifts): coming on duty after a long break starts a new
-        -- one; time since the last moment counted is online time if the driver was available
-        -- and present (within the grace period) until now
-        shift_started_at = CASE
-            WHEN EXCLUDED.available AND (p.shift_online_at IS NULL
-                 OR p.shift_online_at < CAST(:shift_break_after AS timestamptz))
-            THEN EXCLUDED.last_seen_at ELSE p.shift_started_at END,
-        shift_online_s = CASE
-            WHEN EXCLUDED.available AND (p.shift_online_at IS NULL
-                 OR p.shift_online_at < CAST(:shift_break_after AS timestamptz))
-            THEN 0
-            WHEN p.available AND EXCLUDED.last_seen_at > p.shift_online_at
-                 AND p.shift_online_at >= CAST(:present_after AS timestamptz)
-            THEN p.shift_online_s + EXTRACT(EPOCH FROM EXCLUDED.last_seen_at - p.shift_online_at)
-            ELSE p.shift_online_s END,
-        shift_online_at = CASE WHEN p.available OR EXCLUDED.available
-            THEN GREATEST(p.shift_online_at, EXCLUDED.last_seen_at) ELSE p.shift_online_at END,
+        -- the shift (dispatch.locations.shifts): coming on duty after a long break starts one
+        {shift_accounting(on_duty="EXCLUDED.available")},
         available = EXCLUDED.available,
         available_since = CASE
             WHEN NOT EXCLUDED.available THEN NULL
             WHEN p.available AND p.available_since IS NOT NULL
-                 AND p.last_seen_at >= CAST(:present_after AS timestamptz)
+                 AND p.last_seen_at
+                     >= EXCLUDED.last_seen_at - make_interval(secs => CAST(:grace_s AS float8))
                 THEN p.available_since
             ELSE EXCLUDED.available_since
         END,
@@ -72,8 +58,8 @@ async def set_availability(
             "driver_id": driver_id,
             "available": available,
             "now": now,
-            "present_after": now - timedelta(seconds=grace_s),
-            "shift_break_after": now - timedelta(seconds=SHIFT_BREAK_S),
+            "grace_s": grace_s,
+            "shift_break_s": SHIFT_BREAK_S,
         },
     )
 

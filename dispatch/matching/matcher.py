@@ -57,11 +57,12 @@ from dispatch.matching.candidates import (
     Search,
     Side,
     find_all,
+    holds_no_trip,
     reference_rate_per_h,
 )
 from dispatch.matching.travelstore import TravelTimes
 from dispatch.matching.traveltime import IntArray, TravelModel
-from dispatch.states import DRIVER_OPEN_LIST, OFFER_OPEN_SQL, WAITING_SQL
+from dispatch.states import OFFER_OPEN_SQL, WAITING_SQL
 from dispatch.trips import push
 from dispatch.trips import service as trips_service
 from dispatch.trips import timeouts as trip_timeouts
@@ -383,11 +384,10 @@ _CREATE_OFFERS = text(
         CAST(:costs AS int[]), CAST(:whys AS varchar[])
     ) AS u(id, trip_id, driver_id, pickup_distance_m, pickup_eta_s, idle_s, cost, why)
     JOIN trip t ON t.id = u.trip_id AND t.status = {WAITING_SQL}
+    -- Still available and free (the search's rule, `candidates.holds_no_trip`); an open offer
+    -- the batch did not see is left to the unique index on pending offers.
     JOIN location_driver_position p ON p.driver_id = u.driver_id AND p.available
-    WHERE NOT EXISTS (
-        SELECT 1 FROM trip o
-        WHERE o.driver_id = u.driver_id AND o.status IN {DRIVER_OPEN_LIST}
-    )
+    WHERE {holds_no_trip("u.driver_id")}
     ON CONFLICT DO NOTHING
     RETURNING id
     """
