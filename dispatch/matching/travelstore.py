@@ -28,6 +28,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bargaining.fares import RouteDuration
+from dispatch.locations.outages import OutageLog
 from dispatch.matching import traveltime
 from dispatch.matching.traveltime import CellStats, TrailFix, TravelModel
 from dispatch.states import COMPLETED_SQL
@@ -215,6 +216,7 @@ class TravelTimes:
         self.model = TravelModel.prior()
         self.reloads = 0
         self.failures = 0
+        self.outages = OutageLog(logger, "reading the travel-time model")
 
     def hour(self, at: datetime) -> int:
         return traveltime.hour_of_week(at, self.zone)
@@ -262,18 +264,17 @@ class TravelTimes:
         return True
 
     async def try_refresh(self) -> None:
-        """`refresh`, logging a failure instead of raising it."""
+        """`refresh`, logging a failure instead of raising it (the model in use stays)."""
         try:
             await self.refresh()
         except asyncio.CancelledError:
             raise
-        except Exception:
+        except Exception as exc:
+            # The model in use stays either way; an outage is said once, a bug every time.
             self.failures += 1
-            logger.warning(
-                "reading the travel-time model failed; keeping version %d",
-                self.model.version,
-                exc_info=True,
-            )
+            self.outages.failed(exc)
+        else:
+            self.outages.recovered()
 
     async def run(self, interval_s: float = RELOAD_INTERVAL_S) -> None:
         """Polls for a new version until cancelled."""
