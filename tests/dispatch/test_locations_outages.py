@@ -30,7 +30,12 @@ from tests.servers import SocketProxy, ThrowawayRedis, postgres_relay
 
 def _report(ingest: LocationIngest, driver_id: uuid.UUID, at: dict[str, float]) -> None:
     ingest.report(
-        driver_id, lat=at["lat"], lon=at["lon"], heading_deg=None, speed_mps=None, received_at=utcnow()
+        driver_id,
+        lat=at["lat"],
+        lon=at["lon"],
+        heading_deg=None,
+        speed_mps=None,
+        received_at=utcnow(),
     )
 
 
@@ -41,7 +46,9 @@ async def _proxied_ingest(
     """An ingest whose flushes reach PostgreSQL through a relay the test can stop."""
     async with postgres_relay(settings, folder) as (proxy, database_url):
         engine = create_engine(database_url, pool_size=1, max_overflow=0)
-        ingest = LocationIngest(engine=engine, redis=app.state.redis, grace_s=settings.driver_grace_s)
+        ingest = LocationIngest(
+            engine=engine, redis=app.state.redis, grace_s=settings.driver_grace_s
+        )
         try:
             yield ingest, proxy
         finally:
@@ -77,7 +84,9 @@ async def test_the_flush_loop_says_a_database_outage_once_and_a_bug_every_time(
             await until(lambda: ingest.flush_outages.failures >= 3, what="three failed flushes")
             warned = _records(caplog, logging.WARNING)
             assert len(warned) == 1, [r.getMessage() for r in warned]
-            assert "PostgreSQL" in warned[0].getMessage() and "unreachable" in warned[0].getMessage()
+            assert (
+                "PostgreSQL" in warned[0].getMessage() and "unreachable" in warned[0].getMessage()
+            )
             assert _records(caplog, logging.ERROR) == []
             assert ingest.flush_outages.outages == 1 and ingest.pending == 1  # kept
 
