@@ -26,7 +26,8 @@ from dispatch.states import DRIVER_OPEN_LIST
 #   matcher's KNN search reads);
 # - `appended`: the reports of drivers who hold a trip, appended to that trip's trail; the
 #   statement returns each such trip's newest point and rider, for the rider's live view.
-# Empty arrays make empty sub-statements, so one form serves every flush.
+# Empty arrays make empty sub-statements, so one form serves every flush. Hand-written: Core
+# cannot say data-modifying CTEs over unnest(...) cleanly, and this is the ingest's hot path.
 _FLUSH = text(
     f"""
     WITH counted AS (

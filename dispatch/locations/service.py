@@ -6,12 +6,15 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import text
+from sqlalchemy import Select, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from coop.geo import Position
+from dispatch.locations.geometry import lat_lon
+from dispatch.locations.models import DriverPosition, TrailPoint
 from dispatch.locations.shifts import SHIFT_BREAK_S, shift_accounting
 
+# Hand-written: an upsert whose shift columns are the SQL fragment the ingest's flush shares.
 # Going available starts a new stretch of waiting unless the driver was already available and
 # present (within the grace period); going off duty ends it.
 _SET_AVAILABILITY = text(
@@ -75,16 +78,17 @@ class Presence:
 
 async def presence(*, session: AsyncSession, driver_id: uuid.UUID) -> Presence | None:
     """What dispatch knows of the driver right now, if anything."""
+    lat, lon = lat_lon(DriverPosition.position)
     row = (
         await session.execute(
-            text(
-                """
-                SELECT available, ST_Y(position::geometry), ST_X(position::geometry),
-                       last_seen_at, reported_at, anchored_at
-                FROM location_driver_position WHERE driver_id = :driver_id
-                """
-            ),
-            {"driver_id": driver_id},
+            select(
+                DriverPosition.available,
+                lat,
+                lon,
+                DriverPosition.last_seen_at,
+                DriverPosition.reported_at,
+                DriverPosition.anchored_at,
+            ).where(DriverPosition.driver_id == driver_id)
         )
     ).one_or_none()
     if row is None:
@@ -99,21 +103,24 @@ async def presence(*, session: AsyncSession, driver_id: uuid.UUID) -> Presence |
     )
 
 
+def _trail_of(trip_id: uuid.UUID, since: datetime, until: datetime) -> Select[float, float]:
+    """The trip's trail points received between `since` and `until`, in order: lat, lon."""
+    return (
+        select(*lat_lon(TrailPoint.position))
+        .where(
+            TrailPoint.trip_id == trip_id,
+            TrailPoint.recorded_at >= since,
+            TrailPoint.recorded_at <= until,
+        )
+        .order_by(TrailPoint.recorded_at, TrailPoint.id)
+    )
+
+
 async def trail(
     *, session: AsyncSession, trip_id: uuid.UUID, since: datetime, until: datetime
 ) -> list[Position]:
     """The trip's reported positions received between `since` and `until`, in order."""
-    rows = await session.execute(
-        text(
-            """
-            SELECT ST_Y(position::geometry), ST_X(position::geometry)
-            FROM location_trail_point
-            WHERE trip_id = :trip_id AND recorded_at >= :since AND recorded_at <= :until
-            ORDER BY recorded_at, id
-            """
-        ),
-        {"trip_id": trip_id, "since": since, "until": until},
-    )
+    rows = await session.execute(_trail_of(trip_id, since, until))
     return [Position(lat=row[0], lon=row[1]) for row in rows]
 
 
@@ -131,14 +138,8 @@ async def trail_fixes(
     """The trip's trail between `since` and `until` as the meter reads it: each point with
     when it was received and whether it started a new stretch."""
     rows = await session.execute(
-        text(
-            """
-            SELECT ST_Y(position::geometry), ST_X(position::geometry), recorded_at, segment_start
-            FROM location_trail_point
-            WHERE trip_id = :trip_id AND recorded_at >= :since AND recorded_at <= :until
-            ORDER BY recorded_at, id
-            """
-        ),
-        {"trip_id": trip_id, "since": since, "until": until},
+        _trail_of(trip_id, since, until).add_columns(
+            TrailPoint.recorded_at, TrailPoint.segment_start
+        )
     )
     return [TrailFix(row[0], row[1], row[2], row[3]) for row in rows]

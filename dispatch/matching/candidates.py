@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-from sqlalchemy import text
+from sqlalchemy import literal_column, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from coop.db import sql_literal
@@ -45,6 +45,7 @@ from dispatch.states import (
     OFFER_REFUSED_LIST,
     WAITING_SQL,
 )
+from dispatch.trips.models import Offer, Trip
 from drivers.models import DriverStatus
 
 _ACTIVE_DRIVER_SQL = sql_literal(DriverStatus.active)
@@ -102,6 +103,7 @@ _SHIFT_COLUMNS = "shift.earned AS shift_earnings, p.shift_online_s AS shift_onli
 
 # The reference of the earnings credit: the median shift earnings per online hour of the drivers
 # available and present who have been online long enough for a rate to mean something.
+# Hand-written: an ordered-set aggregate over the LATERAL shift earnings the searches share.
 _REFERENCE_RATE = text(
     f"""
     SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY shift.earned * 3600 / p.shift_online_s)
@@ -111,18 +113,7 @@ _REFERENCE_RATE = text(
     """
 )
 
-_OPEN_REQUESTS = text(
-    f"""
-    SELECT t.id
-    FROM trip t
-    WHERE t.region = :region AND t.status = {WAITING_SQL} AND t.matching_deadline_at > :now
-      AND NOT EXISTS (
-          SELECT 1 FROM trip_offer o WHERE o.trip_id = t.id AND o.status = {OFFER_OPEN_SQL}
-      )
-    ORDER BY t.requested_at, t.id
-    """
-)
-
+# Hand-written, as the candidate searches below: they share the named fragments above.
 _PRESENT_DRIVERS = text(
     f"""
     SELECT count(*)
@@ -131,7 +122,8 @@ _PRESENT_DRIVERS = text(
     """
 )
 
-# From the drivers' side: each present, suitable driver's K nearest open requests.
+# From the drivers' side: each present, suitable driver's K nearest open requests. Hand-written,
+# as its twin below: a LATERAL K-nearest search on the GiST index, the hot path of a batch.
 _CANDIDATES_BY_DRIVER = text(
     f"""
     SELECT c.trip_id, p.driver_id, c.distance_m,
@@ -168,6 +160,8 @@ _CANDIDATES_BY_DRIVER = text(
     """
 )
 
+# From the requests' side: each open request's K nearest suitable drivers (hand-written: LATERAL
+# K-nearest on the GiST index of the latest positions).
 _CANDIDATES = text(
     f"""
     SELECT t.id, c.driver_id, c.distance_m, c.waiting_since, c.last_trip_ended_at,
@@ -228,8 +222,23 @@ class Candidate:
 
 async def open_requests(*, session: AsyncSession, region: str, now: datetime) -> list[uuid.UUID]:
     """The region's requests waiting for an offer (every one), oldest first."""
-    rows = await session.execute(_OPEN_REQUESTS, {"region": region, "now": now})
-    return [row[0] for row in rows]
+    # Statuses as literals, as in the hand-written statements: the partial indexes on them apply.
+    open_offer = (
+        select(Offer.id)
+        .where(Offer.trip_id == Trip.id, Offer.status == literal_column(OFFER_OPEN_SQL))
+        .exists()
+    )
+    rows = await session.scalars(
+        select(Trip.id)
+        .where(
+            Trip.region == region,
+            Trip.status == literal_column(WAITING_SQL),
+            Trip.matching_deadline_at > now,
+            ~open_offer,
+        )
+        .order_by(Trip.requested_at, Trip.id)
+    )
+    return list(rows)
 
 
 async def present_drivers(*, session: AsyncSession, present_after: datetime) -> int:

@@ -126,6 +126,7 @@ class BatchReport:
         return self.ms("push")
 
 
+# Hand-written: a conditional bulk insert from arrays, one statement for the whole batch.
 _CREATE_OFFERS = text(
     f"""
     INSERT INTO trip_offer (id, trip_id, driver_id, status, created_at, expires_at,
