@@ -62,8 +62,20 @@ from dispatch.locations.shedding import (
     stamped_at,
 )
 
-# Moved to `shedding` and `flush` with the split of this module; still importable from here.
+# This module's own names, and those moved to `shedding` and `flush` when it was split, still
+# importable from here.
 __all__ = [
+    "AVAILABILITY_BURST",
+    "DEFAULT_MAX_PLAUSIBLE_SPEED_KMH",
+    "MAX_BUFFERED_TRAIL_POINTS",
+    "MAX_TRAIL_POINTS_PER_DRIVER",
+    "MIN_AVAILABILITY_INTERVAL",
+    "MIN_REPORT_INTERVAL",
+    "REPORT_BURST",
+    "TRACK_IDLE_S",
+    "TRACK_SWEEP_INTERVAL_S",
+    "Intake",
+    "LocationIngest",
     "CONGESTED_AFTER_S",
     "CONGESTED_QUEUE_S",
     "FlushResult",

@@ -68,7 +68,8 @@ from dispatch.trips import service as trips_service
 from dispatch.trips import timeouts as trip_timeouts
 from dispatch.trips.models import Offer, Trip
 
-# Moved to `planning` and `leadership` with the split of this module; still importable here.
+# This module's own names, and those moved to `planning` and `leadership` when it was split,
+# still importable from here.
 __all__ = [
     "BatchReport",
     "Matcher",
