@@ -8,30 +8,24 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-_LATEST = text(
-    """
-    SELECT ST_Y(position::geometry), ST_X(position::geometry), heading_deg, speed_mps,
-           reported_at, available, available_since, last_seen_at,
-           shift_started_at, shift_online_s, shift_online_at
-    FROM location_driver_position WHERE driver_id = :driver_id
-    """
-)
-
-_TRAILS = text(
-    """
-    SELECT trip_id, ST_Y(position::geometry), ST_X(position::geometry), recorded_at
-    FROM location_trail_point WHERE driver_id = :driver_id
-    ORDER BY recorded_at, id
-    """
-)
+from dispatch.locations.geometry import lat_lon
+from dispatch.locations.models import DriverPosition, TrailPoint
 
 
 async def positions(*, session: AsyncSession, driver_id: uuid.UUID) -> dict[str, Any]:
     """The driver's latest position and presence, and the trail of each trip they held, in order."""
-    row = (await session.execute(_LATEST, {"driver_id": driver_id})).one_or_none()
+    p = DriverPosition
+    lat, lon = lat_lon(p.position)
+    latest_columns = (
+        lat, lon, p.heading_deg, p.speed_mps, p.reported_at, p.available, p.available_since,
+        p.last_seen_at, p.shift_started_at, p.shift_online_s, p.shift_online_at,
+    )  # fmt: skip
+    row = (
+        await session.execute(select(*latest_columns).where(p.driver_id == driver_id))
+    ).one_or_none()
     latest = None
     if row is not None:
         latest = {
@@ -48,8 +42,13 @@ async def positions(*, session: AsyncSession, driver_id: uuid.UUID) -> dict[str,
             "shift_online_at": row[10],
         }
     trails: dict[uuid.UUID, list[dict[str, Any]]] = {}
-    for trip_id, lat, lon, recorded_at in await session.execute(_TRAILS, {"driver_id": driver_id}):
-        trails.setdefault(trip_id, []).append({"lat": lat, "lon": lon, "recorded_at": recorded_at})
+    points = (
+        select(TrailPoint.trip_id, *lat_lon(TrailPoint.position), TrailPoint.recorded_at)
+        .where(TrailPoint.driver_id == driver_id)
+        .order_by(TrailPoint.recorded_at, TrailPoint.id)
+    )
+    for trip_id, y, x, recorded_at in await session.execute(points):
+        trails.setdefault(trip_id, []).append({"lat": y, "lon": x, "recorded_at": recorded_at})
     return {
         "latest": latest,
         "trails": [{"trip_id": trip_id, "points": points} for trip_id, points in trails.items()],

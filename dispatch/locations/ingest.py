@@ -2,17 +2,11 @@
 
 A driver reports every few seconds; writing each report on its own would cost one statement per
 ping. Instead the sockets hand reports to a `LocationIngest`, and every
-`COOP_LOCATION_FLUSH_INTERVAL_MS` one flush writes them all, in one statement (`_FLUSH`: one
-round trip, on the ingest's own connection):
-
-- an `INSERT ... SELECT FROM unnest(...) ON CONFLICT (driver_id) DO UPDATE` for the latest
-  position and presence of every driver heard from (the row the matcher's KNN search reads);
-- an `INSERT ... SELECT FROM unnest(...) JOIN trip` appending the reports of drivers who hold a
-  trip to that trip's trail (the meter and the rider's live view);
-- an `UPDATE trip` counting implausible reports on the drivers' open trips.
-
-After it, each rider whose driver moved gets a `driver_location` frame. Tests call
-`flush()` directly.
+`COOP_LOCATION_FLUSH_INTERVAL_MS` one flush writes them all, in one statement on the ingest's
+own connection (`dispatch.locations.flush`: the latest positions and presence, the trails of
+drivers on a trip, and implausible reports counted on their trips). After it, each rider whose
+driver moved gets a `driver_location` frame. Tests call `flush()` directly. While flushes fall
+behind, reports are shed (`dispatch.locations.shedding`).
 
 What a socket hands in is checked first (`admit`, then `receive`): one report per driver per
 `MIN_REPORT_INTERVAL` on average, in bursts of at most `REPORT_BURST` (faster ones are refused,
@@ -27,26 +21,80 @@ from __future__ import annotations
 import asyncio
 import enum
 import logging
-import math
-import re
 import time
 import uuid
 from collections import deque
 from collections.abc import Hashable
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from coop.db import create_engine
-from coop.pubsub import rider_channel
 from coop.redis_client import Redis
+from dispatch.locations import flush as flush_writes
 from dispatch.locations.admission import Pace, ReadingDelay
-from dispatch.locations.frames import DriverLocationFrame
+from dispatch.locations.flush import FlushResult, LatestReport, TrailReport
+from dispatch.locations.outages import OutageLog
 from dispatch.locations.plausibility import Fix, Track, Verdict, kmh_to_mps
-from dispatch.locations.shifts import SHIFT_BREAK_S
-from dispatch.states import DRIVER_OPEN_LIST
+from dispatch.locations.shedding import (
+    CONGESTED_AFTER_S,
+    CONGESTED_QUEUE_S,
+    FLUSH_WINDOW_S,
+    GAP_SPREAD,
+    MAX_SHED_GAP_S,
+    MIN_SHED_GAP_S,
+    ONSET_SHARE,
+    QUEUE_BASELINE_S,
+    QUEUE_MIN_SOCKETS,
+    QUEUE_WINDOW_S,
+    RATE_MIN_S,
+    RATE_WINDOW_S,
+    SHED_GAP_TOLERANCE,
+    SHED_MEMORY_MARGIN,
+    SHED_MEMORY_S,
+    SHED_RELAX_S,
+    SHED_WIDEN,
+    SHED_WIDEN_AFTER_S,
+    STALE_REPORT_S,
+    QueueClock,
+    ShedGap,
+    Take,
+    stamped_at,
+)
+
+# This module's own names, and those moved to `shedding` and `flush` when it was split, still
+# importable from here.
+__all__ = [
+    "AVAILABILITY_BURST",
+    "DEFAULT_MAX_PLAUSIBLE_SPEED_KMH",
+    "MAX_BUFFERED_TRAIL_POINTS",
+    "MAX_TRAIL_POINTS_PER_DRIVER",
+    "MIN_AVAILABILITY_INTERVAL",
+    "MIN_REPORT_INTERVAL",
+    "REPORT_BURST",
+    "TRACK_IDLE_S",
+    "TRACK_SWEEP_INTERVAL_S",
+    "Intake",
+    "LocationIngest",
+    "CONGESTED_AFTER_S",
+    "CONGESTED_QUEUE_S",
+    "FlushResult",
+    "GAP_SPREAD",
+    "MAX_SHED_GAP_S",
+    "MIN_SHED_GAP_S",
+    "ONSET_SHARE",
+    "QUEUE_BASELINE_S",
+    "QueueClock",
+    "SHED_GAP_TOLERANCE",
+    "SHED_MEMORY_MARGIN",
+    "SHED_MEMORY_S",
+    "SHED_RELAX_S",
+    "SHED_WIDEN",
+    "SHED_WIDEN_AFTER_S",
+    "ShedGap",
+    "Take",
+    "stamped_at",
+]
 
 logger = logging.getLogger("coop.locations")
 
@@ -56,82 +104,6 @@ MAX_BUFFERED_TRAIL_POINTS = 100_000
 # and the rider's map); beyond it a report only moves the latest position, so a runaway app
 # cannot flood the trail.
 MAX_TRAIL_POINTS_PER_DRIVER = 50
-# Flushes are behind when one runs longer than this (or none ended for four times it while
-# reports wait).
-CONGESTED_AFTER_S = 1.5
-# `/metrics` gives the slowest flush of this window (coop_location_flush_slowest_seconds).
-FLUSH_WINDOW_S = 5.0
-# While they are, a driver's location reports are taken at most this often (`ShedGap`): the
-# rest are shed, and counted. Below MIN_SHED_GAP_S, shedding stops.
-MIN_SHED_GAP_S = 1.0
-MAX_SHED_GAP_S = 8.0
-# When shedding starts, the gap asked is the drivers' mean report interval as the worker read
-# them lately (the frames read since the last RATE_WINDOW_S began, or over that whole window
-# when it began under RATE_MIN_S ago) divided by ONSET_SHARE. A worker that reads behind reads
-# about as fast as it can, so every socket is asked for three quarters of its share of what the
-# worker managed (the backlog the overload left drains meanwhile), whatever its app's own pace
-# (every 4 s, or every second on a trip); a worker whose flushes alone fall behind reads what
-# the apps send, and the widening below takes over.
-ONSET_SHARE = 0.75
-RATE_WINDOW_S = 2.0
-RATE_MIN_S = 0.5
-# Then the gap follows the worker's capacity in small steps, since twice its sustained rate
-# and its sustained rate are only a step of 2 apart, and a flush's time grows steeply as the
-# rate nears what the worker can write:
-# - congestion still there (a flush over CONGESTED_AFTER_S, or reading behind) widens the gap
-#   by SHED_WIDEN, at most every SHED_WIDEN_AFTER_S (the sockets need a moment to hear the ask
-#   and heed it, and the frames sent before it to drain); the gap it widened from is
-#   remembered for SHED_MEMORY_S, and the gap does not narrow back within SHED_MEMORY_MARGIN of
-#   it meanwhile: that rate overloaded the worker a moment ago;
-# - it narrows only after SHED_HOLD_S since a widening, then at most every SHED_RELAX_S (the
-#   sockets were asked to report less often for 10 s, docs/protocol.md, `overloaded`), by how
-#   busy the worker was over the last FLUSH_WINDOW_S: the share of it the process used the
-#   CPU (a worker is one event loop: near one whole core it reads and flushes as fast as it
-#   can), or the share its flushes ran, whichever is higher: by the first step of
-#   SHED_NARROWING whose share it is under (the idler, the larger), not at all above the last
-#   (near capacity);
-# - shedding stops when the gap narrows below MIN_SHED_GAP_S. When congestion comes back
-#   within SHED_MEMORY_S of that, the apps' own rate is still too much: shedding starts again
-#   at the gap it stopped from, widened once, and the next stop waits twice as long as the
-#   last (from SHED_MEMORY_S, up to SHED_STOP_HOLD_MAX_S), so the worker is not overloaded
-#   again every half minute by the full rate coming back.
-SHED_WIDEN = 1.2
-SHED_WIDEN_AFTER_S = 5.0
-SHED_MEMORY_S = 30.0
-SHED_MEMORY_MARGIN = 1.1
-SHED_HOLD_S = 10.0
-SHED_RELAX_S = 5.0
-SHED_NARROWING = ((0.5, 1.5), (0.75, 1.25), (0.9, 1.1))  # (busy under, the gap divided by)
-SHED_STOP_HOLD_MAX_S = 300.0
-# Each socket is asked for the gap times its own spread, drawn once between 1 - GAP_SPREAD and
-# 1 + GAP_SPREAD (`gap_for`): apps that all reported within their usual interval before the
-# ask would otherwise keep reporting within that interval of each other, now once a gap, and
-# the worker would read in bursts, slow flush after each, and idle between; with the spread
-# their reports drift apart within a few gaps.
-GAP_SPREAD = 0.2
-# A frame is taken when at least this share of the gap has passed since the socket's last one
-# taken: an app that keeps the gap sees its frames arrive a little early or late (the network,
-# the server's own scheduling), and must not lose them for it.
-SHED_GAP_TOLERANCE = 0.8
-# How long a report waited before the service read it (in the network, the socket's buffers and
-# the server's queue) is told by its `ts` against the socket's usual (`QueueClock`). Only reports
-# parsed and admitted are counted, each socket once a QUEUE_WINDOW_S (its latest), so a socket
-# that floods stamped frames weighs no more than one that reports every few seconds
-# (`admission.ReadingDelay`). When the lower median over the sockets of a window (at least
-# QUEUE_MIN_SOCKETS; the lower, so that half of them or fewer cannot raise it) is above
-# CONGESTED_QUEUE_S, the worker reads behind what its sockets send: that is congestion too, seen
-# before any flush slows down. While shedding, a report that waited over STALE_REPORT_S is
-# dropped unused: a newer one of the same driver is behind it, and reading through a backlog of
-# stale positions is what keeps every position late (the socket is not blamed for it, unless
-# it stamped them closer together than any app may send: the session counts those as sent
-# faster than asked).
-QUEUE_WINDOW_S = 0.5
-QUEUE_MIN_SOCKETS = 3
-CONGESTED_QUEUE_S = 1.0
-STALE_REPORT_S = 2.0
-# The usual delay of a socket is the least seen over the last one to two minutes: a clock set
-# anew or a slower network is learned again within that time.
-QUEUE_BASELINE_S = 60.0
 # A driver's app reports every few seconds, more often on a trip; one report per 100 ms on
 # average is the most a driver may send (docs/protocol.md), counted when the server reads them.
 # Reports sent a second apart reach it closer together when it reads in bursts (a busy event
@@ -153,270 +125,11 @@ TRACK_IDLE_S = 600.0
 TRACK_SWEEP_INTERVAL_S = 60.0
 
 
-class Take(enum.Enum):
-    """Backpressure's verdict on a location frame before it is read (`LocationIngest.takes`)."""
-
-    taken = "taken"
-    shed = "shed"  # within the gap the service asked for: the socket sends too often
-    stale = "stale"  # waited too long before it was read: a newer report follows it
-
-
-def _within_bounds(gap_s: float) -> float:
-    """A gap to ask for, within the protocol's `report_every_ms` (MIN_SHED_GAP_S to
-    MAX_SHED_GAP_S)."""
-    return min(MAX_SHED_GAP_S, max(MIN_SHED_GAP_S, gap_s))
-
-
-class ShedGap:
-    """How often each driver's location reports are taken while the worker sheds (`gap_s`, 0
-    when it does not): chosen when shedding starts from the drivers' report rate, then widened
-    while congestion lasts and narrowed while flushes leave the worker idle enough, in the
-    steps above. Pure: the caller says what it saw and when."""
-
-    __slots__ = (
-        "_changed",
-        "_failed_at",
-        "_failed_gap_s",
-        "_judged",
-        "_started",
-        "_stop_hold_s",
-        "_stopped_at",
-        "_stopped_from_s",
-        "_wait_s",
-        "gap_s",
-    )
-
-    def __init__(self) -> None:
-        self.gap_s = 0.0
-        self._changed = -math.inf  # when the gap last changed
-        self._judged = -math.inf  # when narrowing was last considered (or the gap changed)
-        self._wait_s = 0.0  # how long after that it is considered again
-        self._failed_gap_s = 0.0  # the last gap (or report interval) the worker could not take
-        self._failed_at = -math.inf
-        self._started = -math.inf  # when shedding last started
-        self._stopped_at = -math.inf  # when it last stopped, and the gap it stopped from
-        self._stopped_from_s = 0.0
-        self._stop_hold_s = SHED_MEMORY_S  # how long shedding lasts at least before it stops
-
-    def start(self, report_interval_s: float, now: float) -> None:
-        """Shedding starts: each driver is asked for ONSET_SHARE of the rate it was read at
-        lately, or, when shedding stopped only a moment ago, for the gap it stopped from widened
-        once."""
-        self._failed_gap_s, self._failed_at = report_interval_s, now
-        gap = report_interval_s / ONSET_SHARE
-        if now - self._stopped_at < SHED_MEMORY_S:
-            # not from the rate measured lately: the apps still heed the last ask
-            gap = self._stopped_from_s * SHED_WIDEN
-            self._stop_hold_s = min(SHED_STOP_HOLD_MAX_S, self._stop_hold_s * 2)
-        else:
-            self._stop_hold_s = SHED_MEMORY_S
-        self._started = now
-        self._change(_within_bounds(gap), now, SHED_HOLD_S)
-
-    def adjust(self, *, busy: float, congested: bool, now: float) -> bool:
-        """After a flush, with the flushes lately keeping the worker `busy` that share of the
-        time and the worker `congested` or not: whether the gap changed. Not shedding, nothing
-        changes (the caller starts it)."""
-        if self.gap_s <= 0.0:
-            return False
-        if congested:
-            if now - self._changed < SHED_WIDEN_AFTER_S:
-                return False
-            self._failed_gap_s, self._failed_at = self.gap_s, now
-            self._change(_within_bounds(self.gap_s * SHED_WIDEN), now, SHED_HOLD_S)
-            return True
-        if now - self._judged < self._wait_s:
-            return False
-        self._judged, self._wait_s = now, SHED_RELAX_S
-        step = next((step for under, step in SHED_NARROWING if busy < under), None)
-        if step is None:  # near capacity: judged again after another while
-            return False
-        narrower = self.gap_s / step
-        if now - self._failed_at < SHED_MEMORY_S:
-            narrower = max(narrower, self._failed_gap_s * SHED_MEMORY_MARGIN)
-        if narrower < MIN_SHED_GAP_S:
-            if now - self._started < self._stop_hold_s:
-                narrower = MIN_SHED_GAP_S
-            else:
-                self._stopped_at, self._stopped_from_s = now, self.gap_s
-                narrower = 0.0
-        if narrower >= self.gap_s:
-            return False
-        self._change(narrower, now, SHED_RELAX_S)
-        return True
-
-    def for_socket(self, spread: float) -> float:
-        """The gap asked of a socket whose spread (GAP_SPREAD) is `spread`: 0 when not
-        shedding, else within the protocol's bounds."""
-        if self.gap_s <= 0.0:
-            return 0.0
-        return _within_bounds(self.gap_s * spread)
-
-    def _change(self, gap_s: float, now: float, wait_s: float) -> None:
-        self.gap_s, self._changed, self._judged, self._wait_s = gap_s, now, now, wait_s
-
-
-class QueueClock:
-    """One socket's view of how long its reports wait before the service reads them: the
-    report's `ts` (the device's clock) against the time it is read, less the least such
-    difference seen lately (which holds the clocks' offset and the network's usual delay)."""
-
-    __slots__ = ("_current", "_previous", "_started")
-
-    def __init__(self) -> None:
-        self._current = math.inf
-        self._previous = math.inf
-        self._started: float | None = None
-
-    def queued_s(self, ts: float, read_at: float) -> float:
-        """Seconds the report stamped `ts` (epoch seconds) waited beyond this socket's usual,
-        read at `read_at` (epoch seconds)."""
-        offset = read_at - ts
-        if self._started is None or read_at - self._started >= QUEUE_BASELINE_S:
-            self._previous, self._current, self._started = self._current, offset, read_at
-        elif offset < self._current:
-            self._current = offset
-        return max(0.0, offset - min(self._current, self._previous))
-
-
-_TS = re.compile(r'"ts"\s*:\s*"([^"]{10,40})"')
-
-
-def stamped_at(raw: str) -> float | None:
-    """A location frame's `ts` in epoch seconds, read without parsing the frame (None when it
-    has none, or not one that reads as a time with its offset: the frame's parsing says why)."""
-    found = _TS.search(raw)
-    if found is None:
-        return None
-    try:
-        stamp = datetime.fromisoformat(found.group(1))
-    except ValueError:
-        return None
-    return stamp.timestamp() if stamp.tzinfo is not None else None
-
-
 class Intake(enum.StrEnum):
     """What became of a location report handed to `receive`."""
 
     accepted = "accepted"  # buffered
     implausible = "implausible"  # an impossible move: not buffered, counted on the trip
-
-
-# The whole flush is this one statement, sent on the ingest's own connection in autocommit: one
-# round trip, atomic on its own (data-modifying CTEs all run, to completion, in one snapshot).
-# - `counted`: implausible reports counted on their drivers' open trips;
-# - `latest`: the latest position and presence of every driver heard from (the row the
-#   matcher's KNN search reads);
-# - `appended`: the reports of drivers who hold a trip, appended to that trip's trail; the
-#   statement returns each such trip's newest point and rider, for the rider's live view.
-# Empty arrays make empty sub-statements, so one form serves every flush.
-_FLUSH = text(
-    f"""
-    WITH counted AS (
-        UPDATE trip t SET implausible_positions = t.implausible_positions + u.n
-        FROM unnest(CAST(:implausible_ids AS uuid[]), CAST(:implausible_counts AS int[]))
-             AS u(driver_id, n)
-        WHERE t.driver_id = u.driver_id AND t.status IN {DRIVER_OPEN_LIST}
-        RETURNING t.id
-    ),
-    latest AS (
-        INSERT INTO location_driver_position AS p
-            (driver_id, position, heading_deg, speed_mps, reported_at, available, last_seen_at,
-             anchored_at)
-        SELECT u.driver_id,
-               CASE WHEN u.lat IS NULL THEN NULL
-                    ELSE CAST(ST_SetSRID(ST_MakePoint(u.lon, u.lat), 4326) AS geography) END,
-               u.heading_deg, u.speed_mps, u.reported_at, false, u.seen_at, u.anchored_at
-        FROM unnest(
-            CAST(:driver_ids AS uuid[]), CAST(:lats AS float8[]), CAST(:lons AS float8[]),
-            CAST(:headings AS float8[]), CAST(:speeds AS float8[]),
-            CAST(:reported AS timestamptz[]), CAST(:seen AS timestamptz[]),
-            CAST(:anchored AS timestamptz[])
-        ) AS u(driver_id, lat, lon, heading_deg, speed_mps, reported_at, seen_at, anchored_at)
-        JOIN driver d ON d.id = u.driver_id
-        ON CONFLICT (driver_id) DO UPDATE SET
-            position = CASE WHEN EXCLUDED.position IS NULL
-                              OR EXCLUDED.reported_at < p.reported_at
-                            THEN p.position ELSE EXCLUDED.position END,
-            heading_deg = CASE WHEN EXCLUDED.position IS NULL
-                                 OR EXCLUDED.reported_at < p.reported_at
-                               THEN p.heading_deg ELSE EXCLUDED.heading_deg END,
-            speed_mps = CASE WHEN EXCLUDED.position IS NULL
-                               OR EXCLUDED.reported_at < p.reported_at
-                             THEN p.speed_mps ELSE EXCLUDED.speed_mps END,
-            reported_at = GREATEST(p.reported_at, EXCLUDED.reported_at),
-            anchored_at = GREATEST(p.anchored_at, EXCLUDED.anchored_at),
-            -- silent for longer than the grace period: a new stretch of waiting begins
-            available_since = CASE
-                WHEN p.available AND p.last_seen_at
-                     < EXCLUDED.last_seen_at - make_interval(secs => CAST(:grace_s AS float8))
-                THEN EXCLUDED.last_seen_at ELSE p.available_since END,
-            last_seen_at = GREATEST(p.last_seen_at, EXCLUDED.last_seen_at),
-            -- the shift (dispatch.locations.shifts): a new one after a long break, else the
-            -- time since the last moment counted is online time if within the grace period
-            shift_started_at = CASE
-                WHEN p.available AND (p.shift_online_at IS NULL OR p.shift_online_at
-                     < EXCLUDED.last_seen_at
-                       - make_interval(secs => CAST(:shift_break_s AS float8)))
-                THEN EXCLUDED.last_seen_at ELSE p.shift_started_at END,
-            shift_online_s = CASE
-                WHEN p.available AND (p.shift_online_at IS NULL OR p.shift_online_at
-                     < EXCLUDED.last_seen_at
-                       - make_interval(secs => CAST(:shift_break_s AS float8)))
-                THEN 0
-                WHEN p.available AND EXCLUDED.last_seen_at > p.shift_online_at
-                     AND EXCLUDED.last_seen_at - p.shift_online_at
-                         <= make_interval(secs => CAST(:grace_s AS float8))
-                THEN p.shift_online_s
-                     + EXTRACT(EPOCH FROM EXCLUDED.last_seen_at - p.shift_online_at)
-                ELSE p.shift_online_s END,
-            shift_online_at = CASE WHEN p.available
-                THEN GREATEST(p.shift_online_at, EXCLUDED.last_seen_at)
-                ELSE p.shift_online_at END
-        RETURNING p.driver_id
-    ),
-    appended AS (
-        INSERT INTO location_trail_point
-            (trip_id, driver_id, position, recorded_at, segment_start)
-        SELECT t.id, u.driver_id,
-               CAST(ST_SetSRID(ST_MakePoint(u.lon, u.lat), 4326) AS geography), u.recorded_at,
-               u.segment_start
-        FROM unnest(
-            CAST(:trail_ids AS uuid[]), CAST(:trail_lats AS float8[]),
-            CAST(:trail_lons AS float8[]), CAST(:recorded AS timestamptz[]),
-            CAST(:segment_starts AS boolean[])
-        ) AS u(driver_id, lat, lon, recorded_at, segment_start)
-        JOIN trip t ON t.driver_id = u.driver_id
-                   AND t.status IN {DRIVER_OPEN_LIST}
-        RETURNING trip_id, position, recorded_at, id
-    )
-    SELECT DISTINCT ON (a.trip_id)
-           a.trip_id, t.rider_id, ST_Y(a.position::geometry), ST_X(a.position::geometry)
-    FROM appended a JOIN trip t ON t.id = a.trip_id
-    ORDER BY a.trip_id, a.recorded_at DESC, a.id DESC
-    """
-)
-
-
-@dataclass
-class _Latest:
-    lat: float | None
-    lon: float | None
-    heading_deg: float | None
-    speed_mps: float | None
-    reported_at: datetime | None
-    seen_at: datetime
-    # The newest report of the batch believed only as a new start (Verdict.anchored).
-    anchored_at: datetime | None = None
-
-
-@dataclass(frozen=True)
-class _TrailPoint:
-    driver_id: uuid.UUID
-    lat: float
-    lon: float
-    recorded_at: datetime
-    segment_start: bool
 
 
 class _Checks:
@@ -430,13 +143,6 @@ class _Checks:
         self.pace = Pace()
         self.availability_pace = Pace()
         self.track = track
-
-
-@dataclass(frozen=True)
-class FlushResult:
-    drivers: int  # latest-position rows written
-    trail_points: int  # reports offered to trip trails
-    riders_told: int  # driver_location frames published
 
 
 class LocationIngest:
@@ -475,6 +181,9 @@ class LocationIngest:
         self._flush_times: deque[tuple[float, float, float]] = deque()
         self._periodic = False  # `run` flushes by itself (not so in tests, which call flush())
         self.flush_failures = 0
+        # Failures of the periodic flush and of the frames it publishes: outages or bugs.
+        self.flush_outages = OutageLog(logger, "flushing driver positions")
+        self.publish_outages = OutageLog(logger, "publishing driver_location frames")
         self.trail_points_dropped = 0
         self.reports_shed = 0
         self.reports_stale = 0  # of the shed: those dropped for having waited too long
@@ -490,8 +199,8 @@ class LocationIngest:
         self.sockets_closed_for_ignoring = 0
         self._redis = redis
         self._grace_s = grace_s
-        self._latest: dict[uuid.UUID, _Latest] = {}
-        self._trail: list[_TrailPoint] = []
+        self._latest: dict[uuid.UUID, LatestReport] = {}
+        self._trail: list[TrailReport] = []
         self._trail_counts: dict[uuid.UUID, int] = {}
         self._checks: dict[uuid.UUID, _Checks] = {}
         self._implausible: dict[uuid.UUID, int] = {}
@@ -656,14 +365,14 @@ class LocationIngest:
         anchored_at = earlier.anchored_at if earlier is not None else None
         if anchored:
             anchored_at = received_at
-        self._latest[driver_id] = _Latest(
+        self._latest[driver_id] = LatestReport(
             lat, lon, heading_deg, speed_mps, received_at, received_at, anchored_at
         )
         self.reports_received += 1
         count = self._trail_counts.get(driver_id, 0)
         if count < MAX_TRAIL_POINTS_PER_DRIVER:
             self._trail_counts[driver_id] = count + 1
-            self._trail.append(_TrailPoint(driver_id, lat, lon, received_at, segment_start))
+            self._trail.append(TrailReport(driver_id, lat, lon, received_at, segment_start))
             if len(self._trail) > self._max_trail_points:
                 del self._trail[0]  # the buffer is bounded: the oldest goes first
                 self.trail_points_dropped += 1
@@ -672,7 +381,7 @@ class LocationIngest:
         """Buffers a sign of life without a position (the socket's ping loop calls it)."""
         latest = self._latest.get(driver_id)
         if latest is None:
-            self._latest[driver_id] = _Latest(None, None, None, None, None, at)
+            self._latest[driver_id] = LatestReport(None, None, None, None, None, at)
         elif at > latest.seen_at:
             latest.seen_at = at
 
@@ -690,7 +399,9 @@ class LocationIngest:
                 return FlushResult(0, 0, 0)
             self._flush_started = time.monotonic()
             try:
-                moved = await self._write(latest, trail, implausible)
+                moved = await flush_writes.write(
+                    self._engine, latest, trail, implausible, grace_s=self._grace_s
+                )
             except BaseException:
                 self.flush_failures += 1
                 self._requeue(latest, trail, implausible)
@@ -699,46 +410,13 @@ class LocationIngest:
                 self._flush_started = None
                 self._last_attempt = time.monotonic()
             self.flushes += 1
-        told = await self._tell_riders(moved)
+        told = await flush_writes.tell_riders(self._redis, moved, self.publish_outages)
         return FlushResult(len(latest), len(trail), told)
-
-    async def _write(
-        self,
-        latest: dict[uuid.UUID, _Latest],
-        trail: list[_TrailPoint],
-        implausible: dict[uuid.UUID, int],
-    ) -> list[tuple[uuid.UUID, uuid.UUID, float, float]]:
-        ids = list(latest)
-        rows = [latest[driver_id] for driver_id in ids]
-        async with self._engine.connect() as connection:
-            result = await connection.execute(
-                _FLUSH,
-                {
-                    "implausible_ids": list(implausible),
-                    "implausible_counts": list(implausible.values()),
-                    "driver_ids": ids,
-                    "lats": [row.lat for row in rows],
-                    "lons": [row.lon for row in rows],
-                    "headings": [row.heading_deg for row in rows],
-                    "speeds": [row.speed_mps for row in rows],
-                    "reported": [row.reported_at for row in rows],
-                    "seen": [row.seen_at for row in rows],
-                    "anchored": [row.anchored_at for row in rows],
-                    "grace_s": self._grace_s,
-                    "shift_break_s": SHIFT_BREAK_S,
-                    "trail_ids": [point.driver_id for point in trail],
-                    "trail_lats": [point.lat for point in trail],
-                    "trail_lons": [point.lon for point in trail],
-                    "recorded": [point.recorded_at for point in trail],
-                    "segment_starts": [point.segment_start for point in trail],
-                },
-            )
-            return [(row[0], row[1], row[2], row[3]) for row in result]
 
     def _requeue(
         self,
-        latest: dict[uuid.UUID, _Latest],
-        trail: list[_TrailPoint],
+        latest: dict[uuid.UUID, LatestReport],
+        trail: list[TrailReport],
         implausible: dict[uuid.UUID, int],
     ) -> None:
         """Puts back what a failed flush held, unless a newer report replaced it meanwhile."""
@@ -761,41 +439,23 @@ class LocationIngest:
             merged = merged[dropped:]
         self._trail = merged
 
-    async def _tell_riders(self, moved: list[tuple[uuid.UUID, uuid.UUID, float, float]]) -> int:
-        if not moved:
-            return 0
-        try:
-            async with self._redis.pipeline(transaction=False) as pipe:
-                for trip_id, rider_id, lat, lon in moved:
-                    frame = DriverLocationFrame(
-                        type="driver_location", trip_id=trip_id, lat=lat, lon=lon
-                    )
-                    pipe.publish(rider_channel(rider_id), frame.encode())
-                await pipe.execute()
-        except Exception:  # the positions are stored; a missed live update is replaced by the next
-            logger.warning("could not publish %d driver_location frames", len(moved), exc_info=True)
-            return 0
-        return len(moved)
-
     async def run(self, interval_s: float) -> None:
         """Flushes every `interval_s` until cancelled; a failed flush is retried next time (the
         buffer keeps what it could not write, bounded)."""
-        failing = False
         self._periodic = True
         while True:
             await asyncio.sleep(interval_s)
             started = time.monotonic()
             try:
                 await self.flush()
-                if failing:
-                    logger.info("driver positions are written again")
-                failing = False
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                if not failing:  # once per outage, not four times a second
-                    logger.warning("flushing driver positions failed (%s); buffering", exc)
-                failing = True
+                # PostgreSQL away: the buffer keeps the reports, said once per outage. Anything
+                # else is a bug, logged with its traceback at every flush it breaks.
+                self.flush_outages.failed(exc)
+            else:
+                self.flush_outages.recovered()
             self._adjust_shedding(time.monotonic() - started)
 
     @property
@@ -930,5 +590,6 @@ class LocationIngest:
         """A last flush at shutdown, so reports received just before it are not lost."""
         try:
             await self.flush()
-        except Exception:
-            logger.exception("the last flush of driver positions failed")
+        except Exception as exc:
+            if self.flush_outages.failed(exc) is not None:
+                logger.warning("%d driver positions were not written before shutdown", self.pending)

@@ -4,18 +4,21 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
-from sqlalchemy import text
+from sqlalchemy import Select, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from coop.geo import Position
-from dispatch.locations.shifts import SHIFT_BREAK_S
+from dispatch.locations.geometry import lat_lon
+from dispatch.locations.models import DriverPosition, TrailPoint
+from dispatch.locations.shifts import SHIFT_BREAK_S, shift_accounting
 
+# Hand-written: an upsert whose shift columns are the SQL fragment the ingest's flush shares.
 # Going available starts a new stretch of waiting unless the driver was already available and
 # present (within the grace period); going off duty ends it.
 _SET_AVAILABILITY = text(
-    """
+    f"""
     INSERT INTO location_driver_position AS p
         (driver_id, available, available_since, last_seen_at, shift_started_at, shift_online_at)
     VALUES (
@@ -27,28 +30,14 @@ _SET_AVAILABILITY = text(
         CASE WHEN CAST(:available AS boolean) THEN CAST(:now AS timestamptz) END
     )
     ON CONFLICT (driver_id) DO UPDATE SET
-        -- the shift (dispatch.locations.shifts): coming on duty after a long break starts a new
-        -- one; time since the last moment counted is online time if the driver was available
-        -- and present (within the grace period) until now
-        shift_started_at = CASE
-            WHEN EXCLUDED.available AND (p.shift_online_at IS NULL
-                 OR p.shift_online_at < CAST(:shift_break_after AS timestamptz))
-            THEN EXCLUDED.last_seen_at ELSE p.shift_started_at END,
-        shift_online_s = CASE
-            WHEN EXCLUDED.available AND (p.shift_online_at IS NULL
-                 OR p.shift_online_at < CAST(:shift_break_after AS timestamptz))
-            THEN 0
-            WHEN p.available AND EXCLUDED.last_seen_at > p.shift_online_at
-                 AND p.shift_online_at >= CAST(:present_after AS timestamptz)
-            THEN p.shift_online_s + EXTRACT(EPOCH FROM EXCLUDED.last_seen_at - p.shift_online_at)
-            ELSE p.shift_online_s END,
-        shift_online_at = CASE WHEN p.available OR EXCLUDED.available
-            THEN GREATEST(p.shift_online_at, EXCLUDED.last_seen_at) ELSE p.shift_online_at END,
+        -- the shift (dispatch.locations.shifts): coming on duty after a long break starts one
+        {shift_accounting(on_duty="EXCLUDED.available")},
         available = EXCLUDED.available,
         available_since = CASE
             WHEN NOT EXCLUDED.available THEN NULL
             WHEN p.available AND p.available_since IS NOT NULL
-                 AND p.last_seen_at >= CAST(:present_after AS timestamptz)
+                 AND p.last_seen_at
+                     >= EXCLUDED.last_seen_at - make_interval(secs => CAST(:grace_s AS float8))
                 THEN p.available_since
             ELSE EXCLUDED.available_since
         END,
@@ -72,8 +61,8 @@ async def set_availability(
             "driver_id": driver_id,
             "available": available,
             "now": now,
-            "present_after": now - timedelta(seconds=grace_s),
-            "shift_break_after": now - timedelta(seconds=SHIFT_BREAK_S),
+            "grace_s": grace_s,
+            "shift_break_s": SHIFT_BREAK_S,
         },
     )
 
@@ -89,16 +78,17 @@ class Presence:
 
 async def presence(*, session: AsyncSession, driver_id: uuid.UUID) -> Presence | None:
     """What dispatch knows of the driver right now, if anything."""
+    lat, lon = lat_lon(DriverPosition.position)
     row = (
         await session.execute(
-            text(
-                """
-                SELECT available, ST_Y(position::geometry), ST_X(position::geometry),
-                       last_seen_at, reported_at, anchored_at
-                FROM location_driver_position WHERE driver_id = :driver_id
-                """
-            ),
-            {"driver_id": driver_id},
+            select(
+                DriverPosition.available,
+                lat,
+                lon,
+                DriverPosition.last_seen_at,
+                DriverPosition.reported_at,
+                DriverPosition.anchored_at,
+            ).where(DriverPosition.driver_id == driver_id)
         )
     ).one_or_none()
     if row is None:
@@ -113,21 +103,24 @@ async def presence(*, session: AsyncSession, driver_id: uuid.UUID) -> Presence |
     )
 
 
+def _trail_of(trip_id: uuid.UUID, since: datetime, until: datetime) -> Select[float, float]:
+    """The trip's trail points received between `since` and `until`, in order: lat, lon."""
+    return (
+        select(*lat_lon(TrailPoint.position))
+        .where(
+            TrailPoint.trip_id == trip_id,
+            TrailPoint.recorded_at >= since,
+            TrailPoint.recorded_at <= until,
+        )
+        .order_by(TrailPoint.recorded_at, TrailPoint.id)
+    )
+
+
 async def trail(
     *, session: AsyncSession, trip_id: uuid.UUID, since: datetime, until: datetime
 ) -> list[Position]:
     """The trip's reported positions received between `since` and `until`, in order."""
-    rows = await session.execute(
-        text(
-            """
-            SELECT ST_Y(position::geometry), ST_X(position::geometry)
-            FROM location_trail_point
-            WHERE trip_id = :trip_id AND recorded_at >= :since AND recorded_at <= :until
-            ORDER BY recorded_at, id
-            """
-        ),
-        {"trip_id": trip_id, "since": since, "until": until},
-    )
+    rows = await session.execute(_trail_of(trip_id, since, until))
     return [Position(lat=row[0], lon=row[1]) for row in rows]
 
 
@@ -145,14 +138,8 @@ async def trail_fixes(
     """The trip's trail between `since` and `until` as the meter reads it: each point with
     when it was received and whether it started a new stretch."""
     rows = await session.execute(
-        text(
-            """
-            SELECT ST_Y(position::geometry), ST_X(position::geometry), recorded_at, segment_start
-            FROM location_trail_point
-            WHERE trip_id = :trip_id AND recorded_at >= :since AND recorded_at <= :until
-            ORDER BY recorded_at, id
-            """
-        ),
-        {"trip_id": trip_id, "since": since, "until": until},
+        _trail_of(trip_id, since, until).add_columns(
+            TrailPoint.recorded_at, TrailPoint.segment_start
+        )
     )
     return [TrailFix(row[0], row[1], row[2], row[3]) for row in rows]

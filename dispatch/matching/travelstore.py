@@ -24,13 +24,18 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import numpy as np
-from sqlalchemy import text
+from sqlalchemy import func, insert, literal, literal_column, select, text, true, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bargaining.fares import RouteDuration
+from dispatch.locations.geometry import lat_lon
+from dispatch.locations.models import TrailPoint
+from dispatch.locations.outages import OutageLog
 from dispatch.matching import traveltime
+from dispatch.matching.models import TravelCell, TravelModelVersion
 from dispatch.matching.traveltime import CellStats, TrailFix, TravelModel
 from dispatch.states import COMPLETED_SQL
+from dispatch.trips.models import Trip
 
 logger = logging.getLogger("coop.traveltime")
 
@@ -45,31 +50,8 @@ _LOCK_KEY = int.from_bytes(hashlib.sha256(b"coop.traveltime").digest()[:8], "big
 _EPOCH = datetime.fromisoformat("1970-01-01T00:00:00+00:00")
 _NIL = uuid.UUID(int=0)
 
-_NEW_TRIPS = text(
-    f"""
-    SELECT t.id, t.ended_at
-    FROM trip t
-    WHERE t.status = {COMPLETED_SQL}
-      AND t.ended_at <= :cutoff
-      AND (t.ended_at, t.id) > (:through_at, :through_id)
-    ORDER BY t.ended_at, t.id
-    LIMIT :limit
-    """
-)
-
-# The trails of those trips as the meter reads them (from start to completion), skipping trips
-# whose reports were found implausible while they came in.
-_TRAILS = text(
-    """
-    SELECT p.trip_id, ST_Y(p.position::geometry), ST_X(p.position::geometry), p.recorded_at
-    FROM trip t
-    JOIN location_trail_point p
-      ON p.trip_id = t.id AND p.recorded_at >= t.started_at AND p.recorded_at <= t.ended_at
-    WHERE t.id = ANY(CAST(:trip_ids AS uuid[])) AND t.implausible_positions = 0
-    ORDER BY p.trip_id, p.recorded_at, p.id
-    """
-)
-
+# Hand-written: a bulk upsert from arrays (one statement however many cells), which Core says
+# only as a VALUES list of one row per cell.
 _ADD = text(
     """
     INSERT INTO matching_travel_cell AS c (cell, hour, passages, distance_m, duration_s)
@@ -81,15 +63,6 @@ _ADD = text(
         passages = c.passages + EXCLUDED.passages,
         distance_m = c.distance_m + EXCLUDED.distance_m,
         duration_s = c.duration_s + EXCLUDED.duration_s
-    """
-)
-
-# One statement, one snapshot: the version and the sums it names.
-_LOAD = text(
-    """
-    SELECT v.version, c.cell, c.hour, c.passages, c.distance_m, c.duration_s
-    FROM (SELECT max(version) AS version FROM matching_travel_model) v
-    LEFT JOIN matching_travel_cell c ON true
     """
 )
 
@@ -110,31 +83,44 @@ async def recompute(
     max_trips: int = RECOMPUTE_MAX_TRIPS,
 ) -> Recomputed:
     """Folds the trips completed since the last recompute into the model; commits once."""
-    await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _LOCK_KEY})
+    await session.execute(select(func.pg_advisory_xact_lock(_LOCK_KEY)))
     last = (
         await session.execute(
-            text(
-                "SELECT through_ended_at, through_trip_id FROM matching_travel_model "
-                "ORDER BY version DESC LIMIT 1"
-            )
+            select(TravelModelVersion.through_ended_at, TravelModelVersion.through_trip_id)
+            .order_by(TravelModelVersion.version.desc())
+            .limit(1)
         )
     ).one_or_none()
     through_at, through_id = (last[0], last[1]) if last is not None else (_EPOCH, _NIL)
     trips = (
         await session.execute(
-            _NEW_TRIPS,
-            {
-                "cutoff": now - timedelta(seconds=SETTLE_S),
-                "through_at": through_at,
-                "through_id": through_id,
-                "limit": max_trips,
-            },
+            select(Trip.id, Trip.ended_at)
+            .where(
+                Trip.status == literal_column(COMPLETED_SQL),
+                Trip.ended_at <= now - timedelta(seconds=SETTLE_S),
+                tuple_(Trip.ended_at, Trip.id) > tuple_(literal(through_at), literal(through_id)),
+            )
+            .order_by(Trip.ended_at, Trip.id)
+            .limit(max_trips)
         )
     ).all()
     if not trips:
         await session.rollback()
         return Recomputed(None, 0, 0)
-    rows = await session.execute(_TRAILS, {"trip_ids": [row[0] for row in trips]})
+    # The trails of those trips as the meter reads them (from start to completion), skipping
+    # trips whose reports were found implausible while they came in.
+    point = TrailPoint
+    rows = await session.execute(
+        select(point.trip_id, *lat_lon(point.position), point.recorded_at)
+        .join(
+            Trip,
+            (point.trip_id == Trip.id)
+            & (point.recorded_at >= Trip.started_at)
+            & (point.recorded_at <= Trip.ended_at),
+        )
+        .where(Trip.id.in_([row[0] for row in trips]), Trip.implausible_positions == 0)
+        .order_by(point.trip_id, point.recorded_at, point.id)
+    )
     by_trip: dict[uuid.UUID, list[TrailFix]] = {}
     for trip_id, lat, lon, at in rows:
         by_trip.setdefault(trip_id, []).append(TrailFix(lat, lon, at))
@@ -152,21 +138,15 @@ async def recompute(
             },
         )
     version = await session.scalar(
-        text(
-            """
-            INSERT INTO matching_travel_model
-                (computed_at, through_ended_at, through_trip_id, trips, passages)
-            VALUES (:now, :through_at, :through_id, :trips, :passages)
-            RETURNING version
-            """
-        ),
-        {
-            "now": now,
-            "through_at": trips[-1][1],
-            "through_id": trips[-1][0],
-            "trips": len(trips),
-            "passages": int(passages.cell.size),
-        },
+        insert(TravelModelVersion)
+        .values(
+            computed_at=now,
+            through_ended_at=trips[-1][1],
+            through_trip_id=trips[-1][0],
+            trips=len(trips),
+            passages=int(passages.cell.size),
+        )
+        .returning(TravelModelVersion.version)
     )
     await session.commit()
     return Recomputed(int(version or 0), len(trips), int(passages.cell.size))
@@ -184,7 +164,21 @@ def _learnt(
 
 async def load(session: AsyncSession) -> TravelModel:
     """The newest stored model (the prior, version 0, before the first recompute)."""
-    rows = (await session.execute(_LOAD)).all()
+    # One statement, one snapshot: the version and the sums it names.
+    newest = select(func.max(TravelModelVersion.version).label("version")).subquery()
+    cell = TravelCell
+    rows = (
+        await session.execute(
+            select(
+                newest.c.version,
+                cell.cell,
+                cell.hour,
+                cell.passages,
+                cell.distance_m,
+                cell.duration_s,
+            ).select_from(newest.outerjoin(cell, true()))
+        )
+    ).all()
     await session.rollback()
     version = int(rows[0][0] or 0) if rows else 0
     present = [row for row in rows if row[1] is not None]
@@ -201,7 +195,7 @@ async def load(session: AsyncSession) -> TravelModel:
 
 
 async def stored_version(session: AsyncSession) -> int:
-    version = await session.scalar(text("SELECT max(version) FROM matching_travel_model"))
+    version = await session.scalar(select(func.max(TravelModelVersion.version)))
     await session.rollback()
     return int(version or 0)
 
@@ -215,6 +209,7 @@ class TravelTimes:
         self.model = TravelModel.prior()
         self.reloads = 0
         self.failures = 0
+        self.outages = OutageLog(logger, "reading the travel-time model")
 
     def hour(self, at: datetime) -> int:
         return traveltime.hour_of_week(at, self.zone)
@@ -262,18 +257,17 @@ class TravelTimes:
         return True
 
     async def try_refresh(self) -> None:
-        """`refresh`, logging a failure instead of raising it."""
+        """`refresh`, logging a failure instead of raising it (the model in use stays)."""
         try:
             await self.refresh()
         except asyncio.CancelledError:
             raise
-        except Exception:
+        except Exception as exc:
+            # The model in use stays either way; an outage is said once, a bug every time.
             self.failures += 1
-            logger.warning(
-                "reading the travel-time model failed; keeping version %d",
-                self.model.version,
-                exc_info=True,
-            )
+            self.outages.failed(exc)
+        else:
+            self.outages.recovered()
 
     async def run(self, interval_s: float = RELOAD_INTERVAL_S) -> None:
         """Polls for a new version until cancelled."""

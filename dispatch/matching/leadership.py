@@ -1,0 +1,116 @@
+"""Who leads a region's matcher: a PostgreSQL advisory lock held on a dedicated connection.
+
+A worker leads while it holds the region's session-level lock (`pg_try_advisory_lock`); one that
+dies drops its connection and with it the lock, and another takes over. `lead_forever` asks for
+the lock, runs the leader's work while it is held, and asks again after `LEADERSHIP_RETRY_S`
+whatever ended it; the matcher only sees `RegionLock.held` and `Held.confirm`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from coop.errors import dependency_down
+from dispatch.locations.outages import OutageLog
+
+logger = logging.getLogger("coop.matcher")
+
+LEADERSHIP_RETRY_S = 2.0
+# A leader that stops releases its lock; if the connection cannot say so in this time (it was
+# cut in the middle of a statement), it is dropped instead, which releases the lock too.
+UNLOCK_TIMEOUT_S = 5.0
+
+
+def region_lock_key(region: str) -> int:
+    """The advisory-lock key of a region's matcher: a stable signed 64-bit number."""
+    digest = hashlib.sha256(f"coop.matcher:{region}".encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
+
+
+class Held:
+    """The lock, while it is held: its connection says whether it still is."""
+
+    def __init__(self, connection: AsyncConnection) -> None:
+        self._connection = connection
+
+    async def confirm(self) -> None:
+        """Raises when the lock's connection is dead: another worker may lead now."""
+        await self._connection.execute(select(1))
+        await self._connection.commit()
+
+
+class RegionLock:
+    """A region's advisory lock, asked for on a connection of its own each time."""
+
+    def __init__(self, engine: AsyncEngine, region: str) -> None:
+        self.engine = engine
+        self.region = region
+        self.key = region_lock_key(region)
+        self.tries = 0  # times it asked for the lock
+
+    @contextlib.asynccontextmanager
+    async def held(self) -> AsyncIterator[Held | None]:
+        """The lock for the duration of the block (None: another worker holds it); released
+        at its end, or its connection dropped when it cannot say so in time."""
+        async with self.engine.connect() as connection:
+            got = await connection.scalar(select(func.pg_try_advisory_lock(self.key)))
+            await connection.commit()
+            self.tries += 1
+            if not got:
+                yield None
+                return
+            try:
+                yield Held(connection)
+            finally:
+                # A session-level lock outlives transactions: release it, or drop the
+                # connection (which releases it) rather than return it to the pool still held.
+                try:
+                    await asyncio.wait_for(
+                        asyncio.shield(self._unlock(connection)), UNLOCK_TIMEOUT_S
+                    )
+                except (Exception, asyncio.CancelledError) as exc:
+                    # The connection could not say so in time (it was cut in the middle of a
+                    # statement): drop it, which releases the lock too. Whatever ended the
+                    # leadership (a cancellation, the batch loop's error) goes on up as it was;
+                    # re-raising this one instead would turn a cancelled leader into one that
+                    # retries for ever. Anything but an outage or a timeout is a bug: said so.
+                    if isinstance(exc, Exception) and not isinstance(exc, TimeoutError):
+                        if dependency_down(exc) is None:
+                            logger.error(
+                                "releasing the %s matcher's lock failed: a bug",
+                                self.region,
+                                exc_info=exc,
+                            )
+                    await connection.invalidate()
+
+    async def _unlock(self, connection: AsyncConnection) -> None:
+        await connection.execute(select(func.pg_advisory_unlock(self.key)))
+        await connection.commit()
+
+
+async def lead_forever(
+    lock: RegionLock, lead: Callable[[Held], Awaitable[None]], outages: OutageLog
+) -> None:
+    """Runs `lead` whenever this worker holds the lock, until cancelled. A database that is
+    away is an outage (logged once until leading works again); any other failure is a bug,
+    logged with its traceback each time, and the loop goes on: a worker that stopped asking
+    would leave its region without a matcher."""
+    while True:
+        try:
+            async with lock.held() as held:
+                outages.recovered()
+                if held is not None:
+                    logger.info("leading the %s matcher", lock.region)
+                    await lead(held)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            outages.failed(exc)
+        await asyncio.sleep(LEADERSHIP_RETRY_S)
