@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import httpx
 
 from devtools.processes import ServiceError
+from server.simulator import registration
 
 
 @dataclass(frozen=True)
@@ -45,12 +47,14 @@ def _create(base_url: str, admin_token: str, timeout_s: float) -> list[DemoAccou
             response = http.post(
                 "/v1/drivers",
                 headers=headers,
-                json={
-                    "name": name,
-                    "member_number": f"DEMO-{run}-{number}",
-                    "vehicle": {"plate": f"DEMO {number:03d}", "seats": 4},
+                json=registration.driver_body(
+                    number,
+                    datetime.now(UTC).date(),
+                    name=name,
+                    member_number=f"DEMO-{run}-{number}",
+                    plate=f"DEMO {number:03d}",
                     **flags,
-                },
+                ),
             )
             response.raise_for_status()
             accounts.append(DemoAccount(role, name, response.json()["token"]))

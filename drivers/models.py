@@ -6,8 +6,10 @@ import enum
 import hashlib
 import uuid
 from datetime import date, datetime
+from typing import Any
 
 from sqlalchemy import Boolean, Date, DateTime, Enum, ForeignKey, Integer, SmallInteger, String
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from coop.db import Base, utcnow
@@ -77,6 +79,22 @@ class DriverQualification(Base):
     record_check_clear: Mapped[bool | None] = mapped_column(Boolean, default=None)
     authorization_expires_on: Mapped[date | None] = mapped_column(Date, default=None)
     recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class DriverRegisterEntry(Base):
+    """One recording of a driver's qualification or car, as recorded: the register's history,
+    kept so what held on a given day can be shown (the regulator's trip register), and named
+    by the audit log instead of the driver."""
+
+    __tablename__ = "driver_register_entry"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    driver_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("driver.id", ondelete="CASCADE"), index=True
+    )
+    kind: Mapped[str] = mapped_column(String(16))  # "qualification" or "vehicle"
+    facts: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
 class DriverStatusChange(Base):

@@ -21,13 +21,25 @@ from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, Select, and_, case, literal, null, or_, select, true
+from sqlalchemy import (
+    ColumnElement,
+    FromClause,
+    Select,
+    and_,
+    case,
+    literal,
+    null,
+    or_,
+    select,
+    true,
+)
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from coop import audit
 from coop.errors import NotFound
 from coop.jurisdiction import Profile, Qualification
-from drivers.models import Driver, DriverQualification, DriverVehicle
+from drivers.models import Driver, DriverQualification, DriverRegisterEntry, DriverVehicle
 
 AUDIT_KIND = "driver_qualification_recorded"
 VEHICLE_AUDIT_KIND = "driver_vehicle_recorded"
@@ -63,79 +75,101 @@ def today_in(profile: Profile, now: datetime) -> date:
 @dataclass(frozen=True)
 class ItemRule:
     """One required item as SQL over `driver_vehicle` and `driver_qualification` (outer-joined):
-    whether it is recorded, and the last day it is valid (NULL: no end)."""
+    whether it is recorded, and the last day it is valid (None: an item that never lapses; the
+    expression may be NULL for a row where it does not lapse)."""
 
     item: Qualification
     present: ColumnElement[bool]
-    valid_through: ColumnElement[Any]
+    ends: ColumnElement[Any] | None
+
+    @property
+    def valid_through(self) -> ColumnElement[Any]:
+        return null() if self.ends is None else self.ends
 
     def valid_on(self, today: date) -> ColumnElement[bool]:
-        return and_(
-            self.present,
-            or_(self.valid_through.is_(None), self.valid_through >= literal(today)),
-        )
+        if self.ends is None:
+            return self.present
+        return and_(self.present, or_(self.ends.is_(None), self.ends >= literal(today)))
 
 
-def _applies(item: Qualification, today: date) -> ColumnElement[bool]:
+_POSTGRESQL = postgresql.asyncpg.dialect()  # type: ignore[no-untyped-call]
+QUALIFICATION = DriverQualification.__table__
+VEHICLE = DriverVehicle.__table__
+
+
+def _applies(item: Qualification, today: date, v: Any) -> ColumnElement[bool]:
     """Whether a car must have `item`: any condition of its `when` (a car of unknown age meets
     the age condition, on the safe side)."""
     if item.when is None:
         return true()
-    v = DriverVehicle
     conditions: list[ColumnElement[bool]] = []
     if item.when.vehicle_age_years_at_least is not None:
         oldest_year = today.year - item.when.vehicle_age_years_at_least
-        conditions += [v.year.is_(None), v.year <= oldest_year]
+        conditions += [v.c.year.is_(None), v.c.year <= oldest_year]
     if item.when.odometer_km_at_least is not None:
-        conditions.append(v.odometer_km >= item.when.odometer_km_at_least)
+        conditions.append(v.c.odometer_km >= item.when.odometer_km_at_least)
     return or_(*conditions)
 
 
-def _certificate_end(issued_on: Any, item: Qualification) -> ColumnElement[Any]:
+def _certificate_end(issued_on: Any, item: Qualification) -> ColumnElement[Any] | None:
     """The last valid day of a dated certificate: issued on day 0, valid `valid_days` days."""
     if item.valid_days is None:
-        return null()
+        return None
     end: ColumnElement[Any] = issued_on + (item.valid_days - 1)
     return end
 
 
-def _rule(item: Qualification, today: date) -> ItemRule:
-    q, v = DriverQualification, DriverVehicle
+def _rule(item: Qualification, today: date, q: Any, v: Any) -> ItemRule:
     if item.key == "licence_number":
-        return ItemRule(item, q.licence_number.is_not(None), null())
+        return ItemRule(item, q.c.licence_number.is_not(None), None)
     if item.key == "training_certificate":
-        on = q.training_certificate_on
+        on = q.c.training_certificate_on
         return ItemRule(item, on.is_not(None), _certificate_end(on, item))
     if item.key == "record_check":
-        on = q.record_check_on
-        clear = and_(on.is_not(None), q.record_check_clear.is_(True))
+        on = q.c.record_check_on
+        clear = and_(on.is_not(None), q.c.record_check_clear.is_(True))
         return ItemRule(item, clear, _certificate_end(on, item))
     if item.key == "authorization":
-        expires = q.authorization_expires_on
-        return ItemRule(item, expires.is_not(None), expires.expression)
+        expires = q.c.authorization_expires_on
+        return ItemRule(item, expires.is_not(None), expires)
     if item.key == "vehicle_identity":
-        recorded = (v.vin, v.make, v.model, v.year, v.owner)
-        return ItemRule(item, and_(*(column.is_not(None) for column in recorded)), null())
+        recorded = (v.c.vin, v.c.make, v.c.model, v.c.year, v.c.owner)
+        return ItemRule(item, and_(*(column.is_not(None) for column in recorded)), None)
     # mechanical_inspection: due by a date, for the cars the profile's rule names; a car it
     # does not name has no inspection to lapse.
-    applies = _applies(item, today)
+    applies = _applies(item, today, v)
     return ItemRule(
         item,
-        or_(~applies, v.inspection_due_on.is_not(None)),
-        case((applies, v.inspection_due_on), else_=null()),
+        or_(~applies, v.c.inspection_due_on.is_not(None)),
+        case((applies, v.c.inspection_due_on), else_=null()),
     )
 
 
-def item_rules(profile: Profile, today: date) -> list[ItemRule]:
-    """The rule of every item the profile requires, in the profile's order."""
-    return [_rule(item, today) for item in profile.qualifications]
+def item_rules(
+    profile: Profile, today: date, *, q: FromClause = QUALIFICATION, v: FromClause = VEHICLE
+) -> list[ItemRule]:
+    """The rule of every item the profile requires, in the profile's order, over the tables
+    `q` (driver_qualification) and `v` (driver_vehicle), or aliases of them."""
+    return [_rule(item, today, q, v) for item in profile.qualifications]
 
 
-def qualified(profile: Profile, today: date) -> ColumnElement[bool]:
+def qualified(
+    profile: Profile, today: date, *, q: FromClause = QUALIFICATION, v: FromClause = VEHICLE
+) -> ColumnElement[bool]:
     """Whether a driver and their car meet every requirement today. Reads `driver_vehicle` and
     `driver_qualification`: a query using it joins them as `with_register` does."""
-    rules = item_rules(profile, today)
+    rules = item_rules(profile, today, q=q, v=v)
     return and_(*(rule.valid_on(today) for rule in rules)) if rules else true()
+
+
+def qualified_sql(profile: Profile, today: date, *, qualification: str, vehicle: str) -> str:
+    """`qualified` as SQL text over the aliases a hand-written statement gives the two tables
+    (the candidate search: `dq` and `v`), with today's date as a literal."""
+    condition = qualified(
+        profile, today, q=QUALIFICATION.alias(qualification), v=VEHICLE.alias(vehicle)
+    )
+    compiled = condition.compile(dialect=_POSTGRESQL, compile_kwargs={"literal_binds": True})
+    return f"({compiled})"
 
 
 def with_register(query: Select[Any]) -> Select[Any]:
@@ -234,6 +268,37 @@ def _recorded(facts: dict[str, Any], names: Sequence[str]) -> list[str]:
     return sorted(name for name in names if facts.get(name) is not None)
 
 
+async def _entry(
+    session: AsyncSession,
+    driver_id: uuid.UUID,
+    kind: str,
+    facts: dict[str, Any],
+    names: Sequence[str],
+    now: datetime,
+) -> None:
+    """Keeps the recording in the register's history, and enters it in the audit log by the
+    entry's id: the public log says which facts were recorded, never whose, nor their values."""
+    entry = DriverRegisterEntry(
+        id=uuid.uuid4(),
+        driver_id=driver_id,
+        kind=kind,
+        facts={name: _json(facts.get(name)) for name in names},
+        recorded_at=now,
+    )
+    session.add(entry)
+    await session.flush()
+    await audit.append(
+        session=session,
+        kind=AUDIT_KIND if kind == "qualification" else VEHICLE_AUDIT_KIND,
+        subject=f"driver_register_entry:{entry.id}",
+        content={"entry_id": str(entry.id), "facts": _recorded(facts, names)},
+    )
+
+
+def _json(value: Any) -> Any:
+    return value.isoformat() if isinstance(value, date) else value
+
+
 async def record_qualification(
     *, session: AsyncSession, driver_id: uuid.UUID, facts: dict[str, Any], now: datetime
 ) -> None:
@@ -250,18 +315,11 @@ async def record_qualification(
     for name in QUALIFICATION_FACTS:
         setattr(record, name, facts.get(name))
     record.recorded_at = now
-    await session.flush()
-    # The log says which facts were recorded, never the numbers or the dates.
-    await audit.append(
-        session=session,
-        kind=AUDIT_KIND,
-        subject=f"driver:{driver_id}",
-        content={"driver_id": str(driver_id), "facts": _recorded(facts, QUALIFICATION_FACTS)},
-    )
+    await _entry(session, driver_id, "qualification", facts, QUALIFICATION_FACTS, now)
 
 
 async def record_vehicle(
-    *, session: AsyncSession, driver_id: uuid.UUID, facts: dict[str, Any]
+    *, session: AsyncSession, driver_id: uuid.UUID, facts: dict[str, Any], now: datetime
 ) -> DriverVehicle:
     """Replaces the facts of a driver's car (a new car, or a renewed inspection), audited."""
     vehicle = await session.scalar(
@@ -271,11 +329,5 @@ async def record_vehicle(
         raise NotFound(f"No driver {driver_id}")
     for name in VEHICLE_FACTS:
         setattr(vehicle, name, facts.get(name))
-    await session.flush()
-    await audit.append(
-        session=session,
-        kind=VEHICLE_AUDIT_KIND,
-        subject=f"driver:{driver_id}",
-        content={"driver_id": str(driver_id), "facts": _recorded(facts, VEHICLE_FACTS)},
-    )
+    await _entry(session, driver_id, "vehicle", facts, VEHICLE_FACTS, now)
     return vehicle

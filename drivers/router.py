@@ -169,7 +169,7 @@ async def record_vehicle(
 ) -> QualificationStanding:
     """Records a driver's car and its register (admin only), replacing the previous facts."""
     await qualifications.record_vehicle(
-        session=session, driver_id=driver_id, facts=body.model_dump()
+        session=session, driver_id=driver_id, facts=body.model_dump(), now=now
     )
     await session.commit()
     return await _standing(session, profile, driver_id, now)

@@ -42,6 +42,9 @@ async def create(*, session: AsyncSession, data: DriverCreate, now: datetime) ->
         raise DuplicateMemberNumber(
             f"Member number {data.member_number!r} is already registered"
         ) from exc
+    await qualifications.record_vehicle(
+        session=session, driver_id=driver.id, facts=data.vehicle.model_dump(), now=now
+    )
     if data.qualification is not None:
         await qualifications.record_qualification(
             session=session,

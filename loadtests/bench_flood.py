@@ -93,6 +93,7 @@ class OldestN(Matcher):
             present_after=present_after,
             max_distance_m=terms.max_pickup_distance_m,
             k=self.settings.matcher_candidates_k,
+            qualified=self.qualified_on(now),
         )
         drivers = await present_drivers(session=session, present_after=present_after)
         return Search(len(trip_ids), drivers, "requests", candidates)

@@ -10,7 +10,7 @@ import sys
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -23,9 +23,10 @@ from coop.geo import ServiceArea
 from coop.redis_client import with_redis_db
 from coop.settings import Settings, get_settings
 from devtools.processes import ServiceProcess, free_port
-from drivers.models import Driver, DriverStatus, DriverVehicle
+from drivers.models import Driver, DriverQualification, DriverStatus, DriverVehicle
 from loadtests.procstats import children_of, postmaster_pid, redis_pid
 from riders.models import Rider
+from server.simulator import registration
 from server.simulator.movement import Point, random_point_in
 
 BENCH_REDIS_DB = 3
@@ -149,6 +150,14 @@ class Member:
     token: str
 
 
+def _as_dates(facts: dict[str, Any]) -> dict[str, Any]:
+    """The registration's ISO dates as dates, for a direct insert."""
+    return {
+        name: date.fromisoformat(value) if name.endswith("_on") and value else value
+        for name, value in facts.items()
+    }
+
+
 async def insert_accounts(
     env: BenchEnv, *, drivers: int, riders: int = 0, batch: int = 2000
 ) -> tuple[list[Member], list[Member]]:
@@ -179,14 +188,27 @@ async def insert_accounts(
                         for i, m in enumerate(chunk)
                     ],
                 )
+                # Qualified as the jurisdiction's law requires, as the simulated city's are.
+                today = now.date()
                 await connection.execute(
                     insert(DriverVehicle),
                     [
                         {
                             "driver_id": m.id,
-                            "plate": f"B{start + i:06d}",
-                            "seats": 4,
-                            "wheelchair_accessible": False,
+                            **registration.vehicle(
+                                start + i, today, plate=f"B{start + i:06d}", owner="Bench"
+                            ),
+                        }
+                        for i, m in enumerate(chunk)
+                    ],
+                )
+                await connection.execute(
+                    insert(DriverQualification),
+                    [
+                        {
+                            "driver_id": m.id,
+                            **_as_dates(registration.qualification(start + i, today)),
+                            "recorded_at": now,
                         }
                         for i, m in enumerate(chunk)
                     ],

@@ -18,6 +18,7 @@ import random
 import secrets
 import time
 import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,7 @@ from websockets.sync.client import ClientConnection, connect
 
 from coop.geo import ServiceArea
 from coop.settings import DEV_ADMIN_TOKEN, PACKAGE_DIR
+from server.simulator import registration
 from server.simulator.city import busy_centre
 from server.simulator.client import parse_frame, ws_url
 from server.simulator.config import (
@@ -168,11 +170,13 @@ class DriverUser(HttpUser):
     def on_start(self) -> None:
         self.rng = random.Random()
         number = next(_numbers)
-        body = {
-            "name": f"Load driver {number}",
-            "member_number": f"LOAD-{RUN_ID}-{number:05d}",
-            "vehicle": {"plate": f"LD {number:05d}", "seats": 4, "wheelchair_accessible": False},
-        }
+        body = registration.driver_body(
+            number,
+            datetime.now(UTC).date(),
+            name=f"Load driver {number}",
+            member_number=f"LOAD-{RUN_ID}-{number:05d}",
+            plate=f"LD {number:05d}",
+        )
         response = self.client.post(
             "/v1/drivers", json=body, headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}
         )

@@ -158,10 +158,10 @@ REGISTER: tuple[DataKind, ...] = (
         description=N_(
             "A driver's legal qualification as an operator recorded it from the documents (no "
             "scan): licence file number, training certificate date, criminal-record check date "
-            "and outcome, authorization expiry"
+            "and outcome, authorization expiry; and each recording of it and of the car, as kept"
         ),
         purpose=N_("to offer trips only to a driver the law allows (docs/jurisdiction.md)"),
-        stored=(Storage("driver_qualification"),),
+        stored=(Storage("driver_qualification"), Storage("driver_register_entry")),
         retention=WHILE_MEMBER,
         readers=(THE_DRIVER, ADMINS),
         exported=(InExport("driver", "qualification"),),

@@ -8,7 +8,13 @@ from dispatch.locations.models import DriverPosition, TrailPoint
 from dispatch.matching.models import TravelCell, TravelModelVersion
 from dispatch.trips.consent import TripQuote
 from dispatch.trips.models import Offer, Trip, TripRequestKey
-from drivers.models import Driver, DriverQualification, DriverStatusChange, DriverVehicle
+from drivers.models import (
+    Driver,
+    DriverQualification,
+    DriverRegisterEntry,
+    DriverStatusChange,
+    DriverVehicle,
+)
 from pay.models import PayPeriod, PayStatement, PayStatementLine
 from reputation.models import Appeal, RateableTrip, Rating, SupportCase
 from riders.models import Rider
@@ -23,6 +29,7 @@ __all__ = [
     "Driver",
     "DriverPosition",
     "DriverQualification",
+    "DriverRegisterEntry",
     "DriverStatusChange",
     "DriverVehicle",
     "Offer",

@@ -9,6 +9,7 @@ import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -18,6 +19,7 @@ from httpx import AsyncClient
 
 from coop.settings import Settings
 from server.app import create_app
+from server.simulator import registration
 
 _member_numbers = itertools.count(1000)
 
@@ -54,9 +56,13 @@ async def make_driver(
     reviewer: bool = False,
     wheelchair_accessible: bool = False,
     seats: int = 4,
+    qualified: bool = True,
 ) -> Account:
-    number = member_number or f"M-{next(_member_numbers)}-{uuid.uuid4().hex[:6]}"
-    payload = {
+    """A member with a car; `qualified` (the default), with the facts the jurisdiction's law
+    requires recorded, so they are offered trips (docs/jurisdiction.md)."""
+    serial = next(_member_numbers)
+    number = member_number or f"M-{serial}-{uuid.uuid4().hex[:6]}"
+    payload: dict[str, Any] = {
         "name": name,
         "member_number": number,
         "committee": committee,
@@ -67,6 +73,17 @@ async def make_driver(
             "wheelchair_accessible": wheelchair_accessible,
         },
     }
+    if qualified:
+        today = datetime.now(UTC).date()
+        payload["vehicle"] = registration.vehicle(
+            serial,
+            today,
+            plate="FXK 123",
+            owner=name,
+            seats=seats,
+            wheelchair_accessible=wheelchair_accessible,
+        )
+        payload["qualification"] = registration.qualification(serial, today)
     response = await client.post("/v1/drivers", json=payload, headers=admin_headers)
     assert response.status_code == 201, response.text
     body = response.json()

@@ -16,6 +16,8 @@ driver it is (or which is among a driver's K nearest) is an edge of the batch. B
 agreement's `max_pickup_distance_m`. A driver is suitable when they are:
 
 - an active member, available, and heard from within the grace period (`COOP_DRIVER_GRACE_S`);
+- qualified today, with their car, as the jurisdiction's law requires
+  (`drivers.qualifications.qualified`: docs/jurisdiction.md);
 - not holding a trip, and not holding an open offer;
 - driving a wheelchair-accessible vehicle, if the request asks for one;
 - not someone who declined this trip or let its offer expire.
@@ -26,13 +28,14 @@ last completed trip, or since they came on duty if that is later (docs/dispatch.
 
 from __future__ import annotations
 
+import functools
 import math
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-from sqlalchemy import literal_column, select, text
+from sqlalchemy import TextClause, literal_column, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from coop.db import sql_literal
@@ -61,7 +64,10 @@ _PRESENT = "p.available AND p.last_seen_at > :present_after"
 _ACTIVE_WITH_VEHICLE = f"""
     JOIN driver d ON d.id = p.driver_id AND d.status = {_ACTIVE_DRIVER_SQL}
     JOIN driver_vehicle v ON v.driver_id = p.driver_id
+    LEFT JOIN driver_qualification dq ON dq.driver_id = p.driver_id
 """
+# The law's qualification of a driver and their car today, over the aliases above (`dq`, `v`).
+QUALIFIED_ALIASES = {"qualification": "dq", "vehicle": "v"}
 
 
 def holds_no_trip(driver_id: str) -> str:
@@ -73,6 +79,7 @@ def holds_no_trip(driver_id: str) -> str:
 
 _DRIVER_FREE = f"""
     {_PRESENT}
+    AND {{qualified}}
     AND p.position IS NOT NULL
     AND {holds_no_trip("p.driver_id")}
     AND NOT EXISTS (
@@ -124,8 +131,7 @@ _PRESENT_DRIVERS = text(
 
 # From the drivers' side: each present, suitable driver's K nearest open requests. Hand-written,
 # as its twin below: a LATERAL K-nearest search on the GiST index, the hot path of a batch.
-_CANDIDATES_BY_DRIVER = text(
-    f"""
+_CANDIDATES_BY_DRIVER = f"""
     SELECT c.trip_id, p.driver_id, c.distance_m,
            GREATEST(COALESCE(p.available_since, p.last_seen_at), last.ended_at) AS waiting_since,
            last.ended_at AS last_trip_ended_at,
@@ -158,12 +164,10 @@ _CANDIDATES_BY_DRIVER = text(
     WHERE {_DRIVER_FREE}
     ORDER BY c.trip_id, c.distance_m, p.driver_id
     """
-)
 
 # From the requests' side: each open request's K nearest suitable drivers (hand-written: LATERAL
 # K-nearest on the GiST index of the latest positions).
-_CANDIDATES = text(
-    f"""
+_CANDIDATES = f"""
     SELECT t.id, c.driver_id, c.distance_m, c.waiting_since, c.last_trip_ended_at,
            c.shift_earnings, c.shift_online_s, t.requested_at,
            c.driver_lat, c.driver_lon, ST_Y(t.pickup::geometry), ST_X(t.pickup::geometry)
@@ -194,7 +198,12 @@ _CANDIDATES = text(
     WHERE t.id = ANY(CAST(:trip_ids AS uuid[])) AND t.status = {WAITING_SQL}
     ORDER BY t.id, c.distance_m, c.driver_id
     """
-)
+
+
+@functools.lru_cache(maxsize=8)
+def _statement(template: str, qualified: str) -> TextClause:
+    """A candidate search with the day's qualification rule in it (one a day per jurisdiction)."""
+    return text(template.replace("{qualified}", qualified))
 
 
 @dataclass(frozen=True)
@@ -264,12 +273,15 @@ async def find_all(
     present_after: datetime,
     max_distance_m: float,
     k: int,
+    qualified: str,
     side: Side | None = None,
     max_requests: int | None = None,
 ) -> Search:
     """Candidates for every open request of the region, searched from the smaller side (or from
     `side`, which tests and the benchmark set to compare the two). With `max_requests`, no
-    search at all when more requests than that are open (an early batch leaves them)."""
+    search at all when more requests than that are open (an early batch leaves them).
+    `qualified` is the law's qualification rule of the day as SQL over the search's aliases
+    (`drivers.qualifications.qualified_sql` with `QUALIFIED_ALIASES`)."""
     trip_ids = await open_requests(session=session, region=region, now=now)
     if not trip_ids or (max_requests is not None and len(trip_ids) > max_requests):
         return Search(requests=len(trip_ids), drivers=0, side="requests", candidates=[])
@@ -284,6 +296,7 @@ async def find_all(
             present_after=present_after,
             max_distance_m=max_distance_m,
             k=k,
+            qualified=qualified,
         )
         return Search(len(trip_ids), drivers, "requests", candidates)
     candidates = await find_by_driver(
@@ -293,6 +306,7 @@ async def find_all(
         present_after=present_after,
         max_distance_m=max_distance_m,
         k=k,
+        qualified=qualified,
     )
     return Search(len(trip_ids), drivers, "drivers", candidates)
 
@@ -305,12 +319,13 @@ async def find(
     present_after: datetime,
     max_distance_m: float,
     k: int,
+    qualified: str,
 ) -> list[Candidate]:
     """Up to `k` candidate drivers for each request, nearest first."""
     if not trip_ids:
         return []
     rows = await session.execute(
-        _CANDIDATES,
+        _statement(_CANDIDATES, qualified),
         {
             "trip_ids": trip_ids,
             "present_after": present_after,
@@ -329,10 +344,11 @@ async def find_by_driver(
     present_after: datetime,
     max_distance_m: float,
     k: int,
+    qualified: str,
 ) -> list[Candidate]:
     """Up to `k` open requests for each present suitable driver, nearest first."""
     rows = await session.execute(
-        _CANDIDATES_BY_DRIVER,
+        _statement(_CANDIDATES_BY_DRIVER, qualified),
         {
             "region": region,
             "now": now,

@@ -39,6 +39,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from bargaining import service as bargaining_service
 from bargaining.exceptions import NoAgreementInForce
 from bargaining.terms import DispatchTerms
+from coop import jurisdiction
 from coop.db import utcnow
 from coop.redis_client import Redis
 from coop.settings import Settings
@@ -46,6 +47,7 @@ from coop.state import Clock
 from dispatch.locations.outages import OutageLog
 from dispatch.matching import travelstore
 from dispatch.matching.candidates import (
+    QUALIFIED_ALIASES,
     Search,
     Side,
     find_all,
@@ -67,6 +69,7 @@ from dispatch.trips import push
 from dispatch.trips import service as trips_service
 from dispatch.trips import timeouts as trip_timeouts
 from dispatch.trips.models import Offer, Trip
+from drivers.qualifications import qualified_sql, today_in
 
 # This module's own names, and those moved to `planning` and `leadership` when it was split,
 # still importable from here.
@@ -288,6 +291,8 @@ class Matcher:
         self.redis = redis
         self.settings = settings
         self.region = settings.matcher_region
+        # The law's qualification rule (docs/jurisdiction.md) for the candidate search.
+        self.profile = jurisdiction.load(settings.jurisdiction)
         self.leading = False
         self.lock = RegionLock(engine, self.region)
         # Failures of the leadership loop, the batches and the travel-time recomputes.
@@ -413,9 +418,14 @@ class Matcher:
             present_after=self._present_after(now),
             max_distance_m=terms.max_pickup_distance_m,
             k=self.settings.matcher_candidates_k,
+            qualified=qualified_sql(self.profile, today_in(self.profile, now), **QUALIFIED_ALIASES),
             side=self.search_side,
             max_requests=max_requests,
         )
+
+    def qualified_on(self, now: datetime) -> str:
+        """The law's qualification rule of `now`'s day, for the candidate search."""
+        return qualified_sql(self.profile, today_in(self.profile, now), **QUALIFIED_ALIASES)
 
     def _present_after(self, now: datetime) -> datetime:
         return now - timedelta(seconds=self.settings.driver_grace_s)

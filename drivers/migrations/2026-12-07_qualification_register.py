@@ -10,6 +10,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from alembic import op
+from sqlalchemy.dialects import postgresql
 
 revision: str = "qualification_register"
 down_revision: str | Sequence[str] | None = "simulated_drivers"
@@ -46,6 +47,20 @@ def upgrade() -> None:
         sa.Column("authorization_expires_on", sa.Date(), nullable=True),
         sa.Column("recorded_at", sa.DateTime(timezone=True), nullable=False),
     )
+    op.create_table(
+        "driver_register_entry",
+        sa.Column("id", sa.Uuid(), primary_key=True),
+        sa.Column(
+            "driver_id",
+            sa.Uuid(),
+            sa.ForeignKey("driver.id", ondelete="CASCADE"),
+            nullable=False,
+        ),
+        sa.Column("kind", sa.String(16), nullable=False),
+        sa.Column("facts", postgresql.JSONB(), nullable=False),
+        sa.Column("recorded_at", sa.DateTime(timezone=True), nullable=False),
+    )
+    op.create_index("ix_driver_register_entry_driver_id", "driver_register_entry", ["driver_id"])
     for name, type_ in _vehicle_columns():
         op.add_column("driver_vehicle", sa.Column(name, type_, nullable=True))
 
@@ -53,4 +68,6 @@ def upgrade() -> None:
 def downgrade() -> None:
     for name, _ in reversed(_vehicle_columns()):
         op.drop_column("driver_vehicle", name)
+    op.drop_index("ix_driver_register_entry_driver_id", table_name="driver_register_entry")
+    op.drop_table("driver_register_entry")
     op.drop_table("driver_qualification")

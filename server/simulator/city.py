@@ -12,12 +12,13 @@ import random
 import secrets
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 
 from coop.geo import ServiceArea
-from server.simulator import pay
+from server.simulator import pay, registration
 from server.simulator.agents import Registered, SimDriver, SimRider, sleep_or_stop
 from server.simulator.client import FrameObserver, ServiceClient, bearer
 from server.simulator.config import SimulationConfig
@@ -205,16 +206,15 @@ class Simulation:
 
         async def register(number: int) -> Registered:
             accessible = self.rng.random() < self.config.accessible_share
-            body = {
-                "name": f"Simulated driver {number}",
-                "member_number": f"SIM-{self.run_id}-{number:04d}",
-                "simulated": True,
-                "vehicle": {
-                    "plate": f"SIM {number:04d}",
-                    "seats": 4,
-                    "wheelchair_accessible": accessible,
-                },
-            }
+            body = registration.driver_body(
+                number,
+                datetime.now(UTC).date(),
+                name=f"Simulated driver {number}",
+                member_number=f"SIM-{self.run_id}-{number:04d}",
+                plate=f"SIM {number:04d}",
+                wheelchair_accessible=accessible,
+                simulated=True,
+            )
             async with gate:
                 response = await self._post_driver(http, number, body)
             if response.status_code in {401, 403}:

@@ -286,10 +286,18 @@ async def test_a_rider_sees_their_trips_and_keys_and_not_others(
 async def test_sections_of_a_person_with_no_records_are_empty(
     client: AsyncClient, admin_headers: dict[str, str]
 ) -> None:
-    driver = await export_of(client, await make_driver(client, admin_headers), "driver")
+    member = await make_driver(client, admin_headers, qualified=False)
+    driver = await export_of(client, member, "driver")
     assert {name: driver[name] for name in DRIVER_SECTIONS} == {
         # The car's facts are recorded at registration; the register holds nothing else yet.
         "qualification": {
+            "recorded": [
+                {
+                    "kind": "vehicle",
+                    "facts": driver["qualification"]["vehicle"],
+                    "recorded_at": driver["qualification"]["recorded"][0]["recorded_at"],
+                }
+            ],
             "driver": None,
             "vehicle": {
                 "plate": "FXK 123",

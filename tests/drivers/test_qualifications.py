@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from coop.audit import AuditEntry
 from coop.settings import Settings
 from coop.state import CoreState, state_of
-from drivers.models import Driver, DriverQualification, DriverStatus
+from drivers.models import Driver, DriverQualification, DriverRegisterEntry, DriverStatus
 from server.app import create_app
 from tests.builders import make_driver
 
@@ -118,7 +118,7 @@ async def test_a_member_registered_with_every_fact_may_carry_riders(
 async def test_a_member_registered_without_them_is_registered_and_told_what_is_missing(
     client: AsyncClient, admin_headers: dict[str, str], at_noon: datetime, session: AsyncSession
 ) -> None:
-    driver = await make_driver(client, admin_headers)
+    driver = await make_driver(client, admin_headers, qualified=False)
     mine = await standing(client, driver.headers)
     assert mine["eligible"] is False
     assert mine["missing"] == ALL_ITEMS
@@ -236,20 +236,34 @@ async def test_a_renewal_is_recorded_audited_without_its_facts_and_restores_the_
     assert inspected.status_code == 200, inspected.text
     assert inspected.json()["eligible"] is True
 
+    history = {
+        str(entry.id): entry
+        for entry in await session.scalars(
+            select(DriverRegisterEntry).where(DriverRegisterEntry.driver_id == driver_id)
+        )
+    }
     entries = (
         await session.scalars(
             select(AuditEntry)
-            .where(AuditEntry.subject == f"driver:{driver_id}")
+            .where(AuditEntry.subject.in_([f"driver_register_entry:{key}" for key in history]))
             .order_by(AuditEntry.seq)
         )
     ).all()
+    # Registration recorded the car and the qualification; then the two renewals.
     assert [entry.kind for entry in entries] == [
+        "driver_vehicle_recorded",
         "driver_qualification_recorded",
         "driver_qualification_recorded",
         "driver_vehicle_recorded",
     ]
+    renewal = history[entries[2].content["entry_id"]]
+    assert (renewal.kind, renewal.facts["authorization_expires_on"]) == (
+        "qualification",
+        "2029-02-01",
+    )
+    assert entries[2].content == {"entry_id": str(renewal.id), "facts": sorted(qualification())}
     published = json.dumps((await client.get("/v1/audit")).json())
-    for personal in ("L1234-567890-12", "2HGFC2F59JH512345", "2029-02-01", "Dana"):
+    for personal in ("L1234-567890-12", "2HGFC2F59JH512345", "2029-02-01", "Dana", str(driver_id)):
         assert personal not in published
     exported = await client.get("/v1/drivers/me/export", headers=headers)
     assert exported.json()["qualification"]["driver"]["authorization_expires_on"] == "2029-02-01"

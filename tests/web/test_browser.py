@@ -14,7 +14,7 @@ import subprocess
 import sys
 import uuid
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from playwright.async_api import expect
@@ -23,6 +23,7 @@ from sqlalchemy import update
 from coop.db import utcnow
 from coop.settings import Settings
 from reputation.models import Appeal
+from server.simulator import registration
 from tests.builders import DOWNTOWN, PLATEAU, offer_to, place_driver, request_trip
 from tests.web.conftest import PHONE, ROOT, Visit, Web
 
@@ -114,12 +115,14 @@ async def test_live_map_shows_simulated_drivers_and_updates(
         response = await web.http.post(
             "/v1/drivers",
             headers=admin,
-            json={
-                "name": f"Simulated driver {number}",
-                "member_number": f"SIM-web-{number}",
-                "simulated": True,
-                "vehicle": {"plate": f"SIM {number}", "seats": 4},
-            },
+            json=registration.driver_body(
+                number,
+                datetime.now(UTC).date(),
+                name=f"Simulated driver {number}",
+                member_number=f"SIM-web-{number}",
+                plate=f"SIM {number}",
+                simulated=True,
+            ),
         )
         assert response.status_code == 201, response.text
         if number == 0:

@@ -1,0 +1,84 @@
+"""The candidate search offers trips only to drivers the law lets carry riders today: every item
+the jurisdiction requires recorded and valid, for the driver and the car (docs/jurisdiction.md),
+from both sides of the search. Being unqualified never touches the member's status."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from fastapi import FastAPI
+from httpx import AsyncClient
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from drivers.models import Driver, DriverStatus
+from server.simulator import registration
+from tests.builders import DOWNTOWN, make_driver, make_rider, place_driver, request_trip
+
+
+@pytest.fixture(params=["requests", "drivers"])
+def search_side(request: pytest.FixtureRequest, app: FastAPI) -> str:
+    side: str = request.param
+    app.state.matcher.search_side = side
+    return side
+
+
+def north(metres: float) -> dict[str, float]:
+    return {"lat": DOWNTOWN["lat"] + metres / 111_320, "lon": DOWNTOWN["lon"]}
+
+
+async def test_an_unqualified_driver_nearer_is_passed_over_for_a_qualified_one(
+    app: FastAPI,
+    client: AsyncClient,
+    admin_headers: dict[str, str],
+    session: AsyncSession,
+    search_side: str,
+) -> None:
+    rider = await make_rider(client)
+    unregistered = await make_driver(client, admin_headers, name="Near", qualified=False)
+    qualified = await make_driver(client, admin_headers, name="Far")
+    await place_driver(app, unregistered.id, north(100))
+    await request_trip(client, rider)
+    report = await app.state.matcher.run_batch()
+    assert (report.candidates, report.offers) == (0, [])
+    await place_driver(app, qualified.id, north(3000))
+    report = await app.state.matcher.run_batch()
+    assert [offer.driver_id for offer in report.offers] == [qualified.id]
+    status = await session.scalar(select(Driver.status).where(Driver.id == unregistered.id))
+    assert status is DriverStatus.active
+
+
+async def test_an_item_that_lapses_stops_offers_and_its_renewal_restores_them(
+    app: FastAPI,
+    client: AsyncClient,
+    admin_headers: dict[str, str],
+    search_side: str,
+) -> None:
+    rider = await make_rider(client)
+    driver = await make_driver(client, admin_headers)
+    today = datetime.now(UTC).date()
+    lapsed = {
+        **registration.qualification(1, today),
+        "authorization_expires_on": (today - timedelta(days=2)).isoformat(),
+    }
+    recorded = await client.put(
+        f"/v1/drivers/{driver.id}/qualification", json=lapsed, headers=admin_headers
+    )
+    assert recorded.json()["missing"] == ["authorization"]
+    await place_driver(app, driver.id, north(200))
+    await request_trip(client, rider)
+    assert (await app.state.matcher.run_batch()).offers == []
+    # A car past its inspection is the same: the car is not qualified.
+    renewed = registration.qualification(1, today)
+    await client.put(f"/v1/drivers/{driver.id}/qualification", json=renewed, headers=admin_headers)
+    old_car = registration.vehicle(1, today, plate="FXK 123", owner="Dana Driver")
+    yesterday = (today - timedelta(days=1)).isoformat()
+    old_car |= {"year": today.year - 6, "inspection_due_on": yesterday}
+    await client.put(f"/v1/drivers/{driver.id}/vehicle", json=old_car, headers=admin_headers)
+    assert (await app.state.matcher.run_batch()).offers == []
+    old_car["inspection_due_on"] = (today + timedelta(days=300)).isoformat()
+    await client.put(f"/v1/drivers/{driver.id}/vehicle", json=old_car, headers=admin_headers)
+    assert [offer.driver_id for offer in (await app.state.matcher.run_batch()).offers] == [
+        driver.id
+    ]
