@@ -400,6 +400,18 @@ REGISTER: tuple[DataKind, ...] = (
         readers=(THE_DRIVER, ADMINS, ANYONE_AGGREGATE),
         exported=(InExport("driver", "support_cases"),),
     ),
+    DataKind(
+        key="decision_reviews",
+        description=N_(
+            "A request for a person's review of an automated decision: which decision, the trip "
+            "or offer it concerned, what the person wrote, and the answer"
+        ),
+        purpose=N_("so any automated decision can be looked at again by a person"),
+        stored=(Storage("reputation_decision_review"),),
+        retention=WHILE_ACCOUNT,
+        readers=(N_("the person who asked"), ADMINS, ANYONE_AGGREGATE),
+        exported=(InExport("driver", "decision_reviews"), InExport("rider", "decision_reviews")),
+    ),
 )
 
 

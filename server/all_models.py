@@ -16,6 +16,7 @@ from drivers.models import (
     DriverVehicle,
 )
 from pay.models import PayPeriod, PayStatement, PayStatementLine
+from reputation.decision_reviews import DecisionReview
 from reputation.models import Appeal, RateableTrip, Rating, SupportCase
 from riders.models import Rider
 
@@ -26,6 +27,7 @@ __all__ = [
     "AuthToken",
     "Ballot",
     "Base",
+    "DecisionReview",
     "Driver",
     "DriverPosition",
     "DriverQualification",

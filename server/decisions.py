@@ -16,19 +16,27 @@ person's recorded decision changes a status (`drivers/status.py`), and no rating
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request, status
 from pydantic import BaseModel, Field
 
 from bargaining import service as bargaining_service
 from bargaining.terms import Terms, terms_to_wire
+from coop.auth import Admin, CurrentPrincipal, Role, require_role
 from coop.clock import Now
 from coop.dependencies import JurisdictionDep, SessionDep
+from coop.errors import UnprocessableEntity
 from coop.jurisdiction import Profile
 from coop.settings import Settings
 from coop.state import CoreState, state_of
+from dispatch.trips import service as trips_service
+from dispatch.trips.exceptions import NotYourOffer, OfferNotFound
+from dispatch.trips.models import Offer
+from reputation import decision_reviews
+from reputation.decision_reviews import ReviewAnswer, ReviewOut, ReviewRequest
 
 Source = Literal["agreement", "setting", "law"]
 Importance = Literal["decisive", "major", "minor", "bound"]
@@ -277,3 +285,82 @@ async def automated_decisions(
         settings=state_of(request.app, CoreState).settings,
         profile=profile,
     )
+
+
+class UnknownDecision(UnprocessableEntity):
+    type = "unknown_decision"
+    title = "No automated decision has this key"
+
+
+class NotAutomated(UnprocessableEntity):
+    type = "not_automated"
+    title = "This decision is a person's, not an automated one"
+
+
+REVIEWABLE = {decision.key: decision for decision in REGISTER if decision.key != "status_decisions"}
+
+
+@router.post("/v1/decision-reviews", status_code=status.HTTP_201_CREATED, response_model=ReviewOut)
+async def request_review(
+    body: ReviewRequest, principal: CurrentPrincipal, session: SessionDep, now: Now
+) -> ReviewOut:
+    """Asks a person to review an automated decision about the caller (a rider or a driver),
+    about one of their trips or offers where it concerned one; answered within the agreement's
+    `reputation.review_due_days`."""
+    require_role(principal, Role.rider, Role.driver)
+    if body.decision == "status_decisions":
+        raise NotAutomated(
+            "A status decision is made by a person with a written reason; the co-op's "
+            "operators reconsider it on request"
+        )
+    if body.decision not in REVIEWABLE:
+        raise UnknownDecision(
+            f"No automated decision {body.decision!r}; see GET /v1/transparency/automated-decisions"
+        )
+    if body.trip_id is not None:
+        await trips_service.get_for(session=session, trip_id=body.trip_id, principal=principal)
+    if body.offer_id is not None:
+        offer = await session.get(Offer, body.offer_id)
+        if offer is None:
+            raise OfferNotFound(f"No offer {body.offer_id}")
+        if principal.role is not Role.driver or offer.driver_id != principal.subject_id:
+            raise NotYourOffer("Only the driver an offer was made to may ask about it")
+    agreement = await bargaining_service.in_force(session=session, at=now)
+    review = await decision_reviews.request(
+        session=session,
+        principal=principal,
+        body=body,
+        review_due_days=agreement.terms.reputation.review_due_days,
+        now=now,
+    )
+    return ReviewOut.of(review, now=now)
+
+
+@router.get("/v1/decision-reviews/mine", response_model=list[ReviewOut])
+async def my_reviews(principal: CurrentPrincipal, session: SessionDep, now: Now) -> list[ReviewOut]:
+    """The caller's review requests and their answers, oldest first."""
+    require_role(principal, Role.rider, Role.driver)
+    found = await decision_reviews.mine(session=session, principal=principal)
+    return [ReviewOut.of(review, now=now) for review in found]
+
+
+@router.get("/v1/decision-reviews", response_model=list[ReviewOut])
+async def review_queue(
+    session: SessionDep,
+    now: Now,
+    _: Admin,
+    status: Annotated[Literal["open", "all"], Query()] = "open",
+) -> list[ReviewOut]:
+    """The operators' queue, the soonest due first (admin only)."""
+    found = await decision_reviews.queue(session=session, open_only=status == "open")
+    return [ReviewOut.of(review, now=now) for review in found]
+
+
+@router.post("/v1/decision-reviews/{review_id}/answer", response_model=ReviewOut)
+async def answer_review(
+    review_id: uuid.UUID, body: ReviewAnswer, session: SessionDep, now: Now, _: Admin
+) -> ReviewOut:
+    """A person's answer: the decision stands (`upheld`) or was changed (`changed`), with why
+    (admin only; the first answer counts)."""
+    review = await decision_reviews.answer(session=session, review_id=review_id, body=body, now=now)
+    return ReviewOut.of(review, now=now)

@@ -10,6 +10,7 @@ import uuid
 from typing import Any
 
 from fastapi import FastAPI
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bargaining import export as bargaining_export
@@ -17,7 +18,31 @@ from dispatch.locations import export as locations_export
 from dispatch.trips import export as trips_export
 from drivers import export as drivers_export
 from pay import export as pay_export
+from reputation.decision_reviews import DecisionReview
 from reputation.export import register_section
+
+
+async def _decision_reviews(session: AsyncSession, subject_id: uuid.UUID) -> Any:
+    rows = await session.scalars(
+        select(DecisionReview)
+        .where(DecisionReview.requester_id == subject_id)
+        .order_by(DecisionReview.requested_at, DecisionReview.id)
+    )
+    return [
+        {
+            "id": review.id,
+            "decision": review.decision,
+            "trip_id": review.trip_id,
+            "offer_id": review.offer_id,
+            "statement": review.statement,
+            "requested_at": review.requested_at,
+            "due_at": review.due_at,
+            "outcome": review.outcome,
+            "answer": review.answer,
+            "answered_at": review.answered_at,
+        }
+        for review in rows
+    ]
 
 
 async def _qualification(session: AsyncSession, subject_id: uuid.UUID) -> Any:
@@ -59,6 +84,8 @@ async def _idempotency_keys(session: AsyncSession, subject_id: uuid.UUID) -> Any
 def install(app: FastAPI) -> None:
     """Registers the sections of the drivers' and riders' exports that other packages keep."""
     register_section(app, audience="driver", name="qualification", section=_qualification)
+    for audience in ("driver", "rider"):
+        register_section(app, audience=audience, name="decision_reviews", section=_decision_reviews)
     register_section(app, audience="driver", name="trips_driven", section=_trips_driven)
     register_section(app, audience="driver", name="offers_received", section=_offers_received)
     register_section(app, audience="driver", name="positions", section=_positions)

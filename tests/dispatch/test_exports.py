@@ -33,6 +33,7 @@ from tests.builders import (
 
 DRIVER_SECTIONS = {
     "qualification",
+    "decision_reviews",
     "trips_driven",
     "offers_received",
     "positions",
@@ -41,7 +42,7 @@ DRIVER_SECTIONS = {
     "pay_statements",
     "patronage",
 }
-RIDER_SECTIONS = {"trips_requested", "idempotency_keys"}
+RIDER_SECTIONS = {"trips_requested", "idempotency_keys", "decision_reviews"}
 # On the way to the pickup, then with the rider: the trail of trip A.
 ROUTE = [
     {"lat": 45.5030, "lon": -73.5680},
@@ -309,6 +310,7 @@ async def test_sections_of_a_person_with_no_records_are_empty(
                 "inspection_due_on": None,
             },
         },
+        "decision_reviews": [],
         "trips_driven": [],
         "offers_received": [],
         "positions": {"latest": None, "trails": []},
@@ -319,6 +321,7 @@ async def test_sections_of_a_person_with_no_records_are_empty(
     }
     rider = await export_of(client, await make_rider(client), "rider")
     assert {name: rider[name] for name in RIDER_SECTIONS} == {
+        "decision_reviews": [],
         "trips_requested": [],
         "idempotency_keys": [],
     }
