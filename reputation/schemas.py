@@ -210,3 +210,95 @@ class TagOut(BaseModel):
 class TagsOut(BaseModel):
     agreement_version: int
     tags: list[TagOut]
+
+
+# --- the public reports (GET /v1/transparency/ratings and /v1/transparency/data) ------------
+
+
+class ExcludedCountOut(BaseModel):
+    count: int
+    share_percent: str = Field(description="Of all ratings, two places")
+
+
+class RatingsTotalsOut(BaseModel):
+    total: int
+    distribution: dict[str, int] = Field(description='Ratings by stars ("1" to "5")')
+    counted: int
+    excluded: dict[str, ExcludedCountOut] = Field(description="By reason (ExcludedReason)")
+
+
+class AppealsTotalsOut(BaseModel):
+    filed: int
+    open: int
+    decided: int
+    by_outcome: dict[str, int]
+    overdue: int
+    decided_after_due: int
+    median_time_to_decision_s: int | None
+    p90_time_to_decision_s: int | None
+
+
+class SupportCasesTotalsOut(BaseModel):
+    opened: int
+    open: int
+
+
+class PolicySummaryOut(BaseModel):
+    """The terms a report names, for readers who want to check the arithmetic."""
+
+    agreement_version: int
+    window: int
+    min_ratings: int
+    prior_mean: str
+    prior_weight: int
+    excluded_tags: list[str]
+
+
+class RatingsReportOut(BaseModel):
+    """The public's view of ratings: counts only, never a rating, a rater or a driver."""
+
+    # Sent as the clock's own ISO text (`+00:00`), as this report always sent it.
+    generated_at: str
+    agreement_version: int
+    ratings: RatingsTotalsOut
+    appeals: AppealsTotalsOut
+    support_cases: SupportCasesTotalsOut
+    terms: PolicySummaryOut
+
+
+class StoredInOut(BaseModel):
+    table: str | None
+    columns: list[str]
+    where: str
+
+
+class ExportedInOut(BaseModel):
+    audience: str
+    section: str
+
+
+class DataKindOut(BaseModel):
+    kind: str
+    description: str
+    purpose: str
+    stored_in: list[StoredInOut]
+    retention: str
+    readers: list[str]
+    exported_in: list[ExportedInOut]
+    sold: bool
+
+
+class NotPersonalOut(BaseModel):
+    table: str
+    columns: list[str]
+    why: str
+
+
+class DataRegisterOut(BaseModel):
+    """The data register: each kind of personal data, where, how long, who reads it."""
+
+    sold: bool
+    statement: str
+    readers_note: str
+    kinds: list[DataKindOut]
+    not_personal: list[NotPersonalOut]

@@ -344,3 +344,49 @@ async def test_an_export_is_only_the_callers(
     )
     assert (await client.get(path, headers=caller.headers)).status_code == 403
     assert (await client.get(path, headers=admin_headers)).status_code == 403
+
+
+async def test_the_public_reports_are_typed_and_keep_their_wire_shape(client: AsyncClient) -> None:
+    """The two reports that were dicts have response models (named in the API's schema) and
+    send the JSON they always sent: the same keys in the same order, the time as the clock's
+    own ISO text."""
+    body = (await client.get("/v1/transparency/ratings")).json()
+    assert list(body) == [
+        "generated_at",
+        "agreement_version",
+        "ratings",
+        "appeals",
+        "support_cases",
+        "terms",
+    ]
+    assert body["generated_at"].endswith("+00:00")
+    assert list(body["ratings"]) == ["total", "distribution", "counted", "excluded"]
+    assert body["support_cases"] == {"opened": 0, "open": 0}
+    assert list(body["terms"]) == [
+        "agreement_version",
+        "window",
+        "min_ratings",
+        "prior_mean",
+        "prior_weight",
+        "excluded_tags",
+    ]
+    assert isinstance(body["terms"]["prior_mean"], str)
+    register = (await client.get("/v1/transparency/data")).json()
+    assert list(register) == ["sold", "statement", "readers_note", "kinds", "not_personal"]
+    assert list(register["kinds"][0]) == [
+        "kind",
+        "description",
+        "purpose",
+        "stored_in",
+        "retention",
+        "readers",
+        "exported_in",
+        "sold",
+    ]
+    schema = (await client.get("/openapi.json")).json()
+    for path, model in (
+        ("/v1/transparency/ratings", "RatingsReportOut"),
+        ("/v1/transparency/data", "DataRegisterOut"),
+    ):
+        answer = schema["paths"][path]["get"]["responses"]["200"]["content"]["application/json"]
+        assert answer["schema"]["$ref"].endswith(f"/{model}")
