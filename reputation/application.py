@@ -13,6 +13,7 @@ import uuid
 from datetime import datetime
 from typing import TypeVar
 
+from fastapi import FastAPI
 from redis.exceptions import RedisError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -21,7 +22,7 @@ from coop.errors import Forbidden
 from coop.redis_client import Redis
 from drivers.dependencies import get_reviewer
 from drivers.models import Driver
-from reputation import data_register, service, transparency
+from reputation import data_register, export, service, transparency
 from reputation.models import AppealOutcome
 from reputation.policy import PolicySource
 from reputation.schemas import (
@@ -32,6 +33,7 @@ from reputation.schemas import (
     Computation,
     DataKindOut,
     DataRegisterOut,
+    DriverExportOut,
     DriverRatingOut,
     ExcludedCountOut,
     ExportedInOut,
@@ -41,6 +43,7 @@ from reputation.schemas import (
     RatingsReportOut,
     RatingsTotalsOut,
     ReputationOut,
+    RiderExportOut,
     StoredInOut,
     SupportCaseOut,
     SupportCasesTotalsOut,
@@ -50,6 +53,7 @@ from reputation.schemas import (
 from reputation.score import FORMULA, METHOD, explain
 from reputation.tags import TAGS
 from reputation.views import appeal_out, rating_for_driver, rating_for_rider
+from riders.models import Rider
 
 logger = logging.getLogger("coop.reputation")
 
@@ -364,3 +368,30 @@ def data_register_report() -> DataRegisterOut:
             for entry in data_register.NOT_PERSONAL
         ],
     )
+
+
+# --- the personal-data exports: the caller's own, and only theirs ----------------------------
+
+
+async def driver_export(
+    *,
+    app: FastAPI,
+    driver: Driver,
+    session: AsyncSession,
+    policy_source: PolicySource,
+    key: bytes,
+    now: datetime,
+) -> DriverExportOut:
+    """Everything kept about the driver, with the sections other packages registered."""
+    document = await export.driver_export(
+        app=app, session=session, policy_source=policy_source, driver=driver, key=key, now=now
+    )
+    return DriverExportOut.model_validate(document)
+
+
+async def rider_export(
+    *, app: FastAPI, rider: Rider, session: AsyncSession, now: datetime
+) -> RiderExportOut:
+    """Everything kept about the rider, with the sections other packages registered."""
+    document = await export.rider_export(app=app, session=session, rider=rider, now=now)
+    return RiderExportOut.model_validate(document)

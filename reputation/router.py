@@ -6,7 +6,7 @@ pages call too."""
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request, Response, status
 
@@ -15,7 +15,7 @@ from coop.auth import Admin
 from coop.clock import Now
 from coop.dependencies import RedisDep, SessionDep
 from drivers.dependencies import CurrentDriver, Reviewer
-from reputation import application, export
+from reputation import application
 from reputation.dependencies import PolicySourceDep, PseudonymKey
 from reputation.schemas import (
     AppealFilter,
@@ -23,11 +23,13 @@ from reputation.schemas import (
     AppealOut,
     DataRegisterOut,
     DecisionIn,
+    DriverExportOut,
     DriverRatingOut,
     RatingIn,
     RatingOut,
     RatingsReportOut,
     ReputationOut,
+    RiderExportOut,
     SupportCaseClose,
     SupportCaseOut,
     TagsOut,
@@ -234,7 +236,7 @@ async def data_register_report() -> DataRegisterOut:
     return application.data_register_report()
 
 
-@router.get("/v1/drivers/me/export")
+@router.get("/v1/drivers/me/export", response_model=DriverExportOut)
 async def export_driver(
     request: Request,
     driver: CurrentDriver,
@@ -242,21 +244,21 @@ async def export_driver(
     policy_source: PolicySourceDep,
     key: PseudonymKey,
     now: Now,
-) -> dict[str, Any]:
+) -> DriverExportOut:
     """Everything kept about the calling driver, as JSON."""
-    return await export.driver_export(
+    return await application.driver_export(
         app=request.app,
+        driver=driver,
         session=session,
         policy_source=policy_source,
-        driver=driver,
         key=key,
         now=now,
     )
 
 
-@router.get("/v1/riders/me/export")
+@router.get("/v1/riders/me/export", response_model=RiderExportOut)
 async def export_rider(
     request: Request, rider: CurrentRider, session: SessionDep, now: Now
-) -> dict[str, Any]:
+) -> RiderExportOut:
     """Everything kept about the calling rider, as JSON."""
-    return await export.rider_export(app=request.app, session=session, rider=rider, now=now)
+    return await application.rider_export(app=request.app, rider=rider, session=session, now=now)
