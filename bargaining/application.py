@@ -10,14 +10,16 @@ check added here holds on both paths.
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bargaining import dividend, proposals, service
+from bargaining.diff import Change
 from bargaining.dividend import PatronageSource
-from bargaining.impact import CompletedTripsSource
+from bargaining.impact import CompletedTripsSource, Impact
 from bargaining.models import Proposal, ProposalStatus
 from bargaining.schemas import (
     AgreementOut,
@@ -109,6 +111,38 @@ async def open_proposal(
         trips_source=trips_source,
     )
     return await _proposal_out(session, proposal, member=True)
+
+
+@dataclass(frozen=True)
+class Preview:
+    """What opening a proposal would put to the vote: its base, its changes, its impact."""
+
+    base_version: int
+    changes: list[Change]
+    impact: Impact
+
+
+async def preview_proposal(
+    *,
+    driver: Driver,
+    body: ProposalCreate,
+    session: AsyncSession,
+    now: datetime,
+    trips_source: CompletedTripsSource,
+) -> Preview:
+    """A committee member's draft of new terms, checked as opening it would check it, without
+    opening it."""
+    await get_committee_member(driver)
+    assert body.terms is not None  # a proposal of kind terms requires them to validate
+    base, changes, impact = await service.preview_proposal(
+        session=session,
+        terms=body.terms,
+        effective_from=body.effective_from,
+        voting_closes_at=body.voting_closes_at,
+        now=now,
+        trips_source=trips_source,
+    )
+    return Preview(base_version=base.version, changes=changes, impact=impact)
 
 
 async def list_proposals(

@@ -88,3 +88,50 @@ def test_a_page_that_imports_a_router_is_found() -> None:
     )
     assert broken != source
     assert router_imports(broken) == ["pay.router"]
+
+
+# server/web/ops.py (the live map's event stream) keeps its own feed on the state; its reads
+# are its owner's to type.
+UNTYPED_STATE_ALLOWED = {"server/web/ops.py"}
+
+
+def untyped_state_reads(source: str) -> list[str]:
+    """Every `app.state.x` (or `request.app.state.x`, `self.app.state.x`) in `source`: the
+    pages read the state typed, with `state_of(app, CoreState)` or a domain's part."""
+    found: list[str] = []
+    for node in ast.walk(ast.parse(source)):
+        if not (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Attribute)):
+            continue
+        state = node.value
+        if state.attr != "state":
+            continue
+        owner = state.value
+        if (isinstance(owner, ast.Name) and owner.id == "app") or (
+            isinstance(owner, ast.Attribute) and owner.attr == "app"
+        ):
+            found.append(f"{ast.unparse(node)} (line {node.lineno})")
+    return found
+
+
+def test_the_pages_read_the_state_typed() -> None:
+    offenders = {
+        name: reads
+        for path in sorted(WEB.rglob("*.py"))
+        if (name := str(path.relative_to(ROOT))) not in UNTYPED_STATE_ALLOWED
+        and (reads := untyped_state_reads(path.read_text(encoding="utf-8")))
+    }
+    assert offenders == {}, f"read the state with state_of(app, ...): {offenders}"
+
+
+@pytest.mark.parametrize(
+    ("source", "found"),
+    [
+        ("request.app.state.reputation_policy_source", 1),
+        ("app.state.settings.map_tiles_url", 1),
+        ("self.app.state.sessionmaker()", 1),
+        ("state_of(request.app, CoreState).settings", 0),
+        ("request.state.viewer", 0),
+    ],
+)
+def test_the_state_check_finds_untyped_reads(source: str, found: int) -> None:
+    assert len(untyped_state_reads(source)) == found

@@ -165,7 +165,8 @@ async def draft_proposal(
     request: Request, viewer: ViewerDep, session: SessionDep, now: Now
 ) -> Response:
     """The committee's draft: `action=preview` checks it and shows its diff and impact;
-    `action=open` puts it to the vote (the same checks, then the API's own route)."""
+    `action=open` puts it to the vote (the same checks, then the same application function as
+    the API's route)."""
     form = {key: str(value) for key, value in (await request.form()).items()}
     check_csrf(request, form.get("csrf"))
     member = await get_committee_member(await driver_of(viewer, session))
@@ -206,17 +207,14 @@ async def draft_proposal(
                 patronage_source=sources.patronage_source,
             )
             return RedirectResponse(f"/proposals/{opened.id}", status_code=303)
-        # The form always sends terms (a proposal of kind terms requires them to validate).
-        assert proposal_in.terms is not None
-        base, changes, impact = await bargaining_service.preview_proposal(
-            session=session,
-            terms=proposal_in.terms,
-            effective_from=proposal_in.effective_from,
-            voting_closes_at=proposal_in.voting_closes_at,
-            now=now,
-            trips_source=trips_source,
+        found = await bargaining_app.preview_proposal(
+            driver=member, body=proposal_in, session=session, now=now, trips_source=trips_source
         )
-        preview = {"base": base.version, "changes": changes, "impact": impact.to_wire()}
+        preview = {
+            "base": found.base_version,
+            "changes": found.changes,
+            "impact": found.impact.to_wire(),
+        }
     except ValidationError as exc:
         errors = named_by_field(field_errors(exc.errors()), lambda r: reason_text(request, r))
     except InvalidProposal as exc:
