@@ -38,6 +38,7 @@ from reputation.schemas import (
     ExcludedCountOut,
     ExportedInOut,
     NotPersonalOut,
+    OverdueAppealOut,
     PolicySummaryOut,
     RatingOut,
     RatingsReportOut,
@@ -332,6 +333,23 @@ async def ratings_report(
         ),
         terms=PolicySummaryOut.model_validate(service.policy_summary(policy)),
     )
+
+
+async def overdue_appeals(
+    *, session: AsyncSession, now: datetime, limit: int
+) -> list[OverdueAppealOut]:
+    """Appeals past their deadline, the longest overdue first: when, never whose or why."""
+    appeals = await service.list_appeals(
+        session=session, driver_id=None, status="overdue", now=now, limit=limit
+    )
+    return [
+        OverdueAppealOut(
+            filed_at=appeal.filed_at,
+            due_by=appeal.due_by,
+            late_s=(now - appeal.due_by).total_seconds(),
+        )
+        for appeal in appeals
+    ]
 
 
 def data_register_report() -> DataRegisterOut:

@@ -266,6 +266,14 @@ class RatingsReportOut(BaseModel):
     terms: PolicySummaryOut
 
 
+class OverdueAppealOut(BaseModel):
+    """The public's view of an appeal past its deadline: when, never whose or why."""
+
+    filed_at: datetime
+    due_by: datetime
+    late_s: float = Field(description="How long past its deadline, in seconds")
+
+
 class StoredInOut(BaseModel):
     table: str | None
     columns: list[str]

@@ -18,6 +18,7 @@ from reputation.schemas import (
     AppealOut,
     AppealRating,
     DriverRatingOut,
+    OverdueAppealOut,
     RatingOut,
     RatingsReportOut,
 )
@@ -89,8 +90,10 @@ def test_each_audience_model_lists_its_fields() -> None:
     assert set(DriverRatingOut.model_fields) == DRIVER_SEES
     assert set(AppealRating.model_fields) == REVIEWER_SEES
     assert "rating" in AppealOut.model_fields  # the reviewer's view of the rating, nested
-    # The public sees counts: not one field of a rating.
+    # The public sees counts, and when appeals wait past their deadline: not one field of a
+    # rating, nor whose appeal it is.
     assert not set(RatingsReportOut.model_fields) & (DRIVER_SEES | WITHHELD)
+    assert set(OverdueAppealOut.model_fields) == {"filed_at", "due_by", "late_s"}
 
 
 def test_every_column_of_the_rating_row_is_shown_on_purpose_or_withheld() -> None:

@@ -21,7 +21,6 @@ from coop.errors import Forbidden
 from coop.state import CoreState, state_of
 from dispatch.trips import figures
 from reputation import application as reputation_app
-from reputation import service as reputation_service
 from reputation.dependencies import get_policy_source
 from reputation.schemas import DataRegisterOut
 from server.web.i18n import api_text
@@ -161,10 +160,7 @@ async def transparency_page(
     before = None if cursor is None else paging.decode_cursor(cursor, "audit_newest", (int,))[0]
     found = await audit.latest_entries(session=session, limit=size + 1, before=before)
     entries, next_cursor = paging.page_of(found, size, lambda e: (e.seq,), "audit_newest")
-    # Appeals past their deadline, the longest overdue first: when, never whose or why.
-    overdue = await reputation_service.list_appeals(
-        session=session, driver_id=None, status="overdue", now=now, limit=OVERDUE_SHOWN
-    )
+    overdue = await reputation_app.overdue_appeals(session=session, now=now, limit=OVERDUE_SHOWN)
     ratings, appeals = report.ratings, report.appeals
     star_rows = [
         (translate(request, "%(n)s stars", n=stars), count)
@@ -188,10 +184,7 @@ async def transparency_page(
             {"when": entry.at, **audit.AuditEntryOut.of(entry).model_dump()} for entry in entries
         ],
         audit_pager=pager(request, "audit", next_cursor),
-        overdue=[
-            {"filed_at": a.filed_at, "due_by": a.due_by, "late_s": (now - a.due_by).total_seconds()}
-            for a in overdue
-        ],
+        overdue=overdue,
         now=now,
         star_rows=star_rows,
         excluded_rows=excluded_rows,
