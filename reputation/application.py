@@ -269,7 +269,13 @@ async def decide_appeal(
     return decided
 
 
-# --- support cases (the admin's) --------------------------------------------------------------
+# --- support cases: the driver's own, and the admin's list ------------------------------------
+
+
+async def my_support_cases(*, driver: Driver, session: AsyncSession) -> list[SupportCaseOut]:
+    """The support cases opened for the driver, as they see them on their page."""
+    cases = await service.support_cases_of(session=session, driver_id=driver.id)
+    return [SupportCaseOut.model_validate(case) for case in cases]
 
 
 async def list_support_cases(

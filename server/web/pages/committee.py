@@ -14,7 +14,6 @@ from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bargaining import application as bargaining_app
-from bargaining import service as bargaining_service
 from bargaining.dependencies import BargainingState, ballot_master
 from bargaining.exceptions import InvalidProposal
 from bargaining.models import ProposalStatus
@@ -244,7 +243,7 @@ async def proposal_page(
     proposal = await bargaining_app.read_proposal(
         proposal_id=proposal_id, session=session, now=now, member=False
     )
-    base = await bargaining_service.get_version(session=session, version=proposal.base_version)
+    base = await bargaining_app.version(session=session, number=proposal.base_version)
     ballot = None
     if viewer.driver is not None:
         ballot = await bargaining_app.own_ballot(

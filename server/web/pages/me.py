@@ -25,7 +25,6 @@ from pay import application as pay_app
 from pay.exceptions import NoReceipt
 from pay.schemas import ReceiptOut
 from reputation import application as reputation_app
-from reputation import service as reputation_service
 from reputation.dependencies import get_policy_source, get_pseudonym_key
 from reputation.exceptions import RatingNotFound
 from reputation.schemas import AppealIn
@@ -85,8 +84,8 @@ async def _me(
         context["reputation"] = await reputation_app.my_reputation(
             driver=viewer.driver, session=session, policy_source=policy_source, now=now
         )
-        context["support_cases"] = await reputation_service.support_cases_of(
-            session=session, driver_id=viewer.driver.id
+        context["support_cases"] = await reputation_app.my_support_cases(
+            driver=viewer.driver, session=session
         )
         context.update(await _statements(request, viewer.driver, session, now, size))
     if viewer.rider is not None and viewer.principal is not None:

@@ -13,7 +13,6 @@ from fastapi.responses import HTMLResponse
 
 from bargaining import application as bargaining_app
 from bargaining import fares as fare_rules
-from bargaining import service as bargaining_service
 from coop import audit, paging
 from coop.clock import Now
 from coop.dependencies import SessionDep
@@ -229,7 +228,7 @@ async def ops_page(request: Request, viewer: ViewerDep, session: SessionDep, now
     require_signed_in(viewer)
     if not viewer.sees_operations:
         raise Forbidden("The operations map is for operators and the bargaining committee")
-    agreement = await bargaining_service.in_force(session=session, at=now)
+    agreement = await bargaining_app.in_force(session=session, now=now)
     core = state_of(request.app, CoreState)
     settings, area = core.settings, core.service_area
     return render(
