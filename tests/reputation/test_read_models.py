@@ -150,3 +150,27 @@ def test_a_column_added_to_a_statement_line_reaches_no_driver() -> None:
     assert LEAK not in wire and "rider_note" not in wire
     # The driver's statement names trips, never the statement's own key columns again.
     assert not {"driver_id", "period_start"} & set(StatementLineOut.model_fields)
+
+
+def test_the_driver_and_the_operator_each_see_a_statement_through_their_own_model() -> None:
+    """The driver's statement lists its trips and totals (`StatementOut`); the operators see a
+    statement only on the review list (`GET /v1/pay/review`), as a high top-up beside the
+    period's median: no trip, no fare, no earnings."""
+    from dataclasses import fields
+
+    from pay.review import HighTopUp
+    from pay.schemas import StatementOut, StatementSummaryOut
+
+    operator_sees = {field.name for field in fields(HighTopUp)}
+    assert operator_sees == {
+        "period_start",
+        "driver_id",
+        "top_up",
+        "median_top_up",
+        "engaged_seconds",
+    }
+    assert not operator_sees & {"lines", "fares_total", "earnings_total", "pay_total", "trip_id"}
+    assert set(StatementOut.model_fields) == set(StatementSummaryOut.model_fields) | {"lines"}
+    # A driver's statement is about them: it does not name its driver, nor other drivers.
+    assert "driver_id" not in StatementOut.model_fields
+    assert "median_top_up" not in StatementOut.model_fields
