@@ -1,17 +1,18 @@
-"""HTTP routes of the collective agreement: versions, proposals, ballots and closes (thin)."""
+"""HTTP routes of the collective agreement: versions, proposals, ballots and closes.
+
+Adapters: each route reads its inputs and calls `bargaining.application`, which the co-op's
+pages call too."""
 
 from __future__ import annotations
 
 import uuid
-from datetime import date, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request, Response
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from bargaining import dividend, service
+from bargaining import application
 from bargaining.dependencies import BallotMaster, MemberReader, Now, PatronageSrc, TripsSource
-from bargaining.models import Proposal, ProposalStatus
+from bargaining.models import ProposalStatus
 from bargaining.schemas import (
     AgreementOut,
     BallotIn,
@@ -23,7 +24,6 @@ from bargaining.schemas import (
     ProposalOut,
     WithdrawIn,
 )
-from bargaining.terms import money_str
 from coop import paging
 from coop.dependencies import SessionDep
 from drivers.dependencies import BallotDriver, CommitteeMember, CurrentDriver
@@ -36,18 +36,18 @@ VersionNumber = Annotated[int, Path(ge=1, le=2_147_483_647)]
 @router.get("/v1/agreements", response_model=list[AgreementOut])
 async def list_agreements(session: SessionDep) -> list[AgreementOut]:
     """Every version of the agreement, oldest first; none is ever removed."""
-    return [AgreementOut.of(row) for row in await service.list_versions(session=session)]
+    return await application.versions(session=session)
 
 
 @router.get("/v1/agreements/current", response_model=AgreementOut)
 async def current_agreement(session: SessionDep, now: Now) -> AgreementOut:
     """The version in force now."""
-    return AgreementOut.of(await service.in_force(session=session, at=now))
+    return await application.in_force(session=session, now=now)
 
 
 @router.get("/v1/agreements/{version}", response_model=AgreementOut)
 async def read_agreement(version: VersionNumber, session: SessionDep) -> AgreementOut:
-    return AgreementOut.of(await service.get_version(session=session, version=version))
+    return await application.version(session=session, number=version)
 
 
 @router.get("/v1/agreements/{a}/diff/{b}", response_model=list[ChangeOut])
@@ -55,13 +55,7 @@ async def diff_agreements(
     a: VersionNumber, b: VersionNumber, session: SessionDep
 ) -> list[ChangeOut]:
     """What changed from version `a` to version `b`, path by path."""
-    changes = await service.diff_versions(session=session, a=a, b=b)
-    return [ChangeOut.of(change) for change in changes]
-
-
-async def _proposal_out(session: AsyncSession, proposal: Proposal, *, member: bool) -> ProposalOut:
-    diff = await service.proposal_diff(session=session, proposal=proposal)
-    return ProposalOut.of(proposal, diff, member=member)
+    return await application.diff(session=session, a=a, b=b)
 
 
 @router.post("/v1/proposals", status_code=201, response_model=ProposalOut)
@@ -75,34 +69,14 @@ async def open_proposal(
 ) -> ProposalOut:
     """The committee puts complete new terms, or a patronage dividend (`kind: "patronage"`,
     `period: {from, to}`, `surplus`), to the members' vote."""
-    if body.kind == "patronage":
-        assert body.period is not None and body.surplus is not None
-        proposal = await dividend.open_patronage_proposal(
-            session=session,
-            proposer=member,
-            title=body.title,
-            rationale=body.rationale,
-            period_from=body.period.from_,
-            period_to=body.period.to,
-            surplus=body.surplus,
-            voting_closes_at=body.voting_closes_at,
-            now=now,
-            source=patronage_source,
-        )
-        return await _proposal_out(session, proposal, member=True)
-    assert body.terms is not None
-    proposal = await service.open_proposal(
+    return await application.open_proposal(
+        driver=member,
+        body=body,
         session=session,
-        proposer=member,
-        title=body.title,
-        rationale=body.rationale,
-        terms=body.terms,
-        effective_from=body.effective_from,
-        voting_closes_at=body.voting_closes_at,
         now=now,
         trips_source=trips_source,
+        patronage_source=patronage_source,
     )
-    return await _proposal_out(session, proposal, member=True)
 
 
 @router.get("/v1/proposals", response_model=list[ProposalOut])
@@ -117,19 +91,11 @@ async def list_proposals(
     cursor: paging.CursorQuery = None,
 ) -> list[ProposalOut]:
     """Every proposal, newest first; `?status=open` for the votes running now; paged."""
-    after = (
-        None if cursor is None else paging.decode_cursor(cursor, "proposals", (datetime, uuid.UUID))
+    page, next_cursor = await application.list_proposals(
+        session=session, now=now, member=member, status=status, limit=limit, cursor=cursor
     )
-    proposals = await service.list_proposals(
-        session=session,
-        now=now,
-        status=status,
-        limit=limit + 1,
-        after=after,
-    )
-    page, next_cursor = paging.page_of(proposals, limit, service.proposal_key, "proposals")
     paging.set_next(request, response, next_cursor)
-    return [await _proposal_out(session, proposal, member=member) for proposal in page]
+    return page
 
 
 @router.get("/v1/proposals/{proposal_id}", response_model=ProposalOut)
@@ -137,8 +103,9 @@ async def read_proposal(
     proposal_id: uuid.UUID, session: SessionDep, now: Now, member: MemberReader
 ) -> ProposalOut:
     """A proposal, with its tally once closed (a dividend's lines only for members)."""
-    proposal = await service.get_proposal(session=session, proposal_id=proposal_id, now=now)
-    return await _proposal_out(session, proposal, member=member)
+    return await application.read_proposal(
+        proposal_id=proposal_id, session=session, now=now, member=member
+    )
 
 
 @router.post("/v1/proposals/{proposal_id}/ballot", response_model=BallotOut)
@@ -151,15 +118,9 @@ async def cast_ballot(
     master: BallotMaster,
 ) -> BallotOut:
     """An active member votes; voting again replaces the earlier ballot until the close."""
-    ballot = await service.cast_ballot(
-        session=session,
-        master=master,
-        proposal_id=proposal_id,
-        driver_id=driver.id,
-        choice=body.choice,
-        now=now,
+    return await application.cast_ballot(
+        driver=driver, proposal_id=proposal_id, body=body, session=session, now=now, master=master
     )
-    return BallotOut.of(proposal_id, ballot)
 
 
 @router.get("/v1/proposals/{proposal_id}/ballot", response_model=BallotOut)
@@ -167,10 +128,9 @@ async def read_own_ballot(
     proposal_id: uuid.UUID, driver: BallotDriver, session: SessionDep, master: BallotMaster
 ) -> BallotOut:
     """The caller's own ballot: the only ballot anyone can read, and only until the close."""
-    ballot = await service.own_ballot(
-        session=session, master=master, proposal_id=proposal_id, driver_id=driver.id
+    return await application.own_ballot(
+        driver=driver, proposal_id=proposal_id, session=session, master=master
     )
-    return BallotOut.of(proposal_id, ballot)
 
 
 @router.post("/v1/proposals/{proposal_id}/close", response_model=ProposalOut)
@@ -178,8 +138,9 @@ async def close_proposal(
     proposal_id: uuid.UUID, member: CommitteeMember, session: SessionDep, now: Now
 ) -> ProposalOut:
     """The committee closes a vote whose deadline has passed (it also closes by itself)."""
-    proposal = await service.close(session=session, proposal_id=proposal_id, now=now)
-    return await _proposal_out(session, proposal, member=True)
+    return await application.close_proposal(
+        driver=member, proposal_id=proposal_id, session=session, now=now
+    )
 
 
 @router.post("/v1/proposals/{proposal_id}/withdraw", response_model=ProposalOut)
@@ -187,10 +148,9 @@ async def withdraw_proposal(
     proposal_id: uuid.UUID, body: WithdrawIn, member: CommitteeMember, session: SessionDep, now: Now
 ) -> ProposalOut:
     """The committee withdraws an open vote, giving its reason: nothing is counted or posted."""
-    proposal = await service.withdraw(
-        session=session, proposal_id=proposal_id, member=member, reason=body.reason, now=now
+    return await application.withdraw_proposal(
+        driver=member, proposal_id=proposal_id, reason=body.reason, session=session, now=now
     )
-    return await _proposal_out(session, proposal, member=True)
 
 
 @router.get("/v1/drivers/me/patronage", response_model=list[MemberPatronageOut])
@@ -204,30 +164,11 @@ async def my_patronage(
 ) -> list[MemberPatronageOut]:
     """The caller's own patronage lines: dividends allocated to them, and those being voted on,
     newest period first; paged."""
-    after = None if cursor is None else paging.decode_cursor(cursor, "patronage", (date, uuid.UUID))
-    lines = paging.keyed_after(
-        await dividend.member_lines(session=session, driver_id=driver.id),
-        dividend.member_line_key,
-        after,
-        descending=True,
-    )
-    lines, next_cursor = paging.page_of(
-        lines[: limit + 1], limit, dividend.member_line_key, "patronage"
+    page, next_cursor = await application.my_patronage(
+        driver=driver, session=session, limit=limit, cursor=cursor
     )
     paging.set_next(request, response, next_cursor)
-    return [
-        MemberPatronageOut(
-            proposal_id=line.proposal_id,
-            status=line.status,
-            period={"from": line.period_from, "to": line.period_to},
-            basis=line.basis,
-            currency=line.currency,
-            measure=f"{line.measure.normalize():f}",
-            share=money_str(line.share),
-            at=line.at,
-        )
-        for line in lines
-    ]
+    return page
 
 
 @router.get("/v1/transparency/patronage", response_model=list[PatronageAllocationOut])
@@ -240,14 +181,8 @@ async def patronage_totals(
 ) -> list[PatronageAllocationOut]:
     """Every dividend posted, newest period first: surplus, reserve, distributable, members;
     paged."""
-    after = (
-        None
-        if cursor is None
-        else paging.decode_cursor(cursor, "patronage-allocations", (date, uuid.UUID))
-    )
-    rows = await dividend.allocations(session=session, limit=limit + 1, after=after)
-    page, next_cursor = paging.page_of(
-        rows, limit, dividend.allocation_key, "patronage-allocations"
+    page, next_cursor = await application.patronage_totals(
+        session=session, limit=limit, cursor=cursor
     )
     paging.set_next(request, response, next_cursor)
-    return [PatronageAllocationOut.of(row) for row in page]
+    return page

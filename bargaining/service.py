@@ -47,7 +47,7 @@ from bargaining.terms import (
     terms_sha256,
     terms_to_wire,
 )
-from coop import audit, paging
+from coop import audit
 from coop.errors import Forbidden
 from coop.messages import N_
 from drivers.models import Driver, DriverStatus, status_lock_key
@@ -495,48 +495,6 @@ async def close_due(*, session: AsyncSession, now: datetime) -> list[Proposal]:
         if closed_now:
             closed.append(proposal)
     return closed
-
-
-async def get_proposal(*, session: AsyncSession, proposal_id: uuid.UUID, now: datetime) -> Proposal:
-    """One proposal, closed first if its deadline has passed."""
-    return await close_if_due(session=session, proposal_id=proposal_id, now=now)
-
-
-PROPOSALS_ORDER = ((Proposal.opened_at, True), (Proposal.id, False))
-
-
-def proposal_key(proposal: Proposal) -> tuple[datetime, uuid.UUID]:
-    return (proposal.opened_at, proposal.id)
-
-
-async def list_proposals(
-    *,
-    session: AsyncSession,
-    now: datetime,
-    status: ProposalStatus | None,
-    limit: int | None = None,
-    after: tuple[datetime, uuid.UUID] | None = None,
-) -> list[Proposal]:
-    """Proposals, newest first, after closing any whose deadline has passed; at most `limit`,
-    those after the key `after` (paging)."""
-    await close_due(session=session, now=now)
-    query = select(Proposal).order_by(Proposal.opened_at.desc(), Proposal.id)
-    if after is not None:
-        query = query.where(paging.after_key(PROPOSALS_ORDER, after))
-    if limit is not None:
-        query = query.limit(limit)
-    if status is not None:
-        query = query.where(Proposal.status == status)
-    return list(await session.scalars(query))
-
-
-async def proposal_diff(*, session: AsyncSession, proposal: Proposal) -> list[Change]:
-    """The proposal against the version that was in force when it opened (none for a
-    patronage proposal: it changes no term)."""
-    if proposal.kind is not ProposalKind.terms:
-        return []
-    base = await get_version(session=session, version=proposal.base_version)
-    return diff_terms(base.terms, proposal.terms)
 
 
 # --- ballots ----------------------------------------------------------------------------------

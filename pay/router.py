@@ -1,10 +1,10 @@
 """HTTP routes of pay: statements (the driver's own), receipts (the trip's rider and driver) and
-the public pay report (anyone). Thin: the work is in `service` and `receipts`."""
+the public pay report (anyone). Adapters over `pay.application`, which the pages call too."""
 
 from __future__ import annotations
 
 import uuid
-from datetime import date, datetime
+from datetime import date
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request, Response
@@ -13,12 +13,9 @@ from coop import paging
 from coop.auth import Admin, CurrentPrincipal
 from coop.clock import Now
 from coop.dependencies import SessionDep
-from coop.errors import UnprocessableEntity
 from drivers.dependencies import CurrentDriver
-from pay import receipts, review, service
-from pay.models import PayPeriod
+from pay import application, review
 from pay.schemas import (
-    PayPeriodReportOut,
     PayReportOut,
     ReceiptOut,
     StatementOut,
@@ -41,10 +38,6 @@ STATEMENTS_MAX_LIMIT = 520
 # The review list looks back a month by default; a quarter at most keeps it one answer.
 REVIEW_DEFAULT_DAYS = 30
 REVIEW_MAX_DAYS = 92
-
-
-def _period_key(period: PayPeriod) -> tuple[datetime]:
-    return (period.starts_at,)
 
 
 @router.get(
@@ -71,20 +64,11 @@ async def list_statements(
 ) -> list[StatementSummaryOut]:
     """The caller's pay periods since they joined, newest first: the open one (still filling
     up) and the closed ones (final), each with its totals. Paged (docs/protocol.md, "Paging")."""
-    after = None if cursor is None else paging.decode_cursor(cursor, "statements", (datetime,))[0]
-    found = await service.statements(
-        session=session,
-        driver_id=driver.id,
-        member_since=driver.created_at,
-        now=now,
-        limit=limit + 1,
-        after=after,
-    )
-    page, next_cursor = paging.page_of(
-        found, limit, lambda statement: _period_key(statement.period), "statements"
+    page, next_cursor = await application.statements(
+        driver=driver, session=session, now=now, limit=limit, cursor=cursor
     )
     paging.set_next(request, response, next_cursor)
-    return [StatementSummaryOut.of(statement) for statement in page]
+    return page
 
 
 @router.get(
@@ -105,10 +89,9 @@ async def read_statement(
     format: Annotated[Literal["json", "csv"], Query()] = "json",
 ) -> Any:
     """Every line of one period and its totals; `?format=csv` for the same as CSV."""
-    found = await service.statement(
-        session=session, driver_id=driver.id, period_start=period_start, now=now
+    out = await application.statement(
+        driver=driver, period_start=period_start, session=session, now=now
     )
-    out = StatementOut.of(found)
     if format == "csv":
         return Response(
             content=statement_csv(out),
@@ -135,7 +118,7 @@ async def read_receipt(
     trip_id: uuid.UUID, principal: CurrentPrincipal, session: SessionDep
 ) -> ReceiptOut:
     """The trip's itemised receipt, for its rider or its driver."""
-    return await receipts.receipt(session=session, trip_id=trip_id, principal=principal)
+    return await application.receipt(principal=principal, trip_id=trip_id, session=session)
 
 
 @router.get(
@@ -157,23 +140,11 @@ async def pay_report(
     cancellation fees, top-ups, and drivers' earnings per engaged hour (median and 10th
     percentile). No personal data; periods with fewer than 5 drivers are suppressed. The
     periods are paged (docs/protocol.md, "Paging")."""
-    if from_ is not None and to is not None and from_ > to:
-        raise UnprocessableEntity(
-            "`from` is after `to`",
-            errors=[{"field": "query.from", "reason": "Must not be after `to`"}],
-        )
-    after = None if cursor is None else paging.decode_cursor(cursor, "pay-report", (datetime,))[0]
-    reports = await service.report(
-        session=session, start=from_, end=to, now=now, limit=limit + 1, after=after
-    )
-    page, next_cursor = paging.page_of(
-        reports, limit, lambda report: _period_key(report.period), "pay-report"
+    out, next_cursor = await application.pay_report(
+        session=session, now=now, start=from_, end=to, limit=limit, cursor=cursor
     )
     paging.set_next(request, response, next_cursor)
-    return PayReportOut(
-        minimum_drivers=service.MIN_DRIVERS_REPORTED,
-        periods=[PayPeriodReportOut.of(report) for report in page],
-    )
+    return out
 
 
 @router.get(

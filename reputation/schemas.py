@@ -210,3 +210,212 @@ class TagOut(BaseModel):
 class TagsOut(BaseModel):
     agreement_version: int
     tags: list[TagOut]
+
+
+# --- the public reports (GET /v1/transparency/ratings and /v1/transparency/data) ------------
+
+
+class ExcludedCountOut(BaseModel):
+    count: int
+    share_percent: str = Field(description="Of all ratings, two places")
+
+
+class RatingsTotalsOut(BaseModel):
+    total: int
+    distribution: dict[str, int] = Field(description='Ratings by stars ("1" to "5")')
+    counted: int
+    excluded: dict[str, ExcludedCountOut] = Field(description="By reason (ExcludedReason)")
+
+
+class AppealsTotalsOut(BaseModel):
+    filed: int
+    open: int
+    decided: int
+    by_outcome: dict[str, int]
+    overdue: int
+    decided_after_due: int
+    median_time_to_decision_s: int | None
+    p90_time_to_decision_s: int | None
+
+
+class SupportCasesTotalsOut(BaseModel):
+    opened: int
+    open: int
+
+
+class PolicySummaryOut(BaseModel):
+    """The terms a report names, for readers who want to check the arithmetic."""
+
+    agreement_version: int
+    window: int
+    min_ratings: int
+    prior_mean: str
+    prior_weight: int
+    excluded_tags: list[str]
+
+
+class RatingsReportOut(BaseModel):
+    """The public's view of ratings: counts only, never a rating, a rater or a driver."""
+
+    # Sent as the clock's own ISO text (`+00:00`), as this report always sent it.
+    generated_at: str
+    agreement_version: int
+    ratings: RatingsTotalsOut
+    appeals: AppealsTotalsOut
+    support_cases: SupportCasesTotalsOut
+    terms: PolicySummaryOut
+
+
+class OverdueAppealOut(BaseModel):
+    """The public's view of an appeal past its deadline: when, never whose or why."""
+
+    filed_at: datetime
+    due_by: datetime
+    late_s: float = Field(description="How long past its deadline, in seconds")
+
+
+class StoredInOut(BaseModel):
+    table: str | None
+    columns: list[str]
+    where: str
+
+
+class ExportedInOut(BaseModel):
+    audience: str
+    section: str
+
+
+class DataKindOut(BaseModel):
+    kind: str
+    description: str
+    purpose: str
+    stored_in: list[StoredInOut]
+    retention: str
+    readers: list[str]
+    exported_in: list[ExportedInOut]
+    sold: bool
+
+
+class NotPersonalOut(BaseModel):
+    table: str
+    columns: list[str]
+    why: str
+
+
+class DataRegisterOut(BaseModel):
+    """The data register: each kind of personal data, where, how long, who reads it."""
+
+    sold: bool
+    statement: str
+    readers_note: str
+    kinds: list[DataKindOut]
+    not_personal: list[NotPersonalOut]
+
+
+# --- the personal-data exports (GET /v1/drivers/me/export, GET /v1/riders/me/export) --------
+
+# A time in an export's own sections, as the export has always written it: the clock's ISO
+# text (`+00:00`). The sections shared with other routes (ratings, appeals) keep those routes'.
+ExportTime = Annotated[str, Field(description="RFC 3339")]
+
+
+class ExportVehicleOut(BaseModel):
+    plate: str
+    seats: int
+    wheelchair_accessible: bool
+
+
+class ExportDriverAccountOut(BaseModel):
+    id: uuid.UUID
+    name: str
+    member_number: str
+    status: str
+    committee: bool
+    reviewer: bool
+    simulated: bool
+    created_at: ExportTime
+    vehicle: ExportVehicleOut
+
+
+class ExportTokenOut(BaseModel):
+    """An access token's dates and role; the token itself is never kept, nor its hash shown."""
+
+    role: str
+    created_at: ExportTime
+    expires_at: ExportTime | None
+    revoked_at: ExportTime | None
+
+
+class ExportStatusChangeOut(BaseModel):
+    id: uuid.UUID
+    from_status: str
+    to_status: str
+    reason: str
+    changed_at: ExportTime
+
+
+class ExportReputationOut(BaseModel):
+    score: str | None
+    ratings_counted: int
+    agreement_version: int
+
+
+class ExportDecisionOut(BaseModel):
+    """An appeal the driver decided as a reviewer: their decision, not the appellant's case."""
+
+    appeal_id: uuid.UUID
+    outcome: AppealOutcome | None
+    reason: str | None
+    decided_at: ExportTime | None
+
+
+class ExportSupportCaseOut(BaseModel):
+    id: uuid.UUID
+    opened_at: ExportTime
+    score: str
+    support_threshold: str
+    recovered_at: ExportTime | None
+    closed_at: ExportTime | None
+    note: str | None
+
+
+class DriverExportOut(BaseModel):
+    """Everything kept about the calling driver. Other packages' sections (trips, positions,
+    ballots, pay...) follow the built-in ones, each under its own name."""
+
+    model_config = ConfigDict(extra="allow")
+
+    exported_at: ExportTime
+    account: ExportDriverAccountOut
+    access_tokens: list[ExportTokenOut]
+    status_changes: list[ExportStatusChangeOut]
+    ratings_received: list[DriverRatingOut]
+    reputation: ExportReputationOut
+    appeals_filed: list[AppealOut]
+    appeals_decided_as_reviewer: list[ExportDecisionOut]
+    support_cases: list[ExportSupportCaseOut]
+
+
+class ExportRiderAccountOut(BaseModel):
+    id: uuid.UUID
+    name: str
+    first_name_shared_with_drivers: str | None
+    created_at: ExportTime
+
+
+class ExportTripOnRecordOut(BaseModel):
+    trip_id: uuid.UUID
+    driver_id: uuid.UUID
+    completed_at: ExportTime
+
+
+class RiderExportOut(BaseModel):
+    """Everything kept about the calling rider; other packages' sections follow."""
+
+    model_config = ConfigDict(extra="allow")
+
+    exported_at: ExportTime
+    account: ExportRiderAccountOut
+    access_tokens: list[ExportTokenOut]
+    completed_trips_on_record: list[ExportTripOnRecordOut]
+    ratings_given: list[RatingOut]

@@ -8,6 +8,7 @@ from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
+from coop.state import CoreState, state_of
 from server.web import ops, pages
 from server.web.rendering import STATIC_DIR
 
@@ -36,7 +37,8 @@ def install(app: FastAPI) -> None:
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.include_router(pages.router)
     app.include_router(ops.router)
-    csp = CSP.format(tiles=_tile_origin(app.state.settings.map_tiles_url)).replace("  ", " ")
+    tiles_url = state_of(app, CoreState).settings.map_tiles_url
+    csp = CSP.format(tiles=_tile_origin(tiles_url)).replace("  ", " ")
 
     @app.middleware("http")
     async def page_headers(request: Request, call_next):  # type: ignore[no-untyped-def]

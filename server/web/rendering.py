@@ -12,6 +12,7 @@ from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from coop.auth import Principal, Role
+from coop.state import CoreState, state_of
 from drivers.models import Driver
 from riders.models import Rider
 from server.web import i18n, sessions
@@ -91,7 +92,8 @@ def language_of(request: Request) -> str:
 
 def formatter(request: Request) -> i18n.Formatter:
     return i18n.Formatter(
-        language=language_of(request), zone=ZoneInfo(request.app.state.settings.time_zone)
+        language=language_of(request),
+        zone=ZoneInfo(state_of(request.app, CoreState).settings.time_zone),
     )
 
 

@@ -344,3 +344,116 @@ async def test_an_export_is_only_the_callers(
     )
     assert (await client.get(path, headers=caller.headers)).status_code == 403
     assert (await client.get(path, headers=admin_headers)).status_code == 403
+
+
+async def test_the_public_reports_are_typed_and_keep_their_wire_shape(client: AsyncClient) -> None:
+    """The two reports that were dicts have response models (named in the API's schema) and
+    send the JSON they always sent: the same keys in the same order, the time as the clock's
+    own ISO text."""
+    body = (await client.get("/v1/transparency/ratings")).json()
+    assert list(body) == [
+        "generated_at",
+        "agreement_version",
+        "ratings",
+        "appeals",
+        "support_cases",
+        "terms",
+    ]
+    assert body["generated_at"].endswith("+00:00")
+    assert list(body["ratings"]) == ["total", "distribution", "counted", "excluded"]
+    assert body["support_cases"] == {"opened": 0, "open": 0}
+    assert list(body["terms"]) == [
+        "agreement_version",
+        "window",
+        "min_ratings",
+        "prior_mean",
+        "prior_weight",
+        "excluded_tags",
+    ]
+    assert isinstance(body["terms"]["prior_mean"], str)
+    register = (await client.get("/v1/transparency/data")).json()
+    assert list(register) == ["sold", "statement", "readers_note", "kinds", "not_personal"]
+    assert list(register["kinds"][0]) == [
+        "kind",
+        "description",
+        "purpose",
+        "stored_in",
+        "retention",
+        "readers",
+        "exported_in",
+        "sold",
+    ]
+    schema = (await client.get("/openapi.json")).json()
+    for path, model in (
+        ("/v1/transparency/ratings", "RatingsReportOut"),
+        ("/v1/transparency/data", "DataRegisterOut"),
+    ):
+        answer = schema["paths"][path]["get"]["responses"]["200"]["content"]["application/json"]
+        assert answer["schema"]["$ref"].endswith(f"/{model}")
+
+
+async def test_the_exports_are_typed_and_send_what_the_export_module_writes(
+    app: FastAPI,
+    client: AsyncClient,
+    admin_headers: dict[str, str],
+    sessionmaker: async_sessionmaker[AsyncSession],
+    session: AsyncSession,
+) -> None:
+    """The two exports have response models (named in the API's schema), and their JSON is
+    the document `reputation.export` writes, key for key and in the same order: the model
+    checks the shape without changing a byte of it."""
+    import json
+
+    from coop.state import state_of
+    from drivers.models import Driver
+    from reputation import export
+    from reputation.state import ReputationState
+    from riders.models import Rider
+
+    async def favourite_places(session: AsyncSession, subject_id: uuid.UUID) -> list[str]:
+        return [f"home of {subject_id}"]
+
+    export.register_section(
+        app, audience="rider", name="favourite_places", section=favourite_places
+    )
+    rider = await make_rider(client, "Rosa Quintero")
+    driver = await make_driver(client, admin_headers, name="Dana Driver", reviewer=True)
+    reviewer = await make_driver(client, admin_headers, reviewer=True)
+    rating = await rated_trip(client, sessionmaker, rider, driver, 2, comment="Meh")
+    await appeal_and_decide(client, session, driver, reviewer, rating["id"], "rating_stands")
+    state = state_of(app, ReputationState)
+
+    def without_time(document: dict[str, Any]) -> str:
+        assert document["exported_at"].endswith("+00:00")
+        return json.dumps({k: v for k, v in document.items() if k != "exported_at"})
+
+    sent = (await client.get("/v1/drivers/me/export", headers=driver.headers)).json()
+    async with sessionmaker() as reading:
+        written = await export.driver_export(
+            app=app,
+            session=reading,
+            policy_source=state.reputation_policy_source,
+            driver=await reading.get(Driver, driver.id),  # type: ignore[arg-type]
+            key=state.pseudonym_key,
+            now=utcnow(),
+        )
+    assert without_time(sent) == without_time(written)
+
+    sent = (await client.get("/v1/riders/me/export", headers=rider.headers)).json()
+    assert sent["favourite_places"] == [f"home of {rider.id}"]  # a registered section, kept
+    async with sessionmaker() as reading:
+        written = await export.rider_export(
+            app=app,
+            session=reading,
+            rider=await reading.get(Rider, rider.id),  # type: ignore[arg-type]
+            now=utcnow(),
+        )
+    assert without_time(sent) == without_time(written)
+
+    schema = (await client.get("/openapi.json")).json()
+    for path, model in (
+        ("/v1/drivers/me/export", "DriverExportOut"),
+        ("/v1/riders/me/export", "RiderExportOut"),
+    ):
+        answer = schema["paths"][path]["get"]["responses"]["200"]["content"]["application/json"]
+        assert answer["schema"]["$ref"].endswith(f"/{model}")
