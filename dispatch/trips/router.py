@@ -13,7 +13,6 @@ from bargaining.fares import RouteDuration
 from coop import paging, pubsub
 from coop.auth import Admin, CurrentPrincipal
 from coop.clock import Now
-from coop.db import utcnow
 from coop.dependencies import RedisDep, ServiceAreaDep, SessionDep
 from coop.errors import dependency_down
 from coop.state import state_of
@@ -69,10 +68,10 @@ async def quote(
     rider: CurrentRider,
     session: SessionDep,
     area: ServiceAreaDep,
+    now: Now,
 ) -> QuoteOut:
     """The expected fare of a trip under the agreement in force now."""
     _check_area(area, ask)
-    now = utcnow()
     return await booking.quote(
         session=session, ask=ask, now=now, duration=_route_duration(request, now)
     )
@@ -100,6 +99,7 @@ async def request_trip(
     session: SessionDep,
     redis: RedisDep,
     area: ServiceAreaDep,
+    now: Now,
     idempotency_key: Annotated[
         str | None,
         Header(
@@ -111,7 +111,6 @@ async def request_trip(
     """Asks for a ride: `201` with the trip (`requested`); matching starts at the next batch."""
     _check_area(area, ask)
     key = booking.check_idempotency_key(idempotency_key)
-    now = utcnow()
     trip, created = await booking.request(
         session=session,
         rider_id=rider.id,
@@ -145,6 +144,7 @@ async def cancel_trip(
     principal: CurrentPrincipal,
     session: SessionDep,
     redis: RedisDep,
+    now: Now,
     body: Annotated[CancelBody | None, Body()] = None,
 ) -> TripOut:
     """Calls the trip off (its rider or its driver). A rider who cancels after the agreement's
@@ -154,7 +154,7 @@ async def cancel_trip(
         trip_id=trip_id,
         principal=principal,
         reason=body.reason if body else None,
-        now=utcnow(),
+        now=now,
     )
     seen = await views.views(session=session, trip=trip)
     await push.trip_changed(redis, seen)
@@ -167,13 +167,11 @@ async def cancel_trip(
 
 @router.post("/offers/{offer_id}/accept", response_model=TripOut, responses=_PROBLEMS)
 async def accept_offer(
-    offer_id: uuid.UUID, driver: CurrentDriver, session: SessionDep, redis: RedisDep
+    offer_id: uuid.UUID, driver: CurrentDriver, session: SessionDep, redis: RedisDep, now: Now
 ) -> TripOut:
     """The offered driver takes the trip: `200` with the trip (`assigned`). An expired or
     withdrawn offer, or a trip already gone, is `409 offer_expired`."""
-    trip = await offers.accept(
-        session=session, offer_id=offer_id, driver_id=driver.id, now=utcnow()
-    )
+    trip = await offers.accept(session=session, offer_id=offer_id, driver_id=driver.id, now=now)
     seen = await views.views(session=session, trip=trip)
     await push.trip_changed(redis, seen)
     return seen.driver
@@ -181,13 +179,11 @@ async def accept_offer(
 
 @router.post("/offers/{offer_id}/decline", response_model=OfferOut, responses=_PROBLEMS)
 async def decline_offer(
-    offer_id: uuid.UUID, driver: CurrentDriver, session: SessionDep
+    offer_id: uuid.UUID, driver: CurrentDriver, session: SessionDep, now: Now
 ) -> OfferOut:
     """The offered driver says no. It carries no penalty of any kind: no acceptance rate is
     kept. The trip goes back to matching and this driver is not offered it again."""
-    offer = await offers.decline(
-        session=session, offer_id=offer_id, driver_id=driver.id, now=utcnow()
-    )
+    offer = await offers.decline(session=session, offer_id=offer_id, driver_id=driver.id, now=now)
     return OfferOut(
         id=offer.id,
         trip_id=offer.trip_id,
@@ -233,20 +229,21 @@ async def arrived(
     driver: CurrentDriver,
     session: SessionDep,
     redis: RedisDep,
+    now: Now,
 ) -> TripOut:
     """The driver is at the pickup (`assigned` -> `arrived`): only when their last position,
     received in the last minute, is within the agreement's `dispatch.arrival_radius_m` of it
     and was not believed as a new start since the offer, else `409 not_at_pickup`."""
     await _flush_positions(request, trip_id)
-    return await _advance(Move.arrive, trip_id, driver.id, session, redis, utcnow())
+    return await _advance(Move.arrive, trip_id, driver.id, session, redis, now)
 
 
 @router.post("/trips/{trip_id}/start", response_model=TripOut, responses=_PROBLEMS)
 async def start(
-    trip_id: uuid.UUID, driver: CurrentDriver, session: SessionDep, redis: RedisDep
+    trip_id: uuid.UUID, driver: CurrentDriver, session: SessionDep, redis: RedisDep, now: Now
 ) -> TripOut:
     """The rider is aboard (`arrived` -> `in_progress`); the meter runs from now."""
-    return await _advance(Move.start, trip_id, driver.id, session, redis, utcnow())
+    return await _advance(Move.start, trip_id, driver.id, session, redis, now)
 
 
 @router.post("/trips/{trip_id}/complete", response_model=TripOut, responses=_PROBLEMS)
@@ -256,6 +253,7 @@ async def complete(
     driver: CurrentDriver,
     session: SessionDep,
     redis: RedisDep,
+    now: Now,
 ) -> TripOut:
     """The ride is over (`in_progress` -> `completed`), with the metered fare priced by the
     agreement version in force when the trip was requested."""
@@ -278,7 +276,7 @@ async def complete(
         session=session,
         trip_id=trip_id,
         driver_id=driver.id,
-        now=utcnow(),
+        now=now,
         time_scale=request.app.state.settings.meter_time_scale,
     )
     seen = await views.views(session=session, trip=trip)
