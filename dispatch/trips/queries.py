@@ -18,6 +18,7 @@ from dispatch.trips.rules import was_ridden
 
 
 async def load(session: AsyncSession, trip_id: uuid.UUID) -> Trip:
+    """The trip as stored now (a row this session already holds is read again), or 404."""
     trip = await session.scalar(
         select(Trip).where(Trip.id == trip_id).execution_options(populate_existing=True)
     )
