@@ -11,9 +11,10 @@ from bargaining import fares
 from bargaining import service as bargaining_service
 from bargaining.terms import money_str
 from coop.auth import Principal
-from dispatch.trips import service as trips_service
 from dispatch.trips.exceptions import TripNotFound
 from dispatch.trips.models import Trip, TripStatus
+from dispatch.trips.queries import party_to
+from dispatch.trips.rules import paid_its_driver
 from pay.exceptions import NoReceipt
 from pay.schemas import ReceiptOut, receipt_items
 
@@ -22,7 +23,13 @@ async def receipt(*, session: AsyncSession, trip_id: uuid.UUID, principal: Princ
     trip = await session.get(Trip, trip_id)
     if trip is None:
         raise TripNotFound(f"No trip {trip_id}")
-    copy_for = trips_service.party_to(trip, principal, to="read its receipt").value
+    copy_for = party_to(trip, principal, to="read its receipt").value
+    if not paid_its_driver(trip):
+        raise NoReceipt(
+            f"The trip is {trip.status.value}: only a completed trip, or a cancellation that "
+            "charged a fee, has a receipt",
+            trip_status=trip.status.value,
+        )
     agreement = await bargaining_service.get_version(
         session=session, version=trip.agreement_version
     )
@@ -82,38 +89,33 @@ async def receipt(*, session: AsyncSession, trip_id: uuid.UUID, principal: Princ
                 "cancellation_fee": None,
             }
         )
-    if trip.status is TripStatus.cancelled and (trip.cancellation_fee or 0) > 0:
-        assert trip.ended_at is not None and trip.cancellation_fee is not None
-        fee = money_str(trip.cancellation_fee)
-        return ReceiptOut.model_validate(
-            {
-                **common,
-                "kind": "cancellation_fee",
-                "ended_at": trip.ended_at,
-                "distance_m": None,
-                "duration_s": None,
-                "items": [],
-                "metered": None,
-                "minimum": None,
-                "minimum_applied": False,
-                "metered_total": None,
-                "quote_total": None,
-                "max_over_quote_percent": None,
-                "fare_capped": False,
-                "fare_cap_reason": None,
-                "total": fee,
-                "commission_percent": None,
-                "commission_cap": None,
-                "cap_applied": False,
-                "driver_floor": None,
-                "floor_applied": False,
-                "commission": "0.00",
-                "driver_earnings": fee,
-                "cancellation_fee": fee,
-            }
-        )
-    raise NoReceipt(
-        f"The trip is {trip.status.value}: only a completed trip, or a cancellation that charged "
-        "a fee, has a receipt",
-        trip_status=trip.status.value,
+    # Cancelled with a fee: the fee is the whole receipt, all of it the driver's.
+    assert trip.ended_at is not None and trip.cancellation_fee is not None
+    fee = money_str(trip.cancellation_fee)
+    return ReceiptOut.model_validate(
+        {
+            **common,
+            "kind": "cancellation_fee",
+            "ended_at": trip.ended_at,
+            "distance_m": None,
+            "duration_s": None,
+            "items": [],
+            "metered": None,
+            "minimum": None,
+            "minimum_applied": False,
+            "metered_total": None,
+            "quote_total": None,
+            "max_over_quote_percent": None,
+            "fare_capped": False,
+            "fare_cap_reason": None,
+            "total": fee,
+            "commission_percent": None,
+            "commission_cap": None,
+            "cap_applied": False,
+            "driver_floor": None,
+            "floor_applied": False,
+            "commission": "0.00",
+            "driver_earnings": fee,
+            "cancellation_fee": fee,
+        }
     )

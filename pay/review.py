@@ -19,12 +19,13 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
-from dispatch.trips.models import Offer, OfferStatus, Trip, TripStatus, TripTimeout
-from pay import arithmetic, service
+from dispatch.trips.models import Offer, OfferStatus, Trip, TripTimeout
+from dispatch.trips.rules import pays_its_driver
+from pay import arithmetic, closing
 from pay.models import PayPeriod, PayStatement
 from riders.models import Rider
 
@@ -84,21 +85,13 @@ class ReviewList:
 
 def _paying(since: datetime, until: datetime) -> list[ColumnElement[bool]]:
     """Trips that paid their driver (what the floor counts), ended in [since, until)."""
-    return [
-        Trip.driver_id.is_not(None),
-        Trip.ended_at >= since,
-        Trip.ended_at < until,
-        or_(
-            Trip.status == TripStatus.completed,
-            and_(Trip.status == TripStatus.cancelled, Trip.cancellation_fee > 0),
-        ),
-    ]
+    return [pays_its_driver(), Trip.ended_at >= since, Trip.ended_at < until]
 
 
 async def review_list(*, session: AsyncSession, now: datetime, days: int) -> ReviewList:
     """The review list over the `days` before `now` (closing first, like every read of
     statements, the periods that are due: their top-ups are on it)."""
-    await service.close_due(session=session, now=now)
+    await closing.close_due(session=session, now=now)
     since = now - timedelta(days=days)
     return ReviewList(
         since=since,

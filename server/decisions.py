@@ -32,7 +32,7 @@ from coop.errors import UnprocessableEntity
 from coop.jurisdiction import Profile
 from coop.settings import Settings
 from coop.state import CoreState, state_of
-from dispatch.trips import service as trips_service
+from dispatch.trips import queries as trip_queries
 from dispatch.trips.exceptions import NotYourOffer, OfferNotFound
 from dispatch.trips.models import Offer
 from reputation import decision_reviews
@@ -318,7 +318,7 @@ async def request_review(
             f"No automated decision {body.decision!r}; see GET /v1/transparency/automated-decisions"
         )
     if body.trip_id is not None:
-        await trips_service.get_for(session=session, trip_id=body.trip_id, principal=principal)
+        await trip_queries.get_for(session=session, trip_id=body.trip_id, principal=principal)
     if body.offer_id is not None:
         offer = await session.get(Offer, body.offer_id)
         if offer is None:

@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from dispatch.trips import service
+from dispatch.trips import views
 from dispatch.trips.models import Offer, Trip, TripRequestKey
 
 # A driver's export is their view of each trip, which never names the rider's account (it is the
@@ -29,7 +29,7 @@ async def trips_driven(*, session: AsyncSession, driver_id: uuid.UUID) -> list[d
     )
     driven = []
     for trip in trips:
-        out = (await service.views(session=session, trip=trip)).driver
+        out = (await views.views(session=session, trip=trip)).driver
         driven.append(
             {
                 **out.model_dump(mode="json", exclude=_NOT_THE_DRIVERS),
@@ -69,7 +69,7 @@ async def trips_requested(*, session: AsyncSession, rider_id: uuid.UUID) -> list
         select(Trip).where(Trip.rider_id == rider_id).order_by(Trip.requested_at, Trip.id)
     )
     return [
-        (await service.views(session=session, trip=trip)).rider.model_dump(mode="json")
+        (await views.views(session=session, trip=trip)).rider.model_dump(mode="json")
         for trip in trips
     ]
 

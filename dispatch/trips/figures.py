@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from coop import paging
 from dispatch.locations.models import DriverPosition
 from dispatch.trips.models import Offer, Trip, TripStatus
+from dispatch.trips.rules import was_ridden
 
 ON_THE_WAY = (TripStatus.assigned, TripStatus.arrived)
 OPEN_DRIVER_STATES = (TripStatus.assigned, TripStatus.arrived, TripStatus.in_progress)
@@ -55,7 +56,7 @@ async def day_figures(
         await session.execute(
             select(
                 func.count().filter(Trip.requested_at >= since),
-                func.count().filter(Trip.status == TripStatus.completed, Trip.ended_at >= since),
+                func.count().filter(was_ridden(), Trip.ended_at >= since),
                 func.percentile_cont(0.5).within_group(wait_s).filter(Trip.arrived_at >= since),
             ).where((Trip.requested_at >= since) | (Trip.ended_at >= since))
         )

@@ -57,6 +57,10 @@ class CancelledBy(enum.StrEnum):
 
 class Trip(Base):
     __tablename__ = "trip"
+    # Partial indexes' predicates are the only raw SQL here: an index predicate is DDL, written
+    # once when the index is made, and its status lists are dispatch.states' one SQL spelling,
+    # which the migrations that made these indexes use too (an ORM expression would spell them
+    # another way, with bound values the DDL has to inline).
     __table_args__ = (
         # A driver holds at most one non-terminal trip; a rider asks for one ride at a time.
         Index(
@@ -141,7 +145,7 @@ class Trip(Base):
     )
     # Positions the driver reported while holding the trip that were not believed (an
     # impossible speed): counted as they arrive, and by the meter on completion.
-    implausible_positions: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    implausible_positions: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     # The meter, set on completion.
     distance_m: Mapped[int | None] = mapped_column(Integer, nullable=True)
     duration_s: Mapped[int | None] = mapped_column(Integer, nullable=True)
@@ -150,7 +154,7 @@ class Trip(Base):
     driver_earnings: Mapped[Decimal | None] = mapped_column(Numeric(9, 2), nullable=True)
     coop_commission: Mapped[Decimal | None] = mapped_column(Numeric(9, 2), nullable=True)
     # The metered fare was above the quote by more than the agreement allows: capped, and why.
-    fare_capped: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
+    fare_capped: Mapped[bool] = mapped_column(Boolean, default=False, server_default="false")
     fare_cap_reason: Mapped[str | None] = mapped_column(String(500), nullable=True)
     # The fare review list (docs/pay.md, "Fares a person reviews"): why a completed trip's fare
     # waits for a person (it hit the cap, or the meter drove far past the quote's route), and
@@ -164,6 +168,7 @@ class Trip(Base):
 
 class Offer(Base):
     __tablename__ = "trip_offer"
+    # Raw predicates, as the trip's indexes (above).
     __table_args__ = (
         # One pending offer per trip and per driver: the matcher can never double-book.
         Index(

@@ -17,7 +17,7 @@ from dispatch.locations.geometry import position_of
 from dispatch.trips.frames import OfferFrame, OfferWithdrawnFrame, TripFrame
 from dispatch.trips.models import Offer, Trip
 from dispatch.trips.schemas import TripOut
-from dispatch.trips.service import TripViews
+from dispatch.trips.views import TripViews
 
 logger = logging.getLogger("coop.trips")
 

@@ -13,13 +13,20 @@ from bargaining.fares import RouteDuration
 from coop import paging, pubsub
 from coop.auth import Admin, CurrentPrincipal
 from coop.clock import Now
-from coop.db import utcnow
 from coop.dependencies import RedisDep, ServiceAreaDep, SessionDep
 from coop.errors import dependency_down
 from coop.state import state_of
 from dispatch.states import Move
-from dispatch.trips import push, reviews, service
-from dispatch.trips.models import Trip
+from dispatch.trips import (
+    booking,
+    cancellation,
+    moves,
+    offers,
+    push,
+    queries,
+    reviews,
+    views,
+)
 from dispatch.trips.schemas import (
     CancelBody,
     FareReviewClose,
@@ -56,12 +63,16 @@ def _check_area(area: ServiceAreaDep, ask: TripAsk) -> None:
 
 @router.post("/quotes", response_model=QuoteOut, responses=_PROBLEMS)
 async def quote(
-    ask: TripAsk, request: Request, rider: CurrentRider, session: SessionDep, area: ServiceAreaDep
+    ask: TripAsk,
+    request: Request,
+    rider: CurrentRider,
+    session: SessionDep,
+    area: ServiceAreaDep,
+    now: Now,
 ) -> QuoteOut:
     """The expected fare of a trip under the agreement in force now."""
     _check_area(area, ask)
-    now = utcnow()
-    return await service.quote(
+    return await booking.quote(
         session=session, ask=ask, now=now, duration=_route_duration(request, now)
     )
 
@@ -88,6 +99,7 @@ async def request_trip(
     session: SessionDep,
     redis: RedisDep,
     area: ServiceAreaDep,
+    now: Now,
     idempotency_key: Annotated[
         str | None,
         Header(
@@ -98,9 +110,8 @@ async def request_trip(
 ) -> TripOut:
     """Asks for a ride: `201` with the trip (`requested`); matching starts at the next batch."""
     _check_area(area, ask)
-    key = service.check_idempotency_key(idempotency_key)
-    now = utcnow()
-    trip, created = await service.request(
+    key = booking.check_idempotency_key(idempotency_key)
+    trip, created = await booking.request(
         session=session,
         rider_id=rider.id,
         ask=ask,
@@ -109,13 +120,13 @@ async def request_trip(
         now=now,
         duration=_route_duration(request, now),
     )
-    views = await service.views(session=session, trip=trip)
+    seen = await views.views(session=session, trip=trip)
     if created:
-        await push.trip_changed(redis, views)
+        await push.trip_changed(redis, seen)
     else:
         response.status_code = status.HTTP_200_OK
         response.headers["Idempotent-Replayed"] = "true"
-    return views.rider
+    return seen.rider
 
 
 @router.get("/trips/{trip_id}", response_model=TripOut, responses=_PROBLEMS)
@@ -123,8 +134,8 @@ async def read_trip(
     trip_id: uuid.UUID, principal: CurrentPrincipal, session: SessionDep
 ) -> TripOut:
     """The trip, for its rider and its driver."""
-    trip = await service.get_for(session=session, trip_id=trip_id, principal=principal)
-    return await service.view_for(session=session, trip=trip, principal=principal)
+    trip = await queries.get_for(session=session, trip_id=trip_id, principal=principal)
+    return await views.view_for(session=session, trip=trip, principal=principal)
 
 
 @router.post("/trips/{trip_id}/cancel", response_model=TripOut, responses=_PROBLEMS)
@@ -133,49 +144,46 @@ async def cancel_trip(
     principal: CurrentPrincipal,
     session: SessionDep,
     redis: RedisDep,
+    now: Now,
     body: Annotated[CancelBody | None, Body()] = None,
 ) -> TripOut:
     """Calls the trip off (its rider or its driver). A rider who cancels after the agreement's
     free period pays its cancellation fee, all of which goes to the driver."""
-    trip, withdrawn = await service.cancel(
+    trip, withdrawn = await cancellation.cancel(
         session=session,
         trip_id=trip_id,
         principal=principal,
         reason=body.reason if body else None,
-        now=utcnow(),
+        now=now,
     )
-    views = await service.views(session=session, trip=trip)
-    await push.trip_changed(redis, views)
+    seen = await views.views(session=session, trip=trip)
+    await push.trip_changed(redis, seen)
     for closed in withdrawn:
         await push.offer_withdrawn(
             redis, driver_id=closed.driver_id, offer_id=closed.offer_id, reason=closed.reason
         )
-    return views.for_party(principal)
+    return seen.for_party(principal)
 
 
 @router.post("/offers/{offer_id}/accept", response_model=TripOut, responses=_PROBLEMS)
 async def accept_offer(
-    offer_id: uuid.UUID, driver: CurrentDriver, session: SessionDep, redis: RedisDep
+    offer_id: uuid.UUID, driver: CurrentDriver, session: SessionDep, redis: RedisDep, now: Now
 ) -> TripOut:
     """The offered driver takes the trip: `200` with the trip (`assigned`). An expired or
     withdrawn offer, or a trip already gone, is `409 offer_expired`."""
-    trip = await service.accept(
-        session=session, offer_id=offer_id, driver_id=driver.id, now=utcnow()
-    )
-    views = await service.views(session=session, trip=trip)
-    await push.trip_changed(redis, views)
-    return views.driver
+    trip = await offers.accept(session=session, offer_id=offer_id, driver_id=driver.id, now=now)
+    seen = await views.views(session=session, trip=trip)
+    await push.trip_changed(redis, seen)
+    return seen.driver
 
 
 @router.post("/offers/{offer_id}/decline", response_model=OfferOut, responses=_PROBLEMS)
 async def decline_offer(
-    offer_id: uuid.UUID, driver: CurrentDriver, session: SessionDep
+    offer_id: uuid.UUID, driver: CurrentDriver, session: SessionDep, now: Now
 ) -> OfferOut:
     """The offered driver says no. It carries no penalty of any kind: no acceptance rate is
     kept. The trip goes back to matching and this driver is not offered it again."""
-    offer = await service.decline(
-        session=session, offer_id=offer_id, driver_id=driver.id, now=utcnow()
-    )
+    offer = await offers.decline(session=session, offer_id=offer_id, driver_id=driver.id, now=now)
     return OfferOut(
         id=offer.id,
         trip_id=offer.trip_id,
@@ -185,14 +193,19 @@ async def decline_offer(
 
 
 async def _advance(
-    move: Move, trip_id: uuid.UUID, driver_id: uuid.UUID, session: SessionDep, redis: RedisDep
+    move: Move,
+    trip_id: uuid.UUID,
+    driver_id: uuid.UUID,
+    session: SessionDep,
+    redis: RedisDep,
+    now: datetime,
 ) -> TripOut:
-    trip = await service.advance(
-        session=session, trip_id=trip_id, driver_id=driver_id, move=move, now=utcnow()
+    trip = await moves.advance(
+        session=session, trip_id=trip_id, driver_id=driver_id, move=move, now=now
     )
-    views = await service.views(session=session, trip=trip)
-    await push.trip_changed(redis, views)
-    return views.driver
+    seen = await views.views(session=session, trip=trip)
+    await push.trip_changed(redis, seen)
+    return seen.driver
 
 
 async def _flush_positions(request: Request, trip_id: uuid.UUID) -> None:
@@ -216,20 +229,21 @@ async def arrived(
     driver: CurrentDriver,
     session: SessionDep,
     redis: RedisDep,
+    now: Now,
 ) -> TripOut:
     """The driver is at the pickup (`assigned` -> `arrived`): only when their last position,
     received in the last minute, is within the agreement's `dispatch.arrival_radius_m` of it
     and was not believed as a new start since the offer, else `409 not_at_pickup`."""
     await _flush_positions(request, trip_id)
-    return await _advance(Move.arrive, trip_id, driver.id, session, redis)
+    return await _advance(Move.arrive, trip_id, driver.id, session, redis, now)
 
 
 @router.post("/trips/{trip_id}/start", response_model=TripOut, responses=_PROBLEMS)
 async def start(
-    trip_id: uuid.UUID, driver: CurrentDriver, session: SessionDep, redis: RedisDep
+    trip_id: uuid.UUID, driver: CurrentDriver, session: SessionDep, redis: RedisDep, now: Now
 ) -> TripOut:
     """The rider is aboard (`arrived` -> `in_progress`); the meter runs from now."""
-    return await _advance(Move.start, trip_id, driver.id, session, redis)
+    return await _advance(Move.start, trip_id, driver.id, session, redis, now)
 
 
 @router.post("/trips/{trip_id}/complete", response_model=TripOut, responses=_PROBLEMS)
@@ -239,6 +253,7 @@ async def complete(
     driver: CurrentDriver,
     session: SessionDep,
     redis: RedisDep,
+    now: Now,
 ) -> TripOut:
     """The ride is over (`in_progress` -> `completed`), with the metered fare priced by the
     agreement version in force when the trip was requested."""
@@ -257,38 +272,19 @@ async def complete(
             trip_id,
             dependency,
         )
-    trip = await service.complete(
+    trip = await moves.complete(
         session=session,
         trip_id=trip_id,
         driver_id=driver.id,
-        now=utcnow(),
+        now=now,
         time_scale=request.app.state.settings.meter_time_scale,
     )
-    views = await service.views(session=session, trip=trip)
-    await push.trip_changed(redis, views)
-    return views.driver
+    seen = await views.views(session=session, trip=trip)
+    await push.trip_changed(redis, seen)
+    return seen.driver
 
 
 # --- the fare review list (docs/pay.md, "Fares a person reviews") ------------------------------
-
-
-def _review_out(trip: Trip) -> FareReviewOut:
-    assert trip.ended_at is not None and trip.fare_review_reason is not None
-    return FareReviewOut(
-        trip_id=trip.id,
-        driver_id=trip.driver_id,
-        ended_at=trip.ended_at,
-        reason=trip.fare_review_reason,
-        distance_m=trip.distance_m,
-        route_distance_m=int(trip.quote["distance_m"]),
-        duration_s=trip.duration_s,
-        fare_total=None if trip.fare_total is None else f"{trip.fare_total:.2f}",
-        quote_total=str(trip.quote["total"]),
-        fare_capped=trip.fare_capped,
-        implausible_positions=trip.implausible_positions,
-        reviewed_at=trip.fare_reviewed_at,
-        note=trip.fare_review_note,
-    )
 
 
 @router.get("/fare-reviews", response_model=list[FareReviewOut])
@@ -314,7 +310,7 @@ async def list_fare_reviews(
     )
     page, next_cursor = paging.page_of(trips, limit, reviews.review_key, "fare-reviews")
     paging.set_next(request, response, next_cursor)
-    return [_review_out(trip) for trip in page]
+    return [views.fare_review_of(trip) for trip in page]
 
 
 @router.post("/fare-reviews/{trip_id}/close", response_model=FareReviewOut)
@@ -323,4 +319,4 @@ async def close_fare_review(
 ) -> FareReviewOut:
     """Records a person's review of a fare (admin only), taking it off the open list."""
     trip = await reviews.close(session=session, trip_id=trip_id, note=body.note, now=now)
-    return _review_out(trip)
+    return views.fare_review_of(trip)

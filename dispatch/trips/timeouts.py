@@ -25,7 +25,7 @@ from bargaining import service as bargaining_service
 from bargaining.terms import DispatchTerms
 from coop.errors import InvalidTransition
 from dispatch.states import TRANSITIONS, Move, TripStatus, TripTimeout
-from dispatch.trips import service
+from dispatch.trips import cancellation, moves
 from dispatch.trips.models import CancelledBy, Trip
 
 logger = logging.getLogger("coop.trips")
@@ -84,7 +84,7 @@ async def _no_shows(
         wait_s = (await terms.of(trip)).no_show_wait_s
         if trip.arrived_at + timedelta(seconds=wait_s) > now:
             continue
-        fee, why = await service.rider_cancellation_fee(session, trip, now)
+        fee, why = await cancellation.rider_cancellation_fee(session, trip, now)
         done = await session.scalar(
             update(Trip)
             .where(Trip.id == trip.id, Trip.status == TripStatus.arrived)
@@ -136,7 +136,7 @@ async def _complete(
     time_scale: float,
 ) -> Trip | None:
     try:
-        return await service.complete(
+        return await moves.complete(
             session=session,
             trip_id=trip_id,
             driver_id=driver_id,

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bargaining import service as bargaining_service
 from bargaining.terms import load_founding_terms
 from coop.db import utcnow
-from dispatch.trips import service as trips_service
+from dispatch.trips import queries
 from dispatch.trips.models import Offer, OfferStatus, Trip, TripRequestKey
 from reputation.models import RateableTrip
 from tests.builders import (
@@ -339,7 +339,7 @@ async def test_every_step_stamps_its_time_and_completion_records_the_rateable_tr
         rider.id,
         driver.id,
     )
-    metered = await trips_service.completed_since(session, utcnow() - timedelta(hours=1))
+    metered = await queries.completed_since(session, utcnow() - timedelta(hours=1))
     assert [(m.service_class, m.distance_m) for m in metered] == [("standard", 0)]
 
 
@@ -553,7 +553,7 @@ async def test_a_driver_who_cancels_costs_the_rider_nothing(
     assert (cancelled["status"], cancelled["cancelled_by"]) == ("cancelled", "driver")
     assert cancelled["cancellation_fee"] is None
     # The driver is free again: their open-trip slot is released.
-    assert await trips_service.open_trip_of_driver(session=session, driver_id=driver.id) is None
+    assert await queries.open_trip_of_driver(session=session, driver_id=driver.id) is None
 
 
 async def test_a_driver_cannot_cancel_a_trip_that_is_not_theirs_yet(

@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from coop.db import utcnow
 from dispatch.matching.matcher import BatchReport, Matcher
-from dispatch.trips import service as trips_service
+from dispatch.trips import offers as trip_offers
 from dispatch.trips.models import Offer, OfferStatus, Trip, TripStatus
 from tests.builders import (
     DOWNTOWN,
@@ -155,7 +155,7 @@ async def test_accept_racing_the_expiry_sweep_has_one_outcome(
         await place_driver(app, driver.id, DOWNTOWN)
         offer_id = await offer_to(app, driver)
         # The offer reached the driver's screen (its receipt is recorded).
-        await trips_service.mark_delivered(session=session, offer_ids=[offer_id], now=utcnow())
+        await trip_offers.mark_delivered(session=session, offer_ids=[offer_id], now=utcnow())
         offered = await session.get(Offer, offer_id, populate_existing=True)
         assert offered is not None and offered.expires_at > utcnow()
         sweep_at = offered.expires_at + timedelta(seconds=1)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
 
@@ -11,6 +13,7 @@ from httpx import AsyncClient, Response
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from coop.db import utcnow
 from tests.builders import DOWNTOWN, Account, assigned_trip, place_driver
 
 
@@ -23,7 +26,36 @@ async def shift(session: AsyncSession, trip_id: str, column: str, seconds: float
     await session.commit()
 
 
+@contextmanager
+def on_the_system_clock(app: FastAPI) -> Iterator[None]:
+    """The trip's moves stamped by the system's time, whatever the test set the app's clock to.
+    The builders' positions and the matcher's offers are stamped by the system's time, so a trip
+    driven after a test moved the app's clock days ahead could not be accepted nor arrive; such
+    a trip stands for a record that reaches pay late, after the periods the clock passed."""
+    clock = app.state.clock
+    app.state.clock = utcnow
+    try:
+        yield
+    finally:
+        app.state.clock = clock
+
+
 async def completed_trip(
+    app: FastAPI,
+    client: AsyncClient,
+    session: AsyncSession,
+    rider: Account,
+    driver: Account,
+    *,
+    engaged_s: float = 600,
+) -> dict[str, Any]:
+    """A trip `driver` accepted `engaged_s` seconds before completing it (`_completed_trip`),
+    driven on the system's clock."""
+    with on_the_system_clock(app):
+        return await _completed_trip(app, client, session, rider, driver, engaged_s=engaged_s)
+
+
+async def _completed_trip(
     app: FastAPI,
     client: AsyncClient,
     session: AsyncSession,

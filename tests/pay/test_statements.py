@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from coop.audit import AuditEntry
 from coop.db import utcnow
 from coop.settings import Settings
-from pay import service as pay_service
+from pay import closing
 from pay.models import PayPeriod, PayStatement, PayStatementLine
 from server.app import create_app
 from tests.bargaining.conftest import Clock
@@ -311,7 +311,7 @@ async def test_two_workers_closing_at_once_close_each_period_once(
 
     async def close() -> list[date]:
         async with sessionmaker() as own:
-            return await pay_service.close_due(session=own, now=later)
+            return await closing.close_due(session=own, now=later)
 
     results = await asyncio.gather(close(), close(), close())
     closed = sorted(d for result in results for d in result)
