@@ -10,8 +10,9 @@ short-lived:
   (`server.web.sessions`).
 
 Presence, offer deadlines and idempotency keys are PostgreSQL's. Losing Redis loses no record:
-the limits fail open for its length (the socket cap closed), sockets reconnect to their current
-state, and page visitors sign in again."""
+while it is away the limits fail open (the socket cap closed) and the pages see no one signed
+in; sockets reconnect to their current state, and a Redis that lost its data only signs the
+pages' visitors out."""
 
 from __future__ import annotations
 
