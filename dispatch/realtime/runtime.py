@@ -17,6 +17,7 @@ from fastapi import FastAPI
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from bargaining import service as bargaining_service
+from bargaining.exceptions import NoAgreementInForce
 from coop.auth import valid_token_keys
 from coop.ratelimit import SocketSlots
 from coop.state import state_of
@@ -38,7 +39,10 @@ async def refresh_ingest_terms(app: FastAPI) -> None:
     """Hands the ingest the plausible-speed limit of the agreement in force now."""
     state = state_of(app, DispatchState)
     async with state.sessionmaker() as session:
-        agreement = await bargaining_service.in_force(session=session, at=state.clock())
+        try:
+            agreement = await bargaining_service.in_force(session=session, at=state.clock())
+        except NoAgreementInForce:  # a state, not a fault: the limit in force stays
+            return
         state.locations.set_max_plausible_speed(agreement.terms.dispatch.max_plausible_speed_kmh)
 
 

@@ -23,6 +23,7 @@ from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import StreamingResponse
 
 from bargaining import service as bargaining_service
+from bargaining.exceptions import NoAgreementInForce
 from coop.clock import current_time
 from coop.dependencies import SessionDep
 from coop.errors import Forbidden, dependency_down
@@ -95,9 +96,12 @@ class OpsFeed:
             await self._wanted.wait()
             await self._produce()
 
-    async def _interval_s(self, now: datetime) -> float:
+    async def _interval_s(self, now: datetime, current_s: float) -> float:
         async with self.app.state.sessionmaker() as session:
-            agreement = await bargaining_service.in_force(session=session, at=now)
+            try:
+                agreement = await bargaining_service.in_force(session=session, at=now)
+            except NoAgreementInForce:  # a state, not a fault: the map still shows the city
+                return current_s
         return agreement.terms.dispatch.batch_interval_ms / 1000
 
     async def _produce(self) -> None:
@@ -107,7 +111,7 @@ class OpsFeed:
             now = state_of(self.app, CoreState).clock()
             try:
                 if ticks % 15 == 0:
-                    interval_s = await self._interval_s(now)
+                    interval_s = await self._interval_s(now, interval_s)
                 payload = await self._snapshot(now, interval_s)
             except Exception as exc:
                 dependency = dependency_down(exc)
