@@ -43,6 +43,9 @@ BACKOFF_MAX_S = 30.0
 # backoff starts over, and an outage it was restarted for is logged as ended.
 STEADY_AFTER_S = 10.0
 STOP_TIMEOUT_S = 5.0
+# The bugs kept for the test suite to read: the latest ones, so a bug that repeats at every tick
+# of a long-running worker holds no growing list.
+BUGS_KEPT = 100
 
 
 def backoff_s(failures: int) -> float:
@@ -189,7 +192,8 @@ class TaskRunner:
         return outage
 
     def failed(self, name: str, exc: Exception) -> None:
-        """Counts and logs a task's failure by the rule: an outage once, a bug every time."""
+        """Counts and logs a task's failure by the rule: an outage once, a bug every time. Also
+        for the one-off tasks of a part (the hub's), which report their failures here."""
         dependency = dependency_down(exc)
         if dependency is not None:
             self._metrics.failures.labels(name, "outage").inc()
@@ -197,6 +201,7 @@ class TaskRunner:
             return
         self._metrics.failures.labels(name, "bug").inc()
         self.bugs.append(TaskBug(name, exc))
+        del self.bugs[:-BUGS_KEPT]
         logger.error(
             "background task %s failed: %s",
             name,
