@@ -7,58 +7,48 @@ skips a close (the first sweep runs at start) nor repeats one (a closed proposal
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import logging
 from collections.abc import AsyncIterator
+from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bargaining import service
 from coop.db import utcnow
-
-logger = logging.getLogger("coop.bargaining")
+from coop.state import Clock
+from coop.tasks import TaskRunner
 
 CLOSE_SWEEP_INTERVAL_S = 5.0
 
 
-async def sweep(sessionmaker: async_sessionmaker[AsyncSession]) -> int:
-    """Closes every proposal due now; answers how many this sweep closed."""
+async def sweep(sessionmaker: async_sessionmaker[AsyncSession], *, now: datetime) -> int:
+    """Closes every proposal due at `now`; answers how many this sweep closed."""
     async with sessionmaker() as session:
-        return len(await service.close_due(session=session, now=utcnow()))
-
-
-async def run_closer(
-    sessionmaker: async_sessionmaker[AsyncSession], *, interval_s: float = CLOSE_SWEEP_INTERVAL_S
-) -> None:
-    """Sweeps for due proposals until cancelled; a failed sweep is logged and retried."""
-    while True:
-        try:
-            await sweep(sessionmaker)
-        except Exception:  # the database may be away for a moment: try again next time
-            logger.exception("closing due proposals failed; retrying in %s s", interval_s)
-        await asyncio.sleep(interval_s)
+        return len(await service.close_due(session=session, now=now))
 
 
 @contextlib.asynccontextmanager
 async def running(
     sessionmaker: async_sessionmaker[AsyncSession],
+    tasks: TaskRunner | None = None,
+    clock: Clock = utcnow,
     *,
     background_tasks: bool,
     interval_s: float = CLOSE_SWEEP_INTERVAL_S,
 ) -> AsyncIterator[None]:
-    """Installs the founding agreement (once, ever), then closes votes while the app runs."""
+    """Installs the founding agreement (once, ever), then closes votes while the app runs, on
+    the app's runner (`tasks`; one of its own without it). A failed sweep is tried again at
+    the next (`coop.tasks`: an outage logged once, a bug with its traceback)."""
     async with sessionmaker() as session:
         await service.install_founding(session=session)
-    closer = (
-        asyncio.create_task(run_closer(sessionmaker, interval_s=interval_s), name="vote-closer")
-        if background_tasks
-        else None
-    )
+    runner = tasks if tasks is not None else TaskRunner(clock=clock)
+
+    async def close_due() -> None:
+        await sweep(sessionmaker, now=clock())
+
+    closer = runner.every("vote-closer", interval_s, close_due) if background_tasks else None
     try:
         yield
     finally:
         if closer is not None:
-            closer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await closer
+            await closer.stop()

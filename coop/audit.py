@@ -115,9 +115,15 @@ def entry_hash(*, seq: int, at: str, kind: str, subject: str, digest: str, prev_
 
 
 async def append(
-    *, session: AsyncSession, kind: str, subject: str, content: dict[str, object]
+    *,
+    session: AsyncSession,
+    kind: str,
+    subject: str,
+    content: dict[str, object],
+    at: datetime | None = None,
 ) -> AuditEntry:
-    """Adds an entry to the chain in the caller's transaction; the caller commits."""
+    """Adds an entry to the chain in the caller's transaction, dated `at` (the caller's clock;
+    the system's for the callers that pass none yet); the caller commits."""
     if not kind or len(kind) > 64 or not subject or len(subject) > 200:
         raise ValueError("kind (1..64 chars) and subject (1..200 chars) are required")
     normalised = normalise_content(content)
@@ -131,7 +137,7 @@ async def append(
     ).first()
     seq = last.seq + 1 if last else 1
     prev_hash = last.hash if last else GENESIS_HASH
-    at = utcnow()
+    at = at if at is not None else utcnow()
     digest = content_digest(normalised)
     entry = AuditEntry(
         seq=seq,

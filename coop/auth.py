@@ -20,6 +20,7 @@ from __future__ import annotations
 import enum
 import hashlib
 import hmac
+import math
 import secrets
 import uuid
 from dataclasses import dataclass
@@ -95,6 +96,12 @@ class Principal:
     bootstrap: bool = False
     # The bootstrap fingerprint the token's family carries (admins only; `AuthToken`).
     family_fingerprint: bytes | None = None
+
+    def seconds_left(self) -> float:
+        """How long the token has to live, by the clock its expiry is checked against here."""
+        if self.expires_at is None:
+            return math.inf
+        return (self.expires_at - utcnow()).total_seconds()
 
     @property
     def account(self) -> str:

@@ -8,12 +8,11 @@ than the limit, whoever reads the body (FastAPI's body parsing, a handler, a dep
 
 from __future__ import annotations
 
-import json
-
 from fastapi import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from coop.errors import PROBLEM_JSON
+from coop.errors import HTTP_TYPES, PROBLEM_JSON
+from coop.problems import problem_bytes
 
 
 class BodyTooLarge(HTTPException):
@@ -29,14 +28,10 @@ class BodyTooLarge(HTTPException):
 
 
 def _problem(limit: int) -> bytes:
-    return json.dumps(
-        {
-            "type": "payload_too_large",
-            "title": "Payload too large",
-            "status": 413,
-            "detail": f"The request body is larger than the limit of {limit} bytes",
-        }
-    ).encode()
+    type_, title = HTTP_TYPES[413]
+    return problem_bytes(
+        413, type_, title, f"The request body is larger than the limit of {limit} bytes"
+    )
 
 
 class BodySizeLimit:

@@ -18,10 +18,11 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from coop.observability import internal_error_body, log_unexpected, request_id_var
+from coop.problems import PROBLEM_JSON, problem_body
+
+__all__ = ["PROBLEM_JSON", "problem_body"]  # the one builder, used from here by the domains
 
 logger = logging.getLogger("coop.errors")
-
-PROBLEM_JSON = "application/problem+json"
 
 
 class ProblemError(Exception):
@@ -103,11 +104,6 @@ class ServiceUnavailable(ProblemError):
     status = 503
     type = "unavailable"
     title = "Service unavailable"
-
-
-def problem_body(status: int, type_: str, title: str, detail: str, **extra: Any) -> dict[str, Any]:
-    """The RFC 9457 body of every error the service answers, over HTTP or a socket handshake."""
-    return {"type": type_, "title": title, "status": status, "detail": detail, **extra}
 
 
 # How long a client should wait before retrying when PostgreSQL or Redis is unreachable.

@@ -26,6 +26,8 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from pythonjsonlogger.json import JsonFormatter
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from coop.problems import PROBLEM_JSON, problem_body
+
 request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
 
 
@@ -279,13 +281,13 @@ def log_unexpected(exc: BaseException, *, scope: Scope, correlation_id: str) -> 
 
 
 def internal_error_body(correlation_id: str) -> dict[str, Any]:
-    return {
-        "type": "internal_error",
-        "title": "Internal error",
-        "status": 500,
-        "detail": INTERNAL_ERROR_DETAIL,
-        "correlation_id": correlation_id,
-    }
+    return problem_body(
+        500,
+        "internal_error",
+        "Internal error",
+        INTERNAL_ERROR_DETAIL,
+        correlation_id=correlation_id,
+    )
 
 
 async def send_internal_error(send: Send, correlation_id: str) -> None:
@@ -295,7 +297,7 @@ async def send_internal_error(send: Send, correlation_id: str) -> None:
             "type": "http.response.start",
             "status": 500,
             "headers": [
-                (b"content-type", b"application/problem+json"),
+                (b"content-type", PROBLEM_JSON.encode()),
                 (b"content-length", str(len(body)).encode()),
             ],
         }

@@ -23,8 +23,9 @@ caller can cause, so it never lets requests through uncounted.
 A command that timed out while Redis answers a PING on a connection of its own was late because
 this worker's own loop was held up (a burst): busy too. Only a real outage (Redis refuses the
 connection, or answers neither the command nor that PING within `PROBE_TIMEOUT_S`) **fails
-open** for the rate limits: requests go through uncounted, a warning is logged (at most once per
-`WARN_EVERY_S`) and `coop_rate_limit_unavailable_total` counts them. Redis is already what
+open** for the rate limits: requests go through uncounted, `coop_rate_limit_unavailable_total`
+counts them, and the outage is logged once (`coop.tasks.Outage`): a warning when it starts, an
+info when the limiter's next command succeeds. Redis is already what
 carries every socket's frames; failing closed would turn its outage into an outage of every
 authenticated route, while failing open loses only the abuse limit for the length of an outage,
 which nobody outside can cause. The socket cap fails closed in every case (sockets are refused
@@ -54,6 +55,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from coop.errors import RateLimited
 from coop.settings import Settings
+from coop.tasks import Outage
 
 logger = logging.getLogger("coop.ratelimit")
 
@@ -141,7 +143,7 @@ class RateLimits:
         self._skip_until = 0.0
         self._redis_url = settings.redis_url
         self._probe: asyncio.Future[bool] | None = None
-        self._warned_at = -math.inf
+        self._outage = Outage(logger, "rate limits not enforced")
         self._busy_warned_at = -math.inf
         self._busy_since_warning = 0
         self.unavailable = Counter(
@@ -228,7 +230,9 @@ class RateLimits:
         try:
             if time.monotonic() < self._skip_until:  # went down while this one waited its turn
                 raise LimiterDown()
-            return await command()
+            answer = await command()
+            self._outage.ended()
+            return answer
         except (StorageError, RedisError, OSError) as exc:
             cause = exc.storage_error if isinstance(exc, StorageError) else exc
             if isinstance(cause, MaxConnectionsError):  # cannot happen behind the gate
@@ -277,10 +281,7 @@ class RateLimits:
     def note_down(self, reason: str) -> None:
         self._skip_until = time.monotonic() + SKIP_AFTER_FAILURE_S
         self.unavailable.inc()
-        now = time.monotonic()
-        if now - self._warned_at >= WARN_EVERY_S:
-            self._warned_at = now
-            logger.warning("rate limits not enforced: Redis unreachable (%s)", reason)
+        self._outage.began_named("redis", reason)
 
     async def _hit(self, name: str, items: list[RateLimitItem], key: str, *, what: str) -> None:
         if time.monotonic() < self._skip_until:
@@ -350,7 +351,7 @@ class SocketSlots:
         self.limits = limits
         self.maximum = maximum
         self._claim: Any = limits.redis.register_script(_CLAIM)
-        self._warned_at = -math.inf
+        self._outage = Outage(logger, "sockets refused, the socket cap uncountable")
 
     @staticmethod
     def key(account: str) -> str:
@@ -372,11 +373,9 @@ class SocketSlots:
             self.limits.note_busy("sockets")
             raise SocketCapUnavailable("limiter busy") from None
         except LimiterDown as down:
-            now = time.monotonic()
-            if down.args and now - self._warned_at >= WARN_EVERY_S:
-                self._warned_at = now
-                logger.warning("sockets refused: socket limit uncountable, Redis down (%s)", down)
+            self._outage.began_named("redis", str(down) or "just failed")
             raise SocketCapUnavailable("Redis unreachable") from None
+        self._outage.ended()
         return [item.decode() if isinstance(item, bytes) else str(item) for item in evicted]
 
     async def release(self, account: str, connection_id: str) -> None:

@@ -1,5 +1,18 @@
-"""The Redis client. Redis carries only the pub/sub between workers (`coop.pubsub`):
-presence, offer deadlines and idempotency keys are PostgreSQL's, so losing Redis loses no state."""
+"""The Redis client. Redis holds what is shared between workers but is no record, all of it
+short-lived:
+
+- the pub/sub between workers (`coop.pubsub`): frames for riders and drivers, socket orders
+  (close, token revoked), resyncs, and the replies to a flush one worker asks of another (a list
+  per request, popped once and deleted);
+- the rate limits' moving windows and the ballot requests' daily counters, and the open sockets
+  per account (`coop.ratelimit`, on a pool of their own);
+- the web pages' sessions: a session id's hash to a token's hash, with an idle expiry
+  (`server.web.sessions`).
+
+Presence, offer deadlines and idempotency keys are PostgreSQL's. Losing Redis loses no record:
+while it is away the limits fail open (the socket cap closed) and the pages see no one signed
+in; sockets reconnect to their current state, and a Redis that lost its data only signs the
+pages' visitors out."""
 
 from __future__ import annotations
 

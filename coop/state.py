@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from starlette.datastructures import State
 
 from coop.db import utcnow
+from coop.tasks import TaskRunner
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -40,6 +41,8 @@ class CoreState(State):
     service_area: ServiceArea
     # The service's one clock: the system's (UTC) unless a test installs another.
     clock: Clock
+    # Every background task of the process (coop.tasks); the lifespan stops it.
+    tasks: TaskRunner
     # The rate limits, counted in Redis (coop.ratelimit).
     rate_limits: RateLimits
     # Opened by the lifespan, closed after it.
@@ -53,6 +56,8 @@ class CoreState(State):
         self.metrics = metrics
         self.service_area = service_area
         self.clock = utcnow
+        # Read through the state, so a clock a test installs later is the one it stamps with.
+        self.tasks = TaskRunner(registry=metrics.registry, clock=lambda: self.clock())
 
 
 StateT = TypeVar("StateT", bound=CoreState)

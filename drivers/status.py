@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from coop import audit
 from coop.auth import Admin
-from coop.db import utcnow
+from coop.clock import Now
 from coop.dependencies import SessionDep
 from coop.errors import Conflict, NotFound
 from coop.text import FreeText
@@ -57,7 +57,12 @@ class StatusChangeOut(BaseModel):
 
 
 async def change_status(
-    *, session: AsyncSession, driver_id: uuid.UUID, status: DriverStatus, reason: str
+    *,
+    session: AsyncSession,
+    driver_id: uuid.UUID,
+    status: DriverStatus,
+    reason: str,
+    now: datetime,
 ) -> DriverStatusChange:
     """Sets a driver's status for a written reason, with its audit entry, in one transaction."""
     await session.execute(
@@ -83,7 +88,7 @@ async def change_status(
         from_status=current,
         to_status=status,
         reason=reason,
-        changed_at=utcnow(),
+        changed_at=now,
     )
     session.add(change)
     await session.flush()
@@ -97,6 +102,7 @@ async def change_status(
             "from_status": current.value,
             "to_status": status.value,
         },
+        at=now,
     )
     await session.commit()
     return change
@@ -107,11 +113,11 @@ router = APIRouter(prefix="/v1/drivers", tags=["drivers"])
 
 @router.post("/{driver_id}/status", response_model=StatusChangeOut)
 async def set_status(
-    driver_id: uuid.UUID, body: StatusChangeIn, session: SessionDep, _: Admin
+    driver_id: uuid.UUID, body: StatusChangeIn, session: SessionDep, _: Admin, now: Now
 ) -> StatusChangeOut:
     """Changes a driver's membership status (admin only, with a written reason)."""
     change = await change_status(
-        session=session, driver_id=driver_id, status=body.status, reason=body.reason
+        session=session, driver_id=driver_id, status=body.status, reason=body.reason, now=now
     )
     return StatusChangeOut.model_validate(change)
 

@@ -4,61 +4,43 @@ passed. It reads only stored state (`ends_at`, `closed_at`), so a restart neithe
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from coop.db import utcnow
+from coop.state import Clock
+from coop.tasks import TaskRunner
 from pay import service
-
-logger = logging.getLogger("coop.pay")
 
 CLOSE_SWEEP_INTERVAL_S = 30.0
 
 
-async def sweep(
-    sessionmaker: async_sessionmaker[AsyncSession], clock: Callable[[], datetime] = utcnow
-) -> int:
-    """Closes every period due now; answers how many this sweep closed."""
+async def sweep(sessionmaker: async_sessionmaker[AsyncSession], *, now: datetime) -> int:
+    """Closes every period due at `now`; answers how many this sweep closed."""
     async with sessionmaker() as session:
-        return len(await service.close_due(session=session, now=clock()))
-
-
-async def run_closer(
-    sessionmaker: async_sessionmaker[AsyncSession],
-    clock: Callable[[], datetime],
-    *,
-    interval_s: float = CLOSE_SWEEP_INTERVAL_S,
-) -> None:
-    while True:
-        try:
-            await sweep(sessionmaker, clock)
-        except Exception:  # the database may be away for a moment: try again next time
-            logger.exception("closing due pay periods failed; retrying in %s s", interval_s)
-        await asyncio.sleep(interval_s)
+        return len(await service.close_due(session=session, now=now))
 
 
 @contextlib.asynccontextmanager
 async def running(
     sessionmaker: async_sessionmaker[AsyncSession],
-    clock: Callable[[], datetime],
+    tasks: TaskRunner,
+    clock: Clock,
     *,
     background_tasks: bool,
+    interval_s: float = CLOSE_SWEEP_INTERVAL_S,
 ) -> AsyncIterator[None]:
-    """Closes due periods while the app runs (the first sweep at start)."""
-    closer = (
-        asyncio.create_task(run_closer(sessionmaker, clock), name="pay-period-closer")
-        if background_tasks
-        else None
-    )
+    """Closes due periods while the app runs (the first sweep at start), on the app's runner:
+    a failed sweep is tried again at the next (`coop.tasks`)."""
+
+    async def close_due() -> None:
+        await sweep(sessionmaker, now=clock())
+
+    closer = tasks.every("pay-period-closer", interval_s, close_due) if background_tasks else None
     try:
         yield
     finally:
         if closer is not None:
-            closer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await closer
+            await closer.stop()

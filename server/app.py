@@ -87,17 +87,25 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         state.redis = redis
         try:
             async with (
-                bargaining_running(state.sessionmaker, background_tasks=settings.background_tasks),
+                bargaining_running(
+                    state.sessionmaker,
+                    state.tasks,
+                    lambda: state.clock(),
+                    background_tasks=settings.background_tasks,
+                ),
                 dispatch_runtime.running(app),
                 web.running(app),
                 pay_lifecycle.running(
                     state.sessionmaker,
+                    state.tasks,
                     lambda: state.clock(),
                     background_tasks=settings.background_tasks,
                 ),
             ):
                 yield
         finally:
+            # What a part left running stops here, before the pools it may use close.
+            await state.tasks.stop()
             await rate_limits.close()
             await redis.aclose()
             await engine.dispose()

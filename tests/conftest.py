@@ -159,3 +159,38 @@ def short_tmp() -> Iterator[Path]:
 @pytest.fixture
 def admin_headers(settings: Settings) -> dict[str, str]:
     return {"Authorization": f"Bearer {settings.admin_token}"}
+
+
+# --- background tasks fail loudly -----------------------------------------------------------
+# (what it needs is imported with it)
+from collections.abc import Iterable  # noqa: E402
+
+from coop.tasks import TaskBug, TaskRunner  # noqa: E402
+
+
+def background_bugs(values: Iterable[object]) -> list[TaskBug]:
+    """The bugs recorded by the task runners (`coop.tasks`) of the apps among `values` (a test's
+    fixture values: an app, or a tuple holding one)."""
+    apps = [
+        part
+        for value in values
+        for part in (value if isinstance(value, tuple) else (value,))
+        if isinstance(part, FastAPI)
+    ]
+    return [bug for app in apps for bug in getattr(app.state, "tasks", TaskRunner()).bugs]
+
+
+def fail_on_background_bugs(values: Iterable[object]) -> None:
+    """Fails the test when a background task of its app failed with a bug (no outage): logged
+    with its traceback, it would otherwise only scroll by in a passing test's output."""
+    bugs = background_bugs(values)
+    if bugs:
+        named = ", ".join(f"{bug.task}: {type(bug.error).__name__}" for bug in bugs)
+        pytest.fail(f"a background task failed with a bug ({named}); see its log", pytrace=False)
+
+
+@pytest.fixture(autouse=True)
+def _background_bugs_fail_the_test(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Set up before (so checked after) the app fixtures of the test, once their runners stopped."""
+    yield
+    fail_on_background_bugs(request.node.funcargs.values())

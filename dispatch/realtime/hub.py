@@ -28,7 +28,9 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from redis.asyncio.client import PubSub
+from redis.exceptions import RedisError
 
+from coop.errors import dependency_down
 from coop.pubsub import (
     BROADCAST_CHANNEL,
     CHANNEL_PREFIX,
@@ -40,6 +42,7 @@ from coop.pubsub import (
     publish_text,
 )
 from coop.redis_client import Redis
+from coop.tasks import Outage, TaskHandle, TaskRunner
 
 logger = logging.getLogger("coop.realtime")
 
@@ -56,6 +59,10 @@ RECONNECT_DELAY_S = (0.1, 0.5, 1.0, 2.0, 5.0)
 HEARTBEAT_S = 1.0
 LIVENESS_S = 4.0
 PROBE_S = 2.0
+
+
+def _is_timeout(exc: BaseException) -> bool:
+    return isinstance(exc, TimeoutError)
 
 
 def _raise_if_cancelled() -> None:
@@ -193,8 +200,20 @@ TokenCheck = Callable[[list[str]], Awaitable[set[str]]]
 class Hub:
     """Local sockets by channel, and the Redis subscriptions that follow them."""
 
-    def __init__(self, redis: Redis, still_valid: TokenCheck | None = None) -> None:
+    def __init__(
+        self,
+        redis: Redis,
+        still_valid: TokenCheck | None = None,
+        *,
+        tasks: TaskRunner | None = None,
+    ) -> None:
         self._redis = redis
+        # The listener runs on the app's runner (one of its own for a hub made alone, in tests).
+        self._tasks = tasks if tasks is not None else TaskRunner()
+        self._outage = Outage(logger, "realtime listener")
+        # PostgreSQL or Redis away as the sockets of this process see it (session.py): logged
+        # once, not once per socket or frame; ended by the next state a socket loads.
+        self.outage = Outage(logger, "sockets")
         # After the listener lost Redis, revocations may have been missed: the tokens of the
         # local sockets are checked again, and those no longer valid are closed (4001).
         self._still_valid = still_valid
@@ -209,7 +228,9 @@ class Hub:
         self._early: dict[str, list[asyncio.Future[None]]] = {}
         self._pubsub: PubSub | None = None
         self._lock = asyncio.Lock()
-        self._task: asyncio.Task[None] | None = None
+        self._task: TaskHandle | None = None
+        # Connection attempts since the listener was last subscribed on a live connection.
+        self._failures = 0
         # The listener's own channel keeps the subscription connection open with no socket.
         self._own_channel = f"{CHANNEL_PREFIX}hub:{uuid.uuid4()}"
         self.delivered = 0
@@ -253,15 +274,13 @@ class Hub:
         self.lost.local = self.deliver
         if self._task is None:
             self._ready = asyncio.get_running_loop().create_future()
-            self._task = asyncio.create_task(self._listen(), name="realtime-hub")
+            self._task = self._tasks.forever("realtime-hub", self._listen)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(asyncio.shield(self._ready), SUBSCRIBE_TIMEOUT_S)
 
     async def stop(self) -> None:
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await self._task.stop()
             self._task = None
         if self._recheck is not None:
             self._recheck.cancel()
@@ -364,8 +383,11 @@ class Hub:
                 self._subscribed.discard(channel)
                 self._confirmed.discard(channel)
                 await pubsub.unsubscribe(channel)
-            except Exception:  # the listener reconnects and subscribes what is wanted
-                logger.warning("subscription change for %s failed", channel, exc_info=True)
+            except Exception as exc:  # an outage: the listener reconnects and subscribes all
+                if dependency_down(exc) is None:
+                    self._tasks.failed("realtime-hub", exc)
+                else:
+                    logger.warning("subscription change for %s failed: Redis unreachable", channel)
             return None
 
     # Each SUBSCRIBE command gets exactly one confirmation per channel, in order: one entry of
@@ -434,12 +456,13 @@ class Hub:
                 await pubsub.aclose()
 
     async def _listen(self) -> None:
-        failures = 0
+        """Listens until cancelled; Redis away is an outage (logged once, retried after a delay),
+        any other failure a bug, raised to the runner, which logs it and starts this again."""
         while True:
             lost_after_connect = False
             try:
                 pubsub = await self._connect()
-                if failures and self._still_valid is not None:
+                if self._failures and self._still_valid is not None:
                     self._recheck = asyncio.create_task(self._recheck_tokens())
                 pinged = time.monotonic()
                 vouched = 0
@@ -453,7 +476,8 @@ class Hub:
                         self._handle(message)
                         if self._own_confirmed and not lost_after_connect:
                             lost_after_connect = True
-                            failures = 0
+                            self._failures = 0
+                            self._outage.ended()
                             await self._repair()
                     if now - self._alive_at > LIVENESS_S:
                         # Silence may be this process's own lag (a busy event loop reads the
@@ -472,20 +496,21 @@ class Hub:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                delay = RECONNECT_DELAY_S[min(failures, len(RECONNECT_DELAY_S) - 1)]
-                failures += 1
+                delay = RECONNECT_DELAY_S[min(self._failures, len(RECONNECT_DELAY_S) - 1)]
+                self._failures += 1
+                closed = 0
                 if lost_after_connect:
                     # Whatever was published meanwhile never reached these sockets.
                     self.redis_losses += 1
                     closed = self.resync()
-                    logger.warning(
-                        "realtime listener lost Redis (%s); %d sockets told to reconnect",
-                        exc,
-                        closed,
-                    )
-                else:
-                    logger.warning("realtime listener cannot reach Redis (%s)", exc)
                 await self._close_pubsub()
+                # Silence past the liveness limit, or a ping unanswered in time, is Redis's too.
+                dependency = dependency_down(exc) or ("redis" if _is_timeout(exc) else None)
+                if dependency is None:
+                    raise
+                if closed:
+                    logger.warning("realtime listener: %d sockets told to reconnect", closed)
+                self._outage.began(dependency, exc)
                 await asyncio.sleep(delay)
 
     async def _recheck_tokens(self) -> None:
@@ -493,8 +518,12 @@ class Hub:
         keys = self.local_token_keys()
         try:
             valid = await self._still_valid(keys)
-        except Exception:
-            logger.warning("could not check the tokens of open sockets again", exc_info=True)
+        except Exception as exc:
+            # Checked again after the next loss of Redis; a bug is the runner's to log and record.
+            if dependency_down(exc) is None:
+                self._tasks.failed("token-recheck", exc)
+            else:
+                logger.warning("could not check the tokens of open sockets again: unreachable")
             return
         for key in keys:
             if key not in valid:
@@ -504,7 +533,7 @@ class Hub:
         """Whether Redis answers a PING on a connection other than the subscription's."""
         try:
             await asyncio.wait_for(self._redis.ping(), PROBE_S)
-        except Exception:
+        except (RedisError, OSError):  # TimeoutError included
             return False
         return True
 
@@ -515,8 +544,12 @@ class Hub:
             if self.flush_positions is not None:
                 await self.flush_positions()
             await answer_flush(self._redis, reply_key)
-        except Exception:
-            logger.warning("a flush asked for by another worker failed", exc_info=True)
+        except Exception as exc:
+            # The asking worker waits a bounded time and completes the trip all the same.
+            if dependency_down(exc) is None:
+                self._tasks.failed("peer-flush", exc)
+            else:
+                logger.warning("a flush asked for by another worker failed: unreachable")
 
     async def _repair(self) -> None:
         """Once Redis answers again: a resync for every channel a publish here could not reach."""

@@ -5,19 +5,21 @@ the loop's lag, as Prometheus metrics (`COOP_GC_STATS`), and the collector's tun
 With thousands of sockets a process holds millions of objects, and a full collection walks them
 all while no frame is read or sent: a pause that shows up directly as dispatch latency. The
 monitor records each collection's duration by generation (`gc.callbacks`), and the loop lag with
-a task that sleeps a fixed interval and records how late it wakes up. docs/performance.md has
+a task on the app's runner (`coop.tasks`) that sleeps a fixed interval and records how late it
+wakes up. docs/performance.md has
 the figures.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import gc
 import time
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from coop.tasks import TaskHandle, TaskRunner
 
 PAUSE_BUCKETS_S = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0)
 LAG_PROBE_INTERVAL_S = 0.05
@@ -37,8 +39,9 @@ def tune_gc(*, freeze: bool, thresholds: tuple[int, int, int] | None) -> None:
 class PauseMonitor:
     """Collector pauses and loop lag of this process, recorded into `registry` while running."""
 
-    def __init__(self, registry: CollectorRegistry) -> None:
+    def __init__(self, registry: CollectorRegistry, *, tasks: TaskRunner | None = None) -> None:
         self.registry = registry
+        self._tasks = tasks if tasks is not None else TaskRunner()
         self.gc_pause = Histogram(
             "coop_gc_pause_seconds",
             "Duration of the cyclic garbage collector's runs, by generation",
@@ -72,7 +75,8 @@ class PauseMonitor:
         self._longest = [0.0, 0.0, 0.0]
         self._longest_lag = 0.0
         self._started_at = 0.0
-        self._task: asyncio.Task[None] | None = None
+        self._task: TaskHandle | None = None
+        self._slept_from = 0.0
 
     def _on_gc(self, phase: str, info: dict[str, Any]) -> None:
         if phase == "start":
@@ -88,27 +92,32 @@ class PauseMonitor:
             self.gc_pause_max.labels(label).set(pause)
 
     async def _probe(self) -> None:
-        while True:
-            before = time.perf_counter()
-            await asyncio.sleep(LAG_PROBE_INTERVAL_S)
-            lag = max(0.0, time.perf_counter() - before - LAG_PROBE_INTERVAL_S)
-            self.loop_lag.observe(lag)
-            if lag > self._longest_lag:
-                self._longest_lag = lag
-                self.loop_lag_max.set(lag)
+        """One reading: how late the runner's sleep since the last one ended."""
+        now = time.perf_counter()
+        lag = max(0.0, now - self._slept_from - LAG_PROBE_INTERVAL_S)
+        self._slept_from = now
+        self.loop_lag.observe(lag)
+        if lag > self._longest_lag:
+            self._longest_lag = lag
+            self.loop_lag_max.set(lag)
 
     def start(self) -> None:
         gc.callbacks.append(self._on_gc)
-        self._task = asyncio.create_task(self._probe(), name="loop-lag-probe")
+        # The first reading is taken after one interval, measured from here.
+        self._slept_from = time.perf_counter()
+        self._task = self._tasks.every(
+            "loop-lag-probe",
+            LAG_PROBE_INTERVAL_S,
+            self._probe,
+            first_after_s=LAG_PROBE_INTERVAL_S,
+        )
 
     async def stop(self) -> None:
         """Stops recording and takes the metrics off the registry."""
         with contextlib.suppress(ValueError):
             gc.callbacks.remove(self._on_gc)
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await self._task.stop()
             self._task = None
         for metric in (
             self.gc_pause,

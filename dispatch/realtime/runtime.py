@@ -1,13 +1,14 @@
-"""What realtime dispatch runs beside the HTTP routes, started and stopped by the app lifespan.
+"""What realtime dispatch runs beside the HTTP routes, started and stopped by the app lifespan,
+every loop on the app's one runner (`coop.tasks`).
 
-Always: the hub (sockets need it). With `COOP_BACKGROUND_TASKS` (off in tests, which drive
-these by hand): the location flusher and the region's matcher, whose batches also sweep expired
-offers and unfulfilled requests.
+Always: the hub (sockets need it), the offer receipts' writer and, with `COOP_GC_STATS`, the
+loop-lag probe. With `COOP_BACKGROUND_TASKS` (off in tests, which drive these by hand): the
+agreement refresher of the ingest, the location flusher, the region's matcher (whose batches also
+sweep expired offers and unfulfilled requests) and the travel-time model's reload.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Iterator
@@ -16,9 +17,11 @@ from fastapi import FastAPI
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from bargaining import service as bargaining_service
+from bargaining.exceptions import NoAgreementInForce
 from coop.auth import valid_token_keys
 from coop.ratelimit import SocketSlots
 from coop.state import state_of
+from coop.tasks import TaskHandle
 from dispatch.locations.ingest import LocationIngest
 from dispatch.matching.matcher import Matcher, MatcherMetrics
 from dispatch.realtime.hub import Hub
@@ -36,19 +39,11 @@ async def refresh_ingest_terms(app: FastAPI) -> None:
     """Hands the ingest the plausible-speed limit of the agreement in force now."""
     state = state_of(app, DispatchState)
     async with state.sessionmaker() as session:
-        agreement = await bargaining_service.in_force(session=session, at=state.clock())
-        state.locations.set_max_plausible_speed(agreement.terms.dispatch.max_plausible_speed_kmh)
-
-
-async def _keep_ingest_terms(app: FastAPI, interval_s: float) -> None:
-    while True:
-        await asyncio.sleep(interval_s)
         try:
-            await refresh_ingest_terms(app)
-        except asyncio.CancelledError:
-            raise
-        except Exception:  # the database may be away: keep the limit known and try again
-            logger.warning("reading the agreement's speed limit failed; retrying", exc_info=True)
+            agreement = await bargaining_service.in_force(session=session, at=state.clock())
+        except NoAgreementInForce:  # a state, not a fault: the limit in force stays
+            return
+        state.locations.set_max_plausible_speed(agreement.terms.dispatch.max_plausible_speed_kmh)
 
 
 class DispatchCollector:
@@ -222,7 +217,8 @@ async def running(app: FastAPI) -> AsyncIterator[None]:
     async def still_valid(token_keys: list[str]) -> set[str]:
         return await valid_token_keys(sessionmaker, token_keys, settings)
 
-    hub = Hub(state.redis, still_valid)
+    runner = state.tasks
+    hub = Hub(state.redis, still_valid, tasks=runner)
     ingest = LocationIngest(
         engine=state.engine,
         redis=state.redis,
@@ -237,8 +233,9 @@ async def running(app: FastAPI) -> AsyncIterator[None]:
         redis=state.redis,
         settings=settings,
         metrics=matcher_metrics,
+        clock=lambda: state.clock(),
     )
-    receipts = OfferReceipts(state.sessionmaker)
+    receipts = OfferReceipts(state.sessionmaker, tasks=runner, clock=lambda: state.clock())
     hub.flush_positions = ingest.flush
     state.hub = hub
     state.socket_slots = SocketSlots(state.rate_limits, settings.ws_max_per_account)
@@ -249,36 +246,45 @@ async def running(app: FastAPI) -> AsyncIterator[None]:
     registry = state.metrics.registry
     registry.register(collector)
     registry.register(matcher_metrics)
-    pauses = PauseMonitor(registry) if settings.gc_stats else None
+    pauses = PauseMonitor(registry, tasks=runner) if settings.gc_stats else None
     if pauses is not None:
         pauses.start()
+    receipts.start()
     await hub.start()
     try:
         await refresh_ingest_terms(app)
-    except Exception:  # no database yet: the founding limit holds until the next read
-        logger.warning("reading the agreement's speed limit failed at start", exc_info=True)
+    except Exception as exc:  # the founding limit holds until the next read
+        runner.failed("ingest-agreement", exc)
     # The travel-time model quotes and ETAs use (the prior until it reads one; kept if it fails).
     await matcher.travel.try_refresh()
-    tasks: list[asyncio.Task[None]] = []
+    handles: list[TaskHandle] = []
     if settings.background_tasks:
-        tasks.append(
-            asyncio.create_task(
-                _keep_ingest_terms(app, AGREEMENT_REFRESH_S), name="ingest-agreement"
-            )
-        )
-        tasks.append(
-            asyncio.create_task(
-                ingest.run(settings.location_flush_interval_ms / 1000), name="location-flusher"
-            )
-        )
-        tasks.append(asyncio.create_task(matcher.run(), name=f"matcher-{matcher.region}"))
-        tasks.append(asyncio.create_task(matcher.travel.run(), name="traveltime-reload"))
+
+        async def refresh_terms() -> None:
+            await refresh_ingest_terms(app)
+
+        flush_interval_s = settings.location_flush_interval_ms / 1000
+
+        async def flush_positions() -> None:
+            await ingest.run(flush_interval_s)
+
+        handles = [
+            runner.every(
+                "ingest-agreement",
+                AGREEMENT_REFRESH_S,
+                refresh_terms,
+                first_after_s=AGREEMENT_REFRESH_S,  # read just above
+            ),
+            # The ingest's own loop: it adjusts its shedding to each flush's duration.
+            runner.forever("location-flusher", flush_positions),
+            runner.forever(f"matcher-{matcher.region}", matcher.run),
+            runner.forever("traveltime-reload", matcher.travel.run),
+        ]
     try:
         yield
     finally:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        for handle in reversed(handles):
+            await handle.stop()
         if settings.background_tasks:
             await ingest.drain()
         await hub.stop()

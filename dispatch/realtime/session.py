@@ -23,7 +23,6 @@ from fastapi import WebSocket
 
 from coop import pubsub
 from coop.auth import Principal, Role, websocket_principal
-from coop.db import utcnow
 from coop.errors import (
     Forbidden,
     ProblemError,
@@ -95,6 +94,7 @@ class SocketSession:
 
     def __init__(self, websocket: WebSocket, role: Role) -> None:
         state = state_of(websocket.app, DispatchState)
+        self._state = state  # its clock is read at each use: a test may install another
         self.websocket = websocket
         self.role = role
         self.settings = state.settings
@@ -117,6 +117,18 @@ class SocketSession:
         self._shed_at: collections.deque[float] = collections.deque()
         self._queue_clock = QueueClock()
         self._last_stale_stamp = -math.inf  # the `ts` of this socket's last stale frame
+
+    def _now(self) -> datetime:
+        return self._state.clock()
+
+    def _failed(self, exc: Exception, message: str, *args: object) -> None:
+        """The one rule: PostgreSQL or Redis away is an outage, logged once for every socket of
+        the process (`Hub.outage`); anything else is a bug, logged with its traceback."""
+        dependency = dependency_down(exc)
+        if dependency is None:
+            logger.error(message, *args, exc_info=(type(exc), exc, exc.__traceback__))
+        else:
+            self.hub.outage.began(dependency, exc)
 
     # --- handshake ---------------------------------------------------------------------------
 
@@ -176,7 +188,7 @@ class SocketSession:
                     )
                 )
             else:
-                logger.warning("refusing a socket: %s unreachable (%s)", dependency, exc)
+                self.hub.outage.began(dependency, exc)  # once per outage, not once per socket
                 await self.websocket.send_denial_response(dependency_response(dependency))
             return
         if not authenticated:
@@ -216,22 +228,23 @@ class SocketSession:
                     reason="replaced by a newer connection of this account",
                 )
             if self.principal.expires_at is not None:
-                left_s = (self.principal.expires_at - utcnow()).total_seconds()
+                left_s = self.principal.seconds_left()
                 expiry = asyncio.get_running_loop().call_later(
                     max(0.0, left_s), connection.shut, CLOSE_TOKEN_REVOKED, "token expired"
                 )
             if self.role is Role.driver:
-                self.ingest.touch(self.subject_id, utcnow())
+                self.ingest.touch(self.subject_id, self._now())
             try:
                 state = await self._current_state()
-            except Exception:  # e.g. the database is away: the client retries its connect
-                logger.exception("loading the state of %s failed", connection.label)
+            except Exception as exc:  # the database away: the client retries its connect
+                self._failed(exc, "loading the state of %s failed", connection.label)
                 with contextlib.suppress(Exception):
                     await asyncio.wait_for(
                         self.websocket.close(1011, "could not load your state; reconnect"),
                         CLOSE_TIMEOUT_S,
                     )
                 return
+            self.hub.outage.ended()
             connection.release(state)
             await self._pump(connection)
         finally:
@@ -271,7 +284,7 @@ class SocketSession:
                     state.append(push.trip_frame(views.driver))
                 else:
                     pending = await trips_service.pending_offer_of_driver(
-                        session=session, driver_id=self.subject_id, now=utcnow()
+                        session=session, driver_id=self.subject_id, now=self._now()
                     )
                     if pending is not None:
                         state.append(push.offer_frame(*pending))
@@ -361,7 +374,7 @@ class SocketSession:
                 connection.push(PING)
                 if self.role is Role.driver:
                     assert self.subject_id is not None
-                    self.ingest.touch(self.subject_id, utcnow())
+                    self.ingest.touch(self.subject_id, self._now())
             except Exception:
                 logger.exception("pinging %s failed", connection.label)
                 connection.shut(1011, "internal error; reconnect")
@@ -439,8 +452,8 @@ class SocketSession:
                 await self._handle(raw, connection)
             except BadFrame as bad:
                 connection.push(frames.error(bad.code, bad.message).encode())
-            except Exception:  # e.g. the database is away: say so, keep the socket
-                logger.exception("handling a frame on %s failed", connection.label)
+            except Exception as exc:  # the database away: say so, keep the socket
+                self._failed(exc, "handling a frame on %s failed", connection.label)
                 connection.push(
                     frames.error(
                         "unavailable", "The server could not handle this frame; send it again"
@@ -474,7 +487,7 @@ class SocketSession:
 
     def _report(self, frame: LocationFrame) -> None:
         assert self.subject_id is not None
-        now = utcnow()
+        now = self._now()
         if not self.ingest.admit(self.subject_id, now):
             raise BadFrame(
                 f"At most one location frame per 100 ms on average ({REPORT_BURST} at once); "
@@ -515,7 +528,7 @@ class SocketSession:
 
     async def _set_availability(self, frame: AvailabilityFrame, connection: Connection) -> None:
         assert self.subject_id is not None
-        now = utcnow()
+        now = self._now()
         if not self.ingest.admit_availability(self.subject_id, now):
             raise BadFrame(
                 "At most one availability frame a second on average "
@@ -538,6 +551,7 @@ class SocketSession:
                     session=session, driver_id=self.subject_id, now=now
                 )
             await session.commit()
+        self.hub.outage.ended()
         for closed in withdrawn:
             await push.offer_withdrawn(
                 self.redis,

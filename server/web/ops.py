@@ -1,11 +1,11 @@
 """The live feed of the operations map: one snapshot of the city per matching batch, sent to
 every open map as Server-Sent Events.
 
-One producer per process reads the snapshot (`dispatch.trips.figures.map_snapshot`: three
-indexed queries) at the agreement's batch interval while at least one map is open, and every
-map gets the same encoded frame: a hundred open maps cost the database what one does. Two
-frames, in fact: the operators' exact one, and the committee's, whose riders' pickup points are
-blurred (`blur_pickups`).
+One producer per process (a task on the app's runner, `coop.tasks`) reads the snapshot
+(`dispatch.trips.figures.map_snapshot`: three indexed queries) at the agreement's batch interval
+while at least one map is open, and every map gets the same encoded frame: a hundred open maps
+cost the database what one does. Two frames, in fact: the operators' exact one, and the
+committee's, whose riders' pickup points are blurred (`blur_pickups`).
 """
 
 from __future__ import annotations
@@ -21,13 +21,14 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import StreamingResponse
-from sqlalchemy.exc import SQLAlchemyError
 
 from bargaining import service as bargaining_service
+from bargaining.exceptions import NoAgreementInForce
 from coop.clock import current_time
-from coop.db import utcnow
 from coop.dependencies import SessionDep
-from coop.errors import Forbidden
+from coop.errors import Forbidden, dependency_down
+from coop.state import CoreState, state_of
+from coop.tasks import Outage, TaskHandle
 from dispatch.trips import figures
 from server.web.pages import PageRoute, counted_viewer, load_viewer, require_signed_in
 from server.web.rendering import Viewer
@@ -72,35 +73,54 @@ class OpsFeed:
         self.subscribers = 0
         self.changed = asyncio.Condition()
         self.closing = False
-        self._task: asyncio.Task[None] | None = None
+        self._wanted = asyncio.Event()  # set while a map is open
+        self._task: TaskHandle | None = None
         self._offers_since: datetime | None = None
+        self._outage = Outage(logger, "the operations map")
+
+    def start(self) -> None:
+        self._task = state_of(self.app, CoreState).tasks.forever("ops-feed", self._run)
 
     def subscribe(self) -> None:
         self.subscribers += 1
-        if self._task is None or self._task.done():
-            self._task = asyncio.create_task(self._produce(), name="ops-feed")
+        self._wanted.set()
 
     def unsubscribe(self) -> None:
         self.subscribers -= 1
+        if self.subscribers <= 0:
+            self._wanted.clear()
 
-    async def _interval_s(self, now: datetime) -> float:
+    async def _run(self) -> None:
+        """Produces while a map is open, and waits (reading nothing) while none is."""
+        while not self.closing:
+            await self._wanted.wait()
+            await self._produce()
+
+    async def _interval_s(self, now: datetime, current_s: float) -> float:
         async with self.app.state.sessionmaker() as session:
-            agreement = await bargaining_service.in_force(session=session, at=now)
+            try:
+                agreement = await bargaining_service.in_force(session=session, at=now)
+            except NoAgreementInForce:  # a state, not a fault: the map still shows the city
+                return current_s
         return agreement.terms.dispatch.batch_interval_ms / 1000
 
     async def _produce(self) -> None:
         interval_s = 2.0
         ticks = 0
         while self.subscribers > 0 and not self.closing:
-            clock = getattr(self.app.state, "clock", utcnow)
-            now: datetime = clock()
+            now = state_of(self.app, CoreState).clock()
             try:
                 if ticks % 15 == 0:
-                    interval_s = await self._interval_s(now)
+                    interval_s = await self._interval_s(now, interval_s)
                 payload = await self._snapshot(now, interval_s)
-            except (SQLAlchemyError, OSError):
-                logger.warning("the operations map could not read the city", exc_info=True)
+            except Exception as exc:
+                dependency = dependency_down(exc)
+                if dependency is None:
+                    raise  # a bug: the runner logs it, records it, and starts the producer again
+                self._outage.began(dependency, exc)  # the maps keep the last city meanwhile
                 payload = None
+            else:
+                self._outage.ended()
             ticks += 1
             if payload is not None:
                 async with self.changed:
@@ -162,14 +182,14 @@ class OpsFeed:
         async with self.changed:
             self.changed.notify_all()
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await self._task.stop()
+            self._task = None
 
 
 @contextlib.asynccontextmanager
 async def running(app: FastAPI) -> AsyncIterator[None]:
     app.state.ops_feed = OpsFeed(app)
+    app.state.ops_feed.start()
     try:
         yield
     finally:
