@@ -168,9 +168,12 @@ async def _seed(base_url: str, accounts: list[DemoAccount], timeout_s: float) ->
         for token, spot in zip(riders, SPOTS, strict=False):
             pickup = {"lat": spot[0] + 0.0004, "lon": spot[1]}
             lat, lon = _ahead(pickup["lat"], pickup["lon"], TRIP_M)
+            ask = {"pickup": pickup, "dropoff": {"lat": lat, "lon": lon}}
+            quoted = await http.post("/v1/quotes", json=ask, headers=bearer(token))
+            quoted.raise_for_status()
             response = await http.post(
                 "/v1/trips",
-                json={"pickup": pickup, "dropoff": {"lat": lat, "lon": lon}},
+                json={**ask, "quote_id": quoted.json()["quote_id"]},
                 headers=bearer(token),
             )
             response.raise_for_status()

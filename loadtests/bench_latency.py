@@ -139,9 +139,13 @@ class Riders:
         self.requests.append(request)
         try:
             try:
+                ask = {"pickup": pickup.to_wire(), "dropoff": dropoff.to_wire()}
+                quoted = await self.http.post("/v1/quotes", json=ask, headers=headers)
+                quoted.raise_for_status()
+                request.sent_at = time.time()  # the request's latency, not the quote's
                 response = await self.http.post(
                     "/v1/trips",
-                    json={"pickup": pickup.to_wire(), "dropoff": dropoff.to_wire()},
+                    json={**ask, "quote_id": quoted.json()["quote_id"]},
                     headers=headers,
                 )
             except httpx.HTTPError as exc:

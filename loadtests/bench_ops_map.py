@@ -159,9 +159,11 @@ class City:
                 dropoff = {"lat": self.lat[i] - 0.01, "lon": self.lon[i] + 0.01}
                 headers = {"Authorization": f"Bearer {rider.token}"}
                 try:
+                    ask = {"pickup": pickup, "dropoff": dropoff}
+                    quoted = await http.post("/v1/quotes", json=ask, headers=headers)
                     response = await http.post(
                         "/v1/trips",
-                        json={"pickup": pickup, "dropoff": dropoff},
+                        json={**ask, "quote_id": quoted.json().get("quote_id")},
                         headers={**headers, "Idempotency-Key": str(uuid.uuid4())},
                     )
                     if response.status_code == 201:

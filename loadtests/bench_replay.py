@@ -302,10 +302,13 @@ class City:
             "pickup": {"lat": trip.pickup_lat, "lon": trip.pickup_lon},
             "dropoff": {"lat": trip.dropoff_lat, "lon": trip.dropoff_lon},
         }
-        request.sent_at = time.time()
+        headers = {"Authorization": f"Bearer {rider.token}"}
         try:
+            quoted = await self.http.post("/v1/quotes", json=body, headers=headers)
+            quoted.raise_for_status()
+            request.sent_at = time.time()  # the request's latency, not the quote's
             response = await self.http.post(
-                "/v1/trips", json=body, headers={"Authorization": f"Bearer {rider.token}"}
+                "/v1/trips", json={**body, "quote_id": quoted.json()["quote_id"]}, headers=headers
             )
         except httpx.HTTPError as exc:
             self.run.failures[f"request: {type(exc).__name__}"] += 1

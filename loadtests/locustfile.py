@@ -99,10 +99,14 @@ class RiderUser(HttpUser):
             self.rng, AREA, pickup, min_m=CITY.trip_min_m, max_m=CITY.trip_max_m
         )
         ask = {"pickup": pickup.to_wire(), "dropoff": dropoff.to_wire()}
-        self.client.post("/v1/quotes", json=ask, headers=self.headers)
+        quoted = self.client.post("/v1/quotes", json=ask, headers=self.headers)
+        if quoted.status_code != 200:
+            return
+        # The rider consents to the quote's maximum price (docs/jurisdiction.md).
+        body = {**ask, "quote_id": quoted.json()["quote_id"]}
         key = {"Idempotency-Key": str(uuid.uuid4())}
         with self.client.post(
-            "/v1/trips", json=ask, headers={**self.headers, **key}, catch_response=True
+            "/v1/trips", json=body, headers={**self.headers, **key}, catch_response=True
         ) as response:
             if response.status_code not in {200, 201}:
                 response.failure(f"{response.status_code} {response.text[:200]}")

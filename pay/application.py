@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from coop import paging
 from coop.auth import Principal
 from coop.errors import UnprocessableEntity
+from coop.jurisdiction import Profile
 from drivers.models import Driver
 from pay import receipts, service
 from pay.models import PayPeriod
@@ -66,9 +67,23 @@ async def statement(
     return StatementOut.of(found)
 
 
-async def receipt(*, principal: Principal, trip_id: uuid.UUID, session: AsyncSession) -> ReceiptOut:
-    """The trip's itemised receipt, for its rider or its driver (each their own copy)."""
-    return await receipts.receipt(session=session, trip_id=trip_id, principal=principal)
+async def receipt(
+    *,
+    principal: Principal,
+    trip_id: uuid.UUID,
+    session: AsyncSession,
+    profile: Profile,
+    registrations: dict[str, str],
+) -> ReceiptOut:
+    """The trip's itemised receipt, for its rider or its driver (each their own copy), with
+    what the jurisdiction's law adds to the fare."""
+    return await receipts.receipt(
+        session=session,
+        trip_id=trip_id,
+        principal=principal,
+        profile=profile,
+        registrations=registrations,
+    )
 
 
 async def pay_report(

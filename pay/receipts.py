@@ -5,21 +5,65 @@ from __future__ import annotations
 import uuid
 from decimal import Decimal
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bargaining import fares
 from bargaining import service as bargaining_service
 from bargaining.terms import money_str
 from coop.auth import Principal
+from coop.jurisdiction import Profile
+from coop.levies import charges
+from dispatch.trips.consent import TripQuote
 from dispatch.trips.exceptions import TripNotFound
 from dispatch.trips.models import Trip, TripStatus
 from dispatch.trips.queries import party_to
 from dispatch.trips.rules import paid_its_driver
 from pay.exceptions import NoReceipt
-from pay.schemas import ReceiptOut, receipt_items
+from pay.schemas import DuesOut, ReceiptOut, TaxOut, receipt_items
 
 
-async def receipt(*, session: AsyncSession, trip_id: uuid.UUID, principal: Principal) -> ReceiptOut:
+async def _consented_max(session: AsyncSession, trip_id: uuid.UUID) -> str | None:
+    """The maximum the rider consented to for this trip, if it was requested on a quote."""
+    found = await session.scalar(select(TripQuote.max_total).where(TripQuote.trip_id == trip_id))
+    return None if found is None else money_str(found)
+
+
+def _billed(
+    fare_total: Decimal, profile: Profile, registrations: dict[str, str], *, trip: bool
+) -> dict[str, object]:
+    """What the rider was billed for `fare_total`: the jurisdiction's dues and taxes on a trip
+    (`coop.levies`); a cancellation fee is no trip and bears none here."""
+    if not trip:
+        return {"dues": None, "taxes": [], "amount_billed": money_str(fare_total)}
+    billed = charges(profile, fare_total, registrations)
+    dues = next((levy for levy in billed.levies if levy.kind == "dues"), None)
+    return {
+        "dues": None
+        if dues is None
+        else DuesOut(name=dues.name.en, name_fr=dues.name.fr, amount=money_str(dues.amount)),
+        "taxes": [
+            TaxOut(
+                name=tax.name.en,
+                name_fr=tax.name.fr,
+                percent=f"{(tax.percent or Decimal(0)).normalize():f}",
+                amount=money_str(tax.amount),
+                registration=tax.registration,
+            )
+            for tax in billed.taxes
+        ],
+        "amount_billed": money_str(billed.total),
+    }
+
+
+async def receipt(
+    *,
+    session: AsyncSession,
+    trip_id: uuid.UUID,
+    principal: Principal,
+    profile: Profile,
+    registrations: dict[str, str],
+) -> ReceiptOut:
     trip = await session.get(Trip, trip_id)
     if trip is None:
         raise TripNotFound(f"No trip {trip_id}")
@@ -43,6 +87,7 @@ async def receipt(*, session: AsyncSession, trip_id: uuid.UUID, principal: Princ
         "currency": trip.currency,
         "agreement_version": agreement.version,
         "agreement_sha256": agreement.sha256,
+        "max_total": await _consented_max(session, trip.id),
     }
     if trip.status is TripStatus.completed:
         assert trip.ended_at is not None and trip.fare_total is not None
@@ -87,6 +132,7 @@ async def receipt(*, session: AsyncSession, trip_id: uuid.UUID, principal: Princ
                 "commission": money_str(trip.coop_commission or Decimal("0.00")),
                 "driver_earnings": money_str(trip.driver_earnings or Decimal("0.00")),
                 "cancellation_fee": None,
+                **_billed(trip.fare_total, profile, registrations, trip=True),
             }
         )
     # Cancelled with a fee: the fee is the whole receipt, all of it the driver's.
@@ -117,5 +163,6 @@ async def receipt(*, session: AsyncSession, trip_id: uuid.UUID, principal: Princ
             "commission": "0.00",
             "driver_earnings": fee,
             "cancellation_fee": fee,
+            **_billed(trip.cancellation_fee, profile, registrations, trip=False),
         }
     )

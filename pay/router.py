@@ -12,7 +12,8 @@ from fastapi import APIRouter, Query, Request, Response
 from coop import paging
 from coop.auth import Admin, CurrentPrincipal
 from coop.clock import Now
-from coop.dependencies import SessionDep
+from coop.dependencies import JurisdictionDep, SessionDep
+from coop.state import CoreState, state_of
 from drivers.dependencies import CurrentDriver
 from pay import application, review
 from pay.schemas import (
@@ -115,10 +116,21 @@ async def read_statement(
     },
 )
 async def read_receipt(
-    trip_id: uuid.UUID, principal: CurrentPrincipal, session: SessionDep
+    trip_id: uuid.UUID,
+    request: Request,
+    principal: CurrentPrincipal,
+    session: SessionDep,
+    profile: JurisdictionDep,
 ) -> ReceiptOut:
-    """The trip's itemised receipt, for its rider or its driver."""
-    return await application.receipt(principal=principal, trip_id=trip_id, session=session)
+    """The trip's itemised receipt, for its rider or its driver, with the consented maximum
+    and the jurisdiction's dues and taxes."""
+    return await application.receipt(
+        principal=principal,
+        trip_id=trip_id,
+        session=session,
+        profile=profile,
+        registrations=state_of(request.app, CoreState).settings.tax_registrations,
+    )
 
 
 @router.get(

@@ -218,6 +218,20 @@ class ReceiptItemOut(BaseModel):
     amount: str = Field(description="Exact to four places; the total is rounded once")
 
 
+class DuesOut(BaseModel):
+    name: str = Field(description="the dues' legal name, in English", examples=["Per-trip dues"])
+    name_fr: str = Field(examples=["Redevance"])
+    amount: str = Field(examples=["0.90"])
+
+
+class TaxOut(BaseModel):
+    name: str = Field(examples=["GST"])
+    name_fr: str = Field(examples=["TPS"])
+    percent: str = Field(examples=["5"])
+    amount: str = Field(examples=["0.71"])
+    registration: str | None = Field(description="the co-op's registration number for it")
+
+
 class ReceiptOut(BaseModel):
     """A trip's itemised receipt. The rider's copy has no driver account id, the driver's copy
     no rider id."""
@@ -258,7 +272,10 @@ class ReceiptOut(BaseModel):
     fare_cap_reason: str | None = Field(
         default=None, description="Why the fare was capped, in words (null unless capped)"
     )
-    total: str = Field(description="What the rider paid")
+    total: str = Field(
+        description="The fare the agreement priced (shared between the co-op and the driver); "
+        "the rider is billed `amount_billed`, with the law's dues and taxes"
+    )
     commission_percent: str | None
     commission_cap: str | None
     cap_applied: bool
@@ -267,6 +284,18 @@ class ReceiptOut(BaseModel):
     commission: str = Field(description="The co-op's share")
     driver_earnings: str = Field(description="The driver's share")
     cancellation_fee: str | None
+    max_total: str | None = Field(
+        default=None,
+        description="The most the rider consented to be billed for the trip (its quote's "
+        "max_total; null for a trip requested without a quote)",
+    )
+    dues: DuesOut | None = Field(
+        default=None, description="The jurisdiction's per-trip dues (docs/jurisdiction.md)"
+    )
+    taxes: list[TaxOut] = Field(default_factory=list)
+    amount_billed: str | None = Field(
+        default=None, description="What the rider was billed: total + dues + taxes"
+    )
 
 
 def receipt_items(itemised: Itemised) -> list[ReceiptItemOut]:

@@ -264,14 +264,23 @@ async def request_trip(
     dropoff: dict[str, float] = PLATEAU,
     wheelchair_accessible: bool = False,
 ) -> dict[str, Any]:
-    response = await client.post(
-        "/v1/trips",
-        json={"pickup": pickup, "dropoff": dropoff, "wheelchair_accessible": wheelchair_accessible},
-        headers=rider.headers,
+    body = await consented(
+        client,
+        rider,
+        {"pickup": pickup, "dropoff": dropoff, "wheelchair_accessible": wheelchair_accessible},
     )
+    response = await client.post("/v1/trips", json=body, headers=rider.headers)
     assert response.status_code == 201, response.text
     trip: dict[str, Any] = response.json()
     return trip
+
+
+async def consented(client: AsyncClient, rider: Account, ask: dict[str, Any]) -> dict[str, Any]:
+    """The body of a trip request for `ask` with the rider's consent: a fresh quote's id, as an
+    app sends it once the rider accepted the maximum price (docs/jurisdiction.md)."""
+    quoted = await client.post("/v1/quotes", json=ask, headers=rider.headers)
+    assert quoted.status_code == 200, quoted.text
+    return {**ask, "quote_id": quoted.json()["quote_id"]}
 
 
 async def offer_to(app: FastAPI, driver: Account) -> uuid.UUID:

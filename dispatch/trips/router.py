@@ -13,7 +13,7 @@ from bargaining.fares import RouteDuration
 from coop import paging, pubsub
 from coop.auth import Admin, CurrentPrincipal
 from coop.clock import Now
-from coop.dependencies import RedisDep, ServiceAreaDep, SessionDep
+from coop.dependencies import JurisdictionDep, RedisDep, ServiceAreaDep, SessionDep
 from coop.errors import dependency_down
 from coop.state import state_of
 from dispatch.states import Move
@@ -29,12 +29,13 @@ from dispatch.trips import (
 )
 from dispatch.trips.schemas import (
     CancelBody,
+    ConsentQuoteOut,
     FareReviewClose,
     FareReviewOut,
     OfferOut,
-    QuoteOut,
     TripAsk,
     TripOut,
+    TripRequest,
 )
 from dispatch.trips.state import TripsState
 from drivers.dependencies import CurrentDriver
@@ -61,19 +62,28 @@ def _check_area(area: ServiceAreaDep, ask: TripAsk) -> None:
     area.require(ask.dropoff, "dropoff")
 
 
-@router.post("/quotes", response_model=QuoteOut, responses=_PROBLEMS)
+@router.post("/quotes", response_model=ConsentQuoteOut, responses=_PROBLEMS)
 async def quote(
     ask: TripAsk,
     request: Request,
     rider: CurrentRider,
     session: SessionDep,
     area: ServiceAreaDep,
+    profile: JurisdictionDep,
     now: Now,
-) -> QuoteOut:
-    """The expected fare of a trip under the agreement in force now."""
+) -> ConsentQuoteOut:
+    """The expected fare of a trip under the agreement in force now, what the law adds to it,
+    and the most the trip can cost: a quote the rider consents to by requesting the trip with
+    its `quote_id` before it expires."""
     _check_area(area, ask)
     return await booking.quote(
-        session=session, ask=ask, now=now, duration=_route_duration(request, now)
+        session=session,
+        rider_id=rider.id,
+        ask=ask,
+        profile=profile,
+        registrations=state_of(request.app, TripsState).settings.tax_registrations,
+        now=now,
+        duration=_route_duration(request, now),
     )
 
 
@@ -92,13 +102,14 @@ def _route_duration(request: Request, now: datetime) -> RouteDuration:
     },
 )
 async def request_trip(
-    ask: TripAsk,
+    body: TripRequest,
     request: Request,
     response: Response,
     rider: CurrentRider,
     session: SessionDep,
     redis: RedisDep,
     area: ServiceAreaDep,
+    profile: JurisdictionDep,
     now: Now,
     idempotency_key: Annotated[
         str | None,
@@ -108,13 +119,16 @@ async def request_trip(
         ),
     ] = None,
 ) -> TripOut:
-    """Asks for a ride: `201` with the trip (`requested`); matching starts at the next batch."""
-    _check_area(area, ask)
+    """Asks for a ride, with the rider's consent to a quote (`quote_id`): `201` with the trip
+    (`requested`); matching starts at the next batch, so no driver hears of a trip before the
+    rider consented to its maximum price."""
+    _check_area(area, body)
     key = booking.check_idempotency_key(idempotency_key)
     trip, created = await booking.request(
         session=session,
         rider_id=rider.id,
-        ask=ask,
+        body=body,
+        profile=profile,
         region=state_of(request.app, TripsState).settings.matcher_region,
         idempotency_key=key,
         now=now,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -22,6 +22,20 @@ class TripAsk(BaseModel):
     wheelchair_accessible: bool = False
 
 
+class TripRequest(TripAsk):
+    """The body of a trip request: the ask, and the quote the rider consents to."""
+
+    quote_id: uuid.UUID | None = Field(
+        default=None,
+        description="the `quote_id` of an open quote of this rider for the same pickup, "
+        "destination and class: the rider's consent to its maximum price (required where the "
+        "jurisdiction requires consent, as Québec does: docs/jurisdiction.md)",
+    )
+
+    def ask(self) -> TripAsk:
+        return TripAsk.model_validate(self.model_dump(exclude={"quote_id"}))
+
+
 class CancelBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -37,6 +51,32 @@ class QuoteOut(BaseModel):
     agreement_version: int
     distance_m: int
     duration_s: int
+
+
+class QuoteLine(BaseModel):
+    """One line of what a rider is billed: the fare (estimated on a quote), the dues, a tax."""
+
+    kind: Literal["fare_estimate", "fare", "dues", "tax"]
+    code: str = Field(examples=["gst"])
+    name: str = Field(description="in English", examples=["GST"])
+    name_fr: str = Field(description="in French", examples=["TPS"])
+    amount: str = Field(examples=["0.71"])
+    percent: str | None = Field(default=None, examples=["5"])
+
+
+class ConsentQuoteOut(QuoteOut):
+    """A quote the rider may consent to (`POST /v1/trips` with its `quote_id`)."""
+
+    quote_id: uuid.UUID
+    expires_at: datetime
+    max_fare: str = Field(description="the most the fare can be (the agreement's cap)")
+    max_total: str = Field(
+        description="the most the rider can be billed: the capped fare with the dues and taxes"
+    )
+    lines: list[QuoteLine] = Field(
+        description="the estimate and what the law adds to it: fare_estimate, dues, each tax"
+    )
+    estimated_total: str = Field(description="the sum of `lines`")
 
 
 class FareOut(QuoteOut):

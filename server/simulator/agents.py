@@ -514,8 +514,14 @@ class SimRider:
         }
 
     async def _ride(self) -> None:
-        request = self._trip_request()
-        await self.client.call("POST", "/v1/quotes", token=self.token, body=request)
+        ask = self._trip_request()
+        quoted = await self.client.call("POST", "/v1/quotes", token=self.token, body=ask)
+        if quoted is None or quoted.status_code != 200:
+            self.stats.requests_failed += 1
+            return
+        # The rider accepts the maximum price shown (docs/jurisdiction.md): its quote's id is
+        # their consent.
+        request = {**ask, "quote_id": quoted.json()["quote_id"]}
         # The key makes a retry after a lost answer safe: the service returns the same trip.
         key = str(uuid.uuid4())
         requested_at = self.clock()

@@ -25,6 +25,7 @@ from server.app import create_app
 from tests.builders import (
     DOWNTOWN,
     Account,
+    consented,
     go_online,
     live_server,
     make_driver,
@@ -105,9 +106,8 @@ async def test_request_decline_accept_drive_complete_with_the_agreement_fare(
         await go_online(far_ws, FARTHER)
         await app.state.locations.flush()
 
-        requested = await http.post(
-            "/v1/trips", json={"pickup": DOWNTOWN, "dropoff": DROPOFF}, headers=rider.headers
-        )
+        body = await consented(http, rider, {"pickup": DOWNTOWN, "dropoff": DROPOFF})
+        requested = await http.post("/v1/trips", json=body, headers=rider.headers)
         assert requested.status_code == 201, requested.text
         trip_id = requested.json()["id"]
         assert (await rider_ws.trip("requested"))["id"] == trip_id
@@ -242,9 +242,8 @@ async def test_two_app_instances_sharing_redis_deliver_across_workers(
         await second.state.locations.flush()
 
         # The request lands on the second worker; the first worker's matcher offers it.
-        requested = await second_http.post(
-            "/v1/trips", json={"pickup": DOWNTOWN, "dropoff": DROPOFF}, headers=rider.headers
-        )
+        body = await consented(second_http, rider, {"pickup": DOWNTOWN, "dropoff": DROPOFF})
+        requested = await second_http.post("/v1/trips", json=body, headers=rider.headers)
         assert requested.status_code == 201
         await rider_ws.trip("requested")
         await first.state.matcher.run_batch()

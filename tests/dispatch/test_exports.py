@@ -24,6 +24,7 @@ from tests.builders import (
     DOWNTOWN,
     PLATEAU,
     Account,
+    consented,
     make_driver,
     make_rider,
     offer_to,
@@ -113,7 +114,7 @@ async def city(
         client,
         "/v1/trips",
         rosa,
-        body={"pickup": DOWNTOWN, "dropoff": PLATEAU},
+        body=await consented(client, rosa, {"pickup": DOWNTOWN, "dropoff": PLATEAU}),
         headers={"Idempotency-Key": "rosa-key-1"},
     )
     await place_driver(app, dana.id, DOWNTOWN)

@@ -26,6 +26,7 @@ from tests.builders import (
     PLATEAU,
     Account,
     assigned_trip,
+    consented,
     make_driver,
     make_rider,
     offer_to,
@@ -101,7 +102,27 @@ async def test_quote_prices_the_estimated_route_with_the_agreement_in_force(
     )
     assert response.status_code == 200, response.text
     quote = response.json()
-    assert set(quote) == {"total", "currency", "agreement_version", "distance_m", "duration_s"}
+    assert set(quote) == {
+        "total",
+        "currency",
+        "agreement_version",
+        "distance_m",
+        "duration_s",
+        # The consent to a maximum price (docs/jurisdiction.md).
+        "quote_id",
+        "expires_at",
+        "max_fare",
+        "max_total",
+        "lines",
+        "estimated_total",
+    }
+    assert [line["kind"] for line in quote["lines"]] == ["fare_estimate", "dues", "tax", "tax"]
+    assert quote["lines"][0]["amount"] == quote["total"]
+    assert sum(Decimal(line["amount"]) for line in quote["lines"]) == Decimal(
+        quote["estimated_total"]
+    )
+    assert Decimal(quote["max_fare"]) > Decimal(quote["total"])
+    assert Decimal(quote["max_total"]) > Decimal(quote["estimated_total"])
     assert quote["currency"] == "CAD" and quote["agreement_version"] == 1
     assert 2500 < quote["distance_m"] < 3500  # 2.5 km as the crow flies, times the detour
     assert Decimal(quote["total"]) >= Decimal("7.00")
@@ -175,7 +196,7 @@ async def test_a_request_is_a_requested_trip_with_its_quote_and_agreement_versio
 async def test_idempotency_key_retry_returns_the_same_trip_and_creates_nothing(
     client: AsyncClient, rider: Account, session: AsyncSession
 ) -> None:
-    body = {"pickup": DOWNTOWN, "dropoff": PLATEAU}
+    body = await consented(client, rider, {"pickup": DOWNTOWN, "dropoff": PLATEAU})
     headers = {**rider.headers, "Idempotency-Key": "a5f3c7e0-request-1"}
     first = await client.post("/v1/trips", json=body, headers=headers)
     again = await client.post("/v1/trips", json=body, headers=headers)
@@ -193,9 +214,11 @@ async def test_idempotency_key_retry_returns_the_same_trip_and_creates_nothing(
 
 
 async def test_keys_belong_to_one_rider(client: AsyncClient, session: AsyncSession) -> None:
-    body = {"pickup": DOWNTOWN, "dropoff": PLATEAU}
+    ask = {"pickup": DOWNTOWN, "dropoff": PLATEAU}
     ada, bo = await make_rider(client, "Ada"), await make_rider(client, "Bo")
+    body = await consented(client, ada, ask)
     one = await client.post("/v1/trips", json=body, headers={**ada.headers, "Idempotency-Key": "k"})
+    body = await consented(client, bo, ask)
     two = await client.post("/v1/trips", json=body, headers={**bo.headers, "Idempotency-Key": "k"})
     assert one.status_code == two.status_code == 201
     assert one.json()["id"] != two.json()["id"]
@@ -221,9 +244,8 @@ async def test_a_rider_with_a_trip_under_way_cannot_ask_for_another(
     client: AsyncClient, rider: Account, session: AsyncSession
 ) -> None:
     first = await request_trip(client, rider)
-    response = await client.post(
-        "/v1/trips", json={"pickup": PLATEAU, "dropoff": DOWNTOWN}, headers=rider.headers
-    )
+    body = await consented(client, rider, {"pickup": PLATEAU, "dropoff": DOWNTOWN})
+    response = await client.post("/v1/trips", json=body, headers=rider.headers)
     assert problem(response, 409, "rider_has_open_trip")["trip_id"] == first["id"]
     assert len((await session.scalars(select(Trip))).all()) == 1
     # Once it is over, they can.

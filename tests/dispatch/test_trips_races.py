@@ -24,6 +24,7 @@ from tests.builders import (
     DOWNTOWN,
     PLATEAU,
     assigned_trip,
+    consented,
     make_driver,
     make_rider,
     offer_to,
@@ -305,7 +306,7 @@ async def test_concurrent_retries_with_one_idempotency_key_make_one_trip(
     client: AsyncClient, session: AsyncSession
 ) -> None:
     rider = await make_rider(client)
-    body = {"pickup": DOWNTOWN, "dropoff": PLATEAU}
+    body = await consented(client, rider, {"pickup": DOWNTOWN, "dropoff": PLATEAU})
     headers = {**rider.headers, "Idempotency-Key": str(uuid.uuid4())}
     answers = await asyncio.gather(
         *(_post(client, "/v1/trips", headers, json=body) for _ in range(6))
@@ -319,9 +320,10 @@ async def test_concurrent_requests_without_a_key_leave_one_open_trip(
     client: AsyncClient, session: AsyncSession
 ) -> None:
     rider = await make_rider(client)
-    body = {"pickup": DOWNTOWN, "dropoff": PLATEAU}
+    ask = {"pickup": DOWNTOWN, "dropoff": PLATEAU}
+    bodies = [await consented(client, rider, ask) for _ in range(4)]
     answers = await asyncio.gather(
-        *(_post(client, "/v1/trips", rider.headers, json=body) for _ in range(4))
+        *(_post(client, "/v1/trips", rider.headers, json=body) for body in bodies)
     )
     assert sorted(a.status_code for a in answers) == [201, 409, 409, 409]
     assert {a.json()["type"] for a in answers if a.status_code == 409} == {"rider_has_open_trip"}

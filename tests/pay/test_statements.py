@@ -160,6 +160,18 @@ async def test_receipts_are_itemised_for_the_rider_and_the_driver_each_without_t
     assert receipt["items"][0]["amount"] == "3.50"
     version = (await client.get("/v1/agreements/1")).json()
     assert (receipt["agreement_version"], receipt["agreement_sha256"]) == (1, version["sha256"])
+    # The law's lines (docs/jurisdiction.md): the dues under their legal name, each tax on the
+    # fare and the dues, and what the rider was billed, within what they consented to.
+    assert receipt["dues"] == {"name": "Per-trip dues", "name_fr": "Redevance", "amount": "0.90"}
+    assert [(t["name"], t["percent"], t["amount"]) for t in receipt["taxes"]] == [
+        ("GST", "5", "0.40"),  # 5 % of 7.90 = 0.395
+        ("QST", "9.975", "0.79"),  # 9.975 % of 7.90 = 0.788
+    ]
+    assert receipt["amount_billed"] == "9.09"
+    assert receipt["max_total"] is not None
+    assert Decimal(receipt["amount_billed"]) <= Decimal(receipt["max_total"])
+    # Neither the dues nor the taxes touch the fare's split.
+    assert Decimal(receipt["commission"]) + Decimal(receipt["driver_earnings"]) == Decimal("7.00")
 
     for_driver = await client.get(path, headers=driver.headers)
     assert for_driver.json()["copy_for"] == "driver"
@@ -176,6 +188,11 @@ async def test_receipts_are_itemised_for_the_rider_and_the_driver_each_without_t
     assert (fee_receipt["kind"], fee_receipt["total"], fee_receipt["driver_earnings"]) == (
         "cancellation_fee",
         "5.00",
+        "5.00",
+    )
+    assert (fee_receipt["dues"], fee_receipt["taxes"], fee_receipt["amount_billed"]) == (
+        None,
+        [],
         "5.00",
     )
     waiting_rider = await make_rider(client, "Waiting")

@@ -18,6 +18,7 @@ from tests.builders import (
     DOWNTOWN,
     PLATEAU,
     Account,
+    consented,
     live_server,
     make_driver,
     make_rider,
@@ -65,9 +66,8 @@ async def on_duty(
 
 
 async def request_trip(client: AsyncClient, rider: Account) -> dict[str, Any]:
-    response = await client.post(
-        "/v1/trips", json={"pickup": DOWNTOWN, "dropoff": PLATEAU}, headers=rider.headers
-    )
+    body = await consented(client, rider, {"pickup": DOWNTOWN, "dropoff": PLATEAU})
+    response = await client.post("/v1/trips", json=body, headers=rider.headers)
     assert response.status_code == 201, response.text
     trip: dict[str, Any] = response.json()
     return trip

@@ -12,11 +12,12 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from coop import paging
+from coop import jurisdiction, paging
 from coop.auth import Principal
 from coop.clock import Now
 from coop.dependencies import SessionDep
 from coop.errors import field_errors
+from coop.state import CoreState, state_of
 from dispatch.trips import figures
 from dispatch.trips import service as trips_service
 from dispatch.trips.models import Trip, TripStatus
@@ -104,7 +105,7 @@ async def _me(
                 "trip": await trips_service.view_for(
                     session=session, trip=trip, principal=viewer.principal
                 ),
-                "receipt": await _receipt(session, trip, viewer.principal),
+                "receipt": await _receipt(request, session, trip, viewer.principal),
             }
             for trip in trips
         ]
@@ -112,13 +113,22 @@ async def _me(
     return render(request, "me.html", viewer, status_code=status_code, **context)
 
 
-async def _receipt(session: AsyncSession, trip: Trip, principal: Principal) -> ReceiptOut | None:
+async def _receipt(
+    request: Request, session: AsyncSession, trip: Trip, principal: Principal
+) -> ReceiptOut | None:
     """The trip's receipt as the API gives it, or None while it has none (not completed, or
     cancelled free of charge)."""
     if trip.status not in {TripStatus.completed, TripStatus.cancelled}:
         return None
     try:
-        return await pay_app.receipt(principal=principal, trip_id=trip.id, session=session)
+        settings = state_of(request.app, CoreState).settings
+        return await pay_app.receipt(
+            principal=principal,
+            trip_id=trip.id,
+            session=session,
+            profile=jurisdiction.load(settings.jurisdiction),
+            registrations=settings.tax_registrations,
+        )
     except NoReceipt:
         return None
 
