@@ -19,10 +19,11 @@ import httpx
 
 from coop.geo import ServiceArea
 from server.simulator import pay, registration
-from server.simulator.agents import Registered, SimDriver, SimRider, sleep_or_stop
+from server.simulator.agents import Registered, SimDriver, sleep_or_stop
 from server.simulator.client import FrameObserver, ServiceClient, bearer
 from server.simulator.config import SimulationConfig
 from server.simulator.movement import DOWNTOWN_MONTREAL, Point, poisson_gap_s
+from server.simulator.riders import SimRider
 from server.simulator.stats import CityStats
 
 # Share of the agreement's plausible speed the simulated cars may reach in real time.
