@@ -24,7 +24,7 @@ A command that timed out while Redis answers a PING on a connection of its own w
 this worker's own loop was held up (a burst): busy too. Only a real outage (Redis refuses the
 connection, or answers neither the command nor that PING within `PROBE_TIMEOUT_S`) **fails
 open** for the rate limits: requests go through uncounted, `coop_rate_limit_unavailable_total`
-counts them, and the outage is logged once (`coop.tasks.Outage`): a warning when it starts, an
+counts them, and the outage is logged once (`coop.outages.Outage`): a warning when it starts, an
 info when the limiter's next command succeeds. Redis is already what
 carries every socket's frames; failing closed would turn its outage into an outage of every
 authenticated route, while failing open loses only the abuse limit for the length of an outage,
@@ -54,8 +54,8 @@ from redis.exceptions import MaxConnectionsError, RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from coop.errors import RateLimited
+from coop.outages import Outage
 from coop.settings import Settings
-from coop.tasks import Outage
 
 logger = logging.getLogger("coop.ratelimit")
 

@@ -30,6 +30,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from coop.db import utcnow
 from coop.errors import dependency_down
+from coop.outages import Outage
 
 logger = logging.getLogger("coop.tasks")
 
@@ -51,39 +52,6 @@ BUGS_KEPT = 100
 def backoff_s(failures: int) -> float:
     """The wait before restart number `failures` (1, 2, ...): doubling, capped, deterministic."""
     return float(min(BACKOFF_MAX_S, BACKOFF_FIRST_S * 2.0 ** max(0, failures - 1)))
-
-
-class Outage:
-    """One outage logged once: a warning when it starts, an info when it ends (not a line per
-    tick of a task that keeps failing while PostgreSQL or Redis is away)."""
-
-    def __init__(self, log: logging.Logger, what: str) -> None:
-        self.log = log
-        self.what = what
-        self.dependency: str | None = None
-
-    @property
-    def ongoing(self) -> bool:
-        return self.dependency is not None
-
-    def began(self, dependency: str, exc: BaseException) -> None:
-        # The exception's type only: a database error's message can quote a row.
-        self.began_named(dependency, type(exc).__name__)
-
-    def began_named(self, dependency: str, reason: str) -> None:
-        if self.dependency is None:
-            self.log.warning(
-                "%s: %s unreachable (%s); degraded until it answers",
-                self.what,
-                dependency,
-                reason,
-            )
-        self.dependency = dependency
-
-    def ended(self) -> None:
-        if self.dependency is not None:
-            self.log.info("%s: %s answers again", self.what, self.dependency)
-        self.dependency = None
 
 
 @dataclass(frozen=True)

@@ -12,10 +12,10 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from coop.errors import dependency_down
+from coop.outages import OutageLog
 from coop.pubsub import rider_channel
 from coop.redis_client import Redis
 from dispatch.locations.frames import DriverLocationFrame
-from dispatch.locations.outages import OutageLog
 from dispatch.locations.shifts import SHIFT_BREAK_S, shift_accounting
 from dispatch.states import DRIVER_OPEN_LIST
 

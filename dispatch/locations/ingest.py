@@ -30,11 +30,11 @@ from datetime import datetime, timedelta
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from coop.db import create_engine
+from coop.outages import OutageLog
 from coop.redis_client import Redis
 from dispatch.locations import flush as flush_writes
 from dispatch.locations.admission import Pace, ReadingDelay
 from dispatch.locations.flush import FlushResult, LatestReport, TrailReport
-from dispatch.locations.outages import OutageLog
 from dispatch.locations.plausibility import Fix, Track, Verdict, kmh_to_mps
 from dispatch.locations.shedding import (
     CONGESTED_AFTER_S,

@@ -18,7 +18,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from coop.errors import dependency_down
-from dispatch.locations.outages import OutageLog
+from coop.outages import OutageLog
 
 logger = logging.getLogger("coop.matcher")
 

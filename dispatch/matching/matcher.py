@@ -41,10 +41,10 @@ from bargaining.exceptions import NoAgreementInForce
 from bargaining.terms import DispatchTerms
 from coop import jurisdiction
 from coop.db import utcnow
+from coop.outages import OutageLog
 from coop.redis_client import Redis
 from coop.settings import Settings
 from coop.state import Clock
-from dispatch.locations.outages import OutageLog
 from dispatch.matching import travelstore
 from dispatch.matching.candidates import (
     QUALIFIED_ALIASES,

@@ -28,9 +28,9 @@ from sqlalchemy import func, insert, literal, literal_column, select, text, true
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bargaining.fares import RouteDuration
+from coop.outages import OutageLog
 from dispatch.locations.geometry import lat_lon
 from dispatch.locations.models import TrailPoint
-from dispatch.locations.outages import OutageLog
 from dispatch.matching import traveltime
 from dispatch.matching.models import TravelCell, TravelModelVersion
 from dispatch.matching.traveltime import CellStats, TrailFix, TravelModel

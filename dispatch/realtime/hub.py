@@ -31,6 +31,7 @@ from redis.asyncio.client import PubSub
 from redis.exceptions import RedisError
 
 from coop.errors import dependency_down
+from coop.outages import Outage
 from coop.pubsub import (
     BROADCAST_CHANNEL,
     CHANNEL_PREFIX,
@@ -42,7 +43,7 @@ from coop.pubsub import (
     publish_text,
 )
 from coop.redis_client import Redis
-from coop.tasks import Outage, TaskHandle, TaskRunner
+from coop.tasks import TaskHandle, TaskRunner
 
 logger = logging.getLogger("coop.realtime")
 

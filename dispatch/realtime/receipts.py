@@ -18,8 +18,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from coop.db import utcnow
 from coop.errors import dependency_down
+from coop.outages import Outage
 from coop.state import Clock
-from coop.tasks import Outage, TaskHandle, TaskRunner
+from coop.tasks import TaskHandle, TaskRunner
 from dispatch.trips import service as trips_service
 
 logger = logging.getLogger("coop.realtime")

@@ -27,8 +27,9 @@ from bargaining.exceptions import NoAgreementInForce
 from coop.clock import current_time
 from coop.dependencies import SessionDep
 from coop.errors import Forbidden, dependency_down
+from coop.outages import Outage
 from coop.state import CoreState, state_of
-from coop.tasks import Outage, TaskHandle
+from coop.tasks import TaskHandle
 from dispatch.trips import figures
 from server.web.pages import PageRoute, counted_viewer, load_viewer, require_signed_in
 from server.web.rendering import Viewer

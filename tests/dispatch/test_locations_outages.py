@@ -93,7 +93,7 @@ async def test_the_flush_loop_says_a_database_outage_once_and_a_bug_every_time(
             await proxy.start()
             await until(lambda: ingest.pending == 0, what="the flush after the outage")
             await until(lambda: ingest.flush_outages.down is None, what="the end of the outage")
-            assert any("works again" in r.getMessage() for r in _records(caplog, logging.INFO))
+            assert any("answers again" in r.getMessage() for r in _records(caplog, logging.INFO))
 
             # A bug is no outage: its traceback at every flush it breaks, never "unreachable".
             monkeypatch.setattr(flush_writes, "write", _a_bug)

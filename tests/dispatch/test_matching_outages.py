@@ -15,8 +15,8 @@ import pytest
 from fastapi import FastAPI
 
 from coop.db import create_engine, create_sessionmaker
+from coop.outages import OutageLog
 from coop.settings import Settings
-from dispatch.locations.outages import OutageLog
 from dispatch.matching import leadership, travelstore
 from dispatch.matching.leadership import Held, RegionLock
 from dispatch.matching.matcher import Matcher
