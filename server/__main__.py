@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import re
 import sys
+from typing import Literal
 
 from coop.settings import get_settings
 
@@ -76,6 +77,56 @@ def _revision(args: argparse.Namespace) -> int:
     return 0
 
 
+def _report(args: argparse.Namespace) -> int:
+    """Writes one of the regulator's reports to stdout (its production is audited)."""
+    import asyncio
+
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from coop import jurisdiction
+    from coop.db import create_engine, create_sessionmaker, utcnow
+    from coop.errors import ProblemError
+    from dispatch.trips import regulator
+
+    settings = get_settings()
+    report: Literal["trips_monthly", "adapted_requests_quarterly"] = (
+        "trips_monthly" if args.report == "trips" else "adapted_requests_quarterly"
+    )
+    period = args.month if args.report == "trips" else args.quarter
+    if period is None:
+        print(
+            f"{args.report} needs --{'month' if args.report == 'trips' else 'quarter'}",
+            file=sys.stderr,
+        )
+        return 2
+
+    async def produce() -> regulator.Produced:
+        engine = create_engine(settings.database_url, pool_size=1, max_overflow=0)
+        try:
+            async with create_sessionmaker(engine)() as session:
+                return await regulator.produce(
+                    session=session,
+                    profile=jurisdiction.load(settings.jurisdiction),
+                    report=report,
+                    period=period,
+                    output=args.format,
+                    now=utcnow(),
+                )
+        finally:
+            await engine.dispose()
+
+    try:
+        produced = asyncio.run(produce())
+    except ProblemError as exc:
+        print(exc.detail, file=sys.stderr)
+        return 2
+    except (OSError, SQLAlchemyError) as exc:
+        print(f"cannot read the database: {type(exc).__name__}", file=sys.stderr)
+        return 2
+    sys.stdout.buffer.write(produced.body)
+    return 0
+
+
 def _verify_audit(args: argparse.Namespace) -> int:
     import asyncio
 
@@ -116,6 +167,14 @@ def main(argv: list[str] | None = None) -> int:
     new_revision.set_defaults(handler=_revision)
     verify_audit = commands.add_parser("verify-audit", help="verify the audit log's hash chain")
     verify_audit.set_defaults(handler=_verify_audit)
+    report = commands.add_parser(
+        "report", help="write one of the regulator's reports to stdout (docs/jurisdiction.md)"
+    )
+    report.add_argument("report", choices=["trips", "adapted-requests"])
+    report.add_argument("--month", help="YYYY-MM, for trips")
+    report.add_argument("--quarter", help="YYYY-Qn, for adapted-requests")
+    report.add_argument("--format", choices=["csv", "json"], default="csv")
+    report.set_defaults(handler=_report)
     from server.simulator.cli import add_commands as add_simulator_commands
 
     add_simulator_commands(commands)

@@ -33,6 +33,7 @@ from dispatch.realtime import runtime as dispatch_runtime
 from dispatch.realtime.router import SocketRoutes
 from dispatch.realtime.state import DispatchState
 from dispatch.trips import service as trips_service
+from dispatch.trips.regulator import router as regulator_router
 from dispatch.trips.router import router as trips_router
 from drivers.router import router as drivers_router
 from drivers.status import router as driver_status_router
@@ -169,6 +170,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         trips_router,
         pay_router,
         decisions_router,
+        regulator_router,
     ):
         app.include_router(router, dependencies=counted)
     app.include_router(asyncapi_router, dependencies=counted)
