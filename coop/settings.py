@@ -147,6 +147,9 @@ class Settings(BaseSettings):
     # The co-op's registration number for each of the profile's sales taxes, printed on
     # receipts: `gst=123456789RT0001,qst=1234567890TQ0001` (by the profile's tax codes).
     tax_registrations: Annotated[dict[str, str], NoDecode] = Field(default_factory=dict)
+    # The municipalities the co-op serves (a GeoJSON FeatureCollection, each feature with a
+    # `name`), for the regulator's annual report by origin and destination; unset, no such report.
+    municipalities: Path | None = None
 
     @property
     def ws_transport_max_bytes(self) -> int:

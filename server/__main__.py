@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import re
 import sys
-from typing import Literal
 
 from coop.settings import get_settings
 
@@ -89,15 +88,15 @@ def _report(args: argparse.Namespace) -> int:
     from dispatch.trips import regulator
 
     settings = get_settings()
-    report: Literal["trips_monthly", "adapted_requests_quarterly"] = (
-        "trips_monthly" if args.report == "trips" else "adapted_requests_quarterly"
-    )
-    period = args.month if args.report == "trips" else args.quarter
+    kinds: dict[str, tuple[regulator.ReportKey, str]] = {
+        "trips": ("trips_monthly", "month"),
+        "adapted-requests": ("adapted_requests_quarterly", "quarter"),
+        "municipalities": ("trips_by_municipality_yearly", "year"),
+    }
+    report, period_name = kinds[args.report]
+    period: str | None = getattr(args, period_name)
     if period is None:
-        print(
-            f"{args.report} needs --{'month' if args.report == 'trips' else 'quarter'}",
-            file=sys.stderr,
-        )
+        print(f"{args.report} needs --{period_name}", file=sys.stderr)
         return 2
 
     async def produce() -> regulator.Produced:
@@ -111,6 +110,7 @@ def _report(args: argparse.Namespace) -> int:
                     period=period,
                     output=args.format,
                     now=utcnow(),
+                    municipalities=settings.municipalities,
                 )
         finally:
             await engine.dispose()
@@ -170,9 +170,10 @@ def main(argv: list[str] | None = None) -> int:
     report = commands.add_parser(
         "report", help="write one of the regulator's reports to stdout (docs/jurisdiction.md)"
     )
-    report.add_argument("report", choices=["trips", "adapted-requests"])
+    report.add_argument("report", choices=["trips", "adapted-requests", "municipalities"])
     report.add_argument("--month", help="YYYY-MM, for trips")
     report.add_argument("--quarter", help="YYYY-Qn, for adapted-requests")
+    report.add_argument("--year", help="YYYY, for municipalities")
     report.add_argument("--format", choices=["csv", "json"], default="csv")
     report.set_defaults(handler=_report)
     from server.simulator.cli import add_commands as add_simulator_commands

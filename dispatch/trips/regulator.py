@@ -16,13 +16,18 @@ import hashlib
 import io
 import json
 import statistics
+from collections import Counter
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from decimal import Decimal
+from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Query, Request, Response
+from shapely import Point, prepare
+from shapely.geometry import shape
+from shapely.geometry.base import BaseGeometry
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -32,15 +37,17 @@ from coop import audit
 from coop.auth import Admin
 from coop.clock import Now
 from coop.dependencies import JurisdictionDep, SessionDep
-from coop.errors import NotFound, UnprocessableEntity
+from coop.errors import Conflict, NotFound, UnprocessableEntity
 from coop.jurisdiction import Profile, Report
 from coop.levies import charges
+from coop.state import CoreState, state_of
 from dispatch.locations.geometry import lat_lon
 from dispatch.states import TripStatus
 from dispatch.trips.models import Trip
 from drivers.models import DriverRegisterEntry
 
 Format = Literal["csv", "json"]
+ReportKey = Literal["trips_monthly", "adapted_requests_quarterly", "trips_by_municipality_yearly"]
 
 
 class NoSuchReport(NotFound):
@@ -92,6 +99,73 @@ def quarter_bounds(quarter: str, zone: ZoneInfo) -> tuple[datetime, datetime]:
     first = date(year, 3 * number - 2, 1)
     after = date(year + number // 4, (3 * number) % 12 + 1, 1)
     return datetime.combine(first, time(), zone), datetime.combine(after, time(), zone)
+
+
+class NoMunicipalities(Conflict):
+    type = "no_municipalities"
+    title = "The co-op has not supplied its municipalities"
+
+
+OUTSIDE = "hors des municipalités fournies"
+
+
+class Municipalities:
+    """The municipalities the co-op supplies (`COOP_MUNICIPALITIES`: a GeoJSON FeatureCollection
+    whose features carry `properties.name`), for the annual report by origin and destination."""
+
+    def __init__(self, named: list[tuple[str, BaseGeometry]]) -> None:
+        if not named:
+            raise ValueError("no municipality in the file")
+        for _, geometry in named:
+            prepare(geometry)
+        self.named = named
+
+    @classmethod
+    def from_file(cls, path: Path) -> Municipalities:
+        document = json.loads(Path(path).read_text(encoding="utf-8"))
+        named = [
+            (str(feature["properties"]["name"]), shape(feature["geometry"]))
+            for feature in document.get("features", [])
+        ]
+        return cls(named)
+
+    def name_of(self, lat: float, lon: float) -> str:
+        point = Point(lon, lat)
+        return next((name for name, shape_ in self.named if shape_.covers(point)), OUTSIDE)
+
+
+def year_bounds(year: str, zone: ZoneInfo) -> tuple[datetime, datetime]:
+    if len(year) != 4 or not year.isdigit():
+        raise BadPeriod(f"{year!r} is not a year written YYYY")
+    first = date(int(year), 1, 1)
+    return (
+        datetime.combine(first, time(), zone),
+        datetime.combine(date(first.year + 1, 1, 1), time(), zone),
+    )
+
+
+async def municipality_rows(
+    *, session: AsyncSession, profile: Profile, year: str, municipalities: Municipalities
+) -> list[dict[str, str]]:
+    """The year's completed trips counted by month, origin and destination municipality."""
+    zone = ZoneInfo(profile.time_zone)
+    start, end = year_bounds(year, zone)
+    rows = await session.execute(
+        select(Trip.ended_at, *lat_lon(Trip.pickup), *lat_lon(Trip.dropoff)).where(
+            Trip.status == TripStatus.completed, Trip.ended_at >= start, Trip.ended_at < end
+        )
+    )
+    counts: Counter[tuple[str, str, str]] = Counter()
+    for ended_at, pickup_lat, pickup_lon, dropoff_lat, dropoff_lon in rows:
+        assert ended_at is not None  # a completed trip has ended
+        month = f"{ended_at.astimezone(zone):%Y-%m}"
+        origin = municipalities.name_of(pickup_lat, pickup_lon)
+        destination = municipalities.name_of(dropoff_lat, dropoff_lon)
+        counts[(month, origin, destination)] += 1
+    return [
+        {"month": month, "origin": origin, "destination": destination, "trips": str(n)}
+        for (month, origin, destination), n in sorted(counts.items())
+    ]
 
 
 def _place(lat: float, lon: float) -> str:
@@ -244,18 +318,30 @@ async def produce(
     *,
     session: AsyncSession,
     profile: Profile,
-    report: Literal["trips_monthly", "adapted_requests_quarterly"],
+    report: ReportKey,
     period: str,
     output: Format,
     now: datetime,
+    municipalities: Path | None = None,
 ) -> Produced:
     """Makes one of the regulator's reports and records its production in the audit log (the
     report, the period and the sha256: anyone can later check a copy against it)."""
     spec = spec_of(profile, report)
     if report == "trips_monthly":
         rows = await trip_rows(session=session, profile=profile, month=period)
-    else:
+    elif report == "adapted_requests_quarterly":
         rows = await adapted_rows(session=session, profile=profile, quarter=period)
+    else:
+        if municipalities is None:
+            raise NoMunicipalities(
+                "Set COOP_MUNICIPALITIES to the co-op's GeoJSON of the municipalities it serves"
+            )
+        rows = await municipality_rows(
+            session=session,
+            profile=profile,
+            year=period,
+            municipalities=Municipalities.from_file(municipalities),
+        )
     agreement = await bargaining_service.in_force(session=session, at=now)
     produced = render(
         spec=spec,
@@ -335,5 +421,30 @@ async def adapted_report(
             period=quarter,
             output=format,
             now=now,
+        )
+    )
+
+
+@router.get("/municipalities", response_class=Response)
+async def municipalities_report(
+    request: Request,
+    session: SessionDep,
+    profile: JurisdictionDep,
+    now: Now,
+    _: Admin,
+    year: Annotated[str, Query(pattern=r"^\d{4}$", description="YYYY")],
+    format: Annotated[Format, Query()] = "csv",
+) -> Response:
+    """The year's completed trips by month, origin and destination municipality (admin only),
+    from the municipalities the co-op supplies (`COOP_MUNICIPALITIES`)."""
+    return _answer(
+        await produce(
+            session=session,
+            profile=profile,
+            report="trips_by_municipality_yearly",
+            period=year,
+            output=format,
+            now=now,
+            municipalities=state_of(request.app, CoreState).settings.municipalities,
         )
     )

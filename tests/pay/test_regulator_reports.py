@@ -13,6 +13,7 @@ import os
 import subprocess
 import sys
 from datetime import datetime
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -23,11 +24,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from coop.audit import AuditEntry
 from coop.settings import Settings
+from coop.state import CoreState, state_of
 from server.simulator import registration
 from tests.builders import make_driver, make_rider, offer_to, place_driver, request_trip
 from tests.pay.helpers import completed_trip
 
 MONTREAL = ZoneInfo("America/Toronto")
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 
 
 def _month_of(trip: dict[str, object]) -> str:
@@ -157,3 +160,37 @@ async def test_the_command_line_writes_the_same_report(app: FastAPI, settings: S
         check=False,
     )
     assert refused.returncode == 2 and b"YYYY-MM" in refused.stderr
+
+
+async def test_the_years_trips_by_municipality_from_the_coops_own_map(
+    app: FastAPI,
+    client: AsyncClient,
+    session: AsyncSession,
+    admin_headers: dict[str, str],
+    settings: Settings,
+) -> None:
+    path = "/v1/reports/regulator/municipalities?year=2019"
+    unset = await client.get(path, headers=admin_headers)
+    assert unset.status_code == 409 and unset.json()["type"].endswith("no_municipalities")
+
+    state_of(app, CoreState).settings = settings.model_copy(
+        update={"municipalities": FIXTURES / "municipalities.geojson"}
+    )
+    trip = await completed_trip(
+        app, client, session, await make_rider(client), await make_driver(client, admin_headers)
+    )
+    year = datetime.fromisoformat(str(trip["ended_at"])).astimezone(MONTREAL).year
+    report = await client.get(
+        f"/v1/reports/regulator/municipalities?year={year}&format=json", headers=admin_headers
+    )
+    assert report.status_code == 200, report.text
+    [row] = report.json()["rows"]
+    # The builders' trips go from downtown (Ville-Marie) to the Plateau.
+    assert (row["origin"], row["destination"], row["trips"]) == (
+        "Montréal — Ville-Marie",
+        "Montréal — Le Plateau-Mont-Royal",
+        "1",
+    )
+    empty = await client.get(path, headers=admin_headers)
+    assert empty.status_code == 200 and "rows=0" in empty.text.splitlines()[0]
+    assert (await client.get(path.replace("2019", "19"), headers=admin_headers)).status_code == 422
