@@ -150,6 +150,9 @@ class Settings(BaseSettings):
     # The municipalities the co-op serves (a GeoJSON FeatureCollection, each feature with a
     # `name`), for the regulator's annual report by origin and destination; unset, no such report.
     municipalities: Path | None = None
+    # The cap the co-op's authorization sets on cars available or on a trip at once (drivers
+    # beyond it wait in line); unset, the jurisdiction profile's (none for Québec).
+    max_cars_in_service: int | None = Field(default=None, ge=1)
 
     @property
     def ws_transport_max_bytes(self) -> int:

@@ -401,6 +401,17 @@ REGISTER: tuple[DataKind, ...] = (
         exported=(InExport("driver", "support_cases"),),
     ),
     DataKind(
+        key="capacity_line",
+        description=N_(
+            "That a driver waits for a place under the authorization's cap of cars in service, "
+            "and since when"
+        ),
+        purpose=N_("to admit waiting drivers first-come when a car leaves (docs/jurisdiction.md)"),
+        stored=(Storage("matching_capacity_wait"),),
+        retention=N_("while the driver waits; removed when admitted or off duty"),
+        readers=(THE_DRIVER, ADMINS),
+    ),
+    DataKind(
         key="decision_reviews",
         description=N_(
             "A request for a person's review of an automated decision: which decision, the trip "

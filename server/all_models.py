@@ -5,6 +5,7 @@ from coop.audit import AuditEntry
 from coop.auth import AuthToken
 from coop.db import Base
 from dispatch.locations.models import DriverPosition, TrailPoint
+from dispatch.matching.capacity import CapacityWait
 from dispatch.matching.models import TravelCell, TravelModelVersion
 from dispatch.trips.consent import TripQuote
 from dispatch.trips.models import Offer, Trip, TripRequestKey
@@ -27,6 +28,7 @@ __all__ = [
     "AuthToken",
     "Ballot",
     "Base",
+    "CapacityWait",
     "DecisionReview",
     "Driver",
     "DriverPosition",

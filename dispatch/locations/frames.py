@@ -1,5 +1,6 @@
-"""The frame that tells a rider where their driver is: written from the positions the
-location ingest takes in, so the locations package owns it."""
+"""The frames of positions and availability: where a rider's driver is (written from the
+positions the location ingest takes in), and whether a driver takes trips (the driver's own
+frame, echoed, and sent unasked when a place under the cap of cars in service frees up)."""
 
 from __future__ import annotations
 
@@ -20,3 +21,13 @@ class DriverLocationFrame(Frame):
     trip_id: uuid.UUID
     lat: float = Field(ge=-90, le=90)
     lon: float = Field(ge=-180, le=180)
+
+
+class AvailabilityFrame(Frame):
+    """Whether the driver takes trips: sent by the driver, echoed once recorded, and sent by the
+    service when it admits a driver who waited for a place (`dispatch.matching.capacity`)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    type: Literal["availability"]
+    available: bool = Field(strict=True)

@@ -45,7 +45,7 @@ from coop.outages import OutageLog
 from coop.redis_client import Redis
 from coop.settings import Settings
 from coop.state import Clock
-from dispatch.matching import travelstore
+from dispatch.matching import capacity, travelstore
 from dispatch.matching.candidates import (
     QUALIFIED_ALIASES,
     Search,
@@ -457,6 +457,17 @@ class Matcher:
             await push.trip_changed(
                 self.redis, await trips_service.views(session=session, trip=trip)
             )
+        if not report.early:
+            # Cars that fell silent left their place under the cap: the next in line take it.
+            admitted = await capacity.admit_waiting(
+                session=session,
+                cap=capacity.cap_of(self.settings),
+                now=now,
+                grace_s=self.settings.driver_grace_s,
+            )
+            await session.commit()
+            for driver_id in admitted:
+                await capacity.tell_admitted(self.redis, driver_id)
 
     # --- leadership (dispatch.matching.leadership) -------------------------------------------
 

@@ -25,15 +25,21 @@ from pydantic import (
 
 from coop.errors import field_errors
 from coop.frames import Frame
+from dispatch.locations.frames import AvailabilityFrame
+
+__all__ = ["AvailabilityFrame"]  # re-exported: the frame lives with availability, below
 
 
 class BadFrame(ValueError):
     """A frame the server cannot act on; `code` goes into the error frame."""
 
-    def __init__(self, message: str, code: str = "bad_message") -> None:
+    def __init__(
+        self, message: str, code: str = "bad_message", *, place: int | None = None
+    ) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
+        self.place = place
 
 
 # --- frames clients send (the ping and pong go both ways; the service echoes availability) ----
@@ -41,11 +47,6 @@ class BadFrame(ValueError):
 
 class _Frame(Frame):
     model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class AvailabilityFrame(_Frame):
-    type: Literal["availability"]
-    available: bool = Field(strict=True)
 
 
 class LocationFrame(_Frame):
@@ -153,7 +154,9 @@ class ErrorFrame(Frame):
         "rate_limited (a location frame beyond one per 100 ms on average, 10 at once, or an "
         "availability frame beyond one a second on average, 3 at once: dropped), "
         "implausible_position (a location implying an impossible speed: not used, counted on "
-        "the trip), overloaded (the service sheds this socket's location frames for a while)",
+        "the trip), overloaded (the service sheds this socket's location frames for a while), "
+        "service_capacity_reached (going available while the cap of cars in service is reached: "
+        "waiting in line, `place`)",
         examples=[
             "bad_message",
             "out_of_service_area",
@@ -172,15 +175,34 @@ class ErrorFrame(Frame):
         examples=[2000],
     )
 
+    place: int | None = Field(
+        default=None,
+        description="With `service_capacity_reached` only: the driver's place in line for a car "
+        "to leave (1: next); an `availability` frame with `available: true` follows when admitted",
+        examples=[3],
+    )
+
     def wire(self) -> dict[str, Any]:
         wire = super().wire()
-        if wire.get("report_every_ms") is None:
-            wire.pop("report_every_ms", None)
+        for optional in ("report_every_ms", "place"):
+            if wire.get(optional) is None:
+                wire.pop(optional, None)
         return wire
 
 
 def error(code: str, message: str) -> ErrorFrame:
     return ErrorFrame(type="error", code=code, message=message)
+
+
+def capacity_reached(place: int, cap: int) -> ErrorFrame:
+    """Going available while the authorization's cap of cars in service is reached."""
+    return ErrorFrame(
+        type="error",
+        code="service_capacity_reached",
+        message=f"All {cap} cars the co-op's authorization allows are in service: you are number "
+        f"{place} in line and will be told when a car leaves",
+        place=place,
+    )
 
 
 def overloaded(report_every_ms: int) -> ErrorFrame:

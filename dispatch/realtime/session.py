@@ -48,6 +48,7 @@ from dispatch.locations.ingest import (
     Take,
     stamped_at,
 )
+from dispatch.matching import capacity
 from dispatch.realtime import frames
 from dispatch.realtime.frames import (
     AvailabilityFrame,
@@ -451,7 +452,10 @@ class SocketSession:
             try:
                 await self._handle(raw, connection)
             except BadFrame as bad:
-                connection.push(frames.error(bad.code, bad.message).encode())
+                error = frames.error(bad.code, bad.message)
+                if bad.place is not None:
+                    error = error.model_copy(update={"place": bad.place})
+                connection.push(error.encode())
             except Exception as exc:  # the database away: say so, keep the socket
                 self._failed(exc, "handling a frame on %s failed", connection.label)
                 connection.push(
@@ -536,21 +540,43 @@ class SocketSession:
                 "this one was dropped",
                 code="rate_limited",
             )
+        cap = capacity.cap_of(self.settings)
+        grace_s = self.settings.driver_grace_s
+        admitted: list[uuid.UUID] = []
         async with self.sessionmaker() as session:
-            await locations_service.set_availability(
-                session=session,
-                driver_id=self.subject_id,
-                available=frame.available,
-                now=now,
-                grace_s=self.settings.driver_grace_s,
-            )
             withdrawn: list[trips_service.ClosedOffer] = []
-            if not frame.available:
+            if frame.available:
+                # Under the authorization's cap of cars in service, or in line for a place.
+                admission = await capacity.go_available(
+                    session=session, driver_id=self.subject_id, cap=cap, now=now, grace_s=grace_s
+                )
+            else:
+                await locations_service.set_availability(
+                    session=session,
+                    driver_id=self.subject_id,
+                    available=False,
+                    now=now,
+                    grace_s=grace_s,
+                )
+                await capacity.leave_line(session=session, driver_id=self.subject_id)
                 # Off duty: an offer still open goes to someone else at the next batch.
                 withdrawn = await trips_service.withdraw_offers_of_driver(
                     session=session, driver_id=self.subject_id, now=now
                 )
+                # A car left: the next in line, if any, takes its place.
+                admitted = await capacity.admit_waiting(
+                    session=session, cap=cap, now=now, grace_s=grace_s
+                )
             await session.commit()
+        for driver_id in admitted:
+            await capacity.tell_admitted(self.redis, driver_id)
+        if frame.available and not admission.admitted:
+            assert admission.place is not None and cap is not None
+            raise BadFrame(
+                frames.capacity_reached(admission.place, cap).message,
+                code="service_capacity_reached",
+                place=admission.place,
+            )
         self.hub.outage.ended()
         for closed in withdrawn:
             await push.offer_withdrawn(
