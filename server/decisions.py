@@ -30,6 +30,7 @@ from coop.clock import Now
 from coop.dependencies import JurisdictionDep, SessionDep
 from coop.errors import UnprocessableEntity
 from coop.jurisdiction import Profile
+from coop.messages import N_
 from coop.settings import Settings
 from coop.state import CoreState, state_of
 from dispatch.trips import queries as trip_queries
@@ -64,135 +65,149 @@ class Decision:
 REGISTER: tuple[Decision, ...] = (
     Decision(
         key="dispatch_offer",
-        decides="Which available driver is offered a waiting trip, in each batch",
+        decides=N_("Which available driver is offered a waiting trip, in each batch"),
         data_used=(
-            "drivers' latest positions and availability",
-            "the pickup and destination of each waiting request",
-            "the travel-time model's pickup ETAs",
-            "each driver's time since their last trip and earnings per online hour this shift",
-            "how long each request has waited",
+            N_("drivers' latest positions and availability"),
+            N_("the pickup and destination of each waiting request"),
+            N_("the travel-time model's pickup ETAs"),
+            N_("each driver's time since their last trip and earnings per online hour this shift"),
+            N_("how long each request has waited"),
         ),
         parameters=(
-            Parameter("agreement", "dispatch.max_pickup_distance_m", "bound", "no driver farther"),
-            Parameter("agreement", "dispatch.fairness_weight", "major", "time since last trip"),
-            Parameter("agreement", "dispatch.fairness_credit_max_s", "bound", "its most"),
-            Parameter("agreement", "dispatch.earnings_credit_max_s", "major", "low earnings"),
-            Parameter("agreement", "dispatch.rider_wait_credit_max_s", "minor", "rider's wait"),
-            Parameter("agreement", "dispatch.offer_timeout_s", "minor", "time to answer"),
+            Parameter(
+                "agreement", "dispatch.max_pickup_distance_m", "bound", N_("no driver farther")
+            ),
+            Parameter("agreement", "dispatch.fairness_weight", "major", N_("time since last trip")),
+            Parameter("agreement", "dispatch.fairness_credit_max_s", "bound", N_("its most")),
+            Parameter("agreement", "dispatch.earnings_credit_max_s", "major", N_("low earnings")),
+            Parameter("agreement", "dispatch.rider_wait_credit_max_s", "minor", N_("rider's wait")),
+            Parameter("agreement", "dispatch.offer_timeout_s", "minor", N_("time to answer")),
         ),
         person="none",
-        review=(
-            "Every offer says why it was made (`why`); declining is never held against the "
-            "driver. A driver or rider may ask a person to review an offer or its absence "
-            "through the co-op's operators."
+        review=N_(
+            "Every offer says why it was made; declining is never held against the driver. "
+            "A driver or a rider may ask a person to review an offer, or its absence."
         ),
     ),
     Decision(
         key="batch_timing",
-        decides="When waiting requests are matched, and when a request ends unfulfilled",
-        data_used=("the time each request was made", "whether other requests compete for it"),
+        decides=N_("When waiting requests are matched, and when a request ends unfulfilled"),
+        data_used=(
+            N_("the time each request was made"),
+            N_("whether other requests compete for it"),
+        ),
         parameters=(
-            Parameter("agreement", "dispatch.batch_interval_ms", "decisive", "a full batch"),
-            Parameter("agreement", "dispatch.min_batch_interval_ms", "minor", "an early batch"),
-            Parameter("agreement", "dispatch.max_wait_s", "bound", "then unfulfilled"),
+            Parameter("agreement", "dispatch.batch_interval_ms", "decisive", N_("a full batch")),
+            Parameter("agreement", "dispatch.min_batch_interval_ms", "minor", N_("an early batch")),
+            Parameter("agreement", "dispatch.max_wait_s", "bound", N_("then unfulfilled")),
         ),
         person="none",
-        review="The timings are the agreement's terms, which the members vote on.",
+        review=N_("The timings are the agreement's terms, which the members vote on."),
     ),
     Decision(
         key="fare",
-        decides="A trip's fare, its cap, the co-op's commission and the driver's earnings",
+        decides=N_("A trip's fare, its cap, the co-op's commission and the driver's earnings"),
         data_used=(
-            "the route's distance and duration (the quote), then the driver's metered trail",
-            "the agreement version in force when the trip was requested",
+            N_("the route's distance and duration (the quote), then the driver's metered trail"),
+            N_("the agreement version in force when the trip was requested"),
         ),
         parameters=(
-            Parameter("agreement", "fares", "decisive", "base, per km, per minute, minimum"),
-            Parameter("agreement", "commission", "major", "the co-op's share"),
-            Parameter("agreement", "driver_floor", "major", "the driver's floor"),
-            Parameter("law", "dues", "minor", "the per-trip dues, apart from the fare"),
-            Parameter("law", "taxes", "minor", "the sales taxes"),
+            Parameter("agreement", "fares", "decisive", N_("base, per km, per minute, minimum")),
+            Parameter("agreement", "commission", "major", N_("the co-op's share")),
+            Parameter("agreement", "driver_floor", "major", N_("the driver's floor")),
+            Parameter("law", "dues", "minor", N_("the per-trip dues, apart from the fare")),
+            Parameter("law", "taxes", "minor", N_("the sales taxes")),
         ),
         person="reviews",
-        review=(
+        review=N_(
             "The rider consents to the maximum before the trip. A fare the meter took far past "
-            "its quote is reviewed by a person (fare reviews, docs/pay.md)."
+            "its quote is reviewed by a person."
         ),
     ),
     Decision(
         key="implausible_positions",
-        decides="Which positions are believed, metered and count as the driver being at a place",
-        data_used=("the driver's successive positions and their times",),
+        decides=N_(
+            "Which positions are believed, metered and count as the driver being at a place"
+        ),
+        data_used=(N_("the driver's successive positions and their times"),),
         parameters=(
-            Parameter("agreement", "dispatch.max_plausible_speed_kmh", "decisive", "faster: not"),
-            Parameter("agreement", "dispatch.arrival_radius_m", "major", "at the pickup"),
+            Parameter(
+                "agreement", "dispatch.max_plausible_speed_kmh", "decisive", N_("faster: not")
+            ),
+            Parameter("agreement", "dispatch.arrival_radius_m", "major", N_("at the pickup")),
         ),
         person="reviews",
-        review="A fare metered on doubted positions is reviewed by a person (fare reviews).",
+        review=N_("A fare metered on doubted positions is reviewed by a person."),
     ),
     Decision(
         key="trip_timeouts",
-        decides="When a waiting rider is a no-show, and when an overlong ride is ended",
-        data_used=("the trip's arrival, start and estimated durations",),
+        decides=N_("When a waiting rider is a no-show, and when an overlong ride is ended"),
+        data_used=(N_("the trip's arrival, start and estimated durations"),),
         parameters=(
-            Parameter("agreement", "dispatch.no_show_wait_s", "decisive", "wait at the pickup"),
-            Parameter("agreement", "dispatch.overrun_percent", "major", "past the estimate"),
-            Parameter("agreement", "dispatch.overrun_s", "major", "past the estimate"),
-            Parameter("agreement", "cancellation.fee", "minor", "a no-show's fee"),
+            Parameter("agreement", "dispatch.no_show_wait_s", "decisive", N_("wait at the pickup")),
+            Parameter("agreement", "dispatch.overrun_percent", "major", N_("past the estimate")),
+            Parameter("agreement", "dispatch.overrun_s", "major", N_("past the estimate")),
+            Parameter("agreement", "cancellation.fee", "minor", N_("a no-show's fee")),
         ),
         person="reviews",
-        review="A ride ended for overrunning is kept for a person to review (docs/dispatch.md).",
+        review=N_("A ride ended for running far too long is kept for a person to review."),
     ),
     Decision(
         key="rating_counts",
-        decides="Which ratings count in a driver's score, and when a person offers support",
-        data_used=("the ratings of the driver's recent trips, their stars and tags",),
+        decides=N_("Which ratings count in a driver's score, and when a person offers support"),
+        data_used=(N_("the ratings of the driver's recent trips, their stars and tags"),),
         parameters=(
-            Parameter("agreement", "reputation.window", "major", "the last rated trips"),
-            Parameter("agreement", "reputation.min_ratings", "bound", "no score below it"),
-            Parameter("agreement", "reputation.prior_mean", "major", "the prior"),
-            Parameter("agreement", "reputation.excluded_tags", "major", "not the driver's doing"),
-            Parameter("agreement", "reputation.support_threshold", "minor", "support, never more"),
+            Parameter("agreement", "reputation.window", "major", N_("the last rated trips")),
+            Parameter("agreement", "reputation.min_ratings", "bound", N_("no score below it")),
+            Parameter("agreement", "reputation.prior_mean", "major", N_("the prior")),
+            Parameter(
+                "agreement", "reputation.excluded_tags", "major", N_("not the driver's doing")
+            ),
+            Parameter(
+                "agreement", "reputation.support_threshold", "minor", N_("support, never more")
+            ),
         ),
         person="reviews",
-        review=(
-            "Any rating can be appealed to a person (`POST /v1/ratings/{id}/appeal`), decided "
-            "within the agreement's reputation.review_due_days. A score never deactivates."
+        review=N_(
+            "Any rating can be appealed to a person, who decides within the agreement's review "
+            "period. A score never deactivates anyone."
         ),
     ),
     Decision(
         key="rate_limits",
-        decides="When a caller's requests are refused for a while, and when positions are shed",
-        data_used=("the caller's account or address", "how many requests it made recently"),
+        decides=N_("When a caller's requests are refused for a while, and when positions are shed"),
+        data_used=(N_("the caller's account or address"), N_("how many requests it made recently")),
         parameters=(
-            Parameter("setting", "api_limit", "decisive", "per account"),
-            Parameter("setting", "anonymous_limit", "decisive", "per address"),
-            Parameter("setting", "signup_limit", "major", "sign-ups per address"),
-            Parameter("setting", "location_backpressure", "minor", "shed positions when loaded"),
+            Parameter("setting", "api_limit", "decisive", N_("per account")),
+            Parameter("setting", "anonymous_limit", "decisive", N_("per address")),
+            Parameter("setting", "signup_limit", "major", N_("sign-ups per address")),
+            Parameter(
+                "setting", "location_backpressure", "minor", N_("shed positions when loaded")
+            ),
         ),
         person="none",
-        review="A limit lifts by itself (`Retry-After`); the co-op's operators set the limits.",
+        review=N_("A limit lifts by itself after a while; the co-op's operators set the limits."),
     ),
     Decision(
         key="qualification_expiry",
-        decides="Whether a driver and car are offered trips, by the law's qualification items",
-        data_used=("the facts an operator recorded from the driver's and car's documents",),
-        parameters=(Parameter("law", "qualifications", "decisive", "what the law requires"),),
+        decides=N_("Whether a driver and car are offered trips, by the law's qualification items"),
+        data_used=(N_("the facts an operator recorded from the driver's and car's documents"),),
+        parameters=(Parameter("law", "qualifications", "decisive", N_("what the law requires")),),
         person="decides",
-        review=(
-            "A person records every fact; the driver sees what is missing "
-            "(`GET /v1/drivers/me/qualification`) and an operator records a renewal."
+        review=N_(
+            "A person records every fact; the driver sees what is missing, and an operator "
+            "records a renewal."
         ),
     ),
     Decision(
         key="status_decisions",
-        decides="Suspending or ending a membership: never automated",
-        data_used=("a person's recorded decision and its written reason",),
+        decides=N_("Suspending or ending a membership: never automated"),
+        data_used=(N_("a person's recorded decision and its written reason"),),
         parameters=(),
         person="decides",
-        review=(
-            "Only a person changes a status, with a written reason, audited "
-            "(`POST /v1/drivers/{id}/status`); no rating, score or automated check ever does."
+        review=N_(
+            "Only a person changes a status, with a written reason kept and audited; no rating, "
+            "score or automated check ever does."
         ),
     ),
 )

@@ -28,6 +28,7 @@ from tests.builders import DOWNTOWN, PLATEAU, offer_to, place_driver, request_tr
 from tests.web.conftest import PHONE, ROOT, Visit, Web
 
 PUBLIC_PAGES = {
+    "systems": "/systems",
     "home": "/",
     "agreement": "/agreement",
     "transparency": "/transparency",
@@ -59,6 +60,17 @@ async def test_public_pages_in_english_and_french(web: Web, visit: Callable[...,
     await phone.shot("home-phone")
     width = await phone.page.evaluate("document.documentElement.scrollWidth")
     assert width <= PHONE["width"], f"the home page scrolls sideways on a phone ({width}px)"
+    # The automated decisions, at phone size in French: every decision, none sideways.
+    phone_fr: Visit = await visit(language="fr", viewport=PHONE)
+    await phone_fr.goto("/systems")
+    await expect(phone_fr.page.locator("h1")).to_have_text("Décisions automatisées")
+    await expect(phone_fr.page.locator("section.decision")).to_have_count(9)
+    await expect(phone_fr.page.locator("#decision-status_decisions")).to_contain_text(
+        "jamais automatisé"
+    )
+    await phone_fr.shot("systems-phone-fr")
+    width = await phone_fr.page.evaluate("document.documentElement.scrollWidth")
+    assert width <= PHONE["width"], f"/systems scrolls sideways on a phone ({width}px)"
 
 
 async def test_api_docs_work_offline(web: Web, visit: Callable[..., Any]) -> None:

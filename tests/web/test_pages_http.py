@@ -241,3 +241,23 @@ def test_the_french_catalogue_is_complete_and_current(tmp_path: Path) -> None:
         if key in wanted and (not value or (isinstance(value, tuple) and not all(value)))
     )
     assert not untranslated, f"no French translation: {untranslated}"
+
+
+async def test_the_automated_decisions_page_reads_the_register_in_both_languages(
+    client: AsyncClient,
+) -> None:
+    english = await client.get("/systems", headers={"Accept-Language": "en-CA"})
+    assert english.status_code == 200
+    text = html.unescape(english.text)
+    assert "Automated decisions" in text and "never automated" in text
+    assert "Which available driver is offered a waiting trip" in text
+    french = await client.get("/systems", headers={"Accept-Language": "fr-CA"})
+    text = html.unescape(french.text)
+    assert "Décisions automatisées" in text and "jamais automatisé" in text
+    assert "Quel chauffeur disponible reçoit l'offre" in text
+    assert "Which available driver" not in text
+    # The values in force, as the API gives them.
+    register = (await client.get("/v1/transparency/automated-decisions")).json()
+    timing = next(d for d in register["decisions"] if d["key"] == "batch_timing")
+    interval = next(p for p in timing["parameters"] if p["name"] == "dispatch.batch_interval_ms")
+    assert f'<span class="value">{interval["value"]}</span>' in french.text
