@@ -275,9 +275,12 @@ async def _entry(
     facts: dict[str, Any],
     names: Sequence[str],
     now: datetime,
+    *,
+    audited: bool,
 ) -> None:
-    """Keeps the recording in the register's history, and enters it in the audit log by the
-    entry's id: the public log says which facts were recorded, never whose, nor their values."""
+    """Keeps the recording in the register's history, and (a renewal) enters it in the audit
+    log by the entry's id: the public log says which facts were recorded, never whose, nor
+    their values. What a registration records is not audited, as the registration is not."""
     entry = DriverRegisterEntry(
         id=uuid.uuid4(),
         driver_id=driver_id,
@@ -287,6 +290,8 @@ async def _entry(
     )
     session.add(entry)
     await session.flush()
+    if not audited:
+        return
     await audit.append(
         session=session,
         kind=AUDIT_KIND if kind == "qualification" else VEHICLE_AUDIT_KIND,
@@ -300,7 +305,12 @@ def _json(value: Any) -> Any:
 
 
 async def record_qualification(
-    *, session: AsyncSession, driver_id: uuid.UUID, facts: dict[str, Any], now: datetime
+    *,
+    session: AsyncSession,
+    driver_id: uuid.UUID,
+    facts: dict[str, Any],
+    now: datetime,
+    audited: bool = True,
 ) -> None:
     """Replaces a driver's recorded qualification with `facts` (a renewal: what is not given is
     no longer recorded), with its audit entry, in the caller's transaction."""
@@ -315,11 +325,18 @@ async def record_qualification(
     for name in QUALIFICATION_FACTS:
         setattr(record, name, facts.get(name))
     record.recorded_at = now
-    await _entry(session, driver_id, "qualification", facts, QUALIFICATION_FACTS, now)
+    await _entry(
+        session, driver_id, "qualification", facts, QUALIFICATION_FACTS, now, audited=audited
+    )
 
 
 async def record_vehicle(
-    *, session: AsyncSession, driver_id: uuid.UUID, facts: dict[str, Any], now: datetime
+    *,
+    session: AsyncSession,
+    driver_id: uuid.UUID,
+    facts: dict[str, Any],
+    now: datetime,
+    audited: bool = True,
 ) -> DriverVehicle:
     """Replaces the facts of a driver's car (a new car, or a renewed inspection), audited."""
     vehicle = await session.scalar(
@@ -329,5 +346,5 @@ async def record_vehicle(
         raise NotFound(f"No driver {driver_id}")
     for name in VEHICLE_FACTS:
         setattr(vehicle, name, facts.get(name))
-    await _entry(session, driver_id, "vehicle", facts, VEHICLE_FACTS, now)
+    await _entry(session, driver_id, "vehicle", facts, VEHICLE_FACTS, now, audited=audited)
     return vehicle

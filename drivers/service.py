@@ -43,7 +43,11 @@ async def create(*, session: AsyncSession, data: DriverCreate, now: datetime) ->
             f"Member number {data.member_number!r} is already registered"
         ) from exc
     await qualifications.record_vehicle(
-        session=session, driver_id=driver.id, facts=data.vehicle.model_dump(), now=now
+        session=session,
+        driver_id=driver.id,
+        facts=data.vehicle.model_dump(),
+        now=now,
+        audited=False,
     )
     if data.qualification is not None:
         await qualifications.record_qualification(
@@ -51,6 +55,7 @@ async def create(*, session: AsyncSession, data: DriverCreate, now: datetime) ->
             driver_id=driver.id,
             facts=data.qualification.model_dump(),
             now=now,
+            audited=False,
         )
     token = await issue_token(session=session, role=Role.driver, subject_id=driver.id)
     await session.commit()

@@ -401,6 +401,22 @@ REGISTER: tuple[DataKind, ...] = (
         exported=(InExport("driver", "support_cases"),),
     ),
     DataKind(
+        key="trip_quotes",
+        description=N_(
+            "Each quote a rider asked for: what it was for, the price and maximum shown, when "
+            "it expires, and the trip the rider consented to it for"
+        ),
+        purpose=N_(
+            "to charge no more than the maximum the rider consented to (docs/jurisdiction.md)"
+        ),
+        stored=(Storage("trip_quote"),),
+        retention=N_(
+            "an unused quote until the rider asks for another after it expired; a consented "
+            "one as long as its trip"
+        ),
+        readers=(THE_RIDER, ADMINS),
+    ),
+    DataKind(
         key="capacity_line",
         description=N_(
             "That a driver waits for a place under the authorization's cap of cars in service, "

@@ -323,6 +323,9 @@ class ExportVehicleOut(BaseModel):
     plate: str
     seats: int
     wheelchair_accessible: bool
+    make: str | None = None
+    model: str | None = None
+    colour: str | None = None
 
 
 class ExportDriverAccountOut(BaseModel):

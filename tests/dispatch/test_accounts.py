@@ -57,7 +57,16 @@ async def test_admin_registers_a_driver_who_reads_themself(
         "committee": True,
         "reviewer": False,
         "simulated": False,
-        "vehicle": {"plate": "ABC 123", "seats": 4, "wheelchair_accessible": True},
+        "vehicle": {
+            "plate": "ABC 123",
+            "seats": 4,
+            "wheelchair_accessible": True,
+            # The car's register (docs/jurisdiction.md): none recorded at this registration.
+            **dict.fromkeys(
+                ("vin", "make", "model", "year", "colour", "owner", "odometer_km"), None
+            ),
+            "inspection_due_on": None,
+        },
     }
 
 

@@ -35,7 +35,7 @@ def test_both_statements_that_renew_presence_count_the_shift_with_one_fragment()
 
 @pytest.mark.parametrize("search", ["_CANDIDATES", "_CANDIDATES_BY_DRIVER"])
 def test_both_directions_of_the_search_use_the_one_suitability_rule(search: str) -> None:
-    sql = _words(getattr(candidates, search).text)
+    sql = _words(getattr(candidates, search))
     for fragment in (
         candidates._ACTIVE_WITH_VEHICLE,
         candidates._DRIVER_FREE,
