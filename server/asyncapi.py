@@ -28,6 +28,7 @@ from dispatch.realtime.frames import (
     PongFrame,
 )
 from dispatch.trips.frames import OfferFrame, OfferWithdrawnFrame, TripFrame
+from drivers.frames import QualificationFrame
 from reputation.schemas import AppealDecidedFrame
 
 ASYNCAPI_VERSION = "3.0.0"
@@ -239,6 +240,28 @@ MESSAGES: tuple[Message, ...] = (
         "A frame could not be used; the connection stays open",
         ((DRIVER, "server_to_client"), (RIDER, "server_to_client")),
         {"type": "error", "code": "bad_message", "message": "'type' is missing"},
+    ),
+    Message(
+        "qualification",
+        QualificationFrame,
+        "On connecting: an item the law requires of the driver or the car is missing, or lapses "
+        "soon (docs/jurisdiction.md)",
+        ((DRIVER, "server_to_client"),),
+        {
+            "type": "qualification",
+            "eligible": True,
+            "missing": [],
+            "expiring": [
+                {
+                    "key": "authorization",
+                    "name_fr": "Autorisation de conduire",
+                    "name_en": "Driver authorization",
+                    "valid_through": "2027-03-08",
+                    "days_left": 7,
+                    "urgent": True,
+                }
+            ],
+        },
     ),
     Message(
         "appeal_decided",

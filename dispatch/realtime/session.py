@@ -21,7 +21,7 @@ from typing import Any
 
 from fastapi import WebSocket
 
-from coop import pubsub
+from coop import jurisdiction, pubsub
 from coop.auth import Principal, Role, websocket_principal
 from coop.errors import (
     Forbidden,
@@ -63,6 +63,8 @@ from dispatch.realtime.state import DispatchState
 from dispatch.states import DRIVER_OPEN
 from dispatch.trips import push
 from dispatch.trips import service as trips_service
+from drivers import qualifications
+from drivers.frames import qualification_frame
 from drivers.models import Driver
 from riders.models import Rider
 
@@ -277,6 +279,14 @@ class SocketSession:
                         presence.position.lon,
                         presence.reported_at,
                     )
+                # The law's qualification: what is missing or lapses soon, told on connecting.
+                profile = jurisdiction.load(self.settings.jurisdiction)
+                standing = await qualifications.standing(
+                    session=session, profile=profile, driver_id=self.subject_id, now=self._now()
+                )
+                told = qualification_frame(standing, profile.expiry_warnings_days)
+                if told is not None:
+                    state.append(told)
                 trip = await trips_service.open_trip_of_driver(
                     session=session, driver_id=self.subject_id
                 )

@@ -21,7 +21,7 @@ from tests.builders import LONGUEUIL, live_server, make_driver
 DRIVER_SENDS = {"availability", "location", "ping", "pong"}
 DRIVER_GETS = {
     "hello", "availability", "offer", "offer_withdrawn", "trip", "ping", "pong", "error",
-    "appeal_decided",
+    "appeal_decided", "qualification",
 }  # fmt: skip
 RIDER_SENDS = {"ping", "pong"}
 RIDER_GETS = {"hello", "trip", "driver_location", "ping", "pong", "error"}

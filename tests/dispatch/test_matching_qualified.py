@@ -14,7 +14,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from drivers.models import Driver, DriverStatus
 from server.simulator import registration
-from tests.builders import DOWNTOWN, make_driver, make_rider, place_driver, request_trip
+from tests.builders import (
+    DOWNTOWN,
+    make_driver,
+    make_rider,
+    place_driver,
+    request_trip,
+    socket,
+)
 
 
 @pytest.fixture(params=["requests", "drivers"])
@@ -82,3 +89,35 @@ async def test_an_item_that_lapses_stops_offers_and_its_renewal_restores_them(
     assert [offer.driver_id for offer in (await app.state.matcher.run_batch()).offers] == [
         driver.id
     ]
+
+
+async def test_a_driver_is_told_on_connecting_what_is_missing_or_lapses_soon(
+    served_app: tuple[FastAPI, str], admin_headers: dict[str, str]
+) -> None:
+    app, base_url = served_app
+    async with AsyncClient(base_url=base_url) as http:
+        fine = await make_driver(http, admin_headers, name="Fine")
+        soon = await make_driver(http, admin_headers, name="Soon")
+        bare = await make_driver(http, admin_headers, name="Bare", qualified=False)
+        today = datetime.now(UTC).date()
+        lapsing = {
+            **registration.qualification(2, today),
+            "authorization_expires_on": (today + timedelta(days=5)).isoformat(),
+        }
+        put = await http.put(
+            f"/v1/drivers/{soon.id}/qualification", json=lapsing, headers=admin_headers
+        )
+        assert put.status_code == 200
+        async with socket(base_url, "/v1/ws/driver", soon.token) as ws:
+            told = await ws.next("qualification")
+            assert told["eligible"] is True and told["missing"] == []
+            [item] = told["expiring"]
+            assert (item["key"], item["urgent"]) == ("authorization", True)
+            assert 4 <= item["days_left"] <= 6  # the law's day is Montréal's
+        async with socket(base_url, "/v1/ws/driver", bare.token) as ws:
+            told = await ws.next("qualification")
+            assert told["eligible"] is False and len(told["missing"]) == 6
+        async with socket(base_url, "/v1/ws/driver", fine.token) as ws:
+            await ws.send({"type": "ping"})
+            await ws.next("pong")  # every frame sent before it has arrived
+            assert all(frame["type"] != "qualification" for frame in ws._unread)
