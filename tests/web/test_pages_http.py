@@ -261,3 +261,18 @@ async def test_the_automated_decisions_page_reads_the_register_in_both_languages
     timing = next(d for d in register["decisions"] if d["key"] == "batch_timing")
     interval = next(p for p in timing["parameters"] if p["name"] == "dispatch.batch_interval_ms")
     assert f'<span class="value">{interval["value"]}</span>' in french.text
+
+
+async def test_a_driver_sees_on_their_page_what_the_law_still_requires(
+    client: AsyncClient, admin_headers: dict[str, str]
+) -> None:
+    bare = await make_driver(client, admin_headers, name="Bare", qualified=False)
+    await sign_in(client, bare.token)
+    page = html.unescape((await client.get("/me", headers={"Accept-Language": "fr-CA"})).text)
+    assert "Ce que la loi exige de moi et de ma voiture" in page
+    assert "Vérification des antécédents judiciaires" in page
+    assert "votre adhésion est inchangée" in page
+    fine = await make_driver(client, admin_headers, name="Fine")
+    await sign_in(client, fine.token)
+    page = html.unescape((await client.get("/me", headers={"Accept-Language": "en-CA"})).text)
+    assert "What the law requires of me" not in page  # nothing missing, nothing lapsing soon

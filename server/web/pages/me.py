@@ -21,6 +21,7 @@ from coop.state import CoreState, state_of
 from dispatch.trips import figures
 from dispatch.trips import service as trips_service
 from dispatch.trips.models import Trip, TripStatus
+from drivers import qualifications
 from drivers.models import Driver
 from pay import application as pay_app
 from pay.exceptions import NoReceipt
@@ -87,6 +88,11 @@ async def _me(
         )
         context["support_cases"] = await reputation_app.my_support_cases(
             driver=viewer.driver, session=session
+        )
+        # The law's qualification: what is missing, and what lapses soon (docs/jurisdiction.md).
+        profile = jurisdiction.load(state_of(request.app, CoreState).settings.jurisdiction)
+        context["standing"] = await qualifications.standing(
+            session=session, profile=profile, driver_id=viewer.driver.id, now=now
         )
         context.update(await _statements(request, viewer.driver, session, now, size))
     if viewer.rider is not None and viewer.principal is not None:
