@@ -205,6 +205,22 @@ def cap_to_quote(terms: Terms, fare: Fare, *, service_class: str, quote_total: D
     )
 
 
+def cap_at(terms: Terms, fare: Fare, *, total: Decimal) -> Fare:
+    """The fare held at `total` (a ceiling from outside the agreement: the law's declared cap,
+    or the maximum the rider consented to), split as any capped fare, `metered_total` keeping
+    what the meter said; the fare as it is when it is not above."""
+    if fare.total <= total:
+        return fare
+    return _split(
+        terms,
+        total=total,
+        agreement_version=fare.agreement_version,
+        distance_m=fare.distance_m,
+        duration_s=fare.duration_s,
+        metered_total=fare.metered_total if fare.metered_total is not None else fare.total,
+    )
+
+
 def estimate_route(
     *,
     pickup_lat: float,

@@ -453,6 +453,10 @@ class NotPersonal:
 
 NOT_PERSONAL: tuple[NotPersonal, ...] = (
     NotPersonal(
+        "trip_fare_cap",
+        "the fare caps the Minister declared, as recorded: public decisions, about no one",
+    ),
+    NotPersonal(
         "agreement_version",
         "the collective agreement's terms; public, about no one",
     ),

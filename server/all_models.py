@@ -8,6 +8,7 @@ from dispatch.locations.models import DriverPosition, TrailPoint
 from dispatch.matching.capacity import CapacityWait
 from dispatch.matching.models import TravelCell, TravelModelVersion
 from dispatch.trips.consent import TripQuote
+from dispatch.trips.fare_caps import FareCap
 from dispatch.trips.models import Offer, Trip, TripRequestKey
 from drivers.models import (
     Driver,
@@ -31,6 +32,7 @@ __all__ = [
     "CapacityWait",
     "DecisionReview",
     "Driver",
+    "FareCap",
     "DriverPosition",
     "DriverQualification",
     "DriverRegisterEntry",

@@ -33,6 +33,7 @@ from dispatch.realtime import runtime as dispatch_runtime
 from dispatch.realtime.router import SocketRoutes
 from dispatch.realtime.state import DispatchState
 from dispatch.trips import service as trips_service
+from dispatch.trips.fare_caps import router as fare_caps_router
 from dispatch.trips.regulator import router as regulator_router
 from dispatch.trips.router import router as trips_router
 from drivers.router import router as drivers_router
@@ -171,6 +172,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         pay_router,
         decisions_router,
         regulator_router,
+        fare_caps_router,
     ):
         app.include_router(router, dependencies=counted)
     app.include_router(asyncapi_router, dependencies=counted)

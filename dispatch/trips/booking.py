@@ -21,7 +21,7 @@ from coop.jurisdiction import Profile
 from coop.levies import charges
 from dispatch.locations.geometry import geography_point
 from dispatch.states import TripStatus
-from dispatch.trips import consent
+from dispatch.trips import consent, fare_caps
 from dispatch.trips.exceptions import BadIdempotencyKey, IdempotencyKeyReused, RiderHasOpenTrip
 from dispatch.trips.models import Trip, TripRequestKey
 from dispatch.trips.queries import load, open_trip_of_rider
@@ -50,6 +50,20 @@ async def quote(
     the most the trip can cost, kept as a quote the rider may consent to until it expires."""
     agreement = await _agreement_in_force(session, now)
     wire = _quote(agreement, ask, duration)
+    declared = await fare_caps.active_at(
+        session=session, lat=ask.pickup.lat, lon=ask.pickup.lon, at=now
+    )
+    ceiling = (
+        None
+        if declared is None
+        else fare_caps.ceiling(
+            declared,
+            distance_m=int(str(wire["distance_m"])),
+            duration_s=int(str(wire["duration_s"])),
+        )
+    )
+    if ceiling is not None and Decimal(str(wire["total"])) > ceiling:
+        wire["total"] = money_str(ceiling)  # the estimate too stays under the law's cap
     # A rider's quotes that lapsed unused are of no more use to anyone.
     await session.execute(
         delete(consent.TripQuote).where(
@@ -69,6 +83,7 @@ async def quote(
         ),
         profile=profile,
         now=now,
+        ceiling=ceiling,
     )
     await session.commit()
     estimate = charges(profile, Decimal(str(wire["total"])), registrations)

@@ -114,12 +114,15 @@ async def record(
     service_class: str,
     profile: Profile,
     now: datetime,
+    ceiling: Decimal | None = None,
 ) -> TripQuote:
-    """Keeps the quote `rider_id` is shown, with its maximum, until it expires (committed by
-    the caller)."""
+    """Keeps the quote `rider_id` is shown, with its maximum (held under `ceiling`, the law's
+    declared cap for this route, if any), until it expires (committed by the caller)."""
     max_fare = fares.over_quote_cap(
         terms, service_class=service_class, quote_total=Decimal(str(quote["total"]))
     )
+    if ceiling is not None:
+        max_fare = min(max_fare, ceiling)
     billed = charges(profile, max_fare)
     row = TripQuote(
         id=uuid.uuid4(),

@@ -8,7 +8,7 @@ import uuid
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bargaining import fares
@@ -16,8 +16,10 @@ from bargaining import service as bargaining_service
 from bargaining.terms import money_str, plain_str
 from coop.errors import InvalidTransition
 from dispatch.locations import service as locations_service
+from dispatch.locations.geometry import position_of
 from dispatch.states import TRANSITIONS, Move, TripTimeout, refusal
-from dispatch.trips import meter, reviews
+from dispatch.trips import fare_caps, meter, reviews
+from dispatch.trips.consent import TripQuote
 from dispatch.trips.exceptions import NotAtPickup, NotYourTrip
 from dispatch.trips.models import Trip
 from dispatch.trips.pickup import POSITION_FRESH_S, where_from_pickup
@@ -107,6 +109,32 @@ async def _require_at_pickup(
     )
 
 
+async def _outside_ceiling(
+    session: AsyncSession, trip: Trip, distance_m: int, duration_s: int
+) -> tuple[Decimal, str] | None:
+    """The lowest ceiling on the fare from outside the agreement, and why: the Minister's
+    declared cap at the pickup when the trip was asked for, and the consented maximum."""
+    found: list[tuple[Decimal, str]] = []
+    pickup = position_of(trip.pickup)
+    declared = await fare_caps.active_at(
+        session=session, lat=pickup.lat, lon=pickup.lon, at=trip.requested_at
+    )
+    if declared is not None:
+        found.append(
+            (
+                fare_caps.ceiling(declared, distance_m=distance_m, duration_s=duration_s),
+                f"Held at the fare cap the Minister declared ({declared.reference}): the rate "
+                f"times {declared.multiplier:f} for this distance and time",
+            )
+        )
+    consented = await session.scalar(select(TripQuote).where(TripQuote.trip_id == trip.id))
+    if consented is not None:
+        found.append(
+            (consented.max_fare, "Held at the maximum fare the rider consented to before the trip")
+        )
+    return min(found, key=lambda ceiling: ceiling[0]) if found else None
+
+
 async def complete(
     *,
     session: AsyncSession,
@@ -156,11 +184,20 @@ async def complete(
     fare = fares.cap_to_quote(
         terms, metered, service_class=current.service_class, quote_total=quote_total
     )
+    # Beyond the agreement: the law's declared cap where and when the trip was asked for, and
+    # the most the rider consented to (docs/jurisdiction.md).
+    held_by = await _outside_ceiling(session, current, reading.distance_m, duration_s)
+    if held_by is not None and fare.total > held_by[0]:
+        fare = fares.cap_at(terms, fare, total=held_by[0])
+    else:
+        held_by = None
     fare_wire = fare.to_wire()
     if reading.distance_capped:
         fare_wire["trail_distance_m"] = reading.trail_distance_m
     cap_reason = (
-        _fare_cap_reason(
+        held_by[1]
+        if held_by is not None
+        else _fare_cap_reason(
             fare=fare,
             quote_total=quote_total,
             percent=terms.fares[current.service_class].max_over_quote_percent,

@@ -18,7 +18,7 @@ from coop.clock import Now
 from coop.dependencies import SessionDep
 from coop.errors import Forbidden
 from coop.state import CoreState, state_of
-from dispatch.trips import figures
+from dispatch.trips import fare_caps, figures
 from reputation import application as reputation_app
 from reputation.dependencies import get_policy_source
 from reputation.schemas import DataRegisterOut
@@ -138,6 +138,7 @@ async def agreement_page(
         minutes=minutes if minutes is not None else "15",
         calc_errors=calc_errors,
         fare=fare,
+        fare_caps=await fare_caps.in_force_or_to_come(session=session, now=now),
     )
 
 
