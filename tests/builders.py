@@ -25,6 +25,17 @@ _member_numbers = itertools.count(1000)
 
 DOWNTOWN = {"lat": 45.5017, "lon": -73.5673}
 PLATEAU = {"lat": 45.5225, "lon": -73.5800}
+
+
+def north(metres: float, east_m: float = 0.0) -> dict[str, float]:
+    """A point `metres` due north (and `east_m` east) of DOWNTOWN (a degree of latitude is
+    about 111.2 km; of longitude, that times the cosine of the latitude)."""
+    return {
+        "lat": DOWNTOWN["lat"] + metres / 111_195,
+        "lon": DOWNTOWN["lon"] + east_m / (111_195 * 0.7003),
+    }
+
+
 LONGUEUIL = {"lat": 45.5312, "lon": -73.5181}  # across the river: outside the service area
 
 

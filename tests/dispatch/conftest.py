@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
+import pytest
 import pytest_asyncio
 from fastapi import FastAPI
 
@@ -19,3 +20,11 @@ async def served_app(settings: Settings) -> AsyncIterator[tuple[FastAPI, str]]:
     app = create_app(settings)
     async with live_server(app) as base_url:
         yield app, base_url
+
+
+@pytest.fixture(params=["requests", "drivers"])
+def search_side(request: pytest.FixtureRequest, app: FastAPI) -> str:
+    """Runs a test with the K-nearest search from each side: the rules hold both ways."""
+    side: str = request.param
+    app.state.matcher.search_side = side
+    return side

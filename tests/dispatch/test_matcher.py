@@ -29,23 +29,11 @@ from tests.builders import (
     Account,
     make_driver,
     make_rider,
+    north,
     place_driver,
     request_trip,
 )
 from tests.polling import until
-
-
-@pytest.fixture(params=["requests", "drivers"])
-def search_side(request: pytest.FixtureRequest, app: FastAPI) -> str:
-    """Runs a test with the K-nearest search from each side: the rules hold both ways."""
-    side: str = request.param
-    app.state.matcher.search_side = side
-    return side
-
-
-def north(metres: float) -> dict[str, float]:
-    """A point `metres` due north of DOWNTOWN (a degree of latitude is about 111.2 km)."""
-    return {"lat": DOWNTOWN["lat"] + metres / 111_195, "lon": DOWNTOWN["lon"]}
 
 
 async def _offers(session: AsyncSession, trip_id: str) -> list[Offer]:

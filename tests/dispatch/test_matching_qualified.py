@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-import pytest
 from fastapi import FastAPI
 from httpx import AsyncClient
 from sqlalchemy import select
@@ -15,24 +14,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from drivers.models import Driver, DriverStatus
 from server.simulator import registration
 from tests.builders import (
-    DOWNTOWN,
     make_driver,
     make_rider,
+    north,
     place_driver,
     request_trip,
     socket,
 )
-
-
-@pytest.fixture(params=["requests", "drivers"])
-def search_side(request: pytest.FixtureRequest, app: FastAPI) -> str:
-    side: str = request.param
-    app.state.matcher.search_side = side
-    return side
-
-
-def north(metres: float) -> dict[str, float]:
-    return {"lat": DOWNTOWN["lat"] + metres / 111_320, "lon": DOWNTOWN["lon"]}
 
 
 async def test_an_unqualified_driver_nearer_is_passed_over_for_a_qualified_one(
