@@ -18,10 +18,12 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request, status
 from pydantic import BaseModel, Field
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bargaining import service as bargaining_service
 from bargaining.terms import Terms, terms_to_wire
@@ -235,6 +237,10 @@ class AutomatedDecisions(BaseModel):
     jurisdiction: str
     jurisdiction_version: int
     decisions: list[DecisionOut]
+    reviews_open: int = Field(default=0, description="requests for a person's review unanswered")
+    reviews_overdue: int = Field(
+        default=0, description="of them, past their due date (the agreement's review_due_days)"
+    )
 
 
 def _at(tree: Any, path: str) -> Any:
@@ -294,12 +300,22 @@ async def automated_decisions(
     """Every decision the service makes or supports automatically, with its parameters in
     force now and how a person reviews it (public)."""
     agreement = await bargaining_service.in_force(session=session, at=now)
-    return register_in_force(
+    register = register_in_force(
         terms=agreement.terms,
         agreement_version=agreement.version,
         settings=state_of(request.app, CoreState).settings,
         profile=profile,
     )
+    return register.model_copy(update=await review_figures(session=session, now=now))
+
+
+async def review_figures(*, session: AsyncSession, now: datetime) -> dict[str, int]:
+    """How many requests for a person's review wait, and how many are overdue (public counts)."""
+    waiting = await decision_reviews.queue(session=session, open_only=True)
+    return {
+        "reviews_open": len(waiting),
+        "reviews_overdue": await decision_reviews.overdue_count(session=session, now=now),
+    }
 
 
 class UnknownDecision(UnprocessableEntity):

@@ -42,6 +42,14 @@ async def test_a_rider_asks_about_a_fare_and_an_operator_answers_once(
 
     queue = await client.get("/v1/decision-reviews", headers=admin_headers)
     assert [entry["id"] for entry in queue.json()] == [review["id"]]
+    register = (await client.get("/v1/transparency/automated-decisions")).json()
+    assert (register["reviews_open"], register["reviews_overdue"]) == (1, 0)
+    # Past its due date, it is counted overdue, publicly (a count, never whose).
+    late = datetime.fromisoformat(review["due_at"]) + timedelta(seconds=1)
+    state_of(app, CoreState).clock = lambda: late
+    register = (await client.get("/v1/transparency/automated-decisions")).json()
+    assert register["reviews_overdue"] == 1
+    state_of(app, CoreState).clock = lambda: now
     answers = await asyncio.gather(
         *(
             client.post(

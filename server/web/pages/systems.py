@@ -14,7 +14,7 @@ from coop import jurisdiction
 from coop.clock import Now
 from coop.dependencies import SessionDep
 from coop.state import CoreState, state_of
-from server.decisions import AutomatedDecisions, register_in_force
+from server.decisions import AutomatedDecisions, register_in_force, review_figures
 from server.web.i18n import api_text
 from server.web.pages.common import ViewerDep, page_router
 from server.web.rendering import language_of, render
@@ -100,6 +100,7 @@ async def systems_page(
         settings=settings,
         profile=profile,
     )
+    register = register.model_copy(update=await review_figures(session=session, now=now))
     language = language_of(request)
     return render(
         request,
