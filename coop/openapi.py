@@ -53,7 +53,17 @@ DESCRIPTIONS = {
 }
 
 # Commands on the collection that depend on what exists (duplicates, an open trip, ...).
-CONFLICTS_WITHOUT_PATH_ID = {("post", "/v1/drivers"), ("post", "/v1/trips")}
+CONFLICTS_WITHOUT_PATH_ID = {
+    ("post", "/v1/drivers"),
+    ("post", "/v1/trips"),
+    ("post", "/v1/fare-caps"),  # over another cap, or a jurisdiction without them
+    ("post", "/v1/decision-reviews"),  # too many open requests
+}
+# Reads that answer 409 or 404 from the state of things rather than their path.
+EXTRA_STATUSES: dict[tuple[str, str], set[int]] = {
+    ("get", "/v1/reports/regulator/municipalities"): {409},  # no municipalities supplied
+    ("post", "/v1/decision-reviews"): {404},  # a trip or offer named in the body
+}
 # Commands with an id in the path that answer no 409.
 NO_CONFLICT = {("delete", "/v1/tokens/current")}
 
@@ -98,7 +108,9 @@ def statuses(method: str, path: str, operation: Mapping[str, Any]) -> set[int]:
 def install(app: FastAPI, extra: Mapping[tuple[str, str], Iterable[int]] | None = None) -> None:
     """Replaces `app.openapi` with the documented version; `extra` adds statuses per
     (method, path), e.g. `{("post", "/v1/riders"): [429]}`."""
-    extras = {key: set(value) for key, value in (extra or {}).items()}
+    extras = {key: set(value) for key, value in EXTRA_STATUSES.items()}
+    for key, value in (extra or {}).items():
+        extras.setdefault(key, set()).update(value)
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema:
