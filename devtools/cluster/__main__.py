@@ -1,4 +1,5 @@
-"""`python -m devtools.cluster up|down|status` (`make cluster`, `make cluster-stop`): the
+"""`python -m devtools.cluster up|down|status|chaos` (`make cluster`, `make cluster-stop`,
+`make cluster-chaos`): the
 high-availability set-up of deploy/ on three test hosts."""
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import time
 from devtools import localdev
 from devtools.cluster import components as c
 from devtools.cluster import hosts
-from devtools.cluster.hosts import DATA_HOSTS, H1, H2, H3, HOSTS
+from devtools.cluster.hosts import DATA_HOSTS, H1, H3, HOSTS
 
 
 def up() -> None:
@@ -33,10 +34,11 @@ def up() -> None:
     for host in HOSTS:
         c.start(host, "sentinel", c.argv_for(host, "sentinel", configs[host]))
     c.wait_until("Redis's master, as the Sentinels see it", lambda: c.redis_master() is not None)
-    c.log("starting Patroni (PostgreSQL/PostGIS) on h1, then h2")
-    c.start(H1, "patroni", c.argv_for(H1, "patroni", configs[H1]))
+    c.log("starting Patroni (PostgreSQL/PostGIS) on h1 and h2")
+    # Both at once: on a restart, the one that was primary last must be there to lead again.
+    for host in DATA_HOSTS:
+        c.start(host, "patroni", c.argv_for(host, "patroni", configs[host]))
     c.wait_until("a PostgreSQL primary", lambda: c.primary() is not None, timeout_s=120)
-    c.start(H2, "patroni", c.argv_for(H2, "patroni", configs[H2]))
     c.wait_until(
         "PostgreSQL's synchronous replica",
         lambda: "sync_standby/running" in c.patroni_roles().values(),
@@ -85,8 +87,10 @@ def create_database() -> None:
 def down() -> int:
     """Stops every component, removes the namespaces and the bridge; then proves nothing is
     left: 1 if anything is."""
+    primary = c.primary()
     for component in c.STOP_ORDER:
-        for host in HOSTS:
+        # The replica before the primary: a primary stopped first hands over to its replica.
+        for host in sorted(HOSTS, key=lambda h: h == primary):
             if c.pid_alive(host, component):
                 c.log(f"stopping {component} on {host.name}")
                 c.stop_component(host, component)
@@ -141,7 +145,7 @@ def status() -> None:
 
 
 def main(argv: list[str]) -> int:
-    if not argv or argv[0] not in {"up", "down", "status"}:
+    if not argv or argv[0] not in {"up", "down", "status", "chaos"}:
         print(__doc__, file=sys.stderr)
         return 2
     if os.geteuid() != 0:
@@ -153,8 +157,13 @@ def main(argv: list[str]) -> int:
             return 0
         if argv[0] == "down":
             return down()
-        status()
-        return 0
+        if argv[0] == "status":
+            status()
+            return 0
+        from devtools.cluster import chaos
+
+        code: int = chaos.main(argv[1:])
+        return code
     except localdev.SetupError as exc:
         c.log(str(exc))
         return 1
