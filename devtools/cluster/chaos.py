@@ -70,7 +70,8 @@ class Measured:
     lasted_s: float = 0.0
     offers_paused_s: float | None = None  # the longest pause between two offers
     offers_again_s: float | None = None  # from the fault to the end of that pause
-    sockets_back_s: float | None = None  # until every dropped socket had its hello again
+    sockets_back_s: float | None = None  # until every dropped driver socket had its hello
+    sockets_not_back: int = 0  # dropped driver sockets still not back when the wait ended
     whole_after_s: float | None = None  # until Patroni, Sentinel and both workers were whole
     most_leaders: int = 0
     thawed_leader_batches: int = 0  # batches logged by the frozen leader after its thaw
@@ -205,28 +206,54 @@ class ClusterChaos(single.Chaos):
         await action(measured)
         fault.ended = time.monotonic()
         measured.lasted_s = fault.ended - fault.started
-        # Every dropped socket back (clients back off up to 10 s).
-        deadline = time.monotonic() + single.RECONNECT_WAIT_S + measured.lasted_s
-        while self._dropped_and_not_back(fault.started) and time.monotonic() < deadline:
-            await asyncio.sleep(single.READY_POLL_S)
-        if not self._dropped_and_not_back(fault.started):
-            measured.sockets_back_s = self._last_hello_since(fault.started)
-        await self._wait_whole(fault, measured)
+        # Both clocks run together from the fault: the cluster whole again, every dropped driver
+        # socket back (apps back off up to 10 s between tries).
+        await asyncio.gather(self._wait_whole(fault, measured), self._wait_sockets(fault, measured))
         fault.ready_after_s = measured.whole_after_s
         measured.most_leaders = max(
             (n for at, n in self.leader_samples if at >= fault.started), default=0
         )
         log(
-            f"  whole again after {measured.whole_after_s or float('nan'):.1f} s; sockets back "
-            f"after {measured.sockets_back_s or 0.0:.1f} s; at most {measured.most_leaders} "
-            "matcher leader(s) seen"
+            f"  whole again after {_s(measured.whole_after_s)}; driver sockets back after "
+            f"{_s(measured.sockets_back_s)} ({measured.sockets_not_back} not back); at most "
+            f"{measured.most_leaders} matcher leader(s) seen"
         )
 
+    def _drivers_not_back(self, since: float) -> int:
+        """Driver sockets dropped since `since` whose app has no newer `hello` yet."""
+        newest: dict[str, float] = {}
+        for record in self.observed.sockets:
+            if record.account is not None and record.hello_at is not None:
+                newest[record.account] = max(newest.get(record.account, 0.0), record.hello_at)
+        return sum(
+            1
+            for record in self.observed.sockets
+            if record.role == "driver"
+            and record.closed_at is not None
+            and record.closed_at >= since
+            and not record.left
+            and newest.get(str(record.account), 0.0) <= record.closed_at
+        )
+
+    async def _wait_sockets(self, fault: single.Fault, measured: Measured) -> None:
+        deadline = time.monotonic() + measured.lasted_s + single.RECONNECT_WAIT_S
+        while time.monotonic() < deadline:
+            if fault.ended and not self._drivers_not_back(fault.started):
+                measured.sockets_back_s = self._last_hello_since(fault.started)
+                return
+            await asyncio.sleep(single.READY_POLL_S)
+        measured.sockets_not_back = self._drivers_not_back(fault.started)
+
     def _last_hello_since(self, since: float) -> float:
-        """When the last dropped socket had its hello again, from `since` (0 if none dropped)."""
+        """From `since` to the last `hello` of a driver whose socket dropped after `since`."""
         latest = since
         for record in self.observed.sockets:
-            if record.closed_at is not None and record.closed_at >= since and not record.left:
+            if (
+                record.role == "driver"
+                and record.closed_at is not None
+                and record.closed_at >= since
+                and not record.left
+            ):
                 later = [
                     r.hello_at
                     for r in self.observed.sockets
@@ -370,22 +397,25 @@ class ClusterChaos(single.Chaos):
         print()
         print(
             "| fault | hit | offers paused (longest gap) | offers again after "
-            "| dropped sockets all back after | cluster whole again after | most matcher leaders "
+            "| dropped driver sockets all back after | cluster whole again after "
+            "| most matcher leaders "
             "| batches by the thawed leader |"
         )
         print("|---|---|---|---|---|---|---|---|")
 
-        def s(value: float | None) -> str:
-            return "n/a" if value is None else f"{value:.1f} s"
-
         for fault in self.faults:
             m = self.measured[fault.name]
             thawed = str(m.thawed_leader_batches) if "frozen" in fault.name else "-"
+            back = _s(m.sockets_back_s) if not m.sockets_not_back else f"{m.sockets_not_back} not"
             print(
-                f"| {fault.name} | {m.detail} | {s(m.offers_paused_s)} | {s(m.offers_again_s)} "
-                f"| {s(m.sockets_back_s)} | {s(m.whole_after_s)} | {m.most_leaders} | {thawed} |"
+                f"| {fault.name} | {m.detail} | {_s(m.offers_paused_s)} | {_s(m.offers_again_s)} "
+                f"| {back} | {_s(m.whole_after_s)} | {m.most_leaders} | {thawed} |"
             )
         print()
+
+
+def _s(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.1f} s"
 
 
 class _Proxy:
@@ -434,7 +464,6 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="make cluster-chaos", description=__doc__)
     parser.add_argument("--drivers", type=int, default=300)
     parser.add_argument("--rate", type=float, default=60.0, help="rider requests per minute")
-    parser.add_argument("--speedup", type=float, default=4.0)
     parser.add_argument("--cut-s", type=float, default=45.0, help="how long host 1 is cut off")
     parser.add_argument("--freeze-s", type=float, default=30.0)
     parser.add_argument("--redis-down-s", type=float, default=15.0)
@@ -458,6 +487,9 @@ def main(argv: list[str]) -> int:
         log("the cluster is not running, or not whole: `make cluster` first")
         return 1
     env = c.worker_env(H1)
+    # The city runs as fast as the workers' meter counts (deploy/coop.env), or its cars would
+    # be refused for implausible speed.
+    args.speedup = float(env.get("COOP_METER_TIME_SCALE", "1"))
     services = ClusterServices(workers=[Worker(h) for h in DATA_HOSTS], env=env)
     started = time.monotonic()
     code = asyncio.run(ClusterChaos(args, services).run())

@@ -125,6 +125,7 @@ def values_for(host: Host) -> dict[str, str]:
         "h3_address": H3.address,
         "sentinels": ",".join(f"{h.address}:{SENTINEL_PORT}" for h in HOSTS),
         "coop_env": "dev",
+        "meter_time_scale": "4",
         **cluster_secrets(),
     }
 
