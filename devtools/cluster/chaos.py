@@ -337,16 +337,20 @@ class ClusterChaos(single.Chaos):
         engine = create_engine(self.services.env["COOP_DATABASE_URL"], pool_size=1)
         try:
             async with engine.connect() as connection:
-                for fault in self.faults:
+                for number, fault in enumerate(self.faults):
                     start = fault.started_wall
+                    # Up to the next fault: a pause after it is that fault's.
+                    end = start + timedelta(seconds=150)
+                    if number + 1 < len(self.faults):
+                        end = min(end, self.faults[number + 1].started_wall)
                     rows = await connection.execute(
                         text(
                             "SELECT created_at FROM trip_offer WHERE created_at BETWEEN :a AND :b "
                             "ORDER BY created_at"
                         ),
-                        {"a": start - timedelta(seconds=5), "b": start + timedelta(seconds=150)},
+                        {"a": start, "b": end},
                     )
-                    times = [start, *(row[0] for row in rows if row[0] >= start)]
+                    times = [start, *(row[0] for row in rows)]
                     if len(times) < 2:
                         continue
                     gaps = [(b - a, b) for a, b in zip(times, times[1:], strict=False)]
@@ -463,7 +467,9 @@ def _batches_logged(host: Host, since: datetime) -> int:
 def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="make cluster-chaos", description=__doc__)
     parser.add_argument("--drivers", type=int, default=300)
-    parser.add_argument("--rate", type=float, default=60.0, help="rider requests per minute")
+    # Few enough that drivers stay free to be offered trips: a pause in offers is then the
+    # fault's, not a city with every driver busy.
+    parser.add_argument("--rate", type=float, default=30.0, help="rider requests per minute")
     parser.add_argument("--cut-s", type=float, default=45.0, help="how long host 1 is cut off")
     parser.add_argument("--freeze-s", type=float, default=30.0)
     parser.add_argument("--redis-down-s", type=float, default=15.0)
