@@ -147,3 +147,19 @@ stop: ## stop the private instances of this COOP_DATA_DIR
 
 clean: stop
 	rm -rf $(VENV) $(COOP_DATA_DIR) .mypy_cache .ruff_cache .pytest_cache .hypothesis
+
+# High availability on three test hosts (network namespaces on a private bridge; root needed):
+# deploy/ rendered and started by devtools/cluster, state under $(COOP_DATA_DIR)/cluster.
+.PHONY: cluster cluster-stop cluster-status cluster-chaos
+cluster: venv ## three test hosts: Patroni/PostgreSQL, etcd, Redis + Sentinel, HAProxy, two workers
+	$(PY) -m devtools.cluster up
+
+cluster-stop: ## stop everything `make cluster` started, remove its namespaces and bridge, check
+	$(PYTHON) -m devtools.cluster down
+
+cluster-status:
+	$(PYTHON) -m devtools.cluster status
+
+CLUSTER_CHAOS_ARGS ?=
+cluster-chaos: cluster ## the simulated city through HAProxy while a host, PostgreSQL, Redis fail (docs/deployment.md)
+	$(PY) -m devtools.cluster chaos $(CLUSTER_CHAOS_ARGS)

@@ -16,9 +16,14 @@ pages' visitors out."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import redis.asyncio as aioredis
+from redis.asyncio.sentinel import Sentinel
+
+from coop.settings import get_settings
 
 Redis = aioredis.Redis
 
@@ -28,14 +33,31 @@ Redis = aioredis.Redis
 SOCKET_TIMEOUT_S = 3.0
 
 
-def create_redis(redis_url: str) -> Redis:
-    return aioredis.Redis.from_url(
-        redis_url,
-        decode_responses=True,
-        socket_connect_timeout=2,
-        socket_timeout=SOCKET_TIMEOUT_S,
-        health_check_interval=30,
+def create_redis(
+    redis_url: str, *, sentinels: Sequence[str] | None = None, sentinel_master: str | None = None
+) -> Redis:
+    """A client of `redis_url`; or, when Sentinels are named (here, or else by
+    COOP_REDIS_SENTINELS), of whichever server they call the master now: it asks them again
+    after a failover."""
+    options: dict[str, Any] = {
+        "decode_responses": True,
+        "socket_connect_timeout": 2,
+        "socket_timeout": SOCKET_TIMEOUT_S,
+        "health_check_interval": 30,
+    }
+    if sentinels is None:
+        # Read here rather than passed by every caller: the single-host set-up names none.
+        settings = get_settings()
+        sentinels, sentinel_master = settings.redis_sentinels, settings.redis_sentinel_master
+    if not sentinels:
+        return aioredis.Redis.from_url(redis_url, **options)
+    addresses = [(host, int(port)) for host, _, port in (s.rpartition(":") for s in sentinels)]
+    # A Sentinel that is down or cut off must not hold up the question: the next one answers.
+    sentinel = Sentinel(addresses, socket_timeout=1.0, socket_connect_timeout=1.0)
+    client: Redis = sentinel.master_for(
+        sentinel_master or "coop", redis_class=aioredis.Redis, **options
     )
+    return client
 
 
 def with_redis_db(redis_url: str, db: int) -> str:

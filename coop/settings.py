@@ -153,6 +153,23 @@ class Settings(BaseSettings):
     # The cap the co-op's authorization sets on cars available or on a trip at once (drivers
     # beyond it wait in line); unset, the jurisdiction profile's (none for Québec).
     max_cars_in_service: int | None = Field(default=None, ge=1)
+    # High availability (docs/deployment.md): the Redis Sentinels as `host:port` (comma
+    # separated) and the name they know the master by. Set, the pub/sub hub asks them for the
+    # current master and follows a failover; empty, Redis is COOP_REDIS_URL alone.
+    redis_sentinels: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    redis_sentinel_master: str = "coop"
+
+    @field_validator("redis_sentinels", mode="before")
+    @classmethod
+    def _sentinel_list(cls, value: Any) -> Any:
+        """Comma-separated in the environment: `10.77.0.11:26379,10.77.0.12:26379`."""
+        if isinstance(value, str):
+            value = [item.strip() for item in value.split(",") if item.strip()]
+        for item in value:
+            host, _, port = str(item).rpartition(":")
+            if not host or not port.isdigit():
+                raise ValueError(f"COOP_REDIS_SENTINELS: {item!r} is not host:port")
+        return value
 
     @property
     def ws_transport_max_bytes(self) -> int:
