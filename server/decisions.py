@@ -27,7 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bargaining import service as bargaining_service
 from bargaining.terms import Terms, terms_to_wire
-from coop.auth import Admin, CurrentPrincipal, Role, require_role
+from coop.auth import Admin, CurrentPrincipal, Principal, Role, require_role
 from coop.clock import Now
 from coop.dependencies import JurisdictionDep, SessionDep
 from coop.errors import UnprocessableEntity
@@ -338,6 +338,14 @@ async def request_review(
     """Asks a person to review an automated decision about the caller (a rider or a driver),
     about one of their trips or offers where it concerned one; answered within the agreement's
     `reputation.review_due_days`."""
+    return await ask_for_review(principal=principal, body=body, session=session, now=now)
+
+
+async def ask_for_review(
+    *, principal: Principal, body: ReviewRequest, session: AsyncSession, now: datetime
+) -> ReviewOut:
+    """The one way to ask for a person's review, for the API and the `/me` page: the decision
+    must be a reviewable one of the register, and the trip or offer the caller's own."""
     require_role(principal, Role.rider, Role.driver)
     if body.decision == "status_decisions":
         raise NotAutomated(

@@ -85,6 +85,7 @@ async def test_every_form_refuses_a_missing_or_foreign_csrf_value(
         f"{proposal}/ballot",
         f"{proposal}/close",
         "/me/appeals",
+        "/me/reviews",
         "/review/00000000-0000-0000-0000-000000000000",
     ):
         for data in ({}, {"csrf": "x" * 43}):
@@ -276,3 +277,31 @@ async def test_a_driver_sees_on_their_page_what_the_law_still_requires(
     await sign_in(client, fine.token)
     page = html.unescape((await client.get("/me", headers={"Accept-Language": "en-CA"})).text)
     assert "What the law requires of me" not in page  # nothing missing, nothing lapsing soon
+
+
+async def test_a_rider_asks_on_their_page_for_a_person_to_review_a_decision(
+    client: AsyncClient,
+) -> None:
+    rider = await make_rider(client)
+    await sign_in(client, rider.token)
+    page = html.unescape((await client.get("/me", headers={"Accept-Language": "fr-CA"})).text)
+    assert "Demander qu'une personne révise une décision automatisée" in page
+    assert 'value="status_decisions"' not in page  # a person's decision: nothing to ask here
+    csrf = csrf_of(page)
+    empty = await client.post(
+        "/me/reviews", data={"decision": "fare", "statement": "", "csrf": csrf}
+    )
+    assert empty.status_code == 200 and 'aria-invalid="true"' in empty.text
+    asked = await client.post(
+        "/me/reviews",
+        data={"decision": "fare", "statement": "Le prix m'a surprise.", "csrf": csrf},
+    )
+    assert asked.status_code == 303 and asked.headers["location"] == "/me#reviews"
+    mine = (await client.get("/v1/decision-reviews/mine", headers=rider.headers)).json()
+    assert [(r["decision"], r["statement"]) for r in mine] == [("fare", "Le prix m'a surprise.")]
+    again = html.unescape((await client.get("/me")).text)
+    assert "My requests" in again
+    unknown = await client.post(
+        "/me/reviews", data={"decision": "horoscope", "statement": "?", "csrf": csrf}
+    )
+    assert unknown.status_code == 422

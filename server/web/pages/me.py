@@ -27,9 +27,13 @@ from pay import application as pay_app
 from pay.exceptions import NoReceipt
 from pay.schemas import ReceiptOut
 from reputation import application as reputation_app
+from reputation import decision_reviews
+from reputation.decision_reviews import ReviewOut, ReviewRequest
 from reputation.dependencies import get_policy_source, get_pseudonym_key
 from reputation.exceptions import RatingNotFound
 from reputation.schemas import AppealIn
+from server import decisions
+from server.web.i18n import api_text
 from server.web.pages.common import (
     ViewerDep,
     check_csrf,
@@ -41,7 +45,7 @@ from server.web.pages.common import (
     reason_text,
     require_signed_in,
 )
-from server.web.rendering import Viewer, render
+from server.web.rendering import Viewer, language_of, render
 
 router = page_router()
 
@@ -65,10 +69,26 @@ async def _me(
     *,
     appeal_errors: dict[str, str],
     appeal_text: dict[str, str],
+    review_error: str | None = None,
     status_code: int = 200,
 ) -> Response:
     require_signed_in(viewer)
-    context: dict[str, Any] = {"appeal_errors": appeal_errors, "appeal_text": appeal_text}
+    context: dict[str, Any] = {
+        "appeal_errors": appeal_errors,
+        "appeal_text": appeal_text,
+        "review_error": review_error,
+    }
+    if viewer.principal is not None and (viewer.driver is not None or viewer.rider is not None):
+        # Requests for a person's review of an automated decision (docs/jurisdiction.md).
+        language = language_of(request)
+        context["reviewable"] = [
+            (d.key, api_text(language, d.decides) or d.decides)
+            for d in decisions.REVIEWABLE.values()
+        ]
+        context["my_reviews"] = [
+            ReviewOut.of(review, now=now)
+            for review in await decision_reviews.mine(session=session, principal=viewer.principal)
+        ]
     policy_source = get_policy_source(request)
     size = page_size(request)
     if viewer.driver is not None:
@@ -200,3 +220,28 @@ async def appeal(
         now=now,
     )
     return RedirectResponse("/me#ratings", status_code=303)
+
+
+@router.post("/me/reviews", response_class=HTMLResponse)
+async def ask_for_review(
+    request: Request,
+    viewer: ViewerDep,
+    session: SessionDep,
+    now: Now,
+    decision: Annotated[str, Form(max_length=64)] = "",
+    statement: Annotated[str, Form(max_length=20_000)] = "",
+    csrf: Annotated[str, Form(max_length=256)] = "",
+) -> Response:
+    """Asks a person to review an automated decision, as `POST /v1/decision-reviews` does."""
+    check_csrf(request, csrf)
+    require_signed_in(viewer)
+    assert viewer.principal is not None
+    try:
+        body = ReviewRequest.model_validate({"decision": decision, "statement": statement})
+    except ValidationError as exc:
+        reasons = "; ".join(reason_text(request, e["reason"]) for e in field_errors(exc.errors()))
+        return await _me(
+            request, viewer, session, now, appeal_errors={}, appeal_text={}, review_error=reasons
+        )
+    await decisions.ask_for_review(principal=viewer.principal, body=body, session=session, now=now)
+    return RedirectResponse("/me#reviews", status_code=303)
