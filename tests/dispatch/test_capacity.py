@@ -112,3 +112,16 @@ async def test_without_a_cap_every_driver_goes_available(
         )
         assert admission.admitted
     await session.commit()
+
+
+async def test_the_operators_map_says_how_many_wait_for_a_place(
+    capped: tuple[FastAPI, str], admin_headers: dict[str, str]
+) -> None:
+    app, base_url = capped
+    async with AsyncClient(base_url=base_url) as http:
+        signin = await http.get("/signin")
+        csrf = signin.text.split('name="csrf" value="')[1].split('"')[0]
+        await http.post("/signin", data={"token": admin_headers["Authorization"][7:], "csrf": csrf})
+        page = await http.get("/ops")
+        assert page.status_code == 200
+        assert "0 drivers wait for a place under the cap of 2 cars in service" in page.text

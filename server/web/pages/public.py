@@ -18,6 +18,7 @@ from coop.clock import Now
 from coop.dependencies import SessionDep
 from coop.errors import Forbidden
 from coop.state import CoreState, state_of
+from dispatch.matching import capacity
 from dispatch.trips import fare_caps, figures
 from reputation import application as reputation_app
 from reputation.dependencies import get_policy_source
@@ -232,10 +233,13 @@ async def ops_page(request: Request, viewer: ViewerDep, session: SessionDep, now
     agreement = await bargaining_app.in_force(session=session, now=now)
     core = state_of(request.app, CoreState)
     settings, area = core.settings, core.service_area
+    cap = capacity.cap_of(settings)
     return render(
         request,
         "ops.html",
         viewer,
+        cars_cap=cap,
+        cars_waiting=None if cap is None else await capacity.waiting(session=session),
         area_geojson=area.geometry.__geo_interface__,
         tiles_url=settings.map_tiles_url,
         tiles_attribution=settings.map_tiles_attribution,
