@@ -214,7 +214,10 @@ async def test_the_leaders_recompute_reaches_another_workers_quotes_and_offers_w
     assert after["duration_s"] == expected != before["duration_s"]
     # Deterministic for a model version: the same question, the same answer.
     again = (await client.post("/v1/quotes", json=ask, headers=rider.headers)).json()
-    assert again == after
+    each_its_own = {"quote_id", "expires_at"}  # every quote is a record of its own
+    assert {k: v for k, v in again.items() if k not in each_its_own} == {
+        k: v for k, v in after.items() if k not in each_its_own
+    }
 
     # The offer's pickup ETA: a driver in the jammed cell, a pickup 300 m east of them.
     driver = await make_driver(client, admin_headers, name="Offered")
