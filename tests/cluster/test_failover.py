@@ -28,10 +28,13 @@ from tests.polling import until
 
 PROXY = f"http://{H3.address}:{components.HTTP_PORT}"
 
-pytestmark = pytest.mark.skipif(
-    os.geteuid() != 0 or shutil.which("ip") is None,
-    reason="the test hosts are network namespaces: root and iproute2 needed",
-)
+pytestmark = [
+    pytest.mark.cluster,
+    pytest.mark.skipif(
+        os.geteuid() != 0 or shutil.which("ip") is None,
+        reason="the test hosts are network namespaces: root and iproute2 needed",
+    ),
+]
 
 
 def _cluster(data_dir: Path, command: str) -> subprocess.CompletedProcess[str]:
