@@ -92,6 +92,7 @@ def _report(args: argparse.Namespace) -> int:
         "trips": ("trips_monthly", "month"),
         "adapted-requests": ("adapted_requests_quarterly", "quarter"),
         "municipalities": ("trips_by_municipality_yearly", "year"),
+        "dues": ("dues_monthly", "month"),
     }
     report, period_name = kinds[args.report]
     period: str | None = getattr(args, period_name)
@@ -170,7 +171,7 @@ def main(argv: list[str] | None = None) -> int:
     report = commands.add_parser(
         "report", help="write one of the regulator's reports to stdout (docs/jurisdiction.md)"
     )
-    report.add_argument("report", choices=["trips", "adapted-requests", "municipalities"])
+    report.add_argument("report", choices=["trips", "adapted-requests", "municipalities", "dues"])
     report.add_argument("--month", help="YYYY-MM, for trips")
     report.add_argument("--quarter", help="YYYY-Qn, for adapted-requests")
     report.add_argument("--year", help="YYYY, for municipalities")

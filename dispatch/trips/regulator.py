@@ -28,7 +28,7 @@ from fastapi import APIRouter, Query, Request, Response
 from shapely import Point, prepare
 from shapely.geometry import shape
 from shapely.geometry.base import BaseGeometry
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bargaining import service as bargaining_service
@@ -47,7 +47,9 @@ from dispatch.trips.models import Trip
 from drivers.models import DriverRegisterEntry
 
 Format = Literal["csv", "json"]
-ReportKey = Literal["trips_monthly", "adapted_requests_quarterly", "trips_by_municipality_yearly"]
+ReportKey = Literal[
+    "trips_monthly", "adapted_requests_quarterly", "trips_by_municipality_yearly", "dues_monthly"
+]
 
 
 class NoSuchReport(NotFound):
@@ -231,6 +233,29 @@ async def trip_rows(*, session: AsyncSession, profile: Profile, month: str) -> l
     return register
 
 
+async def dues_rows(*, session: AsyncSession, profile: Profile, month: str) -> list[dict[str, str]]:
+    """The per-trip dues collected in `month`: one for every trip that ended completed in it."""
+    zone = ZoneInfo(profile.time_zone)
+    start, end = month_bounds(month, zone)
+    trips = int(
+        await session.scalar(
+            select(func.count())
+            .select_from(Trip)
+            .where(Trip.status == TripStatus.completed, Trip.ended_at >= start, Trip.ended_at < end)
+        )
+        or 0
+    )
+    per_trip = profile.dues.amount if profile.dues is not None else Decimal("0.00")
+    return [
+        {
+            "month": month,
+            "trips": str(trips),
+            "dues_per_trip": money_str(per_trip),
+            "dues_total": money_str(per_trip * trips),
+        }
+    ]
+
+
 async def adapted_rows(
     *, session: AsyncSession, profile: Profile, quarter: str
 ) -> list[dict[str, str]]:
@@ -329,6 +354,8 @@ async def produce(
     spec = spec_of(profile, report)
     if report == "trips_monthly":
         rows = await trip_rows(session=session, profile=profile, month=period)
+    elif report == "dues_monthly":
+        rows = await dues_rows(session=session, profile=profile, month=period)
     elif report == "adapted_requests_quarterly":
         rows = await adapted_rows(session=session, profile=profile, quarter=period)
     else:
@@ -395,6 +422,28 @@ async def trips_report(
             session=session,
             profile=profile,
             report="trips_monthly",
+            period=month,
+            output=format,
+            now=now,
+        )
+    )
+
+
+@router.get("/dues", response_class=Response)
+async def dues_report(
+    session: SessionDep,
+    profile: JurisdictionDep,
+    now: Now,
+    _: Admin,
+    month: Annotated[str, Query(pattern=r"^\d{4}-\d{2}$", description="YYYY-MM")],
+    format: Annotated[Format, Query()] = "csv",
+) -> Response:
+    """The per-trip dues collected in a month, to remit (admin only)."""
+    return _answer(
+        await produce(
+            session=session,
+            profile=profile,
+            report="dues_monthly",
             period=month,
             output=format,
             now=now,

@@ -72,7 +72,7 @@ async def test_a_quote_keeps_its_maximum_with_the_laws_lines(
     assert row.max_total == cap + Decimal("0.90") + gst + qst
     assert [line["code"] for line in row.lines] == ["dues", "gst", "qst"]
     assert row.expires_at - row.created_at == timedelta(seconds=300)
-    assert (row.jurisdiction, row.jurisdiction_version) == ("quebec", 1)
+    assert (row.jurisdiction, row.jurisdiction_version) == ("quebec", 2)
 
 
 async def test_consent_binds_the_quote_once(client: AsyncClient, session: AsyncSession) -> None:

@@ -194,3 +194,23 @@ async def test_the_years_trips_by_municipality_from_the_coops_own_map(
     empty = await client.get(path, headers=admin_headers)
     assert empty.status_code == 200 and "rows=0" in empty.text.splitlines()[0]
     assert (await client.get(path.replace("2019", "19"), headers=admin_headers)).status_code == 422
+
+
+async def test_the_months_dues_collected_to_remit(
+    app: FastAPI,
+    client: AsyncClient,
+    session: AsyncSession,
+    admin_headers: dict[str, str],
+) -> None:
+    driver = await make_driver(client, admin_headers)
+    trip = await completed_trip(app, client, session, await make_rider(client), driver)
+    month = _month_of(trip)
+    report = await client.get(
+        f"/v1/reports/regulator/dues?month={month}&format=json", headers=admin_headers
+    )
+    assert report.status_code == 200, report.text
+    assert report.json()["rows"] == [
+        {"month": month, "trips": "1", "dues_per_trip": "0.90", "dues_total": "0.90"}
+    ]
+    none = await client.get("/v1/reports/regulator/dues?month=2019-02", headers=admin_headers)
+    assert none.text.splitlines()[-1] == "2019-02,0,0.90,0.00"

@@ -49,6 +49,8 @@ async def test_a_rider_asks_about_a_fare_and_an_operator_answers_once(
     state_of(app, CoreState).clock = lambda: late
     register = (await client.get("/v1/transparency/automated-decisions")).json()
     assert register["reviews_overdue"] == 1
+    page = (await client.get("/transparency", headers={"Accept-Language": "fr-CA"})).text
+    assert "Révisions de décisions automatisées en attente" in page and 'class="alert">1<' in page
     state_of(app, CoreState).clock = lambda: now
     answers = await asyncio.gather(
         *(

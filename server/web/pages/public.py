@@ -23,6 +23,7 @@ from dispatch.trips import fare_caps, figures
 from reputation import application as reputation_app
 from reputation.dependencies import get_policy_source
 from reputation.schemas import DataRegisterOut
+from server.decisions import review_figures
 from server.web.i18n import api_text
 from server.web.pages.common import (
     ViewerDep,
@@ -190,6 +191,7 @@ async def transparency_page(
         star_rows=star_rows,
         excluded_rows=excluded_rows,
         outcome_rows=outcome_rows,
+        reviews=await review_figures(session=session, now=now),
     )
 
 
