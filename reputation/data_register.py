@@ -453,6 +453,10 @@ class NotPersonal:
 
 NOT_PERSONAL: tuple[NotPersonal, ...] = (
     NotPersonal(
+        "matching_leader_epoch",
+        "which worker process leads a region's matcher, numbered; about no one",
+    ),
+    NotPersonal(
         "trip_fare_cap",
         "the fare caps the Minister declared, as recorded: public decisions, about no one",
     ),

@@ -6,7 +6,7 @@ from coop.auth import AuthToken
 from coop.db import Base
 from dispatch.locations.models import DriverPosition, TrailPoint
 from dispatch.matching.capacity import CapacityWait
-from dispatch.matching.models import TravelCell, TravelModelVersion
+from dispatch.matching.models import LeaderEpoch, TravelCell, TravelModelVersion
 from dispatch.trips.consent import TripQuote
 from dispatch.trips.fare_caps import FareCap
 from dispatch.trips.models import Offer, Trip, TripRequestKey
@@ -33,6 +33,7 @@ __all__ = [
     "DecisionReview",
     "Driver",
     "FareCap",
+    "LeaderEpoch",
     "DriverPosition",
     "DriverQualification",
     "DriverRegisterEntry",

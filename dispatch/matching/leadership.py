@@ -4,6 +4,13 @@ A worker leads while it holds the region's session-level lock (`pg_try_advisory_
 dies drops its connection and with it the lock, and another takes over. `lead_forever` asks for
 the lock, runs the leader's work while it is held, and asks again after `LEADERSHIP_RETRY_S`
 whatever ended it; the matcher only sees `RegionLock.held` and `Held.confirm`.
+
+The fence: taking the lead raises the region's epoch (`matching_leader_epoch`), and a batch
+writes its offers only after reading, in the same transaction and under a share lock, that the
+epoch is still the one its matcher took the lead with (`Held.fence`). A leader that lost its lock
+without knowing it (its host frozen or cut off while another worker took over) finds the epoch
+moved at its next batch, writes nothing, and stops leading; and a new leader's raise waits for a
+batch still writing under the old epoch, so two leaders' batches never interleave.
 """
 
 from __future__ import annotations
@@ -12,17 +19,23 @@ import asyncio
 import contextlib
 import hashlib
 import logging
+import os
+import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from coop.errors import dependency_down
 from coop.outages import OutageLog
+from dispatch.matching.models import LeaderEpoch
 
 logger = logging.getLogger("coop.matcher")
 
 LEADERSHIP_RETRY_S = 2.0
+# Who took the lead, as the epoch's row says: the host and the process.
+HOLDER = f"{socket.gethostname()}:{os.getpid()}"
 # A leader that stops releases its lock; if the connection cannot say so in this time (it was
 # cut in the middle of a statement), it is dropped instead, which releases the lock too.
 UNLOCK_TIMEOUT_S = 5.0
@@ -34,16 +47,55 @@ def region_lock_key(region: str) -> int:
     return int.from_bytes(digest[:8], "big", signed=True)
 
 
-class Held:
-    """The lock, while it is held: its connection says whether it still is."""
+class LostLeadership(Exception):
+    """Another worker took the lead since this one did: it must not act."""
 
-    def __init__(self, connection: AsyncConnection) -> None:
+
+class Held:
+    """The lock, while it is held: its connection says whether it still is, and its epoch
+    fences what the leader writes."""
+
+    def __init__(self, connection: AsyncConnection, epoch: int | None = None) -> None:
         self._connection = connection
+        self.epoch = epoch
 
     async def confirm(self) -> None:
         """Raises when the lock's connection is dead: another worker may lead now."""
         await self._connection.execute(select(1))
         await self._connection.commit()
+
+
+async def fence(session: AsyncSession, region: str, epoch: int) -> None:
+    """In the caller's transaction, before it writes as the leader: raises `LostLeadership`
+    unless the region's epoch is still `epoch`, and holds it (a share lock) until the caller
+    commits, so a new leader's raise waits for these writes."""
+    current = await session.scalar(
+        select(LeaderEpoch.epoch).where(LeaderEpoch.region == region).with_for_update(read=True)
+    )
+    if current != epoch:
+        raise LostLeadership(
+            f"the {region} matcher's epoch is {current}, not {epoch}: another worker leads"
+        )
+
+
+async def raise_epoch(connection: AsyncConnection, region: str) -> int:
+    """Takes the lead's next epoch for `region` (on the lock's own connection)."""
+    statement = (
+        insert(LeaderEpoch)
+        .values(region=region, epoch=1, holder=HOLDER, acquired_at=func.now())
+        .on_conflict_do_update(
+            index_elements=[LeaderEpoch.region],
+            set_={
+                "epoch": LeaderEpoch.epoch + 1,
+                "holder": HOLDER,
+                "acquired_at": func.now(),
+            },
+        )
+        .returning(LeaderEpoch.epoch)
+    )
+    epoch = int((await connection.execute(statement)).scalar_one())
+    await connection.commit()
+    return epoch
 
 
 class RegionLock:
@@ -67,7 +119,7 @@ class RegionLock:
                 yield None
                 return
             try:
-                yield Held(connection)
+                yield Held(connection, await raise_epoch(connection, self.region))
             finally:
                 # A session-level lock outlives transactions: release it, or drop the
                 # connection (which releases it) rather than return it to the pool still held.

@@ -54,7 +54,14 @@ from dispatch.matching.candidates import (
     holds_no_trip,
     reference_rate_per_h,
 )
-from dispatch.matching.leadership import Held, RegionLock, lead_forever, region_lock_key
+from dispatch.matching.leadership import (
+    Held,
+    LostLeadership,
+    RegionLock,
+    fence,
+    lead_forever,
+    region_lock_key,
+)
 from dispatch.matching.planning import (
     OfferDraft,
     Plan,
@@ -294,6 +301,10 @@ class Matcher:
         # The law's qualification rule (docs/jurisdiction.md) for the candidate search.
         self.profile = jurisdiction.load(settings.jurisdiction)
         self.leading = False
+        # The epoch this matcher took the lead with, while it leads (None: not leading, or a
+        # batch run by hand, which nothing fences).
+        self.epoch: int | None = None
+        self.lost_leads = 0
         self.lock = RegionLock(engine, self.region)
         # Failures of the leadership loop, the batches and the travel-time recomputes.
         self.leadership_outages = OutageLog(logger, f"leading the {self.region} matcher")
@@ -378,6 +389,9 @@ class Matcher:
             drafts = solved.drafts
             if early:
                 drafts = [d for d in drafts if d.trip_id in solved.uncontested]
+            if self.epoch is not None:
+                # Only under the epoch this matcher took the lead with (leadership.fence).
+                await fence(session, self.region, self.epoch)
             made = await create_offers(
                 session=session, drafts=drafts, now=now, timeout_s=terms.offer_timeout_s
             )
@@ -477,11 +491,13 @@ class Matcher:
 
     async def _lead(self, held: Held) -> None:
         self.leading = True
+        self.epoch = held.epoch
         learner = asyncio.create_task(self._learn_travel(), name=f"traveltime-{self.region}")
         try:
             await self._batches(held)
         finally:
             self.leading = False
+            self.epoch = None
             learner.cancel()
             await asyncio.gather(learner, return_exceptions=True)
 
@@ -562,6 +578,11 @@ class Matcher:
                     )
             except asyncio.CancelledError:
                 raise
+            except LostLeadership as lost:
+                # Another worker leads since (this one was frozen or cut off): stop, unwritten.
+                logger.warning("no longer leading: %s", lost)
+                self.lost_leads += 1
+                return
             except Exception as exc:
                 # The next batch retries either way; an outage is said once, a bug every time.
                 self.batch_outages.failed(exc)

@@ -11,7 +11,16 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import BigInteger, DateTime, Float, Identity, Integer, SmallInteger, Uuid
+from sqlalchemy import (
+    BigInteger,
+    DateTime,
+    Float,
+    Identity,
+    Integer,
+    SmallInteger,
+    String,
+    Uuid,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from coop.db import Base
@@ -41,3 +50,17 @@ class TravelModelVersion(Base):
     through_trip_id: Mapped[uuid.UUID] = mapped_column(Uuid)
     trips: Mapped[int] = mapped_column(Integer)  # trips this recompute read
     passages: Mapped[int] = mapped_column(BigInteger)  # passages this recompute added
+
+
+class LeaderEpoch(Base):
+    """A region's leadership, numbered: every worker that takes the lead raises the epoch, and a
+    batch writes its offers only under the epoch its matcher took the lead with
+    (`dispatch.matching.leadership`), so a leader that lost the lead without knowing it (a
+    frozen or cut-off host coming back) cannot act after another took over."""
+
+    __tablename__ = "matching_leader_epoch"
+
+    region: Mapped[str] = mapped_column(String(64), primary_key=True)
+    epoch: Mapped[int] = mapped_column(BigInteger)
+    holder: Mapped[str] = mapped_column(String(200))
+    acquired_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
