@@ -23,7 +23,7 @@ import os
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
@@ -34,6 +34,11 @@ from dispatch.matching.models import LeaderEpoch
 logger = logging.getLogger("coop.matcher")
 
 LEADERSHIP_RETRY_S = 2.0
+# The leader renews its lease this often while it leads, batch or no batch; a lease not renewed
+# for LEASE_S is a stuck leader's (a frozen or cut-off host: its PostgreSQL session, and so the
+# advisory lock, can live on for a minute), and the next worker to ask ends that session.
+RENEW_EVERY_S = 2.0
+LEASE_S = 20.0
 # Who took the lead, as the epoch's row says: the host and the process.
 HOLDER = f"{socket.gethostname()}:{os.getpid()}"
 # A leader that stops releases its lock; if the connection cannot say so in this time (it was
@@ -55,9 +60,27 @@ class Held:
     """The lock, while it is held: its connection says whether it still is, and its epoch
     fences what the leader writes."""
 
-    def __init__(self, connection: AsyncConnection, epoch: int | None = None) -> None:
+    def __init__(
+        self, connection: AsyncConnection, epoch: int | None = None, region: str = ""
+    ) -> None:
         self._connection = connection
         self.epoch = epoch
+        self.region = region
+
+    async def renew(self) -> None:
+        """Renews the lease on the lock's connection; raises `LostLeadership` if the epoch moved
+        (another worker took the lead), or the connection's error if it is dead."""
+        if self.epoch is None:
+            await self.confirm()
+            return
+        renewed = await self._connection.execute(
+            update(LeaderEpoch)
+            .where(LeaderEpoch.region == self.region, LeaderEpoch.epoch == self.epoch)
+            .values(renewed_at=func.now())
+        )
+        await self._connection.commit()
+        if renewed.rowcount != 1:
+            raise LostLeadership(f"the {self.region} matcher's epoch moved past {self.epoch}")
 
     async def confirm(self) -> None:
         """Raises when the lock's connection is dead: another worker may lead now."""
@@ -82,13 +105,16 @@ async def raise_epoch(connection: AsyncConnection, region: str) -> int:
     """Takes the lead's next epoch for `region` (on the lock's own connection)."""
     statement = (
         insert(LeaderEpoch)
-        .values(region=region, epoch=1, holder=HOLDER, acquired_at=func.now())
+        .values(
+            region=region, epoch=1, holder=HOLDER, acquired_at=func.now(), renewed_at=func.now()
+        )
         .on_conflict_do_update(
             index_elements=[LeaderEpoch.region],
             set_={
                 "epoch": LeaderEpoch.epoch + 1,
                 "holder": HOLDER,
                 "acquired_at": func.now(),
+                "renewed_at": func.now(),
             },
         )
         .returning(LeaderEpoch.epoch)
@@ -106,6 +132,7 @@ class RegionLock:
         self.region = region
         self.key = region_lock_key(region)
         self.tries = 0  # times it asked for the lock
+        self.takeovers = 0  # stuck leaders whose session it ended
 
     @contextlib.asynccontextmanager
     async def held(self) -> AsyncIterator[Held | None]:
@@ -116,10 +143,11 @@ class RegionLock:
             await connection.commit()
             self.tries += 1
             if not got:
+                await self._end_a_stuck_lead(connection)
                 yield None
                 return
             try:
-                yield Held(connection, await raise_epoch(connection, self.region))
+                yield Held(connection, await raise_epoch(connection, self.region), self.region)
             finally:
                 # A session-level lock outlives transactions: release it, or drop the
                 # connection (which releases it) rather than return it to the pool still held.
@@ -141,6 +169,36 @@ class RegionLock:
                                 exc_info=exc,
                             )
                     await connection.invalidate()
+
+    async def _end_a_stuck_lead(self, connection: AsyncConnection) -> None:
+        """Another worker holds the lock: if its lease lapsed (it stopped renewing), end the
+        PostgreSQL session that holds the lock, so the next ask takes the lead. Only that
+        session: the one pg_locks shows holding this very advisory lock."""
+        lease = func.make_interval(0, 0, 0, 0, 0, 0, LEASE_S)
+        lapsed = await connection.scalar(
+            select(LeaderEpoch.renewed_at < func.now() - lease).where(
+                LeaderEpoch.region == self.region
+            )
+        )
+        if lapsed:
+            ended = await connection.scalar(
+                text(
+                    "SELECT count(pg_terminate_backend(pid)) FROM pg_locks "
+                    "WHERE locktype = 'advisory' AND granted AND objsubid = 1 "
+                    "AND classid = CAST((CAST(:key AS bigint) >> 32) & 4294967295 AS oid) "
+                    "AND objid = CAST(CAST(:key AS bigint) & 4294967295 AS oid)"
+                ),
+                {"key": self.key},
+            )
+            if ended:
+                self.takeovers += 1
+                logger.warning(
+                    "the %s matcher's leader stopped renewing its lease for %s s: its session "
+                    "is ended, the lead is taken at the next ask",
+                    self.region,
+                    LEASE_S,
+                )
+        await connection.commit()
 
     async def _unlock(self, connection: AsyncConnection) -> None:
         await connection.execute(select(func.pg_advisory_unlock(self.key)))

@@ -55,6 +55,7 @@ from dispatch.matching.candidates import (
     reference_rate_per_h,
 )
 from dispatch.matching.leadership import (
+    RENEW_EVERY_S,
     Held,
     LostLeadership,
     RegionLock,
@@ -305,6 +306,7 @@ class Matcher:
         # batch run by hand, which nothing fences).
         self.epoch: int | None = None
         self.lost_leads = 0
+        self._renewed = 0.0  # when the lease was last renewed (monotonic)
         self.lock = RegionLock(engine, self.region)
         # Failures of the leadership loop, the batches and the travel-time recomputes.
         self.leadership_outages = OutageLog(logger, f"leading the {self.region} matcher")
@@ -591,8 +593,22 @@ class Matcher:
             if full:
                 next_full = tick + interval_s
                 self.full_batches += 1
-            if full:
-                # Still holding the lock? A dead lock connection means another worker may lead
-                # now. Once per full batch, as before early batches existed.
-                await held.confirm()
-            await asyncio.sleep(max(0.0, min(tick + tick_s, next_full) - time.monotonic()))
+            # Until the next batch, the lease is renewed every RENEW_EVERY_S (a dead lock
+            # connection, or an epoch another worker moved, ends the lead here).
+            try:
+                await self._renewing_until(held, min(tick + tick_s, next_full))
+            except LostLeadership as lost:
+                logger.warning("no longer leading: %s", lost)
+                self.lost_leads += 1
+                return
+
+    async def _renewing_until(self, held: Held, wake: float) -> None:
+        """Sleeps until `wake` (monotonic), renewing the lease whenever it is due."""
+        while True:
+            if time.monotonic() - self._renewed >= RENEW_EVERY_S:
+                await held.renew()
+                self._renewed = time.monotonic()
+            remaining = wake - time.monotonic()
+            if remaining <= 0:
+                return
+            await asyncio.sleep(min(remaining, RENEW_EVERY_S))

@@ -64,3 +64,6 @@ class LeaderEpoch(Base):
     epoch: Mapped[int] = mapped_column(BigInteger)
     holder: Mapped[str] = mapped_column(String(200))
     acquired_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # The leader renews its lease while it works (`leadership.RENEW_EVERY_S`); a lease older
+    # than `leadership.LEASE_S` is a stuck leader's, and another worker takes the lead from it.
+    renewed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

@@ -23,6 +23,7 @@ def upgrade() -> None:
         sa.Column("epoch", sa.BigInteger(), nullable=False),
         sa.Column("holder", sa.String(200), nullable=False),
         sa.Column("acquired_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("renewed_at", sa.DateTime(timezone=True), nullable=False),
     )
 
 

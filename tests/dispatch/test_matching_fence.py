@@ -6,13 +6,21 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from datetime import datetime
 
 import pytest
 from fastapi import FastAPI
 from httpx import AsyncClient
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select, text, update
+from sqlalchemy.exc import DBAPIError
 
-from dispatch.matching.leadership import LostLeadership, fence, raise_epoch
+from dispatch.matching.leadership import (
+    RENEW_EVERY_S,
+    LostLeadership,
+    fence,
+    raise_epoch,
+    region_lock_key,
+)
 from dispatch.matching.matcher import Matcher
 from dispatch.matching.models import LeaderEpoch
 from dispatch.trips.models import Offer
@@ -95,3 +103,54 @@ async def test_the_fence_holds_the_epoch_until_the_batch_commits(app: FastAPI) -
         await asyncio.wait_for(raised, timeout=5)
         await taking.commit()
     assert await _epoch(app) == epoch + 1
+
+
+async def test_a_leader_that_stops_renewing_its_lease_is_taken_over(app: FastAPI) -> None:
+    """A leader whose host froze keeps its PostgreSQL session, and so the advisory lock, for a
+    minute: its lease lapses instead, and the next worker to ask ends that session and leads."""
+    region = app.state.settings.matcher_region
+    key = region_lock_key(region)
+    async with app.state.engine.connect() as stuck:
+        # The stuck leader: it holds the lock, and took the lead, then went silent.
+        assert await stuck.scalar(select(func.pg_try_advisory_lock(key)))
+        await raise_epoch(stuck, region)
+        matcher = _matcher(app)
+        task = asyncio.create_task(matcher.run())
+        try:
+            # Renewed a moment ago: the lead is not taken.
+            await until(lambda: matcher.leadership_tries >= 2, timeout_s=10)
+            assert not matcher.leading and matcher.lock.takeovers == 0
+            # Silent past the lease.
+            async with app.state.sessionmaker() as session:
+                await session.execute(
+                    update(LeaderEpoch)
+                    .where(LeaderEpoch.region == region)
+                    .values(renewed_at=func.now() - text("interval '1 minute'"))
+                )
+                await session.commit()
+            await until(lambda: matcher.leading, timeout_s=15)
+            assert matcher.lock.takeovers == 1
+            assert matcher.epoch == await _epoch(app)
+            # The stuck leader's session is gone: it cannot write anything any more.
+            with pytest.raises(DBAPIError):
+                await stuck.execute(select(1))
+            # The new leader renews its lease as it works.
+            before = await _renewed_at(app)
+            await until(lambda: matcher.batches >= 3, timeout_s=15)
+            await asyncio.sleep(RENEW_EVERY_S + 0.5)
+            assert await _renewed_at(app) > before
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+
+async def _renewed_at(app: FastAPI) -> datetime:
+    async with app.state.sessionmaker() as session:
+        found: datetime | None = await session.scalar(
+            select(LeaderEpoch.renewed_at).where(
+                LeaderEpoch.region == app.state.settings.matcher_region
+            )
+        )
+        assert found is not None
+        return found

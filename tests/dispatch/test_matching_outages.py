@@ -98,9 +98,9 @@ async def test_leading_through_a_database_outage_is_said_once_and_a_bug_every_ti
             await until(lambda: matcher.leading, what="leading after the outage")
             assert outages.outages == 1
 
-            # A bug in the leader's check of its lock: the leadership ends, its traceback is
-            # logged at every try, and the loop goes on asking.
-            monkeypatch.setattr(Held, "confirm", _a_bug)
+            # A bug in the leader's renewal of its lease (its check of the lock): the leadership
+            # ends, its traceback is logged at every try, and the loop goes on asking.
+            monkeypatch.setattr(Held, "renew", _a_bug)
             await until(lambda: outages.bugs >= 2, what="two leaderships ended by a bug")
     _only_bugs(
         [r for r in _said(caplog, "coop.matcher", logging.ERROR) if "leading" in r.getMessage()],
