@@ -13,8 +13,9 @@ from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal, localcontext
 from typing import Protocol
 
-from bargaining.terms import CENT, Terms, money_str
+from bargaining.terms import Terms, money_str
 from coop.geo import haversine_m
+from coop.money import round_cents
 
 # A quote knows only the straight line between pickup and dropoff. Streets are longer than the
 # line: on a city grid a trip is about 1.3 times the great-circle distance (Manhattan distance is
@@ -47,11 +48,6 @@ _PRECISION = 50
 
 STANDARD = "standard"
 ACCESSIBLE = "accessible"
-
-
-def round_cents(amount: Decimal) -> Decimal:
-    """Half-up to the cent: 0.125 -> 0.13, 0.124 -> 0.12."""
-    return amount.quantize(CENT, rounding=ROUND_HALF_UP)
 
 
 @dataclass(frozen=True)

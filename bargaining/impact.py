@@ -15,9 +15,10 @@ from decimal import Decimal
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bargaining.fares import STANDARD, round_cents
+from bargaining.fares import STANDARD
 from bargaining.fares import price_trip as price
 from bargaining.terms import Terms, money_str
+from coop.money import round_cents
 
 IMPACT_WINDOW = timedelta(days=30)
 

@@ -34,19 +34,9 @@ from pydantic import (
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from coop.messages import N_
+from coop.money import CENT, refuse_float
 
 FOUNDING_AGREEMENT_PATH = Path(__file__).resolve().parent / "founding_agreement.yaml"
-
-CENT = Decimal("0.01")
-
-
-def _refuse_float(value: object) -> object:
-    if isinstance(value, bool) or isinstance(value, float):
-        raise PydanticCustomError(
-            "decimal_string",
-            N_('Give the amount as a decimal string such as "1.05", not a number with a fraction'),
-        )
-    return value
 
 
 def money_str(value: Decimal) -> str:
@@ -65,7 +55,7 @@ def plain_str(value: Decimal) -> str:
     return f"{value.normalize():f}"
 
 
-_NO_FLOAT = BeforeValidator(_refuse_float)
+_NO_FLOAT = BeforeValidator(refuse_float)
 _AS_MONEY = PlainSerializer(money_str, return_type=str, when_used="json")
 _AS_PLAIN = PlainSerializer(plain_str, return_type=str, when_used="json")
 

@@ -24,27 +24,23 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
+from coop.money import refuse_float
+
 PROFILES_DIR = Path(__file__).resolve().parent / "data" / "jurisdictions"
 DEFAULT_JURISDICTION = "quebec"
 _KEY = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 
 
-def _refuse_float(value: object) -> object:
-    if isinstance(value, bool | float):
-        raise ValueError('give the amount as a decimal string such as "0.90", not a number')
-    return value
-
-
 # An amount charged as it is: whole cents, never negative.
 Amount = Annotated[
     Decimal,
-    BeforeValidator(_refuse_float),
+    BeforeValidator(refuse_float),
     Field(ge=0, max_digits=9, decimal_places=2, allow_inf_nan=False),
 ]
 # A tax rate in percent: "9.975".
 TaxPercent = Annotated[
     Decimal,
-    BeforeValidator(_refuse_float),
+    BeforeValidator(refuse_float),
     Field(ge=0, le=100, max_digits=6, decimal_places=3, allow_inf_nan=False),
 ]
 Clause = Annotated[
@@ -81,7 +77,7 @@ class Consent(_Strict):
 
 class FareCap(_Strict):
     max_multiplier: Annotated[
-        Decimal, BeforeValidator(_refuse_float), Field(gt=0, le=10, decimal_places=2)
+        Decimal, BeforeValidator(refuse_float), Field(gt=0, le=10, decimal_places=2)
     ] = Field(description="the most a declared cap may multiply the base rate by")
     clause: Clause
 

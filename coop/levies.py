@@ -10,17 +10,13 @@ charged on the GST since 2013, so the two never compound.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from typing import Literal
 
 from coop.jurisdiction import Named, Profile
+from coop.money import round_cents
 
-CENT = Decimal("0.01")
 HUNDRED = Decimal(100)
-
-
-def cents(amount: Decimal) -> Decimal:
-    return amount.quantize(CENT, rounding=ROUND_HALF_UP)
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,7 +55,7 @@ def charges(
     profile: Profile, fare: Decimal, registrations: dict[str, str] | None = None
 ) -> Charges:
     """The fare (whole cents, never negative) with the dues and taxes of `profile`."""
-    if fare < 0 or fare != cents(fare):
+    if fare < 0 or fare != round_cents(fare):
         raise ValueError(f"a fare is whole cents and never negative, not {fare}")
     levies: list[Levy] = []
     base = fare
@@ -73,7 +69,7 @@ def charges(
                 "tax",
                 tax.code,
                 tax.name,
-                cents(base * tax.percent / HUNDRED),
+                round_cents(base * tax.percent / HUNDRED),
                 percent=tax.percent,
                 registration=(registrations or {}).get(tax.code),
             )

@@ -11,16 +11,12 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from decimal import ROUND_HALF_UP, Decimal, localcontext
+from decimal import Decimal, localcontext
 
-CENT = Decimal("0.01")
+from coop.money import round_cents
+
 ZERO = Decimal("0.00")
 _PRECISION = 50
-
-
-def round_cents(amount: Decimal) -> Decimal:
-    """Half-up to the cent: 0.125 -> 0.13."""
-    return amount.quantize(CENT, rounding=ROUND_HALF_UP)
 
 
 @dataclass(frozen=True)

@@ -23,9 +23,10 @@ from sqlalchemy import and_, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
+from coop.money import round_cents
 from dispatch.trips.models import Offer, OfferStatus, Trip, TripTimeout
 from dispatch.trips.rules import pays_its_driver
-from pay import arithmetic, closing
+from pay import closing
 from pay.models import PayPeriod, PayStatement
 from riders.models import Rider
 
@@ -176,7 +177,7 @@ async def _top_ups(session: AsyncSession, since: datetime, until: datetime) -> l
         by_period[statement.period_start].append(statement)
     listed: list[HighTopUp] = []
     for period_start, statements in by_period.items():
-        median = arithmetic.round_cents(Decimal(statistics.median(s.top_up for s in statements)))
+        median = round_cents(Decimal(statistics.median(s.top_up for s in statements)))
         listed.extend(
             HighTopUp(period_start, s.driver_id, s.top_up, median, s.engaged_seconds)
             for s in statements

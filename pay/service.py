@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
 from bargaining import service as bargaining_service
+from coop.money import round_cents
 from dispatch.trips.models import Trip
 from dispatch.trips.rules import pays_its_driver, was_ridden
 from pay import arithmetic
@@ -240,7 +241,7 @@ def report_of(period: PayPeriod, rows: Sequence[PayStatement]) -> PeriodReport:
         take_rate_percent=arithmetic.percent(commission, fares),
         cancellation_fees_total=sum((r.cancellation_fees_total for r in rows), zero),
         top_ups_total=sum((r.top_up for r in rows), zero),
-        engaged_hours=arithmetic.round_cents(Decimal(sum(r.engaged_seconds for r in rows)) / 3600),
+        engaged_hours=round_cents(Decimal(sum(r.engaged_seconds for r in rows)) / 3600),
         earnings_per_hour_median=arithmetic.median(earned) if earned else None,
         earnings_per_hour_p10=arithmetic.nearest_rank(earned, tenth) if earned else None,
         pay_per_hour_median=arithmetic.median(paid) if paid else None,

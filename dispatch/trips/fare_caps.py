@@ -26,13 +26,13 @@ from sqlalchemy import DateTime, Numeric, String, and_, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
-from bargaining.fares import round_cents
 from coop import audit
 from coop.auth import Admin
 from coop.clock import Now
 from coop.db import Base
 from coop.dependencies import JurisdictionDep, SessionDep
 from coop.errors import Conflict, UnprocessableEntity
+from coop.money import refuse_float, round_cents
 from coop.text import FreeText
 from dispatch.locations.geometry import geography_point
 
@@ -54,13 +54,7 @@ class FareCap(Base):
     recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
-def _no_float(value: object) -> object:
-    if isinstance(value, float):
-        raise ValueError('give the amount as a decimal string such as "3.45"')
-    return value
-
-
-Amount = Annotated[Decimal, BeforeValidator(_no_float), Field(ge=0, le=1000, decimal_places=4)]
+Amount = Annotated[Decimal, BeforeValidator(refuse_float), Field(ge=0, le=1000, decimal_places=4)]
 
 
 class FareCapIn(BaseModel):
@@ -72,7 +66,7 @@ class FareCapIn(BaseModel):
     base: Amount
     per_km: Amount
     per_minute: Amount
-    multiplier: Annotated[Decimal, BeforeValidator(_no_float), Field(gt=0, decimal_places=2)]
+    multiplier: Annotated[Decimal, BeforeValidator(refuse_float), Field(gt=0, decimal_places=2)]
     reference: Annotated[str, FreeText(max_chars=200, multiline=False)] = Field(
         description="the Minister's decision, as published"
     )

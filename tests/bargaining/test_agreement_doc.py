@@ -11,8 +11,9 @@ from decimal import Decimal, localcontext
 from pathlib import Path
 from types import ModuleType
 
-from bargaining.fares import QUOTE_SPEED_MPS, price_trip, round_cents
+from bargaining.fares import QUOTE_SPEED_MPS, price_trip
 from bargaining.terms import Terms, load_founding_terms
+from coop.money import round_cents
 
 ROOT = Path(__file__).resolve().parents[2]
 DOC = ROOT / "docs" / "agreement.md"
