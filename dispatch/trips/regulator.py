@@ -11,6 +11,7 @@ register's history, `drivers.models.DriverRegisterEntry`), not today's.
 
 from __future__ import annotations
 
+import bisect
 import csv
 import hashlib
 import io
@@ -178,21 +179,19 @@ def _local(moment: datetime | None, zone: ZoneInfo) -> str:
     return "" if moment is None else moment.astimezone(zone).isoformat(timespec="seconds")
 
 
-async def _facts_at(
-    session: AsyncSession, driver_id: Any, kind: str, moment: datetime
-) -> dict[str, Any]:
-    """The facts of `kind` recorded for the driver as of `moment` (the latest entry before)."""
-    entry = await session.scalar(
-        select(DriverRegisterEntry)
-        .where(
-            DriverRegisterEntry.driver_id == driver_id,
-            DriverRegisterEntry.kind == kind,
-            DriverRegisterEntry.recorded_at <= moment,
-        )
-        .order_by(DriverRegisterEntry.recorded_at.desc(), DriverRegisterEntry.id.desc())
-        .limit(1)
-    )
-    return {} if entry is None else dict(entry.facts)
+class _History:
+    """The register's entries of the month's drivers, read at once, answering what held for a
+    driver at a moment (the latest entry of that kind recorded by then)."""
+
+    def __init__(self, entries: list[DriverRegisterEntry]) -> None:
+        self._by_key: dict[tuple[Any, str], list[DriverRegisterEntry]] = {}
+        for entry in entries:  # oldest first, as read
+            self._by_key.setdefault((entry.driver_id, entry.kind), []).append(entry)
+
+    def facts_at(self, driver_id: Any, kind: str, moment: datetime) -> dict[str, Any]:
+        entries = self._by_key.get((driver_id, kind), [])
+        index = bisect.bisect_right([entry.recorded_at for entry in entries], moment)
+        return {} if index == 0 else dict(entries[index - 1].facts)
 
 
 async def trip_rows(*, session: AsyncSession, profile: Profile, month: str) -> list[dict[str, str]]:
@@ -204,11 +203,27 @@ async def trip_rows(*, session: AsyncSession, profile: Profile, month: str) -> l
         .where(Trip.status == TripStatus.completed, Trip.ended_at >= start, Trip.ended_at < end)
         .order_by(Trip.ended_at, Trip.id)
     )
+    trips = rows.all()
+    drivers = {trip.driver_id for trip, *_ in trips}
+    history = _History(
+        list(
+            await session.scalars(
+                select(DriverRegisterEntry)
+                .where(
+                    DriverRegisterEntry.driver_id.in_(drivers),
+                    DriverRegisterEntry.recorded_at < end,
+                )
+                .order_by(DriverRegisterEntry.recorded_at, DriverRegisterEntry.id)
+            )
+        )
+        if drivers
+        else []
+    )
     register: list[dict[str, str]] = []
-    for trip, pickup_lat, pickup_lon, dropoff_lat, dropoff_lon in rows:
+    for trip, pickup_lat, pickup_lon, dropoff_lat, dropoff_lon in trips:
         moment = trip.started_at or trip.assigned_at or trip.requested_at
-        driver = await _facts_at(session, trip.driver_id, "qualification", moment)
-        car = await _facts_at(session, trip.driver_id, "vehicle", moment)
+        driver = history.facts_at(trip.driver_id, "qualification", moment)
+        car = history.facts_at(trip.driver_id, "vehicle", moment)
         fare = trip.fare_total or Decimal("0.00")
         register.append(
             {
@@ -398,7 +413,26 @@ async def produce(
 router = APIRouter(prefix="/v1/reports/regulator", tags=["reports"])
 
 
-def _answer(produced: Produced) -> Response:
+async def _answer(
+    *,
+    session: AsyncSession,
+    profile: Profile,
+    report: ReportKey,
+    period: str,
+    output: Format,
+    now: datetime,
+    municipalities: Path | None = None,
+) -> Response:
+    """The report `produce` makes, as the route's answer, its sha256 in a header."""
+    produced = await produce(
+        session=session,
+        profile=profile,
+        report=report,
+        period=period,
+        output=output,
+        now=now,
+        municipalities=municipalities,
+    )
     return Response(
         content=produced.body,
         media_type=produced.media_type,
@@ -417,15 +451,13 @@ async def trips_report(
 ) -> Response:
     """The trip register of a month as the regulator's columns (admin only): every trip that
     ended completed in it, in the jurisdiction's time zone."""
-    return _answer(
-        await produce(
-            session=session,
-            profile=profile,
-            report="trips_monthly",
-            period=month,
-            output=format,
-            now=now,
-        )
+    return await _answer(
+        session=session,
+        profile=profile,
+        report="trips_monthly",
+        period=month,
+        output=format,
+        now=now,
     )
 
 
@@ -439,15 +471,13 @@ async def dues_report(
     format: Annotated[Format, Query()] = "csv",
 ) -> Response:
     """The per-trip dues collected in a month, to remit (admin only)."""
-    return _answer(
-        await produce(
-            session=session,
-            profile=profile,
-            report="dues_monthly",
-            period=month,
-            output=format,
-            now=now,
-        )
+    return await _answer(
+        session=session,
+        profile=profile,
+        report="dues_monthly",
+        period=month,
+        output=format,
+        now=now,
     )
 
 
@@ -462,15 +492,13 @@ async def adapted_report(
 ) -> Response:
     """The quarter's requests for adapted cars (admin only): requested, served, unserved, and
     the median wait for a driver."""
-    return _answer(
-        await produce(
-            session=session,
-            profile=profile,
-            report="adapted_requests_quarterly",
-            period=quarter,
-            output=format,
-            now=now,
-        )
+    return await _answer(
+        session=session,
+        profile=profile,
+        report="adapted_requests_quarterly",
+        period=quarter,
+        output=format,
+        now=now,
     )
 
 
@@ -486,14 +514,12 @@ async def municipalities_report(
 ) -> Response:
     """The year's completed trips by month, origin and destination municipality (admin only),
     from the municipalities the co-op supplies (`COOP_MUNICIPALITIES`)."""
-    return _answer(
-        await produce(
-            session=session,
-            profile=profile,
-            report="trips_by_municipality_yearly",
-            period=year,
-            output=format,
-            now=now,
-            municipalities=state_of(request.app, CoreState).settings.municipalities,
-        )
+    return await _answer(
+        session=session,
+        profile=profile,
+        report="trips_by_municipality_yearly",
+        period=year,
+        output=format,
+        now=now,
+        municipalities=state_of(request.app, CoreState).settings.municipalities,
     )
