@@ -28,7 +28,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from prometheus_client import Counter, Histogram
@@ -301,6 +301,7 @@ class Matcher:
         self.region = settings.matcher_region
         # The law's qualification rule (docs/jurisdiction.md) for the candidate search.
         self.profile = jurisdiction.load(settings.jurisdiction)
+        self._qualified: tuple[date, str] | None = None
         self.leading = False
         # The epoch this matcher took the lead with, while it leads (None: not leading, or a
         # batch run by hand, which nothing fences).
@@ -440,8 +441,12 @@ class Matcher:
         )
 
     def qualified_on(self, now: datetime) -> str:
-        """The law's qualification rule of `now`'s day, for the candidate search."""
-        return qualified_sql(self.profile, today_in(self.profile, now), **QUALIFIED_ALIASES)
+        """The law's qualification rule of `now`'s day, for the candidate search: compiled once
+        a day, not at every batch (a batch is the hot path)."""
+        today = today_in(self.profile, now)
+        if self._qualified is None or self._qualified[0] != today:
+            self._qualified = (today, qualified_sql(self.profile, today, **QUALIFIED_ALIASES))
+        return self._qualified[1]
 
     def _present_after(self, now: datetime) -> datetime:
         return now - timedelta(seconds=self.settings.driver_grace_s)
