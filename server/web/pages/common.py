@@ -10,12 +10,13 @@ from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.routing import APIRoute
+from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from coop.auth import Principal, Role
 from coop.clients import client_host
 from coop.dependencies import SessionDep
-from coop.errors import ProblemError
+from coop.errors import ProblemError, field_errors
 from coop.state import CoreState, state_of
 from drivers.dependencies import get_current_driver
 from drivers.models import Driver
@@ -167,6 +168,11 @@ def reason_text(request: Request, reason: str) -> str:
     French page: a reason the catalogue does not know reads as a plain "not valid")."""
     said = api_text(language_of(request), reason)
     return said if said is not None else translate(request, "This value is not valid.")
+
+
+def reasons_text(request: Request, exc: ValidationError) -> str:
+    """A refused form's reasons, each in the page's language, in one line."""
+    return "; ".join(reason_text(request, e["reason"]) for e in field_errors(exc.errors()))
 
 
 # --- pagers ------------------------------------------------------------------------------------

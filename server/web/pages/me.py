@@ -16,7 +16,6 @@ from coop import jurisdiction, paging
 from coop.auth import Principal
 from coop.clock import Now
 from coop.dependencies import SessionDep
-from coop.errors import field_errors
 from coop.state import CoreState, state_of
 from dispatch.trips import figures
 from dispatch.trips import service as trips_service
@@ -42,7 +41,7 @@ from server.web.pages.common import (
     page_router,
     page_size,
     pager,
-    reason_text,
+    reasons_text,
     require_signed_in,
 )
 from server.web.rendering import Viewer, language_of, render
@@ -200,7 +199,7 @@ async def appeal(
     try:
         body = AppealIn.model_validate({"statement": statement})
     except ValidationError as exc:
-        reasons = "; ".join(reason_text(request, e["reason"]) for e in field_errors(exc.errors()))
+        reasons = reasons_text(request, exc)
         return await _me(
             request,
             viewer,
@@ -239,7 +238,7 @@ async def ask_for_review(
     try:
         body = ReviewRequest.model_validate({"decision": decision, "statement": statement})
     except ValidationError as exc:
-        reasons = "; ".join(reason_text(request, e["reason"]) for e in field_errors(exc.errors()))
+        reasons = reasons_text(request, exc)
         return await _me(
             request, viewer, session, now, appeal_errors={}, appeal_text={}, review_error=reasons
         )
