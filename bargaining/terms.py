@@ -282,6 +282,41 @@ class PatronageTerms(_Strict):
     max_period_days: Annotated[int, Field(strict=True, ge=7, le=1_096)]
 
 
+PinPolicy = Literal["always", "night", "never"]
+Seconds = Annotated[int, Field(strict=True, ge=1, le=86_400)]
+ClockTime = Annotated[
+    str,
+    StringConstraints(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$"),
+    Field(description="HH:MM, 24-hour, in the jurisdiction's time zone"),
+]
+
+
+class SafetyTerms(_Strict):
+    """Riders' and drivers' safety (docs/safety.md): the PIN at pickup, the night window, how
+    fast a person answers an alert and when the ride check asks "Everything OK?"."""
+
+    # The PIN policy of a rider who has not chosen one: always, at night only, or never.
+    pin_default: PinPolicy
+    # The night, for the PIN and auto-share policies "night": from night_starts to night_ends
+    # (across midnight when night_starts is later), in the jurisdiction's time zone.
+    night_starts: ClockTime
+    night_ends: ClockTime
+    # The co-op's promise: a person acknowledges an alert within this many seconds (counted and
+    # reported on /transparency, never enforced against a person).
+    ack_within_s: Annotated[int, Field(strict=True, ge=10, le=3_600)]
+    # Ride check: a car within stop_radius_m of one spot for longer than stop_alert_s mid-trip.
+    stop_radius_m: Annotated[int, Field(strict=True, ge=5, le=500)]
+    stop_alert_s: Seconds
+    # Ride check: the distance left to the destination growing for longer than away_alert_s.
+    away_alert_s: Seconds
+    # Ride check: a trip not started this long after the driver's arrival.
+    not_started_alert_s: Seconds
+    # Ride check: a trip completed farther than this from its destination.
+    end_distance_m: Annotated[int, Field(strict=True, ge=50, le=50_000)]
+    # A check nobody answers within this many seconds goes to the operators' queue.
+    check_answer_s: Annotated[int, Field(strict=True, ge=10, le=3_600)]
+
+
 class Terms(_Strict):
     currency: Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
     fares: Annotated[dict[ServiceClass, FareClass], Field(min_length=1, max_length=32)]
@@ -293,6 +328,7 @@ class Terms(_Strict):
     governance: Governance
     pay: PayTerms
     patronage: PatronageTerms
+    safety: SafetyTerms
 
     @model_validator(mode="after")
     def _invariants(self) -> Terms:
@@ -406,6 +442,21 @@ LATER_TERMS: tuple[tuple[tuple[str, ...], object], ...] = (
     (("patronage",), {"basis": "engaged_seconds", "reserve_percent": "30"}),
     (("governance", "max_voting_days"), 30),
     (("patronage", "max_period_days"), 371),
+    (
+        ("safety",),
+        {
+            "pin_default": "never",
+            "night_starts": "22:00",
+            "night_ends": "06:00",
+            "ack_within_s": 60,
+            "stop_radius_m": 25,
+            "stop_alert_s": 300,
+            "away_alert_s": 180,
+            "not_started_alert_s": 900,
+            "end_distance_m": 500,
+            "check_answer_s": 120,
+        },
+    ),
 )
 
 
