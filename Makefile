@@ -150,7 +150,7 @@ clean: stop
 
 # High availability on three test hosts (network namespaces on a private bridge; root needed):
 # deploy/ rendered and started by devtools/cluster, state under $(COOP_DATA_DIR)/cluster.
-.PHONY: cluster cluster-stop cluster-status cluster-chaos cluster-test
+.PHONY: cluster cluster-stop cluster-status cluster-chaos cluster-test cluster-restore-check
 cluster: venv ## three test hosts: Patroni/PostgreSQL, etcd, Redis + Sentinel, HAProxy, two workers
 	$(PY) -m devtools.cluster up
 
@@ -163,6 +163,9 @@ cluster-status:
 CLUSTER_CHAOS_ARGS ?=
 cluster-test: venv ## the failover test on three test hosts: a trip in flight while PostgreSQL's primary fails over (root)
 	@$(LOCALDEV) run -- $(PY) -m pytest -p no:cacheprovider -m cluster tests/cluster $(PYTEST_ARGS)
+
+cluster-restore-check: cluster ## rehearse a point-in-time restore from pgBackRest's backup and archived WAL (docs/deployment.md)
+	$(PY) -m devtools.cluster restore-check
 
 cluster-chaos: cluster ## the simulated city through HAProxy while a host, PostgreSQL, Redis fail (docs/deployment.md)
 	$(PY) -m devtools.cluster chaos $(CLUSTER_CHAOS_ARGS)

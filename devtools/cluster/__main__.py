@@ -1,5 +1,5 @@
-"""`python -m devtools.cluster up|down|status|chaos` (`make cluster`, `make cluster-stop`,
-`make cluster-chaos`): the
+"""`python -m devtools.cluster up|down|status|chaos|restore-check` (`make cluster`,
+`make cluster-stop`, `make cluster-chaos`, `make cluster-restore-check`): the
 high-availability set-up of deploy/ on three test hosts."""
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ import sys
 import time
 
 from devtools import localdev
+from devtools.cluster import backups, hosts
 from devtools.cluster import components as c
-from devtools.cluster import hosts
 from devtools.cluster.hosts import DATA_HOSTS, H1, H3, HOSTS
 
 
@@ -45,6 +45,8 @@ def up() -> None:
         timeout_s=180,
     )
     create_database()
+    c.log("creating pgBackRest's stanza (WAL archived from the first segment)")
+    backups.ensure_stanza()
     c.log("starting HAProxy on h3")
     c.start(H3, "haproxy", c.argv_for(H3, "haproxy", configs[H3]))
     c.wait_until("HAProxy", lambda: c.http_status(f"http://{H3.address}:8404/") == 200)
@@ -145,7 +147,7 @@ def status() -> None:
 
 
 def main(argv: list[str]) -> int:
-    if not argv or argv[0] not in {"up", "down", "status", "chaos"}:
+    if not argv or argv[0] not in {"up", "down", "status", "chaos", "restore-check"}:
         print(__doc__, file=sys.stderr)
         return 2
     if os.geteuid() != 0:
@@ -160,6 +162,8 @@ def main(argv: list[str]) -> int:
         if argv[0] == "status":
             status()
             return 0
+        if argv[0] == "restore-check":
+            return backups.restore_check()
         from devtools.cluster import chaos
 
         code: int = chaos.main(argv[1:])

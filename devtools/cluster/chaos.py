@@ -28,6 +28,7 @@ from sqlalchemy import text
 from devtools.cluster import components as c
 from devtools.cluster import hosts
 from devtools.cluster.hosts import DATA_HOSTS, H1, H3, Host
+from dispatch.matching.leadership import STEP_DOWN_S
 from loadtests import chaos as single
 from server.simulator.city import Simulation
 from server.simulator.client import ServiceClient
@@ -165,8 +166,11 @@ class ClusterChaos(single.Chaos):
     # --- leaders -----------------------------------------------------------------------------
 
     async def _sample_leaders(self, http: httpx.AsyncClient) -> None:
-        """Each worker's `coop_matcher_leading`, twice a second; a worker that does not answer
-        (frozen, cut off) keeps the last answer it gave, since it may still act on it."""
+        """Each worker's `coop_matcher_leading`, twice a second. A worker that does not answer
+        (frozen, cut off) keeps the last answer it gave for STEP_DOWN_S, since it may still act
+        on it until then; no longer, since a leader that has not renewed its lease for that long
+        has stepped down by itself (`Matcher.leading`), before any other may take over."""
+        answered: dict[str, float] = {}
         while True:
             for host in DATA_HOSTS:
                 try:
@@ -176,8 +180,11 @@ class ClusterChaos(single.Chaos):
                     for line in response.text.splitlines():
                         if line.startswith("coop_matcher_leading"):
                             self.leaders_now[host.name] = float(line.rsplit(" ", 1)[1]) >= 1
+                            answered[host.name] = time.monotonic()
                 except httpx.HTTPError:
-                    pass
+                    silent_s = time.monotonic() - answered.get(host.name, time.monotonic())
+                    if silent_s > STEP_DOWN_S:
+                        self.leaders_now[host.name] = False
             self.leader_samples.append((time.monotonic(), sum(self.leaders_now.values())))
             await asyncio.sleep(SAMPLE_S)
 

@@ -24,7 +24,7 @@ from devtools.cluster.hosts import DATA_HOSTS, H1, H2, H3, HOSTS, Host
 
 REPO = Path(__file__).resolve().parents[2]
 DEPLOY = REPO / "deploy"
-APT_PACKAGES = ["patroni", "etcd-server", "etcd-client", "redis-sentinel", "haproxy"]
+APT_PACKAGES = ["patroni", "etcd-server", "etcd-client", "redis-sentinel", "haproxy", "pgbackrest"]
 DB_USER = "coop"
 REPLICATION_USER = "replicator"
 WORKER_PORT = 8000
@@ -58,7 +58,7 @@ def pid_path(host: Host, component: str) -> Path:
 
 
 def ensure_packages() -> None:
-    binaries = ["patroni", "etcd", "etcdctl", "redis-sentinel", "haproxy"]
+    binaries = ["patroni", "etcd", "etcdctl", "redis-sentinel", "haproxy", "pgbackrest"]
     missing = [name for name in binaries if not shutil.which(name, path="/usr/bin:/usr/sbin")]
     if missing:
         localdev.apt_install(APT_PACKAGES)
@@ -124,6 +124,7 @@ def values_for(host: Host) -> dict[str, str]:
         "h2_address": H2.address,
         "h3_address": H3.address,
         "sentinels": ",".join(f"{h.address}:{SENTINEL_PORT}" for h in HOSTS),
+        "backup_repo": str(backup_repo()),
         "coop_env": "dev",
         "meter_time_scale": "4",
         **cluster_secrets(),
@@ -135,7 +136,12 @@ def write_configs(host: Host) -> dict[str, Path]:
     values = values_for(host)
     files = {"etcd": "etcd.yml", "sentinel": "sentinel.conf"}
     if host in DATA_HOSTS:
-        files |= {"patroni": "patroni.yml", "redis": "redis.conf", "worker": "coop.env"}
+        files |= {
+            "patroni": "patroni.yml",
+            "pgbackrest": "pgbackrest.conf",
+            "redis": "redis.conf",
+            "worker": "coop.env",
+        }
     else:
         files |= {"haproxy": "haproxy.cfg"}
     written: dict[str, Path] = {}
@@ -150,12 +156,21 @@ def write_configs(host: Host) -> dict[str, Path]:
         written[component] = path
     if "patroni" in written:
         (folder / "pg").mkdir(mode=0o700, exist_ok=True)
-        for path in (folder / "pg", folder / "patroni", written["patroni"]):
-            os.chown(path, *_postgres_ids())
+        backup_repo().mkdir(mode=0o750, parents=True, exist_ok=True)
+        # pgBackRest runs as PostgreSQL's user (archive_command), so it owns what it writes.
+        owned = [folder / "pg", folder / "patroni", written["patroni"], written["pgbackrest"]]
+        owned += [folder / "pgbackrest", backup_repo()]
+        for path in owned:
+            os.chown(path, *postgres_ids())
     return written
 
 
-def _postgres_ids() -> tuple[int, int]:
+def backup_repo() -> Path:
+    """pgBackRest's repository: host 3's on real machines; here a folder every test host sees."""
+    return state_root() / "backups"
+
+
+def postgres_ids() -> tuple[int, int]:
     import pwd
 
     entry = pwd.getpwnam("postgres")
@@ -207,7 +222,7 @@ def argv_for(host: Host, component: str, configs: dict[str, Path]) -> list[str]:
         return ["etcd", "--config-file", conf]
     if component == "patroni":
         # PostgreSQL refuses to run as root.
-        uid, gid = _postgres_ids()
+        uid, gid = postgres_ids()
         return [
             "setpriv", f"--reuid={uid}", f"--regid={gid}", "--init-groups", "--",
             "env", "HOME=/var/lib/postgresql", "patroni", conf,

@@ -39,6 +39,12 @@ LEADERSHIP_RETRY_S = 2.0
 # advisory lock, can live on for a minute), and the next worker to ask ends that session.
 RENEW_EVERY_S = 2.0
 LEASE_S = 20.0
+# A leader that has not renewed its lease for STEP_DOWN_S steps down by itself, and says it no
+# longer leads from that moment: well before LEASE_S, when another worker may take over, so that
+# at no moment do two workers believe they lead (a cut-off or frozen leader cannot be told).
+STEP_DOWN_S = LEASE_S / 2
+# A renewal that hangs (a link cut in the middle of the statement) counts as failed after this.
+RENEW_TIMEOUT_S = 5.0
 # Who took the lead, as the epoch's row says: the host and the process.
 HOLDER = f"{socket.gethostname()}:{os.getpid()}"
 # A leader that stops releases its lock; if the connection cannot say so in this time (it was
@@ -151,10 +157,10 @@ class RegionLock:
             finally:
                 # A session-level lock outlives transactions: release it, or drop the
                 # connection (which releases it) rather than return it to the pool still held.
+                unlocking = asyncio.ensure_future(self._unlock(connection))
+                unlocking.add_done_callback(forget)  # its failure, if any, is dealt with here
                 try:
-                    await asyncio.wait_for(
-                        asyncio.shield(self._unlock(connection)), UNLOCK_TIMEOUT_S
-                    )
+                    await asyncio.wait_for(asyncio.shield(unlocking), UNLOCK_TIMEOUT_S)
                 except (Exception, asyncio.CancelledError) as exc:
                     # The connection could not say so in time (it was cut in the middle of a
                     # statement): drop it, which releases the lock too. Whatever ended the
@@ -203,6 +209,13 @@ class RegionLock:
     async def _unlock(self, connection: AsyncConnection) -> None:
         await connection.execute(select(func.pg_advisory_unlock(self.key)))
         await connection.commit()
+
+
+def forget(task: asyncio.Future[None]) -> None:
+    """Marks a statement given up on (its connection then dropped) as seen, failed or not: its
+    error is the connection's end, already dealt with, not a bug for the loop's log."""
+    if not task.cancelled():
+        task.exception()
 
 
 async def lead_forever(

@@ -45,7 +45,7 @@ from coop.outages import OutageLog
 from coop.redis_client import Redis
 from coop.settings import Settings
 from coop.state import Clock
-from dispatch.matching import capacity, travelstore
+from dispatch.matching import capacity, leadership, travelstore
 from dispatch.matching.candidates import (
     QUALIFIED_ALIASES,
     Search,
@@ -56,6 +56,8 @@ from dispatch.matching.candidates import (
 )
 from dispatch.matching.leadership import (
     RENEW_EVERY_S,
+    RENEW_TIMEOUT_S,
+    STEP_DOWN_S,
     Held,
     LostLeadership,
     RegionLock,
@@ -302,7 +304,7 @@ class Matcher:
         # The law's qualification rule (docs/jurisdiction.md) for the candidate search.
         self.profile = jurisdiction.load(settings.jurisdiction)
         self._qualified: tuple[date, str] | None = None
-        self.leading = False
+        self._leading = False
         # The epoch this matcher took the lead with, while it leads (None: not leading, or a
         # batch run by hand, which nothing fences).
         self.epoch: int | None = None
@@ -496,14 +498,22 @@ class Matcher:
         """Leads the region whenever no one else does, and batches while leading."""
         await lead_forever(self.lock, self._lead, self.leadership_outages)
 
+    @property
+    def leading(self) -> bool:
+        """Whether this worker leads its region: it took the lead and renewed its lease within
+        STEP_DOWN_S. A leader thawed after a freeze says no at once, before its loop notices."""
+        return self._leading and time.monotonic() - self._renewed <= STEP_DOWN_S
+
     async def _lead(self, held: Held) -> None:
-        self.leading = True
+        # Taking the lead renewed the lease (the epoch's row was written just now).
+        self._renewed = time.monotonic()
+        self._leading = True
         self.epoch = held.epoch
         learner = asyncio.create_task(self._learn_travel(), name=f"traveltime-{self.region}")
         try:
             await self._batches(held)
         finally:
-            self.leading = False
+            self._leading = False
             self.epoch = None
             learner.cancel()
             await asyncio.gather(learner, return_exceptions=True)
@@ -560,9 +570,17 @@ class Matcher:
         """Full batches every `batch_interval_ms`; between them, when the agreement sets
         `min_batch_interval_ms`, an early batch every that many ms offers what is uncontested."""
         interval_s = tick_s = 2.0
-        next_full = time.monotonic()
+        next_full = self._renewed = time.monotonic()  # the lead was taken (or renewed) just now
         while True:
             tick = time.monotonic()
+            if tick - self._renewed > STEP_DOWN_S:
+                # Frozen, or a batch or renewal that hung: another worker may take the lead once
+                # the lease lapses, so this one stops first (its writes are fenced regardless).
+                logger.warning(
+                    "no longer leading: the lease was not renewed for %.0f s", tick - self._renewed
+                )
+                self.lost_leads += 1
+                return
             # asyncio may wake a sleeper up to its clock's resolution early.
             full = tick >= next_full - 0.001
             if full:
@@ -611,7 +629,16 @@ class Matcher:
         """Sleeps until `wake` (monotonic), renewing the lease whenever it is due."""
         while True:
             if time.monotonic() - self._renewed >= RENEW_EVERY_S:
-                await held.renew()
+                # Not wait_for: cancelling a statement on a silent link waits on that link too.
+                renewing = asyncio.ensure_future(held.renew())
+                done, _ = await asyncio.wait({renewing}, timeout=RENEW_TIMEOUT_S)
+                if not done:
+                    renewing.cancel()
+                    renewing.add_done_callback(leadership.forget)
+                    raise LostLeadership(
+                        f"renewing the {self.region} matcher's lease took over {RENEW_TIMEOUT_S} s"
+                    )
+                renewing.result()
                 self._renewed = time.monotonic()
             remaining = wake - time.monotonic()
             if remaining <= 0:

@@ -82,3 +82,32 @@ async def test_readyz_is_503_while_redis_is_down(settings: Settings, short_tmp: 
             assert (await http.get("/readyz")).status_code == 200
     finally:
         redis.stop()
+
+
+async def test_a_request_whose_database_connection_dies_gets_a_problem_not_a_crash(
+    settings: Settings, short_tmp: Path
+) -> None:
+    # A failover closes every pooled connection under the workers: the request that finds its
+    # connection dead gets the documented 503, and closing its session (a rollback on that dead
+    # connection) must not turn it into an unhandled error.
+    from tests.builders import make_rider
+
+    url = make_url(settings.database_url)
+    host = url.query.get("host") or url.host or ""
+    proxy = SocketProxy(short_tmp / ".s.PGSQL.5432", str(host), url.port or 5432)
+    await proxy.start()
+    proxied = url.set(host=None, port=None).update_query_dict({"host": str(short_tmp)})
+    app = create_app(settings.model_copy(update={"database_url": proxied.render_as_string(False)}))
+    async with (
+        LifespanManager(app),
+        AsyncClient(transport=ASGITransport(app=app), base_url="http://t") as http,
+    ):
+        rider = await make_rider(http)
+        assert (await http.get("/v1/riders/me", headers=rider.headers)).status_code == 200
+        await proxy.stop()
+        down = await http.get("/v1/riders/me", headers=rider.headers)
+        assert down.status_code == 503
+        assert down.headers["content-type"] == "application/problem+json"
+        await proxy.start()
+        assert (await http.get("/v1/riders/me", headers=rider.headers)).status_code == 200
+    await proxy.stop()

@@ -207,3 +207,34 @@ def test_an_outage_log_tells_the_dependency_that_is_away() -> None:
     assert log.failed(ConnectionRefusedError(111, "refused")) == "database"
     assert log.failed(ValueError("a bug")) is None
     assert (log.outages, log.failures, log.bugs) == (1, 1, 1)
+
+
+async def test_a_leader_cut_off_from_postgresql_steps_down_before_its_lease_can_lapse(
+    app: FastAPI,
+    settings: Settings,
+    short_tmp: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A cut link gives no error, only silence: the renewal hangs. The leader must stop saying
+    # it leads within STEP_DOWN_S of its last renewal, while the link is still cut, before the
+    # lease lapses and another worker may take the lead: two leaders never believe they lead.
+    from dispatch.matching import matcher as matcher_module
+
+    monkeypatch.setattr(matcher_module, "RENEW_EVERY_S", 0.2)
+    monkeypatch.setattr(matcher_module, "RENEW_TIMEOUT_S", 0.5)
+    monkeypatch.setattr(matcher_module, "STEP_DOWN_S", 1.5)
+    monkeypatch.setattr(leadership, "UNLOCK_TIMEOUT_S", 0.5)
+    async with _proxied_matcher(app, settings, short_tmp) as (matcher, proxy):
+        async with _running(matcher.run()):
+            await until(lambda: matcher.leading, what="leading")
+            epoch = matcher.epoch
+            proxy.pause()
+            # Whether it hangs in a renewal or in a batch's statement, it says so at once.
+            await until(lambda: not matcher.leading, what="stepping down", timeout_s=10)
+            assert not proxy.flowing.is_set()
+            # The link back before the lease lapsed: nobody took the lead meanwhile, the epoch
+            # is still its own, and it leads again once a renewal gets through.
+            proxy.resume()
+            await until(lambda: matcher.leading, what="leading again", timeout_s=15)
+            # Its own epoch still, or the next one if it ended that lead and took it again.
+            assert epoch is not None and matcher.epoch in (epoch, epoch + 1)
