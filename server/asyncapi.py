@@ -27,7 +27,7 @@ from dispatch.realtime.frames import (
     PingFrame,
     PongFrame,
 )
-from dispatch.safety.share_views import ShareOpenedFrame
+from dispatch.safety.share_views import ShareOpenedFrame, TripSharedFrame
 from dispatch.trips.frames import OfferFrame, OfferWithdrawnFrame, TripFrame
 from drivers.frames import QualificationFrame
 from reputation.schemas import AppealDecidedFrame
@@ -282,6 +282,22 @@ MESSAGES: tuple[Message, ...] = (
             "trip_id": _TRIP_ID,
             "share_id": "3e5a7c9e-1b3d-4f5a-8c7e-9a1b3d5f7a9c",
             "opened_at": "2026-11-22T14:03:10Z",
+        },
+    ),
+    Message(
+        "trip_shared",
+        TripSharedFrame,
+        "The rider's auto-share policy made a link at assignment, for the app to send to the "
+        "rider's contacts",
+        ((RIDER, "server_to_client"),),
+        {
+            "type": "trip_shared",
+            "trip_id": _TRIP_ID,
+            "share_id": "3e5a7c9e-1b3d-4f5a-8c7e-9a1b3d5f7a9c",
+            "token": "q3Zf0b8WkN1xYv2cR7tLpA9s",
+            "url": "https://ride.example.coop/t/q3Zf0b8WkN1xYv2cR7tLpA9s",
+            "expires_at": None,
+            "automatic": True,
         },
     ),
 )

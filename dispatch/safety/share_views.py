@@ -140,6 +140,21 @@ class ShareOpenedFrame(Frame):
     opened_at: datetime
 
 
+class TripSharedFrame(Frame):
+    """A link the rider's auto-share policy made at assignment, for the rider's app to send to
+    their contacts (the service sends nothing itself). `token` and `url` are shown this once."""
+
+    model_config = ConfigDict(title="TripShared")
+
+    type: Literal["trip_shared"]
+    trip_id: uuid.UUID
+    share_id: uuid.UUID
+    token: str
+    url: str
+    expires_at: datetime | None
+    automatic: bool
+
+
 def first_name_of(name: str) -> str:
     """The first word of a member's name: what a stranger following the trip needs to greet the
     right driver, and no more."""

@@ -407,3 +407,48 @@ def test_no_link_reaches_a_log_line() -> None:
     ):
         assert token not in redact(line)
         assert "[redacted]" in redact(line)
+
+
+async def test_auto_share_at_assignment_hands_the_link_to_the_riders_app(
+    settings: Settings, admin_headers: dict[str, str]
+) -> None:
+    from zoneinfo import ZoneInfo
+
+    from dispatch.safety.share_opening import share_at_assignment
+    from tests.builders import serve
+
+    async with serve(settings) as served:
+        http, app = served.http, served.app
+        rider, driver, trip = await _parties(app, http, admin_headers)
+
+        async def at_assignment(policy: share.AutoSharePolicy) -> share.NewShare | None:
+            async with app.state.sessionmaker() as session:
+                return await share_at_assignment(
+                    session=session,
+                    redis=app.state.redis,
+                    trip_id=uuid.UUID(trip["id"]),
+                    rider_id=rider.id,
+                    policy=policy,
+                    night_starts="22:00",
+                    night_ends="06:00",
+                    zone=ZoneInfo("America/Toronto"),
+                    base_url=served.base_url,
+                    now=utcnow(),
+                )
+
+        async with (
+            socket(served.base_url, "/v1/ws/rider", rider.token) as rider_socket,
+            socket(served.base_url, "/v1/ws/driver", driver.token) as driver_socket,
+        ):
+            assert await at_assignment("never") is None
+            await rider_socket.nothing("trip_shared", within_s=0.3)
+            made = await at_assignment("always")
+            assert made is not None
+            frame = await rider_socket.next("trip_shared")
+            assert frame["token"] == made.token and frame["automatic"] is True
+            assert frame["url"] == f"{served.base_url}/t/{made.token}"
+            assert frame["share_id"] == str(made.share.id) and frame["expires_at"] is None
+            assert (await http.get(f"/v1/shared/{made.token}")).status_code == 200
+            assert await at_assignment("always") is None  # one automatic link per trip
+            await rider_socket.nothing("trip_shared", within_s=0.3)
+            await driver_socket.nothing("trip_shared", within_s=0.1)  # the rider's alone
