@@ -465,6 +465,7 @@ REGISTER: tuple[DataKind, ...] = (
                 "account id, the rider's name, the fare, nor an address after the trip ends"
             ),
         ),
+        exported=(InExport("rider", "trip_shares"), InExport("driver", "trip_shares")),
     ),
 )
 

@@ -108,6 +108,13 @@ async def test_a_rider_shares_the_trip_and_the_link_shows_only_the_allow_list(
     dump = await session.execute(text("SELECT row_to_json(s)::text FROM safety_trip_share s"))
     assert made["token"] not in dump.scalar_one()
 
+    # The maker's export lists the link, without its token; the driver's has none of it.
+    export = await client.get("/v1/riders/me/export", headers=rider.headers)
+    assert [link["id"] for link in export.json()["trip_shares"]] == [made["id"]]
+    assert made["token"] not in export.text
+    theirs = await client.get("/v1/drivers/me/export", headers=driver.headers)
+    assert theirs.json()["trip_shares"] == []
+
 
 async def test_the_driver_shares_for_their_own_safety_and_strangers_are_refused(
     app: FastAPI, client: AsyncClient, admin_headers: dict[str, str]
