@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from coop.auth import Principal, hash_token
 from coop.errors import Conflict, NotFound
 from dispatch.safety.share_models import Sharer, TripShare
-from dispatch.states import TERMINAL
+from dispatch.states import TERMINAL, TripStatus
 from dispatch.trips.exceptions import TripNotFound
 from dispatch.trips.models import CancelledBy, Trip
 from dispatch.trips.queries import party_to
@@ -68,12 +68,16 @@ def new_token() -> str:
     return secrets.token_urlsafe(TOKEN_BYTES)
 
 
-def expires_at(trip: Trip) -> datetime | None:
-    """When a link to `trip` stops working: `AFTER_END` after the trip is over; None while it is
-    open (the end is not known yet)."""
-    if trip.status in TERMINAL and trip.ended_at is not None:
-        return trip.ended_at + AFTER_END
+def expires_after(status: TripStatus, ended_at: datetime | None) -> datetime | None:
+    """When a link to a trip stops working: `AFTER_END` after the trip is over; None while it
+    is open (the end is not known yet)."""
+    if status in TERMINAL and ended_at is not None:
+        return ended_at + AFTER_END
     return None
+
+
+def expires_at(trip: Trip) -> datetime | None:
+    return expires_after(trip.status, trip.ended_at)
 
 
 def is_live(share: TripShare, trip: Trip, now: datetime) -> bool:

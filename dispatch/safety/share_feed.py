@@ -107,11 +107,16 @@ class ShareFeed:
         now = state_of(self.app, CoreState).clock()
         async with state_of(self.app, CoreState).sessionmaker() as session:
             found = await share_views.rows(session=session, share_ids=ids, now=now)
+        made: dict[tuple[object, ...], tuple[bytes, bool]] = {}  # links of one trip: one view
         async with self.changed:
             for share_id in ids:
                 if share_id not in self.watched:
                     continue
-                event, last = event_of(found.get(share_id), self.app, now)
+                row = found.get(share_id)
+                key = row.trip_key() if row is not None else (share_id,)
+                if key not in made:
+                    made[key] = event_of(row, self.app, now)
+                event, last = made[key]
                 before = self.latest.get(share_id)
                 if before is None or before[1] != event:
                     self.sequence += 1

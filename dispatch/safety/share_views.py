@@ -21,9 +21,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bargaining.fares import RouteDuration, estimate_route
 from coop.frames import Frame
 from coop.geo import Position
-from dispatch.locations.geometry import lat_lon, position_of
+from dispatch.locations.geometry import lat_lon
 from dispatch.locations.models import DriverPosition
-from dispatch.safety.share import expires_at, is_live
+from dispatch.safety.share import expires_after
 from dispatch.safety.share_models import TripShare
 from dispatch.states import TERMINAL, TripStatus
 from dispatch.trips.models import Trip
@@ -166,6 +166,7 @@ class SharedRow:
     """The columns a shared trip is built from, and nothing else."""
 
     share_id: uuid.UUID
+    trip_id: uuid.UUID
     live: bool
     status: TripStatus
     pickup: Position
@@ -181,19 +182,45 @@ class SharedRow:
     lon: float | None
     reported_at: datetime | None
 
+    def trip_key(self) -> tuple[object, ...]:
+        """What the view is made of, without the link: links of one trip share a view."""
+        return (
+            self.trip_id,
+            self.live,
+            self.status,
+            self.lat,
+            self.lon,
+            self.reported_at,
+            self.first_name,
+            self.make,
+            self.model,
+            self.colour,
+            self.plate,
+            self.ended_at,
+        )
+
 
 async def rows(
     *, session: AsyncSession, share_ids: list[uuid.UUID], now: datetime
 ) -> dict[uuid.UUID, SharedRow]:
-    """The shared trips of `share_ids` in one query (the live stream reads every watched link
-    of this worker at once)."""
+    """The shared trips of `share_ids` in one query of plain columns (the live stream reads
+    every watched link of this worker at once, each second)."""
     if not share_ids:
         return {}
     lat, lon = lat_lon(DriverPosition.position)
+    pickup_lat, pickup_lon = lat_lon(Trip.pickup)
+    dropoff_lat, dropoff_lon = lat_lon(Trip.dropoff)
     result = await session.execute(
         select(
-            TripShare,
-            Trip,
+            TripShare.id,
+            TripShare.revoked_at,
+            Trip.id,
+            Trip.status,
+            Trip.ended_at,
+            pickup_lat,
+            pickup_lon,
+            dropoff_lat,
+            dropoff_lon,
             Driver.name,
             DriverVehicle.make,
             DriverVehicle.model,
@@ -208,25 +235,44 @@ async def rows(
         .outerjoin(DriverVehicle, DriverVehicle.driver_id == Trip.driver_id)
         .outerjoin(DriverPosition, DriverPosition.driver_id == Trip.driver_id)
         .where(TripShare.id.in_(share_ids))
-        .execution_options(populate_existing=True)
     )
     found: dict[uuid.UUID, SharedRow] = {}
-    for share, trip, name, make, model, colour, plate, p_lat, p_lon, reported_at in result:
-        found[share.id] = SharedRow(
-            share_id=share.id,
-            live=is_live(share, trip, now),
-            status=trip.status,
-            pickup=position_of(trip.pickup),
-            dropoff=position_of(trip.dropoff),
-            ended_at=trip.ended_at,
-            expires_at=expires_at(trip),
+    for (
+        share_id,
+        revoked_at,
+        trip_id,
+        status,
+        ended_at,
+        p_lat,
+        p_lon,
+        d_lat,
+        d_lon,
+        name,
+        make,
+        model,
+        colour,
+        plate,
+        c_lat,
+        c_lon,
+        reported_at,
+    ) in result:
+        until = expires_after(status, ended_at)
+        found[share_id] = SharedRow(
+            share_id=share_id,
+            trip_id=trip_id,
+            live=revoked_at is None and (until is None or now < until),
+            status=status,
+            pickup=Position(lat=p_lat, lon=p_lon),
+            dropoff=Position(lat=d_lat, lon=d_lon),
+            ended_at=ended_at,
+            expires_at=until,
             first_name=first_name_of(name) if name is not None else None,
             make=make,
             model=model,
             colour=colour,
             plate=plate,
-            lat=p_lat,
-            lon=p_lon,
+            lat=c_lat,
+            lon=c_lon,
             reported_at=reported_at,
         )
     return found
