@@ -459,3 +459,74 @@ async def test_auto_share_at_assignment_hands_the_link_to_the_riders_app(
             assert await at_assignment("always") is None  # one automatic link per trip
             await rider_socket.nothing("trip_shared", within_s=0.3)
             await driver_socket.nothing("trip_shared", within_s=0.1)  # the rider's alone
+
+
+async def test_any_worker_serves_a_link_whichever_holds_the_sockets(
+    settings: Settings, admin_headers: dict[str, str]
+) -> None:
+    """Two workers behind one balancer: the driver's and the rider's sockets on the first, the
+    follower on the second. Positions and the first opening cross over PostgreSQL and Redis."""
+    from tests.builders import serve
+
+    async with serve(settings) as first, serve(settings) as second:
+        rider, driver, trip = await _parties(first.app, first.http, admin_headers)
+        made = await _share(first.http, rider, trip["id"])
+        events: list[tuple[str, dict[str, Any]]] = []
+        async with (
+            socket(first.base_url, "/v1/ws/rider", rider.token) as rider_socket,
+            socket(first.base_url, "/v1/ws/driver", driver.token) as driver_socket,
+        ):
+            reader = asyncio.create_task(_events(second.http, made["token"], events))
+            opened = await rider_socket.next("share_opened")
+            assert opened["share_id"] == made["id"]
+            await _first(events, lambda e: e[0] == "trip", "the first trip event")
+            for metres in (770, 740, 710):
+                await driver_socket.send({"type": "location", **north(metres)})
+                await asyncio.sleep(0.5)
+            await first.app.state.locations.flush()
+            await _first(
+                events,
+                lambda e: (
+                    e[0] == "trip"
+                    and e[1]["position"] is not None
+                    and e[1]["position"]["lat"] == pytest.approx(north(710)["lat"])
+                ),
+                "the position taken in by the first worker, pushed by the second",
+            )
+            cancelled = await first.http.post(
+                f"/v1/trips/{trip['id']}/cancel", headers=rider.headers
+            )
+            assert cancelled.status_code == 200
+            await asyncio.wait_for(reader, 10)
+        assert events[-1][1]["over"] is True
+
+
+async def test_a_link_made_before_a_driver_accepts_shows_who_is_coming_once_one_does(
+    settings: Settings, admin_headers: dict[str, str]
+) -> None:
+    from tests.builders import offer_to, place_driver, request_trip, serve
+
+    async with serve(settings) as served:
+        http, app = served.http, served.app
+        rider = await make_rider(http, "Rosa Quintal")
+        driver = await make_driver(http, admin_headers, name="Dana Bélanger")
+        trip = await request_trip(http, rider)
+        made = await _share(http, rider, trip["id"])
+        waiting = (await http.get(f"/v1/shared/{made['token']}")).json()
+        assert waiting["status"] == "requested"
+        assert waiting["driver"] is None and waiting["vehicle"] is None
+        assert waiting["position"] is None and waiting["target"] is None
+        events: list[tuple[str, dict[str, Any]]] = []
+        reader = asyncio.create_task(_events(http, made["token"], events))
+        await _first(events, lambda e: e[0] == "trip", "the first trip event")
+        await place_driver(app, driver.id, north(600))
+        offer_id = await offer_to(app, driver)
+        accepted = await http.post(f"/v1/offers/{offer_id}/accept", headers=driver.headers)
+        assert accepted.status_code == 200
+        coming = await _first(
+            events, lambda e: e[1].get("status") == "assigned", "the assignment pushed"
+        )
+        assert coming[1]["driver"]["first_name"] == "Dana"
+        assert coming[1]["heading_to"] == "pickup" and coming[1]["eta_s"] is not None
+        reader.cancel()
+        await asyncio.gather(reader, return_exceptions=True)
