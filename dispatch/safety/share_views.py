@@ -98,6 +98,8 @@ class SharedTripView(BaseModel):
             status=row.status.value,
             over=over,
             driver=(
+                # `photo_url`: the driver's approved photo goes here once drivers' photos are
+                # approved by a person (docs/safety.md); until then the page shows nothing.
                 SharedDriverOut(first_name=row.first_name, photo_url=None)
                 if assigned and row.first_name is not None
                 else None
