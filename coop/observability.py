@@ -46,6 +46,9 @@ _QUERY_PARAMETER = re.compile(r"([?&;])([^=&;?\s\"'#]+)=([^&\s\"'#]*)")
 _TOKEN_PARAMETERS = frozenset({"token", "access_token"})
 _BEARER = re.compile(r"(\bbearer\s+)[^\s\"',;]+", re.IGNORECASE)
 REDACTED = "[redacted]"
+# A shared trip's link carries its token in the path (`/t/…`, `/v1/shared/…`, and revoking
+# `…/share/…`): an access log line must not be a way to open someone's trip.
+_SHARE_PATH = re.compile(r"(/(?:t|v1/shared|share)/)([A-Za-z0-9_%-]+)")
 
 
 def _redact_parameter(match: re.Match[str]) -> str:
@@ -58,6 +61,7 @@ def _redact_parameter(match: re.Match[str]) -> str:
 def redact(text: str, secrets: Sequence[str] = ()) -> str:
     text = _QUERY_PARAMETER.sub(_redact_parameter, text)
     text = _BEARER.sub(lambda match: match.group(1) + REDACTED, text)
+    text = _SHARE_PATH.sub(lambda match: match.group(1) + REDACTED, text)
     for secret in secrets:
         if secret:
             text = text.replace(secret, REDACTED)

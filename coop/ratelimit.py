@@ -119,6 +119,8 @@ class RateLimits:
         self.signup_global = parse_many(settings.signup_global_limit)
         self.api = parse_many(settings.api_limit)
         self.anonymous = parse_many(settings.anonymous_limit)
+        self.share = parse_many(settings.share_limit)
+        self.share_misses = parse_many(settings.share_miss_limit)
         self.ballot_requests_per_day = settings.ballot_requests_per_day
         connections = settings.rate_limit_redis_connections
         self._pool: aioredis.ConnectionPool = aioredis.ConnectionPool.from_url(
@@ -220,6 +222,21 @@ class RateLimits:
     async def check_anonymous(self, client_address: str) -> None:
         await self._hit("anonymous", self.anonymous, address_key(client_address), what="requests")
 
+    async def check_share(self, client_address: str) -> None:
+        """One more shared-trip link opened from this address (`COOP_SHARE_LIMIT`); refused
+        while the address's links that did not open exceed `COOP_SHARE_MISS_LIMIT`."""
+        key = address_key(client_address)
+        await self._hit("share", self.share, key, what="shared trips opened")
+        await self._hit("share_misses", self.share_misses, key, what="unknown links", count=False)
+
+    async def note_share_miss(self, client_address: str) -> None:
+        """Counts a link that did not open; the refusal, if any, comes with the next one (this
+        one is answered `404` as any other miss)."""
+        try:
+            await self._hit("share_misses", self.share_misses, address_key(client_address), what="")
+        except RateLimited:
+            pass
+
     async def run(self, command: Callable[[], Awaitable[T]]) -> T:
         """Runs one limiter command in its turn; raises `LimiterBusy` or `LimiterDown`."""
         try:
@@ -283,13 +300,18 @@ class RateLimits:
         self.unavailable.inc()
         self._outage.began_named("redis", reason)
 
-    async def _hit(self, name: str, items: list[RateLimitItem], key: str, *, what: str) -> None:
+    async def _hit(
+        self, name: str, items: list[RateLimitItem], key: str, *, what: str, count: bool = True
+    ) -> None:
+        """Counts one request against each of `items` (with `count=False`, only checks that
+        none is exhausted) and refuses with `429` past any of them."""
         if time.monotonic() < self._skip_until:
             self.unavailable.inc()
             return
         for item in items:
             try:
-                if await self.run(partial(self.limiter.hit, item, name, key)):
+                action = self.limiter.hit if count else self.limiter.test
+                if await self.run(partial(action, item, name, key)):
                     continue
                 stats = await self.run(partial(self.limiter.get_window_stats, item, name, key))
             except LimiterBusy:

@@ -105,6 +105,13 @@ class Settings(BaseSettings):
     api_limit: str = "120/minute"
     # Requests without an account (public routes, pages not signed in) per client address.
     anonymous_limit: str = "120/minute"
+    # Shared-trip links (`/v1/shared/{token}`, its stream, `/t/{token}`) opened per client
+    # address, on top of the line above: a link is 144 random bits, so guessing is hopeless, and
+    # this keeps trying from costing the service anything.
+    share_limit: str = "60/minute"
+    # Links that do not open (never existed, revoked, expired) per client address: past it,
+    # every link is refused to that address for the rest of the window.
+    share_miss_limit: str = "30/hour"
     # The limiter's own Redis connections per worker, and so its commands in flight; a burst
     # beyond them waits its turn (coop/ratelimit.py), never exhausts the pool.
     rate_limit_redis_connections: int = Field(default=50, ge=1, le=1000)
@@ -212,7 +219,14 @@ class Settings(BaseSettings):
             problem = weak_admin_token(self.admin_token)
             if problem is not None:
                 raise ValueError(f"COOP_ADMIN_TOKEN {problem} in production")
-        for name in ("signup_limit", "signup_global_limit", "api_limit", "anonymous_limit"):
+        for name in (
+            "signup_limit",
+            "signup_global_limit",
+            "api_limit",
+            "anonymous_limit",
+            "share_limit",
+            "share_miss_limit",
+        ):
             value = getattr(self, name)
             try:
                 parse_many(value)

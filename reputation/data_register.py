@@ -439,6 +439,34 @@ REGISTER: tuple[DataKind, ...] = (
         readers=(N_("the person who asked"), ADMINS, ANYONE_AGGREGATE),
         exported=(InExport("driver", "decision_reviews"), InExport("rider", "decision_reviews")),
     ),
+    DataKind(
+        key="trip_share_links",
+        description=N_(
+            "The links a rider, or a driver for their own safety, made so others can follow a "
+            "trip: which trip, who made it (rider or driver), when, whether it was made by the "
+            "rider's auto-share policy, when it was revoked and when it was first opened; the "
+            "link itself only as a hash"
+        ),
+        purpose=N_(
+            "to show the trip to whoever holds the link, to end it when its maker revokes it or "
+            "30 minutes after the trip, and to tell its maker once when it is first opened"
+        ),
+        stored=(Storage("safety_trip_share"),),
+        retention=N_(
+            "as long as the trip's record; the link opens nothing from 30 minutes after the "
+            "trip ends"
+        ),
+        readers=(
+            N_("the party who made the link"),
+            N_(
+                "anyone holding the link, until 30 minutes after the trip ends: the driver's "
+                "first name, the car (make, model, colour, plate), the trip's state and, while "
+                "the trip is open, the car's position, where it is heading and the ETA; never an "
+                "account id, the rider's name, the fare, nor an address after the trip ends"
+            ),
+        ),
+        exported=(InExport("rider", "trip_shares"), InExport("driver", "trip_shares")),
+    ),
 )
 
 

@@ -27,6 +27,7 @@ from dispatch.realtime.frames import (
     PingFrame,
     PongFrame,
 )
+from dispatch.safety.share_views import ShareOpenedFrame, TripSharedFrame
 from dispatch.trips.frames import OfferFrame, OfferWithdrawnFrame, TripFrame
 from drivers.frames import QualificationFrame
 from reputation.schemas import AppealDecidedFrame
@@ -269,6 +270,35 @@ MESSAGES: tuple[Message, ...] = (
         "A person decided the driver's appeal of a rating",
         ((DRIVER, "server_to_client"),),
         {"type": "appeal_decided", "appeal": _APPEAL_EXAMPLE},
+    ),
+    Message(
+        "share_opened",
+        ShareOpenedFrame,
+        "A link the rider or the driver made to follow their trip was opened for the first time "
+        '(docs/safety.md, "Share my trip")',
+        ((DRIVER, "server_to_client"), (RIDER, "server_to_client")),
+        {
+            "type": "share_opened",
+            "trip_id": _TRIP_ID,
+            "share_id": "3e5a7c9e-1b3d-4f5a-8c7e-9a1b3d5f7a9c",
+            "opened_at": "2026-11-22T14:03:10Z",
+        },
+    ),
+    Message(
+        "trip_shared",
+        TripSharedFrame,
+        "The rider's auto-share policy made a link at assignment, for the app to send to the "
+        "rider's contacts",
+        ((RIDER, "server_to_client"),),
+        {
+            "type": "trip_shared",
+            "trip_id": _TRIP_ID,
+            "share_id": "3e5a7c9e-1b3d-4f5a-8c7e-9a1b3d5f7a9c",
+            "token": "q3Zf0b8WkN1xYv2cR7tLpA9s",
+            "url": "https://ride.example.coop/t/q3Zf0b8WkN1xYv2cR7tLpA9s",
+            "expires_at": None,
+            "automatic": True,
+        },
     ),
 )
 

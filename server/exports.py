@@ -15,6 +15,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bargaining import export as bargaining_export
 from dispatch.locations import export as locations_export
+from dispatch.safety import share_export
+from dispatch.safety.share_models import Sharer
 from dispatch.trips import export as trips_export
 from drivers import export as drivers_export
 from pay import export as pay_export
@@ -81,6 +83,14 @@ async def _idempotency_keys(session: AsyncSession, subject_id: uuid.UUID) -> Any
     return await trips_export.idempotency_keys(session=session, rider_id=subject_id)
 
 
+async def _rider_trip_shares(session: AsyncSession, subject_id: uuid.UUID) -> Any:
+    return await share_export.trip_shares(session=session, subject_id=subject_id, as_=Sharer.rider)
+
+
+async def _driver_trip_shares(session: AsyncSession, subject_id: uuid.UUID) -> Any:
+    return await share_export.trip_shares(session=session, subject_id=subject_id, as_=Sharer.driver)
+
+
 def install(app: FastAPI) -> None:
     """Registers the sections of the drivers' and riders' exports that other packages keep."""
     register_section(app, audience="driver", name="qualification", section=_qualification)
@@ -100,3 +110,5 @@ def install(app: FastAPI) -> None:
     register_section(app, audience="driver", name="patronage", section=_patronage)
     register_section(app, audience="rider", name="trips_requested", section=_trips_requested)
     register_section(app, audience="rider", name="idempotency_keys", section=_idempotency_keys)
+    register_section(app, audience="rider", name="trip_shares", section=_rider_trip_shares)
+    register_section(app, audience="driver", name="trip_shares", section=_driver_trip_shares)

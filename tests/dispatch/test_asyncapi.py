@@ -25,6 +25,9 @@ DRIVER_GETS = {
 }  # fmt: skip
 RIDER_SENDS = {"ping", "pong"}
 RIDER_GETS = {"hello", "trip", "driver_location", "ping", "pong", "error"}
+# Share my trip (docs/safety.md): the maker of a link, rider or driver, is told it was opened.
+DRIVER_GETS |= {"share_opened"}
+RIDER_GETS |= {"share_opened", "trip_shared"}
 
 
 def _resolve(document_: dict[str, Any], ref: str) -> Any:

@@ -44,6 +44,9 @@ DRIVER_SECTIONS = {
     "patronage",
 }
 RIDER_SECTIONS = {"trips_requested", "idempotency_keys", "decision_reviews"}
+# The links each made to let others follow a trip (docs/safety.md, "Share my trip").
+DRIVER_SECTIONS |= {"trip_shares"}
+RIDER_SECTIONS |= {"trip_shares"}
 # On the way to the pickup, then with the rider: the trail of trip A.
 ROUTE = [
     {"lat": 45.5030, "lon": -73.5680},
@@ -319,12 +322,14 @@ async def test_sections_of_a_person_with_no_records_are_empty(
         "patronage": [],
         "ballots": [],
         "proposals_made": [],
+        "trip_shares": [],
     }
     rider = await export_of(client, await make_rider(client), "rider")
     assert {name: rider[name] for name in RIDER_SECTIONS} == {
         "decision_reviews": [],
         "trips_requested": [],
         "idempotency_keys": [],
+        "trip_shares": [],
     }
 
 
