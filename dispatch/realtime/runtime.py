@@ -24,6 +24,7 @@ from coop.state import state_of
 from coop.tasks import TaskHandle
 from dispatch.locations.ingest import LocationIngest
 from dispatch.matching.matcher import Matcher, MatcherMetrics
+from dispatch.realtime import ridecheck_socket
 from dispatch.realtime.hub import Hub
 from dispatch.realtime.pauses import PauseMonitor
 from dispatch.realtime.receipts import OfferReceipts
@@ -268,6 +269,9 @@ async def running(app: FastAPI) -> AsyncIterator[None]:
         async def flush_positions() -> None:
             await ingest.run(flush_interval_s)
 
+        async def ride_check() -> None:
+            await ridecheck_socket.sweep(state)
+
         handles = [
             runner.every(
                 "ingest-agreement",
@@ -279,6 +283,8 @@ async def running(app: FastAPI) -> AsyncIterator[None]:
             runner.forever("location-flusher", flush_positions),
             runner.forever(f"matcher-{matcher.region}", matcher.run),
             runner.forever("traveltime-reload", matcher.travel.run),
+            # The ride check (docs/safety.md): on every worker, each trip taken by one of them.
+            runner.every("ride-check", ridecheck_socket.SWEEP_INTERVAL_S, ride_check),
         ]
     try:
         yield

@@ -25,6 +25,11 @@ DRIVER_GETS = {
 }  # fmt: skip
 RIDER_SENDS = {"ping", "pong"}
 RIDER_GETS = {"hello", "trip", "driver_location", "ping", "pong", "error"}
+# The ride check (docs/safety.md), both ways on both sockets.
+DRIVER_SENDS |= {"safety_check_answer"}
+RIDER_SENDS |= {"safety_check_answer"}
+DRIVER_GETS |= {"safety_check"}
+RIDER_GETS |= {"safety_check"}
 
 
 def _resolve(document_: dict[str, Any], ref: str) -> Any:
