@@ -35,6 +35,9 @@ class Detector(enum.StrEnum):
 # docs/safety.md ("Ride check"): no replayed ordinary trip fires with these values.
 AWAY_ENTER_M = 300.0
 AWAY_EXIT_M = 100.0
+# A stop ends when this many positions in a row are out of its circle: one or two may be the GPS
+# (a street canyon throws a fix 30 m and more), and 12 s of a car's moving costs nothing here.
+STOP_LEFT_AFTER = 3
 
 
 @dataclass(frozen=True)
@@ -46,6 +49,9 @@ class Thresholds:
     away_alert_s: float
     not_started_alert_s: float
     end_distance_m: float
+    # The code's, not terms: the drive away's hysteresis (measured in docs/safety.md).
+    away_exit_m: float = AWAY_EXIT_M
+    away_enter_m: float = AWAY_ENTER_M
 
     @classmethod
     def of(cls, terms: SafetyTerms) -> Thresholds:
@@ -78,6 +84,11 @@ class Watch:
     stop_lon: float | None = None
     stop_since: datetime | None = None
     stop_fired: bool = False
+    # The stop's spot is the mean of its positions (the GPS scatters them around the car), over
+    # this many so far.
+    stop_fixes: int = 0
+    # The positions in a row out of the stop's circle, not yet enough to end it.
+    out: list[tuple[float, float, datetime]] = field(default_factory=list)
     # The least distance left to the destination so far, and the current drive away.
     best_m: float | None = None
     away_since: datetime | None = None
@@ -95,6 +106,7 @@ class Watch:
         for key in ("stop_since", "away_since", "last_at"):
             stamp = value[key]
             value[key] = None if stamp is None else stamp.isoformat()
+        value["out"] = [[lat, lon, at.isoformat()] for lat, lon, at in self.out]
         return value
 
     @classmethod
@@ -103,6 +115,7 @@ class Watch:
         for key in ("stop_since", "away_since", "last_at"):
             stamp = fields.get(key)
             fields[key] = None if stamp is None else datetime.fromisoformat(stamp)
+        fields["out"] = [(lat, lon, datetime.fromisoformat(at)) for lat, lon, at in value["out"]]
         return cls(**fields)
 
     def _fire(self, firing: Firing) -> Firing:
@@ -136,16 +149,33 @@ def observe(
 def _stopped(
     watch: Watch, limits: Thresholds, lat: float, lon: float, at: datetime
 ) -> Firing | None:
-    if (
-        watch.stop_lat is None
-        or watch.stop_lon is None
-        or watch.stop_since is None
-        or haversine_m(watch.stop_lat, watch.stop_lon, lat, lon) > limits.stop_radius_m
-    ):
-        # Moved out of the circle (or the first position): a new stop may begin here.
-        watch.stop_lat, watch.stop_lon, watch.stop_since = lat, lon, at
+    inside = (
+        watch.stop_lat is not None
+        and watch.stop_lon is not None
+        and haversine_m(watch.stop_lat, watch.stop_lon, lat, lon) <= limits.stop_radius_m
+    )
+    if not inside:
+        if watch.stop_since is not None and len(watch.out) < STOP_LEFT_AFTER - 1:
+            watch.out.append((lat, lon, at))
+            return None
+        # Moved on (or the first position): the new stop began at the first of the positions
+        # out that are where this one is.
+        since = at
+        for out_lat, out_lon, out_at in watch.out:
+            if haversine_m(out_lat, out_lon, lat, lon) <= limits.stop_radius_m:
+                since = out_at
+                break
+        watch.stop_lat, watch.stop_lon, watch.stop_since = lat, lon, since
+        watch.stop_fixes = 1
+        watch.out = []
         watch.stop_fired = False
         return None
+    assert watch.stop_lat is not None and watch.stop_lon is not None
+    assert watch.stop_since is not None
+    watch.out = []  # a fix or two out, then back: the GPS, not a move
+    watch.stop_fixes += 1
+    watch.stop_lat += (lat - watch.stop_lat) / watch.stop_fixes
+    watch.stop_lon += (lon - watch.stop_lon) / watch.stop_fixes
     stopped_s = (at - watch.stop_since).total_seconds()
     if watch.stop_fired or stopped_s <= limits.stop_alert_s:
         return None
@@ -165,14 +195,14 @@ def _away(
     if watch.best_m is None or left_m < watch.best_m:
         watch.best_m = left_m
     gained_m = left_m - watch.best_m
-    if gained_m <= AWAY_EXIT_M:
+    if gained_m <= limits.away_exit_m:
         watch.away_since = None
         watch.away_fired = False
         return None
     if watch.away_since is None:
         watch.away_since = at
     away_s = (at - watch.away_since).total_seconds()
-    if watch.away_fired or gained_m <= AWAY_ENTER_M or away_s <= limits.away_alert_s:
+    if watch.away_fired or gained_m <= limits.away_enter_m or away_s <= limits.away_alert_s:
         return None
     watch.away_fired = True
     return Firing(

@@ -149,7 +149,11 @@ async def sweep(*, session: AsyncSession, now: datetime) -> SweepReport:
             update(RideWatch)
             .where(RideWatch.trip_id == trip_id)
             .values(
-                state=watch.to_json(), last_point_id=last_point_id, closed=closed, updated_at=now
+                # Nothing kept of a trip's positions once it is no longer watched.
+                state={} if closed else watch.to_json(),
+                last_point_id=last_point_id,
+                closed=closed,
+                updated_at=now,
             )
         )
         for firing in fired:

@@ -231,3 +231,26 @@ def test_the_terms_refuse_a_not_started_check_the_no_show_would_pre_empt() -> No
     wire = founding_wire()
     wire["safety"]["not_started_alert_s"] = 299
     assert Terms.model_validate(wire).safety.not_started_alert_s == 299
+
+
+def test_one_wild_gps_fix_does_not_end_a_stop() -> None:
+    # Stopped for 6 minutes; every minute one fix 60 m off (a street canyon): still one stop.
+    track = [
+        (float(s), north_of_start(100 + (60 if s % 60 == 0 and s else 0))) for s in range(0, 364, 4)
+    ]
+    fired = feed(Watch(), track)
+    assert [f.detector for f in fired] == [Detector.stopped]
+    assert fired[0].detail["stopped_s"] <= LIMITS.stop_alert_s + 8
+
+
+def test_a_car_that_moves_on_and_stops_counts_from_its_new_spot() -> None:
+    watch = Watch()
+    track = [(float(s), north_of_start(100)) for s in range(0, 200, 4)]
+    # Two fixes out in a row: it moved; the new stop counts from the first of them.
+    track += [(float(s), north_of_start(300)) for s in range(200, 500, 4)]
+    fired = feed(watch, track)
+    # From 200 s: more than 300 s stopped first at the fix of 504 s (beyond the track: none).
+    assert fired == []
+    more = [(float(s), north_of_start(300)) for s in range(500, 520, 4)]
+    [late] = feed(watch, more)
+    assert late.at == T0 + timedelta(seconds=504)
