@@ -14,6 +14,7 @@ import logging
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Literal
 
 from sqlalchemy import select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -202,26 +203,37 @@ async def _escalate_due(*, session: AsyncSession, now: datetime) -> list[RideChe
         )
     )
     for check in due:
-        escalate(check, reason=CheckOutcome.unanswered, now=now)
+        await escalate(session, check, reason=CheckOutcome.unanswered, now=now)
     return due
 
 
-def escalate(check: RideCheck, *, reason: CheckOutcome, now: datetime) -> None:
+async def escalate(
+    session: AsyncSession,
+    check: RideCheck,
+    *,
+    reason: CheckOutcome,
+    now: datetime,
+    by: Literal["rider", "driver"] | None = None,
+) -> None:
     """Sends a check to a person: a party answered `help` (an SOS), or not both parties answered
-    `ok` by `answer_by`. Recorded on the check, in the caller's transaction.
+    `ok` by `answer_by`. Recorded on the check, in the caller's transaction (`session`, which
+    the caller commits).
 
-    The one place to connect the operators' alert queue (dispatch.safety.alerts.raise_alert,
-    with kind "ride_check", the check's trip, position and detector as its detail)."""
+    The one place to connect the operators' alert queue: `dispatch.safety.alerts.raise_alert(
+    session, ...)` here, with the check's trip, position (`lat`, `lon`), detector and `detail`,
+    the party who answered `help` (`by`: the check's `rider_id` or `driver_id`; None for
+    `unanswered`), in the same transaction."""
     check.outcome = reason.value
     if check.escalated_at is None or reason is CheckOutcome.help:
         check.escalated_at = now
         check.escalation = reason.value
     logger.warning(
-        "ride check %s (%s) on trip %s escalated: %s",
+        "ride check %s (%s) on trip %s escalated: %s%s",
         check.id,
         check.detector,
         check.trip_id,
         reason.value,
+        f" (the {by})" if by is not None else "",
     )
 
 
@@ -263,7 +275,13 @@ async def answer(
             raise AlreadyAnswered(check_id)
         check.driver_answer, check.driver_answered_at = answer, now
     if answer == "help":
-        escalate(check, reason=CheckOutcome.help, now=now)
+        await escalate(
+            session,
+            check,
+            reason=CheckOutcome.help,
+            now=now,
+            by="rider" if rider_id is not None else "driver",
+        )
     elif (
         check.outcome == CheckOutcome.open.value
         and check.rider_answer == "ok"

@@ -266,3 +266,33 @@ async def test_an_answer_racing_the_deadline_is_recorded_once(
     [check] = await _checks(session, ride.trip_id)
     assert (check.rider_answer, check.outcome, check.escalation) == ("help", "help", "help")
     assert isinstance(check.escalated_at, datetime)
+
+
+async def test_another_worker_goes_on_where_the_last_left_and_two_never_ask_twice(
+    ride: Ride, settings: Settings, session: AsyncSession
+) -> None:
+    """The detectors' state is in PostgreSQL: a second worker (or the same one restarted) carries
+    on a stop the first began to count, and two workers sweeping at once ask once."""
+    from server.app import create_app
+
+    await ride.sweep()
+    await _start(ride)
+    for _ in range(4):  # 3 minutes stopped, seen by the first worker
+        await ride.report(DOWNTOWN)
+        assert (await ride.sweep()).asked == []
+        ride.advance(60)
+    other = create_app(settings)
+    async with live_server(other):
+        other.state.clock = ride.app.state.clock
+        ride.advance(150)
+        await ride.report(DOWNTOWN)  # 5.5 minutes stopped
+        first, second = await asyncio.gather(
+            ridecheck_socket.sweep(state_of(other, DispatchState)),
+            ridecheck_socket.sweep(state_of(other, DispatchState)),
+        )
+        assert sorted(len(report.asked) for report in (first, second)) == [0, 1]
+        # The new worker's check reaches the sockets the first worker holds.
+        asked = await ride.rider_ws.next("safety_check", detector="stopped")
+        assert asked["trip_id"] == ride.trip_id
+        await ride.driver_ws.next("safety_check", detector="stopped")
+    assert [c.detector for c in await _checks(session, ride.trip_id)] == ["stopped"]
