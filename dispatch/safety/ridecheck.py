@@ -11,7 +11,7 @@ episode ends (the car moves on, comes back towards the destination), so one long
 from __future__ import annotations
 
 import enum
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any
 
@@ -102,25 +102,33 @@ class Watch:
     fired: list[str] = field(default_factory=list)  # every detector that fired, in order
 
     def to_json(self) -> dict[str, Any]:
-        value = asdict(self)
-        for key in ("stop_since", "away_since", "last_at"):
-            stamp = value[key]
-            value[key] = None if stamp is None else stamp.isoformat()
+        # By hand, not dataclasses.asdict: the sweep saves every watched trip's at each run.
+        value: dict[str, Any] = {name: getattr(self, name) for name in _PLAIN_FIELDS}
+        for name in _STAMP_FIELDS:
+            stamp = getattr(self, name)
+            value[name] = None if stamp is None else stamp.isoformat()
         value["out"] = [[lat, lon, at.isoformat()] for lat, lon, at in self.out]
+        value["fired"] = list(self.fired)
         return value
 
     @classmethod
     def from_json(cls, value: dict[str, Any]) -> Watch:
-        fields = dict(value)
-        for key in ("stop_since", "away_since", "last_at"):
-            stamp = fields.get(key)
-            fields[key] = None if stamp is None else datetime.fromisoformat(stamp)
-        fields["out"] = [(lat, lon, datetime.fromisoformat(at)) for lat, lon, at in value["out"]]
-        return cls(**fields)
+        values = dict(value)
+        for name in _STAMP_FIELDS:
+            stamp = values.get(name)
+            values[name] = None if stamp is None else datetime.fromisoformat(stamp)
+        values["out"] = [(lat, lon, datetime.fromisoformat(at)) for lat, lon, at in value["out"]]
+        return cls(**values)
 
     def _fire(self, firing: Firing) -> Firing:
         self.fired.append(firing.detector.value)
         return firing
+
+
+_STAMP_FIELDS = ("stop_since", "away_since", "last_at")
+_PLAIN_FIELDS = tuple(
+    f.name for f in fields(Watch) if f.name not in {*_STAMP_FIELDS, "out", "fired"}
+)
 
 
 def observe(

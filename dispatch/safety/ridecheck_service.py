@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Literal
+from typing import Any, Literal
 
 from sqlalchemy import select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -54,8 +55,8 @@ _WATCHED = text(
            ST_Y(t.dropoff::geometry), ST_X(t.dropoff::geometry),
            ST_Y(t.pickup::geometry), ST_X(t.pickup::geometry)
     FROM safety_ride_watch w JOIN trip t ON t.id = w.trip_id
-    WHERE NOT w.closed
-    ORDER BY w.updated_at
+    WHERE NOT w.closed AND w.trip_id > :after
+    ORDER BY w.trip_id
     LIMIT :batch
     FOR UPDATE OF w SKIP LOCKED
     """
@@ -99,14 +100,34 @@ async def terms_in_force(*, session: AsyncSession, now: datetime) -> SafetyTerms
 
 async def sweep(*, session: AsyncSession, now: datetime) -> SweepReport:
     """Feeds the watched trips' new positions to the detectors, records the checks that fired,
-    and escalates those unanswered past `answer_by`; commits. The caller puts the new checks to
-    the parties (`ask`) once this returns."""
+    and escalates those unanswered past `answer_by`; commits each batch of `SWEEP_BATCH` trips.
+    The caller puts the new checks to the parties (`ask`) once this returns."""
     terms = await terms_in_force(session=session, now=now)
     limits = ridecheck.Thresholds.of(terms)
     report = SweepReport()
     await session.execute(_NEW_WATCHES, {"now": now})
-    rows = (await session.execute(_WATCHED, {"batch": SWEEP_BATCH})).all()
-    report.watched = len(rows)
+    after = uuid.UUID(int=0)
+    while True:
+        rows = (await session.execute(_WATCHED, {"batch": SWEEP_BATCH, "after": after})).all()
+        await _sweep_batch(session, rows, terms, limits, now, report)
+        await session.commit()
+        if len(rows) < SWEEP_BATCH:
+            break
+        after = rows[-1][0]
+    report.escalated = await _escalate_due(session=session, now=now)
+    await session.commit()
+    return report
+
+
+async def _sweep_batch(
+    session: AsyncSession,
+    rows: Sequence[Any],
+    terms: SafetyTerms,
+    limits: ridecheck.Thresholds,
+    now: datetime,
+    report: SweepReport,
+) -> None:
+    report.watched += len(rows)
     points: dict[uuid.UUID, list[tuple[int, float, float, datetime]]] = {}
     if rows:
         found = await session.execute(
@@ -115,6 +136,7 @@ async def sweep(*, session: AsyncSession, now: datetime) -> SweepReport:
         )
         for trip_id, point_id, lat, lon, recorded_at in found:
             points.setdefault(trip_id, []).append((point_id, lat, lon, recorded_at))
+    saved: list[dict[str, Any]] = []
     for row in rows:
         (trip_id, state, last_point_id, status, rider_id, driver_id) = row[:6]
         arrived_at, started_at, ended_at = row[6:9]
@@ -146,16 +168,15 @@ async def sweep(*, session: AsyncSession, now: datetime) -> SweepReport:
                 watch, limits, at=ended_at, position=last, destination=destination
             )
             fired += [far] if far is not None else []
-        await session.execute(
-            update(RideWatch)
-            .where(RideWatch.trip_id == trip_id)
-            .values(
+        saved.append(
+            {
+                "trip_id": trip_id,
                 # Nothing kept of a trip's positions once it is no longer watched.
-                state={} if closed else watch.to_json(),
-                last_point_id=last_point_id,
-                closed=closed,
-                updated_at=now,
-            )
+                "state": {} if closed else watch.to_json(),
+                "last_point_id": last_point_id,
+                "closed": closed,
+                "updated_at": now,
+            }
         )
         for firing in fired:
             if driver_id is None:
@@ -175,10 +196,10 @@ async def sweep(*, session: AsyncSession, now: datetime) -> SweepReport:
             )
             session.add(check)
             report.asked.append(check)
+    if saved:
+        # One statement for the batch (an executemany by primary key), not one per trip.
+        await session.execute(update(RideWatch), saved)
     await session.flush()
-    report.escalated = await _escalate_due(session=session, now=now)
-    await session.commit()
-    return report
 
 
 async def ask(redis: Redis, checks: list[RideCheck]) -> None:

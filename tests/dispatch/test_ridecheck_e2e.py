@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+import pytest
 import pytest_asyncio
 from fastapi import FastAPI
 from httpx import AsyncClient
@@ -296,3 +297,35 @@ async def test_another_worker_goes_on_where_the_last_left_and_two_never_ask_twic
         assert asked["trip_id"] == ride.trip_id
         await ride.driver_ws.next("safety_check", detector="stopped")
     assert [c.detector for c in await _checks(session, ride.trip_id)] == ["stopped"]
+
+
+async def test_a_sweep_goes_through_every_watched_trip_batch_by_batch(
+    ride: Ride, admin_headers: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from dispatch.safety import ridecheck_service
+    from tests.builders import assigned_trip, north
+
+    monkeypatch.setattr(ridecheck_service, "SWEEP_BATCH", 1)
+    rider = await make_rider(ride.http, "Second Rider")
+    driver = await make_driver(ride.http, admin_headers, name="Second Driver")
+    ride.advance(1)
+    trip = await assigned_trip(ride.app, ride.http, rider, driver, at=north(100))
+    ride.advance(60)  # driving to the pickup: a report there
+    ride.app.state.locations.report(
+        driver.id,
+        lat=DOWNTOWN["lat"],
+        lon=DOWNTOWN["lon"],
+        heading_deg=None,
+        speed_mps=None,
+        received_at=ride.app.state.clock(),
+    )
+    await ride.app.state.locations.flush()
+    arrived = await ride.http.post(f"/v1/trips/{trip['id']}/arrived", headers=driver.headers)
+    assert arrived.status_code == 200, arrived.text
+    assert (await ride.sweep()).watched == 2
+    ride.advance(245)
+    report = await ride.sweep()
+    assert report.watched == 2
+    assert sorted(str(check.trip_id) for check in report.asked) == sorted(
+        [ride.trip_id, trip["id"]]
+    )
