@@ -32,8 +32,12 @@ from dispatch.states import TripStatus
 
 logger = logging.getLogger("coop.safety")
 
-# Watches handled per sweep (the rest wait for the next one, a few seconds later).
+# Watches handled per transaction of a sweep (a sweep goes through all of them, batch by batch).
 SWEEP_BATCH = 500
+# Every worker sweeps (every few seconds, dispatch.realtime.ridecheck_socket): a trip another
+# worker's sweep went through less than this long ago is left for the next, so N workers share
+# the trips rather than each feeding all of them.
+REVISIT_AFTER_S = 2.5
 
 # Watched from the driver's arrival: `not_started` counts from it, the others from the start.
 # (A trip whose arrival, start and end all fall between two sweeps, seconds apart, is not
@@ -42,7 +46,7 @@ WATCHED = frozenset({TripStatus.arrived, TripStatus.in_progress})
 _NEW_WATCHES = text(
     f"""
     INSERT INTO safety_ride_watch (trip_id, state, last_point_id, closed, updated_at)
-    SELECT t.id, CAST('{{}}' AS jsonb), 0, false, :now FROM trip t
+    SELECT t.id, CAST('{{}}' AS jsonb), 0, false, :never FROM trip t
     WHERE t.status IN {sql_list(WATCHED)}
     ON CONFLICT (trip_id) DO NOTHING
     """
@@ -55,7 +59,7 @@ _WATCHED = text(
            ST_Y(t.dropoff::geometry), ST_X(t.dropoff::geometry),
            ST_Y(t.pickup::geometry), ST_X(t.pickup::geometry)
     FROM safety_ride_watch w JOIN trip t ON t.id = w.trip_id
-    WHERE NOT w.closed AND w.trip_id > :after
+    WHERE NOT w.closed AND w.trip_id > :after AND w.updated_at <= :visited_before
     ORDER BY w.trip_id
     LIMIT :batch
     FOR UPDATE OF w SKIP LOCKED
@@ -105,10 +109,20 @@ async def sweep(*, session: AsyncSession, now: datetime) -> SweepReport:
     terms = await terms_in_force(session=session, now=now)
     limits = ridecheck.Thresholds.of(terms)
     report = SweepReport()
-    await session.execute(_NEW_WATCHES, {"now": now})
+    # A new watch counts as never visited.
+    await session.execute(_NEW_WATCHES, {"never": now - timedelta(days=1)})
     after = uuid.UUID(int=0)
     while True:
-        rows = (await session.execute(_WATCHED, {"batch": SWEEP_BATCH, "after": after})).all()
+        rows = (
+            await session.execute(
+                _WATCHED,
+                {
+                    "batch": SWEEP_BATCH,
+                    "after": after,
+                    "visited_before": now - timedelta(seconds=REVISIT_AFTER_S),
+                },
+            )
+        ).all()
         await _sweep_batch(session, rows, terms, limits, now, report)
         await session.commit()
         if len(rows) < SWEEP_BATCH:

@@ -240,6 +240,7 @@ async def test_both_ok_settles_and_a_trip_ended_far_away_asks(
     await ride.sweep()
     done = await ride.http.post(f"/v1/trips/{ride.trip_id}/complete", headers=ride.driver.headers)
     assert done.status_code == 200, done.text
+    ride.advance(5)  # the next sweep
     report = await ride.sweep()
     assert [c.detector for c in report.asked] == ["end_far"]
     assert report.asked[0].detail["from_destination_m"] > 500
