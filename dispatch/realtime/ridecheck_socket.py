@@ -3,7 +3,12 @@ waiting for a (re)connecting party, and the sweep's loop step (docs/safety.md, "
 
 from __future__ import annotations
 
+import collections
+import time
 import uuid
+from collections.abc import Iterator
+
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from bargaining.exceptions import NoAgreementInForce
 from coop.auth import Principal, Role
@@ -11,7 +16,9 @@ from coop.frames import Frame
 from dispatch.realtime.frames import BadFrame
 from dispatch.realtime.state import DispatchState
 from dispatch.safety import ridecheck_service
+from dispatch.safety.ridecheck import Detector
 from dispatch.safety.ridecheck_frames import SafetyCheckAnswerFrame
+from dispatch.safety.ridecheck_models import CheckOutcome
 from dispatch.safety.ridecheck_service import AlreadyAnswered, UnknownCheck
 
 # How often the sweep runs: a check fires at most this much after its threshold.
@@ -62,13 +69,66 @@ async def waiting(state: DispatchState, principal: Principal | None) -> list[Fra
         )
 
 
-async def sweep(state: DispatchState) -> ridecheck_service.SweepReport:
+class RideCheckCollector:
+    """The ride check's figures for `/metrics`: checks asked by detector, escalated by reason,
+    and the sweeps (how many, and how long the last took: a sweep near SWEEP_INTERVAL_S means
+    the checks come late)."""
+
+    def __init__(self) -> None:
+        self.asked: collections.Counter[str] = collections.Counter()
+        self.escalated: collections.Counter[str] = collections.Counter()
+        self.sweeps = 0
+        self.last_sweep_s = 0.0
+        self.watched = 0
+
+    def add(self, report: ridecheck_service.SweepReport, took_s: float) -> None:
+        self.sweeps += 1
+        self.last_sweep_s = took_s
+        self.watched = report.watched
+        self.asked.update(check.detector for check in report.asked)
+        self.escalated.update(check.escalation or "" for check in report.escalated)
+
+    def collect(self) -> Iterator[Metric]:
+        asked = CounterMetricFamily(
+            "coop_ride_checks_asked", "Ride checks asked of both parties", labels=["detector"]
+        )
+        for detector in Detector:
+            asked.add_metric([detector.value], self.asked[detector.value])
+        yield asked
+        escalated = CounterMetricFamily(
+            "coop_ride_checks_unanswered",
+            "Ride checks sent to the operators for want of both parties' ok, by this worker's "
+            "sweeps (a `help` answer is counted where it is received, as an SOS)",
+        )
+        escalated.add_metric([], self.escalated[CheckOutcome.unanswered.value])
+        yield escalated
+        yield CounterMetricFamily(
+            "coop_ride_check_sweeps", "Sweeps of the ride check run", value=self.sweeps
+        )
+        yield GaugeMetricFamily(
+            "coop_ride_check_sweep_seconds",
+            "How long this worker's last ride-check sweep took",
+            value=self.last_sweep_s,
+        )
+        yield GaugeMetricFamily(
+            "coop_ride_check_watched_trips",
+            "Trips this worker's last sweep went through",
+            value=self.watched,
+        )
+
+
+async def sweep(
+    state: DispatchState, figures: RideCheckCollector | None = None
+) -> ridecheck_service.SweepReport:
     """One run of the ride check: the detectors over the new positions, the due escalations;
     then the new checks put to both parties."""
+    began = time.perf_counter()
     async with state.sessionmaker() as session:
         try:
             report = await ridecheck_service.sweep(session=session, now=state.clock())
         except NoAgreementInForce:  # a state, not a fault: no terms, no thresholds yet
             return ridecheck_service.SweepReport()
     await ridecheck_service.ask(state.redis, report.asked)
+    if figures is not None:
+        figures.add(report, time.perf_counter() - began)
     return report

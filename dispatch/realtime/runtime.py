@@ -247,6 +247,8 @@ async def running(app: FastAPI) -> AsyncIterator[None]:
     registry = state.metrics.registry
     registry.register(collector)
     registry.register(matcher_metrics)
+    ride_figures = ridecheck_socket.RideCheckCollector()
+    registry.register(ride_figures)
     pauses = PauseMonitor(registry, tasks=runner) if settings.gc_stats else None
     if pauses is not None:
         pauses.start()
@@ -270,7 +272,7 @@ async def running(app: FastAPI) -> AsyncIterator[None]:
             await ingest.run(flush_interval_s)
 
         async def ride_check() -> None:
-            await ridecheck_socket.sweep(state)
+            await ridecheck_socket.sweep(state, ride_figures)
 
         handles = [
             runner.every(
@@ -299,3 +301,4 @@ async def running(app: FastAPI) -> AsyncIterator[None]:
             await pauses.stop()
         registry.unregister(collector)
         registry.unregister(matcher_metrics)
+        registry.unregister(ride_figures)

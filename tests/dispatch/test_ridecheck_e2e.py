@@ -330,3 +330,27 @@ async def test_a_sweep_goes_through_every_watched_trip_batch_by_batch(
     assert sorted(str(check.trip_id) for check in report.asked) == sorted(
         [ride.trip_id, trip["id"]]
     )
+
+
+async def test_the_ride_checks_figures_are_on_metrics(ride: Ride) -> None:
+    figures = ridecheck_socket.RideCheckCollector()
+    state = state_of(ride.app, DispatchState)
+    await ridecheck_socket.sweep(state, figures)
+    ride.advance(245)
+    await ridecheck_socket.sweep(state, figures)
+    ride.advance(121)
+    await ridecheck_socket.sweep(state, figures)
+    samples = {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in figures.collect()
+        for sample in family.samples
+    }
+    assert samples[("coop_ride_checks_asked_total", (("detector", "not_started"),))] == 1
+    assert samples[("coop_ride_checks_asked_total", (("detector", "stopped"),))] == 0
+    assert samples[("coop_ride_checks_unanswered_total", ())] == 1
+    assert samples[("coop_ride_check_sweeps_total", ())] == 3
+    assert samples[("coop_ride_check_watched_trips", ())] == 1
+    # The app's own collector is on /metrics from the start.
+    metrics = (await ride.http.get("/metrics")).text
+    assert 'coop_ride_checks_asked_total{detector="away"} 0.0' in metrics
+    assert "coop_ride_check_sweep_seconds" in metrics
