@@ -26,6 +26,7 @@ from coop.state import state_of
 from dispatch.realtime import ridecheck_socket
 from dispatch.realtime.state import DispatchState
 from dispatch.safety.ridecheck_models import RideCheck, RideWatch
+from server.app import create_app
 from tests.builders import (
     DOWNTOWN,
     Account,
@@ -67,7 +68,7 @@ class Ride:
 async def ride(settings: Settings, admin_headers: dict[str, str]) -> AsyncIterator[Ride]:
     """A rider and a driver on sockets, the driver arrived at the pickup: the app's clock
     stands still until the test moves it."""
-    app = __import__("server.app", fromlist=["create_app"]).create_app(settings)
+    app = create_app(settings)
     async with AsyncExitStack() as stack:
         base_url = await stack.enter_async_context(live_server(app))
         http = await stack.enter_async_context(AsyncClient(base_url=base_url))
@@ -275,8 +276,6 @@ async def test_another_worker_goes_on_where_the_last_left_and_two_never_ask_twic
 ) -> None:
     """The detectors' state is in PostgreSQL: a second worker (or the same one restarted) carries
     on a stop the first began to count, and two workers sweeping at once ask once."""
-    from server.app import create_app
-
     await ride.sweep()
     await _start(ride)
     for _ in range(4):  # 3 minutes stopped, seen by the first worker
