@@ -121,6 +121,10 @@ bench-eta: venv ## the learned travel-time model against the constant speeds on 
 bench-fairness: venv ## a simulated working day on real demand through the matcher, per fairness policy (docs/fairness.md)
 	$(PY) -m loadtests.bench_fairness
 
+.PHONY: bench-ridecheck
+bench-ridecheck: venv ## the ride check's detectors on real New York trips and the simulated city: false alarms, incidents (docs/safety.md)
+	$(PY) -m loadtests.bench_ridecheck
+
 bench-quick: venv ## every benchmark at small sizes, a few minutes (no figures for the docs)
 	$(PY) -m loadtests.bench_matching --sizes 1000x2000 --repeats 5
 	@$(LOCALDEV) run -- $(MAKE) --no-print-directory bench-realtime-quick

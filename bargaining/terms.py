@@ -408,6 +408,17 @@ def invariant_violations(terms: Terms) -> list[tuple[tuple[str, ...], str, objec
                 terms.dispatch.max_wait_s,
             )
         )
+    if terms.safety.not_started_alert_s >= terms.dispatch.no_show_wait_s:
+        problems.append(
+            (
+                ("safety", "not_started_alert_s"),
+                N_(
+                    "Must be less than dispatch.no_show_wait_s ({wait}), or the trip is cancelled "
+                    "as a no-show before the ride check could ask"
+                ).format(wait=terms.dispatch.no_show_wait_s),
+                terms.safety.not_started_alert_s,
+            )
+        )
     early = terms.dispatch.min_batch_interval_ms
     if early is not None and early > terms.dispatch.batch_interval_ms:
         problems.append(
@@ -452,7 +463,7 @@ LATER_TERMS: tuple[tuple[tuple[str, ...], object], ...] = (
             "stop_radius_m": 25,
             "stop_alert_s": 300,
             "away_alert_s": 180,
-            "not_started_alert_s": 900,
+            "not_started_alert_s": 240,
             "end_distance_m": 500,
             "check_answer_s": 120,
         },

@@ -467,6 +467,33 @@ REGISTER: tuple[DataKind, ...] = (
         ),
         exported=(InExport("rider", "trip_shares"), InExport("driver", "trip_shares")),
     ),
+    DataKind(
+        key="ride_checks",
+        description=N_(
+            "A ride check: what the service noticed on a trip (a long stop, a drive away from the "
+            "destination, a trip not started, an end far away), when and where, the figures that "
+            "made it ask, each party's answer (ok or help) and when, and whether it went to a "
+            "person"
+        ),
+        purpose=N_(
+            "to ask both parties whether everything is all right, and to have a person help "
+            "when one asks for help or nobody answers (docs/safety.md)"
+        ),
+        stored=(Storage("safety_ride_check"),),
+        retention=N_("kept with the trip"),
+        readers=(ADMINS,),
+    ),
+    DataKind(
+        key="ride_check_watch",
+        description=N_(
+            "What the ride check remembers of a trip under way: the car's newest position, where "
+            "it stands if stopped, its least distance to the destination"
+        ),
+        purpose=N_("to notice a long stop or a drive away across the service's restarts"),
+        stored=(Storage("safety_ride_watch"),),
+        retention=N_("until the trip ends; emptied then"),
+        readers=(NOBODY,),
+    ),
 )
 
 

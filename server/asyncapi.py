@@ -28,6 +28,7 @@ from dispatch.realtime.frames import (
     PongFrame,
 )
 from dispatch.safety.share_views import ShareOpenedFrame, TripSharedFrame
+from dispatch.safety.ridecheck_frames import SafetyCheckAnswerFrame, SafetyCheckFrame
 from dispatch.trips.frames import OfferFrame, OfferWithdrawnFrame, TripFrame
 from drivers.frames import QualificationFrame
 from reputation.schemas import AppealDecidedFrame
@@ -298,6 +299,31 @@ MESSAGES: tuple[Message, ...] = (
             "url": "https://ride.example.coop/t/q3Zf0b8WkN1xYv2cR7tLpA9s",
             "expires_at": None,
             "automatic": True,
+        },
+    ),
+    Message(
+        "safety_check",
+        SafetyCheckFrame,
+        'The ride check asks both parties "Everything OK?" (docs/safety.md)',
+        ((DRIVER, "server_to_client"), (RIDER, "server_to_client")),
+        {
+            "type": "safety_check",
+            "check_id": "3e5a7c9e-1b3d-4f5a-8c7e-9a1b3d5f7a9c",
+            "trip_id": _TRIP_ID,
+            "detector": "stopped",
+            "asked_at": "2026-11-22T14:20:00Z",
+            "answer_by": "2026-11-22T14:22:00Z",
+        },
+    ),
+    Message(
+        "safety_check_answer",
+        SafetyCheckAnswerFrame,
+        "A party's answer to a safety check: ok, or help (an SOS)",
+        ((DRIVER, "client_to_server"), (RIDER, "client_to_server")),
+        {
+            "type": "safety_check_answer",
+            "check_id": "3e5a7c9e-1b3d-4f5a-8c7e-9a1b3d5f7a9c",
+            "answer": "ok",
         },
     ),
 )

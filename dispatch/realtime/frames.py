@@ -26,8 +26,10 @@ from pydantic import (
 from coop.errors import field_errors
 from coop.frames import Frame
 from dispatch.locations.frames import AvailabilityFrame
+from dispatch.safety.ridecheck_frames import SafetyCheckAnswerFrame
 
-__all__ = ["AvailabilityFrame"]  # re-exported: the frame lives with availability, below
+# Re-exported: each frame lives with its subject (availability, the ride check).
+__all__ = ["AvailabilityFrame", "SafetyCheckAnswerFrame"]
 
 
 class BadFrame(ValueError):
@@ -68,14 +70,15 @@ class PongFrame(_Frame):
 
 
 DriverFrame = Annotated[
-    AvailabilityFrame | LocationFrame | PingFrame | PongFrame, Field(discriminator="type")
+    AvailabilityFrame | LocationFrame | PingFrame | PongFrame | SafetyCheckAnswerFrame,
+    Field(discriminator="type"),
 ]
-RiderFrame = Annotated[PingFrame | PongFrame, Field(discriminator="type")]
+RiderFrame = Annotated[PingFrame | PongFrame | SafetyCheckAnswerFrame, Field(discriminator="type")]
 
 _DRIVER: TypeAdapter[Any] = TypeAdapter(DriverFrame)
 _RIDER: TypeAdapter[Any] = TypeAdapter(RiderFrame)
-DRIVER_TYPES = ("availability", "location", "ping", "pong")
-RIDER_TYPES = ("ping", "pong")
+DRIVER_TYPES = ("availability", "location", "ping", "pong", "safety_check_answer")
+RIDER_TYPES = ("ping", "pong", "safety_check_answer")
 
 
 def _decode(raw: str) -> dict[str, Any]:
@@ -106,17 +109,19 @@ def _parse(adapter: TypeAdapter[Any], raw: str, known: tuple[str, ...]) -> Any:
         raise BadFrame(f"Bad {value['type']} frame: {detail}") from None
 
 
-def parse_driver(raw: str) -> AvailabilityFrame | LocationFrame | PingFrame | PongFrame:
-    frame: AvailabilityFrame | LocationFrame | PingFrame | PongFrame = _parse(
-        _DRIVER, raw, DRIVER_TYPES
+def parse_driver(
+    raw: str,
+) -> AvailabilityFrame | LocationFrame | PingFrame | PongFrame | SafetyCheckAnswerFrame:
+    frame: AvailabilityFrame | LocationFrame | PingFrame | PongFrame | SafetyCheckAnswerFrame = (
+        _parse(_DRIVER, raw, DRIVER_TYPES)
     )
     if isinstance(frame, LocationFrame) and frame.ts is not None and frame.ts.tzinfo is None:
         raise BadFrame("Bad location frame: ts must be an RFC 3339 time with its offset (Z)")
     return frame
 
 
-def parse_rider(raw: str) -> PingFrame | PongFrame:
-    frame: PingFrame | PongFrame = _parse(_RIDER, raw, RIDER_TYPES)
+def parse_rider(raw: str) -> PingFrame | PongFrame | SafetyCheckAnswerFrame:
+    frame: PingFrame | PongFrame | SafetyCheckAnswerFrame = _parse(_RIDER, raw, RIDER_TYPES)
     return frame
 
 
@@ -156,7 +161,8 @@ class ErrorFrame(Frame):
         "implausible_position (a location implying an impossible speed: not used, counted on "
         "the trip), overloaded (the service sheds this socket's location frames for a while), "
         "service_capacity_reached (going available while the cap of cars in service is reached: "
-        "waiting in line, `place`)",
+        "waiting in line, `place`), unknown_safety_check (an answer to a safety check that was "
+        "not put to this account), safety_check_answered (a second answer to one check)",
         examples=[
             "bad_message",
             "out_of_service_area",

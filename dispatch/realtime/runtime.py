@@ -24,6 +24,7 @@ from coop.state import state_of
 from coop.tasks import TaskHandle
 from dispatch.locations.ingest import LocationIngest
 from dispatch.matching.matcher import Matcher, MatcherMetrics
+from dispatch.realtime import ridecheck_socket
 from dispatch.realtime.hub import Hub
 from dispatch.realtime.pauses import PauseMonitor
 from dispatch.realtime.receipts import OfferReceipts
@@ -246,6 +247,8 @@ async def running(app: FastAPI) -> AsyncIterator[None]:
     registry = state.metrics.registry
     registry.register(collector)
     registry.register(matcher_metrics)
+    ride_figures = ridecheck_socket.RideCheckCollector()
+    registry.register(ride_figures)
     pauses = PauseMonitor(registry, tasks=runner) if settings.gc_stats else None
     if pauses is not None:
         pauses.start()
@@ -268,6 +271,9 @@ async def running(app: FastAPI) -> AsyncIterator[None]:
         async def flush_positions() -> None:
             await ingest.run(flush_interval_s)
 
+        async def ride_check() -> None:
+            await ridecheck_socket.sweep(state, ride_figures)
+
         handles = [
             runner.every(
                 "ingest-agreement",
@@ -279,6 +285,8 @@ async def running(app: FastAPI) -> AsyncIterator[None]:
             runner.forever("location-flusher", flush_positions),
             runner.forever(f"matcher-{matcher.region}", matcher.run),
             runner.forever("traveltime-reload", matcher.travel.run),
+            # The ride check (docs/safety.md): on every worker, each trip taken by one of them.
+            runner.every("ride-check", ridecheck_socket.SWEEP_INTERVAL_S, ride_check),
         ]
     try:
         yield
@@ -293,3 +301,4 @@ async def running(app: FastAPI) -> AsyncIterator[None]:
             await pauses.stop()
         registry.unregister(collector)
         registry.unregister(matcher_metrics)
+        registry.unregister(ride_figures)

@@ -49,7 +49,7 @@ from dispatch.locations.ingest import (
     stamped_at,
 )
 from dispatch.matching import capacity
-from dispatch.realtime import frames
+from dispatch.realtime import frames, ridecheck_socket
 from dispatch.realtime.frames import (
     AvailabilityFrame,
     BadFrame,
@@ -326,6 +326,7 @@ class SocketSession:
             ping_interval_s=self.settings.ws_ping_interval_s,
             available=available,
         )
+        state += await ridecheck_socket.waiting(self._state, self.principal)  # unanswered checks
         return [frame.encode() for frame in [hello, *state]]
 
     # --- the loops ---------------------------------------------------------------------------
@@ -497,6 +498,8 @@ class SocketSession:
             await self._set_availability(frame, connection)
         elif isinstance(frame, LocationFrame):
             self._report(frame)
+        elif isinstance(frame, frames.SafetyCheckAnswerFrame):  # the ride check's question
+            connection.push(await ridecheck_socket.answered(self._state, self.principal, frame))
         # A pong needs nothing: the socket being open is what keeps a driver present.
 
     def _report(self, frame: LocationFrame) -> None:

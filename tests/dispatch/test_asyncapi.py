@@ -28,6 +28,11 @@ RIDER_GETS = {"hello", "trip", "driver_location", "ping", "pong", "error"}
 # Share my trip (docs/safety.md): the maker of a link, rider or driver, is told it was opened.
 DRIVER_GETS |= {"share_opened"}
 RIDER_GETS |= {"share_opened", "trip_shared"}
+# The ride check (docs/safety.md), both ways on both sockets.
+DRIVER_SENDS |= {"safety_check_answer"}
+RIDER_SENDS |= {"safety_check_answer"}
+DRIVER_GETS |= {"safety_check"}
+RIDER_GETS |= {"safety_check"}
 
 
 def _resolve(document_: dict[str, Any], ref: str) -> Any:
