@@ -7,8 +7,8 @@ from coop.db import Base
 from dispatch.locations.models import DriverPosition, TrailPoint
 from dispatch.matching.capacity import CapacityWait
 from dispatch.matching.models import LeaderEpoch, TravelCell, TravelModelVersion
-from dispatch.safety.share_models import TripShare
 from dispatch.safety.ridecheck_models import RideCheck, RideWatch
+from dispatch.safety.share_models import TripShare
 from dispatch.trips.consent import TripQuote
 from dispatch.trips.fare_caps import FareCap
 from dispatch.trips.models import Offer, Trip, TripRequestKey

@@ -27,8 +27,8 @@ from dispatch.realtime.frames import (
     PingFrame,
     PongFrame,
 )
-from dispatch.safety.share_views import ShareOpenedFrame, TripSharedFrame
 from dispatch.safety.ridecheck_frames import SafetyCheckAnswerFrame, SafetyCheckFrame
+from dispatch.safety.share_views import ShareOpenedFrame, TripSharedFrame
 from dispatch.trips.frames import OfferFrame, OfferWithdrawnFrame, TripFrame
 from drivers.frames import QualificationFrame
 from reputation.schemas import AppealDecidedFrame
