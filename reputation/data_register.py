@@ -200,8 +200,10 @@ REGISTER: tuple[DataKind, ...] = (
             "The hash of each one-time sign-in link an operator issued, for which account, by "
             "which operator, when it was issued, when it expires and when it was used"
         ),
-        purpose=N_("to let a person who lost their token and passkeys back in, and to show "
-                   "them every link issued for their account"),
+        purpose=N_(
+            "to let a person who lost their token and passkeys back in, and to show "
+            "them every link issued for their account"
+        ),
         stored=(Storage("recovery_link"),),
         retention=WHILE_ACCOUNT,
         readers=(N_("the account holder, on their own page (never the link)"), ADMINS),
