@@ -45,6 +45,10 @@ class Settings(BaseSettings):
     database_url: str = ""
     redis_url: str = ""
     admin_token: str = DEV_ADMIN_TOKEN
+    # The service's origin as people's browsers see it (`https://coop.example`): passkeys are
+    # bound to it (coop/passkeys.py). Unset: the request's own origin in development and tests;
+    # in production, passkeys are off until it is set.
+    web_origin: str = ""
     # The secret of the raters' pseudonyms (reputation/pseudonym.py); required in production,
     # generated under data_dir/keys/ elsewhere (coop.keys).
     pseudonym_key: SecretStr | None = None

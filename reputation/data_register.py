@@ -183,6 +183,32 @@ REGISTER: tuple[DataKind, ...] = (
         exported=(InExport("driver", "access_tokens"), InExport("rider", "access_tokens")),
     ),
     DataKind(
+        key="passkeys",
+        description=N_(
+            "Each passkey's public key, credential id, signature counter, the name its owner "
+            "gave it and when it was added and last used (never a private key: that stays on "
+            "the person's device)"
+        ),
+        purpose=N_("to let a person sign in to the pages without typing a token"),
+        stored=(Storage("passkey"),),
+        retention=N_("until its owner removes it; removed with the account"),
+        readers=(N_("the account holder, on their own page"),),
+    ),
+    DataKind(
+        key="recovery_links",
+        description=N_(
+            "The hash of each one-time sign-in link an operator issued, for which account, by "
+            "which operator, when it was issued, when it expires and when it was used"
+        ),
+        purpose=N_(
+            "to let a person who lost their token and passkeys back in, and to show "
+            "them every link issued for their account"
+        ),
+        stored=(Storage("recovery_link"),),
+        retention=WHILE_ACCOUNT,
+        readers=(N_("the account holder, on their own page (never the link)"), ADMINS),
+    ),
+    DataKind(
         key="rate_limit_counters",
         description=N_(
             "The client address of each account creation and of recent requests made without "

@@ -4,6 +4,8 @@ from bargaining.models import AgreementVersion, Ballot, Proposal
 from coop.audit import AuditEntry
 from coop.auth import AuthToken
 from coop.db import Base
+from coop.passkeys import Passkey
+from coop.recovery import RecoveryLink
 from dispatch.locations.models import DriverPosition, TrailPoint
 from dispatch.matching.capacity import CapacityWait
 from dispatch.matching.models import LeaderEpoch, TravelCell, TravelModelVersion
@@ -59,4 +61,6 @@ __all__ = [
     "TripShare",
     "RideCheck",
     "RideWatch",
+    "Passkey",
+    "RecoveryLink",
 ]

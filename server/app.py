@@ -26,6 +26,7 @@ from coop.geo import ServiceArea
 from coop.health import router as health_router
 from coop.observability import Metrics, RequestContextMiddleware
 from coop.ratelimit import RateLimits
+from coop.recovery import router as recovery_router
 from coop.redis_client import create_redis
 from coop.settings import Settings, get_settings
 from coop.tokens import router as tokens_router
@@ -166,6 +167,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for router in (
         riders_router,
         tokens_router,
+        recovery_router,
         drivers_router,
         driver_status_router,
         bargaining_router,

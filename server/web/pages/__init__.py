@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from server.web.pages import committee, me, public, review, share, signin, systems
+from server.web.pages import committee, me, passkeys, public, review, share, signin, systems
 from server.web.pages.common import (
     PageRoute,
     counted_viewer,
@@ -20,7 +20,8 @@ from server.web.pages.common import (
 )
 
 router = APIRouter()
-for module in (signin, public, systems, committee, me, review, share):
+for module in (signin, public, systems, committee, me, review, share, passkeys):
     router.include_router(module.router)
+router.include_router(passkeys.ceremonies)
 
 __all__ = ["PageRoute", "counted_viewer", "load_viewer", "require_signed_in", "router"]

@@ -4,7 +4,7 @@ and receipts."""
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import Form, Request, Response
@@ -12,7 +12,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from coop import jurisdiction, paging
+from coop import jurisdiction, paging, passkeys, recovery
 from coop.auth import Principal
 from coop.clock import Now
 from coop.dependencies import SessionDep
@@ -48,6 +48,8 @@ from server.web.rendering import Viewer, language_of, render
 
 router = page_router()
 
+# How far back /me lists the recovery links issued for the account.
+RECOVERY_LINKS_SHOWN = timedelta(days=90)
 # The most statements the API lists at once (GET /v1/drivers/me/statements?limit=).
 STATEMENTS_MAX = 520
 
@@ -88,6 +90,13 @@ async def _me(
             ReviewOut.of(review, now=now)
             for review in await decision_reviews.mine(session=session, principal=viewer.principal)
         ]
+    if viewer.principal is not None and viewer.principal.subject_id is not None:
+        # How the person signs in, and every recovery link issued for them (coop/recovery.py).
+        context["my_passkeys"] = await passkeys.mine(session=session, principal=viewer.principal)
+        context["recovery_links"] = await recovery.issued_for(
+            session=session, principal=viewer.principal, since=now - RECOVERY_LINKS_SHOWN
+        )
+        context["recovered"] = request.query_params.get("recovered") == "1"
     policy_source = get_policy_source(request)
     size = page_size(request)
     if viewer.driver is not None:
