@@ -7,6 +7,7 @@ from coop.db import Base
 from dispatch.locations.models import DriverPosition, TrailPoint
 from dispatch.matching.capacity import CapacityWait
 from dispatch.matching.models import LeaderEpoch, TravelCell, TravelModelVersion
+from dispatch.safety.models import SafetyAlert, SafetyAlertNote, SafetyAlertPosition
 from dispatch.trips.consent import TripQuote
 from dispatch.trips.fare_caps import FareCap
 from dispatch.trips.models import Offer, Trip, TripRequestKey
@@ -54,4 +55,7 @@ __all__ = [
     "Trip",
     "TripQuote",
     "TripRequestKey",
+    "SafetyAlert",
+    "SafetyAlertNote",
+    "SafetyAlertPosition",
 ]

@@ -32,6 +32,7 @@ from coop.tokens import router as tokens_router
 from dispatch.realtime import runtime as dispatch_runtime
 from dispatch.realtime.router import SocketRoutes
 from dispatch.realtime.state import DispatchState
+from dispatch.safety.router import router as safety_router
 from dispatch.trips import service as trips_service
 from dispatch.trips.fare_caps import router as fare_caps_router
 from dispatch.trips.regulator import router as regulator_router
@@ -173,6 +174,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         decisions_router,
         regulator_router,
         fare_caps_router,
+        safety_router,
     ):
         app.include_router(router, dependencies=counted)
     app.include_router(asyncapi_router, dependencies=counted)

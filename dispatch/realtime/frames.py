@@ -26,6 +26,7 @@ from pydantic import (
 from coop.errors import field_errors
 from coop.frames import Frame
 from dispatch.locations.frames import AvailabilityFrame
+from dispatch.safety.frames import SosFrame, SosPositionFrame
 
 __all__ = ["AvailabilityFrame"]  # re-exported: the frame lives with availability, below
 
@@ -68,14 +69,17 @@ class PongFrame(_Frame):
 
 
 DriverFrame = Annotated[
-    AvailabilityFrame | LocationFrame | PingFrame | PongFrame, Field(discriminator="type")
+    AvailabilityFrame | LocationFrame | PingFrame | PongFrame | SosFrame | SosPositionFrame,
+    Field(discriminator="type"),
 ]
-RiderFrame = Annotated[PingFrame | PongFrame, Field(discriminator="type")]
+RiderFrame = Annotated[
+    PingFrame | PongFrame | SosFrame | SosPositionFrame, Field(discriminator="type")
+]
 
 _DRIVER: TypeAdapter[Any] = TypeAdapter(DriverFrame)
 _RIDER: TypeAdapter[Any] = TypeAdapter(RiderFrame)
-DRIVER_TYPES = ("availability", "location", "ping", "pong")
-RIDER_TYPES = ("ping", "pong")
+DRIVER_TYPES = ("availability", "location", "ping", "pong", "sos", "sos_position")
+RIDER_TYPES = ("ping", "pong", "sos", "sos_position")
 
 
 def _decode(raw: str) -> dict[str, Any]:
@@ -106,17 +110,18 @@ def _parse(adapter: TypeAdapter[Any], raw: str, known: tuple[str, ...]) -> Any:
         raise BadFrame(f"Bad {value['type']} frame: {detail}") from None
 
 
-def parse_driver(raw: str) -> AvailabilityFrame | LocationFrame | PingFrame | PongFrame:
-    frame: AvailabilityFrame | LocationFrame | PingFrame | PongFrame = _parse(
-        _DRIVER, raw, DRIVER_TYPES
-    )
+def parse_driver(
+    raw: str,
+) -> AvailabilityFrame | LocationFrame | PingFrame | PongFrame | SosFrame | SosPositionFrame:
+    frame: AvailabilityFrame | LocationFrame | PingFrame | PongFrame | SosFrame | SosPositionFrame
+    frame = _parse(_DRIVER, raw, DRIVER_TYPES)
     if isinstance(frame, LocationFrame) and frame.ts is not None and frame.ts.tzinfo is None:
         raise BadFrame("Bad location frame: ts must be an RFC 3339 time with its offset (Z)")
     return frame
 
 
-def parse_rider(raw: str) -> PingFrame | PongFrame:
-    frame: PingFrame | PongFrame = _parse(_RIDER, raw, RIDER_TYPES)
+def parse_rider(raw: str) -> PingFrame | PongFrame | SosFrame | SosPositionFrame:
+    frame: PingFrame | PongFrame | SosFrame | SosPositionFrame = _parse(_RIDER, raw, RIDER_TYPES)
     return frame
 
 

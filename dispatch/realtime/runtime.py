@@ -28,6 +28,7 @@ from dispatch.realtime.hub import Hub
 from dispatch.realtime.pauses import PauseMonitor
 from dispatch.realtime.receipts import OfferReceipts
 from dispatch.realtime.state import DispatchState
+from dispatch.safety import retention as safety_retention
 
 logger = logging.getLogger("coop.realtime")
 
@@ -268,6 +269,11 @@ async def running(app: FastAPI) -> AsyncIterator[None]:
         async def flush_positions() -> None:
             await ingest.run(flush_interval_s)
 
+        async def purge_safety_alerts() -> None:
+            async with state.sessionmaker() as session:
+                await safety_retention.purge(session, now=state.clock())
+                await session.commit()
+
         handles = [
             runner.every(
                 "ingest-agreement",
@@ -279,6 +285,7 @@ async def running(app: FastAPI) -> AsyncIterator[None]:
             runner.forever("location-flusher", flush_positions),
             runner.forever(f"matcher-{matcher.region}", matcher.run),
             runner.forever("traveltime-reload", matcher.travel.run),
+            runner.every("safety-purge", safety_retention.PURGE_INTERVAL_S, purge_safety_alerts),
         ]
     try:
         yield

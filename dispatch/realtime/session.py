@@ -49,7 +49,7 @@ from dispatch.locations.ingest import (
     stamped_at,
 )
 from dispatch.matching import capacity
-from dispatch.realtime import frames
+from dispatch.realtime import frames, sos
 from dispatch.realtime.frames import (
     AvailabilityFrame,
     BadFrame,
@@ -497,6 +497,8 @@ class SocketSession:
             await self._set_availability(frame, connection)
         elif isinstance(frame, LocationFrame):
             self._report(frame)
+        elif frame.type in sos.FRAME_TYPES:
+            await sos.handle(frame, self.sessionmaker, self.principal, self._now, connection.push)
         # A pong needs nothing: the socket being open is what keeps a driver present.
 
     def _report(self, frame: LocationFrame) -> None:

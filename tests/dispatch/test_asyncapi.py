@@ -25,6 +25,11 @@ DRIVER_GETS = {
 }  # fmt: skip
 RIDER_SENDS = {"ping", "pong"}
 RIDER_GETS = {"hello", "trip", "driver_location", "ping", "pong", "error"}
+# Safety (docs/safety.md): both sockets raise an SOS, send positions and hear its status.
+DRIVER_SENDS |= {"sos", "sos_position"}
+RIDER_SENDS |= {"sos", "sos_position"}
+DRIVER_GETS |= {"sos_status"}
+RIDER_GETS |= {"sos_status"}
 
 
 def _resolve(document_: dict[str, Any], ref: str) -> Any:
