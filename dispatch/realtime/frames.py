@@ -161,7 +161,8 @@ class ErrorFrame(Frame):
         "implausible_position (a location implying an impossible speed: not used, counted on "
         "the trip), overloaded (the service sheds this socket's location frames for a while), "
         "service_capacity_reached (going available while the cap of cars in service is reached: "
-        "waiting in line, `place`)",
+        "waiting in line, `place`); for the SOS frames, the HTTP problem's type "
+        "(not_your_trip, trip_not_found, alert_not_found, alert_resolved)",
         examples=[
             "bad_message",
             "out_of_service_area",

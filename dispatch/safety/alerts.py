@@ -346,24 +346,48 @@ async def record_position(
     return True
 
 
+async def _views(session: AsyncSession, rows: list[SafetyAlert], now: datetime) -> list[AlertOut]:
+    """The operators' view of rows, with each one's newest positions and its notes: two queries
+    for any number of rows (a queue of a hundred is read at once)."""
+    ids = [row.id for row in rows]
+    if not ids:
+        return []
+    newest = (
+        func.row_number()
+        .over(
+            partition_by=SafetyAlertPosition.alert_id,
+            order_by=(SafetyAlertPosition.at.desc(), SafetyAlertPosition.id.desc()),
+        )
+        .label("newest")
+    )
+    ranked = (
+        select(SafetyAlertPosition.id, newest)
+        .where(SafetyAlertPosition.alert_id.in_(ids))
+        .subquery()
+    )
+    positions: dict[uuid.UUID, list[SafetyAlertPosition]] = {i: [] for i in ids}
+    for position in await session.scalars(
+        select(SafetyAlertPosition)
+        .join(ranked, ranked.c.id == SafetyAlertPosition.id)
+        .where(ranked.c.newest <= POSITIONS_SHOWN)
+        .order_by(SafetyAlertPosition.at.desc(), SafetyAlertPosition.id.desc())
+    ):
+        positions[position.alert_id].append(position)
+    notes: dict[uuid.UUID, list[SafetyAlertNote]] = {i: [] for i in ids}
+    for note in await session.scalars(
+        select(SafetyAlertNote)
+        .where(SafetyAlertNote.alert_id.in_(ids))
+        .order_by(SafetyAlertNote.at, SafetyAlertNote.id)
+    ):
+        notes[note.alert_id].append(note)
+    return [
+        AlertOut.of(row, now=now, positions=positions[row.id], notes=notes[row.id]) for row in rows
+    ]
+
+
 async def out(session: AsyncSession, alert: SafetyAlert, now: datetime) -> AlertOut:
     """The operators' view of one row, with its newest positions and its notes."""
-    positions = list(
-        await session.scalars(
-            select(SafetyAlertPosition)
-            .where(SafetyAlertPosition.alert_id == alert.id)
-            .order_by(SafetyAlertPosition.at.desc(), SafetyAlertPosition.id.desc())
-            .limit(POSITIONS_SHOWN)
-        )
-    )
-    notes = list(
-        await session.scalars(
-            select(SafetyAlertNote)
-            .where(SafetyAlertNote.alert_id == alert.id)
-            .order_by(SafetyAlertNote.at, SafetyAlertNote.id)
-        )
-    )
-    return AlertOut.of(alert, now=now, positions=positions, notes=notes)
+    return (await _views(session, [alert], now))[0]
 
 
 async def get(session: AsyncSession, *, alert_id: uuid.UUID, now: datetime) -> AlertOut:
@@ -393,7 +417,7 @@ async def queue(
     else:
         query = query.order_by(SafetyAlert.raised_at.desc())
     rows = list(await session.scalars(query.limit(limit)))
-    return [await out(session, row, now) for row in rows]
+    return await _views(session, rows, now)
 
 
 @dataclass(frozen=True)

@@ -7,13 +7,14 @@ from __future__ import annotations
 import logging
 import uuid
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import ConfigDict, Field
 
 from coop import pubsub
 from coop.frames import Frame
 from coop.redis_client import Redis
+from coop.text import FreeText
 from dispatch.safety.models import SafetyAlert
 from dispatch.safety.schemas import status_of
 
@@ -34,7 +35,8 @@ class SosFrame(_ClientFrame):
     lat: float | None = Field(default=None, ge=-90, le=90, allow_inf_nan=False, strict=True)
     lon: float | None = Field(default=None, ge=-180, le=180, allow_inf_nan=False, strict=True)
     drill: bool = False
-    detail: str | None = Field(default=None, max_length=500)
+    # Free text as over HTTP (SosIn): no control characters, at most 500 characters.
+    detail: Annotated[str, FreeText(max_chars=500, min_chars=0)] | None = None
 
 
 class SosPositionFrame(_ClientFrame):

@@ -61,6 +61,8 @@ async def test_a_rider_raises_an_sos_on_the_socket_and_hears_it_answered(
             assert (await rider_ws.next("error"))["code"] == "alert_not_found"
             await rider_ws.send({"type": "sos", "lat": 45.5})
             assert (await rider_ws.next("error"))["code"] == "bad_message"
+            await rider_ws.send({"type": "sos", "detail": "nul \u0000 byte"})
+            assert (await rider_ws.next("error"))["code"] == "bad_message"
             await rider_ws.send({"type": "ping"})
             await rider_ws.next("pong")
 
