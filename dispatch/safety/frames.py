@@ -12,6 +12,7 @@ from typing import Annotated, Literal
 from pydantic import ConfigDict, Field
 
 from coop import pubsub
+from coop.errors import dependency_down
 from coop.frames import Frame
 from coop.redis_client import Redis
 from coop.text import FreeText
@@ -83,7 +84,7 @@ def status_frame(alert: SafetyAlert, *, position_every_s: int) -> SosStatusFrame
 
 async def tell_raiser(redis: Redis, alert: SafetyAlert, *, position_every_s: int) -> None:
     """After the commit: the raiser's sockets hear the alert's new status. A publish Redis does
-    not take is logged, never raised: the row is recorded, and the app reads it again."""
+    not take is logged, not raised: the row is recorded, and the app reads it again."""
     channel = (
         pubsub.rider_channel(alert.raised_by_id)
         if alert.raised_by_role == "rider"
@@ -91,5 +92,12 @@ async def tell_raiser(redis: Redis, alert: SafetyAlert, *, position_every_s: int
     )
     try:
         await pubsub.publish(redis, channel, status_frame(alert, position_every_s=position_every_s))
-    except Exception:
-        logger.warning("could not tell the raiser of alert %s", alert.id, exc_info=True)
+    except Exception as exc:
+        # Redis away is an outage (the app reads `GET /v1/sos/{id}` again); anything else is a
+        # bug, raised.
+        dependency = dependency_down(exc)
+        if dependency is None:
+            raise
+        logger.warning(
+            "could not tell the raiser of alert %s: %s unreachable", alert.id, dependency
+        )
