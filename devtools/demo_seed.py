@@ -2,7 +2,8 @@
 driver-member drives one short real trip for a rider, over the same protocol as the apps
 (socket, offer, accept, arrived, start, positions, complete); the riders rate them, and one
 member appeals the low rating, so /review has an appeal waiting for the demo reviewer, /me shows
-ratings, a score's explanation and a pay statement, and the riders have receipts.
+ratings, a score's explanation and a pay statement, and the riders have receipts. A rider
+raises one SOS, so the operator finds an alert on /safety and the alarm on /ops.
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ class Seeded:
     trips: int = 0
     ratings: int = 0
     appeals: int = 0
+    sos: int = 0
 
 
 def _ahead(lat: float, lon: float, metres: float) -> tuple[float, float]:
@@ -200,6 +202,15 @@ async def _seed(base_url: str, accounts: list[DemoAccount], timeout_s: float) ->
                 )
                 appeal.raise_for_status()
                 seeded.appeals += 1
+        # One rider's SOS, so the operator finds an alert on /safety (and the alarm on /ops).
+        lat, lon = SPOTS[0]
+        sos = await http.post(
+            "/v1/sos",
+            json={"lat": lat, "lon": lon, "detail": "Demo alert: a car has been following me."},
+            headers=bearer(riders[-1]),
+        )
+        sos.raise_for_status()
+        seeded.sos += 1
     return seeded
 
 
@@ -214,5 +225,5 @@ def seed_demo_history(
         return f"demo: the members' first trips could not be made ({type(exc).__name__}: {exc})"
     return (
         f"demo: {seeded.trips} members drove a first trip; {seeded.ratings} ratings, "
-        f"{seeded.appeals} appeal waiting at /review"
+        f"{seeded.appeals} appeal waiting at /review; {seeded.sos} SOS waiting at /safety"
     )

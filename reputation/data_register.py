@@ -520,6 +520,44 @@ REGISTER: tuple[DataKind, ...] = (
         retention=N_("until the trip ends; emptied then"),
         readers=(NOBODY,),
     ),
+    DataKind(
+        key="safety_alerts",
+        description=N_(
+            "Each SOS, unanswered ride check and safety case: who raised it (rider or driver), "
+            "the trip and its rider and driver, the car's plate and description, a flag's "
+            "reason, the raiser's words, when it was raised, acknowledged and resolved, by "
+            "which operator, and the outcome (real, false alarm, drill)"
+        ),
+        purpose=N_(
+            "so a person answers every alert and reviews every case; never to act against "
+            "anyone by itself, and a false alarm counts against no one"
+        ),
+        stored=(Storage("safety_alert"),),
+        retention=N_(
+            "two years after it is resolved (a real incident may be needed by the person or "
+            "the police); drills and false alarms 90 days after"
+        ),
+        readers=(ADMINS, ANYONE_AGGREGATE),
+    ),
+    DataKind(
+        key="safety_alert_positions",
+        description=N_(
+            "Where the person who raised an SOS was when they raised it and every 2 s until it "
+            "was resolved, and the car's last known position"
+        ),
+        purpose=N_("so the person who answers an SOS knows where to send help"),
+        stored=(Storage("safety_alert_position"),),
+        retention=N_("as long as the alert (above); no position is taken once it is resolved"),
+        readers=(ADMINS,),
+    ),
+    DataKind(
+        key="safety_alert_notes",
+        description=N_("The operators' notes on an alert or a case, and who wrote them"),
+        purpose=N_("so whoever takes an alert or case over knows what was done"),
+        stored=(Storage("safety_alert_note"),),
+        retention=N_("as long as the alert (above)"),
+        readers=(ADMINS,),
+    ),
 )
 
 

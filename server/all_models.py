@@ -9,6 +9,7 @@ from coop.recovery import RecoveryLink
 from dispatch.locations.models import DriverPosition, TrailPoint
 from dispatch.matching.capacity import CapacityWait
 from dispatch.matching.models import LeaderEpoch, TravelCell, TravelModelVersion
+from dispatch.safety.models import SafetyAlert, SafetyAlertNote, SafetyAlertPosition
 from dispatch.safety.ridecheck_models import RideCheck, RideWatch
 from dispatch.safety.share_models import TripShare
 from dispatch.trips.consent import TripQuote
@@ -63,4 +64,7 @@ __all__ = [
     "RideWatch",
     "Passkey",
     "RecoveryLink",
+    "SafetyAlert",
+    "SafetyAlertNote",
+    "SafetyAlertPosition",
 ]

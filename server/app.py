@@ -34,6 +34,7 @@ from dispatch.realtime import runtime as dispatch_runtime
 from dispatch.realtime.router import SocketRoutes
 from dispatch.realtime.state import DispatchState
 from dispatch.safety import share_feed
+from dispatch.safety.router import router as safety_router
 from dispatch.safety.share_router import router as share_router
 from dispatch.trips import service as trips_service
 from dispatch.trips.fare_caps import router as fare_caps_router
@@ -179,6 +180,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         regulator_router,
         fare_caps_router,
         share_router,
+        safety_router,
     ):
         app.include_router(router, dependencies=counted)
     app.include_router(asyncapi_router, dependencies=counted)

@@ -27,6 +27,7 @@ from dispatch.realtime.frames import (
     PingFrame,
     PongFrame,
 )
+from dispatch.safety.frames import SosFrame, SosPositionFrame, SosStatusFrame
 from dispatch.safety.ridecheck_frames import SafetyCheckAnswerFrame, SafetyCheckFrame
 from dispatch.safety.share_views import ShareOpenedFrame, TripSharedFrame
 from dispatch.trips.frames import OfferFrame, OfferWithdrawnFrame, TripFrame
@@ -324,6 +325,42 @@ MESSAGES: tuple[Message, ...] = (
             "type": "safety_check_answer",
             "check_id": "3e5a7c9e-1b3d-4f5a-8c7e-9a1b3d5f7a9c",
             "answer": "ok",
+        },
+    ),
+    Message(
+        "sos",
+        SosFrame,
+        "The person raises an SOS (about their open trip unless `trip_id` names one of theirs); "
+        "`drill: true` tries the button without alerting anyone. Answered with `sos_status`",
+        ((DRIVER, "client_to_server"), (RIDER, "client_to_server")),
+        {"type": "sos", "lat": 45.5048, "lon": -73.5698},
+    ),
+    Message(
+        "sos_position",
+        SosPositionFrame,
+        "Where the person who raised the alert is: at least every `position_every_s` (2 s) "
+        "until the alert's `sos_status` is `resolved`",
+        ((DRIVER, "client_to_server"), (RIDER, "client_to_server")),
+        {
+            "type": "sos_position",
+            "alert_id": "3b5d7f9a-1c3e-4b5d-8f9a-1c3e5b7d9f1a",
+            "lat": 45.5051,
+            "lon": -73.5702,
+        },
+    ),
+    Message(
+        "sos_status",
+        SosStatusFrame,
+        "The person's alert: recorded (the answer to `sos`), acknowledged by a person, resolved",
+        ((DRIVER, "server_to_client"), (RIDER, "server_to_client")),
+        {
+            "type": "sos_status",
+            "id": "3b5d7f9a-1c3e-4b5d-8f9a-1c3e5b7d9f1a",
+            "status": "acknowledged",
+            "drill": False,
+            "trip_id": _TRIP_ID,
+            "position_every_s": 2,
+            "at": "2026-11-22T14:06:12Z",
         },
     ),
 )

@@ -26,6 +26,7 @@ from pydantic import (
 from coop.errors import field_errors
 from coop.frames import Frame
 from dispatch.locations.frames import AvailabilityFrame
+from dispatch.safety.frames import SosFrame, SosPositionFrame
 from dispatch.safety.ridecheck_frames import SafetyCheckAnswerFrame
 
 # Re-exported: each frame lives with its subject (availability, the ride check).
@@ -70,15 +71,32 @@ class PongFrame(_Frame):
 
 
 DriverFrame = Annotated[
-    AvailabilityFrame | LocationFrame | PingFrame | PongFrame | SafetyCheckAnswerFrame,
+    AvailabilityFrame
+    | LocationFrame
+    | PingFrame
+    | PongFrame
+    | SafetyCheckAnswerFrame
+    | SosFrame
+    | SosPositionFrame,
     Field(discriminator="type"),
 ]
-RiderFrame = Annotated[PingFrame | PongFrame | SafetyCheckAnswerFrame, Field(discriminator="type")]
+RiderFrame = Annotated[
+    PingFrame | PongFrame | SafetyCheckAnswerFrame | SosFrame | SosPositionFrame,
+    Field(discriminator="type"),
+]
 
 _DRIVER: TypeAdapter[Any] = TypeAdapter(DriverFrame)
 _RIDER: TypeAdapter[Any] = TypeAdapter(RiderFrame)
-DRIVER_TYPES = ("availability", "location", "ping", "pong", "safety_check_answer")
-RIDER_TYPES = ("ping", "pong", "safety_check_answer")
+DRIVER_TYPES = (
+    "availability",
+    "location",
+    "ping",
+    "pong",
+    "safety_check_answer",
+    "sos",
+    "sos_position",
+)
+RIDER_TYPES = ("ping", "pong", "safety_check_answer", "sos", "sos_position")
 
 
 def _decode(raw: str) -> dict[str, Any]:
@@ -111,17 +129,35 @@ def _parse(adapter: TypeAdapter[Any], raw: str, known: tuple[str, ...]) -> Any:
 
 def parse_driver(
     raw: str,
-) -> AvailabilityFrame | LocationFrame | PingFrame | PongFrame | SafetyCheckAnswerFrame:
-    frame: AvailabilityFrame | LocationFrame | PingFrame | PongFrame | SafetyCheckAnswerFrame = (
-        _parse(_DRIVER, raw, DRIVER_TYPES)
+) -> (
+    AvailabilityFrame
+    | LocationFrame
+    | PingFrame
+    | PongFrame
+    | SafetyCheckAnswerFrame
+    | SosFrame
+    | SosPositionFrame
+):
+    frame: (
+        AvailabilityFrame
+        | LocationFrame
+        | PingFrame
+        | PongFrame
+        | SafetyCheckAnswerFrame
+        | SosFrame
+        | SosPositionFrame
     )
+    frame = _parse(_DRIVER, raw, DRIVER_TYPES)
     if isinstance(frame, LocationFrame) and frame.ts is not None and frame.ts.tzinfo is None:
         raise BadFrame("Bad location frame: ts must be an RFC 3339 time with its offset (Z)")
     return frame
 
 
-def parse_rider(raw: str) -> PingFrame | PongFrame | SafetyCheckAnswerFrame:
-    frame: PingFrame | PongFrame | SafetyCheckAnswerFrame = _parse(_RIDER, raw, RIDER_TYPES)
+def parse_rider(
+    raw: str,
+) -> PingFrame | PongFrame | SafetyCheckAnswerFrame | SosFrame | SosPositionFrame:
+    frame: PingFrame | PongFrame | SafetyCheckAnswerFrame | SosFrame | SosPositionFrame
+    frame = _parse(_RIDER, raw, RIDER_TYPES)
     return frame
 
 
@@ -162,7 +198,9 @@ class ErrorFrame(Frame):
         "the trip), overloaded (the service sheds this socket's location frames for a while), "
         "service_capacity_reached (going available while the cap of cars in service is reached: "
         "waiting in line, `place`), unknown_safety_check (an answer to a safety check that was "
-        "not put to this account), safety_check_answered (a second answer to one check)",
+        "not put to this account), safety_check_answered (a second answer to one check); for "
+        "the SOS frames, the HTTP problem's type (not_your_trip, trip_not_found, "
+        "alert_not_found, alert_resolved)",
         examples=[
             "bad_message",
             "out_of_service_area",

@@ -29,6 +29,7 @@ from dispatch.realtime.hub import Hub
 from dispatch.realtime.pauses import PauseMonitor
 from dispatch.realtime.receipts import OfferReceipts
 from dispatch.realtime.state import DispatchState
+from dispatch.safety import retention as safety_retention
 
 logger = logging.getLogger("coop.realtime")
 
@@ -274,6 +275,11 @@ async def running(app: FastAPI) -> AsyncIterator[None]:
         async def ride_check() -> None:
             await ridecheck_socket.sweep(state, ride_figures)
 
+        async def purge_safety_alerts() -> None:
+            async with state.sessionmaker() as session:
+                await safety_retention.purge(session, now=state.clock())
+                await session.commit()
+
         handles = [
             runner.every(
                 "ingest-agreement",
@@ -287,6 +293,7 @@ async def running(app: FastAPI) -> AsyncIterator[None]:
             runner.forever("traveltime-reload", matcher.travel.run),
             # The ride check (docs/safety.md): on every worker, each trip taken by one of them.
             runner.every("ride-check", ridecheck_socket.SWEEP_INTERVAL_S, ride_check),
+            runner.every("safety-purge", safety_retention.PURGE_INTERVAL_S, purge_safety_alerts),
         ]
     try:
         yield

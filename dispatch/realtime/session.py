@@ -49,7 +49,7 @@ from dispatch.locations.ingest import (
     stamped_at,
 )
 from dispatch.matching import capacity
-from dispatch.realtime import frames, ridecheck_socket
+from dispatch.realtime import frames, ridecheck_socket, sos
 from dispatch.realtime.frames import (
     AvailabilityFrame,
     BadFrame,
@@ -500,6 +500,8 @@ class SocketSession:
             self._report(frame)
         elif isinstance(frame, frames.SafetyCheckAnswerFrame):  # the ride check's question
             connection.push(await ridecheck_socket.answered(self._state, self.principal, frame))
+        elif frame.type in sos.FRAME_TYPES:
+            await sos.handle(frame, self.sessionmaker, self.principal, self._now, connection.push)
         # A pong needs nothing: the socket being open is what keeps a driver present.
 
     def _report(self, frame: LocationFrame) -> None:

@@ -6,14 +6,18 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+from dispatch.safety import cases
 from dispatch.trips.state import TripsState
 
 if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
+
     from bargaining.fares import RouteDuration
     from coop.ratelimit import SocketSlots
     from dispatch.matching.matcher import Matcher
     from dispatch.realtime.hub import Hub
     from dispatch.realtime.receipts import OfferReceipts
+    from dispatch.trips.models import Trip
 
 
 class DispatchState(TripsState):
@@ -25,3 +29,6 @@ class DispatchState(TripsState):
 
     def route_duration(self, at: datetime) -> RouteDuration:
         return self.matcher.travel.route_duration(at)
+
+    async def open_safety_case(self, session: AsyncSession, trip: Trip, now: datetime) -> object:
+        return await cases.open_mismatch_case(session, trip=trip, now=now)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from decimal import Decimal
 
@@ -23,6 +24,19 @@ from dispatch.trips.queries import load, party_to
 # "Approaching" (docs/dispatch.md, "Cancelling"): at least this much closer to the pickup, in a
 # straight line, than when the driver was offered the trip.
 APPROACH_MIN_PROGRESS_M = 100
+
+# The reason a rider gives when the driver or the car is not the one the app showed: the rider
+# must be able to refuse that car at no cost whatever the time, and a person looks at why
+# (docs/safety.md, "Safety cases"). It opens a case; it is never an action against the driver.
+DOES_NOT_MATCH = "driver_or_car_does_not_match"
+MISMATCH_FREE = (
+    "The driver or the car did not match what the app showed: free, and a person at the co-op "
+    "looks at it."
+)
+
+# Opens the safety case of a mismatch, in the cancellation's transaction. Safety sits above
+# trips, so the composition fills this in (`TripsState.open_safety_case`).
+SafetyCaseOpener = Callable[[AsyncSession, Trip, datetime], Awaitable[object]]
 
 
 async def rider_cancellation_fee(
@@ -90,9 +104,13 @@ async def cancel(
     principal: Principal,
     reason: str | None,
     now: datetime,
+    open_safety_case: SafetyCaseOpener | None = None,
 ) -> tuple[Trip, list[ClosedOffer]]:
     """Calls the trip off. A rider pays the agreement's fee after its free period (all of it to
-    the driver); a driver's cancellation costs the rider nothing."""
+    the driver); a driver's cancellation costs the rider nothing. A rider's reason
+    `driver_or_car_does_not_match` is free at any time and opens a safety case (through
+    `open_safety_case`, which it then requires) in the same transaction."""
+    mismatch = reason == DOES_NOT_MATCH
     transition = TRANSITIONS[Move.cancel]
     # The fee depends on the status seen, so the UPDATE is conditional on that status; statuses
     # only move forward, so a lost race is retried at most once per later status.
@@ -105,7 +123,12 @@ async def cancel(
             )
         fee: Decimal | None = None
         fee_reason: str | None = None
-        if party is CancelledBy.rider:
+        if party is CancelledBy.rider and mismatch:
+            if open_safety_case is None:
+                # A case nobody would open must not be promised: a wiring bug, loudly.
+                raise RuntimeError("a mismatch cancellation needs the safety case opener")
+            fee, fee_reason = Decimal("0.00"), MISMATCH_FREE
+        elif party is CancelledBy.rider:
             fee, fee_reason = await rider_cancellation_fee(session, current, now)
         party_column = Trip.rider_id if party is CancelledBy.rider else Trip.driver_id
         trip = await session.scalar(
@@ -130,6 +153,8 @@ async def cancel(
             await session.rollback()
             continue
         withdrawn = await withdraw_pending(session, [trip.id], now, "cancelled")
+        if party is CancelledBy.rider and mismatch and open_safety_case is not None:
+            await open_safety_case(session, trip, now)
         await session.commit()
         return trip, withdrawn
     current = await load(session, trip_id)

@@ -155,6 +155,7 @@ async def read_trip(
 @router.post("/trips/{trip_id}/cancel", response_model=TripOut, responses=_PROBLEMS)
 async def cancel_trip(
     trip_id: uuid.UUID,
+    request: Request,
     principal: CurrentPrincipal,
     session: SessionDep,
     redis: RedisDep,
@@ -162,13 +163,15 @@ async def cancel_trip(
     body: Annotated[CancelBody | None, Body()] = None,
 ) -> TripOut:
     """Calls the trip off (its rider or its driver). A rider who cancels after the agreement's
-    free period pays its cancellation fee, all of which goes to the driver."""
+    free period pays its cancellation fee, all of which goes to the driver; a rider's reason
+    `driver_or_car_does_not_match` is free at any time and opens a safety case for a person."""
     trip, withdrawn = await cancellation.cancel(
         session=session,
         trip_id=trip_id,
         principal=principal,
         reason=body.reason if body else None,
         now=now,
+        open_safety_case=state_of(request.app, TripsState).open_safety_case,
     )
     seen = await views.views(session=session, trip=trip)
     await push.trip_changed(redis, seen)

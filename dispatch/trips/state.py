@@ -11,8 +11,11 @@ from typing import TYPE_CHECKING
 from coop.state import CoreState
 
 if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
+
     from bargaining.fares import RouteDuration
     from dispatch.locations.ingest import LocationIngest
+    from dispatch.trips.models import Trip
 
 
 class TripsState(CoreState):
@@ -21,6 +24,13 @@ class TripsState(CoreState):
 
     def route_duration(self, at: datetime) -> RouteDuration:
         """A quote's duration at `at`, from the travel-time model this worker has loaded."""
+        raise NotImplementedError(
+            "the dispatch domain's state answers this: make the app with server.app.create_app"
+        )
+
+    async def open_safety_case(self, session: AsyncSession, trip: Trip, now: datetime) -> object:
+        """Opens the safety case of a rider's `driver_or_car_does_not_match` cancellation, in
+        its transaction (dispatch.safety, above trips, answers it)."""
         raise NotImplementedError(
             "the dispatch domain's state answers this: make the app with server.app.create_app"
         )

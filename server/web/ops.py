@@ -30,6 +30,7 @@ from coop.errors import Forbidden, dependency_down
 from coop.outages import Outage
 from coop.state import CoreState, state_of
 from coop.tasks import TaskHandle
+from dispatch.safety import alerts as safety_alerts
 from dispatch.trips import figures
 from server.web.pages import PageRoute, counted_viewer, load_viewer, require_signed_in
 from server.web.rendering import Viewer
@@ -46,10 +47,11 @@ BLURRED_PICKUP_DECIMALS = 3
 
 def blur_pickups(payload: dict[str, Any]) -> dict[str, Any]:
     """The frame for viewers who are not operators: every pickup point rounded to about 100 m
-    (open requests, and the pickup end of each offer); drivers' positions are unchanged."""
+    (open requests, and the pickup end of each offer), and no SOS alarm; drivers' positions are
+    unchanged."""
     digits = BLURRED_PICKUP_DECIMALS
     return {
-        **payload,
+        **{key: value for key, value in payload.items() if key != "safety"},
         "requests": [(round(lat, digits), round(lon, digits)) for lat, lon in payload["requests"]],
         "offers": [
             (dlat, dlon, round(plat, digits), round(plon, digits), *rest)
@@ -138,6 +140,7 @@ class OpsFeed:
             snapshot = await figures.map_snapshot(
                 session=session, now=now, grace_s=settings.driver_grace_s, offers_since=since
             )
+            alarm = await safety_alerts.alarm(session)
         if snapshot.last_offer_at is not None:
             self._offers_since = snapshot.last_offer_at
         elif self._offers_since is None:
@@ -160,6 +163,11 @@ class OpsFeed:
                 "open_requests": len(snapshot.requests),
                 "offers": len(snapshot.offers),
                 "median_pickup_eta_s": round(statistics.median(etas)) if etas else None,
+            },
+            # The operators' alarm: SOS alerts nobody acknowledged (dropped from the blurred frame).
+            "safety": {
+                "unacknowledged": alarm.unacknowledged,
+                "oldest_at": None if alarm.oldest_at is None else alarm.oldest_at.isoformat(),
             },
         }
         return payload

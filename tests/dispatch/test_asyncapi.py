@@ -33,6 +33,11 @@ DRIVER_SENDS |= {"safety_check_answer"}
 RIDER_SENDS |= {"safety_check_answer"}
 DRIVER_GETS |= {"safety_check"}
 RIDER_GETS |= {"safety_check"}
+# Safety (docs/safety.md): both sockets raise an SOS, send positions and hear its status.
+DRIVER_SENDS |= {"sos", "sos_position"}
+RIDER_SENDS |= {"sos", "sos_position"}
+DRIVER_GETS |= {"sos_status"}
+RIDER_GETS |= {"sos_status"}
 
 
 def _resolve(document_: dict[str, Any], ref: str) -> Any:

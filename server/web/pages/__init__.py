@@ -11,7 +11,17 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from server.web.pages import committee, me, passkeys, public, review, share, signin, systems
+from server.web.pages import (
+    committee,
+    me,
+    passkeys,
+    public,
+    review,
+    safety,
+    share,
+    signin,
+    systems,
+)
 from server.web.pages.common import (
     PageRoute,
     counted_viewer,
@@ -20,7 +30,7 @@ from server.web.pages.common import (
 )
 
 router = APIRouter()
-for module in (signin, public, systems, committee, me, review, share, passkeys):
+for module in (signin, public, systems, committee, me, review, share, passkeys, safety):
     router.include_router(module.router)
 router.include_router(passkeys.ceremonies)
 

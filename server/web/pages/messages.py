@@ -67,6 +67,11 @@ PROBLEM_MESSAGES = {
         "The service cannot reach its database right now. Try again shortly."
     ),
     "unavailable": N_("The service is not available right now. Try again shortly."),
+    "alert_already_acknowledged": N_(
+        "Another operator acknowledged this alert first: they have it. Add a note if you can help."
+    ),
+    "alert_resolved": N_("This alert or case is resolved already."),
+    "alert_not_found": N_("There is no such alert or case."),
 }
 # By status, for a refusal the list above does not name.
 STATUS_MESSAGES = {

@@ -10,15 +10,19 @@ from zoneinfo import ZoneInfo
 
 from fastapi import Query, Request, Response
 from fastapi.responses import HTMLResponse
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bargaining import application as bargaining_app
 from bargaining import fares as fare_rules
+from bargaining.exceptions import NoAgreementInForce
 from coop import audit, paging
 from coop.clock import Now
 from coop.dependencies import SessionDep
 from coop.errors import Forbidden
 from coop.state import CoreState, state_of
 from dispatch.matching import capacity
+from dispatch.safety import alerts as safety_alerts
+from dispatch.safety import figures as safety_figures
 from dispatch.trips import fare_caps, figures
 from reputation import application as reputation_app
 from reputation.dependencies import get_policy_source
@@ -192,7 +196,19 @@ async def transparency_page(
         excluded_rows=excluded_rows,
         outcome_rows=outcome_rows,
         reviews=await review_figures(session=session, now=now),
+        safety=await safety_figures.safety_figures(session),
+        safety_promise_s=await _ack_within_s(session, now),
     )
+
+
+async def _ack_within_s(session: AsyncSession, now: datetime) -> int:
+    """The agreement's promise of a person on an alert, as in force now (the founding one's
+    when none is)."""
+    try:
+        agreement = await bargaining_app.in_force(session=session, now=now)
+    except NoAgreementInForce:
+        return safety_alerts.FOUNDING_ACK_WITHIN_S
+    return int(agreement.terms.safety.ack_within_s)
 
 
 # The overdue appeals /transparency lists (the count of all of them is beside it).
@@ -246,4 +262,6 @@ async def ops_page(request: Request, viewer: ViewerDep, session: SessionDep, now
         tiles_url=settings.map_tiles_url,
         tiles_attribution=settings.map_tiles_attribution,
         batch_interval_ms=agreement.terms.dispatch.batch_interval_ms,
+        # The SOS alarm is the operators' (the committee reads demand, not alerts).
+        alarm=await safety_alerts.alarm(session) if viewer.is_admin else None,
     )

@@ -175,6 +175,7 @@
     status.textContent = status.dataset.live;
     document.body.dataset.opsFrames = String((+document.body.dataset.opsFrames || 0) + 1);
     document.body.dataset.opsDrivers = String(frame.drivers.length);
+    document.dispatchEvent(new CustomEvent("ops-city", { detail: frame }));
   }
 
   var source = new EventSource("/ops/stream");
