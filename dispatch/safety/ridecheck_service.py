@@ -25,7 +25,7 @@ from bargaining.terms import SafetyTerms
 from coop import pubsub
 from coop.db import sql_list
 from coop.redis_client import Redis
-from dispatch.safety import ridecheck
+from dispatch.safety import alerts, ridecheck
 from dispatch.safety.ridecheck_frames import Answer, SafetyCheckFrame
 from dispatch.safety.ridecheck_models import CheckOutcome, RideCheck, RideWatch
 from dispatch.states import TripStatus
@@ -254,14 +254,30 @@ async def escalate(
     `ok` by `answer_by`. Recorded on the check, in the caller's transaction (`session`, which
     the caller commits).
 
-    The one place to connect the operators' alert queue: `dispatch.safety.alerts.raise_alert(
-    session, ...)` here, with the check's trip, position (`lat`, `lon`), detector and `detail`,
-    the party who answered `help` (`by`: the check's `rider_id` or `driver_id`; None for
-    `unanswered`), in the same transaction."""
+    The check becomes an alert in the operators' queue (`dispatch.safety.alerts.raise_alert`),
+    in the same transaction: raised by the party who answered `help` (`by`), or for the rider
+    when nobody answered in time. One alert per check, and a second for a `help` that comes
+    after the check went to the queue unanswered (someone is now asking)."""
     check.outcome = reason.value
+    earlier = check.escalation
     if check.escalated_at is None or reason is CheckOutcome.help:
         check.escalated_at = now
         check.escalation = reason.value
+        if earlier is None or (reason is CheckOutcome.help and earlier != reason.value):
+            role: Literal["rider", "driver"] = by or "rider"
+            position = (
+                (check.lat, check.lon) if check.lat is not None and check.lon is not None else None
+            )
+            await alerts.raise_alert(
+                session,
+                clock=lambda: now,
+                kind="ride_check",
+                account_id=check.driver_id if role == "driver" else check.rider_id,
+                role=role,
+                trip_id=check.trip_id,
+                position=position,
+                detail=f"ride check {check.detector}: {reason.value}",
+            )
     logger.warning(
         "ride check %s (%s) on trip %s escalated: %s%s",
         check.id,

@@ -25,6 +25,7 @@ from coop.settings import Settings
 from coop.state import state_of
 from dispatch.realtime import ridecheck_socket
 from dispatch.realtime.state import DispatchState
+from dispatch.safety.models import SafetyAlert
 from dispatch.safety.ridecheck_models import RideCheck, RideWatch
 from server.app import create_app
 from tests.builders import (
@@ -108,6 +109,15 @@ async def _checks(session: AsyncSession, trip_id: str) -> list[RideCheck]:
     return list(found)
 
 
+async def _alerts(session: AsyncSession, trip_id: str) -> list[SafetyAlert]:
+    found = await session.scalars(
+        select(SafetyAlert)
+        .where(SafetyAlert.trip_id == uuid.UUID(trip_id))
+        .execution_options(populate_existing=True)
+    )
+    return list(found)
+
+
 async def test_a_car_stopped_mid_trip_asks_both_parties_and_help_escalates(
     ride: Ride, session: AsyncSession
 ) -> None:
@@ -148,6 +158,10 @@ async def test_a_car_stopped_mid_trip_asks_both_parties_and_help_escalates(
     assert (check.driver_answer, check.rider_answer) == ("ok", "help")
     assert (check.outcome, check.escalation) == ("help", "help")
     assert check.escalated_at is not None and check.detail["stopped_s"] > 300
+    # In the operators' queue, raised by the rider who asked for help.
+    [alert] = await _alerts(session, ride.trip_id)
+    assert (alert.kind, alert.raised_by_role, alert.drill) == ("ride_check", "rider", False)
+    assert alert.raised_by_id == check.rider_id and alert.resolved_at is None
 
     # A second answer is refused, the connection kept.
     await ride.rider_ws.send({"type": "safety_check_answer", "check_id": check_id, "answer": "ok"})
@@ -216,6 +230,8 @@ async def test_no_answer_within_the_term_goes_to_the_operators(
     assert (check.outcome, check.escalation) == ("unanswered", "unanswered")
     assert check.escalated_at == check.answer_by + timedelta(seconds=1)
     assert (await ride.sweep()).escalated == []  # once
+    [alert] = await _alerts(session, ride.trip_id)  # one alert, for the rider
+    assert (alert.kind, alert.raised_by_role) == ("ride_check", "rider")
 
 
 async def test_both_ok_settles_and_a_trip_ended_far_away_asks(
