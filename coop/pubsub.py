@@ -145,23 +145,25 @@ async def publish_text(redis: Redis, channel: str, text: str) -> None:
         raise
 
 
-async def publish_many(redis: Redis, frames: Sequence[tuple[str, Frame]]) -> None:
+async def publish_many(redis: Redis, frames: Sequence[tuple[str, Frame]]) -> list[int]:
     """Sends many frames, each to its channel, in one round trip (a pipeline, not a
-    transaction: each frame is delivered or not on its own)."""
+    transaction: each frame is delivered or not on its own). Answers, for each frame, how many
+    workers hold a socket listening on its channel (0: no socket is open for it anywhere)."""
     if not frames:
-        return
+        return []
     texts = [(channel, frame.encode()) for channel, frame in frames]
     pipe = redis.pipeline(transaction=False)
     for channel, text in texts:
         pipe.publish(channel, text)
     try:
-        await pipe.execute()
+        receivers = await pipe.execute()
     except Exception:
         # Which of them Redis took is unknown: each is delivered here or resynced.
         lost = lost_frames(redis)
         for channel, text in texts:
             lost.publish_failed(channel, text)
         raise
+    return [int(count) for count in receivers]
 
 
 async def to_driver(redis: Redis, driver_id: uuid.UUID | str, frame: Frame) -> None:

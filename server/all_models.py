@@ -4,6 +4,7 @@ from bargaining.models import AgreementVersion, Ballot, Proposal
 from coop.audit import AuditEntry
 from coop.auth import AuthToken
 from coop.db import Base
+from coop.push.models import PushDevice, PushPreference
 from dispatch.locations.models import DriverPosition, TrailPoint
 from dispatch.matching.capacity import CapacityWait
 from dispatch.matching.models import LeaderEpoch, TravelCell, TravelModelVersion
@@ -44,6 +45,8 @@ __all__ = [
     "PayStatement",
     "PayStatementLine",
     "Proposal",
+    "PushDevice",
+    "PushPreference",
     "RateableTrip",
     "Rating",
     "Rider",

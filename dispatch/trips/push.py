@@ -66,10 +66,12 @@ async def offered(redis: Redis, offer: Offer, trip: Trip) -> None:
     await _publish(redis, pubsub.driver_channel(offer.driver_id), offer_frame(offer, trip))
 
 
-async def offered_all(redis: Redis, made: list[tuple[Offer, Trip]]) -> None:
-    """A batch's offers to their drivers, in one round trip to Redis."""
+async def offered_all(redis: Redis, made: list[tuple[Offer, Trip]]) -> set[uuid.UUID]:
+    """A batch's offers to their drivers, in one round trip to Redis. Answers the offers no
+    socket heard (their drivers have none open on any worker: a push must carry them); when
+    Redis did not answer, none (whether a socket heard them is unknown)."""
     try:
-        await pubsub.publish_many(
+        receivers = await pubsub.publish_many(
             redis,
             [
                 (pubsub.driver_channel(offer.driver_id), offer_frame(offer, trip))
@@ -78,6 +80,8 @@ async def offered_all(redis: Redis, made: list[tuple[Offer, Trip]]) -> None:
         )
     except Exception:
         logger.warning("could not publish %d offer frames", len(made), exc_info=True)
+        return set()
+    return {offer.id for (offer, _), count in zip(made, receivers, strict=True) if count == 0}
 
 
 async def offer_withdrawn(
