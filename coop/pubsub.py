@@ -129,17 +129,17 @@ def rider_channel(rider_id: uuid.UUID | str) -> str:
     return f"{CHANNEL_PREFIX}rider:{rider_id}"
 
 
-async def publish(redis: Redis, channel: str, frame: Frame) -> None:
+async def publish(redis: Redis, channel: str, frame: Frame) -> int:
     """Sends one frame to every socket listening on `channel`.
 
     Raises what Redis raised, after recording the frame in `lost_frames(redis)` (so its client
-    is resynced)."""
-    await publish_text(redis, channel, frame.encode())
+    is resynced). Answers how many workers hold a socket listening on `channel`."""
+    return await publish_text(redis, channel, frame.encode())
 
 
-async def publish_text(redis: Redis, channel: str, text: str) -> None:
+async def publish_text(redis: Redis, channel: str, text: str) -> int:
     try:
-        await redis.publish(channel, text)
+        return int(await redis.publish(channel, text))
     except Exception:
         lost_frames(redis).publish_failed(channel, text)
         raise
