@@ -439,6 +439,27 @@ REGISTER: tuple[DataKind, ...] = (
         readers=(N_("the person who asked"), ADMINS, ANYONE_AGGREGATE),
         exported=(InExport("driver", "decision_reviews"), InExport("rider", "decision_reviews")),
     ),
+    DataKind(
+        key="push_devices",
+        description=N_(
+            "Each device registered for push notifications: its push service's address for it "
+            "and its encryption keys, its platform and language, the token it was registered "
+            "with, when it was registered and last pushed to; and the kinds of push the account "
+            "chose"
+        ),
+        purpose=N_(
+            "to reach a phone whose app is in the background with an offer or a change it must "
+            "act on (docs/push.md)"
+        ),
+        stored=(Storage("push_device"), Storage("push_preference")),
+        retention=N_(
+            "until the device is removed, the token it was registered with is revoked, or its "
+            "push service says the subscription ended; the choice of kinds as long as the account"
+        ),
+        readers=(
+            N_("the account holder (never the address or keys: they are only used to push)"),
+        ),
+    ),
 )
 
 
