@@ -456,9 +456,7 @@ REGISTER: tuple[DataKind, ...] = (
             "until the device is removed, the token it was registered with is revoked, or its "
             "push service says the subscription ended; the choice of kinds as long as the account"
         ),
-        readers=(
-            N_("the account holder (never the address or keys: they are only used to push)"),
-        ),
+        readers=(N_("the account holder (never the address or keys: they are only used to push)"),),
     ),
 )
 
