@@ -166,8 +166,9 @@ async def publish_many(redis: Redis, frames: Sequence[tuple[str, Frame]]) -> lis
     return [int(count) for count in receivers]
 
 
-async def to_driver(redis: Redis, driver_id: uuid.UUID | str, frame: Frame) -> None:
-    await publish(redis, driver_channel(driver_id), frame)
+async def to_driver(redis: Redis, driver_id: uuid.UUID | str, frame: Frame) -> int:
+    """Answers how many workers hold a socket of the driver (0: none open anywhere)."""
+    return await publish(redis, driver_channel(driver_id), frame)
 
 
 # Orders for the sockets themselves, heard by every worker's hub: close one connection (a newer

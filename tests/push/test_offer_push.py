@@ -193,3 +193,38 @@ async def test_a_hanging_push_service_never_holds_up_a_batch(
     while sender.submit(_push(drivers[0][0])):
         pass
     assert _metric(app, "coop_push_dropped_total") == dropped_before + 1
+
+
+async def test_an_offer_no_socket_wrote_is_pushed_a_second_later_unless_received(
+    app: FastAPI, client: AsyncClient, admin_headers: dict[str, str], pushes: PushService
+) -> None:
+    from sqlalchemy import select
+
+    from dispatch.trips.models import Offer, Trip
+
+    driver, phone = await _driver_with_phone(app, client, admin_headers, pushes)
+    rider = await make_rider(client)
+    await request_trip(client, rider)
+    await place_driver(app, driver.id, {"lat": 45.5017, "lon": -73.5673})
+    offer_id = await offer_to(app, driver)
+    await phone.next(timeout_s=2.0)  # no socket: pushed at once
+    async with app.state.sessionmaker() as session:
+        offer = await session.scalar(select(Offer).where(Offer.id == offer_id))
+        assert offer is not None
+        trip = await session.scalar(select(Trip).where(Trip.id == offer.trip_id))
+        assert trip is not None
+    pushes_of = app.state.offer_pushes
+    # As if a socket had taken the frame (a worker subscribed) but never written it.
+    started = time.monotonic()
+    pushes_of.offered([(offer, trip)], set())
+    again = await phone.next(timeout_s=3.0)
+    assert again.payload["offer_id"] == str(offer_id)
+    assert 0.9 < again.at - started < 2.0
+    assert pushes_of.pushed_after_wait == 1
+    # Once received (or written by a socket), it is not pushed again.
+    received = await client.post(f"/v1/offers/{offer_id}/received", headers=driver.headers)
+    assert received.status_code == 200
+    pushes_of.offered([(offer, trip)], set())
+    await asyncio.sleep(1.5)
+    await app.state.push.idle()
+    assert len(phone.received) == 2 and pushes_of.pushed_after_wait == 1
