@@ -1,14 +1,15 @@
 """The push sender: a bounded queue and one worker that delivers each push to its account's
 devices, so that nothing that pushes (the matcher above all) ever waits for a push service.
 
-`submit` never blocks: a full queue drops the push and counts it. Deliveries run concurrently
-(at most `COOP_PUSH_CONCURRENCY` devices at once), each bounded by the message's TTL: a push
-service that answers `429` or `5xx`, times out or cannot be reached is tried again after a
-backoff (its `Retry-After` when it gives one) until the TTL runs out, then the push is dropped
-and counted as expired; `404`/`410` (the subscription is gone) deletes the device; any other
-refusal is counted as failed and logged (a fault of ours or of the configuration: retrying
-would be refused the same way). The database away while looking up devices is an outage: the
-push is dropped and counted, never retried past its TTL.
+`submit` never blocks: a full queue drops the push and counts it. The queue hands out the most
+urgent first, so an offer never waits behind a vote's notices to every member. Deliveries run
+concurrently (at most `COOP_PUSH_CONCURRENCY` devices at once), each bounded by the message's
+TTL: a push service that answers `429` or `5xx`, times out or cannot be reached is tried again
+after a backoff (its `Retry-After` when it gives one) until the TTL runs out, then the push is
+dropped and counted as expired; `404`/`410` (the subscription is gone) deletes the device; any
+other refusal is counted as failed and logged (a fault of ours or of the configuration:
+retrying would be refused the same way). The database away while looking up devices is an
+outage: the push is dropped and counted, never retried past its TTL.
 """
 
 from __future__ import annotations
@@ -44,6 +45,8 @@ RETRY_DELAYS_S = (0.5, 1.0, 2.0, 5.0, 15.0, 30.0)
 # One request to a push service; never longer than what is left of the message's TTL.
 REQUEST_TIMEOUT_S = 10.0
 DRAIN_S = 2.0
+# The order pushes leave the queue in: `high` first.
+_RANK = {Urgency.high: 0, Urgency.normal: 1, Urgency.low: 2, Urgency.very_low: 3}
 RETRIED_STATUSES = frozenset({429, 500, 502, 503, 504})
 GONE_STATUSES = frozenset({404, 410})
 
@@ -136,7 +139,11 @@ class PushSender:
         self.vapid = vapid
         self._tasks = tasks
         self._clock = clock
-        self._queue: asyncio.Queue[Push] = asyncio.Queue(maxsize=queue_size)
+        # The most urgent first (an offer before a vote's hundreds of notices), then in order.
+        self._queue: asyncio.PriorityQueue[tuple[int, int, Push]] = asyncio.PriorityQueue(
+            maxsize=queue_size
+        )
+        self._submitted = 0
         self._slots = asyncio.Semaphore(concurrency)
         self._deliveries: set[asyncio.Task[None]] = set()
         self._client = client or httpx.AsyncClient(
@@ -164,7 +171,8 @@ class PushSender:
             submitted_at=asyncio.get_running_loop().time(),
         )
         try:
-            self._queue.put_nowait(stamped)
+            self._submitted += 1
+            self._queue.put_nowait((_RANK[push.urgency], self._submitted, stamped))
         except asyncio.QueueFull:
             self.metrics.dropped.inc()
             return False
@@ -172,7 +180,7 @@ class PushSender:
 
     async def _run(self) -> None:
         while True:
-            push = await self._queue.get()
+            _, _, push = await self._queue.get()
             await self._slots.acquire()
             task = asyncio.create_task(self._deliver(push), name="push-delivery")
             self._deliveries.add(task)

@@ -228,3 +228,41 @@ async def test_an_offer_no_socket_wrote_is_pushed_a_second_later_unless_received
     await asyncio.sleep(1.5)
     await app.state.push.idle()
     assert len(phone.received) == 2 and pushes_of.pushed_after_wait == 1
+
+
+async def test_the_most_urgent_push_leaves_the_queue_first(
+    app: FastAPI, client: AsyncClient, admin_headers: dict[str, str], pushes: PushService
+) -> None:
+    from coop.push.sender import PushSender
+
+    driver, phone = await _driver_with_phone(app, client, admin_headers, pushes)
+    sender = PushSender(
+        app.state.sessionmaker,
+        app.state.vapid,
+        queue_size=10,
+        concurrency=1,
+        tasks=app.state.tasks,
+    )
+    try:
+        for index in range(3):
+            notice = Push(
+                role=Role.driver,
+                subject_id=driver.id,
+                kind="vote",
+                data={"kind": "vote", "n": index},
+                ttl_s=60,
+            )
+            assert sender.submit(notice)
+        assert sender.submit(_push(driver))
+        sender.start()
+        for _ in range(4):
+            await phone.next(timeout_s=3.0)
+        assert [pushed.payload["kind"] for pushed in phone.received] == [
+            "offer",
+            "vote",
+            "vote",
+            "vote",
+        ]
+        assert [pushed.payload.get("n") for pushed in phone.received[1:]] == [0, 1, 2]
+    finally:
+        await sender.stop()
