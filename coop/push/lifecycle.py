@@ -34,4 +34,3 @@ async def running(app: FastAPI) -> AsyncIterator[PushSender]:
     finally:
         push_sender.uninstall(state.redis)
         await sender.stop()
-        sender.metrics.unregister()

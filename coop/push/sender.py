@@ -106,20 +106,18 @@ class _Metrics:
         self.queued = Gauge(
             "coop_push_queued", "Pushes waiting in the sender's queue", registry=registry
         )
-        self.registry = registry
 
-    def unregister(self) -> None:
-        for collector in (
-            self.sent,
-            self.failed,
-            self.expired,
-            self.dropped,
-            self.removed,
-            self.request_seconds,
-            self.delivery_seconds,
-            self.queued,
-        ):
-            self.registry.unregister(collector)
+
+# One set of counters per registry (an app's): a second lifespan of the same app (a test that
+# serves an app already started) counts into the same ones instead of registering twice.
+_METRICS: weakref.WeakKeyDictionary[CollectorRegistry, _Metrics] = weakref.WeakKeyDictionary()
+
+
+def _metrics_of(registry: CollectorRegistry) -> _Metrics:
+    metrics = _METRICS.get(registry)
+    if metrics is None:
+        metrics = _METRICS[registry] = _Metrics(registry)
+    return metrics
 
 
 class PushSender:
@@ -151,7 +149,7 @@ class PushSender:
         )
         self._worker: TaskHandle | None = None
         self._outage = Outage(logger, "push deliveries (devices unreadable)")
-        self.metrics = _Metrics(registry if registry is not None else CollectorRegistry())
+        self.metrics = _metrics_of(registry if registry is not None else CollectorRegistry())
         self.metrics.queued.set_function(self._queue.qsize)
 
     def start(self) -> None:
