@@ -16,7 +16,7 @@ from typing import TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bargaining import dividend, proposals, service
+from bargaining import dividend, notices, proposals, service
 from bargaining.diff import Change
 from bargaining.dividend import PatronageSource
 from bargaining.impact import CompletedTripsSource, Impact
@@ -33,6 +33,7 @@ from bargaining.schemas import (
 )
 from bargaining.terms import money_str
 from coop import paging
+from coop.redis_client import Redis
 from drivers.dependencies import get_committee_member
 from drivers.models import Driver
 
@@ -80,8 +81,32 @@ async def open_proposal(
     now: datetime,
     trips_source: CompletedTripsSource,
     patronage_source: PatronageSource,
+    redis: Redis | None = None,
 ) -> ProposalOut:
-    """A committee member puts complete new terms, or a patronage dividend, to the vote."""
+    """A committee member puts complete new terms, or a patronage dividend, to the vote; with
+    `redis`, the members on the roll are pushed that it opened (`bargaining.notices`)."""
+    opened = await _open_proposal(
+        driver=driver,
+        body=body,
+        session=session,
+        now=now,
+        trips_source=trips_source,
+        patronage_source=patronage_source,
+    )
+    if redis is not None:
+        await notices.vote_opened(session=session, redis=redis, proposal=opened, now=now)
+    return opened
+
+
+async def _open_proposal(
+    *,
+    driver: Driver,
+    body: ProposalCreate,
+    session: AsyncSession,
+    now: datetime,
+    trips_source: CompletedTripsSource,
+    patronage_source: PatronageSource,
+) -> ProposalOut:
     member = await get_committee_member(driver)
     if body.kind == "patronage":
         assert body.period is not None and body.surplus is not None

@@ -25,7 +25,7 @@ from bargaining.schemas import (
     WithdrawIn,
 )
 from coop import paging
-from coop.dependencies import SessionDep
+from coop.dependencies import RedisDep, SessionDep
 from drivers.dependencies import BallotDriver, CommitteeMember, CurrentDriver
 
 router = APIRouter(tags=["bargaining"])
@@ -66,9 +66,11 @@ async def open_proposal(
     now: Now,
     trips_source: TripsSource,
     patronage_source: PatronageSrc,
+    redis: RedisDep,
 ) -> ProposalOut:
     """The committee puts complete new terms, or a patronage dividend (`kind: "patronage"`,
-    `period: {from, to}`, `surplus`), to the members' vote."""
+    `period: {from, to}`, `surplus`), to the members' vote; the members are pushed that it
+    opened."""
     return await application.open_proposal(
         driver=member,
         body=body,
@@ -76,6 +78,7 @@ async def open_proposal(
         now=now,
         trips_source=trips_source,
         patronage_source=patronage_source,
+        redis=redis,
     )
 
 

@@ -58,6 +58,7 @@ CONFLICTS_WITHOUT_PATH_ID = {
     ("post", "/v1/trips"),
     ("post", "/v1/fare-caps"),  # over another cap, or a jurisdiction without them
     ("post", "/v1/decision-reviews"),  # too many open requests
+    ("post", "/v1/devices"),  # too many devices
 }
 # Reads that answer 409 or 404 from the state of things rather than their path.
 EXTRA_STATUSES: dict[tuple[str, str], set[int]] = {

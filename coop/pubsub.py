@@ -129,43 +129,46 @@ def rider_channel(rider_id: uuid.UUID | str) -> str:
     return f"{CHANNEL_PREFIX}rider:{rider_id}"
 
 
-async def publish(redis: Redis, channel: str, frame: Frame) -> None:
+async def publish(redis: Redis, channel: str, frame: Frame) -> int:
     """Sends one frame to every socket listening on `channel`.
 
     Raises what Redis raised, after recording the frame in `lost_frames(redis)` (so its client
-    is resynced)."""
-    await publish_text(redis, channel, frame.encode())
+    is resynced). Answers how many workers hold a socket listening on `channel`."""
+    return await publish_text(redis, channel, frame.encode())
 
 
-async def publish_text(redis: Redis, channel: str, text: str) -> None:
+async def publish_text(redis: Redis, channel: str, text: str) -> int:
     try:
-        await redis.publish(channel, text)
+        return int(await redis.publish(channel, text))
     except Exception:
         lost_frames(redis).publish_failed(channel, text)
         raise
 
 
-async def publish_many(redis: Redis, frames: Sequence[tuple[str, Frame]]) -> None:
+async def publish_many(redis: Redis, frames: Sequence[tuple[str, Frame]]) -> list[int]:
     """Sends many frames, each to its channel, in one round trip (a pipeline, not a
-    transaction: each frame is delivered or not on its own)."""
+    transaction: each frame is delivered or not on its own). Answers, for each frame, how many
+    workers hold a socket listening on its channel (0: no socket is open for it anywhere)."""
     if not frames:
-        return
+        return []
     texts = [(channel, frame.encode()) for channel, frame in frames]
     pipe = redis.pipeline(transaction=False)
     for channel, text in texts:
         pipe.publish(channel, text)
     try:
-        await pipe.execute()
+        receivers = await pipe.execute()
     except Exception:
         # Which of them Redis took is unknown: each is delivered here or resynced.
         lost = lost_frames(redis)
         for channel, text in texts:
             lost.publish_failed(channel, text)
         raise
+    return [int(count) for count in receivers]
 
 
-async def to_driver(redis: Redis, driver_id: uuid.UUID | str, frame: Frame) -> None:
-    await publish(redis, driver_channel(driver_id), frame)
+async def to_driver(redis: Redis, driver_id: uuid.UUID | str, frame: Frame) -> int:
+    """Answers how many workers hold a socket of the driver (0: none open anywhere)."""
+    return await publish(redis, driver_channel(driver_id), frame)
 
 
 # Orders for the sockets themselves, heard by every worker's hub: close one connection (a newer

@@ -169,6 +169,20 @@ class Settings(BaseSettings):
     # current master and follows a failover; empty, Redis is COOP_REDIS_URL alone.
     redis_sentinels: Annotated[list[str], NoDecode] = Field(default_factory=list)
     redis_sentinel_master: str = "coop"
+    # Web Push (coop/push, docs/push.md). The VAPID key pair that signs every push (RFC 8292):
+    # the private key as the base64url of its 32 bytes, or a PEM; required in production,
+    # generated under data_dir/keys/ elsewhere. The subject is how a push service reaches the
+    # co-op's operators (`mailto:` or `https:`); required in production.
+    vapid_private_key: SecretStr | None = None
+    vapid_subject: str = ""
+    # Pushes waiting for the sender; beyond this a new one is dropped and counted (never waited
+    # for: the matcher hands offers over and goes on).
+    push_queue_size: int = Field(default=10_000, ge=1)
+    # Deliveries in flight at once (each to one device).
+    push_concurrency: int = Field(default=32, ge=1, le=1000)
+    # Accept `http:` and loopback push endpoints: the tests' push service. Refused in
+    # production, where an endpoint is an `https` URL on a public host.
+    push_allow_loopback: bool = False
 
     @field_validator("redis_sentinels", mode="before")
     @classmethod
@@ -256,6 +270,9 @@ class Settings(BaseSettings):
         )
         if problem is not None:
             raise ValueError(f"COOP_TAX_REGISTRATIONS: {problem}")
+        # The VAPID key and subject are checked where they are loaded (coop.push.vapid).
+        if self.env == "production" and self.push_allow_loopback:
+            raise ValueError("COOP_PUSH_ALLOW_LOOPBACK is for tests; never in production")
         if self.ws_ping_interval_s >= self.driver_grace_s:
             raise ValueError(
                 "COOP_WS_PING_INTERVAL_S must be shorter than COOP_DRIVER_GRACE_S, or connected "

@@ -37,6 +37,7 @@ from coop.auth import (
 from coop.db import utcnow
 from coop.dependencies import SessionDep
 from coop.errors import Forbidden
+from coop.push import service as push_service
 
 logger = logging.getLogger("coop.tokens")
 
@@ -176,6 +177,7 @@ async def revoke_current(
     revoked = await revoke_families(
         session=session, roots=[bytes.fromhex(principal.token_key)], now=utcnow()
     )
+    await push_service.forget_tokens(session=session, token_hashes=revoked)
     await session.commit()
     await _announce(request, revoked)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
@@ -191,6 +193,7 @@ async def revoke_all_own(
     reached again)."""
     _forbid_bootstrap(principal)
     revoked = await _revoke_account(session, principal.subject_id)
+    await push_service.forget_tokens(session=session, token_hashes=revoked)
     replacement = await _mint(request, session, principal, parent_hash=None)
     await session.commit()
     await _announce(request, revoked)
@@ -205,6 +208,7 @@ async def revoke_account_tokens(
     recorded in the audit log; the account's sockets are closed (4001). Its owner gets a new
     token as an account's first one is got (a driver's from the operator)."""
     revoked = await _revoke_account(session, account_id)
+    await push_service.forget_tokens(session=session, token_hashes=revoked)
     # The public log names neither the account nor the operator (docs/audit.md): the operators'
     # own log line below joins the entry's seq to both.
     entry = await audit.append(

@@ -18,7 +18,10 @@ from redis.exceptions import RedisError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from coop import paging, pubsub
+from coop.auth import Role
 from coop.errors import Forbidden
+from coop.push import sender as push
+from coop.push.message import Urgency
 from coop.redis_client import Redis
 from drivers.dependencies import get_reviewer
 from drivers.models import Driver
@@ -260,13 +263,38 @@ async def decide_appeal(
     )
     decided = appeal_out(appeal, key=key, now=now)
     try:
-        await pubsub.to_driver(
+        heard = await pubsub.to_driver(
             redis, appeal.driver_id, AppealDecidedFrame(type="appeal_decided", appeal=decided)
         )
     except (RedisError, OSError):
         # The decision is recorded; the appellant still sees it in GET /v1/appeals.
         logger.warning("could not push an appeal decision", exc_info=True)
+    else:
+        if heard == 0:  # no socket of theirs: their phone is told (coop.push)
+            push.notify(redis, appeal_push(appeal.driver_id, decided))
     return decided
+
+
+# A decision waits a week on the push service for a phone that is off.
+APPEAL_PUSH_TTL_S = 7 * 24 * 3600
+
+
+def appeal_push(driver_id: uuid.UUID, decided: AppealOut) -> push.Push:
+    """The push of a decision to the appellant: which appeal and how it ended (the app fetches
+    the reason)."""
+    return push.Push(
+        role=Role.driver,
+        subject_id=driver_id,
+        kind="appeal",
+        data={
+            "kind": "appeal",
+            "appeal_id": str(decided.id),
+            "outcome": decided.outcome.value if decided.outcome is not None else None,
+        },
+        ttl_s=APPEAL_PUSH_TTL_S,
+        urgency=Urgency.normal,
+        topic=f"appeal{decided.id.hex[:24]}",
+    )
 
 
 # --- support cases: the driver's own, and the admin's list ------------------------------------

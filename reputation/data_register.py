@@ -558,6 +558,25 @@ REGISTER: tuple[DataKind, ...] = (
         retention=N_("as long as the alert (above)"),
         readers=(ADMINS,),
     ),
+    DataKind(
+        key="push_devices",
+        description=N_(
+            "Each device registered for push notifications: its push service's address for it "
+            "and its encryption keys, its platform and language, the token it was registered "
+            "with, when it was registered and last pushed to; and the kinds of push the account "
+            "chose"
+        ),
+        purpose=N_(
+            "to reach a phone whose app is in the background with an offer or a change it must "
+            "act on (docs/push.md)"
+        ),
+        stored=(Storage("push_device"), Storage("push_preference")),
+        retention=N_(
+            "until the device is removed, the token it was registered with is revoked, or its "
+            "push service says the subscription ended; the choice of kinds as long as the account"
+        ),
+        readers=(N_("the account holder (never the address or keys: they are only used to push)"),),
+    ),
 )
 
 

@@ -5,6 +5,7 @@ from coop.audit import AuditEntry
 from coop.auth import AuthToken
 from coop.db import Base
 from coop.passkeys import Passkey
+from coop.push.models import PushDevice, PushPreference
 from coop.recovery import RecoveryLink
 from dispatch.locations.models import DriverPosition, TrailPoint
 from dispatch.matching.capacity import CapacityWait
@@ -49,6 +50,8 @@ __all__ = [
     "PayStatement",
     "PayStatementLine",
     "Proposal",
+    "PushDevice",
+    "PushPreference",
     "RateableTrip",
     "Rating",
     "Rider",

@@ -25,6 +25,10 @@ from coop.db import create_engine, create_sessionmaker
 from coop.geo import ServiceArea
 from coop.health import router as health_router
 from coop.observability import Metrics, RequestContextMiddleware
+from coop.push import vapid
+from coop.push.lifecycle import running as push_running
+from coop.push.router import router as push_router
+from coop.push.state import PushState
 from coop.ratelimit import RateLimits
 from coop.recovery import router as recovery_router
 from coop.redis_client import create_redis
@@ -38,6 +42,7 @@ from dispatch.safety.router import router as safety_router
 from dispatch.safety.share_router import router as share_router
 from dispatch.trips import service as trips_service
 from dispatch.trips.fare_caps import router as fare_caps_router
+from dispatch.trips.received import router as offer_received_router
 from dispatch.trips.regulator import router as regulator_router
 from dispatch.trips.router import router as trips_router
 from drivers.router import router as drivers_router
@@ -65,7 +70,7 @@ async def reputation_policy(session: AsyncSession, at: datetime) -> ReputationPo
     )
 
 
-class AppState(DispatchState, BargainingState, ReputationState):
+class AppState(DispatchState, BargainingState, ReputationState, PushState):
     """The app's one state (`app.state`): every layer's declared part (`coop.state`)."""
 
 
@@ -99,6 +104,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                     lambda: state.clock(),
                     background_tasks=settings.background_tasks,
                 ),
+                push_running(app),
                 dispatch_runtime.running(app),
                 web.running(app),
                 share_feed.running(app),
@@ -149,6 +155,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             data_dir=settings.data_dir,
         ).decode()
     )
+    # Web Push's key pair (production refuses to start without one: coop.push.vapid).
+    state.vapid = vapid.load(settings)
     # The patronage dividend measures each member's work from the trips pay reads.
     state.patronage_source = pay_service.patronage_measures
     # Trips, offers, positions and ballots in the personal-data exports reputation assembles.
@@ -181,6 +189,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         fare_caps_router,
         share_router,
         safety_router,
+        push_router,
+        offer_received_router,
     ):
         app.include_router(router, dependencies=counted)
     app.include_router(asyncapi_router, dependencies=counted)

@@ -26,7 +26,7 @@ import functools
 import logging
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -98,6 +98,9 @@ __all__ = [
 ]
 
 logger = logging.getLogger("coop.matcher")
+
+# A batch's offers, and the ids of those no driver's socket heard.
+OffersMade = Callable[[list[tuple[Offer, Trip]], set[uuid.UUID]], None]
 
 
 @dataclass
@@ -320,6 +323,8 @@ class Matcher:
         self.batches = 0
         self.full_batches = 0
         self.offers_made = 0
+        # Told of each batch's offers and of those no socket heard (set by the realtime layer).
+        self.on_offers: OffersMade | None = None
         self.metrics = metrics if metrics is not None else MatcherMetrics()
         # The travel-time model the ETAs come from; its leader recomputes it (`learn_travel`).
         self.travel = (
@@ -401,7 +406,11 @@ class Matcher:
                 session=session, drafts=drafts, now=now, timeout_s=terms.offer_timeout_s
             )
             clock.done("offers")
-        await push.offered_all(self.redis, made)
+        unheard = await push.offered_all(self.redis, made)
+        if self.on_offers is not None and made:
+            # Hands the offers to the push side (dispatch.realtime.offer_push), which never
+            # makes the batch wait: it only queues.
+            self.on_offers(made, unheard)
         clock.done("push")
         report.offers = [offer for offer, _ in made]
         self.offers_made += len(made)

@@ -19,6 +19,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from bargaining import service as bargaining_service
 from bargaining.exceptions import NoAgreementInForce
 from coop.auth import valid_token_keys
+from coop.push.state import PushState
 from coop.ratelimit import SocketSlots
 from coop.state import state_of
 from coop.tasks import TaskHandle
@@ -26,6 +27,7 @@ from dispatch.locations.ingest import LocationIngest
 from dispatch.matching.matcher import Matcher, MatcherMetrics
 from dispatch.realtime import ridecheck_socket
 from dispatch.realtime.hub import Hub
+from dispatch.realtime.offer_push import OfferPushes
 from dispatch.realtime.pauses import PauseMonitor
 from dispatch.realtime.receipts import OfferReceipts
 from dispatch.realtime.state import DispatchState
@@ -254,6 +256,16 @@ async def running(app: FastAPI) -> AsyncIterator[None]:
     if pauses is not None:
         pauses.start()
     receipts.start()
+    # Offers reach drivers without an open socket by push (coop.push, started before this).
+    offer_pushes = OfferPushes(
+        state_of(app, PushState).push,
+        state.sessionmaker,
+        tasks=runner,
+        clock=lambda: state.clock(),
+    )
+    matcher.on_offers = offer_pushes.offered
+    state.offer_pushes = offer_pushes
+    offer_pushes.start()
     await hub.start()
     try:
         await refresh_ingest_terms(app)
@@ -303,6 +315,7 @@ async def running(app: FastAPI) -> AsyncIterator[None]:
         if settings.background_tasks:
             await ingest.drain()
         await hub.stop()
+        await offer_pushes.stop()
         await receipts.drain()
         if pauses is not None:
             await pauses.stop()

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from coop.ratelimit import SocketSlots
     from dispatch.matching.matcher import Matcher
     from dispatch.realtime.hub import Hub
+    from dispatch.realtime.offer_push import OfferPushes
     from dispatch.realtime.receipts import OfferReceipts
     from dispatch.trips.models import Trip
 
@@ -26,6 +27,8 @@ class DispatchState(TripsState):
     # Open sockets per account (COOP_WS_MAX_PER_ACCOUNT), counted in Redis.
     socket_slots: SocketSlots
     receipts: OfferReceipts
+    # Offers carried by push to drivers whose socket does not have them.
+    offer_pushes: OfferPushes
 
     def route_duration(self, at: datetime) -> RouteDuration:
         return self.matcher.travel.route_duration(at)

@@ -178,7 +178,7 @@ def test_a_domain_whose_revision_sits_inside_another_domain_chain_keeps_one_late
     paid = revision(url, "pay", "next", rev_id="p1", locations=locations)
     assert _header(paid)["down_revision"] == "dispatch_pay"
     core = revision(url, "core", "next", rev_id="c1", locations=locations)
-    assert _header(core)["down_revision"] == "token_families"
+    assert _header(core)["down_revision"] == "core_join_1207"
 
 
 def test_a_new_revision_goes_to_its_domain_after_the_domain_latest(tmp_path: Path) -> None:

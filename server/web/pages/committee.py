@@ -204,6 +204,7 @@ async def draft_proposal(
                 now=now,
                 trips_source=trips_source,
                 patronage_source=sources.patronage_source,
+                redis=sources.redis,
             )
             return RedirectResponse(f"/proposals/{opened.id}", status_code=303)
         found = await bargaining_app.preview_proposal(
