@@ -150,6 +150,17 @@ async def no_sideways_scroll(page: Page, label: str) -> None:
     assert width <= PHONE["width"], f"{label} scrolls sideways on a phone ({width}px)"
 
 
+KEPT_JS = """async () => {
+  await navigator.serviceWorker.ready;
+  const kept = [];
+  for (const name of await caches.keys()) {
+    const cache = await caches.open(name);
+    for (const request of await cache.keys()) kept.push(new URL(request.url).pathname);
+  }
+  return kept;
+}"""
+
+
 async def test_a_rider_requests_rides_and_rates_in_english(
     web: Web, visit: Callable[..., Any]
 ) -> None:
@@ -233,9 +244,19 @@ async def test_a_rider_requests_rides_and_rates_in_english(
     await expect(page.locator("#history-receipt table")).to_contain_text("Billed")
     await v.shot("ride-history-en")
     await no_sideways_scroll(page, "/ride")
+    # Installed: the service worker keeps the shell, never an API answer.
+    kept = await page.evaluate(KEPT_JS)
+    assert "/ride" in kept and "/static/apps/ride.js" in kept, kept
+    assert not [path for path in kept if path.startswith("/v1")], kept
     # At 200 % text nothing runs off the side.
     await page.evaluate("document.documentElement.style.fontSize = '200%'")
     await no_sideways_scroll(page, "/ride at 200 % text")
+    # The driver app in English, before signing in.
+    other: Visit = await visit(language="en", **phone(pickup))
+    await other.goto("/drive")
+    await expect(other.page.locator("#signin-title")).to_have_text("Drive with the co-op")
+    await other.axe("/drive, sign-in (en)")
+    await other.shot("drive-signin-en", full_page=False)
 
 
 async def walk(page: Page, start: dict[str, float], end: dict[str, float], steps: int) -> None:
@@ -325,6 +346,14 @@ async def test_a_driver_takes_and_drives_a_trip_in_french(
     await page.locator("#duty").click()
     await expect(page.locator("#duty-text")).to_have_text("Vous ne prenez pas de courses.")
     await no_sideways_scroll(page, "/drive")
+    # The rider app in French, before signing up.
+    other: Visit = await visit(language="fr", **phone(pickup))
+    await other.goto("/ride")
+    await expect(other.page.locator("#welcome-title")).to_have_text(
+        "Roulez avec la coopérative des chauffeurs"
+    )
+    await other.axe("/ride, accueil (fr)")
+    await other.shot("ride-welcome-fr", full_page=False)
 
 
 async def _rider(web: Web) -> dict[str, Any]:

@@ -132,6 +132,8 @@ export function show(id, visible) {
 
 /** Shows one view of the app and moves the focus to its title, for keyboards and readers. */
 export function view(id, focus) {
+  // When the app first shows something it can be used: its "time to interactive" (docs/apps.md).
+  if (!performance.getEntriesByName("app-ready").length) performance.mark("app-ready");
   for (const section of document.querySelectorAll("main > .view")) {
     section.hidden = section.id !== id;
   }
