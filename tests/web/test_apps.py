@@ -248,6 +248,13 @@ async def test_a_rider_requests_rides_and_rates_in_english(
     kept = await page.evaluate(KEPT_JS)
     assert "/ride" in kept and "/static/apps/ride.js" in kept, kept
     assert not [path for path in kept if path.startswith("/v1")], kept
+    # Offline, the installed app still opens, and says the service cannot be reached.
+    await v.context.set_offline(True)
+    await page.reload()
+    await expect(page.locator("#connection")).to_contain_text("could not be reached")
+    await v.context.set_offline(False)
+    v.errors[:] = [e for e in v.errors if "ERR_INTERNET_DISCONNECTED" not in e]
+    await expect(page.locator("#plan-title")).to_be_visible(timeout=TIMEOUT_MS)
     # At 200 % text nothing runs off the side.
     await page.evaluate("document.documentElement.style.fontSize = '200%'")
     await no_sideways_scroll(page, "/ride at 200 % text")
@@ -293,9 +300,16 @@ async def test_a_driver_takes_and_drives_a_trip_in_french(
     await expect(page.locator("#duty-text")).to_contain_text("Vous êtes disponible")
     await expect(page.locator("#reporting")).to_contain_text("toutes les 4 s")
     await walk(page, start, north(350, 200), 2)
-    rider = Account(**(await _rider(web)))
-    trip = await request_trip(web.http, rider, pickup=pickup, dropoff=dropoff)
     offer = page.locator("#offer")
+    # Declining: said to cost nothing, and the request is not offered to this driver again.
+    first = Account(**(await _rider(web, "Ana")))
+    await request_trip(web.http, first, pickup=north(300, 200), dropoff=dropoff)
+    await expect(offer).to_be_visible(timeout=TIMEOUT_MS)
+    await page.get_by_role("button", name="Refuser").click()
+    await expect(page.locator("#notices")).to_have_text("Refusée. Rien ne compte contre vous.")
+    await expect(offer).to_be_hidden()
+    rider = Account(**(await _rider(web, "Rosa")))
+    trip = await request_trip(web.http, rider, pickup=pickup, dropoff=dropoff)
     await expect(offer).to_be_visible(timeout=TIMEOUT_MS)
     await expect(page.locator("#offer-fare")).to_contain_text("$")
     await expect(page.locator("#offer-earnings")).to_contain_text("$")
@@ -356,8 +370,10 @@ async def test_a_driver_takes_and_drives_a_trip_in_french(
     await other.shot("ride-welcome-fr", full_page=False)
 
 
-async def _rider(web: Web) -> dict[str, Any]:
-    response = await web.http.post("/v1/riders", json={"name": "Rosa Rider", "first_name": "Rosa"})
+async def _rider(web: Web, first_name: str) -> dict[str, Any]:
+    response = await web.http.post(
+        "/v1/riders", json={"name": f"{first_name} Rider", "first_name": first_name}
+    )
     assert response.status_code == 201, response.text
     return {"id": response.json()["id"], "token": response.json()["token"]}
 
