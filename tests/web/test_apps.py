@@ -286,7 +286,8 @@ async def test_a_driver_takes_and_drives_a_trip_in_french(
     start = north(400, 200)
     dropoff = north(-700, 500)
     driver = await new_driver(web, 2, "Jean-François Roy")
-    v: Visit = await visit(language="fr", **phone(start))
+    # At night: the phone in dark mode, so the driver app is dark.
+    v: Visit = await visit(language="fr", color_scheme="dark", **phone(start))
     page = v.page
     await v.goto("/drive")
     await expect(page.locator("#signin-title")).to_have_text("Conduire avec la coopérative")

@@ -4,7 +4,8 @@
 // socket (docs/protocol.md).
 
 import {
-  account, accountMenu, announce, api, config, connection, distance, installable, minutes, money,
+  account, accountMenu, announce, api, config, connection, distance, haversine, installable, minutes,
+  money,
   problemText, say, show, t, view, words,
 } from "./common.js";
 import { Live } from "./live.js";
@@ -97,6 +98,7 @@ function watchPosition() {
       driveMap.point("me", state.fix);
       if (!driveMap.placed) { driveMap.fit(15); driveMap.placed = true; }
       if (tripMap && state.trip) tripMap.point("car", state.fix);
+      towards();
       report(false);
     },
     (error) => { state.fixProblem = error.code === 1 ? "denied" : "nofix"; reportingLine(); },
@@ -337,6 +339,15 @@ $("decline").addEventListener("click", async () => {
 
 // --- the trip ----------------------------------------------------------------------------------
 
+/** How far the phone is from where the trip goes next (a straight line), under its title. */
+function towards() {
+  const trip = state.trip;
+  const line = $("trip-detail");
+  if (!trip || !OPEN.has(trip.status) || trip.status === "arrived" || !state.fix) { line.textContent = ""; return; }
+  const target = trip.status === "in_progress" ? trip.dropoff : trip.pickup;
+  line.textContent = t("straight", { distance: distance(haversine(state.fix, target)) });
+}
+
 function adopt(trip, changed) {
   const current = state.trip;
   if (current && current.id !== trip.id && !OPEN.has(trip.status)) return; // an earlier trip's news
@@ -364,6 +375,8 @@ function adopt(trip, changed) {
   show("cancel-trip", trip.status !== "in_progress");
   // Where the API asks for the rider's PIN to start, the field shows.
   show("pin-field", trip.status === "arrived" && Boolean(trip.pin_required));
+  // Waiting at the pickup there is nowhere to go: the links come back once the ride starts.
+  show("nav-links", trip.status !== "arrived");
   const target = trip.status === "in_progress" ? trip.dropoff : trip.pickup;
   $("nav-geo").href = `geo:${target.lat},${target.lon}?q=${target.lat},${target.lon}`;
   $("nav-osm").href = state.fix
@@ -376,6 +389,7 @@ function adopt(trip, changed) {
   tripMap.point("car", state.fix);
   if (changed) tripMap.fit(16);
   say($("trip-error"), "");
+  towards();
   duty();
   if (changed) { announce(title); $("trip-title").focus(); }
 }
