@@ -15,14 +15,17 @@ import contextlib
 import random
 import re
 from collections.abc import AsyncIterator, Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest_asyncio
 from playwright.async_api import Page, expect
+from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from coop.auth import AuthToken, hash_token
+from coop.db import utcnow
 from coop.geo import ServiceArea
 from coop.settings import Settings
 from server.app import create_app
@@ -162,7 +165,7 @@ KEPT_JS = """async () => {
 
 
 async def test_a_rider_requests_rides_and_rates_in_english(
-    web: Web, visit: Callable[..., Any]
+    web: Web, visit: Callable[..., Any], engine: AsyncEngine
 ) -> None:
     pickup = DOWNTOWN
     v: Visit = await visit(language="en", **phone(pickup))
@@ -181,6 +184,23 @@ async def test_a_rider_requests_rides_and_rates_in_english(
     await page.get_by_role("button", name="Open my account").click()
     await expect(page.locator("#plan-title")).to_be_visible()
     await expect(page.locator("#pickup-text")).to_have_text("Your position")
+    # A key past half its life is renewed when the app starts; the old one keeps working.
+    old_key = await page.evaluate("localStorage.getItem('coop.ride.token')")
+    async with engine.begin() as connection:
+        await connection.execute(
+            update(AuthToken)
+            .where(AuthToken.token_hash == hash_token(old_key))
+            .values(
+                created_at=utcnow() - timedelta(days=20), expires_at=utcnow() + timedelta(days=10)
+            )
+        )
+    await page.reload()
+    await expect(page.locator("#plan-title")).to_be_visible()
+    await page.wait_for_function(f"localStorage.getItem('coop.ride.token') !== {old_key!r}")
+    new_key = await page.evaluate("localStorage.getItem('coop.ride.token')")
+    for key in (old_key, new_key):
+        me = await web.http.get("/v1/riders/me", headers={"Authorization": f"Bearer {key}"})
+        assert me.json()["name"] == "Lucie Gagnon"
     # The quote needs a destination first.
     await page.get_by_role("button", name="See the price").click()
     await expect(page.locator("#plan-error")).to_contain_text("destination")

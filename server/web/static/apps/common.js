@@ -177,6 +177,22 @@ export function accountMenu(name, onForget) {
   };
 }
 
+/** Renews the account's key once less than half of its life is left: keys expire
+ * (COOP_TOKEN_TTL_DAYS, docs/protocol.md), and a rider's key is their only way into the account.
+ * The new key is minted with the old one, which stays valid until it expires. */
+export async function renewKey() {
+  try {
+    const current = (await api("GET", "/v1/tokens")).find((token) => token.current);
+    if (!current || !current.expires_at) return;
+    const born = Date.parse(current.created_at);
+    const dies = Date.parse(current.expires_at);
+    if (Date.now() < born + (dies - born) / 2) return;
+    account.token = (await api("POST", "/v1/tokens")).token;
+  } catch (problem) {
+    // Tried again at the next start; the key in hand works until it expires.
+  }
+}
+
 /** Installs the app's service worker (the shell offline; never an API answer). */
 export function installable() {
   if ("serviceWorker" in navigator && window.isSecureContext) {

@@ -5,7 +5,7 @@
 
 import {
   account, accountMenu, announce, api, config, connection, distance, haversine, installable, minutes,
-  money,
+  money, renewKey,
   problemText, say, show, t, view, words,
 } from "./common.js";
 import { Live } from "./live.js";
@@ -63,6 +63,7 @@ async function begin() {
     window.setTimeout(begin, 3000);
     return;
   }
+  await renewKey();
   try { state.terms = (await api("GET", "/v1/agreements/current")).terms; } catch (problem) { state.terms = null; }
   view("v-drive", true);
   accountMenu(state.me.name, signedOut);

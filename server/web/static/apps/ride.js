@@ -5,7 +5,7 @@
 
 import {
   account, accountMenu, announce, api, clock, config, connection, day, distance, haversine,
-  installable, minutes, money, problemText, say, show, t, view, words,
+  installable, minutes, money, problemText, renewKey, say, show, t, view, words,
 } from "./common.js";
 import { Live } from "./live.js";
 import { makeMap } from "./mapview.js";
@@ -85,6 +85,7 @@ async function begin() {
     return;
   }
   state.me = me;
+  await renewKey();
   connection("");
   show("account-menu", true);
   accountMenu(me.name, signedOut);
