@@ -329,6 +329,31 @@ async def test_a_driver_takes_and_drives_a_trip_in_french(
     await page.get_by_role("button", name="Refuser").click()
     await expect(page.locator("#notices")).to_have_text("Refusée. Rien ne compte contre vous.")
     await expect(offer).to_be_hidden()
+    # A race: the rider cancels as the driver accepts. Whichever the service saw first, the card
+    # goes, the driver is told, and no trip is left on the screen.
+    racing = Account(**(await _rider(web, "Léa")))
+    raced = await request_trip(web.http, racing, pickup=north(250, 150), dropoff=dropoff)
+    await expect(offer).to_be_visible(timeout=TIMEOUT_MS)
+    cancel = asyncio.create_task(
+        web.http.post(f"/v1/trips/{raced['id']}/cancel", json={}, headers=racing.headers)
+    )
+    await page.evaluate("document.getElementById('accept').click()")
+    assert (await cancel).status_code in {200, 409}
+    await expect(offer).to_be_hidden()
+    if (await web.http.get(f"/v1/trips/{raced['id']}", headers=racing.headers)).json()[
+        "status"
+    ] == "cancelled":
+        await expect(page.locator("#notices")).to_have_text(
+            re.compile("Le client a annulé|Cette offre n'est plus ouverte|La course a été annulée")
+        )
+    else:  # the accept came first: the trip is the driver's, who cancels it at no cost to anyone
+        await expect(page.locator("#trip")).to_be_visible()
+        page.once("dialog", lambda dialog: asyncio.ensure_future(dialog.accept()))
+        await page.locator("#cancel-trip").click()
+        await expect(page.locator("#ended-title")).to_have_text("La course a été annulée")
+    if await page.locator("#ended").is_visible():
+        await page.get_by_role("button", name="Retour aux offres").click()
+    v.errors[:] = [e for e in v.errors if "status of 409" not in e]
     rider = Account(**(await _rider(web, "Rosa")))
     trip = await request_trip(web.http, rider, pickup=pickup, dropoff=dropoff)
     await expect(offer).to_be_visible(timeout=TIMEOUT_MS)
