@@ -196,7 +196,9 @@ async def test_a_rider_requests_rides_and_rates_in_english(
         )
     await page.reload()
     await expect(page.locator("#plan-title")).to_be_visible()
-    await page.wait_for_function(f"localStorage.getItem('coop.ride.token') !== {old_key!r}")
+    await page.wait_for_function(
+        "(old) => localStorage.getItem('coop.ride.token') !== old", arg=old_key
+    )
     new_key = await page.evaluate("localStorage.getItem('coop.ride.token')")
     for key in (old_key, new_key):
         me = await web.http.get("/v1/riders/me", headers={"Authorization": f"Bearer {key}"})

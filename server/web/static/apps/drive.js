@@ -63,8 +63,9 @@ async function begin() {
     window.setTimeout(begin, 3000);
     return;
   }
-  await renewKey();
-  try { state.terms = (await api("GET", "/v1/agreements/current")).terms; } catch (problem) { state.terms = null; }
+  // The agreement (for an offer's earnings) and the key's renewal, together.
+  const [agreement] = await Promise.all([api("GET", "/v1/agreements/current").catch(() => null), renewKey()]);
+  state.terms = agreement ? agreement.terms : null;
   view("v-drive", true);
   accountMenu(state.me.name, signedOut);
   if (!driveMap) driveMap = makeMap("drive-map");

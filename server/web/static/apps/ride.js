@@ -85,7 +85,7 @@ async function begin() {
     return;
   }
   state.me = me;
-  await renewKey();
+  renewKey(); // beside the first view: the key in hand works until it expires
   connection("");
   show("account-menu", true);
   accountMenu(me.name, signedOut);
