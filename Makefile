@@ -173,3 +173,8 @@ cluster-restore-check: cluster ## rehearse a point-in-time restore from pgBackRe
 
 cluster-chaos: cluster ## the simulated city through HAProxy while a host, PostgreSQL, Redis fail (docs/deployment.md)
 	$(PY) -m devtools.cluster chaos $(CLUSTER_CHAOS_ARGS)
+
+.PHONY: bench-apps
+bench-apps: venv ## the rider and driver apps on Slow 4G: bytes and time to usable; the offer card's frame rate (docs/apps.md)
+	@$(LOCALDEV) browser >/dev/null
+	@$(LOCALDEV) run -- $(PY) -m loadtests.bench_apps $(APPS_ARGS)

@@ -77,6 +77,9 @@ def demo(args: argparse.Namespace) -> int:
                     "To ratify new terms alone: sign in as the committee member, draft and open a",
                     "vote at /proposals closing in a few minutes, vote yes as the committee member",
                     "and as one driver-member; the vote closes by itself at its closing time.",
+                    "The apps (docs/apps.md), best in a phone-sized window:",
+                    f"  {base}/ride    the rider app: a new account, or the rider's token",
+                    f"  {base}/drive   the driver app: a driver-member's token, then go available",
                     f"Service log: {service.log_path}",
                     f"Simulating {config.drivers} drivers and {config.rate_per_min:g} requests a "
                     f"minute (speedup {config.speedup:g}). Ctrl-C stops everything.",

@@ -58,6 +58,8 @@ from riders.router import router as riders_router
 from server import exports, web
 from server.asyncapi import router as asyncapi_router
 from server.decisions import router as decisions_router
+from server.web.pages import drive as drive_app
+from server.web.pages import ride as ride_app
 
 logger = logging.getLogger("coop.app")
 
@@ -196,6 +198,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(asyncapi_router, dependencies=counted)
     # The co-op's web pages; last, so the API's routes keep their paths.
     web.install(app)
+    # The rider and driver apps in the browser (docs/apps.md): shells over the public API.
+    app.include_router(ride_app.router)
+    app.include_router(drive_app.router)
     # Every route's problem answers in /openapi.json.
     openapi.install(app)
     return app

@@ -171,7 +171,9 @@ class Visit:
 async def visit(web: Web) -> AsyncIterator[Callable[..., Any]]:
     contexts: list[Visit] = []
 
-    async def open_visit(*, language: str = "en", viewport: dict[str, int] = DESKTOP) -> Visit:
+    async def open_visit(
+        *, language: str = "en", viewport: dict[str, int] = DESKTOP, **options: Any
+    ) -> Visit:
         context = await web.browser.new_context(
             locale="fr-CA" if language == "fr" else "en-CA",
             extra_http_headers={
@@ -179,6 +181,7 @@ async def visit(web: Web) -> AsyncIterator[Callable[..., Any]]:
             },
             viewport=viewport,  # type: ignore[arg-type]
             timezone_id="America/Toronto",
+            **options,  # e.g. geolocation, permissions, has_touch for the apps
         )
         page = await context.new_page()
         current = Visit(web, context, page)
