@@ -12,8 +12,11 @@ from typing import Annotated, Literal
 from pydantic import ConfigDict, Field
 
 from coop import pubsub
+from coop.auth import Role
 from coop.errors import dependency_down
 from coop.frames import Frame
+from coop.push import sender as push
+from coop.push.message import Urgency
 from coop.redis_client import Redis
 from coop.text import FreeText
 from dispatch.safety.models import SafetyAlert
@@ -82,6 +85,24 @@ def status_frame(alert: SafetyAlert, *, position_every_s: int) -> SosStatusFrame
     )
 
 
+# An alert's status waits on the push service as long as an operator's promise runs, and more.
+STATUS_PUSH_TTL_S = 3600
+
+
+def status_push(alert: SafetyAlert, frame: SosStatusFrame) -> push.Push:
+    """The push of an alert's status to its raiser: which alert, and its status (the app
+    fetches the rest with `GET /v1/sos/{id}`)."""
+    return push.Push(
+        role=Role(alert.raised_by_role),
+        subject_id=alert.raised_by_id,
+        kind="safety",
+        data={"kind": "safety", "alert_id": str(alert.id), "status": frame.status},
+        ttl_s=STATUS_PUSH_TTL_S,
+        urgency=Urgency.high,
+        topic=f"sos{alert.id.hex[:24]}",
+    )
+
+
 async def tell_raiser(redis: Redis, alert: SafetyAlert, *, position_every_s: int) -> None:
     """After the commit: the raiser's sockets hear the alert's new status. A publish Redis does
     not take is logged, not raised: the row is recorded, and the app reads it again."""
@@ -90,8 +111,12 @@ async def tell_raiser(redis: Redis, alert: SafetyAlert, *, position_every_s: int
         if alert.raised_by_role == "rider"
         else pubsub.driver_channel(alert.raised_by_id)
     )
+    frame = status_frame(alert, position_every_s=position_every_s)
     try:
-        await pubsub.publish(redis, channel, status_frame(alert, position_every_s=position_every_s))
+        heard = await pubsub.publish(redis, channel, frame)
+        if heard == 0 and not alert.drill:
+            # No socket of theirs open: their phone is told by push (coop.push), at once.
+            push.notify(redis, status_push(alert, frame))
     except Exception as exc:
         # Redis away is an outage (the app reads `GET /v1/sos/{id}` again); anything else is a
         # bug, raised.
