@@ -145,6 +145,7 @@ def plan(
     reference_per_h: float | None = None,
     model: TravelModel | None = None,
     hour: int = 0,
+    reference_fare: float | None = None,
 ) -> Plan:
     """The edges of the batch and their costs, solved.
 
@@ -154,7 +155,8 @@ def plan(
     measures. `timings`, when given, receives the seconds spent on "costs" (with the drafts and
     their explanations) and "solve". `reference_per_h` is the median shift earnings per online
     hour of the drivers online (the earnings credit's reference; None: no earnings credit this
-    batch)."""
+    batch). `reference_fare` is the median quote of the region's last hour of requests (the
+    fare scaling's reference, `dispatch.earnings_credit_fare_scale_max`; None: unscaled)."""
     began = time.perf_counter()
     count = len(candidates)
     trips = sorted({c.trip_id for c in candidates})
@@ -165,11 +167,18 @@ def plan(
     drivers_of = np.fromiter((driver_index[c.driver_id] for c in candidates), np.int64, count)
     etas = pickup_etas(candidates, trips, drivers, requests, drivers_of, model, hour)
     shortfall = None
+    signed = bool(terms.earnings_penalty_above_median)
     if terms.earnings_credit_max_s:
         shortfall = costs.earnings_shortfall_array(
             np.fromiter((c.shift_earnings for c in candidates), np.float64, count),
             np.fromiter((c.shift_online_s for c in candidates), np.float64, count),
             reference_per_h,
+            signed=signed,
+        )
+    fare_ratio = None
+    if terms.earnings_credit_fare_scale_max is not None:
+        fare_ratio = costs.fare_ratio_array(
+            np.fromiter((c.fare for c in candidates), np.float64, count), reference_fare
         )
     waits = None
     if terms.rider_wait_credit_max_s:
@@ -183,6 +192,9 @@ def plan(
         earnings_credit_max_s=terms.earnings_credit_max_s,
         request_wait_s=waits,
         rider_wait_credit_max_s=terms.rider_wait_credit_max_s,
+        earnings_signed=signed,
+        fare_ratio=fare_ratio,
+        fare_scale_max=terms.earnings_credit_fare_scale_max,
     )
     solving = time.perf_counter()
     chosen = assignment.solve_arrays(len(trips), len(drivers), requests, drivers_of, edge_costs)
