@@ -122,6 +122,8 @@ class OfferDraft:
     idle_s: int
     cost: int
     why: str
+    # Set when fairness gave the trip over a nearer driver: how much nearer they were.
+    nearer_by_m: int | None = None
 
 
 @dataclass(frozen=True)
@@ -220,6 +222,7 @@ def plan(
             reference_per_h=reference_per_h,
         )
         other_i = unfair.get(request_i)
+        nearer_by_m = None
         if other_i is not None and other_i != driver_i:
             nearer = edge_of[(request_i, other_i)]
             if etas[nearer] < eta:
@@ -228,6 +231,7 @@ def plan(
                     candidate, candidates[nearer], terms, earnings_part=earnings_part
                 )
                 why = f"{why}; {fairness}"
+                nearer_by_m = round(candidate.distance_m - candidates[nearer].distance_m)
         drafts.append(
             OfferDraft(
                 trip_id=candidate.trip_id,
@@ -237,6 +241,7 @@ def plan(
                 idle_s=round(candidate.idle_s),
                 cost=int(edge_costs[i]),
                 why=why,
+                nearer_by_m=nearer_by_m,
             )
         )
         if edge_costs[i] == cheapest[request_i] and wanted[driver_i] == 1:

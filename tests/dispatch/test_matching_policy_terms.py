@@ -21,8 +21,7 @@ from bargaining.terms import DispatchTerms, load_founding_terms
 from coop.db import utcnow
 from dispatch.matching import candidates, costs
 from tests.builders import Account, make_driver, make_rider, north, place_driver, request_trip
-from tests.dispatch.test_earnings_fairness import _on_shift
-from tests.dispatch.test_matcher import _dispatch_terms
+from tests.dispatch.helpers import dispatch_terms, on_shift
 
 FOUNDING = load_founding_terms().dispatch
 UNBOUNDED_FARE_AWARE: dict[str, Any] = {
@@ -55,7 +54,7 @@ async def _busy_drivers(
     busy = [await make_driver(client, admin_headers, name=f"Busy {i}") for i in range(2)]
     for i, other in enumerate(busy):
         await place_driver(app, other.id, north(30_000 + 1000 * i))
-        await _on_shift(session, other, online_h=3, earned=[Decimal("40.00")] * 3)
+        await on_shift(session, other, online_h=3, earned=[Decimal("40.00")] * 3)
     return busy
 
 
@@ -82,7 +81,7 @@ async def test_the_bound_in_force_decides_between_a_fresh_near_and_a_long_idle_f
     policy: str,
 ) -> None:
     changes, winner = POLICIES[policy]
-    await _dispatch_terms(session, **changes)
+    await dispatch_terms(session, **changes)
     terms = FOUNDING.model_copy(update=changes)
     await make_rider(client, "Someone who rode earlier")
     await _busy_drivers(app, client, admin_headers, session)
@@ -90,7 +89,7 @@ async def test_the_bound_in_force_decides_between_a_fresh_near_and_a_long_idle_f
     idle = await make_driver(client, admin_headers, name="Waited 59 min, nothing earned, 3 km")
     await place_driver(app, fresh.id, north(300))
     await place_driver(app, idle.id, north(3000))
-    await _on_shift(session, idle, online_h=3, earned=[], waited_min=59)
+    await on_shift(session, idle, online_h=3, earned=[], waited_min=59)
     await request_trip(client, await make_rider(client, "Rider"))
     [offer] = (await app.state.matcher.run_batch()).offers
 
@@ -127,9 +126,9 @@ async def test_the_penalty_above_the_median_sends_a_well_paid_near_driver_after_
     fresh = await make_driver(client, admin_headers, name="Just came on, 1.5 km")
     await place_driver(app, rich.id, north(300))
     await place_driver(app, fresh.id, north(1500))
-    await _on_shift(session, rich, online_h=3, earned=[Decimal("80.00")] * 3)
+    await on_shift(session, rich, online_h=3, earned=[Decimal("80.00")] * 3)
     unsigned = {**UNBOUNDED_FARE_AWARE, "earnings_penalty_above_median": None}
-    await _dispatch_terms(session, **unsigned)
+    await dispatch_terms(session, **unsigned)
     rider = await make_rider(client, "First")
     trip = await request_trip(client, rider)
     [offer] = (await app.state.matcher.run_batch()).offers
@@ -137,7 +136,7 @@ async def test_the_penalty_above_the_median_sends_a_well_paid_near_driver_after_
     cancelled = await client.post(f"/v1/trips/{trip['id']}/cancel", headers=rider.headers)
     assert cancelled.status_code == 200
 
-    await _dispatch_terms(session, **UNBOUNDED_FARE_AWARE)
+    await dispatch_terms(session, **UNBOUNDED_FARE_AWARE)
     await place_driver(app, rich.id, north(300))
     await request_trip(client, await make_rider(client, "Second"))
     [offer] = (await app.state.matcher.run_batch()).offers
@@ -151,14 +150,14 @@ async def test_one_candidate_per_request_leaves_the_far_driver_out(
     # From the requests' side (fewer requests than drivers, as in a normal city): each request
     # weighs only its K nearest drivers.
     app.state.matcher.search_side = "requests"
-    await _dispatch_terms(session, **{**UNBOUNDED_FARE_AWARE, "candidates_per_request": 1})
+    await dispatch_terms(session, **{**UNBOUNDED_FARE_AWARE, "candidates_per_request": 1})
     await make_rider(client, "Someone who rode earlier")
     await _busy_drivers(app, client, admin_headers, session)
     fresh = await make_driver(client, admin_headers, name="Just came on, 300 m")
     idle = await make_driver(client, admin_headers, name="Waited 59 min, nothing earned, 3 km")
     await place_driver(app, fresh.id, north(300))
     await place_driver(app, idle.id, north(3000))
-    await _on_shift(session, idle, online_h=3, earned=[], waited_min=59)
+    await on_shift(session, idle, online_h=3, earned=[], waited_min=59)
     await request_trip(client, await make_rider(client, "Rider"))
     report = await app.state.matcher.run_batch()
     assert report.candidates == 1
