@@ -6,12 +6,14 @@ import uuid
 from datetime import timedelta
 from decimal import Decimal
 
+import numpy as np
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bargaining import service as bargaining_service
 from bargaining.terms import load_founding_terms
 from coop.db import utcnow
+from dispatch.matching.replay import Day
 from tests.builders import Account
 
 
@@ -80,3 +82,22 @@ async def on_shift(
             },
         )
     await session.commit()
+
+
+def small_day(seed: int, requests: int = 120, drivers: int = 25) -> Day:
+    """Two hours of a 6 km square: requests spread in time, shifts through the day."""
+    rng = np.random.default_rng(seed)
+    at = np.sort(rng.uniform(0, 7200, size=requests))
+    pickup = rng.uniform(-3000, 3000, size=(requests, 2))
+    start = rng.uniform(0, 3600, size=drivers)
+    return Day(
+        label=f"test day {seed}",
+        request_at_s=at,
+        pickup_xy=pickup,
+        dropoff_xy=pickup + rng.normal(0, 2000, size=(requests, 2)),
+        trip_distance_m=rng.uniform(1000, 9000, size=requests),
+        trip_s=rng.uniform(300, 1500, size=requests),
+        shift_start_s=start,
+        shift_end_s=start + rng.uniform(3600, 7200, size=drivers),
+        driver_xy=rng.uniform(-3000, 3000, size=(drivers, 2)),
+    )
