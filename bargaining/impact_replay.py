@@ -19,7 +19,19 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import DateTime, Enum, ForeignKey, Index, Integer, String, select, text, update
+from sqlalchemy import (
+    BigInteger,
+    DateTime,
+    Enum,
+    ForeignKey,
+    Identity,
+    Index,
+    Integer,
+    String,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -68,10 +80,12 @@ class ImpactReplay(Base):
             unique=True,
             postgresql_where=text("status IN ('queued', 'running')"),
         ),
-        Index("ix_bargaining_impact_replay_proposal_requested", "proposal_id", "requested_at"),
+        Index("ix_bargaining_impact_replay_proposal_seq", "proposal_id", "seq"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    # The order jobs were asked in, even when two are asked within one tick of the clock.
+    seq: Mapped[int] = mapped_column(BigInteger, Identity(), unique=True)
     proposal_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("bargaining_proposal.id"))
     status: Mapped[ReplayStatus] = mapped_column(
         Enum(ReplayStatus, name="impact_replay_status"), default=ReplayStatus.queued
@@ -175,7 +189,7 @@ async def latest(*, session: AsyncSession, proposal_id: uuid.UUID, now: datetime
     job: ImpactReplay | None = await session.scalar(
         select(ImpactReplay)
         .where(ImpactReplay.proposal_id == proposal_id)
-        .order_by(ImpactReplay.requested_at.desc(), ImpactReplay.id)
+        .order_by(ImpactReplay.seq.desc())
         .limit(1)
     )
     if job is None:
@@ -205,7 +219,7 @@ async def run_next(
         job = await session.scalar(
             select(ImpactReplay)
             .where(ImpactReplay.status == ReplayStatus.queued)
-            .order_by(ImpactReplay.requested_at, ImpactReplay.id)
+            .order_by(ImpactReplay.seq)
             .limit(1)
             .with_for_update(skip_locked=True)
         )

@@ -25,6 +25,7 @@ def upgrade() -> None:
     op.create_table(
         "bargaining_impact_replay",
         sa.Column("id", sa.Uuid(), nullable=False),
+        sa.Column("seq", sa.BigInteger(), sa.Identity(), nullable=False),
         sa.Column("proposal_id", sa.Uuid(), nullable=False),
         sa.Column(
             "status",
@@ -45,11 +46,12 @@ def upgrade() -> None:
             name=op.f("fk_bargaining_impact_replay_proposal_id_bargaining_proposal"),
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_bargaining_impact_replay")),
+        sa.UniqueConstraint("seq", name=op.f("uq_bargaining_impact_replay_seq")),
     )
     op.create_index(
-        "ix_bargaining_impact_replay_proposal_requested",
+        "ix_bargaining_impact_replay_proposal_seq",
         "bargaining_impact_replay",
-        ["proposal_id", "requested_at"],
+        ["proposal_id", "seq"],
     )
     op.create_index(
         "uq_bargaining_impact_replay_unfinished",
