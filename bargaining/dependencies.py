@@ -10,6 +10,7 @@ from fastapi.security import HTTPAuthorizationCredentials
 
 from bargaining.dividend import PatronageSource
 from bargaining.impact import CompletedTripsSource
+from bargaining.impact_replay import ReplayRun
 from coop.auth import Role, bearer_from_headers, bearer_scheme, resolve
 from coop.clock import Now
 from coop.dependencies import SessionDep
@@ -38,6 +39,8 @@ class BargainingState(CoreState):
     ballot_master_key: bytes
     # The patronage dividend's measures, from dispatch's pay (bargaining never reads trips).
     patronage_source: PatronageSource
+    # A proposal's impact replayed through dispatch's matcher (bargaining.impact_replay).
+    impact_replay_run: ReplayRun
 
 
 def completed_trips_source(request: Request) -> CompletedTripsSource:

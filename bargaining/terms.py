@@ -172,13 +172,34 @@ class DispatchTerms(_Strict):
     # Optional: the most the earnings credit is worth, in seconds of pickup ETA, given in full to
     # a driver whose shift earnings per online hour are far below the median of the drivers
     # online (absent: no earnings credit, as in the versions before it existed).
-    earnings_credit_max_s: Annotated[int, Field(strict=True, ge=0, le=3_600)] | None = None
+    # Up to 20,000 s: the unbounded, fare-aware policies docs/fairness.md measures use up to 7,200.
+    earnings_credit_max_s: Annotated[int, Field(strict=True, ge=0, le=20_000)] | None = None
     # Optional: a request's cost falls by one second per second it has waited, up to this many
     # (absent: no credit for waiting, as in the versions before it existed).
     rider_wait_credit_max_s: Annotated[int, Field(strict=True, ge=0, le=3_600)] | None = None
     # How long a quote stays open to the rider's consent (its maximum price, docs/jurisdiction.md);
     # absent (versions ratified before it existed): QUOTE_VALID_S_BEFORE_TERM.
     quote_valid_s: Annotated[int, Field(strict=True, ge=30, le=3_600)] | None = None
+    # Optional: the earnings credit scaled by the request's quote against the median quote of the
+    # region's requests of the last hour, at most this many times (the dearest trips go first to
+    # the drivers furthest below the median rate); absent: not scaled, as before it existed.
+    earnings_credit_fare_scale_max: (
+        Annotated[
+            Decimal,
+            _NO_FLOAT,
+            Field(ge=1, le=10, max_digits=4, decimal_places=2, allow_inf_nan=False),
+            _AS_PLAIN,
+        ]
+        | None
+    ) = None
+    # Optional: a driver above the median rate gets the mirror of the earnings credit, a penalty
+    # down to -earnings_credit_max_s (under fairness_credit_max_s the whole credit then spans
+    # -half to +half of that bound); absent or false: no penalty, as before it existed.
+    earnings_penalty_above_median: Annotated[bool, Field(strict=True)] | None = None
+    # Optional: how many candidate drivers each request is weighed against, nearest first (0:
+    # every suitable free driver within max_pickup_distance_m); absent: the service's setting
+    # COOP_MATCHER_CANDIDATES_K (8), as before it existed.
+    candidates_per_request: Annotated[int, Field(strict=True, ge=0, le=100)] | None = None
 
     @model_serializer(mode="wrap")
     def _omit_unset_younger_terms(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
@@ -191,6 +212,9 @@ class DispatchTerms(_Strict):
             "earnings_credit_max_s",
             "rider_wait_credit_max_s",
             "quote_valid_s",
+            "earnings_credit_fare_scale_max",
+            "earnings_penalty_above_median",
+            "candidates_per_request",
         ):
             if younger in data and data[younger] is None:
                 del data[younger]
@@ -429,6 +453,34 @@ def invariant_violations(terms: Terms) -> list[tuple[tuple[str, ...], str, objec
                     "request waits for a batch"
                 ).format(interval=terms.dispatch.batch_interval_ms),
                 early,
+            )
+        )
+    problems.extend(_earnings_credit_violations(terms.dispatch))
+    return problems
+
+
+def _earnings_credit_violations(
+    dispatch: DispatchTerms,
+) -> list[tuple[tuple[str, ...], str, object]]:
+    """The earnings credit's scaling and penalty mean nothing without the credit itself: a
+    proposal stating them alone would not do what its authors believe."""
+    problems: list[tuple[tuple[str, ...], str, object]] = []
+    if dispatch.earnings_credit_max_s:
+        return problems
+    if dispatch.earnings_credit_fare_scale_max is not None:
+        problems.append(
+            (
+                ("dispatch", "earnings_credit_fare_scale_max"),
+                N_("Needs dispatch.earnings_credit_max_s above 0: it scales that credit"),
+                plain_str(dispatch.earnings_credit_fare_scale_max),
+            )
+        )
+    if dispatch.earnings_penalty_above_median:
+        problems.append(
+            (
+                ("dispatch", "earnings_penalty_above_median"),
+                N_("Needs dispatch.earnings_credit_max_s above 0: it mirrors that credit"),
+                True,
             )
         )
     return problems

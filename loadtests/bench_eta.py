@@ -1,6 +1,6 @@
 """ETA benchmark: the learned travel-time model against the constant speeds, on real taxi trips.
 
-The real New York yellow-taxi trips of `loadtests/data/` (true pickup and dropoff times, the
+The real New York yellow-taxi trips of `dispatch/matching/data/` (true pickup and dropoff times, the
 taximeter's distance) are split alternately, in pickup order, into a training half and a test
 half. The model is learned from the training half with the service's own learning function
 (`dispatch.matching.traveltime.learn`); the taxi records have no trails, so each training trip

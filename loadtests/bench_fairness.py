@@ -19,9 +19,11 @@ drivers (earnings per online hour: median, p10 and Gini; p90 idle between trips;
 hour), the city (empty km per trip). Every policy replays several days (`--seeds`): the detailed
 table is the first day's, a second table gives each policy's mean ± standard deviation over the
 days and against nearest-first's on the same day, and a third takes nearest-first's Gini apart
-(shift timing alone; the fares' spread alone). Besides the service's own policies, it runs
-experiments the service does not have (a credit scaled by the request's fare, a penalty for
-drivers above the median rate, more candidates per request: `experimental_credit`) and two
+(shift timing alone; the fares' spread alone). Every policy is costed by the matcher's own code
+under terms of the agreement (the credit scaled by the request's fare, the penalty for drivers
+above the median rate and the candidates per request were experiments here before they became
+terms), but for one experiment the service does not have (how long a young shift's rate is shrunk
+toward the median: `experimental_credit`) and two
 diagnostics of what dispatch can reach at all ("floor": the lowest earner in reach gets each trip,
 whatever the distance). The tables and the frontier plot (mean pickup ETA against earnings Gini,
 per family over its parameter, mean of the days) go into docs/fairness.md and docs/fairness.png.
@@ -75,18 +77,19 @@ class Policy:
     # Candidates per request: each request's `k` nearest free drivers within the agreement's
     # radius (the service's COOP_MATCHER_CANDIDATES_K, 8); 0: every free driver within it.
     k: int = K_NEAREST
-    # Experiments, not terms of the service (`experimental_costs`): the earnings credit scaled by
-    # the request's fare against the recent median fare, at most `value_cap` times; `signed`,
-    # drivers above the median rate get the mirror penalty. A policy with either is costed by the
-    # benchmark itself, not by `dispatch.matching.costs`.
+    # Terms of the agreement since they were measured here: the earnings credit scaled by the
+    # request's fare against the last hour's median fare, at most `value_cap` times
+    # (`earnings_credit_fare_scale_max`); `signed`, drivers above the median rate get the mirror
+    # penalty (`earnings_penalty_above_median`).
     value_cap: float | None = None
     signed: bool = False
-    # Hours at the median a shift rate is shrunk by (the service's `costs.EARNINGS_PRIOR_H`, 1).
+    # An experiment, not a term of the service (`experimental_credit`): hours at the median a
+    # shift rate is shrunk by (the service's `costs.EARNINGS_PRIOR_H`, 1).
     prior_h: float = costs.EARNINGS_PRIOR_H
 
     @property
     def experimental(self) -> bool:
-        return self.value_cap is not None or self.signed or self.prior_h != costs.EARNINGS_PRIOR_H
+        return self.prior_h != costs.EARNINGS_PRIOR_H
 
     @property
     def tag(self) -> str:
@@ -108,6 +111,11 @@ class Policy:
                 "fairness_credit_max_s": self.credit_max_s,
                 "earnings_credit_max_s": self.earnings_max_s,
                 "rider_wait_credit_max_s": self.rider_max_s,
+                "earnings_credit_fare_scale_max": (
+                    None if self.value_cap is None else Decimal(str(self.value_cap))
+                ),
+                "earnings_penalty_above_median": self.signed or None,
+                "candidates_per_request": self.k,
             }
         )
 
@@ -437,7 +445,9 @@ def simulate(
     `policy`, when given). With `window_start`, answers instead the riders' figures of the
     requests made from then on: share served, wait to offer mean and p99 of those served, and
     the longest any request waited while a newer one nearby was served before it."""
-    k_nearest = policy.k if policy is not None else K_NEAREST
+    k_nearest = policy.k if policy is not None else (terms.candidates_per_request or K_NEAREST)
+    if policy is None and terms.candidates_per_request == 0:
+        k_nearest = 0
     n_req = len(day.request_at)
     n_drv = len(day.shift_start)
     horizon = float(day.shift_end.max())
@@ -487,8 +497,8 @@ def simulate(
         if open_reqs and len(free):
             edge_r, edge_d, edge_m = _edges(pos, free, day.request_xy, open_reqs, radius, k_nearest)
             chosen: list[tuple[int, int, int, float]] = []  # request, driver, ETA, distance
+            recent = (day.request_at <= now) & (day.request_at > now - VALUE_WINDOW_S)
             if len(edge_r) and policy is not None and policy.experimental:
-                recent = (day.request_at <= now) & (day.request_at > now - VALUE_WINDOW_S)
                 credit = experimental_credit(
                     policy,
                     idle_s=now - free_since[edge_d],
@@ -509,10 +519,17 @@ def simulate(
                         shift_earnings=float(shift_earned[drv]),
                         shift_online_s=float(online_s[drv]),
                         request_wait_s=now - day.request_at[r],
+                        fare=float(day.trip_fare[r]),
                     )
                     for r, drv, m in zip(edge_r.tolist(), edge_d.tolist(), edge_m, strict=True)
                 ]
-                drafts = plan(candidates, terms, reference_per_h=reference).drafts
+                # The real metered fare stands in for the quote the service makes at request time.
+                drafts = plan(
+                    candidates,
+                    terms,
+                    reference_per_h=reference,
+                    reference_fare=float(np.median(day.trip_fare[recent])),
+                ).drafts
                 chosen = [
                     (
                         trip_index[d.trip_id],

@@ -1,9 +1,9 @@
 """Dispatch on real demand: the New York yellow-taxi morning rush replayed against the service.
 
-The requests are real (`loadtests/data`, provenance in its SOURCES.md): 1,840 trips picked up on
-Thursday 10 March 2016 between 07:07 and 07:19, each requested at its real pickup time (relative
-to the first), from its real pickup point to its real drop-off. The service runs as `make serve`
-runs it (one `python -m server serve`, matcher included, the founding agreement), on the New
+The requests are real (`dispatch/matching/data`, provenance in its SOURCES.md): 1,840 trips picked
+up on Thursday 10 March 2016 between 07:07 and 07:19, each requested at its real pickup time
+(relative to the first), from its real pickup point to its real drop-off. The service runs as `make
+serve` runs it (one `python -m server serve`, matcher included, the founding agreement), on the New
 York service area, against the private PostgreSQL and Redis of COOP_DATA_DIR (bench database
 `<db>_bench`).
 

@@ -633,6 +633,11 @@ NOT_PERSONAL: tuple[NotPersonal, ...] = (
         "when the travel-time model was recomputed and how far through the completed trips it "
         "read (the id and end time of the last one); no person",
     ),
+    NotPersonal(
+        "bargaining_impact_replay",
+        "a proposal's impact replayed on recent days: figures over all drivers and riders (shares, "
+        "means, percentiles, Gini coefficients, totals), the days' dates; about no one",
+    ),
 )
 
 NONE_SOLD = N_(

@@ -1,5 +1,6 @@
 """Imports every table so `Base.metadata` is complete (migrations and test clean-up use it)."""
 
+from bargaining.impact_replay import ImpactReplay
 from bargaining.models import AgreementVersion, Ballot, Proposal
 from coop.audit import AuditEntry
 from coop.auth import AuthToken
@@ -34,6 +35,7 @@ __all__ = [
     "AuditEntry",
     "AuthToken",
     "Ballot",
+    "ImpactReplay",
     "Base",
     "CapacityWait",
     "DecisionReview",

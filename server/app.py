@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import logging
@@ -15,6 +16,8 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from bargaining import service as bargaining_service
 from bargaining.dependencies import BargainingState
+from bargaining.impact_replay import running as impact_replays_running
+from bargaining.impact_routes import router as impact_replay_router
 from bargaining.lifecycle import running as bargaining_running
 from bargaining.router import router as bargaining_router
 from coop import errors, keys, openapi, paging
@@ -34,6 +37,7 @@ from coop.recovery import router as recovery_router
 from coop.redis_client import create_redis
 from coop.settings import Settings, get_settings
 from coop.tokens import router as tokens_router
+from dispatch.matching import replay_job
 from dispatch.realtime import runtime as dispatch_runtime
 from dispatch.realtime.router import SocketRoutes
 from dispatch.realtime.state import DispatchState
@@ -116,6 +120,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                     lambda: state.clock(),
                     background_tasks=settings.background_tasks,
                 ),
+                impact_replays_running(
+                    state.sessionmaker,
+                    state.tasks,
+                    lambda: state.clock(),
+                    lambda: state.impact_replay_run,
+                    background_tasks=settings.background_tasks,
+                ),
             ):
                 yield
         finally:
@@ -161,6 +172,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     state.vapid = vapid.load(settings)
     # The patronage dividend measures each member's work from the trips pay reads.
     state.patronage_source = pay_service.patronage_measures
+    # A proposal's impact replayed through the matcher on the region's own recent days.
+    state.impact_replay_run = functools.partial(replay_job.run, region=settings.matcher_region)
     # Trips, offers, positions and ballots in the personal-data exports reputation assembles.
     exports.install(app)
     # Innermost first: bodies over the limit are refused unread (with a correlation id).
@@ -193,6 +206,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         safety_router,
         push_router,
         offer_received_router,
+        impact_replay_router,
     ):
         app.include_router(router, dependencies=counted)
     app.include_router(asyncapi_router, dependencies=counted)

@@ -74,6 +74,7 @@ REGISTER: tuple[Decision, ...] = (
             N_("the travel-time model's pickup ETAs"),
             N_("each driver's time since their last trip and earnings per online hour this shift"),
             N_("how long each request has waited"),
+            N_("each waiting request's quote, and the median quote of the last hour's requests"),
         ),
         parameters=(
             Parameter(
@@ -84,6 +85,21 @@ REGISTER: tuple[Decision, ...] = (
             Parameter("agreement", "dispatch.earnings_credit_max_s", "major", N_("low earnings")),
             Parameter("agreement", "dispatch.rider_wait_credit_max_s", "minor", N_("rider's wait")),
             Parameter("agreement", "dispatch.offer_timeout_s", "minor", N_("time to answer")),
+            Parameter(
+                "agreement",
+                "dispatch.earnings_credit_fare_scale_max",
+                "major",
+                N_("dear trips to low earners"),
+            ),
+            Parameter(
+                "agreement",
+                "dispatch.earnings_penalty_above_median",
+                "major",
+                N_("high earners after others"),
+            ),
+            Parameter(
+                "agreement", "dispatch.candidates_per_request", "minor", N_("drivers weighed")
+            ),
         ),
         person="none",
         review=N_(

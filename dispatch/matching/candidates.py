@@ -32,12 +32,13 @@ import functools
 import math
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from sqlalchemy import TextClause, literal_column, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bargaining.terms import DispatchTerms
 from coop.db import sql_literal
 from dispatch.matching import costs
 from dispatch.states import (
@@ -120,6 +121,21 @@ _REFERENCE_RATE = text(
     """
 )
 
+# A request's quote as a number (NULL if it has none): the fare scaling of the earnings credit.
+_QUOTE_TOTAL = "CAST(t.quote ->> 'total' AS numeric)"
+
+# The fare scaling's reference: the median quote of the region's requests of the last hour.
+_REFERENCE_FARE = text(
+    f"""
+    SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY {_QUOTE_TOTAL})
+    FROM trip t
+    WHERE t.region = :region AND t.requested_at > :since AND t.requested_at <= :now
+      AND t.quote ? 'total'
+    """
+)
+# How far back the reference fare looks.
+REFERENCE_FARE_WINDOW = timedelta(hours=1)
+
 # Hand-written, as the candidate searches below: they share the named fragments above.
 _PRESENT_DRIVERS = text(
     f"""
@@ -136,7 +152,8 @@ _CANDIDATES_BY_DRIVER = f"""
            GREATEST(COALESCE(p.available_since, p.last_seen_at), last.ended_at) AS waiting_since,
            last.ended_at AS last_trip_ended_at,
            {_SHIFT_COLUMNS}, c.requested_at,
-           ST_Y(p.position::geometry), ST_X(p.position::geometry), c.pickup_lat, c.pickup_lon
+           ST_Y(p.position::geometry), ST_X(p.position::geometry), c.pickup_lat, c.pickup_lon,
+           c.fare
     FROM location_driver_position p
     {_ACTIVE_WITH_VEHICLE}
     LEFT JOIN LATERAL (
@@ -147,7 +164,8 @@ _CANDIDATES_BY_DRIVER = f"""
     CROSS JOIN LATERAL (
         SELECT t.id AS trip_id, ST_Distance(t.pickup, p.position) AS distance_m,
                t.requested_at,
-               ST_Y(t.pickup::geometry) AS pickup_lat, ST_X(t.pickup::geometry) AS pickup_lon
+               ST_Y(t.pickup::geometry) AS pickup_lat, ST_X(t.pickup::geometry) AS pickup_lon,
+               {_QUOTE_TOTAL} AS fare
         FROM trip t
         WHERE t.status = {WAITING_SQL}
           AND t.region = :region
@@ -170,7 +188,8 @@ _CANDIDATES_BY_DRIVER = f"""
 _CANDIDATES = f"""
     SELECT t.id, c.driver_id, c.distance_m, c.waiting_since, c.last_trip_ended_at,
            c.shift_earnings, c.shift_online_s, t.requested_at,
-           c.driver_lat, c.driver_lon, ST_Y(t.pickup::geometry), ST_X(t.pickup::geometry)
+           c.driver_lat, c.driver_lon, ST_Y(t.pickup::geometry), ST_X(t.pickup::geometry),
+           {_QUOTE_TOTAL}
     FROM trip t
     CROSS JOIN LATERAL (
         SELECT p.driver_id,
@@ -227,6 +246,8 @@ class Candidate:
     driver_lon: float = math.nan
     pickup_lat: float = math.nan
     pickup_lon: float = math.nan
+    # The request's quote (its total), for the earnings credit's fare scaling; NaN: unknown.
+    fare: float = math.nan
 
 
 async def open_requests(*, session: AsyncSession, region: str, now: datetime) -> list[uuid.UUID]:
@@ -272,7 +293,7 @@ async def find_all(
     now: datetime,
     present_after: datetime,
     max_distance_m: float,
-    k: int,
+    k: int | None,
     qualified: str,
     side: Side | None = None,
     max_requests: int | None = None,
@@ -318,7 +339,7 @@ async def find(
     now: datetime,
     present_after: datetime,
     max_distance_m: float,
-    k: int,
+    k: int | None,
     qualified: str,
 ) -> list[Candidate]:
     """Up to `k` candidate drivers for each request, nearest first."""
@@ -343,7 +364,7 @@ async def find_by_driver(
     now: datetime,
     present_after: datetime,
     max_distance_m: float,
-    k: int,
+    k: int | None,
     qualified: str,
 ) -> list[Candidate]:
     """Up to `k` open requests for each present suitable driver, nearest first."""
@@ -375,6 +396,7 @@ def _candidates(rows: Any, now: datetime) -> list[Candidate]:
         driver_lon,
         pickup_lat,
         pickup_lon,
+        fare,
     ) in rows:
         candidates.append(
             Candidate(
@@ -391,6 +413,7 @@ def _candidates(rows: Any, now: datetime) -> list[Candidate]:
                 driver_lon=float(driver_lon),
                 pickup_lat=float(pickup_lat),
                 pickup_lon=float(pickup_lon),
+                fare=math.nan if fare is None else float(fare),
             )
         )
     return candidates
@@ -404,3 +427,20 @@ async def reference_rate_per_h(*, session: AsyncSession, present_after: datetime
         {"present_after": present_after, "min_online_s": costs.REFERENCE_MIN_ONLINE_S},
     )
     return None if value is None else float(value)
+
+
+async def reference_fare(*, session: AsyncSession, region: str, now: datetime) -> float | None:
+    """The median quote of the region's requests of the last `REFERENCE_FARE_WINDOW` (None when
+    there are none: the fare scaling is then 1)."""
+    value = await session.scalar(
+        _REFERENCE_FARE, {"region": region, "since": now - REFERENCE_FARE_WINDOW, "now": now}
+    )
+    return None if value is None else float(value)
+
+
+def candidates_per_request(terms: DispatchTerms, setting_k: int) -> int | None:
+    """The K of the candidate search: the agreement's `candidates_per_request` when it states
+    one (0: None, every suitable free driver within the radius), else the service's setting."""
+    if terms.candidates_per_request is None:
+        return setting_k
+    return terms.candidates_per_request or None

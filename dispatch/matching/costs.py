@@ -10,7 +10,10 @@ pickup, less a credit for the driver (fairness among drivers) and a credit for t
                      is the model's prior, before any trip: round(distance x 1.3 / 25 km/h)
     idle_credit    = fairness_weight * min(idle_s, IDLE_CREDIT_CAP_S)
     earnings_credit = earnings_credit_max_s * shortfall(d)
+    earnings_credit = earnings_credit * min(fare_ratio(r), earnings_credit_fare_scale_max)
+                                                  (when that term is in force)
     driver_credit  = min(idle_credit + earnings_credit, fairness_credit_max_s)
+                     (with the penalty above the median: clipped to -half .. +half the bound)
     rider_credit   = min(request_wait_s, rider_wait_credit_max_s)
     cost           = round(pickup_eta_s - driver_credit - rider_credit)
 
@@ -24,6 +27,13 @@ driver had also worked `EARNINGS_PRIOR_H` hours at it, so a driver who just came
 the reference (no credit, nothing to gain by starting a new shift), and a driver who has earned
 little over hours gets most of `earnings_credit_max_s` (`dispatch.earnings_credit_max_s`; absent,
 no earnings credit).
+
+Two optional terms make the earnings credit fare-aware and signed (docs/fairness.md measured
+them before they were terms): `earnings_credit_fare_scale_max` scales it by `fare_ratio(r)`, the
+request's quote over the median quote of the region's last hour of requests, at most that many
+times (so the dearest trips lean hardest toward the drivers furthest below the median), and
+`earnings_penalty_above_median` lets `shortfall(d)` go down to -1 for a driver at twice the
+reference or more: the mirror penalty, so cheap short trips lean toward those above it.
 
 `fairness_credit_max_s` (`dispatch.fairness_credit_max_s`, optional: absent, the credit is bounded
 only by the idle cap and the earnings credit's own maximum) is the most the driver's credit can be
@@ -89,22 +99,35 @@ def edge_cost(
     earnings_credit_max_s: int | None = None,
     request_wait_s: float = 0.0,
     rider_wait_credit_max_s: int | None = None,
+    earnings_signed: bool = False,
+    fare_ratio: float = 1.0,
+    fare_scale_max: Decimal | None = None,
 ) -> int:
-    """The cost in seconds of offering a request to a driver; lower is better, may be negative."""
-    weight = _checked_weight(fairness_weight)
-    credit_max = _checked_credit_max(fairness_credit_max_s)
-    earnings_max = _checked_optional_s("earnings credit", earnings_credit_max_s)
+    """The cost in seconds of offering a request to a driver; lower is better, may be negative.
+    `earnings_signed`: the shortfall may be negative (the penalty above the median rate);
+    `fare_ratio`: the request's quote over the recent median, counted up to `fare_scale_max`."""
     rider_max = _checked_optional_s("rider wait credit", rider_wait_credit_max_s)
-    if not math.isfinite(idle_s):
-        raise ValueError(f"idle time must be a finite number of seconds (got {idle_s})")
-    if not (math.isfinite(earnings_shortfall) and 0.0 <= earnings_shortfall <= 1.0):
-        raise ValueError(f"an earnings shortfall is between 0 and 1 (got {earnings_shortfall})")
+    low = -1.0 if earnings_signed else 0.0
+    if not (math.isfinite(earnings_shortfall) and low <= earnings_shortfall <= 1.0):
+        raise ValueError(f"an earnings shortfall is between {low:g} and 1 ({earnings_shortfall})")
     if not math.isfinite(request_wait_s):
         raise ValueError(f"a request's wait must be a finite number of seconds ({request_wait_s})")
     if pickup_eta_s < 0:
         raise ValueError(f"a pickup ETA must be >= 0 seconds (got {pickup_eta_s})")
-    driver_credit = min(
-        weight * _credited_idle_s(idle_s) + earnings_max * earnings_shortfall, credit_max
+    if not math.isfinite(idle_s):
+        raise ValueError(f"idle time must be a finite number of seconds (got {idle_s})")
+    # The array form's arithmetic on one edge: the scalar and the array forms cannot drift apart.
+    driver_credit = float(
+        driver_credit_array(
+            idle_s=np.array([idle_s], dtype=np.float64),
+            fairness_weight=fairness_weight,
+            fairness_credit_max_s=fairness_credit_max_s,
+            earnings_shortfall=np.array([earnings_shortfall], dtype=np.float64),
+            earnings_credit_max_s=earnings_credit_max_s,
+            earnings_signed=earnings_signed,
+            fare_ratio=np.array([fare_ratio], dtype=np.float64),
+            fare_scale_max=fare_scale_max,
+        )[0]
     )
     rider_credit = min(max(request_wait_s, 0.0), rider_max)
     return round(pickup_eta_s - driver_credit - rider_credit)
@@ -137,15 +160,21 @@ def edge_cost_array(
     earnings_credit_max_s: int | None = None,
     request_wait_s: FloatArray | None = None,
     rider_wait_credit_max_s: int | None = None,
+    earnings_signed: bool = False,
+    fare_ratio: FloatArray | None = None,
+    fare_scale_max: Decimal | None = None,
 ) -> IntArray:
-    """`edge_cost` for parallel arrays of ETAs, idle times, shortfalls and request waits (the
-    last two default to zeros)."""
+    """`edge_cost` for parallel arrays of ETAs, idle times, shortfalls, request waits and fare
+    ratios (the last three default to zeros, zeros and ones)."""
     driver_credit = driver_credit_array(
         idle_s=idle_s,
         fairness_weight=fairness_weight,
         fairness_credit_max_s=fairness_credit_max_s,
         earnings_shortfall=earnings_shortfall,
         earnings_credit_max_s=earnings_credit_max_s,
+        earnings_signed=earnings_signed,
+        fare_ratio=fare_ratio,
+        fare_scale_max=fare_scale_max,
     )
     rider_max = _checked_optional_s("rider wait credit", rider_wait_credit_max_s)
     eta = np.asarray(pickup_eta_s, dtype=np.int64)
@@ -169,27 +198,69 @@ def driver_credit_array(
     fairness_credit_max_s: int | None = None,
     earnings_shortfall: FloatArray | None = None,
     earnings_credit_max_s: int | None = None,
+    earnings_signed: bool = False,
+    fare_ratio: FloatArray | None = None,
+    fare_scale_max: Decimal | None = None,
 ) -> FloatArray:
     """The fairness credit of each edge's driver, in seconds, unrounded (the driver part of the
-    cost: idle credit plus earnings credit, under the bound)."""
+    cost: idle credit plus earnings credit, under the bound). `earnings_signed`: shortfalls go
+    down to -1 (the penalty above the median rate) and a bound spans -half to +half of itself;
+    `fare_ratio` (each edge's request's quote over the recent median) scales the earnings credit
+    up to `fare_scale_max` times (None: not scaled)."""
     weight = _checked_weight(fairness_weight)
     credit_max = _checked_credit_max(fairness_credit_max_s)
     earnings_max = _checked_optional_s("earnings credit", earnings_credit_max_s)
     idle = np.asarray(idle_s, dtype=np.float64)
     if idle.size and not np.isfinite(idle).all():
         raise ValueError("idle times must be finite numbers of seconds")
+    # A negative idle time can only be clock skew between workers: it earns nothing.
     credit = weight * np.clip(idle, 0.0, float(IDLE_CREDIT_CAP_S))
     if earnings_shortfall is not None and earnings_max > 0:
         shortfall = np.asarray(earnings_shortfall, dtype=np.float64)
         if shortfall.shape != idle.shape:
             raise ValueError("earnings shortfalls must be one per edge")
+        low = -1.0 if earnings_signed else 0.0
         if shortfall.size and not (
-            np.isfinite(shortfall).all() and shortfall.min() >= 0 and shortfall.max() <= 1
+            np.isfinite(shortfall).all() and shortfall.min() >= low and shortfall.max() <= 1
         ):
-            raise ValueError("earnings shortfalls are between 0 and 1")
-        credit = credit + earnings_max * shortfall
+            raise ValueError(f"earnings shortfalls are between {low:g} and 1")
+        earnings_part = earnings_max * shortfall
+        if fare_scale_max is not None and fare_ratio is not None:
+            earnings_part = earnings_part * _scaled_fares(fare_ratio, idle.shape, fare_scale_max)
+        credit = credit + earnings_part
+    if earnings_signed and math.isfinite(credit_max):
+        # A penalty is a credit below zero: the bound is the span between the most favoured and
+        # the most penalised driver, so it still caps how far fairness can reorder them.
+        half = credit_max / 2
+        signed_result: FloatArray = np.clip(credit, -half, credit_max - half)
+        return signed_result
     result: FloatArray = np.minimum(credit, credit_max)
     return result
+
+
+def _scaled_fares(
+    fare_ratio: FloatArray, shape: tuple[int, ...], fare_scale_max: Decimal
+) -> FloatArray:
+    if not fare_scale_max.is_finite() or fare_scale_max < 0:
+        raise ValueError(f"the fare scaling's maximum must be >= 0 (got {fare_scale_max})")
+    ratio = np.asarray(fare_ratio, dtype=np.float64)
+    if ratio.shape != shape:
+        raise ValueError("fare ratios must be one per edge")
+    if ratio.size and not (np.isfinite(ratio).all() and ratio.min() >= 0):
+        raise ValueError("fare ratios must be finite and >= 0")
+    scaled: FloatArray = np.minimum(ratio, float(fare_scale_max))
+    return scaled
+
+
+def fare_ratio_array(fares: FloatArray, reference_fare: float | None) -> FloatArray:
+    """Each request's quote over the reference (the median quote of the last hour's requests);
+    1 where the quote or the reference is unknown, so the credit is then unscaled."""
+    fare = np.asarray(fares, dtype=np.float64)
+    if reference_fare is None or not math.isfinite(reference_fare) or reference_fare <= 0:
+        return np.ones_like(fare)
+    known = np.isfinite(fare) & (fare >= 0)
+    ratio: FloatArray = np.where(known, np.where(known, fare, 0.0) / reference_fare, 1.0)
+    return ratio
 
 
 def shift_rate_per_h(earnings: FloatArray, online_s: FloatArray) -> FloatArray:
@@ -211,10 +282,15 @@ def reference_rate_per_h(earnings: FloatArray, online_s: FloatArray) -> float | 
 
 
 def earnings_shortfall_array(
-    earnings: FloatArray, online_s: FloatArray, reference_per_h: float | None
+    earnings: FloatArray,
+    online_s: FloatArray,
+    reference_per_h: float | None,
+    *,
+    signed: bool = False,
 ) -> FloatArray:
     """How far each driver's shrunk shift rate falls below the reference, as a share of it:
-    (reference - rate) / reference, between 0 and 1 (0 when there is no reference)."""
+    (reference - rate) / reference, between 0 and 1 (0 when there is no reference); `signed`,
+    between -1 and 1 (a rate above the reference gives a negative shortfall: the penalty)."""
     earned = np.maximum(np.asarray(earnings, dtype=np.float64), 0.0)
     online = np.maximum(np.asarray(online_s, dtype=np.float64), 0.0)
     if reference_per_h is None or not math.isfinite(reference_per_h) or reference_per_h <= 0:
@@ -223,7 +299,8 @@ def earnings_shortfall_array(
         raise ValueError("shift earnings and online times must be finite")
     hours = online / 3600.0
     shrunk = (earned + reference_per_h * EARNINGS_PRIOR_H) / (hours + EARNINGS_PRIOR_H)
-    shortfall: FloatArray = np.clip((reference_per_h - shrunk) / reference_per_h, 0.0, 1.0)
+    low = -1.0 if signed else 0.0
+    shortfall: FloatArray = np.clip((reference_per_h - shrunk) / reference_per_h, low, 1.0)
     return shortfall
 
 
@@ -304,11 +381,6 @@ def _checked_optional_s(what: str, seconds: int | None) -> float:
     if seconds < 0:
         raise ValueError(f"the most a {what} is worth must be >= 0 s (got {seconds})")
     return float(seconds)
-
-
-def _credited_idle_s(idle_s: float) -> float:
-    # A negative idle time can only be clock skew between workers: it earns nothing.
-    return min(max(idle_s, 0.0), float(IDLE_CREDIT_CAP_S))
 
 
 def _distance(distance_m: float) -> str:

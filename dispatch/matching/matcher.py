@@ -50,8 +50,10 @@ from dispatch.matching.candidates import (
     QUALIFIED_ALIASES,
     Search,
     Side,
+    candidates_per_request,
     find_all,
     holds_no_trip,
+    reference_fare,
     reference_rate_per_h,
 )
 from dispatch.matching.leadership import (
@@ -373,6 +375,9 @@ class Matcher:
                 reference = await reference_rate_per_h(
                     session=session, present_after=self._present_after(now)
                 )
+            fare_reference = None
+            if terms.earnings_credit_fare_scale_max is not None and search.candidates:
+                fare_reference = await reference_fare(session=session, region=self.region, now=now)
             await session.commit()  # nothing is held open while the solver runs
             clock.done("search")
             candidates = search.candidates
@@ -388,6 +393,7 @@ class Matcher:
                     reference_per_h=reference,
                     model=self.travel.model,
                     hour=self.travel.hour(now),
+                    reference_fare=fare_reference,
                 ),
                 candidates,
                 terms,
@@ -445,7 +451,7 @@ class Matcher:
             now=now,
             present_after=self._present_after(now),
             max_distance_m=terms.max_pickup_distance_m,
-            k=self.settings.matcher_candidates_k,
+            k=candidates_per_request(terms, self.settings.matcher_candidates_k),
             qualified=qualified_sql(self.profile, today_in(self.profile, now), **QUALIFIED_ALIASES),
             side=self.search_side,
             max_requests=max_requests,

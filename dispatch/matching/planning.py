@@ -122,6 +122,8 @@ class OfferDraft:
     idle_s: int
     cost: int
     why: str
+    # Set when fairness gave the trip over a nearer driver: how much nearer they were.
+    nearer_by_m: int | None = None
 
 
 @dataclass(frozen=True)
@@ -145,6 +147,7 @@ def plan(
     reference_per_h: float | None = None,
     model: TravelModel | None = None,
     hour: int = 0,
+    reference_fare: float | None = None,
 ) -> Plan:
     """The edges of the batch and their costs, solved.
 
@@ -154,7 +157,8 @@ def plan(
     measures. `timings`, when given, receives the seconds spent on "costs" (with the drafts and
     their explanations) and "solve". `reference_per_h` is the median shift earnings per online
     hour of the drivers online (the earnings credit's reference; None: no earnings credit this
-    batch)."""
+    batch). `reference_fare` is the median quote of the region's last hour of requests (the
+    fare scaling's reference, `dispatch.earnings_credit_fare_scale_max`; None: unscaled)."""
     began = time.perf_counter()
     count = len(candidates)
     trips = sorted({c.trip_id for c in candidates})
@@ -165,11 +169,18 @@ def plan(
     drivers_of = np.fromiter((driver_index[c.driver_id] for c in candidates), np.int64, count)
     etas = pickup_etas(candidates, trips, drivers, requests, drivers_of, model, hour)
     shortfall = None
+    signed = bool(terms.earnings_penalty_above_median)
     if terms.earnings_credit_max_s:
         shortfall = costs.earnings_shortfall_array(
             np.fromiter((c.shift_earnings for c in candidates), np.float64, count),
             np.fromiter((c.shift_online_s for c in candidates), np.float64, count),
             reference_per_h,
+            signed=signed,
+        )
+    fare_ratio = None
+    if terms.earnings_credit_fare_scale_max is not None:
+        fare_ratio = costs.fare_ratio_array(
+            np.fromiter((c.fare for c in candidates), np.float64, count), reference_fare
         )
     waits = None
     if terms.rider_wait_credit_max_s:
@@ -183,6 +194,9 @@ def plan(
         earnings_credit_max_s=terms.earnings_credit_max_s,
         request_wait_s=waits,
         rider_wait_credit_max_s=terms.rider_wait_credit_max_s,
+        earnings_signed=signed,
+        fare_ratio=fare_ratio,
+        fare_scale_max=terms.earnings_credit_fare_scale_max,
     )
     solving = time.perf_counter()
     chosen = assignment.solve_arrays(len(trips), len(drivers), requests, drivers_of, edge_costs)
@@ -208,6 +222,7 @@ def plan(
             reference_per_h=reference_per_h,
         )
         other_i = unfair.get(request_i)
+        nearer_by_m = None
         if other_i is not None and other_i != driver_i:
             nearer = edge_of[(request_i, other_i)]
             if etas[nearer] < eta:
@@ -216,6 +231,7 @@ def plan(
                     candidate, candidates[nearer], terms, earnings_part=earnings_part
                 )
                 why = f"{why}; {fairness}"
+                nearer_by_m = round(candidate.distance_m - candidates[nearer].distance_m)
         drafts.append(
             OfferDraft(
                 trip_id=candidate.trip_id,
@@ -225,6 +241,7 @@ def plan(
                 idle_s=round(candidate.idle_s),
                 cost=int(edge_costs[i]),
                 why=why,
+                nearer_by_m=nearer_by_m,
             )
         )
         if edge_costs[i] == cheapest[request_i] and wanted[driver_i] == 1:

@@ -99,6 +99,9 @@ class Trip(Base):
         # A driver's trips by their end: the earnings of a shift (the matcher's earnings credit)
         # without reading the driver's whole history.
         Index("ix_trip_driver_id_ended_at", "driver_id", "ended_at"),
+        # A region's requests by when they were made, whatever their status: the matcher's
+        # reference fare (the median quote of the last hour) and the replay of recent days.
+        Index("ix_trip_region_requested_at", "region", "requested_at"),
         CheckConstraint(
             f"status NOT IN {WITH_DRIVER_LIST} OR driver_id IS NOT NULL",
             name="driver_when_assigned",

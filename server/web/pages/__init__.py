@@ -13,6 +13,7 @@ from fastapi import APIRouter
 
 from server.web.pages import (
     committee,
+    impact,
     me,
     passkeys,
     public,
@@ -30,7 +31,7 @@ from server.web.pages.common import (
 )
 
 router = APIRouter()
-for module in (signin, public, systems, committee, me, review, share, passkeys, safety):
+for module in (signin, public, systems, committee, me, review, share, passkeys, safety, impact):
     router.include_router(module.router)
 router.include_router(passkeys.ceremonies)
 

@@ -24,6 +24,7 @@ from coop.dependencies import SessionDep
 from coop.errors import field_errors
 from coop.state import CoreState, state_of
 from drivers.dependencies import get_committee_member
+from server.web.pages import impact as impact_page
 from server.web.pages.common import (
     QuietViewerDep,
     ViewerDep,
@@ -262,6 +263,8 @@ async def proposal_page(
         ballot=ballot,
         voted=voted,
         now=now,
+        replay=await impact_page.latest_replay(session=session, proposal_id=proposal_id, now=now),
+        replay_figures=impact_page.FIGURE_LABELS,
     )
 
 
