@@ -65,7 +65,7 @@ test: venv ## the whole suite against private PostgreSQL/PostGIS and Redis (and 
 check: lint typecheck imports
 
 messages: venv ## bring the pages' French catalogue up to date with the templates and code
-	$(VENV)/bin/pybabel extract -F babel.cfg -k N_ -k translate:2 --no-location --sort-output \
+	$(VENV)/bin/pybabel extract -F babel.cfg -k N_ -k translate:2 -k translate_plural:2,3 --no-location --sort-output \
 	  --omit-header -o server/web/translations/messages.pot .
 	$(VENV)/bin/pybabel update -i server/web/translations/messages.pot \
 	  -d server/web/translations --no-fuzzy-matching --ignore-obsolete -w 100

@@ -210,7 +210,7 @@ async def test_a_rider_sees_receipts_and_a_driver_their_pay_page_by_page(
     newest = receipts[-1]
     total = newest["total"].replace(".", ",")
     assert f"Prix au compteur (ce que j'ai payé) {total} $" in me, me
-    assert f"Au chauffeur {newest['driver_earnings'].replace('.', ',')} $" in me
+    assert f"À la personne au volant {newest['driver_earnings'].replace('.', ',')} $" in me
     assert f"À la coop {newest['commission'].replace('.', ',')} $" in me
     assert f"convention, version {newest['agreement_version']}" in me
     assert newest["agreement_sha256"][:12] in me
