@@ -18,9 +18,8 @@ from bargaining.terms import Terms, load_founding_terms, terms_to_wire
 from server.web.i18n import Formatter, translations
 from server.web.pages.committee import form_value, term_fields, terms_from_form
 from server.web.pages.messages import EVENT_NAMES, rater_name, term_label
-from tests.builders import make_driver, make_rider
+from tests.builders import Account, assigned_trip, make_driver, make_rider
 from tests.web.pages import EN, FR, sign_in, text_of
-from tests.web.test_pages_lists import completed_trip
 
 ZONE = ZoneInfo("America/Toronto")
 FR_F, EN_F = Formatter("fr", ZONE), Formatter("en", ZONE)
@@ -96,12 +95,23 @@ def test_every_audit_event_has_a_french_name_and_raters_are_named_in_french() ->
     assert french.ngettext("%(num)s star", "%(num)s stars", 2) % {"num": 2} == "2 étoiles"
 
 
+async def _completed_trip(
+    app: FastAPI, client: AsyncClient, rider: Account, driver: Account
+) -> dict[str, Any]:
+    trip = await assigned_trip(app, client, rider, driver)
+    for step in ("arrived", "start", "complete"):
+        response = await client.post(f"/v1/trips/{trip['id']}/{step}", headers=driver.headers)
+        assert response.status_code == 200, response.text
+    done: dict[str, Any] = response.json()
+    return done
+
+
 async def test_a_receipt_shows_money_to_the_cent_and_keeps_the_exact_amount(
     app: FastAPI, client: AsyncClient, admin_headers: dict[str, str]
 ) -> None:
     rider = await make_rider(client, "Lucie")
     driver = await make_driver(client, admin_headers, name="Amira")
-    trip = await completed_trip(app, client, rider, driver)
+    trip = await _completed_trip(app, client, rider, driver)
     receipt = (await client.get(f"/v1/trips/{trip['id']}/receipt", headers=rider.headers)).json()
     exact = [item["amount"] for item in receipt["items"]]
     await sign_in(client, rider.token)
