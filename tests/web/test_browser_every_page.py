@@ -1,6 +1,8 @@
-"""French typography on every page, in Chromium: a French page never shows `%` without the
-(narrow) no-break space before it, nor a decimal point in a number, nor `:` or `;` without
-their no-break space (docs/french.md).
+"""Every page in Chromium at phone size (390 px), signed in as each role.
+
+French typography: a French page never shows `%` without the (narrow) no-break space before it,
+nor a decimal point in a number, nor `:` or `;` without their no-break space (docs/french.md).
+Phone layout: no page scrolls sideways, as a whole or in a part (tables become stacked rows).
 
 The pages are visited with real data behind them (a trip driven, rated, appealed; a receipt; a
 pay statement; the committee's form), signed in as each role, at phone size in French.
@@ -114,3 +116,58 @@ async def test_no_french_page_breaks_the_typography_rules(
             faults[f"{path} ({name})"] = typography_faults(text)
     found = [f"{page}: {fault}" for page, listed in faults.items() for fault in listed]
     assert not found, "\n".join(found)
+
+
+async def test_every_page_fits_a_phone_without_sideways_scrolling(
+    web: Web, visit: Callable[..., Any]
+) -> None:
+    """At 390 px, in both languages, signed in as each role: the document is never wider than
+    the screen (tables become stacked rows). Runs after the typography test's data."""
+    too_wide: list[str] = []
+
+    async def measure(v: Visit, label: str) -> None:
+        if label in SHOTS:
+            await v.shot(SHOTS[label])
+        width = await v.page.evaluate("document.documentElement.scrollWidth")
+        if width > PHONE["width"]:
+            culprits = await v.page.evaluate(WIDEST)
+            too_wide.append(f"{label}: {width}px ({culprits})")
+        scrolling = await v.page.evaluate(SCROLLS_SIDEWAYS)
+        if scrolling:
+            too_wide.append(f"{label}: a part scrolls sideways ({scrolling})")
+
+    for language in ("en", "fr"):
+        anonymous: Visit = await visit(language=language, viewport=PHONE)
+        for path in PUBLIC:
+            await anonymous.goto(path)
+            await measure(anonymous, f"{path} ({language})")
+        for name, paths in SIGNED_IN_PAGES.items():
+            person: Visit = await visit(language=language, viewport=PHONE)
+            await person.sign_in(web.accounts[name].token, next_path=paths[0])
+            for path in paths:
+                await person.goto(path)
+                await measure(person, f"{path} as {name} ({language})")
+    assert not too_wide, "\n".join(too_wide)
+
+
+# The elements that stick out of the screen on the right, for the failure's message.
+WIDEST = """() => [...document.querySelectorAll('body *')]
+  .filter((e) => e.getBoundingClientRect().right > document.documentElement.clientWidth + 1)
+  .slice(0, 4)
+  .map((e) => e.tagName.toLowerCase() + (e.id ? '#' + e.id : '')
+       + (e.className && typeof e.className === 'string' ? '.' + e.className.split(' ')[0] : ''))
+  .join(', ')"""
+# A part of the page that scrolls sideways inside it (a wide table in a scrolling box).
+SCROLLS_SIDEWAYS = """() => [...document.querySelectorAll('body *')]
+  .filter((e) => ['auto', 'scroll'].includes(getComputedStyle(e).overflowX)
+                 && e.scrollWidth > e.clientWidth + 1)
+  .map((e) => e.tagName.toLowerCase() + (e.id ? '#' + e.id : '')
+       + ' > ' + (e.firstElementChild ? e.firstElementChild.tagName.toLowerCase()
+                  + (e.firstElementChild.id ? '#' + e.firstElementChild.id : '') : ''))
+  .join(', ')"""
+# Phone-size screenshots of the pages whose tables become stacked rows (docs/screenshots).
+SHOTS = {
+    "/agreement (fr)": "agreement-phone-fr",
+    "/me as amira (fr)": "me-driver-phone-fr",
+    "/transparency (en)": "transparency-phone-en",
+}
