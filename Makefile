@@ -24,8 +24,9 @@ $(VENV)/.installed: requirements.lock pyproject.toml
 	    DEBIAN_FRONTEND=noninteractive apt-get install -y -q python3-venv >/dev/null && \
 	    $(PYTHON) -m venv $(VENV); \
 	  else echo "'$(PYTHON) -m venv' failed: install it with: sudo apt-get install python3-venv"; exit 1; fi; }
-	@echo "installing the locked dependencies into $(VENV) (requirements.lock, hashes checked)"
-	$(PY) -m pip install -q --disable-pip-version-check --require-hashes --no-deps -r requirements.lock
+	@echo "installing the locked dependencies into $(VENV) (requirements.lock, hashes checked; a minute or two the first time)"
+	@$(PY) devtools/install_progress.py --lock requirements.lock -- \
+	  $(PY) -m pip install --progress-bar off --disable-pip-version-check --require-hashes --no-deps -r requirements.lock
 	$(PY) -m pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e .
 	$(PY) -m pip check --disable-pip-version-check
 	@touch $@
@@ -64,7 +65,7 @@ test: venv ## the whole suite against private PostgreSQL/PostGIS and Redis (and 
 check: lint typecheck imports
 
 messages: venv ## bring the pages' French catalogue up to date with the templates and code
-	$(VENV)/bin/pybabel extract -F babel.cfg -k N_ -k translate:2 --no-location --sort-output \
+	$(VENV)/bin/pybabel extract -F babel.cfg -k N_ -k translate:2 -k translate_plural:2,3 --no-location --sort-output \
 	  --omit-header -o server/web/translations/messages.pot .
 	$(VENV)/bin/pybabel update -i server/web/translations/messages.pot \
 	  -d server/web/translations --no-fuzzy-matching --ignore-obsolete -w 100

@@ -9,11 +9,15 @@ accounts. A simulated city against a service that already runs is `python -m ser
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 import sys
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 
 from coop.settings import METER_TIME_SCALE_RANGE, get_settings
+from devtools.demo_accounts import DemoAccount
+from devtools.demo_reset import Closed, close_left_open
 from devtools.processes import ServiceError, ServiceProcess
 from server.simulator.cli import (
     add_city_arguments,
@@ -32,6 +36,10 @@ def demo(args: argparse.Namespace) -> int:
     configure_logging(args.verbose)
     host = args.host or settings.host
     port = settings.port if args.port is None else args.port
+    if settings.env == "production":
+        # It closes every open trip of its database before it starts: never a real co-op's.
+        print("demo: refused with COOP_ENV=production (it would close real trips)", file=sys.stderr)
+        return 2
     try:
         config = demo_config(city_config(args, settings, admin_token=settings.admin_token))
     except ValueError as exc:
@@ -39,6 +47,10 @@ def demo(args: argparse.Namespace) -> int:
         return 2
     print("demo: applying database migrations", flush=True)
     upgrade(settings.database_url)
+    # Before the service starts: nothing else moves these trips while they are closed.
+    print("demo: closing what a previous run left open, if anything", flush=True)
+    closed = asyncio.run(close_previous_run(settings.database_url, config.service_time_scale))
+    print(closed.line(), flush=True)
     service = ServiceProcess(
         host=host,
         port=port,
@@ -52,42 +64,13 @@ def demo(args: argparse.Namespace) -> int:
         base = service.base_url
         from devtools.demo_accounts import create_demo_accounts
 
+        print("demo: opening the demo accounts", flush=True)
         accounts = create_demo_accounts(base, settings.admin_token)
         from devtools.demo_seed import seed_demo_history
 
         print("demo: the driver-members drive a first trip each (about 20 s)", flush=True)
         print(seed_demo_history(base, accounts), flush=True)
-        width = max(len(account.role) for account in accounts)
-        print(
-            "\n".join(
-                [
-                    "",
-                    "The co-op's service is running. Open:",
-                    f"  {base}/ops                      the live map of the city (sign in first)",
-                    f"  {base}/                         the co-op's pages (English / français)",
-                    f"  {base}/docs                     the HTTP API (OpenAPI)",
-                    f"  {base}/asyncapi.json            every WebSocket message (AsyncAPI)",
-                    f"  {base}/v1/agreements/current    the collective agreement in force",
-                    f"  {base}/metrics                  Prometheus metrics",
-                    f"Sign in at {base}/signin with one of these tokens:",
-                    *(
-                        f"  {account.role:<{width}}  {account.token}  {account.name}"
-                        for account in accounts
-                    ),
-                    "To ratify new terms alone: sign in as the committee member, draft and open a",
-                    "vote at /proposals closing in a few minutes, vote yes as the committee member",
-                    "and as one driver-member; the vote closes by itself at its closing time.",
-                    "The apps (docs/apps.md), best in a phone-sized window:",
-                    f"  {base}/ride    the rider app: a new account, or the rider's token",
-                    f"  {base}/drive   the driver app: a driver-member's token, then go available",
-                    f"Service log: {service.log_path}",
-                    f"Simulating {config.drivers} drivers and {config.rate_per_min:g} requests a "
-                    f"minute (speedup {config.speedup:g}). Ctrl-C stops everything.",
-                    "",
-                ]
-            ),
-            flush=True,
-        )
+        print("\n".join(banner(base, accounts, config, service.log_path)), flush=True)
         return run_city(with_base_url(config, base))
     except ServiceError as exc:
         print(f"demo: {exc}", file=sys.stderr)
@@ -97,6 +80,56 @@ def demo(args: argparse.Namespace) -> int:
     finally:
         print("demo: stopping the service", flush=True)
         service.stop()
+
+
+async def close_previous_run(database_url: str, time_scale: float) -> Closed:
+    """`demo_reset.close_left_open` on the demo's database, now."""
+    from coop.db import create_engine, create_sessionmaker, utcnow
+
+    engine = create_engine(database_url)
+    try:
+        return await close_left_open(
+            sessionmaker=create_sessionmaker(engine), now=utcnow(), time_scale=time_scale
+        )
+    finally:
+        await engine.dispose()
+
+
+def banner(
+    base: str, accounts: Sequence[DemoAccount], config: SimulationConfig, log_path: Path
+) -> list[str]:
+    """What the demo prints once it runs: where to go and whom to sign in as, in lines of at
+    most 80 columns (a token is 43 characters: each has a line of its own)."""
+    pages = (
+        ("/ops", "the live map of the city (sign in first)"),
+        ("/safety", "the operators' safety queue (an SOS waits)"),
+        ("/ride", "the rider app: a new account, or the rider's"),
+        ("/drive", "the driver app: a driver-member's token"),
+        ("/", "the co-op's pages (English / français)"),
+        ("/docs", "the HTTP API (OpenAPI)"),
+        ("/asyncapi.json", "every WebSocket message (AsyncAPI)"),
+        ("/v1/agreements/current", "the collective agreement in force"),
+        ("/metrics", "Prometheus metrics"),
+    )
+    return [
+        "",
+        f"The co-op's service is running at {base}. Open:",
+        *(f"  {path:<24}{what}" for path, what in pages),
+        f"Sign in at {base}/signin with one of these tokens:",
+        *(
+            line
+            for account in accounts
+            for line in (f"  {account.role}: {account.name}", f"    {account.token}")
+        ),
+        "To ratify new terms alone: sign in as the committee member, draft and open a",
+        "vote at /proposals closing in a few minutes, vote yes as the committee member",
+        "and as one driver-member; the vote closes by itself at its closing time.",
+        "Service log:",
+        f"  {log_path}",
+        f"Simulating {config.drivers} drivers and {config.rate_per_min:g} requests a minute",
+        f"(speedup {config.speedup:g}). Ctrl-C stops everything.",
+        "",
+    ]
 
 
 def demo_config(config: SimulationConfig) -> SimulationConfig:

@@ -549,6 +549,8 @@ class Matcher:
                 now=now,
                 zone=self.travel.zone,
                 max_speed_kmh=float(agreement.terms.dispatch.max_plausible_speed_kmh),
+                # A sped-up demo's trails are stamped in real seconds: learned in its own.
+                time_scale=self.settings.meter_time_scale,
             )
         self.travel_recomputes += 1
         if done.version is not None:

@@ -81,8 +81,11 @@ async def recompute(
     zone: ZoneInfo,
     max_speed_kmh: float,
     max_trips: int = RECOMPUTE_MAX_TRIPS,
+    time_scale: float = 1.0,
 ) -> Recomputed:
-    """Folds the trips completed since the last recompute into the model; commits once."""
+    """Folds the trips completed since the last recompute into the model; commits once.
+    `time_scale` is the service's seconds per real second (COOP_METER_TIME_SCALE): the trails
+    are stamped in real seconds, the model learns in the service's (`traveltime`'s docstring)."""
     await session.execute(select(func.pg_advisory_xact_lock(_LOCK_KEY)))
     last = (
         await session.execute(
@@ -125,7 +128,7 @@ async def recompute(
     for trip_id, lat, lon, at in rows:
         by_trip.setdefault(trip_id, []).append(TrailFix(lat, lon, at))
     # Judging thousands of points is CPU work: off the event loop.
-    passages, stats = await asyncio.to_thread(_learnt, by_trip, max_speed_kmh, zone)
+    passages, stats = await asyncio.to_thread(_learnt, by_trip, max_speed_kmh, zone, time_scale)
     if stats.cell.size:
         await session.execute(
             _ADD,
@@ -153,10 +156,15 @@ async def recompute(
 
 
 def _learnt(
-    by_trip: dict[uuid.UUID, list[TrailFix]], max_speed_kmh: float, zone: ZoneInfo
+    by_trip: dict[uuid.UUID, list[TrailFix]],
+    max_speed_kmh: float,
+    zone: ZoneInfo,
+    time_scale: float,
 ) -> tuple[traveltime.Passages, CellStats]:
     passages = traveltime.concat(
-        traveltime.passages_from_trail(fixes, max_speed_kmh=max_speed_kmh, zone=zone)
+        traveltime.passages_from_trail(
+            fixes, max_speed_kmh=max_speed_kmh, zone=zone, time_scale=time_scale
+        )
         for fixes in by_trip.values()
     )
     return passages, CellStats.of(passages)

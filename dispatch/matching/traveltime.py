@@ -26,6 +26,12 @@ Learning never sees an unbelievable move: `passages_from_trail` judges a trail w
 own plausibility check (`dispatch.locations.plausibility`, under the agreement's
 `dispatch.max_plausible_speed_kmh`), and the store leaves out trips the ingest already counted
 implausible positions on.
+
+Learning counts time in the service's seconds, as the meter does. Trails are stamped by the
+server's real clock; in a sped-up demo (`COOP_METER_TIME_SCALE`) each real second is
+`time_scale` seconds of the simulated city, whose cars drive at city speeds in those seconds.
+Read in real seconds, their moves would look `time_scale` times too fast and teach the model
+speeds no street has (every cell at the `MAX_SPEED_MPS` cap).
 """
 
 from __future__ import annotations
@@ -400,13 +406,18 @@ class TrailFix:
 
 
 def passages_from_trail(
-    fixes: Sequence[TrailFix], *, max_speed_kmh: float, zone: ZoneInfo
+    fixes: Sequence[TrailFix], *, max_speed_kmh: float, zone: ZoneInfo, time_scale: float = 1.0
 ) -> Passages:
     """One trip's passages from its trail (oldest first): each believable move between two
     consecutive points, attributed to the cell of its midpoint and the hour it began in, summed
     per cell-hour. Moves the meter would not believe, and gaps over `MAX_SEGMENT_S`, teach
-    nothing."""
-    max_speed_mps = kmh_to_mps(max_speed_kmh)
+    nothing. `time_scale` is the service's seconds per real second of the trail's timestamps
+    (1 but in a sped-up demo, see the module's docstring): durations are learned in the
+    service's seconds, and the plausible speed is judged on the real clock as the meter does."""
+    if not (math.isfinite(time_scale) and time_scale > 0):
+        raise ValueError("time_scale must be a finite number of seconds > 0")
+    # The real clock's timings may show `time_scale` times the plausible speed (the meter's rule).
+    max_speed_mps = kmh_to_mps(max_speed_kmh) * time_scale
     track = Track()
     sums: dict[tuple[int, int], list[float]] = defaultdict(lambda: [0.0, 0.0])
     for fix in fixes:
@@ -414,7 +425,7 @@ def passages_from_trail(
         verdict = track.judge(Fix(fix.lat, fix.lon, fix.at), max_speed_mps=max_speed_mps)
         if verdict is not Verdict.moved or before is None:
             continue
-        seconds = (fix.at - before.at).total_seconds()
+        seconds = (fix.at - before.at).total_seconds() * time_scale
         if not 0 < seconds <= MAX_SEGMENT_S:
             continue
         metres = haversine_m(before.lat, before.lon, fix.lat, fix.lon)

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Sequence
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from server.simulator.agents import SimDriver, sleep_or_stop
 from server.simulator.client import ServiceClient
-from server.simulator.stats import CityStats
+from server.simulator.stats import CityStats, wrap_parts
 
 READS_PER_ROUND = 5
 
@@ -72,24 +74,54 @@ async def print_busiest(
     )
     if response is None or response.status_code != 200:
         return
-    statement = response.json()
-    out(
-        f"pay statement of simulated driver {busiest.number}, period from "
-        f"{statement['period_start']} ({statement['status']}, {statement['timezone']}, "
-        f"{statement['currency']}):"
-    )
+    for line in statement_lines(response.json(), busiest.number):
+        out(line)
+
+
+def local_time(at: str, zone: str) -> str:
+    """A wire timestamp (ISO 8601 with its offset) as the time of day in the statement's zone,
+    the agreement's (the zone the driver reads their pay in); UTC's if the zone is unknown."""
+    moment = datetime.fromisoformat(at)
+    try:
+        moment = moment.astimezone(ZoneInfo(zone))
+    except (ZoneInfoNotFoundError, ValueError):
+        zone = "UTC"
+    return moment.strftime("%H:%M:%S")
+
+
+def statement_lines(statement: dict[str, Any], number: int) -> list[str]:
+    """A pay statement for the terminal: lines of at most 80 columns, times in its zone."""
+    zone = str(statement["timezone"])
+    lines = [
+        f"pay statement of simulated driver {number}, period from {statement['period_start']}",
+        f"  ({statement['status']}, times in {zone}, amounts in {statement['currency']}):",
+    ]
     for line in statement["lines"]:
         distance = "" if line["distance_m"] is None else f"{line['distance_m'] / 1000:.1f} km, "
-        out(
-            f"  {line['kind']:<16} ended {line['ended_at'][11:19]} | engaged "
-            f"{line['engaged_seconds']} s | {distance}fare {line['fare_total']}, commission "
-            f"{line['commission']}, earnings {line['driver_earnings']}, fee "
-            f"{line['cancellation_fee']} (agreement v{line['agreement_version']})"
+        lines += wrap_parts(
+            [
+                f"ended {local_time(line['ended_at'], zone)}",
+                f"engaged {line['engaged_seconds']} s",
+                f"{distance}fare {line['fare_total']}",
+                f"commission {line['commission']}",
+                f"earnings {line['driver_earnings']}",
+                f"fee {line['cancellation_fee']}",
+                f"agreement v{line['agreement_version']}",
+            ],
+            first=f"  {line['kind']:<16} ",
         )
-    out(
-        f"  totals: trips {statement['trips']}, fares {statement['fares_total']}, commission "
-        f"{statement['commission_total']}, earnings {statement['earnings_total']}, cancellation "
-        f"fees {statement['cancellation_fees_total']}, engaged {statement['engaged_seconds']} s, "
-        f"floor due {statement['floor_due']} (at {statement['engaged_floor_per_hour']}/h), "
-        f"top-up {statement['top_up']}, pay {statement['pay_total']}"
+    lines += wrap_parts(
+        [
+            f"trips {statement['trips']}",
+            f"fares {statement['fares_total']}",
+            f"commission {statement['commission_total']}",
+            f"earnings {statement['earnings_total']}",
+            f"cancellation fees {statement['cancellation_fees_total']}",
+            f"engaged {statement['engaged_seconds']} s",
+            f"floor due {statement['floor_due']} (at {statement['engaged_floor_per_hour']}/h)",
+            f"top-up {statement['top_up']}",
+            f"pay {statement['pay_total']}",
+        ],
+        first="  totals: ",
     )
+    return lines

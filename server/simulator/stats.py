@@ -1,4 +1,4 @@
-"""What the simulated city has seen so far, and the one-line summary printed every few seconds.
+"""What the simulated city has seen so far, and the summary printed every few seconds.
 
 Pure bookkeeping: the agents report events with the time they happened (monotonic seconds), so
 the numbers can be checked without a clock.
@@ -17,6 +17,26 @@ from dispatch.states import DRIVER_OPEN, TERMINAL
 ON_TRIP_STATUSES = frozenset(status.value for status in DRIVER_OPEN)
 TERMINAL_STATUSES = frozenset(status.value for status in TERMINAL)
 LATENCY_SAMPLES = 500  # the median is over the most recent offers, so it follows the city's state
+# A terminal's width: the summary is wrapped to it, never cut.
+COLUMNS = 80
+CONTINUATION = " " * len("[00:00] ")
+
+
+def wrap_parts(parts: list[str], *, first: str = "", width: int = COLUMNS) -> list[str]:
+    """`parts` joined by " | " into lines of at most `width` columns: the first line starts with
+    `first`, the next ones with `CONTINUATION`; a part is never split (one longer than a line
+    stands alone on its own)."""
+    lines: list[str] = []
+    line, fresh = first, True  # fresh: nothing on the line yet but its prefix
+    for part in parts:
+        candidate = line + part if fresh else f"{line} | {part}"
+        if fresh or len(candidate) <= width:
+            line, fresh = candidate, False
+            continue
+        lines.append(line)
+        line = CONTINUATION + part
+    lines.append(line)
+    return lines
 
 
 @dataclass
@@ -121,21 +141,23 @@ class CityStats:
         return statistics.median(self.offer_latencies_s)
 
     def summary_line(self, elapsed_s: float) -> str:
-        """One line for the terminal: the city's state at a glance."""
+        """The city's state at a glance, for the terminal: its parts wrapped into lines of at
+        most `COLUMNS` columns (a few lines, the first starting with the elapsed time)."""
         latency = self.median_offer_latency_s()
         latency_text = "-" if latency is None else f"{latency:.1f} s"
         minutes, seconds = divmod(int(elapsed_s), 60)
-        return (
-            f"[{minutes:02d}:{seconds:02d}] "
-            f"drivers online {self.drivers_online}/{self.drivers_total} | "
-            f"open requests {self.open_requests} | on trip {self.drivers_on_trip} | "
-            f"median offer latency {latency_text} | "
+        # In this order a city of the demo's size takes four lines.
+        parts = [
+            f"drivers online {self.drivers_online}/{self.drivers_total}",
+            f"on trip {self.drivers_on_trip}",
+            f"open requests {self.open_requests}",
+            f"errors {self.http_errors + self.error_frames}",
             f"trips completed {self.completed}, cancelled {self.cancelled}, "
-            f"unfulfilled {self.unfulfilled} | "
+            f"unfulfilled {self.unfulfilled}",
+            f"positions refused {self.location_refusals}",
             f"offers {self.offers_received} (accepted {self.offers_accepted}, "
-            f"declined {self.offers_declined}, missed {self.offers_missed}) | "
-            f"errors {self.http_errors + self.error_frames} | "
-            f"positions refused {self.location_refusals} | "
-            f"pay on open statements {self.pay_on_statements:.2f} "
-            f"({len(self.statements)} drivers)"
-        )
+            f"declined {self.offers_declined}, missed {self.offers_missed})",
+            f"median offer latency {latency_text}",
+            f"pay on open statements {self.pay_on_statements:.2f} ({len(self.statements)} drivers)",
+        ]
+        return "\n".join(wrap_parts(parts, first=f"[{minutes:02d}:{seconds:02d}] "))

@@ -37,6 +37,9 @@ DEFAULT_LANGUAGE = "en"
 FORMAT_LOCALES = {"en": "en_CA", "fr": "fr_CA"}
 LANGUAGE_NAMES = {"en": "English", "fr": "Français"}
 LANGUAGE_COOKIE = "coop_lang"
+# "name: value" and "a; b" as each language writes them (docs/french.md, "Typography").
+COLON = {"en": ": ", "fr": "\u00a0: "}
+SEMICOLON = {"en": "; ", "fr": "\u202f; "}
 DATETIME_PATTERNS = {"en": "MMM d, y, HH:mm", "fr": "d MMM y, HH 'h' mm"}
 
 
@@ -63,6 +66,8 @@ def translations(language: str) -> NullTranslations:
 
 
 _PLACEHOLDER = re.compile(r"\{(\w+)\}")
+# A decimal as the wire writes it ("3.50", "-2", "0.0025"): never a code, a date or a version.
+_DECIMAL = re.compile(r"-?\d+(\.\d+)?")
 
 
 def _pattern(template: str) -> re.Pattern[str]:
@@ -192,7 +197,26 @@ class Formatter:
         """`value` in percent ("8" is 8 %)."""
         if value is None:
             return "—"
-        return format_percent(Decimal(value) / 100, format="#,##0.##%", locale=self.locale)
+        # The locale's own pattern ("8 %" with a no-break space in French, "8%" in English),
+        # with up to three decimals ("9,975 %" is the Québec sales tax).
+        pattern = self.locale.percent_formats[None].pattern.replace("#,##0", "#,##0.###", 1)
+        return format_percent(Decimal(value) / 100, format=pattern, locale=self.locale)
+
+    def figure(self, value: object) -> object:
+        """A term's value as the language writes it: a number or a decimal string with its
+        places kept ("0.35" is "0,35" in French, "1234.5" is "1 234,5"); anything else (a
+        word, a list, a switch) as it is."""
+        if isinstance(value, bool) or not isinstance(value, int | float | Decimal | str):
+            return value
+        try:
+            number = Decimal(str(value))
+        except ArithmeticError:
+            return value
+        if not number.is_finite() or (isinstance(value, str) and not _DECIMAL.fullmatch(value)):
+            return value
+        exponent = number.as_tuple().exponent
+        places = max(0, -exponent) if isinstance(exponent, int) else 0
+        return self.number(number, places)
 
     def when(self, value: datetime | None) -> str:
         """A date and time to the minute, on a 24-hour clock: "Nov 30, 2026, 14:05" and

@@ -102,6 +102,15 @@ def translate(request: Request, message: str, **variables: Any) -> str:
     return text % variables if variables else text
 
 
+def translate_plural(
+    request: Request, singular: str, plural: str, num: int, **variables: Any
+) -> str:
+    """`translate` of a message with a plural form ("1 étoile", "2 étoiles"); `%(num)s` is
+    `num`."""
+    text = i18n.translations(language_of(request)).ngettext(singular, plural, num)
+    return text % {"num": num, **variables}
+
+
 def render(
     request: Request,
     template: str,
@@ -123,6 +132,10 @@ def render(
         path=path,
         csrf=sessions.csrf_value(request),
         f=formatter(request),
+        # Punctuation between words the template writes itself ("name: value"): French puts
+        # a no-break space before `:` and a narrow one before `;` (docs/french.md).
+        colon=i18n.COLON[language],
+        semicolon=i18n.SEMICOLON[language],
         **i18n.template_callables(language),
         **context,
     )

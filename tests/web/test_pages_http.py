@@ -8,6 +8,7 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from babel.messages.pofile import read_po
 from fastapi import FastAPI
@@ -15,7 +16,7 @@ from httpx import ASGITransport, AsyncClient
 from sqlalchemy import delete
 
 from coop.auth import AuthToken, hash_token
-from server.web.i18n import negotiate
+from server.web.i18n import Formatter, negotiate
 from server.web.sessions import SESSION_COOKIE
 from tests.builders import make_driver, make_rider
 from tests.web.pages import csrf_of, sign_in
@@ -255,13 +256,15 @@ async def test_the_automated_decisions_page_reads_the_register_in_both_languages
     french = await client.get("/systems", headers={"Accept-Language": "fr-CA"})
     text = html.unescape(french.text)
     assert "Décisions automatisées" in text and "jamais automatisé" in text
-    assert "Quel chauffeur disponible reçoit l'offre" in text
+    assert "Quelle personne au volant disponible reçoit l'offre" in text
     assert "Which available driver" not in text
     # The values in force, as the API gives them.
     register = (await client.get("/v1/transparency/automated-decisions")).json()
     timing = next(d for d in register["decisions"] if d["key"] == "batch_timing")
     interval = next(p for p in timing["parameters"] if p["name"] == "dispatch.batch_interval_ms")
-    assert f'<span class="value">{interval["value"]}</span>' in french.text
+    # Written as French writes numbers ("2 000", a no-break space between thousands).
+    shown = Formatter("fr", ZoneInfo("America/Toronto")).figure(interval["value"])
+    assert f'<span class="value">{shown}</span>' in french.text
 
 
 async def test_a_driver_sees_on_their_page_what_the_law_still_requires(

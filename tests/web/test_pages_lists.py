@@ -108,7 +108,7 @@ async def test_proposals_and_the_audit_log_page_through_every_item_once(
     assert next_link(last.text, "open") is None
     # The audit log on /transparency: newest first, each entry once.
     seqs = await walk(
-        client, "/transparency?per_page=2", "audit", r'<tr><th scope="row">(\d+)</th>'
+        client, "/transparency?per_page=2", "audit", r'<tr><th scope="row"[^>]*>(\d+)</th>'
     )
     flat = [int(seq) for ids in seqs for seq in ids]
     assert len(flat) >= 6 and flat == sorted(flat, reverse=True) and len(set(flat)) == len(flat)
@@ -210,7 +210,7 @@ async def test_a_rider_sees_receipts_and_a_driver_their_pay_page_by_page(
     newest = receipts[-1]
     total = newest["total"].replace(".", ",")
     assert f"Prix au compteur (ce que j'ai payé) {total} $" in me, me
-    assert f"Au chauffeur {newest['driver_earnings'].replace('.', ',')} $" in me
+    assert f"À la personne au volant {newest['driver_earnings'].replace('.', ',')} $" in me
     assert f"À la coop {newest['commission'].replace('.', ',')} $" in me
     assert f"convention, version {newest['agreement_version']}" in me
     assert newest["agreement_sha256"][:12] in me

@@ -37,7 +37,7 @@ from server.web.pages.common import (
     pager,
     reason_text,
 )
-from server.web.rendering import render
+from server.web.rendering import language_of, render
 
 router = page_router()
 
@@ -57,12 +57,22 @@ def term_fields(terms: dict[str, Any], prefix: str = "terms") -> list[tuple[str,
     return fields
 
 
-def form_value(value: Any) -> str:
+def form_value(value: Any, language: str = "en") -> str:
+    """A term as its form field shows it: a decimal with the language's decimal sign ("3,50"
+    in French; `terms_from_form` reads either sign back)."""
     if value is None:
         return ""
     if isinstance(value, list):
         return ", ".join(str(item) for item in value)
-    return str(value)
+    text = str(value)
+    if language == "fr" and not isinstance(value, bool) and _is_decimal(text):
+        return text.replace(".", ",")
+    return text
+
+
+def _is_decimal(text: str) -> bool:
+    whole, point, places = text.lstrip("-").partition(".")
+    return bool(point) and whole.isdigit() and places.isdigit()
 
 
 def terms_from_form(current: dict[str, Any], form: dict[str, str]) -> dict[str, Any]:
@@ -88,7 +98,7 @@ def terms_from_form(current: dict[str, Any], form: dict[str, str]) -> dict[str, 
             elif isinstance(value, list):
                 out[key] = [item.strip() for item in raw.split(",") if item.strip()]
             elif value is None or name.endswith(".cap"):
-                out[key] = raw or None
+                out[key] = (raw.replace(",", ".") if _looks_decimal(raw) else raw) or None
             else:
                 out[key] = raw.replace(",", ".") if _looks_decimal(raw) else raw
         return out
@@ -145,7 +155,8 @@ async def proposals_page(
         "voting_closes_at": local_input(now + timedelta(days=7), zone),
         "effective_from": "",
         "fields": [
-            (name, form_value(value)) for name, value in term_fields(terms_to_wire(current.terms))
+            (name, form_value(value, language_of(request)))
+            for name, value in term_fields(terms_to_wire(current.terms))
         ],
     }
     return render(
@@ -188,7 +199,8 @@ async def draft_proposal(
         "voting_closes_at": form.get("voting_closes_at", ""),
         "effective_from": effective_raw,
         "fields": [
-            (name, form.get(name, form_value(value))) for name, value in term_fields(current_wire)
+            (name, form.get(name, form_value(value, language_of(request))))
+            for name, value in term_fields(current_wire)
         ],
     }
     errors: dict[str, str] = {}

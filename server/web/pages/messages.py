@@ -3,7 +3,10 @@ of states, marked for the catalogue and translated where they are shown."""
 
 from __future__ import annotations
 
+from bargaining import term_descriptions
+from reputation import pseudonym
 from reputation.tags import TAGS
+from server.web.i18n import translations
 from server.web.rendering import environment
 
 
@@ -120,3 +123,61 @@ VALIDATION_MESSAGES = (
     N_("List should have at least {min_length} item after validation, not {actual_length}"),
     N_("List should have at least {min_length} items after validation, not {actual_length}"),
 )
+
+
+def term_label(path: str, language: str) -> str:
+    """A term of the agreement in words, in `language` (its description in
+    bargaining.term_descriptions; a fare class's name after it): the committee's form and every
+    diff show it, with the term's code name small beside it."""
+    english = term_descriptions.description(path)
+    parts = path.removeprefix("terms.").split(".")
+    if english is None:
+        return ".".join(parts)
+    gettext = translations(language).gettext
+    label = gettext(english)
+    if len(parts) == 3 and parts[0] == "fares":
+        label = f"{label} ({gettext(parts[1])})"
+    return label
+
+
+environment.globals.update(term_label=term_label)
+
+
+# The audit log's events (docs/audit.md) in words: /transparency shows each with its code name
+# small beside it. An event without a name here shows its code alone.
+EVENT_NAMES = {
+    "agreement.version": N_("A version of the agreement came into force"),
+    "proposal.opened": N_("A vote opened"),
+    "proposal.closed": N_("A vote closed"),
+    "proposal.withdrawn": N_("A proposal was withdrawn"),
+    "patronage.allocated": N_("A dividend was shared out"),
+    "pay.period_closed": N_("A pay period closed"),
+    "appeal_decision": N_("An appeal was decided"),
+    "driver_status_change": N_("A member's status changed"),
+    "driver_qualification_recorded": N_("A qualification was recorded"),
+    "driver_vehicle_recorded": N_("A vehicle was recorded"),
+    "account_tokens_revoked": N_("An account's tokens were revoked"),
+    "decision_review_requested": N_("A person asked for a decision to be reviewed"),
+    "decision_review_answered": N_("A decision review was answered"),
+    "fare_cap_recorded": N_("A fare cap was recorded"),
+    "fare_estimate": N_("A fare estimate was given"),
+    "regulator_report": N_("A report went to the regulator"),
+    "demo.left_open_closed": N_("A demo trip left open was closed"),
+}
+environment.globals.update(event_names=EVENT_NAMES)
+
+
+# A rater's pseudonym (`rider-1a2b3c4d`, reputation.pseudonym) as a French page names them: the
+# English pages keep the API's spelling, so a driver can match it with what their app shows.
+RATER = N_("rider {code}")
+
+
+def rater_name(rater: str, language: str) -> str:
+    """The rater's pseudonym in `language` ("la personne passagère 1a2b3c4d" in French)."""
+    if language == "en" or not rater.startswith(pseudonym.PREFIX):
+        return rater
+    code = rater.removeprefix(pseudonym.PREFIX)
+    return translations(language).gettext(RATER).format(code=code)
+
+
+environment.globals.update(rater_name=rater_name)

@@ -38,7 +38,7 @@ from server.web.pages.common import (
     require_signed_in,
 )
 from server.web.pages.messages import EXCLUDED_REASONS, OUTCOMES
-from server.web.rendering import language_of, render, translate
+from server.web.rendering import language_of, render, translate, translate_plural
 
 router = page_router()
 
@@ -169,7 +169,7 @@ async def transparency_page(
     overdue = await reputation_app.overdue_appeals(session=session, now=now, limit=OVERDUE_SHOWN)
     ratings, appeals = report.ratings, report.appeals
     star_rows = [
-        (translate(request, "%(n)s stars", n=stars), count)
+        (translate_plural(request, "%(num)s star", "%(num)s stars", int(stars)), count)
         for stars, count in sorted(ratings.distribution.items(), reverse=True)
     ]
     excluded_rows = [

@@ -14,54 +14,69 @@ from coop import jurisdiction
 from coop.clock import Now
 from coop.dependencies import SessionDep
 from coop.state import CoreState, state_of
+from reputation.tags import TAGS
 from server.decisions import AutomatedDecisions, register_in_force, review_figures
-from server.web.i18n import api_text
+from server.web.i18n import COLON, SEMICOLON, Formatter, api_text, translations
 from server.web.pages.common import ViewerDep, page_router
-from server.web.rendering import language_of, render
+from server.web.rendering import formatter, language_of, render
 
 router = page_router()
+# The rating tags a person reads (their descriptions, translated), not their codes.
+TAG_WORDS = {tag.code: tag.description for tag in TAGS}
 
 
-def _shown(name: str, value: Any, language: str) -> str:
+def _shown(name: str, value: Any, f: Formatter) -> str:
     """A parameter's value as a person reads it: the fares, the commission, the floor, the
-    law's dues, taxes and qualification items in words and figures, not as their JSON."""
-    french = language.startswith("fr")
+    law's dues, taxes and qualification items in words and figures, not as their JSON, and
+    every number and amount written as the reader's language writes it (`f`)."""
+    french = f.language == "fr"
 
     def named(item: dict[str, Any]) -> str:
         names = item.get("name") or {}
         return str(names.get("fr" if french else "en") or item.get("key") or item.get("code"))
 
+    def rate(per_km: Any, per_minute: Any) -> str:
+        return f"{f.money(per_km)}/km + {f.money(per_minute)}/min"
+
     if value is None:
         return "—"
+    gettext = translations(f.language).gettext
+    colon, semicolon = COLON[f.language], SEMICOLON[f.language]
     if name == "fares" and isinstance(value, dict):
-        return "; ".join(
-            f"{service_class}: {c['base']} + {c['per_km']}/km + {c['per_minute']}/min, "
-            f"minimum {c['minimum']}"
+        return semicolon.join(
+            f"{gettext(service_class)}{colon}{f.money(c['base'])} + "
+            f"{rate(c['per_km'], c['per_minute'])}, minimum {f.money(c['minimum'])}"
             for service_class, c in value.items()
         )
     if name == "commission" and isinstance(value, dict):
         cap = value.get("cap")
-        return f"{value['percent']} %" + (f", max. {cap}" if cap else "")
+        return f.percent(value["percent"]) + (f", max. {f.money(cap)}" if cap else "")
     if name == "driver_floor" and isinstance(value, dict):
-        return f"{value['per_km']}/km + {value['per_minute']}/min"
+        return rate(value["per_km"], value["per_minute"])
     if name == "dues" and isinstance(value, dict):
-        return f"{value['amount']} ({named(value)})"
+        return f"{f.money(value['amount'])} ({named(value)})"
     if name in {"taxes", "qualifications"} and isinstance(value, list):
         return (
             ", ".join(
-                named(item) + (f" {item['percent']} %" if "percent" in item else "")
+                named(item) + (f" {f.percent(item['percent'])}" if "percent" in item else "")
                 for item in value
             )
             or "—"
         )
     if isinstance(value, bool):
         return "✓" if value else "✗"
+    if name.endswith("excluded_tags") and isinstance(value, list):
+        return ", ".join(gettext(TAG_WORDS.get(str(tag), str(tag))) for tag in value) or "—"
     if isinstance(value, list):
-        return ", ".join(str(item) for item in value) or "—"
-    return str(value)
+        return ", ".join(_figure(item, f) for item in value) or "—"
+    return _figure(value, f)
 
 
-def _in_language(language: str, register: AutomatedDecisions) -> list[dict[str, Any]]:
+def _figure(value: Any, f: Formatter) -> str:
+    return str(f.figure(value))
+
+
+def _in_language(language: str, register: AutomatedDecisions, f: Formatter) -> list[dict[str, Any]]:
     def say(text: str) -> str:
         return api_text(language, text) or text
 
@@ -74,7 +89,7 @@ def _in_language(language: str, register: AutomatedDecisions) -> list[dict[str, 
                 {
                     "name": parameter.name,
                     "source": parameter.source,
-                    "value": _shown(parameter.name, parameter.value, language),
+                    "value": _shown(parameter.name, parameter.value, f),
                     "importance": parameter.importance,
                     "meaning": say(parameter.meaning),
                 }
@@ -108,5 +123,5 @@ async def systems_page(
         viewer,
         register=register,
         place=profile.name.in_language(language),
-        decisions=_in_language(language, register),
+        decisions=_in_language(language, register, formatter(request)),
     )
