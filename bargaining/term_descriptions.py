@@ -42,6 +42,13 @@ DESCRIPTIONS: dict[str, str] = {
     "dispatch.earnings_credit_max_s": N_("Most the low-earnings credit is worth, in seconds"),
     "dispatch.rider_wait_credit_max_s": N_("Most a rider's waiting is credited, in seconds"),
     "dispatch.quote_valid_s": N_("How long a quote stays open, in seconds"),
+    "dispatch.earnings_credit_fare_scale_max": N_(
+        "Most the low-earnings credit grows with a trip's fare, as a multiple"
+    ),
+    "dispatch.earnings_penalty_above_median": N_(
+        "Drivers above the median earnings rate give up as much as the others are credited"
+    ),
+    "dispatch.candidates_per_request": N_("Drivers considered for each request (0: all in reach)"),
     "reputation.window": N_("Most recent ratings that count in a score"),
     "reputation.min_ratings": N_("Ratings needed before a score is shown"),
     "reputation.prior_mean": N_("Stars a score starts from (the prior)"),
