@@ -10,8 +10,10 @@ from dispatch.matching.models import LeaderEpoch, TravelCell, TravelModelVersion
 from dispatch.trips.consent import TripQuote
 from dispatch.trips.fare_caps import FareCap
 from dispatch.trips.models import Offer, Trip, TripRequestKey
+from dispatch.trips.pin import TripPin
 from drivers.models import (
     Driver,
+    DriverPhoto,
     DriverQualification,
     DriverRegisterEntry,
     DriverStatusChange,
@@ -20,7 +22,7 @@ from drivers.models import (
 from pay.models import PayPeriod, PayStatement, PayStatementLine
 from reputation.decision_reviews import DecisionReview
 from reputation.models import Appeal, RateableTrip, Rating, SupportCase
-from riders.models import Rider
+from riders.models import Rider, RiderSafety
 
 __all__ = [
     "AgreementVersion",
@@ -54,4 +56,7 @@ __all__ = [
     "Trip",
     "TripQuote",
     "TripRequestKey",
+    "TripPin",
+    "DriverPhoto",
+    "RiderSafety",
 ]

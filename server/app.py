@@ -34,8 +34,11 @@ from dispatch.realtime.router import SocketRoutes
 from dispatch.realtime.state import DispatchState
 from dispatch.trips import service as trips_service
 from dispatch.trips.fare_caps import router as fare_caps_router
+from dispatch.trips.pickup_router import router as trips_pickup_router
 from dispatch.trips.regulator import router as regulator_router
 from dispatch.trips.router import router as trips_router
+from drivers.photo_router import router as drivers_photo_router
+from drivers.photos import PHOTO_MAX_BYTES
 from drivers.router import router as drivers_router
 from drivers.status import router as driver_status_router
 from pay import lifecycle as pay_lifecycle
@@ -149,7 +152,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Trips, offers, positions and ballots in the personal-data exports reputation assembles.
     exports.install(app)
     # Innermost first: bodies over the limit are refused unread (with a correlation id).
-    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        BodySizeLimit,
+        max_bytes=settings.max_body_bytes,
+        larger={("PUT", "/v1/drivers/me/photo"): PHOTO_MAX_BYTES},
+    )
     app.add_middleware(RequestContextMiddleware, metrics=metrics)
     # The sockets skip FastAPI's routing (dispatch/realtime/router.py says why).
     app.add_middleware(SocketRoutes)
@@ -173,6 +180,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         decisions_router,
         regulator_router,
         fare_caps_router,
+        drivers_photo_router,
+        trips_pickup_router,
     ):
         app.include_router(router, dependencies=counted)
     app.include_router(asyncapi_router, dependencies=counted)

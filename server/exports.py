@@ -17,9 +17,11 @@ from bargaining import export as bargaining_export
 from dispatch.locations import export as locations_export
 from dispatch.trips import export as trips_export
 from drivers import export as drivers_export
+from drivers import photos as drivers_photos
 from pay import export as pay_export
 from reputation.decision_reviews import DecisionReview
 from reputation.export import register_section
+from riders import safety as riders_safety
 
 
 async def _decision_reviews(session: AsyncSession, subject_id: uuid.UUID) -> Any:
@@ -81,6 +83,15 @@ async def _idempotency_keys(session: AsyncSession, subject_id: uuid.UUID) -> Any
     return await trips_export.idempotency_keys(session=session, rider_id=subject_id)
 
 
+async def _safety_preferences(session: AsyncSession, subject_id: uuid.UUID) -> Any:
+    preferences = await riders_safety.load_safety_preferences(session, subject_id)
+    return preferences.out().model_dump(mode="json")
+
+
+async def _photo(session: AsyncSession, subject_id: uuid.UUID) -> Any:
+    return await drivers_photos.export(session=session, driver_id=subject_id)
+
+
 def install(app: FastAPI) -> None:
     """Registers the sections of the drivers' and riders' exports that other packages keep."""
     register_section(app, audience="driver", name="qualification", section=_qualification)
@@ -100,3 +111,5 @@ def install(app: FastAPI) -> None:
     register_section(app, audience="driver", name="patronage", section=_patronage)
     register_section(app, audience="rider", name="trips_requested", section=_trips_requested)
     register_section(app, audience="rider", name="idempotency_keys", section=_idempotency_keys)
+    register_section(app, audience="rider", name="safety", section=_safety_preferences)
+    register_section(app, audience="driver", name="photo", section=_photo)

@@ -42,8 +42,9 @@ DRIVER_SECTIONS = {
     "proposals_made",
     "pay_statements",
     "patronage",
+    "photo",
 }
-RIDER_SECTIONS = {"trips_requested", "idempotency_keys", "decision_reviews"}
+RIDER_SECTIONS = {"trips_requested", "idempotency_keys", "decision_reviews", "safety"}
 # On the way to the pickup, then with the rider: the trail of trip A.
 ROUTE = [
     {"lat": 45.5030, "lon": -73.5680},
@@ -319,12 +320,14 @@ async def test_sections_of_a_person_with_no_records_are_empty(
         "patronage": [],
         "ballots": [],
         "proposals_made": [],
+        "photo": None,
     }
     rider = await export_of(client, await make_rider(client), "rider")
     assert {name: rider[name] for name in RIDER_SECTIONS} == {
         "decision_reviews": [],
         "trips_requested": [],
         "idempotency_keys": [],
+        "safety": {"pin": None, "auto_share": "never", "contacts": []},
     }
 
 
