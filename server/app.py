@@ -155,7 +155,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(
         BodySizeLimit,
         max_bytes=settings.max_body_bytes,
-        larger={("PUT", "/v1/drivers/me/photo"): PHOTO_MAX_BYTES},
+        # The photo, and the page's form that uploads it (multipart: a little over the file).
+        larger={
+            ("PUT", "/v1/drivers/me/photo"): PHOTO_MAX_BYTES,
+            ("POST", "/me/photo"): PHOTO_MAX_BYTES + 64 * 1024,
+        },
     )
     app.add_middleware(RequestContextMiddleware, metrics=metrics)
     # The sockets skip FastAPI's routing (dispatch/realtime/router.py says why).

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from server.web.pages import committee, me, public, review, signin, systems
+from server.web.pages import committee, me, me_photo, public, review, signin, systems
 from server.web.pages.common import (
     PageRoute,
     counted_viewer,
@@ -20,7 +20,7 @@ from server.web.pages.common import (
 )
 
 router = APIRouter()
-for module in (signin, public, systems, committee, me, review):
+for module in (signin, public, systems, committee, me, review, me_photo):
     router.include_router(module.router)
 
 __all__ = ["PageRoute", "counted_viewer", "load_viewer", "require_signed_in", "router"]
