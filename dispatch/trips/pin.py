@@ -204,12 +204,12 @@ async def erase_ended(session: AsyncSession) -> int:
 
 
 def _exceeded() -> PinAttemptsExceeded:
-    problem = PinAttemptsExceeded(
+    # Retry-After is the time a rider takes to open the app and confirm; no wait unlocks it.
+    return PinAttemptsExceeded(
         f"{MAX_WRONG_ATTEMPTS} wrong PINs: the rider confirms in their app that this is their "
         "car, then the ride can start",
         retry_after_s=30,
     )
-    return problem
 
 
 async def confirm(
