@@ -377,3 +377,20 @@ async def test_the_pin_of_a_trip_that_ends_without_its_ride_is_erased_by_the_swe
     session.expire_all()
     row = await session.get(pins.TripPin, trip_id)
     assert row is not None and row.pin is None
+
+
+async def test_another_driver_cannot_spend_the_trips_tries(
+    app: FastAPI, client: AsyncClient, admin_headers: dict[str, str]
+) -> None:
+    """A stranger guessing PINs on someone else's trip is refused as not its driver, and the
+    trip's own five tries stay whole."""
+    rider = await _rider(client, "always")
+    driver = await make_driver(client, admin_headers)
+    stranger = await make_driver(client, admin_headers, name="Sam Stranger")
+    trip = await _at_pickup(app, client, rider, driver)
+    url = f"/v1/trips/{trip['id']}/start"
+    for guess in range(pins.MAX_WRONG_ATTEMPTS + 1):
+        answer = await client.post(url, json={"pin": f"{guess:04d}"}, headers=stranger.headers)
+        _problem(answer, 403, "not_your_trip")
+    body = _problem(await client.post(url, headers=driver.headers), 409, "pin_required")
+    assert body["attempts_left"] == pins.MAX_WRONG_ATTEMPTS
