@@ -8,6 +8,8 @@ than the limit, whoever reads the body (FastAPI's body parsing, a handler, a dep
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from fastapi import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -37,12 +39,20 @@ def _problem(limit: int) -> bytes:
 class BodySizeLimit:
     """ASGI middleware: bodies over `max_bytes` are refused unread (413 problem details)."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        max_bytes: int,
+        larger: Mapping[tuple[str, str], int] | None = None,
+    ) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        # (method, exact path) -> its own limit: the few routes whose body is a file (a driver's
+        # photo), so the limit of every other route stays small.
+        self.larger = dict(larger or {})
 
-    async def _refuse(self, send: Send) -> None:
-        body = _problem(self.max_bytes)
+    async def _refuse(self, send: Send, max_bytes: int) -> None:
+        body = _problem(max_bytes)
         await send(
             {
                 "type": "http.response.start",
@@ -60,6 +70,9 @@ class BodySizeLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        max_bytes = self.larger.get(
+            (scope.get("method", ""), scope.get("path", "")), self.max_bytes
+        )
         declared = None
         for name, value in scope.get("headers") or ():
             if name == b"content-length":
@@ -68,8 +81,8 @@ class BodySizeLimit:
                 except ValueError:
                     declared = None
                 break
-        if declared is not None and declared > self.max_bytes:
-            await self._refuse(send)
+        if declared is not None and declared > max_bytes:
+            await self._refuse(send, max_bytes)
             return
         received = 0
         started = False
@@ -79,8 +92,8 @@ class BodySizeLimit:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_bytes:
-                    raise BodyTooLarge(self.max_bytes)
+                if received > max_bytes:
+                    raise BodyTooLarge(max_bytes)
             return message
 
         async def tracking_send(message: Message) -> None:
@@ -94,4 +107,4 @@ class BodySizeLimit:
         except BodyTooLarge:
             # Raised outside FastAPI's handlers (e.g. a middleware read the body): answer here.
             if not started:
-                await self._refuse(send)
+                await self._refuse(send, max_bytes)

@@ -64,6 +64,8 @@ CONFLICTS_WITHOUT_PATH_ID = {
 EXTRA_STATUSES: dict[tuple[str, str], set[int]] = {
     ("get", "/v1/reports/regulator/municipalities"): {409},  # no municipalities supplied
     ("post", "/v1/decision-reviews"): {404},  # a trip or offer named in the body
+    ("get", "/v1/drivers/me/photo"): {404},  # no photo uploaded yet
+    ("get", "/v1/drivers/me/photo/image"): {404},
 }
 # Commands with an id in the path that answer no 409.
 NO_CONFLICT = {("delete", "/v1/tokens/current")}

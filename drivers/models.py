@@ -8,7 +8,17 @@ import uuid
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Boolean, Date, DateTime, Enum, ForeignKey, Integer, SmallInteger, String
+from sqlalchemy import (
+    Boolean,
+    Date,
+    DateTime,
+    Enum,
+    ForeignKey,
+    Integer,
+    LargeBinary,
+    SmallInteger,
+    String,
+)
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -120,3 +130,33 @@ def status_lock_key(driver_id: uuid.UUID) -> int:
     "Ballot secrecy"). A status change takes it exclusively, a ballot shared."""
     digest = hashlib.sha256(b"coop.driver-status:" + driver_id.bytes).digest()
     return int.from_bytes(digest[:8], "big", signed=True)
+
+
+class PhotoStatus(enum.StrEnum):
+    # Riders see a photo only once a person approved it; a new upload waits for a person again.
+    pending = "pending"
+    approved = "approved"
+    rejected = "rejected"
+
+
+class DriverPhoto(Base):
+    """A driver's one photo, as re-encoded by the service (drivers/photos.py): never the file
+    they sent, so no metadata of theirs (place, device, time) is kept."""
+
+    __tablename__ = "driver_photo"
+
+    driver_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("driver.id", ondelete="CASCADE"), primary_key=True
+    )
+    image: Mapped[bytes] = mapped_column(LargeBinary)
+    content_type: Mapped[str] = mapped_column(String(32))
+    width_px: Mapped[int] = mapped_column(SmallInteger)
+    height_px: Mapped[int] = mapped_column(SmallInteger)
+    sha256: Mapped[str] = mapped_column(String(64))
+    status: Mapped[PhotoStatus] = mapped_column(Enum(PhotoStatus, name="driver_photo_status"))
+    uploaded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
+    # Which operator account decided (`Principal.account`), for the operators' own review.
+    decided_by: Mapped[str | None] = mapped_column(String(80), default=None)
+    # Why a person rejected it, for the driver to read (null: not rejected).
+    reason: Mapped[str | None] = mapped_column(String(REASON_MAX_CHARS), default=None)

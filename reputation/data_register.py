@@ -577,6 +577,64 @@ REGISTER: tuple[DataKind, ...] = (
         ),
         readers=(N_("the account holder (never the address or keys: they are only used to push)"),),
     ),
+    DataKind(
+        key="driver_photo",
+        description=N_(
+            "A driver's photo as the service re-encoded it (no metadata of the file sent: no "
+            "place, device or time), its size and digest, whether a person approved or "
+            "rejected it, when, which operator account, and the reason of a rejection"
+        ),
+        purpose=N_("so a rider recognises the driver who comes for them (docs/safety.md)"),
+        stored=(Storage("driver_photo"),),
+        retention=N_(
+            "as long as the membership exists; a new upload replaces it, and it is removed "
+            "with the account"
+        ),
+        readers=(
+            THE_DRIVER,
+            ADMINS,
+            N_(
+                "the rider of a trip the driver accepted, once approved, while the driver is "
+                "coming and the ride lasts"
+            ),
+        ),
+        exported=(InExport("driver", "photo"),),
+    ),
+    DataKind(
+        key="pickup_pin",
+        description=N_(
+            "The four-digit PIN of a trip whose rider asked for one, how many wrong PINs the "
+            "driver sent, and when the rider confirmed their car in the app"
+        ),
+        purpose=N_("so the rider gets into the car that was sent for them (docs/safety.md)"),
+        stored=(Storage("trip_pin"),),
+        retention=N_(
+            "the digits until the ride starts, or until the matcher's next sweep (seconds) "
+            "after a trip ends without its ride; the count and the confirmation as long as "
+            "the trip"
+        ),
+        readers=(
+            N_(
+                "the trip's rider, while the trip waits for its pickup (never the driver, a "
+                "log, the audit log or an export)"
+            ),
+        ),
+    ),
+    DataKind(
+        key="rider_safety_preferences",
+        description=N_(
+            "A rider's safety choices: the PIN policy, the trip-sharing policy, and up to five "
+            "trusted contacts (a name and a phone number or an email address each)"
+        ),
+        purpose=N_(
+            "to ask for a PIN at pickup as the rider chose, and to share their trips with "
+            "the people they chose (docs/safety.md)"
+        ),
+        stored=(Storage("rider_safety"),),
+        retention=WHILE_ACCOUNT,
+        readers=(THE_RIDER,),
+        exported=(InExport("rider", "safety"),),
+    ),
 )
 
 

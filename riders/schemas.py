@@ -9,6 +9,7 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field
 
 from coop.text import FreeText, Name
+from riders.safety import SafetyIn, SafetyOut
 
 # The first name a rider shows their drivers: one line of free text (coop.text).
 FirstName = Annotated[str, FreeText(max_chars=50, multiline=False)]
@@ -28,9 +29,14 @@ class RiderCreate(BaseModel):
 
 
 class RiderUpdate(BaseModel):
+    """Only the fields given change (a body of `{"safety": ...}` keeps the first name)."""
+
     model_config = ConfigDict(extra="forbid")
 
     first_name: FirstName | None = FIRST_NAME
+    safety: SafetyIn | None = Field(
+        default=None, description="Your safety preferences: only the fields given change"
+    )
 
 
 class RiderOut(BaseModel):
@@ -38,3 +44,4 @@ class RiderOut(BaseModel):
     name: str
     first_name: str | None = Field(description="The first name shown to your drivers, if any")
     created_at: datetime
+    safety: SafetyOut = Field(description="Your safety preferences (docs/safety.md)")

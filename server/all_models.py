@@ -17,8 +17,10 @@ from dispatch.safety.share_models import TripShare
 from dispatch.trips.consent import TripQuote
 from dispatch.trips.fare_caps import FareCap
 from dispatch.trips.models import Offer, Trip, TripRequestKey
+from dispatch.trips.pin import TripPin
 from drivers.models import (
     Driver,
+    DriverPhoto,
     DriverQualification,
     DriverRegisterEntry,
     DriverStatusChange,
@@ -27,7 +29,7 @@ from drivers.models import (
 from pay.models import PayPeriod, PayStatement, PayStatementLine
 from reputation.decision_reviews import DecisionReview
 from reputation.models import Appeal, RateableTrip, Rating, SupportCase
-from riders.models import Rider
+from riders.models import Rider, RiderSafety
 
 __all__ = [
     "AgreementVersion",
@@ -72,4 +74,7 @@ __all__ = [
     "SafetyAlert",
     "SafetyAlertNote",
     "SafetyAlertPosition",
+    "TripPin",
+    "DriverPhoto",
+    "RiderSafety",
 ]

@@ -46,9 +46,12 @@ from dispatch.safety.router import router as safety_router
 from dispatch.safety.share_router import router as share_router
 from dispatch.trips import service as trips_service
 from dispatch.trips.fare_caps import router as fare_caps_router
+from dispatch.trips.pickup_router import router as trips_pickup_router
 from dispatch.trips.received import router as offer_received_router
 from dispatch.trips.regulator import router as regulator_router
 from dispatch.trips.router import router as trips_router
+from drivers.photo_router import router as drivers_photo_router
+from drivers.photos import PHOTO_MAX_BYTES
 from drivers.router import router as drivers_router
 from drivers.status import router as driver_status_router
 from pay import lifecycle as pay_lifecycle
@@ -177,7 +180,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Trips, offers, positions and ballots in the personal-data exports reputation assembles.
     exports.install(app)
     # Innermost first: bodies over the limit are refused unread (with a correlation id).
-    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        BodySizeLimit,
+        max_bytes=settings.max_body_bytes,
+        # The photo, and the page's form that uploads it (multipart: a little over the file).
+        larger={
+            ("PUT", "/v1/drivers/me/photo"): PHOTO_MAX_BYTES,
+            ("POST", "/me/photo"): PHOTO_MAX_BYTES + 64 * 1024,
+        },
+    )
     app.add_middleware(RequestContextMiddleware, metrics=metrics)
     # The sockets skip FastAPI's routing (dispatch/realtime/router.py says why).
     app.add_middleware(SocketRoutes)
@@ -207,6 +218,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         push_router,
         offer_received_router,
         impact_replay_router,
+        drivers_photo_router,
+        trips_pickup_router,
     ):
         app.include_router(router, dependencies=counted)
     app.include_router(asyncapi_router, dependencies=counted)

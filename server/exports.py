@@ -19,9 +19,11 @@ from dispatch.safety import share_export
 from dispatch.safety.share_models import Sharer
 from dispatch.trips import export as trips_export
 from drivers import export as drivers_export
+from drivers import photos as drivers_photos
 from pay import export as pay_export
 from reputation.decision_reviews import DecisionReview
 from reputation.export import register_section
+from riders import safety as riders_safety
 
 
 async def _decision_reviews(session: AsyncSession, subject_id: uuid.UUID) -> Any:
@@ -91,6 +93,15 @@ async def _driver_trip_shares(session: AsyncSession, subject_id: uuid.UUID) -> A
     return await share_export.trip_shares(session=session, subject_id=subject_id, as_=Sharer.driver)
 
 
+async def _safety_preferences(session: AsyncSession, subject_id: uuid.UUID) -> Any:
+    preferences = await riders_safety.load_safety_preferences(session, subject_id)
+    return preferences.out().model_dump(mode="json")
+
+
+async def _photo(session: AsyncSession, subject_id: uuid.UUID) -> Any:
+    return await drivers_photos.export(session=session, driver_id=subject_id)
+
+
 def install(app: FastAPI) -> None:
     """Registers the sections of the drivers' and riders' exports that other packages keep."""
     register_section(app, audience="driver", name="qualification", section=_qualification)
@@ -112,3 +123,5 @@ def install(app: FastAPI) -> None:
     register_section(app, audience="rider", name="idempotency_keys", section=_idempotency_keys)
     register_section(app, audience="rider", name="trip_shares", section=_rider_trip_shares)
     register_section(app, audience="driver", name="trip_shares", section=_driver_trip_shares)
+    register_section(app, audience="rider", name="safety", section=_safety_preferences)
+    register_section(app, audience="driver", name="photo", section=_photo)

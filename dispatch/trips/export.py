@@ -68,8 +68,11 @@ async def trips_requested(*, session: AsyncSession, rider_id: uuid.UUID) -> list
     trips = await session.scalars(
         select(Trip).where(Trip.rider_id == rider_id).order_by(Trip.requested_at, Trip.id)
     )
+    # The PIN is a key for one pickup, not a record of the rider's: never in a file.
     return [
-        (await views.views(session=session, trip=trip)).rider.model_dump(mode="json")
+        (await views.views(session=session, trip=trip))
+        .rider.model_copy(update={"pin": None})
+        .model_dump(mode="json")
         for trip in trips
     ]
 

@@ -19,6 +19,7 @@ from dispatch.locations import service as locations_service
 from dispatch.locations.geometry import position_of
 from dispatch.states import TRANSITIONS, Move, TripTimeout, refusal
 from dispatch.trips import fare_caps, meter, reviews
+from dispatch.trips import pin as pins
 from dispatch.trips.consent import TripQuote
 from dispatch.trips.exceptions import NotAtPickup, NotYourTrip
 from dispatch.trips.models import Trip
@@ -45,8 +46,10 @@ async def advance(
     driver_id: uuid.UUID,
     move: Move,
     now: datetime,
+    pin: str | None = None,
 ) -> Trip:
-    """`arrive` or `start`: one conditional UPDATE on (trip, its driver, the expected status)."""
+    """`arrive` or `start`: one conditional UPDATE on (trip, its driver, the expected status).
+    `start` checks the rider's PIN first when the trip has one (dispatch/trips/pin.py)."""
     if move not in (Move.arrive, Move.start):
         raise ValueError(f"advance() does not make the {move} move")
     transition = TRANSITIONS[move]
@@ -54,6 +57,8 @@ async def advance(
         current = await load(session, trip_id)
         if current.driver_id == driver_id and current.status in transition.sources:
             await _require_at_pickup(session, current, driver_id, now)
+    if move is Move.start:
+        await pins.check_at_start(session=session, trip_id=trip_id, driver_id=driver_id, given=pin)
     trip = await session.scalar(
         update(Trip)
         .where(

@@ -14,6 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dispatch.states import TRANSITIONS, Move, OfferStatus
+from dispatch.trips import pin as pins
 from dispatch.trips.booking import constraint_name
 from dispatch.trips.exceptions import (
     DriverBusy,
@@ -51,9 +52,16 @@ async def _offer_or_refusal(
 
 
 async def accept(
-    *, session: AsyncSession, offer_id: uuid.UUID, driver_id: uuid.UUID, now: datetime
+    *,
+    session: AsyncSession,
+    offer_id: uuid.UUID,
+    driver_id: uuid.UUID,
+    now: datetime,
+    time_zone: str,
 ) -> Trip:
-    """The driver takes the offered trip: the offer and the trip change together or not at all."""
+    """The driver takes the offered trip: the offer and the trip change together or not at all,
+    with the rider's PIN when their policy asks for one (`time_zone`: the jurisdiction's, where
+    the night of a `night` policy is counted)."""
     trip_id = await session.scalar(select(Offer.trip_id).where(Offer.id == offer_id))
     if trip_id is not None:
         # Rows are locked in one order everywhere (the trip, then its offers: cancellation
@@ -122,6 +130,7 @@ async def accept(
     if trip is None:
         await session.rollback()
         raise OfferExpired("The trip is no longer waiting for a driver")
+    await pins.issue(session=session, trip=trip, time_zone=time_zone, now=now)
     await session.commit()
     return trip
 

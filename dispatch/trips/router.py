@@ -33,6 +33,7 @@ from dispatch.trips.schemas import (
     FareReviewClose,
     FareReviewOut,
     OfferOut,
+    StartBody,
     TripAsk,
     TripOut,
     TripRequest,
@@ -51,7 +52,7 @@ _PROBLEMS: dict[int | str, dict[str, Any]] = {
     404: {"description": "No such trip or offer"},
     409: {
         "description": "Not allowed from the current status (invalid_transition, ...), "
-        "driver_not_active, not_at_pickup"
+        "driver_not_active, not_at_pickup, pin_required, wrong_pin"
     },
     422: {"description": "Invalid body, or a position outside the service area"},
 }
@@ -184,11 +185,22 @@ async def cancel_trip(
 
 @router.post("/offers/{offer_id}/accept", response_model=TripOut, responses=_PROBLEMS)
 async def accept_offer(
-    offer_id: uuid.UUID, driver: CurrentDriver, session: SessionDep, redis: RedisDep, now: Now
+    offer_id: uuid.UUID,
+    driver: CurrentDriver,
+    session: SessionDep,
+    redis: RedisDep,
+    profile: JurisdictionDep,
+    now: Now,
 ) -> TripOut:
     """The offered driver takes the trip: `200` with the trip (`assigned`). An expired or
     withdrawn offer, or a trip already gone, is `409 offer_expired`."""
-    trip = await offers.accept(session=session, offer_id=offer_id, driver_id=driver.id, now=now)
+    trip = await offers.accept(
+        session=session,
+        offer_id=offer_id,
+        driver_id=driver.id,
+        now=now,
+        time_zone=profile.time_zone,
+    )
     seen = await views.views(session=session, trip=trip)
     await push.trip_changed(redis, seen)
     return seen.driver
@@ -216,9 +228,10 @@ async def _advance(
     session: SessionDep,
     redis: RedisDep,
     now: datetime,
+    pin: str | None = None,
 ) -> TripOut:
     trip = await moves.advance(
-        session=session, trip_id=trip_id, driver_id=driver_id, move=move, now=now
+        session=session, trip_id=trip_id, driver_id=driver_id, move=move, now=now, pin=pin
     )
     seen = await views.views(session=session, trip=trip)
     await push.trip_changed(redis, seen)
@@ -257,10 +270,20 @@ async def arrived(
 
 @router.post("/trips/{trip_id}/start", response_model=TripOut, responses=_PROBLEMS)
 async def start(
-    trip_id: uuid.UUID, driver: CurrentDriver, session: SessionDep, redis: RedisDep, now: Now
+    trip_id: uuid.UUID,
+    driver: CurrentDriver,
+    session: SessionDep,
+    redis: RedisDep,
+    now: Now,
+    body: Annotated[StartBody | None, Body()] = None,
 ) -> TripOut:
-    """The rider is aboard (`arrived` -> `in_progress`); the meter runs from now."""
-    return await _advance(Move.start, trip_id, driver.id, session, redis, now)
+    """The rider is aboard (`arrived` -> `in_progress`); the meter runs from now. A trip whose
+    rider asked for a PIN (`pin_required`) starts only with it: `409 pin_required` without,
+    `409 wrong_pin` for another, `429 pin_attempts_exceeded` from the fifth wrong one until the
+    rider confirms their car in the app (`POST /v1/trips/{trip_id}/pin/confirm`)."""
+    return await _advance(
+        Move.start, trip_id, driver.id, session, redis, now, pin=body.pin if body else None
+    )
 
 
 @router.post("/trips/{trip_id}/complete", response_model=TripOut, responses=_PROBLEMS)

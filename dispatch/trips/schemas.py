@@ -88,6 +88,9 @@ class VehicleOut(BaseModel):
     plate: str
     seats: int
     wheelchair_accessible: bool
+    make: str | None = Field(default=None, description="The car's make, if recorded")
+    model: str | None = Field(default=None, description="The car's model, if recorded")
+    colour: str | None = Field(default=None, description="The car's colour, if recorded")
 
 
 class TripDriverOut(BaseModel):
@@ -96,6 +99,13 @@ class TripDriverOut(BaseModel):
     id: uuid.UUID
     name: str
     vehicle: VehicleOut
+    first_name: str = Field(default="", description="The driver's first name, to greet them")
+    photo_url: str | None = Field(
+        default=None,
+        description="In the rider's view: the path of the driver's approved photo (JPEG, "
+        "readable by this trip's rider while the trip is current); absent until a person "
+        "approved one, and always null in the driver's own view",
+    )
 
 
 class TripRiderOut(BaseModel):
@@ -162,6 +172,28 @@ class TripOut(BaseModel):
         "had not started within the agreement's dispatch.no_show_wait_s) or ride_overrun (under "
         "way past its quote's duration with the agreement's overrun; ended for a person to "
         "review)",
+    )
+    pin: str | None = Field(
+        default=None,
+        description="The rider's view only, while the trip waits for its pickup: the 4 digits "
+        "the rider gives the driver, who sends them to start the ride. Always null for the "
+        "driver",
+        examples=["0427"],
+    )
+    pin_required: bool = Field(
+        default=False,
+        description="Starting this ride needs the rider's PIN now (false once the rider "
+        "confirmed their car from the app, or when no PIN was asked for)",
+    )
+
+
+class StartBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    pin: str | None = Field(
+        default=None,
+        pattern=r"^[0-9]{4}$",
+        description="The PIN the rider gives you, when the trip has one (`pin_required`)",
     )
 
 

@@ -26,6 +26,7 @@ from bargaining.terms import DispatchTerms
 from coop.errors import InvalidTransition
 from dispatch.states import TRANSITIONS, Move, TripStatus, TripTimeout
 from dispatch.trips import cancellation, moves
+from dispatch.trips import pin as pins
 from dispatch.trips.models import CancelledBy, Trip
 
 logger = logging.getLogger("coop.trips")
@@ -62,6 +63,8 @@ async def time_out(
         *await _no_shows(session, terms, now, region),
         *await _overruns(session, terms, now, region, time_scale),
     ]
+    # A PIN outlives no trip that ended without its ride (dispatch/trips/pin.py).
+    await pins.erase_ended(session)
     await session.commit()
     return ended
 

@@ -2,10 +2,12 @@
 constructor that names every field it fills. A column added to the trip reaches nobody until
 someone adds it to an audience's model and constructor on purpose.
 
-- The rider (`RiderTripView`): their ride, with their own account id.
+- The rider (`RiderTripView`): their ride, with their own account id, who is coming (the
+  driver's first name, approved photo, car and plate) and the PIN they give at pickup.
 - The driver (`DriverTripView`): the same ride without the rider's account id or any other stable
   identifier of the rider (next to the trip ids of their ratings it would unmask the raters):
-  only the pickup and the first name the rider chose to share.
+  only the pickup and the first name the rider chose to share; never the PIN, only whether
+  starting needs it.
 - The operators (`OperatorTripView`, and the fare review list's `fare_review_of`).
 
 There is no public view of a trip: what the public reads of trips (`figures`, the transparency
@@ -27,6 +29,8 @@ from bargaining.terms import money_str
 from coop.auth import Principal, Role
 from coop.geo import Position
 from dispatch.locations.geometry import position_of
+from dispatch.states import TripStatus
+from dispatch.trips import pin as pins
 from dispatch.trips.models import Trip
 from dispatch.trips.schemas import (
     FareOut,
@@ -37,6 +41,7 @@ from dispatch.trips.schemas import (
     TripRiderOut,
     VehicleOut,
 )
+from drivers import photos
 from drivers.models import Driver
 from riders.models import Rider
 
@@ -51,7 +56,9 @@ class RiderTripView(TripOut):
     model_config = ConfigDict(extra="forbid")
 
     @classmethod
-    def of(cls, trip: Trip, *, driver: TripDriverOut | None) -> RiderTripView:
+    def of(
+        cls, trip: Trip, *, driver: TripDriverOut | None, pin: pins.PinState = pins.NO_PIN
+    ) -> RiderTripView:
         return cls(
             id=trip.id,
             status=trip.status.value,
@@ -78,6 +85,8 @@ class RiderTripView(TripOut):
             fare_capped=trip.fare_capped,
             fare_cap_reason=trip.fare_cap_reason,
             timed_out=trip.timed_out.value if trip.timed_out is not None else None,
+            pin=pin.pin,
+            pin_required=pin.required,
         )
 
 
@@ -89,7 +98,12 @@ class DriverTripView(TripOut):
 
     @classmethod
     def of(
-        cls, trip: Trip, *, driver: TripDriverOut | None, rider_first_name: str | None
+        cls,
+        trip: Trip,
+        *,
+        driver: TripDriverOut | None,
+        rider_first_name: str | None,
+        pin_required: bool = False,
     ) -> DriverTripView:
         return cls(
             id=trip.id,
@@ -117,6 +131,8 @@ class DriverTripView(TripOut):
             fare_capped=trip.fare_capped,
             fare_cap_reason=trip.fare_cap_reason,
             timed_out=trip.timed_out.value if trip.timed_out is not None else None,
+            pin=None,
+            pin_required=pin_required,
         )
 
 
@@ -216,33 +232,67 @@ class TripViews:
         return self.rider if principal.role is Role.rider else self.driver
 
 
-async def _assigned_driver(session: AsyncSession, trip: Trip) -> TripDriverOut | None:
-    """Who is coming, once a driver accepted: their id, name and vehicle."""
+# The trip statuses in which its rider may see the driver's photo: while the driver is coming
+# and the ride lasts (docs/security.md, "The driver's photo").
+PHOTO_VISIBLE = (TripStatus.assigned, TripStatus.arrived, TripStatus.in_progress)
+
+
+def first_name_of(name: str) -> str:
+    """The first word of the name as registered: what a rider greets the driver by."""
+    return name.split(maxsplit=1)[0] if name.strip() else ""
+
+
+def photo_path(trip_id: uuid.UUID, sha256: str) -> str:
+    # The digest in the path: a new photo is a new URL, so no cache shows the old face.
+    return f"/v1/trips/{trip_id}/driver/photo?v={sha256[:16]}"
+
+
+async def _assigned_driver(
+    session: AsyncSession, trip: Trip, *, for_rider: bool
+) -> TripDriverOut | None:
+    """Who is coming, once a driver accepted: their id, name, car, and (for the rider, while
+    the trip is current) the path of their approved photo."""
     if trip.driver_id is None:
         return None
     driver = await session.get(Driver, trip.driver_id)
     if driver is None:
         return None
+    photo_url = None
+    if for_rider and trip.status in PHOTO_VISIBLE:
+        digest = await photos.approved_sha256(session=session, driver_id=driver.id)
+        photo_url = None if digest is None else photo_path(trip.id, digest)
     return TripDriverOut(
         id=driver.id,
         name=driver.name,
+        first_name=first_name_of(driver.name),
+        photo_url=photo_url,
         vehicle=VehicleOut(
             plate=driver.vehicle.plate,
             seats=driver.vehicle.seats,
             wheelchair_accessible=driver.vehicle.wheelchair_accessible,
+            make=driver.vehicle.make,
+            model=driver.vehicle.model,
+            colour=driver.vehicle.colour,
         ),
     )
 
 
 async def views(*, session: AsyncSession, trip: Trip) -> TripViews:
     """The trip as docs/protocol.md shows it to its rider and to its driver."""
-    driver = await _assigned_driver(session, trip)
+    pin = await pins.state_of(session, trip)
     first_name = await session.scalar(
         select(Rider.shared_first_name).where(Rider.id == trip.rider_id)
     )
     return TripViews(
-        rider=RiderTripView.of(trip, driver=driver),
-        driver=DriverTripView.of(trip, driver=driver, rider_first_name=first_name),
+        rider=RiderTripView.of(
+            trip, driver=await _assigned_driver(session, trip, for_rider=True), pin=pin
+        ),
+        driver=DriverTripView.of(
+            trip,
+            driver=await _assigned_driver(session, trip, for_rider=False),
+            rider_first_name=first_name,
+            pin_required=pin.required,
+        ),
     )
 
 

@@ -23,6 +23,7 @@ from server.simulator.config import (
     SimulationConfig,
     accepts_offer,
 )
+from server.simulator.curb import Curb
 from server.simulator.movement import (
     Car,
     Point,
@@ -149,8 +150,10 @@ class SimDriver:
         rng: random.Random,
         stop: asyncio.Event,
         clock: Clock = time.monotonic,
+        curb: Curb | None = None,
     ) -> None:
         self.number = number
+        self.curb = curb or Curb()
         self.account = account
         self.client = client
         self.config = config
@@ -382,7 +385,7 @@ class SimDriver:
         if self.phase == "to_pickup" and self.car.arrived:
             await self._transition(trip_id, "arrived")
         elif self.phase == "boarding" and self.wait_until is not None and now >= self.wait_until:
-            await self._transition(trip_id, "start")
+            await self._start(trip_id)
         elif self.phase == "on_trip" and self.car.arrived:
             self.phase = "alighting"
             self.wait_until = now + max(
@@ -392,10 +395,25 @@ class SimDriver:
             if await self._transition(trip_id, "complete"):
                 self.trips_completed += 1
 
-    async def _transition(self, trip_id: str, step: str) -> bool:
+    async def _start(self, trip_id: str) -> None:
+        """Starts the ride, with the rider's PIN when the trip asks for one: the driver asks,
+        the rider says it (the curb); a rider who has not yet is asked again at the next step."""
+        if self.trip is None or not self.trip.get("pin_required"):
+            await self._transition(trip_id, "start")
+            return
+        pin = self.curb.ask(trip_id)
+        if pin is None:
+            return
+        if await self._transition(trip_id, "start", body={"pin": pin}):
+            self.stats.pins_given += 1
+            self.curb.forget(trip_id)
+
+    async def _transition(
+        self, trip_id: str, step: str, body: dict[str, Any] | None = None
+    ) -> bool:
         """POSTs a trip step; on a refusal, catches up with the trip's real status."""
         response = await self.client.call(
-            "POST", f"/v1/trips/{trip_id}/{step}", token=self.account.token
+            "POST", f"/v1/trips/{trip_id}/{step}", token=self.account.token, body=body
         )
         if response is None or response.status_code >= 500:
             return False  # tried again at the next step

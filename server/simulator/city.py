@@ -22,6 +22,7 @@ from server.simulator import pay, registration
 from server.simulator.agents import Registered, SimDriver, sleep_or_stop
 from server.simulator.client import FrameObserver, ServiceClient, bearer
 from server.simulator.config import SimulationConfig
+from server.simulator.curb import Curb
 from server.simulator.movement import DOWNTOWN_MONTREAL, Point, poisson_gap_s
 from server.simulator.riders import SimRider
 from server.simulator.stats import CityStats
@@ -81,6 +82,8 @@ class Simulation:
         self.drivers: list[SimDriver] = []
         self._stop = asyncio.Event()
         self._riders: set[asyncio.Task[None]] = set()
+        # Where riders tell their driver the PIN: shared by every agent of the run.
+        self.curb = Curb()
         self._started_at = clock()
 
     def stop(self) -> None:
@@ -114,6 +117,7 @@ class Simulation:
                     rng=self._agent_rng(),
                     stop=self._stop,
                     clock=self.clock,
+                    curb=self.curb,
                 )
                 for number, account in enumerate(accounts, start=1)
             ]
@@ -256,6 +260,7 @@ class Simulation:
                 rng=self._agent_rng(),
                 stop=self._stop,
                 clock=self.clock,
+                curb=self.curb,
             )
             task = asyncio.create_task(rider.run())
             self._riders.add(task)

@@ -16,6 +16,7 @@ from coop.geo import ServiceArea
 from server.simulator.agents import CONNECT_ERRORS, RIDER_POLL_S, Backoff, Clock, sleep_or_stop
 from server.simulator.client import ServiceClient, parse_frame, send_frame
 from server.simulator.config import SimulationConfig, rating_for, rider_patience_s
+from server.simulator.curb import Curb
 from server.simulator.movement import Point, random_destination, random_point_near
 from server.simulator.stats import TERMINAL_STATUSES, CityStats
 
@@ -37,8 +38,10 @@ class SimRider:
         rng: random.Random,
         stop: asyncio.Event,
         clock: Clock = time.monotonic,
+        curb: Curb | None = None,
     ) -> None:
         self.number = number
+        self.curb = curb or Curb()
         self.client = client
         self.config = config
         self.area = area
@@ -66,6 +69,8 @@ class SimRider:
             self.stats.requests_failed += 1
             return
         self.token = str(created.json()["token"])
+        if self.rng.random() < self.config.pin_share:
+            await self._ask_for_a_pin()
         listener = asyncio.create_task(self._listen())
         try:
             await self._ride()
@@ -160,10 +165,30 @@ class SimRider:
         if self.status == "completed" and self.rng.random() < self.config.rating_rate:
             await self._rate()
 
-    def _see(self, status: str) -> None:
+    async def _ask_for_a_pin(self) -> None:
+        """Chooses the PIN at every pickup, as a rider does once in the app's settings."""
+        response = await self.client.call(
+            "PATCH", "/v1/riders/me", token=self.token, body={"safety": {"pin": "always"}}
+        )
+        if response is not None and response.status_code == 200:
+            self.stats.pin_riders += 1
+        elif response is not None and response.status_code < 500:
+            logger.warning(
+                "rider %s: PIN choice answered %s %s",
+                self.number,
+                response.status_code,
+                response.text,
+            )
+
+    def _see(self, status: str, trip: dict[str, Any] | None = None) -> None:
         self.status = status
         assert self.trip_id is not None
         self.stats.trip_status(self.trip_id, status)
+        pin = None if trip is None else trip.get("pin")
+        if isinstance(pin, str):
+            self.curb.tell(self.trip_id, pin)  # said to the driver who came, when they ask
+        elif status in TERMINAL_STATUSES or status == "in_progress":
+            self.curb.forget(self.trip_id)
 
     async def _follow(self, cancel_at: float | None) -> None:
         assert self.trip_id is not None
@@ -201,14 +226,14 @@ class SimRider:
         if frame["type"] == "trip" and isinstance(frame.get("trip"), dict):
             trip = frame["trip"]
             if str(trip.get("id")) == self.trip_id:
-                self._see(str(trip["status"]))
+                self._see(str(trip["status"]), trip)
         elif frame["type"] == "driver_location":
             self.stats.driver_location_frames += 1
 
     async def _poll(self) -> None:
         response = await self.client.call("GET", f"/v1/trips/{self.trip_id}", token=self.token)
         if response is not None and response.status_code == 200:
-            self._see(str(response.json()["status"]))
+            self._see(str(response.json()["status"]), response.json())
 
     async def _cancel(self) -> None:
         response = await self.client.call(

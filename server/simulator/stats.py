@@ -72,6 +72,9 @@ class CityStats:
     # The open pay statement of each driver last read: driver id -> (pay_total, top_up).
     statements: dict[str, tuple[Decimal, Decimal]] = field(default_factory=dict)
     statements_read: int = 0
+    # The PIN at pickup: riders who asked for one, and rides started with the rider's PIN.
+    pin_riders: int = 0
+    pins_given: int = 0
 
     def statement_read(self, driver_id: str, *, pay_total: Decimal, top_up: Decimal) -> None:
         self.statements[driver_id] = (pay_total, top_up)
@@ -159,5 +162,6 @@ class CityStats:
             f"declined {self.offers_declined}, missed {self.offers_missed})",
             f"median offer latency {latency_text}",
             f"pay on open statements {self.pay_on_statements:.2f} ({len(self.statements)} drivers)",
+            f"PINs {self.pins_given} given ({self.pin_riders} riders ask)",
         ]
         return "\n".join(wrap_parts(parts, first=f"[{minutes:02d}:{seconds:02d}] "))

@@ -41,6 +41,10 @@ BAD_BODIES = [
 ]
 
 
+# The routes whose body is a file, not a JSON document, and the types they take.
+FILE_BODIES = {("put", "/v1/drivers/me/photo"): {"image/jpeg", "image/png"}}
+
+
 @dataclass(frozen=True)
 class Operation:
     method: str
@@ -75,6 +79,8 @@ def operations_with_a_body(app: FastAPI) -> list[Operation]:
             body = operation.get("requestBody")
             if body is None:
                 continue
+            if set(body["content"]) == FILE_BODIES.get((method, template)):
+                continue  # a file as the body: its own bad bodies in tests/drivers/test_photo.py
             assert set(body["content"]) == {"application/json"}, (method, template)
             documented = frozenset(int(status) for status in operation["responses"])
             found.append(

@@ -42,8 +42,9 @@ DRIVER_SECTIONS = {
     "proposals_made",
     "pay_statements",
     "patronage",
+    "photo",
 }
-RIDER_SECTIONS = {"trips_requested", "idempotency_keys", "decision_reviews"}
+RIDER_SECTIONS = {"trips_requested", "idempotency_keys", "decision_reviews", "safety"}
 # The links each made to let others follow a trip (docs/safety.md, "Share my trip").
 DRIVER_SECTIONS |= {"trip_shares"}
 RIDER_SECTIONS |= {"trip_shares"}
@@ -323,6 +324,7 @@ async def test_sections_of_a_person_with_no_records_are_empty(
         "ballots": [],
         "proposals_made": [],
         "trip_shares": [],
+        "photo": None,
     }
     rider = await export_of(client, await make_rider(client), "rider")
     assert {name: rider[name] for name in RIDER_SECTIONS} == {
@@ -330,6 +332,7 @@ async def test_sections_of_a_person_with_no_records_are_empty(
         "trips_requested": [],
         "idempotency_keys": [],
         "trip_shares": [],
+        "safety": {"pin": None, "auto_share": "never", "contacts": []},
     }
 
 

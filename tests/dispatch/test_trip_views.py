@@ -47,6 +47,8 @@ TRIP_KEYS = {
     "fare_capped",
     "fare_cap_reason",
     "timed_out",
+    "pin",
+    "pin_required",
 }
 # docs/architecture.md, "What each audience sees of a trip".
 OPERATOR_KEYS = {

@@ -60,6 +60,8 @@ TRIP_KEYS = {
     "fare_capped",
     "fare_cap_reason",
     "timed_out",
+    "pin",
+    "pin_required",
 }
 
 

@@ -94,7 +94,16 @@ SIGNED_IN_PAGES = {
     "reviewer": ["/review", "/me"],
     "committee": ["/proposals", "/me"],
 }
-PUBLIC = ["/", "/agreement", "/proposals", "/transparency", "/systems", "/signin", "/ride", "/drive"]
+PUBLIC = [
+    "/",
+    "/agreement",
+    "/proposals",
+    "/transparency",
+    "/systems",
+    "/signin",
+    "/ride",
+    "/drive",
+]
 
 
 async def test_no_french_page_breaks_the_typography_rules(

@@ -15,6 +15,7 @@ from server.web.pages import (
     committee,
     impact,
     me,
+    me_photo,
     passkeys,
     public,
     review,
@@ -31,7 +32,19 @@ from server.web.pages.common import (
 )
 
 router = APIRouter()
-for module in (signin, public, systems, committee, me, review, share, passkeys, safety, impact):
+for module in (
+    signin,
+    public,
+    systems,
+    committee,
+    me,
+    review,
+    share,
+    passkeys,
+    safety,
+    impact,
+    me_photo,
+):
     router.include_router(module.router)
 router.include_router(passkeys.ceremonies)
 

@@ -33,6 +33,7 @@ from reputation.exceptions import RatingNotFound
 from reputation.schemas import AppealIn
 from server import decisions
 from server.web.i18n import api_text
+from server.web.pages import me_photo
 from server.web.pages.common import (
     ViewerDep,
     check_csrf,
@@ -123,6 +124,7 @@ async def _me(
             session=session, profile=profile, driver_id=viewer.driver.id, now=now
         )
         context.update(await _statements(request, viewer.driver, session, now, size))
+        context.update(await me_photo.photo_context(request, session, viewer.driver.id))
     if viewer.rider is not None and viewer.principal is not None:
         cursor = page_cursor(request, "trips")
         after = (
