@@ -17,9 +17,13 @@ from coop.dependencies import RedisDep, SessionDep
 from coop.state import CoreState, state_of
 from dispatch.safety import share, share_views
 from dispatch.safety.share_feed import KEEPALIVE_S, RETRY_MS, event_of, feed_of
+from dispatch.safety.share_models import TripShare
 from dispatch.safety.share_opening import open_link
 from dispatch.safety.share_views import ShareCreatedOut, SharedTripView
+from dispatch.trips import views as trip_views
+from dispatch.trips.models import Trip
 from dispatch.trips.state import TripsState
+from drivers import photos
 
 router = APIRouter(prefix="/v1", tags=["safety"])
 
@@ -148,4 +152,35 @@ async def shared_events(
         events(),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+    )
+
+
+@router.get(
+    "/shared/{share_id}/photo",
+    response_class=Response,
+    responses={
+        **_PUBLIC,
+        200: {
+            "description": "The driver's approved photo (JPEG, no metadata)",
+            "content": {"image/jpeg": {"schema": {"type": "string", "format": "binary"}}},
+        },
+    },
+)
+async def read_shared_photo(share_id: uuid.UUID, session: SessionDep, now: Now) -> Response:
+    """The driver's photo to whoever follows the trip through a link (the link's view gives
+    this address): only while the link lives and the driver is on the trip, once a person
+    approved the photo; `404 share_not_found` otherwise, one answer for every reason."""
+    found = await session.get(TripShare, share_id)
+    trip = None if found is None else await session.get(Trip, found.trip_id)
+    if found is None or trip is None or not share.is_live(found, trip, now):
+        raise share.ShareNotFound()
+    if trip.driver_id is None or trip.status not in trip_views.PHOTO_VISIBLE:
+        raise share.ShareNotFound()
+    photo = await photos.approved_photo(session=session, driver_id=trip.driver_id)
+    if photo is None:
+        raise share.ShareNotFound()
+    return Response(
+        content=photo.data,
+        media_type=photo.content_type,
+        headers={"Cache-Control": "private, max-age=300", "X-Content-Type-Options": "nosniff"},
     )

@@ -27,14 +27,14 @@ from dispatch.safety.share import expires_after
 from dispatch.safety.share_models import TripShare
 from dispatch.states import TERMINAL, TripStatus
 from dispatch.trips.models import Trip
-from drivers.models import Driver, DriverVehicle
+from drivers.models import Driver, DriverPhoto, DriverVehicle, PhotoStatus
 
 
 class SharedDriverOut(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     first_name: str
-    # The driver's approved photo, once the co-op approves photos; null until then.
+    # The driver's photo once a person approved it (docs/safety.md); null until then.
     photo_url: str | None
 
 
@@ -98,9 +98,7 @@ class SharedTripView(BaseModel):
             status=row.status.value,
             over=over,
             driver=(
-                # `photo_url`: the driver's approved photo goes here once drivers' photos are
-                # approved by a person (docs/safety.md); until then the page shows nothing.
-                SharedDriverOut(first_name=row.first_name, photo_url=None)
+                SharedDriverOut(first_name=row.first_name, photo_url=row.photo_url)
                 if assigned and row.first_name is not None
                 else None
             ),
@@ -183,10 +181,22 @@ class SharedRow:
     lat: float | None
     lon: float | None
     reported_at: datetime | None
+    # The digest of the driver's photo, if a person approved it (drivers.photos).
+    photo_sha256: str | None = None
+
+    @property
+    def photo_url(self) -> str | None:
+        """The photo through this link (`GET /v1/shared/{share_id}/photo`): it opens only while
+        the link lives, and the digest in it changes when the photo does."""
+        if self.photo_sha256 is None:
+            return None
+        return f"/v1/shared/{self.share_id}/photo?v={self.photo_sha256[:16]}"
 
     def trip_key(self) -> tuple[object, ...]:
-        """What the view is made of, without the link: links of one trip share a view."""
+        """What the view is made of, without the link: links of one trip share a view (but for
+        the photo's address, which names the link)."""
         return (
+            self.photo_url,
             self.trip_id,
             self.live,
             self.status,
@@ -231,11 +241,17 @@ async def rows(
             lat,
             lon,
             DriverPosition.reported_at,
+            DriverPhoto.sha256,
         )
         .join(Trip, Trip.id == TripShare.trip_id)
         .outerjoin(Driver, Driver.id == Trip.driver_id)
         .outerjoin(DriverVehicle, DriverVehicle.driver_id == Trip.driver_id)
         .outerjoin(DriverPosition, DriverPosition.driver_id == Trip.driver_id)
+        .outerjoin(
+            DriverPhoto,
+            (DriverPhoto.driver_id == Trip.driver_id)
+            & (DriverPhoto.status == PhotoStatus.approved),
+        )
         .where(TripShare.id.in_(share_ids))
     )
     found: dict[uuid.UUID, SharedRow] = {}
@@ -257,6 +273,7 @@ async def rows(
         c_lat,
         c_lon,
         reported_at,
+        photo_sha256,
     ) in result:
         until = expires_after(status, ended_at)
         found[share_id] = SharedRow(
@@ -276,5 +293,6 @@ async def rows(
             lat=c_lat,
             lon=c_lon,
             reported_at=reported_at,
+            photo_sha256=photo_sha256,
         )
     return found

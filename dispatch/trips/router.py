@@ -186,6 +186,7 @@ async def cancel_trip(
 @router.post("/offers/{offer_id}/accept", response_model=TripOut, responses=_PROBLEMS)
 async def accept_offer(
     offer_id: uuid.UUID,
+    request: Request,
     driver: CurrentDriver,
     session: SessionDep,
     redis: RedisDep,
@@ -203,6 +204,9 @@ async def accept_offer(
     )
     seen = await views.views(session=session, trip=trip)
     await push.trip_changed(redis, seen)
+    # The rider's auto-share link, after the assignment is committed and told.
+    state = state_of(request.app, TripsState)
+    await state.after_assignment(session, trip, now, str(request.base_url))
     return seen.driver
 
 

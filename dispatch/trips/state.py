@@ -34,3 +34,12 @@ class TripsState(CoreState):
         raise NotImplementedError(
             "the dispatch domain's state answers this: make the app with server.app.create_app"
         )
+
+    async def after_assignment(
+        self, session: AsyncSession, trip: Trip, now: datetime, base_url: str
+    ) -> None:
+        """Once a driver took the trip: the rider's auto-share link where their policy says so
+        (dispatch.safety, above trips, answers it). Never fails the assignment."""
+        raise NotImplementedError(
+            "the dispatch domain's state answers this: make the app with server.app.create_app"
+        )

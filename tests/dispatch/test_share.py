@@ -530,3 +530,74 @@ async def test_a_link_made_before_a_driver_accepts_shows_who_is_coming_once_one_
         assert coming[1]["heading_to"] == "pickup" and coming[1]["eta_s"] is not None
         reader.cancel()
         await asyncio.gather(reader, return_exceptions=True)
+
+
+async def test_a_rider_who_shares_every_trip_gets_the_link_when_a_driver_accepts(
+    settings: Settings, admin_headers: dict[str, str]
+) -> None:
+    """The rider's own choice (`PATCH /v1/riders/me`, `safety.auto_share`), end to end: the
+    driver's accept over HTTP hands the rider's app its link over the socket."""
+    from tests.builders import assigned_trip, serve
+
+    async with serve(settings) as served:
+        http, app = served.http, served.app
+        rider = await make_rider(http, "Rosa Quintal")
+        chose = await http.patch(
+            "/v1/riders/me", json={"safety": {"auto_share": "always"}}, headers=rider.headers
+        )
+        assert chose.status_code == 200, chose.text
+        driver = await make_driver(http, admin_headers, name="Dana Bélanger")
+        other_rider = await make_rider(http, "Léa Tremblay")  # never shares
+        other_driver = await make_driver(http, admin_headers, name="Yves Roy")
+        async with socket(served.base_url, "/v1/ws/rider", rider.token) as rider_socket:
+            trip = await assigned_trip(app, http, rider, driver, at=north(800))
+            frame = await rider_socket.next("trip_shared")
+            assert frame["trip_id"] == trip["id"] and frame["automatic"] is True
+            assert frame["url"].endswith(f"/t/{frame['token']}")
+            assert (await http.get(f"/v1/shared/{frame['token']}")).status_code == 200
+        async with socket(served.base_url, "/v1/ws/rider", other_rider.token) as quiet:
+            await assigned_trip(app, http, other_rider, other_driver, at=north(800))
+            await quiet.nothing("trip_shared", within_s=0.5)
+
+
+async def test_the_link_shows_the_drivers_approved_photo_while_it_lives(
+    app: FastAPI, client: AsyncClient, admin_headers: dict[str, str]
+) -> None:
+    import io
+
+    from PIL import Image
+
+    rider, driver, trip = await _parties(app, client, admin_headers)
+    made = await _share(client, rider, trip["id"])
+    seen = (await client.get(f"/v1/shared/{made['token']}")).json()
+    assert seen["driver"]["photo_url"] is None  # none approved yet
+
+    out = io.BytesIO()
+    Image.new("RGB", (400, 400), (30, 90, 160)).save(out, format="JPEG")
+    uploaded = await client.put(
+        "/v1/drivers/me/photo",
+        content=out.getvalue(),
+        headers={**driver.headers, "Content-Type": "image/jpeg"},
+    )
+    assert uploaded.status_code in (200, 201), uploaded.text
+    seen = (await client.get(f"/v1/shared/{made['token']}")).json()
+    assert seen["driver"]["photo_url"] is None  # pending: a person has not looked yet
+    approved = await client.post(
+        f"/v1/drivers/{driver.id}/photo/approve", json={}, headers=admin_headers
+    )
+    assert approved.status_code == 200, approved.text
+
+    seen = (await client.get(f"/v1/shared/{made['token']}")).json()
+    photo_url = seen["driver"]["photo_url"]
+    assert photo_url is not None and photo_url.startswith(f"/v1/shared/{made['id']}/photo")
+    photo = await client.get(photo_url)  # no account: the link's viewer
+    assert photo.status_code == 200 and photo.headers["content-type"] == "image/jpeg"
+    assert photo.content[:2] == b"\xff\xd8"
+
+    # Revoked: the photo closes with the link, and a made-up link opens nothing.
+    revoked = await client.delete(
+        f"/v1/trips/{trip['id']}/share/{made['token']}", headers=rider.headers
+    )
+    assert revoked.status_code == 204
+    assert (await client.get(photo_url)).status_code == 404
+    assert (await client.get(f"/v1/shared/{uuid.uuid4()}/photo")).status_code == 404
