@@ -486,7 +486,8 @@ REGISTER: tuple[DataKind, ...] = (
             N_("the party who made the link"),
             N_(
                 "anyone holding the link, until 30 minutes after the trip ends: the driver's "
-                "first name and approved photo, the car (make, model, colour, plate), the trip's state and, while "
+                "first name and approved photo, the car (make, model, colour, plate), the "
+                "trip's state and, while "
                 "the trip is open, the car's position, where it is heading and the ETA; never an "
                 "account id, the rider's name, the fare, nor an address after the trip ends"
             ),
