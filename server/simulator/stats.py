@@ -162,6 +162,7 @@ class CityStats:
             f"declined {self.offers_declined}, missed {self.offers_missed})",
             f"median offer latency {latency_text}",
             f"pay on open statements {self.pay_on_statements:.2f} ({len(self.statements)} drivers)",
-            f"PINs {self.pins_given} given ({self.pin_riders} riders ask)",
         ]
+        if self.pin_riders:  # said only where some riders ask for a PIN
+            parts.append(f"PINs {self.pins_given} given ({self.pin_riders} riders ask)")
         return "\n".join(wrap_parts(parts, first=f"[{minutes:02d}:{seconds:02d}] "))

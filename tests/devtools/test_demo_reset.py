@@ -129,7 +129,10 @@ async def test_the_second_runs_seeding_is_not_offered_the_first_runs_request(
 
     accounts = await asyncio.to_thread(create_demo_accounts, base_url, settings.admin_token)
     line = await asyncio.to_thread(seed_demo_history, base_url, accounts, timeout_s=60.0)
-    assert line == "demo: 3 members drove a first trip; 3 ratings, 1 appeal waiting at /review"
+    assert line == (
+        "demo: 3 members drove a first trip; 3 ratings, 1 appeal waiting at /review; "
+        "1 SOS waiting at /safety"
+    )
     stale_trip = await session.get(Trip, stale["id"], populate_existing=True)
     assert stale_trip is not None and stale_trip.status is TripStatus.cancelled
     assert stale_trip.driver_id is None
