@@ -49,6 +49,7 @@ class SimulationConfig:
     cancel_rate: float = 0.08
     rating_rate: float = 0.8
     pin_share: float = 0.3  # of the riders, who ask for a PIN at every pickup (docs/safety.md)
+    trip_share: float = 0.2  # of the riders, who share their trip once a driver takes it
     think_min_s: float = 1.0  # sim; a driver reads an offer before answering it
     think_max_s: float = 4.0
     boarding_min_s: float = 15.0  # sim; from arriving at the pickup to starting the trip
@@ -78,6 +79,7 @@ class SimulationConfig:
             "cancel_rate",
             "rating_rate",
             "pin_share",
+            "trip_share",
         ):
             if not 0 <= getattr(self, name) <= 1:
                 problems.append(f"{name.replace('_', ' ')} must be between 0 and 1")

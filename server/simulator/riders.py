@@ -54,6 +54,9 @@ class SimRider:
         self.trip_id: str | None = None
         self.status: str | None = None
         self.frames: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        self.shares = False  # whether this rider shares their trip (config.trip_share)
+        self.shared = False
+        self._sharing: asyncio.Task[None] | None = None
 
     async def run(self) -> None:
         """The rider's whole journey; ends when the trip ends or the run stops."""
@@ -71,12 +74,14 @@ class SimRider:
         self.token = str(created.json()["token"])
         if self.rng.random() < self.config.pin_share:
             await self._ask_for_a_pin()
+        self.shares = self.rng.random() < self.config.trip_share
         listener = asyncio.create_task(self._listen())
         try:
             await self._ride()
         finally:
             listener.cancel()
-            await asyncio.gather(listener, return_exceptions=True)
+            tasks = [listener] if self._sharing is None else [listener, self._sharing]
+            await asyncio.gather(*tasks, return_exceptions=True)
 
     async def _listen(self) -> None:
         """Keeps the rider's socket open and queues what arrives (reconnecting after a drop)."""
@@ -184,11 +189,24 @@ class SimRider:
         self.status = status
         assert self.trip_id is not None
         self.stats.trip_status(self.trip_id, status)
+        if status == "assigned" and self.shares and not self.shared:
+            # Like a rider who sends the link to someone at home, who opens it once.
+            self.shared = True
+            self._sharing = asyncio.create_task(self._share(self.trip_id))
         pin = None if trip is None else trip.get("pin")
         if isinstance(pin, str):
             self.curb.tell(self.trip_id, pin)  # said to the driver who came, when they ask
         elif status in TERMINAL_STATUSES or status == "in_progress":
             self.curb.forget(self.trip_id)
+
+    async def _share(self, trip_id: str) -> None:
+        made = await self.client.call("POST", f"/v1/trips/{trip_id}/share", token=self.token)
+        if made is None or made.status_code != 201:
+            return  # the trip moved on meanwhile (over), or the service refused: not shared
+        self.stats.trips_shared += 1
+        opened = await self.client.call("GET", f"/v1/shared/{made.json()['token']}", token=None)
+        if opened is not None and opened.status_code == 200:
+            self.stats.shares_opened += 1
 
     async def _follow(self, cancel_at: float | None) -> None:
         assert self.trip_id is not None

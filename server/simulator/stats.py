@@ -75,6 +75,9 @@ class CityStats:
     # The PIN at pickup: riders who asked for one, and rides started with the rider's PIN.
     pin_riders: int = 0
     pins_given: int = 0
+    # Trips shared by their riders, and links their contact opened (docs/safety.md).
+    trips_shared: int = 0
+    shares_opened: int = 0
 
     def statement_read(self, driver_id: str, *, pay_total: Decimal, top_up: Decimal) -> None:
         self.statements[driver_id] = (pay_total, top_up)
@@ -165,4 +168,6 @@ class CityStats:
         ]
         if self.pin_riders:  # said only where some riders ask for a PIN
             parts.append(f"PINs {self.pins_given} given ({self.pin_riders} riders ask)")
+        if self.trips_shared:
+            parts.append(f"trips shared {self.trips_shared} ({self.shares_opened} opened)")
         return "\n".join(wrap_parts(parts, first=f"[{minutes:02d}:{seconds:02d}] "))

@@ -788,10 +788,14 @@ async def test_riders_who_ask_for_a_pin_hand_it_over_and_every_trip_completes(
         cancel_rate=0.0,
         rating_rate=0.0,
         pin_share=1.0,
+        trip_share=1.0,
     )
     stats = await asyncio.wait_for(Simulation(config, out=lines.append, observer=log).run(), 90)
     assert (stats.requests_sent, stats.completed) == (3, 3), lines[-1]
     assert (stats.pin_riders, stats.pins_given) == (3, 3), lines[-1]
+    # Every rider shared the trip once a driver took it, and their contact opened the link.
+    assert (stats.trips_shared, stats.shares_opened) == (3, 3), lines[-1]
+    assert "trips shared 3 (3 opened)" in lines[-1]
     assert (stats.http_errors, stats.error_frames) == (0, 0)
     assert "PINs 3 given (3 riders ask)" in lines[-1]
     trips = (await session.scalars(select(Trip))).all()
