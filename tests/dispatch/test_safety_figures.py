@@ -49,6 +49,6 @@ async def test_counts_and_times_to_acknowledge_never_who(
     assert figures.within_promise == 2  # 10 s and 30 s within the founding 60 s; 90 s not
     page = (await client.get("/transparency")).text
     section = page[page.index('id="safety-figures"') : page.index('id="register-title"')]
-    assert '<dd data-figure="within">66.67%</dd>' in section
+    assert '<dd data-figure="within">66.7%</dd>' in section
     assert '<dd data-figure="sos">3</dd>' in section
     assert "Zoé" not in page and str(rider.id) not in section and str(driver.id) not in section
