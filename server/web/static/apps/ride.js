@@ -328,7 +328,8 @@ async function driverPhoto(url, name) {
     return;
   }
   img.alt = t("photo_of", { name });
-  if (photo.url === url) return;
+  // The key goes only to this service's own API, whatever an answer says the address is.
+  if (photo.url === url || !url.startsWith("/v1/")) return;
   photo.url = url;
   let response;
   try {
