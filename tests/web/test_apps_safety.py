@@ -180,3 +180,30 @@ async def test_the_rider_and_driver_apps_use_the_safety_features(
     )
     assert resolved.status_code == 200, resolved.text
     await expect(page.locator("#sos-status")).to_contain_text("closed", timeout=TIMEOUT_MS)
+
+    # In French, a rider without a trip tries the alert. An alert id that is not theirs, planted
+    # in the page's storage (a guess), shows nothing and is forgotten.
+    stranger = await make_rider(web.http, "Inès Inconnue")
+    f: Visit = await visit(language="fr", **phone(DOWNTOWN))
+    await f.goto("/ride")
+    await f.page.evaluate(
+        """([token, id]) => {
+             localStorage.setItem('coop.ride.token', token);
+             localStorage.setItem('coop.ride.sos', id);
+           }""",
+        [stranger.token, alert["id"]],
+    )
+    await f.page.reload()
+    await expect(f.page.locator("#plan-title")).to_be_visible(timeout=TIMEOUT_MS)
+    await f.page.wait_for_function("() => localStorage.getItem('coop.ride.sos') === null")
+    await expect(f.page.locator("#sos-status")).to_be_empty()
+    f.errors[:] = [e for e in f.errors if "status of 404" not in e]
+    await f.page.get_by_role("button", name="Urgence (SOS)").click()
+    await expect(f.page.get_by_role("link", name="Appeler le 911")).to_have_attribute(
+        "href", "tel:911"
+    )
+    await f.page.get_by_role("button", name="L'essayer").click()
+    await expect(f.page.locator("#sos-status")).to_contain_text("Personne n'a été alerté")
+    await f.axe("/ride, exercice d'alerte (fr)")
+    await f.shot("ride-safety-drill-fr", full_page=False)
+    assert [a["id"] for a in await _alerts(web)] == [alert["id"]]  # the drill reached no queue

@@ -441,6 +441,7 @@ $("cancel-trip").addEventListener("click", async () => {
 
 function ended(trip, changed) {
   show("trip", false);
+  if (guard) guard.refresh();
   const box = $("ended-facts");
   const facts = document.createElement("dl");
   facts.className = "facts";

@@ -103,7 +103,7 @@ async function begin() {
     signedOut,
   });
   if (!guard) {
-    guard = new Safety({ live: () => live, trip: openTrip, where: () => state.pickup });
+    guard = new Safety({ live: () => live, trip: openTrip, where: () => state.pickup, always: true });
     guard.resume();
   }
   guard.refresh();

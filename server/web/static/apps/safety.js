@@ -13,9 +13,11 @@ export class Safety {
   /**
    * `live`: the app's socket; `trip()`: the open trip or null; `where()`: the newest position
    * the app already holds, or null (the module also watches the phone's own while an alert is
-   * open, since the rider app does not follow it otherwise).
+   * open, since the rider app does not follow it otherwise); `always`: the alert is offered
+   * without a trip too (the rider app), else only during one or while an alert is open.
    */
-  constructor({ live, trip, where }) {
+  constructor({ live, trip, where, always }) {
+    this.always = Boolean(always);
     this.live = live;
     this.trip = trip;
     this.where = where;
@@ -30,10 +32,11 @@ export class Safety {
     $("sos-drill").addEventListener("click", () => this.raise(true));
   }
 
-  /** Shows what fits the moment: sharing needs an open trip; the alert is always there. */
+  /** Shows what fits the moment: sharing needs an open trip; an open alert stays in view. */
   refresh() {
-    show("safety", true);
     const open = Boolean(this.trip());
+    const alerting = Boolean(this.alert && this.alert.status !== "resolved");
+    show("safety", this.always || open || alerting);
     show("share-trip", open);
     if (!open) { show("share-box", false); }
   }
@@ -143,6 +146,7 @@ export class Safety {
       return;
     }
     localStorage.setItem(ALERT_KEY, alert.id);
+    this.refresh();
     this.watching();
     if (!this.timer) {
       this.send();
