@@ -19,7 +19,7 @@ const DETOUR = 1.3;
 const PRIOR_SPEED_MPS = 25 / 3.6;
 
 const $ = (id) => document.getElementById(id);
-const state = { me: null, terms: null, pickup: null, dropoff: null, quote: null, trip: null, car: null, tags: null };
+const state = { here: null, me: null, terms: null, pickup: null, dropoff: null, quote: null, trip: null, car: null, tags: null };
 let planMap = null;
 let tripMap = null;
 let live = null;
@@ -103,7 +103,8 @@ async function begin() {
     signedOut,
   });
   if (!guard) {
-    guard = new Safety({ live: () => live, trip: openTrip, where: () => state.pickup, always: true });
+    // Where the phone is, never the pickup pin: the rider may have placed it elsewhere.
+    guard = new Safety({ live: () => live, trip: openTrip, where: () => state.here, always: true });
     guard.resume();
   }
   guard.refresh();
@@ -159,6 +160,7 @@ function locate() {
   navigator.geolocation.getCurrentPosition(
     (fix) => {
       const here = { lat: fix.coords.latitude, lon: fix.coords.longitude };
+      state.here = here;
       setPin("pickup", here, t("here"));
       say($("geo-status"), t("geo_ok"));
       planMap.fit(15);

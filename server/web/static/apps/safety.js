@@ -97,6 +97,9 @@ export class Safety {
   // --- SOS -----------------------------------------------------------------------------------
 
   confirming(open) {
+    // The phone's position is sought from the first tap, so the alert carries a fresh one.
+    if (open) this.watching();
+    else if (!this.alert || this.alert.status === "resolved") this.unwatch();
     show("sos-confirm", open);
     $("sos-open").setAttribute("aria-expanded", String(open));
     if (open) $("sos-yes").focus(); else $("sos-open").focus();
@@ -130,7 +133,7 @@ export class Safety {
     const box = $("sos-status");
     if (alert.drill) {
       // A drill alerted no one: said so, and an alert still open goes on being followed.
-      if (!this.alert || this.alert.status === "resolved") box.dataset.status = "drill";
+      if (!this.alert || this.alert.status === "resolved") { box.dataset.status = "drill"; this.unwatch(); }
       say(box, t("sos_drill_done"));
       announce(t("sos_drill_done"));
       return;
@@ -177,11 +180,15 @@ export class Safety {
     }
   }
 
+  unwatch() {
+    if (this.watch !== null) navigator.geolocation.clearWatch(this.watch);
+    this.watch = null;
+  }
+
   stop() {
     window.clearInterval(this.timer);
     this.timer = null;
-    if (this.watch !== null) navigator.geolocation.clearWatch(this.watch);
-    this.watch = null;
+    this.unwatch();
     localStorage.removeItem(ALERT_KEY);
   }
 
