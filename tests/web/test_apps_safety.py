@@ -173,6 +173,11 @@ async def test_the_rider_and_driver_apps_use_the_safety_features(
     # Both apps offer sharing and the alert during the ride.
     await expect(dpage.get_by_role("button", name="Partager ma course")).to_be_visible()
     await expect(dpage.get_by_role("button", name="Urgence (SOS)")).to_be_visible()
+    await dpage.get_by_role("button", name="Partager ma course").click()
+    await expect(dpage.locator("#share-link")).to_have_attribute(
+        "href", re.compile(r"/t/[A-Za-z0-9_-]{20,}$")
+    )
+    await expect(dpage.locator("#share-status")).to_contain_text("lien")
     await d.shot("drive-safety-ride-fr", full_page=False)
     await expect(page.locator("#trip-pin")).to_be_hidden()
     resolved = await web.http.post(
