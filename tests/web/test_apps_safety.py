@@ -212,3 +212,18 @@ async def test_the_rider_and_driver_apps_use_the_safety_features(
     await f.axe("/ride, exercice d'alerte (fr)")
     await f.shot("ride-safety-drill-fr", full_page=False)
     assert [a["id"] for a in await _alerts(web)] == [alert["id"]]  # the drill reached no queue
+
+    # The rider's auto-share policy: once a driver accepts, the app shows the link the service
+    # made, for the rider to send.
+    shared = await web.http.patch(
+        "/v1/riders/me", json={"safety": {"auto_share": "always"}}, headers=stranger.headers
+    )
+    assert shared.status_code == 200, shared.text
+    second = await make_driver(web.http, admin, name="Mei Chen")
+    await assigned_trip(web.app, web.http, stranger, second)
+    await expect(f.page.locator("#share-status")).to_contain_text(
+        "partagée automatiquement", timeout=TIMEOUT_MS
+    )
+    await expect(f.page.locator("#share-link")).to_have_attribute(
+        "href", re.compile(r"/t/[A-Za-z0-9_-]{20,}$")
+    )

@@ -8,6 +8,8 @@ import { announce, api, clock, config, problemText, say, show, t } from "./commo
 const $ = (id) => document.getElementById(id);
 // The alert being followed survives a reload: the raiser must keep seeing what happens to it.
 const ALERT_KEY = "coop." + config.app + ".sos";
+// An alert only moves forward: the `201` and the frames may arrive in either order.
+const STEP = { raised: 0, acknowledged: 1, resolved: 2 };
 
 export class Safety {
   /**
@@ -139,6 +141,7 @@ export class Safety {
       return;
     }
     if (this.alert && this.alert.id !== alert.id && this.alert.status !== "resolved" && alert.status === "resolved") return;
+    if (this.alert && this.alert.id === alert.id && STEP[alert.status] < STEP[this.alert.status]) return;
     this.alert = alert;
     box.dataset.status = alert.status;
     const text = t("sos_" + alert.status, { time: clock(alert.at || new Date().toISOString()) });
