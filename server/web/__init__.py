@@ -17,10 +17,11 @@ REDOC = "/static/vendor/redoc-2.5.1"
 
 # The pages' own policy: scripts and styles from this service only (the map's tile server, when
 # one is set, for images). /docs and /redoc render with inline scripts of their own, so they keep
-# the browser's default.
+# the browser's default. `blob:` images: the rider app shows the driver's photo, fetched with the
+# rider's key (an <img src> cannot send it), through a blob URL made by the page itself.
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
-    "img-src 'self' data: {tiles}; connect-src 'self'; font-src 'self'; object-src 'none'; "
+    "img-src 'self' data: blob: {tiles}; connect-src 'self'; font-src 'self'; object-src 'none'; "
     "frame-ancestors 'none'; base-uri 'self'; form-action 'self'"
 )
 

@@ -33,6 +33,7 @@ SHARED_ASSETS = (
     "/static/apps/common.js",
     "/static/apps/live.js",
     "/static/apps/mapview.js",
+    "/static/apps/safety.js",
 )
 
 

@@ -108,6 +108,9 @@ export function problemText(problem) {
       .replace("{distance}", d === null || d === undefined ? "?" : distance(d))
       .replace("{radius}", distance(problem.body.arrival_radius_m || 0));
   }
+  if (problem.type === "wrong_pin" || problem.type === "pin_required") {
+    return known.replace("{n}", String(problem.body.attempts_left ?? "?"));
+  }
   if (known) return known;
   if (problem.status === 429) return t("rate_limited", { s: problem.body.retry_after_s || 1 });
   if (problem.status === 503) return t("busy");

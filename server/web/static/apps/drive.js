@@ -10,6 +10,7 @@ import {
 } from "./common.js";
 import { Live } from "./live.js";
 import { makeMap } from "./mapview.js";
+import { Safety } from "./safety.js";
 
 // docs/protocol.md: a location "about every 4 s; more often during a trip".
 const REPORT_EVERY_S = 4;
@@ -23,6 +24,7 @@ const state = {
   fix: null, fixProblem: "nofix", sentAt: 0, sentFix: null, askedEveryMs: 0, askedUntil: 0,
 };
 let live = null;
+let guard = null;
 let driveMap = null;
 let offerMap = null;
 let tripMap = null;
@@ -79,6 +81,14 @@ async function begin() {
     },
     signedOut,
   });
+  if (!guard) {
+    guard = new Safety({
+      live: () => live,
+      trip: () => (state.trip && OPEN.has(state.trip.status) ? state.trip : null),
+      where: () => state.fix,
+    });
+    guard.resume();
+  }
   connection(t("connecting"));
   live.start();
   duty();
@@ -201,6 +211,7 @@ function notice(text) {
 // --- what the service sends ----------------------------------------------------------------------
 
 function received(frame) {
+  if (guard && guard.received(frame)) return;
   switch (frame.type) {
     case "hello":
       state.available = Boolean(frame.available);
@@ -377,6 +388,8 @@ function adopt(trip, changed) {
   show("cancel-trip", trip.status !== "in_progress");
   // Where the API asks for the rider's PIN to start, the field shows.
   show("pin-field", trip.status === "arrived" && Boolean(trip.pin_required));
+  if (!current || current.id !== trip.id) $("pin-input").value = "";
+  if (guard) guard.refresh();
   // Waiting at the pickup there is nowhere to go: the links come back once the ride starts.
   show("nav-links", trip.status !== "arrived");
   const target = trip.status === "in_progress" ? trip.dropoff : trip.pickup;
@@ -428,6 +441,7 @@ $("cancel-trip").addEventListener("click", async () => {
 
 function ended(trip, changed) {
   show("trip", false);
+  if (guard) guard.refresh();
   const box = $("ended-facts");
   const facts = document.createElement("dl");
   facts.className = "facts";

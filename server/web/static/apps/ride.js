@@ -9,6 +9,7 @@ import {
 } from "./common.js";
 import { Live } from "./live.js";
 import { makeMap } from "./mapview.js";
+import { Safety } from "./safety.js";
 
 const OPEN = new Set(["requested", "assigned", "arrived", "in_progress"]);
 const CANCELLABLE = new Set(["requested", "assigned", "arrived"]);
@@ -18,10 +19,14 @@ const DETOUR = 1.3;
 const PRIOR_SPEED_MPS = 25 / 3.6;
 
 const $ = (id) => document.getElementById(id);
-const state = { me: null, terms: null, pickup: null, dropoff: null, quote: null, trip: null, car: null, tags: null };
+const state = { here: null, me: null, terms: null, pickup: null, dropoff: null, quote: null, trip: null, car: null, tags: null };
 let planMap = null;
 let tripMap = null;
 let live = null;
+let guard = null;
+// The driver's photo is fetched with the rider's key (an <img src> cannot send it) and shown
+// through a blob URL, kept while its address (whose `v` changes with the photo) stays the same.
+const photo = { url: null, blob: null };
 
 function randomKey() {
   const bytes = new Uint8Array(16);
@@ -69,6 +74,7 @@ function signedOut() {
   if (live) live.stop();
   live = null;
   account.token = null;
+  show("safety", false);
   connection(t("signed_out"));
   show("account-menu", false);
   view("v-welcome", true);
@@ -96,8 +102,18 @@ async function begin() {
     state: (s) => connection(s === "open" ? "" : s === "replaced" ? t("replaced") : t("reconnecting")),
     signedOut,
   });
+  if (!guard) {
+    // Where the phone is, never the pickup pin: the rider may have placed it elsewhere.
+    guard = new Safety({ live: () => live, trip: openTrip, where: () => state.here, always: true });
+    guard.resume();
+  }
+  guard.refresh();
   connection(t("connecting"));
   live.start();
+}
+
+function openTrip() {
+  return state.trip && OPEN.has(state.trip.status) ? state.trip : null;
 }
 
 // --- the pickup and the destination ------------------------------------------------------------
@@ -144,6 +160,7 @@ function locate() {
   navigator.geolocation.getCurrentPosition(
     (fix) => {
       const here = { lat: fix.coords.latitude, lon: fix.coords.longitude };
+      state.here = here;
       setPin("pickup", here, t("here"));
       say($("geo-status"), t("geo_ok"));
       planMap.fit(15);
@@ -243,6 +260,7 @@ $("request").addEventListener("click", async () => {
 // --- the trip, live ---------------------------------------------------------------------------
 
 function received(frame) {
+  if (guard && guard.received(frame)) return;
   if (frame.type === "trip" && frame.trip) {
     const trip = frame.trip;
     const current = state.trip;
@@ -278,7 +296,8 @@ function showTrip(trip, changed) {
   if (trip.status === "arrived") detail = t("detail_arrived");
   $("trip-detail").textContent = detail;
   driverCard(trip);
-  safety(trip);
+  pinCard(trip);
+  if (guard) guard.refresh();
   eta();
   show("cancel-trip", CANCELLABLE.has(trip.status));
   show("cancel-confirm", false);
@@ -289,44 +308,69 @@ function showTrip(trip, changed) {
 function driverCard(trip) {
   const driver = trip.driver;
   show("driver-card", Boolean(driver));
-  if (!driver) return;
-  $("driver-name").textContent = driver.name;
+  if (!driver) { driverPhoto(null, ""); return; }
+  const name = driver.name || driver.first_name;
+  $("driver-name").textContent = name;
   const v = driver.vehicle || {};
-  const car = [v.colour, v.make, v.model].filter(Boolean).join(" ");
-  const facts = [car, v.seats ? t("seats", { n: v.seats }) : "", v.wheelchair_accessible ? t("accessible") : ""];
-  $("vehicle-text").textContent = facts.filter(Boolean).join(" · ");
+  // What the rider checks at the curb, large: the car as its register has it, and the plate.
+  $("car-text").textContent = [v.colour, v.make, v.model].filter(Boolean).join(" ");
   $("plate-text").textContent = v.plate || "";
-  const photo = $("driver-photo");
-  // Shown once the API gives a driver's photo (`driver.photo_url`); until then, nothing.
-  if (driver.photo_url) { photo.src = driver.photo_url; photo.alt = driver.name; photo.hidden = false; } else { photo.hidden = true; }
+  const facts = [v.seats ? t("seats", { n: v.seats }) : "", v.wheelchair_accessible ? t("accessible") : ""];
+  $("vehicle-text").textContent = facts.filter(Boolean).join(" · ");
+  driverPhoto(driver.photo_url, name);
 }
 
-// Safety features appear when the API gives them on the trip: a PIN to tell the driver, a link
-// to share the trip, an emergency call. Until then nothing is shown.
-function safety(trip) {
-  const pinLine = $("trip-pin");
-  pinLine.hidden = !trip.pin;
-  if (trip.pin) pinLine.textContent = t("pin", { pin: trip.pin });
-  const box = $("safety-actions");
-  box.replaceChildren();
-  const share = trip.share_url || (trip.share && trip.share.url);
-  if (share) {
-    const button = document.createElement("button");
-    button.type = "button";
-    button.textContent = t("share");
-    button.onclick = () => (navigator.share ? navigator.share({ url: share }) : navigator.clipboard.writeText(share));
-    box.append(button);
+async function driverPhoto(url, name) {
+  const img = $("driver-photo");
+  if (!url) {
+    img.hidden = true;
+    if (photo.blob) URL.revokeObjectURL(photo.blob);
+    photo.url = null;
+    photo.blob = null;
+    return;
   }
-  const sos = trip.sos_url || (trip.sos && trip.sos.url);
-  if (sos) {
-    const link = document.createElement("a");
-    link.className = "button danger";
-    link.href = sos;
-    link.textContent = t("sos");
-    box.append(link);
+  img.alt = t("photo_of", { name });
+  // The key goes only to this service's own API, whatever an answer says the address is.
+  if (photo.url === url || !url.startsWith("/v1/")) return;
+  photo.url = url;
+  let response;
+  try {
+    response = await fetch(url, { headers: { Authorization: "Bearer " + account.token } });
+  } catch (error) {
+    photo.url = null; // tried again with the next trip frame
+    return;
   }
-  box.hidden = !box.children.length;
+  if (!response.ok || photo.url !== url) { if (photo.url === url) photo.url = null; return; }
+  const blob = URL.createObjectURL(await response.blob());
+  if (photo.url !== url) { URL.revokeObjectURL(blob); return; }
+  if (photo.blob) URL.revokeObjectURL(photo.blob);
+  photo.blob = blob;
+  img.src = blob;
+  img.hidden = false;
 }
+
+// The PIN, large, while the driver is coming or waiting; the rider can vouch for the car
+// instead when the driver was refused or cannot hear it (docs/safety.md, "The PIN at pickup").
+function pinCard(trip) {
+  const waiting = trip.status === "assigned" || trip.status === "arrived";
+  show("trip-pin", Boolean(trip.pin) && waiting);
+  $("pin-digits").textContent = trip.pin || "";
+  show("pin-confirm-box", trip.status === "arrived" && Boolean(trip.pin_required));
+}
+
+$("pin-confirm").addEventListener("click", async () => {
+  const button = $("pin-confirm");
+  button.disabled = true;
+  try {
+    showTrip(await api("POST", `/v1/trips/${state.trip.id}/pin/confirm`), false);
+    say($("trip-error"), t("pin_confirmed"));
+    announce(t("pin_confirmed"));
+  } catch (problem) {
+    say($("trip-error"), problemText(problem));
+  } finally {
+    button.disabled = false;
+  }
+});
 
 function eta() {
   const trip = state.trip;
@@ -366,6 +410,8 @@ $("cancel-yes").addEventListener("click", async () => {
 // --- after the trip: the receipt and the rating -------------------------------------------------
 
 function ended(trip, changed) {
+  driverPhoto(null, "");
+  if (guard) guard.refresh();
   view("v-done", changed);
   $("done-title").textContent = t("status_" + trip.status, { name: driverName(trip) });
   let detail = "";
