@@ -29,6 +29,7 @@ from dispatch.trips.models import Offer
 from server.app import create_app
 from tests.builders import (
     DOWNTOWN,
+    Account,
     live_server,
     make_driver,
     make_rider,
@@ -277,9 +278,18 @@ async def test_a_driver_turns_it_on_an_offer_is_shown_and_opening_it_sends_the_r
     )
     assert stranger["receipt"] == {"status": None, "problem": 404}
 
-    # Off: unsubscribed, the device removed, the worker's key forgotten.
+    # Opened once the offer is gone (declined elsewhere): the open app is told, and says so.
     await app.goto("/drive")
     await expect(toggle).to_be_checked(timeout=TIMEOUT_MS)
+    declined = await web.http.post(f"/v1/offers/{offer_id}/decline", headers=driver.headers)
+    assert declined.status_code == 200, declined.text
+    gone = await worker.evaluate("(data) => openFrom(data)", {**pushed.payload, "url": "/drive"})
+    assert gone["receipt"]["status"] == "declined", gone
+    await expect(app.page.locator("#push-status")).to_have_text(
+        "That offer is no longer open.", timeout=TIMEOUT_MS
+    )
+
+    # Off: unsubscribed, the device removed, the worker's key forgotten.
     await toggle.uncheck()
     await expect(app.page.locator("#push-status")).to_have_text(
         "Notifications are off for this phone.", timeout=TIMEOUT_MS
@@ -307,6 +317,20 @@ async def test_a_rider_in_french_hears_the_sos_status_and_the_trip_by_push(
     [device] = await _devices(web, rider.token)
     assert device["language"] == "fr"
     await app.shot("ride-push-on-fr")
+
+    # "Sign out everywhere" revokes the key the device was registered with (and so the device):
+    # the app registers it again with the new key, and the worker's copy follows.
+    await app.page.locator("#account summary").click()
+    await app.page.locator("#signout-all").click()
+    await expect(app.page.locator("#account-status")).not_to_be_empty(timeout=TIMEOUT_MS)
+    new_token = await app.page.evaluate("localStorage.getItem('coop.ride.token')")
+    assert new_token and new_token != rider.token
+    deadline = time.monotonic() + TIMEOUT_MS / 1000
+    while not (renewed := await _devices(web, new_token)):
+        assert time.monotonic() < deadline, "the device was not registered again"
+        await asyncio.sleep(0.2)
+    assert [(d["current_token"], d["language"]) for d in renewed] == [(True, "fr")]
+    rider = Account(id=rider.id, token=new_token)
 
     await app.goto("/static/favicon.svg")
     cdp, registration_id = await _registration_id(app.page, "/ride")
