@@ -70,6 +70,13 @@ function keyBytes(base64url) {
   return Uint8Array.from(atob(padded), (c) => c.charCodeAt(0));
 }
 
+function sameKey(subscription, key) {
+  const held = subscription.options && subscription.options.applicationServerKey;
+  if (!held) return true; // the browser does not say: keep it (the service drops it if refused)
+  const bytes = new Uint8Array(held);
+  return bytes.length === key.length && bytes.every((byte, i) => byte === key[i]);
+}
+
 function say(text, ok) {
   status.textContent = text || "";
   status.classList.toggle("error", Boolean(text) && !ok);
@@ -95,9 +102,15 @@ async function turnOn() {
   try { worker = await registration(); } catch (error) { say(words.no_worker); return false; }
   let subscription;
   try {
-    const key = await api("GET", "/v1/push/key");
-    subscription = await worker.pushManager.getSubscription()
-      || await worker.pushManager.subscribe({ userVisibleOnly: true, applicationServerKey: keyBytes(key.public_key) });
+    const key = keyBytes((await api("GET", "/v1/push/key")).public_key);
+    subscription = await worker.pushManager.getSubscription();
+    if (subscription && !sameKey(subscription, key)) {
+      // Subscribed under a key the service no longer signs with: its pushes would be refused.
+      await subscription.unsubscribe();
+      subscription = null;
+    }
+    subscription = subscription
+      || await worker.pushManager.subscribe({ userVisibleOnly: true, applicationServerKey: key });
   } catch (error) {
     if (error && error.status !== undefined) { say(problemText(error)); return false; }
     // Chromium without a push service (and some privacy browsers) refuse here: AbortError.
@@ -185,7 +198,12 @@ function opened(message) {
 
 async function start() {
   const cannot = unsupported();
-  if (cannot) { say(cannot); return; }
+  if (cannot) {
+    // Nothing this browser can do: the switch stays off and cannot be turned on.
+    say(cannot);
+    toggle.disabled = true;
+    return;
+  }
   navigator.serviceWorker.addEventListener("message", (event) => opened(event.data));
   const note = await stored(config.app + ".opened").catch(() => null);
   if (note) {
