@@ -242,8 +242,10 @@ async def test_a_driver_turns_it_on_an_offer_is_shown_and_opening_it_sends_the_r
     offer_id = await offer_to(web.app, driver)
     pushed = await phone.next(timeout_s=10)
     assert pushed.payload["kind"] == "offer" and pushed.payload["offer_id"] == str(offer_id)
+    handed_at = time.monotonic()
     await _deliver(cdp, web, registration_id, pushed.payload)
     [shown] = await _notifications(app.page, "/drive", 1)
+    print(f"push handed to the worker to notification shown: {time.monotonic() - handed_at:.3f} s")
     assert shown["title"] == "New trip offer"
     assert shown["tag"] == "offer" and shown["requireInteraction"] is True
     assert "Pickup about" in shown["body"] and "Fare estimate: $" in shown["body"], shown
