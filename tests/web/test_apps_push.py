@@ -181,6 +181,7 @@ async def test_without_a_push_service_the_switch_says_so_and_registers_nothing(
     await expect(toggle).to_be_enabled()
     assert await _devices(web, driver.token) == []
     await app.shot("drive-push-unavailable-en")
+    await app.axe("/drive without a push service")
     # Chromium's own console line for a refused subscription in a profile without push (what a
     # page can do about it is what the switch did: say so).
     app.errors[:] = [e for e in app.errors if "Push API" not in e]
@@ -229,6 +230,7 @@ async def test_a_driver_turns_it_on_an_offer_is_shown_and_opening_it_sends_the_r
         ("web", "en", True)
     ]
     await app.shot("drive-push-on-en")
+    await app.axe("/drive with notifications on")
     # A reload keeps it on (the subscription and the device are there).
     await app.page.reload()
     await expect(toggle).to_be_checked(timeout=TIMEOUT_MS)
@@ -319,6 +321,7 @@ async def test_a_rider_in_french_hears_the_sos_status_and_the_trip_by_push(
     [device] = await _devices(web, rider.token)
     assert device["language"] == "fr"
     await app.shot("ride-push-on-fr")
+    await app.axe("/ride with notifications on, in French")
 
     # "Sign out everywhere" revokes the key the device was registered with (and so the device):
     # the app registers it again with the new key, and the worker's copy follows.
