@@ -155,6 +155,10 @@ toggle.addEventListener("change", async () => {
   say(words.working, true);
   try {
     toggle.checked = toggle.checked ? await turnOn() : (await turnOff(), false);
+  } catch (error) {
+    // Anything unforeseen (storage refused, say): shown as off, never as on when it is not.
+    toggle.checked = false;
+    say(error && error.status !== undefined ? problemText(error) : words.no_service);
   } finally {
     toggle.disabled = false;
   }
