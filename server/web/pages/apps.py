@@ -18,6 +18,7 @@ from fastapi import Request, Response
 from fastapi.responses import HTMLResponse
 
 from coop.state import CoreState, state_of
+from server.web.pages.push_words import notification_words
 from server.web.rendering import STATIC_DIR, Viewer, language_of, render, translate
 
 App = Literal["ride", "drive"]
@@ -34,6 +35,7 @@ SHARED_ASSETS = (
     "/static/apps/live.js",
     "/static/apps/mapview.js",
     "/static/apps/safety.js",
+    "/static/apps/push.js",
 )
 
 
@@ -120,6 +122,9 @@ def service_worker(app: App) -> Response:
         f"const APP = {json.dumps(app)};\n"
         f"const VERSION = {json.dumps(assets_version(app))};\n"
         f"const SHELL = {json.dumps([f'/{app}', *assets(app)])};\n"
+        # A push is shown while no page is open, in the device's language: the worker carries
+        # the words of every language (a few hundred bytes each).
+        f"const WORDS = {json.dumps(notification_words(), ensure_ascii=False)};\n"
     )
     return Response(
         header + source,
