@@ -317,6 +317,10 @@ async def running(app: FastAPI) -> AsyncIterator[None]:
         await hub.stop()
         await offer_pushes.stop()
         await receipts.drain()
+        # The flush's own connection (its engine, outside the app's pool) goes with the app: a
+        # process that makes and stops apps (the tests, a reload) would otherwise keep one
+        # PostgreSQL connection open for each until the server refused new ones.
+        await ingest.close()
         if pauses is not None:
             await pauses.stop()
         registry.unregister(collector)
