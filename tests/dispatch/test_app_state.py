@@ -49,4 +49,3 @@ async def test_a_moved_clock_is_the_time_of_every_route(app: FastAPI, client: As
 def test_an_app_not_made_by_the_composition_root_is_refused() -> None:
     with pytest.raises(RuntimeError, match="create_app"):
         state_of(FastAPI(), CoreState)
-
