@@ -416,3 +416,14 @@ def assert_rate_limited(response: httpx.Response) -> None:
     assert response.headers["content-type"] == "application/problem+json"
     assert response.json()["type"] == "rate_limited"
     assert 1 <= int(response.headers["retry-after"]) <= 3600
+
+
+def jpeg_photo(width: int = 600, height: int = 400) -> bytes:
+    """A plain JPEG, as a driver's phone would upload for their photo (drivers.photos)."""
+    import io
+
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.new("RGB", (width, height), (200, 120, 40)).save(out, format="JPEG")
+    return out.getvalue()

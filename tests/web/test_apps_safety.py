@@ -14,8 +14,14 @@ from typing import Any
 
 from playwright.async_api import expect
 
-from tests.builders import DOWNTOWN, Account, assigned_trip, make_driver, make_rider
-from tests.drivers.test_photo import jpeg
+from tests.builders import (
+    DOWNTOWN,
+    Account,
+    assigned_trip,
+    jpeg_photo,
+    make_driver,
+    make_rider,
+)
 from tests.web.conftest import PHONE, Visit, Web
 
 TIMEOUT_MS = 15_000
@@ -44,7 +50,7 @@ async def _driver_with_photo(web: Web) -> Account:
     driver = await make_driver(web.http, admin, name="Amira Haddad")
     uploaded = await web.http.put(
         "/v1/drivers/me/photo",
-        content=jpeg(exif=False),
+        content=jpeg_photo(),
         headers={**driver.headers, "Content-Type": "image/jpeg"},
     )
     assert uploaded.status_code == 200, uploaded.text
