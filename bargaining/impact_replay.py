@@ -119,9 +119,18 @@ class Progress:
 
     done: int = 0
     total: int = 0
+    # Set when the app stops mid-replay: a thread cannot be cancelled, so the replay stops
+    # itself at its next day instead of computing on, for nobody, in a process shutting down.
+    stopped: bool = False
 
     def __call__(self, done: int, total: int) -> None:
         self.done, self.total = done, total
+        if self.stopped:
+            raise ReplayStopped()
+
+
+class ReplayStopped(Exception):
+    """The app stopped while a replay ran in its thread (`Progress.stopped`)."""
 
 
 @dataclass(frozen=True)
@@ -241,6 +250,11 @@ async def run_next(
                 await asyncio.wait({work}, timeout=PROGRESS_EVERY_S)
                 await _write_progress(sessionmaker, job_id, progress)
             outcome = work.result()
+        except asyncio.CancelledError:
+            # The job stays `running`; a worker queues it again once its budget has passed.
+            progress.stopped = True
+            work.cancel()
+            raise
         except Exception:
             await _finish(sessionmaker, job_id, ReplayStatus.failed, clock(), progress)
             raise
