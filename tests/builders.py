@@ -407,7 +407,12 @@ async def serve(settings: Settings, **overrides: object) -> AsyncIterator[Served
     """One worker: the app on a real uvicorn server. Two of them share PostgreSQL and Redis
     like two workers behind a load balancer."""
     app = create_app(settings.model_copy(update=overrides))
-    async with live_server(app) as base_url, AsyncClient(base_url=base_url) as http:
+    # A fresh worker's first answers can wait on its first sweeps on a shared 2-core machine:
+    # a generous read timeout, so a test fails on a wrong answer, not on a busy machine.
+    async with (
+        live_server(app) as base_url,
+        AsyncClient(base_url=base_url, timeout=30.0) as http,
+    ):
         yield Served(app, base_url, http)
 
 
