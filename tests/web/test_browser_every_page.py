@@ -77,7 +77,12 @@ async def _seed(web: Web) -> None:
     rating = await web.http.post(
         f"/v1/trips/{trip['id']}/rating",
         headers=rider.headers,
-        json={"stars": 2, "comment": "Un long détour.", "tags": ["wrong_route", "friendly"]},
+        # A word longer than a phone is wide (a pasted link) must wrap, not widen the card.
+        json={
+            "stars": 2,
+            "comment": "Un long détour par https://exemple.org/itineraire/par-le-pont-jacques-cartier-et-retour",
+            "tags": ["wrong_route", "friendly"],
+        },
     )
     assert rating.status_code == 201, rating.text
     appeal = await web.http.post(
