@@ -412,7 +412,7 @@ async def test_a_driver_takes_and_drives_a_trip_in_french(
     other: Visit = await visit(language="fr", **phone(pickup))
     await other.goto("/ride")
     await expect(other.page.locator("#welcome-title")).to_have_text(
-        "Roulez avec la coopérative des chauffeurs"
+        "Roulez avec la coopérative des chauffeurs et chauffeuses"
     )
     await other.axe("/ride, accueil (fr)")
     await other.shot("ride-welcome-fr", full_page=False)

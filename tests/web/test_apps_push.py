@@ -330,6 +330,8 @@ async def test_a_rider_in_french_hears_the_sos_status_and_the_trip_by_push(
     await expect(app.page.locator("#account-status")).not_to_be_empty(timeout=TIMEOUT_MS)
     new_token = await app.page.evaluate("localStorage.getItem('coop.ride.token')")
     assert new_token and new_token != rider.token
+    # The old key's socket closing (revoked) does not sign the page out: it reconnects with the new.
+    await expect(app.page.locator("#v-welcome")).to_be_hidden()
     deadline = time.monotonic() + TIMEOUT_MS / 1000
     while not (renewed := await _devices(web, new_token)):
         assert time.monotonic() < deadline, "the device was not registered again"
@@ -377,4 +379,4 @@ async def test_a_rider_in_french_hears_the_sos_status_and_the_trip_by_push(
     )
     shown_all = await _notifications(app.page, "/ride", 2)
     trip = next(n for n in shown_all if n["tag"] == f"trip-{trip_id}")
-    assert trip["title"] == "Votre chauffeur est là", trip
+    assert trip["title"] == "La personne au volant est là", trip

@@ -89,7 +89,7 @@ async def test_the_shared_page_follows_a_moving_car_in_both_languages_and_throug
     await french.goto(path)
     assert await french.page.get_attribute("html", "lang") == "fr"
     await expect(french.page.locator("#share-state")).to_have_text(
-        "Le chauffeur est en route vers le point de départ"
+        "La personne au volant est en route vers le point de départ"
     )
     await expect(french.page.locator("#share-live")).to_have_text("En direct", timeout=TIMEOUT_MS)
 
@@ -117,7 +117,7 @@ async def test_the_shared_page_follows_a_moving_car_in_both_languages_and_throug
         # The switch: the same page in the other language.
         await page.get_by_role("link", name="Français").click()
         await expect(page.locator("#share-state")).to_have_text(
-            "Le chauffeur est en route vers le point de départ"
+            "La personne au volant est en route vers le point de départ"
         )
         await page.get_by_role("link", name="English").click()
         await expect(page.locator("#share-state")).to_have_text(

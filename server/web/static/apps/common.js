@@ -58,6 +58,7 @@ export function haversine(a, b) {
 const KEY = "coop." + config.app + ".token";
 
 export const account = {
+  renewing: false,
   get token() { return localStorage.getItem(KEY); },
   set token(value) {
     if (value) localStorage.setItem(KEY, value); else localStorage.removeItem(KEY);
@@ -163,6 +164,9 @@ export function accountMenu(name, onForget) {
   }
   const status = document.getElementById("account-status");
   document.getElementById("signout-all").onclick = async () => {
+    // The server closes this page's socket as it revokes the old key, maybe before its answer
+    // arrives: the socket waits for the replacement instead of signing the page out.
+    account.renewing = true;
     try {
       const answer = await api("DELETE", "/v1/tokens");
       account.token = answer.replacement.token;
@@ -171,6 +175,8 @@ export function accountMenu(name, onForget) {
       say(status, t("all_signed_out"));
     } catch (problem) {
       say(status, problemText(problem));
+    } finally {
+      account.renewing = false;
     }
   };
   document.getElementById("forget").onclick = () => {

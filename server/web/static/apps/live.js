@@ -57,6 +57,9 @@ export class Live {
     const scheme = location.protocol === "https:" ? "wss:" : "ws:";
     const url = `${scheme}//${location.host}/v1/ws/${this.role}?token=${encodeURIComponent(account.token)}`;
     const socket = new WebSocket(url);
+    // The key this socket signed in with: "sign out everywhere" revokes it while the page already
+    // holds its replacement, and that close must not sign the page out.
+    socket.openedWith = account.token;
     this.socket = socket;
     this.expected = null;
     socket.onmessage = (event) => this.received(socket, event);
@@ -93,7 +96,12 @@ export class Live {
     this.socket = null;
     this.connected = false;
     if (this.stopped) return;
-    if (event.code === CLOSE_REVOKED) { this.handlers.signedOut(); return; }
+    if (event.code === CLOSE_REVOKED) {
+      if (account.renewing) { this.soon(0.5); return; }
+      if (account.token && account.token !== socket.openedWith) { this.soon(0); return; }
+      this.handlers.signedOut();
+      return;
+    }
     if (event.code === CLOSE_REPLACED) { this.handlers.state("replaced"); return; }
     this.failures += 1;
     this.handlers.state("reconnecting");
