@@ -35,7 +35,7 @@ def test_no_french_string_names_a_driver_or_rider_with_a_masculine_noun() -> Non
     for message in catalogue:
         if not message.id:
             continue
-        strings = [message.string] if isinstance(message.string, str) else list(message.string)
+        strings = [message.string] if isinstance(message.string, str) else [*(message.string or ())]
         for text in strings:
             if words := gendered_words(text or ""):
                 found.append(f"{message.id!r}: {text!r} ({', '.join(words)})")
