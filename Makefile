@@ -9,7 +9,7 @@ LOCALDEV := $(PY) -m devtools.localdev
 .PHONY: venv lock upgrade-check fuzz services demo serve test check lint format typecheck imports architecture stop messages \
 	agreement-schema jurisdiction-schema docs \
 	bench load chaos clean \
-	bench-realtime bench-quick bench-realtime-quick bench-replay bench-fairness bench-ops-map bench-eta
+	bench-realtime bench-quick bench-realtime-quick bench-replay bench-replay-lag bench-fairness bench-ops-map bench-eta
 
 venv: $(VENV)/.installed
 
@@ -118,6 +118,9 @@ bench-ops-map: venv ## the live map in Chromium with 40, then 5,000 drivers: fra
 
 bench-eta: venv ## the learned travel-time model against the constant speeds on real taxi trips (docs/eta.md)
 	$(PY) -m loadtests.bench_eta
+
+bench-replay-lag: venv ## the worker's event-loop lag while a proposal's impact is replayed, in a thread and in a process
+	$(PY) -m loadtests.bench_replay_lag $(LAG_ARGS)
 
 bench-fairness: venv ## a simulated working day on real demand through the matcher, per fairness policy (docs/fairness.md)
 	$(PY) -m loadtests.bench_fairness

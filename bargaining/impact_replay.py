@@ -115,12 +115,14 @@ class NoTermsToReplay(Conflict):
 
 @dataclass
 class Progress:
-    """Written by the replay (in its thread), read by the step that keeps the row up to date."""
+    """Told the replay's progress (the installed `ReplayRun` calls it as days are done), read by
+    the step that keeps the row up to date."""
 
     done: int = 0
     total: int = 0
-    # Set when the app stops mid-replay: a thread cannot be cancelled, so the replay stops
-    # itself at its next day instead of computing on, for nobody, in a process shutting down.
+    # Set when the app stops mid-replay: the next report raises, and the replay stops there
+    # (the matcher's runs it in a child process, which is then killed) instead of computing on,
+    # for nobody, in a process shutting down.
     stopped: bool = False
 
     def __call__(self, done: int, total: int) -> None:
@@ -130,7 +132,7 @@ class Progress:
 
 
 class ReplayStopped(Exception):
-    """The app stopped while a replay ran in its thread (`Progress.stopped`)."""
+    """The app stopped while a replay ran (`Progress.stopped`)."""
 
 
 @dataclass(frozen=True)

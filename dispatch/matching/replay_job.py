@@ -25,6 +25,7 @@ from bargaining.impact_replay import Progress, ReplayOutcome
 from bargaining.terms import Terms
 from dispatch.locations.shifts import SHIFT_BREAK_S
 from dispatch.matching import replay
+from dispatch.matching.replay_process import replay_in_process
 from dispatch.matching.replay_sample import sample_week
 
 HISTORY_DAYS = 7
@@ -125,8 +126,8 @@ async def run(
     *,
     region: str = "montreal",
 ) -> ReplayOutcome:
-    """The replay of the co-op's days (or the sample's) under both sets of terms, off the event
-    loop; over its budget, an outcome that says so."""
+    """The replay of the co-op's days (or the sample's) under both sets of terms, in a process of
+    its own (`replay_process`); over its budget, an outcome that says so."""
     days = await coop_days(session=session, region=region, now=now)
     source, note = "coop", None
     if len(days) < MIN_DAYS:
@@ -138,11 +139,9 @@ async def run(
         days = await asyncio.to_thread(sample_week)
     labels = [day.label for day in days]
     try:
-        figures = await asyncio.to_thread(
-            replay.replay, days, current, proposed, budget_s=budget_s, progress=progress
+        figures = await replay_in_process(
+            days, current, proposed, budget_s=budget_s, progress=progress
         )
     except replay.BudgetExceeded:
         return ReplayOutcome(source=source, days=labels, over_budget=True, note=note)
-    return ReplayOutcome(
-        source=source, days=labels, figures=[f.to_wire() for f in figures], note=note
-    )
+    return ReplayOutcome(source=source, days=labels, figures=figures, note=note)
