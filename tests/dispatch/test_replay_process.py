@@ -42,9 +42,7 @@ async def test_a_child_that_raises_is_reported_with_its_error() -> None:
     broken = small_day(10)
     broken = type(broken)(**{**broken.__dict__, "trip_s": broken.trip_s[:3]})
     with pytest.raises(ReplayProcessFailed, match="Error"):
-        await replay_in_process(
-            [broken], founding, founding, budget_s=60, progress=lambda *a: None
-        )
+        await replay_in_process([broken], founding, founding, budget_s=60, progress=lambda *a: None)
 
 
 async def test_a_stopped_job_kills_its_child_at_once() -> None:
