@@ -20,6 +20,7 @@ from dispatch.states import Move
 from dispatch.trips import (
     booking,
     cancellation,
+    history,
     moves,
     offers,
     push,
@@ -364,3 +365,43 @@ async def close_fare_review(
     """Records a person's review of a fare (admin only), taking it off the open list."""
     trip = await reviews.close(session=session, trip_id=trip_id, note=body.note, now=now)
     return views.fare_review_of(trip)
+
+
+# --- a rider's own trips ---------------------------------------------------------------------
+
+
+@router.get(
+    "/riders/me/trips",
+    response_model=list[history.RiderTripItem],
+    responses={
+        401: {"description": "Missing or invalid token"},
+        403: {"description": "Not a rider's token"},
+        422: {"description": "A bad `limit`, `state` or `cursor`"},
+    },
+)
+async def list_my_trips(
+    request: Request,
+    response: Response,
+    rider: CurrentRider,
+    session: SessionDep,
+    profile: JurisdictionDep,
+    state: Annotated[
+        history.StateFilter | None,
+        Query(description="One status, or `open` (not over) or `ended` (over)"),
+    ] = None,
+    limit: paging.LimitQuery = paging.DEFAULT_LIMIT,
+    cursor: paging.CursorQuery = None,
+) -> list[history.RiderTripItem]:
+    """The caller's own trips, past and current, newest request first; paged. Each names what
+    it cost and links its receipt once it has one."""
+    items, next_cursor = await history.rider_trips(
+        session=session,
+        rider_id=rider.id,
+        profile=profile,
+        registrations=state_of(request.app, TripsState).settings.tax_registrations,
+        limit=limit,
+        cursor=cursor,
+        state=state,
+    )
+    paging.set_next(request, response, next_cursor)
+    return items
