@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from pydantic import BaseModel
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from coop.trusted_contacts import (
@@ -61,10 +62,15 @@ async def update(
 ) -> SharingPreferences:
     """Applies the fields the driver gave (`auto_share: null` resets it to never); the caller
     commits."""
-    row = await session.get(DriverSafety, driver_id, with_for_update=True)
-    if row is None:
-        row = DriverSafety(driver_id=driver_id, auto_share=None, contacts=[])
-        session.add(row)
+    # The row made first if missing, then locked: two first changes at once both land, one
+    # after the other, instead of one failing on the other's insert.
+    await session.execute(
+        insert(DriverSafety)
+        .values(driver_id=driver_id, auto_share=None, contacts=[], updated_at=now)
+        .on_conflict_do_nothing(index_elements=[DriverSafety.driver_id])
+    )
+    row = await session.get(DriverSafety, driver_id, with_for_update=True, populate_existing=True)
+    assert row is not None  # made above, and a driver's row is only ever deleted with them
     apply_sharing(row, changes, changes.model_fields_set)
     row.updated_at = now
     await session.flush()

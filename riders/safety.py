@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from pydantic import BaseModel, Field
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 # The validation and the update rules are the kernel's, shared with the drivers' accounts;
@@ -97,10 +98,15 @@ async def update(
 ) -> SafetyPreferences:
     """Applies the fields the rider gave (`null` given resets a policy to its default); the
     caller commits."""
-    row = await session.get(RiderSafety, rider_id, with_for_update=True)
-    if row is None:
-        row = RiderSafety(rider_id=rider_id, pin=None, auto_share=None, contacts=[])
-        session.add(row)
+    # The row made first if missing, then locked: two first changes at once both land, one
+    # after the other, instead of one failing on the other's insert.
+    await session.execute(
+        insert(RiderSafety)
+        .values(rider_id=rider_id, pin=None, auto_share=None, contacts=[], updated_at=now)
+        .on_conflict_do_nothing(index_elements=[RiderSafety.rider_id])
+    )
+    row = await session.get(RiderSafety, rider_id, with_for_update=True, populate_existing=True)
+    assert row is not None  # made above, and a rider's row is only ever deleted with them
     given = changes.model_fields_set
     if "pin" in given:
         row.pin = changes.pin

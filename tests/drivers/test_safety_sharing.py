@@ -5,6 +5,7 @@ never, by the service's clock."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -90,6 +91,30 @@ async def test_a_driver_sets_their_contacts_and_policy_normalised_as_a_riders(
         "auto_share": "never",
         "contacts": [{"name": "Ana", "phone": None, "email": "a@b.org"}],
     }
+
+
+async def test_two_first_changes_at_once_both_land(
+    client: AsyncClient, admin_headers: dict[str, str]
+) -> None:
+    """A driver's app and a second phone change their sharing at the same moment, before any
+    row exists: neither is lost nor refused."""
+    drivers = [await make_driver(client, admin_headers) for _ in range(4)]
+    contacts = [{"name": "Lucie", "phone": "5145550199"}]
+    answers = await asyncio.gather(
+        *(
+            _patch(client, driver.headers, body)
+            for driver in drivers
+            for body in ({"auto_share": "night"}, {"contacts": contacts})
+        )
+    )
+    assert [answer.status_code for answer in answers] == [200] * len(answers), [
+        answer.text for answer in answers
+    ]
+    for driver in drivers:
+        assert (await client.get(PATH, headers=driver.headers)).json() == {
+            "auto_share": "night",
+            "contacts": [{**contacts[0], "email": None}],
+        }
 
 
 @pytest.mark.parametrize(
