@@ -70,6 +70,12 @@ def demo(args: argparse.Namespace) -> int:
 
         print("demo: the driver-members drive a first trip each (about 20 s)", flush=True)
         print(seed_demo_history(base, accounts), flush=True)
+        from devtools.demo_ridecheck import start_ride_check
+
+        print(
+            "demo: a driver-member takes the demo rider and parks mid-trip (ride check)", flush=True
+        )
+        print(start_ride_check(base, accounts, settings.admin_token), flush=True)
         print("\n".join(banner(base, accounts, config, service.log_path)), flush=True)
         return run_city(with_base_url(config, base))
     except ServiceError as exc:

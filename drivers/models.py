@@ -160,3 +160,21 @@ class DriverPhoto(Base):
     decided_by: Mapped[str | None] = mapped_column(String(80), default=None)
     # Why a person rejected it, for the driver to read (null: not rejected).
     reason: Mapped[str | None] = mapped_column(String(REASON_MAX_CHARS), default=None)
+
+
+class DriverSafety(Base):
+    """A driver's trip sharing, for their own safety (drivers/safety.py): whether their trips
+    are shared by themselves, and the people they trust to follow them. No row: never, and no
+    contacts. The rules are the riders' (coop/trusted_contacts.py)."""
+
+    __tablename__ = "driver_safety"
+
+    driver_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("driver.id", ondelete="CASCADE"), primary_key=True
+    )
+    # always, night or never; null: never.
+    auto_share: Mapped[str | None] = mapped_column(String(8), default=None)
+    # [{"name": ..., "phone": ... | null, "email": ... | null}], at most
+    # coop.trusted_contacts.MAX_CONTACTS.
+    contacts: Mapped[list[dict[str, Any]]] = mapped_column(JSONB, default=list)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

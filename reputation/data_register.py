@@ -636,6 +636,19 @@ REGISTER: tuple[DataKind, ...] = (
         readers=(THE_RIDER,),
         exported=(InExport("rider", "safety"),),
     ),
+    DataKind(
+        key="driver_safety_preferences",
+        description=N_(
+            "A driver's trip-sharing choices, for their own safety: the trip-sharing policy "
+            "and up to five trusted contacts (a name and a phone number or an email address "
+            "each)"
+        ),
+        purpose=N_("to share the driver's trips with the people they chose (docs/safety.md)"),
+        stored=(Storage("driver_safety"),),
+        retention=WHILE_ACCOUNT,
+        readers=(THE_DRIVER,),
+        exported=(InExport("driver", "safety"),),
+    ),
 )
 
 

@@ -23,6 +23,7 @@ from drivers.models import (
     DriverPhoto,
     DriverQualification,
     DriverRegisterEntry,
+    DriverSafety,
     DriverStatusChange,
     DriverVehicle,
 )
@@ -77,4 +78,5 @@ __all__ = [
     "TripPin",
     "DriverPhoto",
     "RiderSafety",
+    "DriverSafety",
 ]

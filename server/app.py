@@ -53,6 +53,7 @@ from dispatch.trips.router import router as trips_router
 from drivers.photo_router import router as drivers_photo_router
 from drivers.photos import PHOTO_MAX_BYTES
 from drivers.router import router as drivers_router
+from drivers.safety_router import router as drivers_safety_router
 from drivers.status import router as driver_status_router
 from pay import lifecycle as pay_lifecycle
 from pay import service as pay_service
@@ -220,6 +221,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         impact_replay_router,
         drivers_photo_router,
         trips_pickup_router,
+        drivers_safety_router,
     ):
         app.include_router(router, dependencies=counted)
     app.include_router(asyncapi_router, dependencies=counted)

@@ -289,9 +289,9 @@ MESSAGES: tuple[Message, ...] = (
     Message(
         "trip_shared",
         TripSharedFrame,
-        "The rider's auto-share policy made a link at assignment, for the app to send to the "
-        "rider's contacts",
-        ((RIDER, "server_to_client"),),
+        "The rider's (or the driver's) auto-share policy made their link at assignment, for "
+        "the app to send to their contacts",
+        ((DRIVER, "server_to_client"), (RIDER, "server_to_client")),
         {
             "type": "trip_shared",
             "trip_id": _TRIP_ID,

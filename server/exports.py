@@ -20,6 +20,7 @@ from dispatch.safety.share_models import Sharer
 from dispatch.trips import export as trips_export
 from drivers import export as drivers_export
 from drivers import photos as drivers_photos
+from drivers import safety as drivers_safety
 from pay import export as pay_export
 from reputation.decision_reviews import DecisionReview
 from reputation.export import register_section
@@ -98,6 +99,11 @@ async def _safety_preferences(session: AsyncSession, subject_id: uuid.UUID) -> A
     return preferences.out().model_dump(mode="json")
 
 
+async def _driver_sharing(session: AsyncSession, subject_id: uuid.UUID) -> Any:
+    preferences = await drivers_safety.load_sharing(session, subject_id)
+    return preferences.out().model_dump(mode="json")
+
+
 async def _photo(session: AsyncSession, subject_id: uuid.UUID) -> Any:
     return await drivers_photos.export(session=session, driver_id=subject_id)
 
@@ -125,3 +131,4 @@ def install(app: FastAPI) -> None:
     register_section(app, audience="driver", name="trip_shares", section=_driver_trip_shares)
     register_section(app, audience="rider", name="safety", section=_safety_preferences)
     register_section(app, audience="driver", name="photo", section=_photo)
+    register_section(app, audience="driver", name="safety", section=_driver_sharing)

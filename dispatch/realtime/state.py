@@ -12,7 +12,9 @@ from bargaining import service as bargaining_service
 from coop import jurisdiction
 from coop.errors import dependency_down
 from dispatch.safety import cases, share_opening
+from dispatch.safety.share_models import Sharer
 from dispatch.trips.state import TripsState
+from drivers import safety as drivers_safety
 from riders import safety as riders_safety
 
 logger = logging.getLogger("coop.share")
@@ -47,25 +49,34 @@ class DispatchState(TripsState):
     async def after_assignment(
         self, session: AsyncSession, trip: Trip, now: datetime, base_url: str
     ) -> None:
-        preferences = await riders_safety.load_safety_preferences(session, trip.rider_id)
-        if preferences.auto_share == "never":
+        # Each party's own choice: the rider's, and the driver's for their own safety.
+        rider = await riders_safety.load_safety_preferences(session, trip.rider_id)
+        parties = [(Sharer.rider, trip.rider_id, rider.auto_share)]
+        if trip.driver_id is not None:
+            driver = await drivers_safety.load_sharing(session, trip.driver_id)
+            parties.append((Sharer.driver, trip.driver_id, driver.auto_share))
+        sharing = [party for party in parties if party[2] != "never"]
+        if not sharing:
             return
         try:
             agreement = await bargaining_service.in_force(session=session, at=now)
-            await share_opening.share_at_assignment(
-                session=session,
-                redis=self.redis,
-                trip_id=trip.id,
-                rider_id=trip.rider_id,
-                policy=preferences.auto_share,
-                night_starts=agreement.terms.safety.night_starts,
-                night_ends=agreement.terms.safety.night_ends,
-                zone=ZoneInfo(jurisdiction.load(self.settings.jurisdiction).time_zone),
-                base_url=self.settings.web_origin or base_url,
-                now=now,
-            )
+            zone = ZoneInfo(jurisdiction.load(self.settings.jurisdiction).time_zone)
+            for sharer, account_id, policy in sharing:
+                await share_opening.share_at_assignment(
+                    session=session,
+                    redis=self.redis,
+                    trip_id=trip.id,
+                    account_id=account_id,
+                    policy=policy,
+                    night_starts=agreement.terms.safety.night_starts,
+                    night_ends=agreement.terms.safety.night_ends,
+                    zone=zone,
+                    base_url=self.settings.web_origin or base_url,
+                    now=now,
+                    sharer=sharer,
+                )
         except Exception as exc:
-            # The trip is assigned either way; the rider can share it by hand. An outage is
+            # The trip is assigned either way; each party can share it by hand. An outage is
             # said, a bug raised.
             if dependency_down(exc) is None:
                 raise

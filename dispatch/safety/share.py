@@ -245,23 +245,25 @@ async def auto_share(
     night_ends: str,
     zone: ZoneInfo,
     now: datetime,
+    sharer: Sharer = Sharer.rider,
 ) -> NewShare | None:
-    """At assignment: the rider's link, made by their auto-share policy (`always`, `night` in
-    the agreement's night window, or `never`), or None when the policy does not apply now.
-    The app sends it to the rider's contacts; the service sends nothing itself. A trip that
-    already has an automatic link gets no second one (an assignment seen twice)."""
+    """At assignment: the `sharer`'s link (the rider's, or the driver's for their own safety),
+    made by their auto-share policy (`always`, `night` in the agreement's night window, or
+    `never`), or None when the policy does not apply now. The app sends it to the sharer's
+    contacts; the service sends nothing itself. A party whose trip already has their automatic
+    link gets no second one (an assignment seen twice)."""
     if not policy_applies(policy, now, night_starts=night_starts, night_ends=night_ends, zone=zone):
         return None
     trip = await _locked_trip(session, trip_id)
     already = await session.scalar(
         select(TripShare.id).where(
             TripShare.trip_id == trip.id,
-            TripShare.sharer == Sharer.rider,
+            TripShare.sharer == sharer,
             TripShare.automatic.is_(True),
         )
     )
     if already is not None:
         return None
-    made = await _make(session, trip, Sharer.rider, now=now, automatic=True)
+    made = await _make(session, trip, sharer, now=now, automatic=True)
     await session.commit()
     return made

@@ -1,7 +1,7 @@
 """Opening a shared-trip link, for every adapter (the API's routes and the `/t` page): the
 per-address limits, the one `404` for whatever does not open, and the sharer told of the first
 opening (a `share_opened` frame on their socket, after the commit that recorded it). And the
-link the rider's auto-share policy makes at assignment, handed to the rider's app."""
+link a party's auto-share policy makes at assignment, handed to their app."""
 
 from __future__ import annotations
 
@@ -67,17 +67,19 @@ async def share_at_assignment(
     session: AsyncSession,
     redis: Redis,
     trip_id: uuid.UUID,
-    rider_id: uuid.UUID,
+    account_id: uuid.UUID,
     policy: share.AutoSharePolicy,
     night_starts: str,
     night_ends: str,
     zone: ZoneInfo,
     base_url: str,
     now: datetime,
+    sharer: Sharer = Sharer.rider,
 ) -> share.NewShare | None:
-    """Once a driver accepted the trip: the rider's link if their auto-share policy applies
-    now (`share.auto_share`), committed, then sent to the rider's socket as a `trip_shared`
-    frame for their app to pass to their contacts. None when the policy does not apply."""
+    """Once a driver accepted the trip: the link of `sharer` (the rider, or the driver for
+    their own safety; `account_id` is theirs) if their auto-share policy applies now
+    (`share.auto_share`), committed, then sent to their socket as a `trip_shared` frame for
+    their app to pass to their contacts. None when the policy does not apply."""
     made = await share.auto_share(
         session=session,
         trip_id=trip_id,
@@ -86,6 +88,7 @@ async def share_at_assignment(
         night_ends=night_ends,
         zone=zone,
         now=now,
+        sharer=sharer,
     )
     if made is None:
         return None
@@ -98,11 +101,19 @@ async def share_at_assignment(
         expires_at=made.expires_at,
         automatic=True,
     )
+    channel = (
+        pubsub.rider_channel(account_id)
+        if sharer is Sharer.rider
+        else pubsub.driver_channel(account_id)
+    )
     try:
-        await pubsub.publish(redis, pubsub.rider_channel(rider_id), frame)
+        await pubsub.publish(redis, channel, frame)
     except Exception:
-        # The link exists either way; the rider can make another by hand if this one is lost.
+        # The link exists either way; the sharer can make another by hand if this one is lost.
         logger.warning(
-            "could not hand trip %s's automatic link to its rider", trip_id, exc_info=True
+            "could not hand trip %s's automatic link to its %s",
+            trip_id,
+            sharer.value,
+            exc_info=True,
         )
     return made

@@ -141,8 +141,9 @@ class ShareOpenedFrame(Frame):
 
 
 class TripSharedFrame(Frame):
-    """A link the rider's auto-share policy made at assignment, for the rider's app to send to
-    their contacts (the service sends nothing itself). `token` and `url` are shown this once."""
+    """A link a party's auto-share policy (the rider's, or the driver's for their own safety)
+    made at assignment, for their app to send to their contacts (the service sends nothing
+    itself). `token` and `url` are shown this once."""
 
     model_config = ConfigDict(title="TripShared")
 

@@ -205,7 +205,7 @@ async def accept_offer(
     )
     seen = await views.views(session=session, trip=trip)
     await push.trip_changed(redis, seen)
-    # The rider's auto-share link, after the assignment is committed and told.
+    # The parties' auto-share links, after the assignment is committed and told.
     state = state_of(request.app, TripsState)
     await state.after_assignment(session, trip, now, str(request.base_url))
     return seen.driver

@@ -38,8 +38,9 @@ class TripsState(CoreState):
     async def after_assignment(
         self, session: AsyncSession, trip: Trip, now: datetime, base_url: str
     ) -> None:
-        """Once a driver took the trip: the rider's auto-share link where their policy says so
-        (dispatch.safety, above trips, answers it). Never fails the assignment."""
+        """Once a driver took the trip: the rider's and the driver's auto-share links where
+        their policies say so (dispatch.safety, above trips, answers it). Never fails the
+        assignment."""
         raise NotImplementedError(
             "the dispatch domain's state answers this: make the app with server.app.create_app"
         )

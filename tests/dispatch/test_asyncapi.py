@@ -38,6 +38,8 @@ DRIVER_SENDS |= {"sos", "sos_position"}
 RIDER_SENDS |= {"sos", "sos_position"}
 DRIVER_GETS |= {"sos_status"}
 RIDER_GETS |= {"sos_status"}
+# A driver's own auto-share policy hands them their link at assignment too.
+DRIVER_GETS |= {"trip_shared"}
 
 
 def _resolve(document_: dict[str, Any], ref: str) -> Any:

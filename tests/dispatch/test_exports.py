@@ -48,6 +48,8 @@ RIDER_SECTIONS = {"trips_requested", "idempotency_keys", "decision_reviews", "sa
 # The links each made to let others follow a trip (docs/safety.md, "Share my trip").
 DRIVER_SECTIONS |= {"trip_shares"}
 RIDER_SECTIONS |= {"trip_shares"}
+# A driver's own trip sharing: their policy and trusted contacts.
+DRIVER_SECTIONS |= {"safety"}
 # On the way to the pickup, then with the rider: the trail of trip A.
 ROUTE = [
     {"lat": 45.5030, "lon": -73.5680},
@@ -325,6 +327,7 @@ async def test_sections_of_a_person_with_no_records_are_empty(
         "proposals_made": [],
         "trip_shares": [],
         "photo": None,
+        "safety": {"auto_share": "never", "contacts": []},
     }
     rider = await export_of(client, await make_rider(client), "rider")
     assert {name: rider[name] for name in RIDER_SECTIONS} == {

@@ -434,7 +434,7 @@ async def test_auto_share_at_assignment_hands_the_link_to_the_riders_app(
                     session=session,
                     redis=app.state.redis,
                     trip_id=uuid.UUID(trip["id"]),
-                    rider_id=rider.id,
+                    account_id=rider.id,
                     policy=policy,
                     night_starts="22:00",
                     night_ends="06:00",

@@ -121,3 +121,24 @@ async def test_a_driver_cannot_read_or_write_rider_preferences(
     answer = await _patch(client, driver.headers, {"safety": {"pin": "always"}})
     assert answer.status_code == 403, answer.text
     assert (await client.get("/v1/riders/me", headers=driver.headers)).status_code == 403
+
+
+async def test_two_first_changes_at_once_both_land(client: AsyncClient) -> None:
+    """Two of a rider's phones change their preferences at the same moment, before any row
+    exists: neither is lost nor refused."""
+    import asyncio
+
+    riders = [await make_rider(client) for _ in range(4)]
+    answers = await asyncio.gather(
+        *(
+            _patch(client, rider.headers, {"safety": body})
+            for rider in riders
+            for body in ({"pin": "always"}, {"auto_share": "night"})
+        )
+    )
+    assert [answer.status_code for answer in answers] == [200] * len(answers), [
+        answer.text for answer in answers
+    ]
+    for rider in riders:
+        me = (await client.get("/v1/riders/me", headers=rider.headers)).json()
+        assert me["safety"] == {"pin": "always", "auto_share": "night", "contacts": []}
