@@ -121,6 +121,11 @@ bench-eta: venv ## the learned travel-time model against the constant speeds on 
 
 bench-fairness: venv ## a simulated working day on real demand through the matcher, per fairness policy (docs/fairness.md)
 	$(PY) -m loadtests.bench_fairness
+	$(MAKE) bench-fairness-pay
+
+.PHONY: bench-fairness-pay
+bench-fairness-pay: venv ## the pay side (dispatch policy x hourly floor) and which riders each policy serves (docs/fairness.md)
+	$(PY) -m loadtests.bench_fairness_pay
 
 .PHONY: bench-ridecheck
 bench-ridecheck: venv ## the ride check's detectors on real New York trips and the simulated city: false alarms, incidents (docs/safety.md)
