@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -25,7 +26,7 @@ import numpy as np
 
 from bargaining.terms import load_founding_terms
 from loadtests import fairness_riders
-from loadtests.bench_fairness import ROOT, SEEDS, Policy, build_day, policies, write_doc
+from loadtests.bench_fairness import ROOT, SEEDS, Day, Policy, build_day, policies, write_doc
 from loadtests.fairness_pay import PayFigures, driver_days, every_floor, price_requests
 from loadtests.fairness_sim import Trace, simulate
 
@@ -77,7 +78,7 @@ class Run:
     trace: Trace
 
 
-def run_day(seed: int, chosen: list[Policy], *, quick: bool) -> tuple[list[Run], object]:
+def run_day(seed: int, chosen: list[Policy], *, quick: bool) -> tuple[list[Run], Day]:
     hours, drivers, share = (2.0, 150, 0.3) if quick else (10.0, 400, 0.15)
     day = build_day(hours=hours, start_hour=8, drivers=drivers, demand_share=share, seed=seed)
     terms = load_founding_terms()
@@ -290,16 +291,14 @@ def plot(days: list[list[Run]], path: Path) -> None:
     plt.close(fig)
 
 
-def riders_tables(days: list[list[Run]], built: list[object], seeds: list[int]) -> str:
-    from loadtests.bench_fairness import Day
-
+def riders_tables(days: list[list[Run]], built: list[Day], seeds: list[int]) -> str:
     nearest = [r[0] for r in days]
     out = []
     for i, run in enumerate(days[0]):
         if run.policy.family not in RIDERS_FAMILIES:
             continue
         splits = [
-            fairness_riders.split(d[0].trace, d[i].trace, b.trip_s)  # type: ignore[attr-defined]
+            fairness_riders.split(d[0].trace, d[i].trace, b.trip_s)
             for d, b in zip(days, built, strict=True)
         ]
         n = sum(s.requests for s in splits)
@@ -326,14 +325,14 @@ def riders_tables(days: list[list[Run]], built: list[object], seeds: list[int]) 
     if target is not None:
         label = days[0][target].policy.label
 
-        def joined(rows_of: object) -> str:
+        def joined(rows_of: Callable[[Trace], list[tuple[str, int, float]]]) -> str:
             rows = []
-            for k, (name, count, share) in enumerate(rows_of(nearest[0].trace)):  # type: ignore[operator]
-                other = rows_of(days[0][target].trace)[k][2]  # type: ignore[operator]
+            for k, (name, count, share) in enumerate(rows_of(nearest[0].trace)):
+                other = rows_of(days[0][target].trace)[k][2]
                 rows.append(f"| {name} | {count} | {share:.1%} | {other:.1%} |")
             return "\n".join(rows)
 
-        first: Day = built[0]  # type: ignore[assignment]
+        first = built[0]
         detail = (
             f"\n\nOn seed {seeds[0]}, nearest-first against {label}, by ring around the centre "
             "of the month's pickups, by hour, and by the most free drivers within the radius at "
@@ -377,7 +376,8 @@ def main(argv: list[str] | None = None) -> int:
         chosen = [p for p in chosen if p.label in PAY_POLICIES]
     if not any("(founding)" in p.label for p in chosen):
         raise SystemExit("the founding policy must be among those run")
-    days, built = [], []
+    days: list[list[Run]] = []
+    built: list[Day] = []
     for seed in seeds:
         runs, day = run_day(seed, chosen, quick=args.quick)
         days.append(runs)
