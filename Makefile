@@ -124,6 +124,11 @@ bench-replay-lag: venv ## the worker's event-loop lag while a proposal's impact 
 
 bench-fairness: venv ## a simulated working day on real demand through the matcher, per fairness policy (docs/fairness.md)
 	$(PY) -m loadtests.bench_fairness
+	$(MAKE) bench-fairness-pay
+
+.PHONY: bench-fairness-pay
+bench-fairness-pay: venv ## the pay side (dispatch policy x hourly floor) and which riders each policy serves (docs/fairness.md)
+	$(PY) -m loadtests.bench_fairness_pay
 
 .PHONY: bench-ridecheck
 bench-ridecheck: venv ## the ride check's detectors on real New York trips and the simulated city: false alarms, incidents (docs/safety.md)
