@@ -77,6 +77,17 @@ def test_each_guide_is_400_to_900_words(role: str, language: str) -> None:
     assert 400 <= words <= 900, f"{role}.{language}.md: {words} words"
 
 
+@pytest.mark.parametrize("role", list(ROLES))
+def test_a_guide_says_the_same_in_both_languages(role: str) -> None:
+    """The French and the English guide have the same sections and the same steps."""
+
+    def outline(language: str) -> list[str]:
+        text = guide_path(role, language).read_text(encoding="utf-8")
+        return [token.type for token in MarkdownIt("commonmark").parse(text) if token.nesting == 1]
+
+    assert outline("fr") == outline("en")
+
+
 def test_every_button_a_guide_names_is_on_the_pages_in_its_language() -> None:
     words = page_words()
     missing = [

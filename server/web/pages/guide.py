@@ -53,7 +53,6 @@ class Guide:
     title: str
     summary: str
     html: Markup
-    words: int
 
 
 def guide_path(role: str, language: str) -> Path:
@@ -93,7 +92,6 @@ def guide(role: str, language: str) -> Guide:
         title=title,
         summary=summary,
         html=Markup(body),  # noqa: S704 - markdown-it escapes, and raw HTML is off
-        words=len(text.split()),
     )
 
 
