@@ -101,6 +101,11 @@ PLURALS = {
     "en": (["1 star", "2 stars"], "1 stars"),
     "fr": (["1 étoile", "2 étoiles"], "1 étoiles"),
 }
+# Above the charts: two ratings, one of them counted (the other is for traffic alone).
+TOTALS = {
+    "en": "2 ratings in all; 1 counts in drivers' scores.",
+    "fr": "2 évaluations en tout ; 1 compte dans la note des personnes au volant.",
+}
 
 
 async def test_the_transparency_charts_read_at_phone_size(
@@ -121,6 +126,9 @@ async def test_the_transparency_charts_read_at_phone_size(
         for text in wanted:
             assert text in labels, f"{language}: {labels}"
         assert wrong not in labels
+        totals = await v.page.locator("#ratings-total").text_content()
+        # split() reads the no-break spaces as spaces (the typography test checks those).
+        assert totals is not None and " ".join(totals.split()) == TOTALS[language]
         excluded = next(c for c in charts if c["id"] == "chart-excluded")
         assert any(b["bar"] for b in excluded["boxes"]), "the exclusions' chart has no bar"
         faults = chart_faults(charts)
