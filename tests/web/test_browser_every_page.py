@@ -108,6 +108,12 @@ PUBLIC = [
     "/signin",
     "/ride",
     "/drive",
+    "/guide",
+    "/guide/rider",
+    "/guide/driver",
+    "/guide/committee",
+    "/guide/reviewer",
+    "/guide/operator",
 ]
 
 

@@ -13,6 +13,7 @@ from fastapi import APIRouter
 
 from server.web.pages import (
     committee,
+    guide,
     impact,
     me,
     me_photo,
@@ -44,6 +45,7 @@ for module in (
     safety,
     impact,
     me_photo,
+    guide,
 ):
     router.include_router(module.router)
 router.include_router(passkeys.ceremonies)
