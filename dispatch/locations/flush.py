@@ -4,10 +4,14 @@ buffers (`LatestReport`, `TrailReport`). `dispatch.locations.ingest.LocationInge
 
 from __future__ import annotations
 
+import logging
 import uuid
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
+import numpy as np
+import numpy.typing as npt
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -18,6 +22,9 @@ from coop.redis_client import Redis
 from dispatch.locations.frames import DriverLocationFrame
 from dispatch.locations.shifts import SHIFT_BREAK_S, shift_accounting
 from dispatch.states import DRIVER_OPEN_LIST
+
+logger = logging.getLogger(__name__)
+FloatArray = npt.NDArray[np.float64]
 
 # The whole flush is this one statement, sent on the ingest's own connection in autocommit: one
 # round trip, atomic on its own (data-modifying CTEs all run, to completion, in one snapshot).
@@ -90,7 +97,10 @@ _FLUSH = text(
         RETURNING trip_id, position, recorded_at, id
     )
     SELECT DISTINCT ON (a.trip_id)
-           a.trip_id, t.rider_id, ST_Y(a.position::geometry), ST_X(a.position::geometry)
+           a.trip_id, t.rider_id, ST_Y(a.position::geometry), ST_X(a.position::geometry),
+           t.status = 'assigned',
+           ST_Y(CASE WHEN t.status = 'assigned' THEN t.pickup ELSE t.dropoff END::geometry),
+           ST_X(CASE WHEN t.status = 'assigned' THEN t.pickup ELSE t.dropoff END::geometry)
     FROM appended a JOIN trip t ON t.id = a.trip_id
     ORDER BY a.trip_id, a.recorded_at DESC, a.id DESC
     """
@@ -119,6 +129,25 @@ class TrailReport:
 
 
 @dataclass(frozen=True)
+class MovedTrip:
+    """A trip whose driver moved: the newest point of its trail and where the car is heading
+    (the pickup until the driver arrives, then the destination)."""
+
+    trip_id: uuid.UUID
+    rider_id: uuid.UUID
+    lat: float
+    lon: float
+    to_pickup: bool
+    target_lat: float
+    target_lon: float
+
+
+# Seconds to drive from each (lat, lon) to each target (lat, lon): the four arrays in, whole
+# seconds out. The composition root gives the matcher's travel-time model.
+EtaArray = Callable[[FloatArray, FloatArray, FloatArray, FloatArray], Iterable[int]]
+
+
+@dataclass(frozen=True)
 class FlushResult:
     drivers: int  # latest-position rows written
     trail_points: int  # reports offered to trip trails
@@ -132,9 +161,9 @@ async def write(
     implausible: dict[uuid.UUID, int],
     *,
     grace_s: float,
-) -> list[tuple[uuid.UUID, uuid.UUID, float, float]]:
-    """Writes a batch in one statement on `engine` (the ingest's own connection); answers, for
-    each trip whose trail grew, (trip, rider, lat, lon) of its newest point."""
+) -> list[MovedTrip]:
+    """Writes a batch in one statement on `engine` (the ingest's own connection); answers each
+    trip whose trail grew, with its newest point."""
     ids = list(latest)
     rows = [latest[driver_id] for driver_id in ids]
     async with engine.connect() as connection:
@@ -160,25 +189,49 @@ async def write(
                 "segment_starts": [point.segment_start for point in trail],
             },
         )
-        return [(row[0], row[1], row[2], row[3]) for row in result]
+        return [MovedTrip(*row) for row in result]
+
+
+def etas(moved: list[MovedTrip], eta: EtaArray | None) -> list[int | None]:
+    """Each moved trip's seconds to its target, in one call of the model for the batch; none
+    without a model, and none rather than a failed flush if the model fails."""
+    if eta is None or not moved:
+        return [None] * len(moved)
+    try:
+        seconds = eta(
+            np.array([m.lat for m in moved]),
+            np.array([m.lon for m in moved]),
+            np.array([m.target_lat for m in moved]),
+            np.array([m.target_lon for m in moved]),
+        )
+        return [max(0, int(s)) for s in seconds]
+    except Exception:
+        logger.exception("the riders' ETAs could not be estimated; positions sent without")
+        return [None] * len(moved)
 
 
 async def tell_riders(
-    redis: Redis, moved: list[tuple[uuid.UUID, uuid.UUID, float, float]], outages: OutageLog
+    redis: Redis, moved: list[MovedTrip], outages: OutageLog, eta: EtaArray | None = None
 ) -> int:
-    """Publishes a `driver_location` frame to the rider of each trip whose driver moved;
-    answers how many. Redis away is an outage (the positions are stored, and a missed live
-    update is replaced by the next): counted, said once, and none published. Anything else is
-    a bug, raised."""
+    """Publishes a `driver_location` frame to the rider of each trip whose driver moved, with
+    where the car is heading and the estimate to get there; answers how many. Redis away is an
+    outage (the positions are stored, and a missed live update is replaced by the next):
+    counted, said once, and none published. Anything else is a bug, raised."""
     if not moved:
         return 0
+    estimates = etas(moved, eta)
     try:
         async with redis.pipeline(transaction=False) as pipe:
-            for trip_id, rider_id, lat, lon in moved:
+            for trip, eta_s in zip(moved, estimates, strict=True):
                 frame = DriverLocationFrame(
-                    type="driver_location", trip_id=trip_id, lat=lat, lon=lon
+                    type="driver_location",
+                    trip_id=trip.trip_id,
+                    lat=trip.lat,
+                    lon=trip.lon,
+                    heading_to="pickup" if trip.to_pickup else "destination",
+                    eta_s=eta_s,
                 )
-                pipe.publish(rider_channel(rider_id), frame.encode())
+                pipe.publish(rider_channel(trip.rider_id), frame.encode())
             await pipe.execute()
     except Exception as exc:
         if dependency_down(exc) is None:

@@ -21,6 +21,19 @@ class DriverLocationFrame(Frame):
     trip_id: uuid.UUID
     lat: float = Field(ge=-90, le=90)
     lon: float = Field(ge=-180, le=180)
+    # Added after v1 (old clients ignore them): where the car is heading and the service's
+    # estimate to get there, from the same travel-time model as quotes and offers.
+    heading_to: Literal["pickup", "destination"] | None = Field(
+        default=None,
+        description="the pickup until the driver arrives, then the destination; null when the "
+        "service does not say (the frame sent on connecting)",
+    )
+    eta_s: int | None = Field(
+        default=None,
+        ge=0,
+        description="seconds to drive from this position to `heading_to`, by the travel-time "
+        "model of quotes; null when the service does not say",
+    )
 
 
 class AvailabilityFrame(Frame):

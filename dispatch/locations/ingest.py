@@ -172,6 +172,9 @@ class LocationIngest:
         # Seconds of the service's clock per real second: 1 but in a sped-up demo
         # (COOP_METER_TIME_SCALE), whose cars cover that many seconds' worth of road per second.
         self._time_scale = time_scale
+        # The riders' ETA in their `driver_location` frames; set by the composition root (the
+        # matcher's travel-time model), none without.
+        self.eta: flush_writes.EtaArray | None = None
         self._max_trail_points = max_trail_points
         self._backpressure = backpressure
         self._last_attempt = time.monotonic()  # when the last flush ended, written or not
@@ -410,7 +413,7 @@ class LocationIngest:
                 self._flush_started = None
                 self._last_attempt = time.monotonic()
             self.flushes += 1
-        told = await flush_writes.tell_riders(self._redis, moved, self.publish_outages)
+        told = await flush_writes.tell_riders(self._redis, moved, self.publish_outages, self.eta)
         return FlushResult(len(latest), len(trail), told)
 
     def _requeue(

@@ -222,6 +222,21 @@ class TravelTimes:
     def hour(self, at: datetime) -> int:
         return traveltime.hour_of_week(at, self.zone)
 
+    def drive_s_array(
+        self,
+        at: datetime,
+        from_lat: traveltime.FloatArray,
+        from_lon: traveltime.FloatArray,
+        to_lat: traveltime.FloatArray,
+        to_lon: traveltime.FloatArray,
+    ) -> traveltime.IntArray:
+        """Whole seconds to drive from each point to each target at `at` (a rider's ETA in
+        `driver_location`): the model in use now, the road over the straight line as in quotes."""
+        seconds = self.model.estimate_s_array(
+            from_lat=from_lat, from_lon=from_lon, to_lat=to_lat, to_lon=to_lon, hour=self.hour(at)
+        )
+        return np.rint(seconds).astype(np.int64)
+
     def route_duration(self, at: datetime) -> RouteDuration:
         """The quote's `RouteDuration` at `at`: the model in use now, at that hour of the week
         (the same model and hour always give the same seconds)."""

@@ -25,6 +25,7 @@ from coop.state import state_of
 from coop.tasks import TaskHandle
 from dispatch.locations.ingest import LocationIngest
 from dispatch.matching.matcher import Matcher, MatcherMetrics
+from dispatch.matching.traveltime import FloatArray, IntArray
 from dispatch.realtime import ridecheck_socket
 from dispatch.realtime.hub import Hub
 from dispatch.realtime.offer_push import OfferPushes
@@ -240,6 +241,13 @@ async def running(app: FastAPI) -> AsyncIterator[None]:
         clock=lambda: state.clock(),
     )
     receipts = OfferReceipts(state.sessionmaker, tasks=runner, clock=lambda: state.clock())
+
+    def riders_eta(
+        from_lat: FloatArray, from_lon: FloatArray, to_lat: FloatArray, to_lon: FloatArray
+    ) -> IntArray:
+        return matcher.travel.drive_s_array(state.clock(), from_lat, from_lon, to_lat, to_lon)
+
+    ingest.eta = riders_eta
     hub.flush_positions = ingest.flush
     state.hub = hub
     state.socket_slots = SocketSlots(state.rate_limits, settings.ws_max_per_account)

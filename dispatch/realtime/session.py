@@ -36,7 +36,6 @@ from coop.frames import Frame
 from coop.ratelimit import SocketCapUnavailable, SocketSlots, new_connection_id
 from coop.state import state_of
 from dispatch.locations import service as locations_service
-from dispatch.locations.frames import DriverLocationFrame
 from dispatch.locations.ingest import (
     AVAILABILITY_BURST,
     GAP_SPREAD,
@@ -59,6 +58,7 @@ from dispatch.realtime.frames import (
     PongFrame,
 )
 from dispatch.realtime.hub import CLOSE_REPLACED, CLOSE_TOKEN_REVOKED, Connection
+from dispatch.realtime.live_location import driver_location
 from dispatch.realtime.state import DispatchState
 from dispatch.states import DRIVER_OPEN
 from dispatch.trips import push
@@ -311,14 +311,10 @@ class SocketSession:
                             session=session, driver_id=trip.driver_id
                         )
                         if presence is not None and presence.position is not None:
-                            state.append(
-                                DriverLocationFrame(
-                                    type="driver_location",
-                                    trip_id=trip.id,
-                                    lat=presence.position.lat,
-                                    lon=presence.position.lon,
-                                )
-                            )
+                            where = presence.position
+                            travel = self._state.matcher.travel
+                            now = self._now()
+                            state.append(driver_location(trip, where.lat, where.lon, travel, now))
         hello = HelloFrame(
             type="hello",
             role="driver" if self.role is Role.driver else "rider",

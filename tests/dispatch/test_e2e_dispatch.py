@@ -152,7 +152,15 @@ async def test_request_decline_accept_drive_complete_with_the_agreement_fare(
         # the driver is put near the pickup, as a new start the meter counts nothing from.)
         await place_driver(app, farther.id, NEAR_PICKUP)
         live = await rider_ws.next("driver_location")
-        assert live == {"type": "driver_location", "trip_id": trip_id, **NEAR_PICKUP}
+        eta_s = live.pop("eta_s")
+        assert live == {
+            "type": "driver_location",
+            "trip_id": trip_id,
+            **NEAR_PICKUP,
+            "heading_to": "pickup",
+        }
+        # Near the pickup: a short drive, by the same model as quotes (never negative).
+        assert isinstance(eta_s, int) and 0 <= eta_s < 300
 
         for step, status in (("arrived", "arrived"), ("start", "in_progress")):
             moved = await http.post(f"/v1/trips/{trip_id}/{step}", headers=farther.headers)

@@ -308,7 +308,14 @@ async def test_a_reconnecting_rider_gets_the_trip_and_where_the_driver_is(
         pushed = await ws.trip("assigned", timeout_s=2)
         assert pushed["id"] == trip["id"] and pushed["driver"]["id"] == str(driver.id)
         live = await ws.next("driver_location", timeout_s=2)
-        assert live == {"type": "driver_location", "trip_id": trip["id"], **PLATEAU}
+        eta_s = live.pop("eta_s")
+        assert live == {
+            "type": "driver_location",
+            "trip_id": trip["id"],
+            **PLATEAU,
+            "heading_to": "pickup",
+        }
+        assert isinstance(eta_s, int) and eta_s >= 0
         assert [f["type"] for f in ws.seen] == ["hello", "trip", "driver_location"]
 
 

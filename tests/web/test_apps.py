@@ -346,7 +346,10 @@ async def test_a_driver_takes_and_drives_a_trip_in_french(
         "status"
     ] == "cancelled":
         await expect(page.locator("#notices")).to_have_text(
-            re.compile("Le client a annulé|Cette offre n'est plus ouverte|La course a été annulée")
+            re.compile(
+                "La personne passagère a annulé|Cette offre n'est plus ouverte"
+                "|La course a été annulée"
+            )
         )
     else:  # the accept came first: the trip is the driver's, who cancels it at no cost to anyone
         await expect(page.locator("#trip")).to_be_visible()
@@ -381,7 +384,7 @@ async def test_a_driver_takes_and_drives_a_trip_in_french(
     await expect(title).to_have_text("Prendre Rosa", timeout=TIMEOUT_MS)
     await walk(page, north(350, 200), pickup, 3)
     step = page.locator("#step")
-    await _step_until(page, "Je suis arrivé", "En attente du client")
+    await _step_until(page, "Je suis sur place", "En attente de la personne passagère")
     await v.shot("drive-arrived-fr", full_page=False)
     # The server cuts the socket: the app reconnects and resumes.
     opened = await sockets(page)
@@ -389,7 +392,7 @@ async def test_a_driver_takes_and_drives_a_trip_in_french(
     await expect(page.locator("body")).to_have_attribute(
         "data-sockets", str(opened + 1), timeout=TIMEOUT_MS
     )
-    await expect(title).to_have_text("En attente du client")
+    await expect(title).to_have_text("En attente de la personne passagère")
     await step.click()  # start
     await expect(title).to_have_text("En route vers la destination")
     await walk(page, pickup, dropoff, 6)

@@ -154,10 +154,10 @@ async def test_the_rider_and_driver_apps_use_the_safety_features(
     dpage = d.page
     await _signed_in(d, "drive", driver.token)
     await expect(dpage.locator("#trip-title")).to_have_text(
-        "En attente du client", timeout=TIMEOUT_MS
+        "En attente de la personne passagère", timeout=TIMEOUT_MS
     )
     wrong = f"{(int(seen['pin']) + 1) % 10_000:04d}"
-    await dpage.get_by_label("Le NIP du client").fill(wrong)
+    await dpage.get_by_label("Le NIP de la personne passagère").fill(wrong)
     await dpage.locator("#step").click()
     await expect(dpage.locator("#trip-error")).to_contain_text("(4 ")
     for _ in range(4):

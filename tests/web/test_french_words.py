@@ -14,11 +14,16 @@ DOUBLETS = re.compile(
     r"|passagers et passagères|passager ou passagère",
     re.IGNORECASE,
 )
-GENDERED = re.compile(r"\b(chauffeurs?|passagers?)\b", re.IGNORECASE)
+GENDERED = re.compile(
+    r"\b(chauffeurs?|passagers?|clients?)\b"
+    # A person speaking of themselves, or spoken to, with a participle that takes a gender.
+    r"|\b(je suis arrivé|connecté)\b",
+    re.IGNORECASE,
+)
 
 
 def gendered_words(text: str) -> list[str]:
-    return GENDERED.findall(DOUBLETS.sub("", text))
+    return [match.group(0) for match in GENDERED.finditer(DOUBLETS.sub("", text))]
 
 
 def test_the_rule_sees_a_masculine_role_noun_and_lets_a_doublet_pass() -> None:
@@ -26,6 +31,10 @@ def test_the_rule_sees_a_masculine_role_noun_and_lets_a_doublet_pass() -> None:
     assert gendered_words("Le passager a annulé") == ["passager"]
     assert gendered_words("la coopérative des chauffeurs et chauffeuses") == []
     assert gendered_words("La personne passagère a annulé") == []
+    assert gendered_words("Le client a annulé") == ["client"]
+    assert gendered_words("Je suis arrivé") == ["Je suis arrivé"]
+    assert gendered_words("Connecté\u00a0: Amira") == ["Connecté"]
+    assert gendered_words("Je suis sur place") == []
 
 
 def test_no_french_string_names_a_driver_or_rider_with_a_masculine_noun() -> None:

@@ -267,7 +267,8 @@ function received(frame) {
     if (current && current.id !== trip.id && !OPEN.has(trip.status)) return; // an older trip's news
     showTrip(trip, !current || current.status !== trip.status);
   } else if (frame.type === "driver_location" && state.trip && frame.trip_id === state.trip.id) {
-    state.car = { lat: frame.lat, lon: frame.lon };
+    // The service's estimate (heading_to, eta_s) when it gives one; older servers do not.
+    state.car = { lat: frame.lat, lon: frame.lon, heading_to: frame.heading_to, eta_s: frame.eta_s };
     if (tripMap) tripMap.point("car", state.car);
     eta();
   }
@@ -375,11 +376,17 @@ $("pin-confirm").addEventListener("click", async () => {
 function eta() {
   const trip = state.trip;
   const line = $("trip-eta");
-  if (!trip || trip.status !== "assigned" || !state.car) { line.textContent = ""; return; }
-  const straight = haversine(state.car, trip.pickup);
+  const car = state.car;
+  const told = car && typeof car.eta_s === "number";
+  if (trip && trip.status === "in_progress" && told && car.heading_to === "destination") {
+    line.textContent = t("eta_destination", { min: minutes(car.eta_s) });
+    return;
+  }
+  if (!trip || trip.status !== "assigned" || !car) { line.textContent = ""; return; }
+  const straight = haversine(car, trip.pickup);
   line.textContent = straight < 150
     ? t("driver_nearby", { distance: distance(straight) })
-    : t("eta", { min: minutes((straight * DETOUR) / PRIOR_SPEED_MPS) });
+    : t("eta", { min: minutes(told && car.heading_to === "pickup" ? car.eta_s : (straight * DETOUR) / PRIOR_SPEED_MPS) });
 }
 
 $("cancel-trip").addEventListener("click", () => {
