@@ -181,6 +181,20 @@ async def test_every_page_links_the_guides_in_its_footer(client: AsyncClient) ->
         assert ">Guides</a>" in footer
 
 
+async def test_the_apps_link_their_roles_guide_before_and_after_signing_in(
+    client: AsyncClient,
+) -> None:
+    # The apps have no footer: the guide is on the first screen and in the account menu.
+    for path, role, words in (
+        ("/ride", "rider", "le guide des personnes passagères"),
+        ("/drive", "driver", "le guide des personnes au volant"),
+    ):
+        page = await client.get(path, headers=FR)
+        assert page.text.count(f'href="/guide/{role}"') == 2, path
+        assert words in page.text, path
+        assert (await client.get(f"/guide/{role}", headers=FR)).status_code == 200
+
+
 async def test_a_role_without_a_guide_is_the_404_page_in_the_visitors_language(
     client: AsyncClient,
 ) -> None:
