@@ -12,6 +12,8 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from server.web.pages import (
+    admin,
+    admin_drivers,
     committee,
     impact,
     me,
@@ -44,6 +46,8 @@ for module in (
     safety,
     impact,
     me_photo,
+    admin,
+    admin_drivers,
 ):
     router.include_router(module.router)
 router.include_router(passkeys.ceremonies)
