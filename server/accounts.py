@@ -103,7 +103,9 @@ async def search(
     """Accounts whose name holds `query` (case and accents aside; a driver's exact member number
     too), in the order of their folded name, a page at a time; an id finds its account alone,
     an operator included. An empty query lists every rider and driver."""
-    query = query.strip()
+    # What cannot be in a name (a NUL, a control character) cannot be searched for either;
+    # PostgreSQL would refuse a NUL in a text parameter.
+    query = "".join(char for char in query if char.isprintable()).strip()
     try:
         as_id = uuid.UUID(query)
     except ValueError:

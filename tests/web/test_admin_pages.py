@@ -106,7 +106,7 @@ async def test_an_operator_finds_accounts_by_a_part_of_the_name_accents_and_case
     account = await operator.get(f"/admin/accounts/{eloise.id}")
     words = text_of(account.text)
     assert "Driver (member)" in words and "Active" in words and "M-77" in words
-    assert "Every item the law requires is valid" in words
+    assert "Every item the law requires is valid: the law lets" in words
     french = await operator.get(f"/admin/accounts/{rider.id}", headers=FR)
     assert "Compte de personne passagère" in text_of(french.text)
     await operator.aclose()
