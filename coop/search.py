@@ -6,7 +6,9 @@ letter, and A-Z to a-z) applied with PostgreSQL's built-in `translate`, not `low
 `unaccent` extension: `lower()` follows the database's locale (under the C locale it leaves
 "É" alone) and an extension is one more thing a deployment must install. The same table folds
 the query here, so both sides always agree; letters outside the table (another script) are
-compared as written."""
+compared as written. The database keeps the folded name of every rider and driver in a stored
+generated column (`name_folded`, `fold_sql`, byte-ordered: `COLLATE "C"`), indexed with the id
+for the search's order and its pages."""
 
 from __future__ import annotations
 
@@ -14,9 +16,6 @@ import unicodedata
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
-
-from sqlalchemy import ColumnElement, func, literal
 
 
 def _table() -> tuple[str, str]:
@@ -45,10 +44,12 @@ def fold(text: str) -> str:
     return text.translate(_FOLD)
 
 
-def folded(column: Any) -> ColumnElement[str]:
-    """The SQL of `fold` over a column, compared byte-wise (`COLLATE "C"`) so that its order is
-    Python's order of the same strings (pages of a search merged from several tables)."""
-    return func.translate(column, literal(FOLD_FROM), literal(FOLD_TO)).collate("C")
+def fold_sql(column_name: str) -> str:
+    """`fold` as the SQL of a stored generated column over `column_name` (riders' and drivers'
+    `name_folded`): computed once per write, so a search reads it instead of folding every row
+    (5 s over 120,000 names; the table has 514 letters)."""
+    assert "'" not in FOLD_FROM + FOLD_TO
+    return f"translate({column_name}, '{FOLD_FROM}', '{FOLD_TO}')"
 
 
 def contains_pattern(query: str) -> str:
@@ -70,5 +71,5 @@ class Match:
 
     @property
     def sort_key(self) -> tuple[str, uuid.UUID]:
-        """The order of a search's results, the same as `folded(name), id` in SQL."""
+        """The order of a search's results, the same as `name_folded, id` in SQL."""
         return fold(self.name or ""), self.id

@@ -13,7 +13,7 @@ from coop import paging
 from coop.auth import Role, issue_token
 from coop.errors import Conflict, NotFound, UnprocessableEntity
 from coop.jurisdiction import Profile
-from coop.search import Match, contains_pattern, folded
+from coop.search import Match, contains_pattern
 from drivers import qualifications
 from drivers.models import (
     Driver,
@@ -135,7 +135,7 @@ async def search(
 ) -> list[Match]:
     """Drivers whose name holds `query` (case and accents aside), or whose member number is
     `query`, in the order of their folded name; those after the key `after`, `limit` at most."""
-    key = folded(Driver.name)
+    key = Driver.name_folded
     statement = select(
         Driver.id, Driver.name, Driver.status, Driver.member_number, Driver.created_at
     )

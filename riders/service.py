@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from coop import paging
 from coop.auth import Role, issue_token
-from coop.search import Match, contains_pattern, folded
+from coop.search import Match, contains_pattern
 from riders.models import Rider
 
 
@@ -40,7 +40,7 @@ async def search(
 ) -> list[Match]:
     """Riders whose name holds `query` (case and accents aside), in the order of their folded
     name; those after the key `after`, `limit` at most."""
-    key = folded(Rider.name)
+    key = Rider.name_folded
     statement = select(Rider.id, Rider.name, Rider.created_at)
     if query:
         statement = statement.where(key.like(contains_pattern(query), escape="\\"))

@@ -6,6 +6,7 @@ qualification, a recovery link and revoking tokens; refusals, bad input and CSRF
 from __future__ import annotations
 
 import asyncio
+import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -15,7 +16,10 @@ from sqlalchemy import select
 
 from coop.audit import AuditEntry
 from coop.auth import AuthToken, Role
+from coop.search import FOLD_FROM, fold
 from coop.settings import Settings
+from drivers.models import Driver
+from riders.models import Rider
 from server.simulator import registration
 from tests.builders import make_driver, make_rider
 from tests.web.pages import FR, csrf_of, sign_in, text_of
@@ -484,3 +488,23 @@ async def test_an_account_read_over_the_api(
     found = await client.get("/v1/accounts", params={"q": str(operator_id)}, headers=admin_headers)
     assert [(row["kind"], row["name"]) for row in found.json()] == [("operator", None)]
     assert (await client.get("/v1/accounts", headers=admin_headers)).json()[0]["name"] == "Farah"
+
+
+async def test_the_database_folds_every_letter_as_the_search_does(app: FastAPI) -> None:
+    """The stored `name_folded` (the migration's table) and `coop.search.fold` (what was typed)
+    agree on every letter of the table, and leave other scripts as written."""
+    letters = FOLD_FROM + "Ωω Жж 東京 'œ-ß"
+    chunks = [letters[i : i + 150] for i in range(0, len(letters), 150)]
+    async with app.state.sessionmaker() as session:
+        for chunk in chunks:
+            session.add(Rider(id=uuid.uuid4(), name=chunk))
+            session.add(
+                Driver(id=uuid.uuid4(), name=chunk, member_number=f"F-{uuid.uuid4().hex[:8]}")
+            )
+        await session.commit()
+        riders = dict((await session.execute(select(Rider.name, Rider.name_folded))).all())
+        drivers = dict((await session.execute(select(Driver.name, Driver.name_folded))).all())
+    assert set(riders) == set(chunks)
+    for name in chunks:
+        assert riders[name] == fold(name) == drivers[name]
+    assert fold("Éloïse Nguyễn ŒUVRE") == "eloise nguyen Œuvre"
