@@ -430,6 +430,9 @@ async def test_revoking_tokens_on_the_page_signs_the_account_out_everywhere(
     page = await operator.get(done.headers["location"])
     assert "Tokens revoked: 2." in text_of(page.text)
     assert 'id="live-tokens">0<' in page.text
+    # A made-up address says nothing was revoked.
+    made_up = await operator.get(f"/admin/accounts/{driver.id}?revoked=<b>all</b>")
+    assert "Tokens revoked" not in text_of(made_up.text)
     unknown = await operator.post(
         f"/admin/accounts/{UNKNOWN}/tokens", data={"csrf": csrf, "confirm": "yes"}
     )

@@ -130,6 +130,8 @@ async def account_page(
             driver.vehicle, driver_context["standing"].qualification
         )
     done = request.query_params.get("done", "")
+    # Only a count the revocation's redirect wrote: a link made up elsewhere says nothing.
+    revoked = request.query_params.get("revoked", "")
     return render(
         request,
         "admin_account.html",
@@ -139,7 +141,7 @@ async def account_page(
         kinds=KIND_NAMES,
         statuses=STATUS_NAMES,
         done=DONE.get(done),
-        revoked=request.query_params.get("revoked"),
+        revoked=int(revoked) if revoked.isdigit() and len(revoked) < 7 else None,
         **{"errors": {}, "values": {}, "form": "", "facts": {}, **driver_context, **context},
     )
 
