@@ -12,7 +12,7 @@ keyset page of all.
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request, Response
@@ -25,7 +25,7 @@ from coop.auth import Admin, AuthToken, Role, is_live
 from coop.clock import Now
 from coop.dependencies import SessionDep
 from coop.passkeys import Passkey
-from coop.recovery import AccountNotFound
+from coop.recovery import AccountNotFound, RecoveryLink
 from coop.search import Match
 from coop.settings import Settings
 from coop.state import CoreState, state_of
@@ -36,6 +36,8 @@ from riders import service as riders_service
 from riders.models import Rider
 
 LISTING = "accounts"
+# As far back as the person's own page lists the links issued for them.
+RECOVERY_LINKS_SHOWN = timedelta(days=90)
 QUERY_MAX_CHARS = 200
 
 Kind = Literal["driver", "rider", "operator"]
@@ -52,6 +54,14 @@ class AccountOut(BaseModel):
     created_at: datetime
 
 
+class RecoveryLinkIssued(BaseModel):
+    """A one-time sign-in link issued for the account (never the link itself)."""
+
+    issued_at: datetime
+    expires_at: datetime
+    used_at: datetime | None
+
+
 class AccountDetail(AccountOut):
     """What an operator needs before acting on an account."""
 
@@ -59,6 +69,10 @@ class AccountDetail(AccountOut):
     passkeys: int
     open_safety_cases: int = Field(
         description="SOS alerts and safety cases not resolved in which the account is a party"
+    )
+    recovery_links: list[RecoveryLinkIssued] = Field(
+        description="the sign-in links issued for the account in the last 90 days, newest first "
+        "(the person sees the same list on their page)"
     )
 
 
@@ -154,11 +168,25 @@ async def detail(
             or_(SafetyAlert.rider_id == account_id, SafetyAlert.driver_id == account_id),
         )
     )
+    links = await session.scalars(
+        select(RecoveryLink)
+        .where(
+            RecoveryLink.subject_id == account_id,
+            RecoveryLink.issued_at >= now - RECOVERY_LINKS_SHOWN,
+        )
+        .order_by(RecoveryLink.issued_at.desc())
+    )
     return AccountDetail(
         **_out(found).model_dump(),
         live_tokens=live,
         passkeys=int(passkeys or 0),
         open_safety_cases=int(cases or 0),
+        recovery_links=[
+            RecoveryLinkIssued(
+                issued_at=link.issued_at, expires_at=link.expires_at, used_at=link.used_at
+            )
+            for link in links
+        ],
     )
 
 

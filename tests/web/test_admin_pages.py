@@ -389,6 +389,8 @@ async def test_a_recovery_link_is_confirmed_shown_once_and_works_once(
     url = issued.text.split('id="once-value"')[1].split('value="')[1].split('"')[0]
     assert url.startswith("http://test/recover/")
     assert await _kinds(app) == ["recovery_link_issued"]
+    listed = await operator.get(f"/admin/accounts/{rider.id}")
+    assert "not used" in text_of(listed.text)
 
     link = url.removeprefix("http://test")
     async with AsyncClient(transport=ASGITransport(app=app), base_url="http://test") as person:
@@ -396,6 +398,9 @@ async def test_a_recovery_link_is_confirmed_shown_once_and_works_once(
         used = await person.post(link, data={"csrf": csrf_of(page.text)})
         assert used.status_code == 303
         assert "Lucie" in text_of((await person.get("/me")).text)
+    listed = await operator.get(f"/admin/accounts/{rider.id}")
+    assert "Sign-in links issued in the last 90 days" in text_of(listed.text)
+    assert "not used" not in text_of(listed.text) and "; used" in text_of(listed.text)
     async with AsyncClient(transport=ASGITransport(app=app), base_url="http://test") as thief:
         page = await thief.get(link)
         assert (await thief.post(link, data={"csrf": csrf_of(page.text)})).status_code == 404
@@ -480,6 +485,7 @@ async def test_an_account_read_over_the_api(
     body = read.json()
     assert body["kind"] == "rider" and body["name"] == "Farah" and body["live_tokens"] == 1
     assert body["passkeys"] == 0 and body["open_safety_cases"] == 0
+    assert body["recovery_links"] == []
     missing = await client.get(f"/v1/accounts/{UNKNOWN}", headers=admin_headers)
     assert missing.status_code == 404 and missing.json()["type"] == "account_not_found"
     # An operator's own account (a personal admin token) is found by its id alone.
