@@ -116,6 +116,28 @@ async def test_an_operator_finds_accounts_by_a_part_of_the_name_accents_and_case
     await operator.aclose()
 
 
+async def test_the_accounts_page_lists_the_renewals_due_soonest_first(
+    app: FastAPI, client: AsyncClient, admin_headers: dict[str, str], settings: Settings
+) -> None:
+    soon = await make_driver(client, admin_headers, name="Renée Soon")
+    await make_driver(client, admin_headers, name="Later Person")
+    today = datetime.now(UTC).date()
+    facts = registration.qualification(3, today)
+    facts["authorization_expires_on"] = (today + timedelta(days=10)).isoformat()
+    recorded = await client.put(
+        f"/v1/drivers/{soon.id}/qualification", json=facts, headers=admin_headers
+    )
+    assert recorded.status_code == 200
+    api = await client.get("/v1/drivers/qualifications/expiring", headers=admin_headers)
+    assert [(r["driver_name"], r["item"]) for r in api.json()] == [("Renée Soon", "authorization")]
+    operator = await _operator(app, settings)
+    page = await operator.get("/admin")
+    section = text_of(page.text.split('id="renewals"')[1])
+    assert "Renée Soon" in section and "Later Person" not in section
+    assert f'href="/admin/accounts/{soon.id}#qualification"' in page.text
+    await operator.aclose()
+
+
 async def test_the_search_pages_through_every_account_once_in_name_order(
     app: FastAPI, client: AsyncClient, admin_headers: dict[str, str], settings: Settings
 ) -> None:

@@ -25,6 +25,7 @@ from coop.dependencies import SessionDep, get_jurisdiction
 from coop.errors import Forbidden
 from coop.jurisdiction import Profile
 from coop.state import CoreState, state_of
+from drivers import qualifications
 from drivers import service as drivers_service
 from drivers.models import DriverStatus, DriverVehicle
 from drivers.schemas import QualificationOut, VehicleIn
@@ -50,6 +51,8 @@ KIND_NAMES = {
     "rider": N_("Rider account"),
     "operator": N_("Operator"),
 }
+RENEWALS_WITHIN_DAYS = 30
+RENEWALS_SHOWN = 50
 STATUS_NAMES = {"active": N_("Active"), "inactive": N_("Inactive")}
 # What an action done says on the account's page afterwards (`?done=`).
 DONE = {
@@ -73,8 +76,15 @@ def profile_of(request: Request) -> Profile:
 
 
 @router.get("/admin", response_class=HTMLResponse)
-async def admin_page(request: Request, viewer: ViewerDep, session: SessionDep) -> Response:
+async def admin_page(
+    request: Request, viewer: ViewerDep, session: SessionDep, now: Now
+) -> Response:
     operator_of(viewer)
+    # The renewals to chase before a driver stops being offered trips (the same list as
+    # `GET /v1/drivers/qualifications/expiring`).
+    due = await qualifications.renewals_due(
+        session=session, profile=profile_of(request), now=now, within_days=RENEWALS_WITHIN_DAYS
+    )
     query = request.query_params.get("q", "")[: accounts.QUERY_MAX_CHARS]
     kind_raw = request.query_params.get("kind", "")
     kind: Any = kind_raw if kind_raw in ("driver", "rider") else None
@@ -95,6 +105,9 @@ async def admin_page(request: Request, viewer: ViewerDep, session: SessionDep) -
         accounts_pager=pager(request, "accounts", next_cursor),
         kinds=KIND_NAMES,
         statuses=STATUS_NAMES,
+        renewals=due[:RENEWALS_SHOWN],
+        renewals_more=max(0, len(due) - RENEWALS_SHOWN),
+        renewals_days=RENEWALS_WITHIN_DAYS,
     )
 
 
