@@ -76,6 +76,18 @@ async def issue_link(
 ) -> RecoveryLinkOut:
     """An operator issues a one-time sign-in link for an account (15 minutes, once), after
     checking the person outside the software. Audited; the person sees it on their page."""
+    # The address people's browsers use, where it is set (behind a proxy, the request's is not).
+    settings = state_of(request.app, CoreState).settings
+    base = settings.web_origin or str(request.base_url)
+    return await issue(session=session, account_id=account_id, admin=admin, now=now, base_url=base)
+
+
+async def issue(
+    *, session: AsyncSession, account_id: uuid.UUID, admin: Principal, now: datetime, base_url: str
+) -> RecoveryLinkOut:
+    """Issues a one-time sign-in link for an account, for the API and the operators' page:
+    only its hash is kept, it is audited (naming no one), and the operators' log joins the
+    entry to the account and the operator."""
     role = await account_role(session, account_id)
     if role is None:
         raise AccountNotFound()
@@ -108,11 +120,8 @@ async def issue_link(
             "admin_id": str(admin.subject_id or "bootstrap"),
         },
     )
-    # The address people's browsers use, where it is set (behind a proxy, the request's is not).
-    settings = state_of(request.app, CoreState).settings
-    base = (settings.web_origin or str(request.base_url)).rstrip("/")
     return RecoveryLinkOut(
-        url=f"{base}/recover/{token}", expires_at=expires_at, audit_seq=entry.seq
+        url=f"{base_url.rstrip('/')}/recover/{token}", expires_at=expires_at, audit_seq=entry.seq
     )
 
 

@@ -38,6 +38,7 @@ from coop.db import utcnow
 from coop.dependencies import SessionDep
 from coop.errors import Forbidden
 from coop.push import service as push_service
+from coop.redis_client import Redis
 
 logger = logging.getLogger("coop.tokens")
 
@@ -106,9 +107,14 @@ async def _mint(
 
 
 async def _announce(request: Request, revoked: list[bytes]) -> None:
+    await announce(request.app.state.redis, revoked)
+
+
+async def announce(redis: Redis, revoked: list[bytes]) -> None:
+    """Tells every worker's hub to close the sockets opened with these tokens."""
     try:
         for token_hash in revoked:
-            await pubsub.token_revoked(request.app.state.redis, token_hash.hex())
+            await pubsub.token_revoked(redis, token_hash.hex())
     except Exception:  # the tokens are refused anyway; their sockets close when the hub hears it
         logger.warning("could not announce a token revocation to the sockets", exc_info=True)
 
@@ -207,6 +213,16 @@ async def revoke_account_tokens(
     """An operator revokes every token of an account (a rider, a driver or a personal admin),
     recorded in the audit log; the account's sockets are closed (4001). Its owner gets a new
     token as an account's first one is got (a driver's from the operator)."""
+    return await revoke_account(
+        session=session, redis=request.app.state.redis, account_id=account_id, admin=admin
+    )
+
+
+async def revoke_account(
+    *, session: AsyncSession, redis: Redis, account_id: uuid.UUID, admin: Principal
+) -> AccountTokensRevoked:
+    """An operator revokes every token of an account, for the API and the operators' page:
+    audited (naming no one), its devices forgotten, its sockets closed on every worker."""
     revoked = await _revoke_account(session, account_id)
     await push_service.forget_tokens(session=session, token_hashes=revoked)
     # The public log names neither the account nor the operator (docs/audit.md): the operators'
@@ -227,7 +243,7 @@ async def revoke_account_tokens(
             "tokens": len(revoked),
         },
     )
-    await _announce(request, revoked)
+    await announce(redis, revoked)
     return AccountTokensRevoked(revoked=len(revoked), audit_seq=entry.seq)
 
 

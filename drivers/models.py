@@ -10,10 +10,12 @@ from typing import Any
 
 from sqlalchemy import (
     Boolean,
+    Computed,
     Date,
     DateTime,
     Enum,
     ForeignKey,
+    Index,
     Integer,
     LargeBinary,
     SmallInteger,
@@ -23,6 +25,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from coop.db import Base, utcnow
+from coop.search import fold_sql
 
 REASON_MAX_CHARS = 2000
 
@@ -35,9 +38,16 @@ class DriverStatus(enum.StrEnum):
 
 class Driver(Base):
     __tablename__ = "driver"
+    # The operators' search: in the order of the folded name, a page after another.
+    __table_args__ = (Index("ix_driver_name_folded", "name_folded", "id"),)
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
     name: Mapped[str] = mapped_column(String(200))
+    # The name as the operators' search compares it (coop/search.py), kept by the database:
+    # byte-ordered (`C`), so its order is the search's, whatever the database's locale.
+    name_folded: Mapped[str] = mapped_column(
+        String(200, collation="C"), Computed(fold_sql("name"), persisted=True)
+    )
     member_number: Mapped[str] = mapped_column(String(64), unique=True)
     status: Mapped[DriverStatus] = mapped_column(
         Enum(DriverStatus, name="driver_status"), default=DriverStatus.active

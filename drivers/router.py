@@ -13,18 +13,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from coop.auth import AccountCreated, Admin
 from coop.clock import Now
 from coop.dependencies import JurisdictionDep, SessionDep
-from coop.errors import UnprocessableEntity
 from coop.jurisdiction import Profile
 from drivers import qualifications, service
 from drivers.dependencies import CurrentDriver
-from drivers.models import DriverQualification
 from drivers.schemas import (
     DriverCreate,
     DriverOut,
     ItemName,
     QualificationIn,
-    QualificationItemOut,
-    QualificationOut,
     QualificationStanding,
     VehicleIn,
 )
@@ -32,47 +28,10 @@ from drivers.schemas import (
 router = APIRouter(prefix="/v1/drivers", tags=["drivers"])
 
 
-class DatedInTheFuture(UnprocessableEntity):
-    type = "dated_in_the_future"
-    title = "A certificate cannot be dated after today"
-
-
-def _no_future_certificates(facts: QualificationIn | None, today: date) -> None:
-    if facts is None:
-        return
-    for name in ("training_certificate_on", "record_check_on"):
-        issued: date | None = getattr(facts, name)
-        if issued is not None and issued > today:
-            raise DatedInTheFuture(f"{name} is {issued}, after today ({today})")
-
-
 async def _standing(
     session: AsyncSession, profile: Profile, driver_id: uuid.UUID, now: Now
 ) -> QualificationStanding:
-    found = await qualifications.standing(
-        session=session, profile=profile, driver_id=driver_id, now=now
-    )
-    record = await session.get(DriverQualification, driver_id)
-    return QualificationStanding(
-        driver_id=driver_id,
-        jurisdiction=profile.key,
-        today=found.today,
-        eligible=found.eligible,
-        missing=[state.item.key for state in found.missing],
-        expiring=[state.item.key for state in found.expiring],
-        items=[
-            QualificationItemOut(
-                key=state.item.key,
-                subject=state.item.subject,
-                name=ItemName(fr=state.item.name.fr, en=state.item.name.en),
-                valid=state.valid,
-                valid_through=state.valid_through,
-                clause=state.item.clause,
-            )
-            for state in found.items
-        ],
-        qualification=None if record is None else QualificationOut.model_validate(record),
-    )
+    return await service.standing(session=session, profile=profile, driver_id=driver_id, now=now)
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=AccountCreated)
@@ -81,8 +40,7 @@ async def register_driver(
 ) -> AccountCreated:
     """Registers a union member as a driver (admin only), with their car and, when given, their
     qualification; one without what the jurisdiction requires is registered, not offered trips."""
-    _no_future_certificates(body.qualification, qualifications.today_in(profile, now))
-    driver, token = await service.create(session=session, data=body, now=now)
+    driver, token = await service.register(session=session, profile=profile, data=body, now=now)
     return AccountCreated(id=driver.id, token=token)
 
 
@@ -150,12 +108,9 @@ async def record_qualification(
 ) -> QualificationStanding:
     """Records a driver's qualification as read from the documents (admin only): it replaces
     the previous record, so a renewal gives every fact again."""
-    _no_future_certificates(body, qualifications.today_in(profile, now))
-    await qualifications.record_qualification(
-        session=session, driver_id=driver_id, facts=body.model_dump(), now=now
+    return await service.record_qualification(
+        session=session, profile=profile, driver_id=driver_id, facts=body, now=now
     )
-    await session.commit()
-    return await _standing(session, profile, driver_id, now)
 
 
 @router.put("/{driver_id}/vehicle", response_model=QualificationStanding)
@@ -168,8 +123,6 @@ async def record_vehicle(
     _: Admin,
 ) -> QualificationStanding:
     """Records a driver's car and its register (admin only), replacing the previous facts."""
-    await qualifications.record_vehicle(
-        session=session, driver_id=driver_id, facts=body.model_dump(), now=now
+    return await service.record_vehicle(
+        session=session, profile=profile, driver_id=driver_id, facts=body, now=now
     )
-    await session.commit()
-    return await _standing(session, profile, driver_id, now)

@@ -93,7 +93,7 @@ REGISTER: tuple[DataKind, ...] = (
         key="driver_identity",
         description=N_("A driver's name, union member number and account dates"),
         purpose=N_("to know which member drives, and that they are a member"),
-        stored=(Storage("driver", ("id", "name", "member_number", "created_at")),),
+        stored=(Storage("driver", ("id", "name", "member_number", "created_at", "name_folded")),),
         retention=WHILE_MEMBER,
         readers=(
             THE_DRIVER,

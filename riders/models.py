@@ -6,18 +6,26 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import DateTime, ForeignKey, String
+from sqlalchemy import Computed, DateTime, ForeignKey, Index, String
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from coop.db import Base, utcnow
+from coop.search import fold_sql
 
 
 class Rider(Base):
     __tablename__ = "rider"
+    # The operators' search: in the order of the folded name, a page after another.
+    __table_args__ = (Index("ix_rider_name_folded", "name_folded", "id"),)
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
     name: Mapped[str] = mapped_column(String(200))
+    # The name as the operators' search compares it (coop/search.py), kept by the database:
+    # byte-ordered (`C`), so its order is the search's, whatever the database's locale.
+    name_folded: Mapped[str] = mapped_column(
+        String(200, collation="C"), Computed(fold_sql("name"), persisted=True)
+    )
     # The first name the rider chose to show their drivers (null: none). Drivers never see the
     # rider's account id or full name (docs/protocol.md, "Trips").
     shared_first_name: Mapped[str | None] = mapped_column(String(50), nullable=True)

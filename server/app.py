@@ -64,6 +64,7 @@ from reputation.router import router as reputation_router
 from reputation.state import ReputationState
 from riders.router import router as riders_router
 from server import exports, web
+from server.accounts import router as accounts_router
 from server.asyncapi import router as asyncapi_router
 from server.decisions import router as decisions_router
 from server.web.pages import drive as drive_app
@@ -222,6 +223,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         drivers_photo_router,
         trips_pickup_router,
         drivers_safety_router,
+        accounts_router,
     ):
         app.include_router(router, dependencies=counted)
     app.include_router(asyncapi_router, dependencies=counted)

@@ -60,9 +60,7 @@ async def test_the_rider_is_told_the_cars_eta_to_the_pickup_then_to_the_destinat
         there = await ws.next("driver_location", timeout_s=5)
         assert there["heading_to"] == "pickup" and there["eta_s"] < closer["eta_s"]
         for step in ("arrived", "start"):
-            moved = await served.http.post(
-                f"/v1/trips/{trip['id']}/{step}", headers=driver.headers
-            )
+            moved = await served.http.post(f"/v1/trips/{trip['id']}/{step}", headers=driver.headers)
             assert moved.status_code == 200, moved.text
         await place_driver(served.app, driver.id, DOWNTOWN)
         await served.app.state.locations.flush()

@@ -12,6 +12,8 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from server.web.pages import (
+    admin,
+    admin_drivers,
     committee,
     guide,
     impact,
@@ -46,6 +48,8 @@ for module in (
     impact,
     me_photo,
     guide,
+    admin,
+    admin_drivers,
 ):
     router.include_router(module.router)
 router.include_router(passkeys.ceremonies)
