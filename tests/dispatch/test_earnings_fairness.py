@@ -20,7 +20,8 @@ from coop.db import utcnow
 from dispatch.locations import service as locations_service
 from dispatch.locations.shifts import SHIFT_BREAK_S
 from dispatch.matching import costs
-from tests.builders import DOWNTOWN, Account, make_driver, make_rider, place_driver, request_trip
+from tests.builders import DOWNTOWN, make_driver, make_rider, place_driver, request_trip
+from tests.dispatch.helpers import on_shift
 
 
 def north(metres: float, east_m: float = 0.0) -> dict[str, float]:
@@ -108,60 +109,6 @@ async def test_two_workers_renewing_the_same_driver_at_once_count_the_time_once(
     assert await _shift(session, driver.id) == (t0, 12.0)
 
 
-async def _on_shift(
-    session: AsyncSession,
-    driver: Account,
-    *,
-    online_h: float,
-    earned: list[Decimal],
-    waited_min: float = 0.0,
-) -> None:
-    """The driver has been online `online_h` hours this shift, completed trips paying them
-    `earned` (ending at the shift's start plus an hour each, for the last time `waited_min` ago
-    at most), and has waited `waited_min` minutes."""
-    await session.execute(
-        text(
-            "UPDATE location_driver_position SET shift_started_at = now() - CAST(:h AS interval),"
-            " shift_online_s = :s, shift_online_at = now(),"
-            " available_since = now() - CAST(:w AS interval) WHERE driver_id = :id"
-        ),
-        {
-            "h": timedelta(hours=online_h),
-            "s": online_h * 3600,
-            "w": timedelta(minutes=waited_min),
-            "id": driver.id,
-        },
-    )
-    for pay in earned:
-        trip_id = uuid.uuid4()
-        await session.execute(
-            text(
-                """
-                INSERT INTO trip (id, rider_id, driver_id, status, region, pickup, dropoff,
-                    wheelchair_accessible, service_class, agreement_version, currency, quote,
-                    requested_at, matching_deadline_at, assigned_at, started_at, ended_at,
-                    driver_earnings, fare_total, coop_commission, implausible_positions,
-                    fare_capped)
-                SELECT :id, r.id, :driver, 'completed', 'elsewhere',
-                    ST_GeogFromText('POINT(-73.57 45.50)'), ST_GeogFromText('POINT(-73.58 45.52)'),
-                    false, 'standard', 1, 'CAD', '{}'::jsonb,
-                    now() - CAST(:h AS interval), now(), now() - CAST(:h AS interval),
-                    now() - CAST(:h AS interval), now() - CAST(:ended AS interval),
-                    :pay, :pay, 0, 0, false
-                FROM rider r LIMIT 1
-                """
-            ),
-            {
-                "id": trip_id,
-                "driver": driver.id,
-                "h": timedelta(hours=online_h),
-                "ended": timedelta(minutes=max(waited_min, 1)),
-                "pay": pay,
-            },
-        )
-    await session.commit()
-
-
 async def test_founding_terms_a_fresh_near_driver_wins_then_loses_to_a_poorer_one(
     app: FastAPI, client: AsyncClient, admin_headers: dict[str, str], session: AsyncSession
 ) -> None:
@@ -175,8 +122,8 @@ async def test_founding_terms_a_fresh_near_driver_wins_then_loses_to_a_poorer_on
     await place_driver(app, idle.id, north(3000))
     for i, other in enumerate(busy):
         await place_driver(app, other.id, north(30_000 + 1000 * i))  # beyond the radius
-        await _on_shift(session, other, online_h=3, earned=[Decimal("40.00")] * 3)
-    await _on_shift(session, idle, online_h=3, earned=[], waited_min=59)
+        await on_shift(session, other, online_h=3, earned=[Decimal("40.00")] * 3)
+    await on_shift(session, idle, online_h=3, earned=[], waited_min=59)
     rider = await make_rider(client, "First")
     trip = await request_trip(client, rider)
     [offer] = (await app.state.matcher.run_batch()).offers
@@ -188,7 +135,7 @@ async def test_founding_terms_a_fresh_near_driver_wins_then_loses_to_a_poorer_on
     # An equally near driver (20 m farther) whose shift has paid less per online hour wins.
     poor = await make_driver(client, admin_headers, name="Earned 20.00 in 3 h, 320 m")
     await place_driver(app, poor.id, north(320))
-    await _on_shift(session, poor, online_h=3, earned=[Decimal("12.00"), Decimal("8.00")])
+    await on_shift(session, poor, online_h=3, earned=[Decimal("12.00"), Decimal("8.00")])
     await place_driver(app, fresh.id, north(300))  # fresh again, and nearer
     await request_trip(client, await make_rider(client, "Second"))
     [offer] = (await app.state.matcher.run_batch()).offers
