@@ -5,7 +5,7 @@ frame, echoed, and sent unasked when a place under the cap of cars in service fr
 from __future__ import annotations
 
 import uuid
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import ConfigDict, Field
 
@@ -25,15 +25,24 @@ class DriverLocationFrame(Frame):
     # estimate to get there, from the same travel-time model as quotes and offers.
     heading_to: Literal["pickup", "destination"] | None = Field(
         default=None,
-        description="the pickup until the driver arrives, then the destination; null when the "
-        "service does not say (the frame sent on connecting)",
+        description="the pickup until the driver arrives, then the destination; absent when "
+        "the service does not say",
     )
     eta_s: int | None = Field(
         default=None,
         ge=0,
         description="seconds to drive from this position to `heading_to`, by the travel-time "
-        "model of quotes; null when the service does not say",
+        "model of quotes; absent when the service does not say",
     )
+
+    def wire(self) -> dict[str, Any]:
+        """Without the two later fields when the service does not say them: the frame is then
+        the very text v1 clients were written against."""
+        values = super().wire()
+        for name in ("heading_to", "eta_s"):
+            if values[name] is None:
+                del values[name]
+        return values
 
 
 class AvailabilityFrame(Frame):

@@ -72,7 +72,7 @@ class ServiceClient:
             )
         except httpx.HTTPError as exc:
             self.stats.http_errors += 1
-            logger.warning("%s %s failed: %s", method, path, exc)
+            logger.warning("%s %s failed: %s %s", method, path, type(exc).__name__, exc)
             return None
         if response.status_code >= 500:
             self.stats.http_errors += 1

@@ -191,12 +191,16 @@ async def test_riders_hear_where_their_driver_is_after_a_flush(
         assert (await ingest.flush()).riders_told == 1
         message = await listener.get_message(timeout=2)
         assert message is not None and message["type"] == "message"
-        assert json.loads(message["data"]) == {
+        told = json.loads(message["data"])
+        eta_s = told.pop("eta_s")
+        assert told == {
             "type": "driver_location",
             "trip_id": trip["id"],
             "lat": 45.504,
             "lon": -73.569,
+            "heading_to": "pickup",
         }
+        assert isinstance(eta_s, int) and eta_s >= 0
         assert await listener.get_message(timeout=0.2) is None
     finally:
         await listener.aclose()

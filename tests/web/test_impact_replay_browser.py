@@ -96,7 +96,9 @@ async def test_the_committee_replays_a_proposal_and_members_read_it_in_both_lang
     await member.sign_in(web.accounts["amira"].token, next_path=path)
     french = member.page
     await expect(french.locator("#replay-title")).to_have_text("Répartition et paie, rejouées")
-    await expect(french.locator("#replay-served_share th")).to_have_text("Passagers servis")
+    await expect(french.locator("#replay-served_share th")).to_have_text(
+        "Personnes passagères servies"
+    )
     await expect(french.locator("#replay-fairness_share td").nth(2)).to_contain_text(
         "au-delà de l'écart entre les jours"
     )

@@ -69,7 +69,7 @@ async def test_a_driver_uploads_a_photo_that_an_operator_approves(
     card = french.page.locator("#photo")
     await expect(card.locator("h2")).to_have_text("Ma photo")
     await expect(card.locator("#photo-status")).to_have_text("Approuvée")
-    await expect(card).to_contain_text("Les passagers de vos courses la voient")
+    await expect(card).to_contain_text("Les personnes passagères de vos courses la voient")
     await expect(card.get_by_role("button", name="Remplacer ma photo")).to_be_visible()
     await card.scroll_into_view_if_needed()
     await french.axe("/me (driver, photo approved, fr)")

@@ -129,7 +129,7 @@ async def test_the_safety_page_in_french_at_desktop_and_phone_size(
         await expect(v.page.locator("h1")).to_have_text("Alertes et dossiers de sécurité")
         row = v.page.locator(f"#alert-{alert_id}")
         await expect(row).to_contain_text("En attente d'une personne")
-        await expect(row).to_contain_text("par le passager")
+        await expect(row).to_contain_text("par la personne passagère")
         await expect(
             row.get_by_role("button", name="Prendre en charge : je m’en occupe")
         ).to_be_visible()
