@@ -4,6 +4,7 @@ list. Over HTTP against the real database, Redis and matcher."""
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 from fastapi import FastAPI
@@ -244,11 +245,10 @@ async def test_operators_get_a_review_list_that_acts_on_no_one(
     assert {row["driver_id"] for row in body["new_riders_at_driver"]} == {str(farmer.id)}
     assert len(body["new_riders_at_driver"]) == 3
     [high] = body["high_top_ups"]
-    assert (high["driver_id"], high["top_up"], high["median_top_up"]) == (
-        str(farmer.id),
-        "5.48",
-        "0.00",
-    )
+    assert (high["driver_id"], high["median_top_up"]) == (str(farmer.id), "0.00")
+    # 5.48 for the 3720 s the trips were set back by, and 24.00 an hour more for the real
+    # seconds the three trips' steps took on this machine (a busy one: up to 15 s).
+    assert Decimal("5.48") <= Decimal(high["top_up"]) <= Decimal("5.58"), high
     assert body["overrun_rides"] == []
     # A list, not an action: the farmer can still take trips.
     await place_driver(app, farmer.id, DOWNTOWN)
