@@ -9,7 +9,7 @@ import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import date, datetime
 from typing import Any
 
 import httpx
@@ -85,7 +85,7 @@ async def make_driver(
         },
     }
     if qualified:
-        today = datetime.now(UTC).date()
+        today = local_today()
         payload["vehicle"] = registration.vehicle(
             serial,
             today,
@@ -432,3 +432,14 @@ def jpeg_photo(width: int = 600, height: int = 400) -> bytes:
     out = io.BytesIO()
     Image.new("RGB", (width, height), (200, 120, 40)).save(out, format="JPEG")
     return out.getvalue()
+
+
+def local_today() -> date:
+    """Today where the service judges dates (the jurisdiction's zone, as
+    `drivers.qualifications.today_in`): from 00:00 to 05:00 UTC it is still yesterday in
+    Montréal, and a date set from UTC's today would be a day off."""
+    from zoneinfo import ZoneInfo
+
+    from coop import jurisdiction
+
+    return datetime.now(ZoneInfo(jurisdiction.load().time_zone)).date()

@@ -14,7 +14,6 @@ import sys
 import tempfile
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -23,7 +22,7 @@ import pytest
 from devtools.cluster import components, hosts
 from devtools.cluster.hosts import DATA_HOSTS, H3
 from server.simulator import registration
-from tests.builders import DOWNTOWN, PLATEAU, Account, consented, go_online, socket
+from tests.builders import DOWNTOWN, PLATEAU, Account, consented, go_online, local_today, socket
 from tests.polling import until
 
 PROXY = f"http://{H3.address}:{components.HTTP_PORT}"
@@ -104,7 +103,7 @@ async def test_a_trip_in_flight_survives_the_primary_failing_over(cluster: Path)
             headers={"Authorization": f"Bearer {admin}"},
             json=registration.driver_body(
                 1,
-                datetime.now(UTC).date(),
+                local_today(),
                 name="Dana Driver",
                 member_number="HA-1",
                 plate="HA 1",

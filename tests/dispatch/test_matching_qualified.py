@@ -4,7 +4,7 @@ from both sides of the search. Being unqualified never touches the member's stat
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 from fastapi import FastAPI
 from httpx import AsyncClient
@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from drivers.models import Driver, DriverStatus
 from server.simulator import registration
 from tests.builders import (
+    local_today,
     make_driver,
     make_rider,
     north,
@@ -52,7 +53,7 @@ async def test_an_item_that_lapses_stops_offers_and_its_renewal_restores_them(
 ) -> None:
     rider = await make_rider(client)
     driver = await make_driver(client, admin_headers)
-    today = datetime.now(UTC).date()
+    today = local_today()
     lapsed = {
         **registration.qualification(1, today),
         "authorization_expires_on": (today - timedelta(days=2)).isoformat(),
@@ -87,7 +88,7 @@ async def test_a_driver_is_told_on_connecting_what_is_missing_or_lapses_soon(
         fine = await make_driver(http, admin_headers, name="Fine")
         soon = await make_driver(http, admin_headers, name="Soon")
         bare = await make_driver(http, admin_headers, name="Bare", qualified=False)
-        today = datetime.now(UTC).date()
+        today = local_today()
         lapsing = {
             **registration.qualification(2, today),
             "authorization_expires_on": (today + timedelta(days=5)).isoformat(),

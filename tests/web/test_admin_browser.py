@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import Any
 
 from playwright.async_api import expect
 
 from server.simulator import registration
+from tests.builders import local_today
 from tests.web.conftest import PHONE, Visit, Web
 
 TIMEOUT_MS = 20_000
@@ -32,7 +32,7 @@ async def _french_typography(v: Visit, label: str) -> None:
 
 
 async def _fill_driver(v: Visit, *, name: str, number: str, seats: str) -> None:
-    today = datetime.now(UTC).date()
+    today = local_today()
     car = registration.vehicle(31, today, plate="KLM 204", owner=name)
     facts = registration.qualification(31, today)
     page = v.page

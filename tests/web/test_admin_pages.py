@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from fastapi import FastAPI
@@ -21,7 +21,7 @@ from coop.settings import Settings
 from drivers.models import Driver
 from riders.models import Rider
 from server.simulator import registration
-from tests.builders import make_driver, make_rider
+from tests.builders import local_today, make_driver, make_rider
 from tests.web.pages import FR, csrf_of, sign_in, text_of
 
 UNKNOWN = "00000000-0000-4000-8000-000000000000"
@@ -47,7 +47,7 @@ async def _kinds(app: FastAPI) -> list[str]:
 
 
 def _registration(person: str, number: str, **extra: str) -> dict[str, str]:
-    today = datetime.now(UTC).date()
+    today = local_today()
     facts = registration.qualification(7, today)
     car = registration.vehicle(7, today, plate="GHJ 451", owner=person)
     form = {
@@ -121,7 +121,7 @@ async def test_the_accounts_page_lists_the_renewals_due_soonest_first(
 ) -> None:
     soon = await make_driver(client, admin_headers, name="Renée Soon")
     await make_driver(client, admin_headers, name="Later Person")
-    today = datetime.now(UTC).date()
+    today = local_today()
     facts = registration.qualification(3, today)
     facts["authorization_expires_on"] = (today + timedelta(days=10)).isoformat()
     recorded = await client.put(
@@ -246,7 +246,7 @@ async def test_a_bad_registration_is_named_on_the_page_with_the_form_kept(
     existing = await make_driver(client, admin_headers, member_number="M-1")
     operator = await _operator(app, settings)
     csrf = await _csrf(operator, "/admin/drivers/new")
-    tomorrow = (datetime.now(UTC).date() + timedelta(days=1)).isoformat()
+    tomorrow = (local_today() + timedelta(days=1)).isoformat()
     cases: list[tuple[dict[str, str], str, str]] = [
         ({"name": ""}, 'id="f-name-error"', "Field required"),
         ({"vehicle.seats": "0"}, 'id="f-vehicle-seats-error"', "greater than or equal to 1"),
@@ -364,7 +364,7 @@ async def test_recording_the_qualification_and_the_car_on_the_page(
     csrf = csrf_of(page.text)
     facts = _registration("x", "y")
     qualification = {k: v for k, v in facts.items() if k.startswith("qualification.")}
-    tomorrow = (datetime.now(UTC).date() + timedelta(days=1)).isoformat()
+    tomorrow = (local_today() + timedelta(days=1)).isoformat()
     bad = await operator.post(
         f"{path}/qualification",
         data={**qualification, "qualification.record_check_on": tomorrow, "csrf": csrf},

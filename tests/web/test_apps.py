@@ -15,7 +15,7 @@ import contextlib
 import random
 import re
 from collections.abc import AsyncIterator, Callable
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -35,7 +35,7 @@ from server.simulator.client import ServiceClient
 from server.simulator.config import SimulationConfig
 from server.simulator.movement import Point
 from server.simulator.stats import CityStats
-from tests.builders import DOWNTOWN, Account, live_server, north, request_trip
+from tests.builders import DOWNTOWN, Account, live_server, local_today, north, request_trip
 from tests.web.conftest import PHONE, Clock, Visit, Web, _empty_everything, chromium_path
 
 TIMEOUT_MS = 30_000
@@ -92,7 +92,7 @@ async def new_driver(web: Web, number: int, name: str) -> Account:
         headers={"Authorization": f"Bearer {web.admin_token}"},
         json=registration.driver_body(
             number,
-            datetime.now(UTC).date(),
+            local_today(),
             name=name,
             member_number=f"APP-{number}",
             plate=f"APP {number}",

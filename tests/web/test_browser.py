@@ -14,7 +14,7 @@ import subprocess
 import sys
 import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from playwright.async_api import expect
@@ -24,7 +24,7 @@ from coop.db import utcnow
 from coop.settings import Settings
 from reputation.models import Appeal
 from server.simulator import registration
-from tests.builders import DOWNTOWN, PLATEAU, offer_to, place_driver, request_trip
+from tests.builders import DOWNTOWN, PLATEAU, local_today, offer_to, place_driver, request_trip
 from tests.web.conftest import PHONE, ROOT, Visit, Web
 
 PUBLIC_PAGES = {
@@ -129,7 +129,7 @@ async def test_live_map_shows_simulated_drivers_and_updates(
             headers=admin,
             json=registration.driver_body(
                 number,
-                datetime.now(UTC).date(),
+                local_today(),
                 name=f"Simulated driver {number}",
                 member_number=f"SIM-web-{number}",
                 plate=f"SIM {number}",
